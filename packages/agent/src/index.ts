@@ -1,0 +1,1 @@
+// @pgha/agent public API. Filled in by its own issue.

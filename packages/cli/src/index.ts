@@ -1,0 +1,1 @@
+// @pgha/cli public API. Filled in by its own issue.

@@ -1,0 +1,1 @@
+// @pgha/dcs-etcd public API. Filled in by its own issue.

@@ -1,0 +1,1 @@
+// @pgha/dcs-zookeeper public API. Filled in by its own issue.

@@ -1,0 +1,200 @@
+/**
+ * The DCS driver contract: what every driver (etcd, ZooKeeper, the in-memory one, a third party's)
+ * promises. The agent and the engine see a driver only through this interface and the
+ * `ClusterStore` built on it, so a driver that passes the conformance suite in
+ * `@pgha/dcs/testing` can replace any other.
+ *
+ * Vocabulary.
+ * - Keys are named relative to the cluster prefix `/<namespace>/<scope>/` (see `keys.ts`):
+ *   `leader`, `members/<name>`, `config`, ... Values are the exact strings Patroni writes.
+ * - The *session* is the driver's liveness token: an etcd lease or a ZooKeeper session. The
+ *   `leader` key and this member's own `members/<name>` key are *ephemeral*: attached to the
+ *   session, they disappear when it expires. Every other key is persistent.
+ * - A *version* is the opaque string the backend uses for compare-and-set (etcd `mod_revision`,
+ *   ZooKeeper `stat.version`).
+ *
+ * Outcomes. Every method either
+ * - resolves with its result; a lost race or a failed condition is a normal result (`false`),
+ *   never an exception; or
+ * - rejects with a `DcsError`: `DCS_UNAVAILABLE` when the DCS could not be reached or did not
+ *   answer before the call's deadline (the write may or may not have happened: drivers that can
+ *   tell by reading back do so before giving up), `DCS_CLOSED` after `close()`, `DCS_REJECTED`
+ *   for auth or permission failures.
+ *
+ * Deadlines. Every call finishes (resolves or rejects) within `timeoutMs` of being called (default:
+ * the driver's `retryTimeout`), whatever the network or server does. A driver may retry inside
+ * that budget (rotating endpoints), never beyond it. Late answers from the backend are ignored.
+ *
+ * Concurrency. Calls may be issued concurrently; each is atomic on its own. There are no
+ * multi-key transactions in the contract.
+ */
+import type { MonotonicClock } from './clock.js';
+import type { Logger } from './logger.js';
+
+/** Persistent keys written with compare-and-set. */
+export type StoredKey = 'initialize' | 'config' | 'failover' | 'sync' | 'history' | 'status' | 'failsafe';
+
+/** One key as stored in the DCS. */
+export interface RawNode {
+  /** The value exactly as stored (UTF-8). */
+  value: string;
+  /** Opaque CAS version. */
+  version: string;
+  /** For ephemeral keys: the session / lease id that owns it, when the backend reports one. */
+  owner?: string;
+}
+
+/** What `load()` returns: every key under the cluster prefix, by relative name. */
+export interface RawCluster {
+  nodes: Map<string, RawNode>;
+}
+
+/** The condition a compare-and-set write or delete requires. */
+export type Expectation =
+  /** The key must not exist (create-if-absent). */
+  | { kind: 'absent' }
+  /** The key must exist with exactly this version. */
+  | { kind: 'version'; version: string }
+  /** No condition: overwrite or create. */
+  | { kind: 'any' };
+
+export interface CallOptions {
+  /** Deadline for this call in milliseconds from now. Default: the driver's `retryTimeout`. */
+  timeoutMs?: number;
+}
+
+/** The timing settings a driver needs, in seconds as in Patroni's config. */
+export interface DcsTiming {
+  /** Session / lease time to live. */
+  ttl: number;
+  /** Seconds between HA cycles (used to size keepalive and ping intervals). */
+  loopWait: number;
+  /** The default deadline of one call. */
+  retryTimeout: number;
+}
+
+/** What a driver factory receives. */
+export interface DriverOptions extends DcsTiming {
+  /** Default `/service`. */
+  namespace: string;
+  scope: string;
+  /** This member's name (owner of `members/<name>` and, when it holds it, of `leader`). */
+  name: string;
+  /** The driver's own config section, as read from the YAML (for example the `etcd3:` map). */
+  section: Record<string, unknown>;
+  clock: MonotonicClock;
+  logger: Logger;
+}
+
+/** A change notification: which key changed. Carries no value: the listener re-reads. */
+export interface WatchEvent {
+  key: string;
+}
+
+/**
+ * The lock-holder's proof of life. `validUntil` is the last monotonic millisecond at which the
+ * session is certainly still alive on the server: the send time of the last successful round
+ * trip that refreshed it, plus the (granted or negotiated) ttl. Null before the first such round
+ * trip or after the session is known lost. Drivers compute it from their own clock readings,
+ * never from library "lost" events, which arrive late.
+ */
+export interface SessionHold {
+  validUntil: number | null;
+  /** The ttl in seconds the server actually granted or negotiated. */
+  ttl: number;
+}
+
+export interface DcsDriver {
+  /** Short name of the backend for logs and metrics (`etcd3`, `zookeeper`, `memory`, ...). */
+  readonly kind: string;
+  /** The absolute cluster prefix, `/<namespace>/<scope>/`. */
+  readonly prefix: string;
+
+  /**
+   * Reads every key under the prefix in one consistent snapshot (a single range read, or a
+   * watch-fed cache that is at least as fresh as the last write this driver made). Keys under
+   * other scopes are not included.
+   */
+  load(options?: CallOptions): Promise<RawCluster>;
+
+  /**
+   * Atomically creates `leader` = this member's name, attached to the session, only if no
+   * `leader` key exists. Resolves true when we created it, false when the key exists (whoever
+   * holds it, ourselves included: the caller knows if it held it). Refreshes the session first
+   * if needed, so a success starts a fresh `SessionHold.validUntil`.
+   */
+  acquireLeader(options?: CallOptions): Promise<boolean>;
+
+  /**
+   * Renews the lock: refreshes the session and checks that `leader` still holds our name and is
+   * attached to our current session (re-attaching it to our session if the backend replaced the
+   * session while the key still names us, as after a lease regrant). Never creates an absent key
+   * and never overwrites another member's name. Resolves true when, after the call, we hold the
+   * lock; false when the key is absent or names someone else. A true result moves
+   * `hold().validUntil` forward.
+   */
+  renewLeader(options?: CallOptions): Promise<boolean>;
+
+  /**
+   * Deletes `leader` only if it holds our name. Resolves true when deleted, false when it was
+   * absent or named someone else (nothing is changed then).
+   */
+  releaseLeader(options?: CallOptions): Promise<boolean>;
+
+  /**
+   * Writes `members/<our name>` = value, attached to the session (created if absent, overwritten
+   * otherwise). The key disappears when the session expires.
+   */
+  touchMember(value: string, options?: CallOptions): Promise<void>;
+
+  /** Deletes `members/<name>` of any member (used by `remove` and cleanup). True if it existed. */
+  deleteMember(name: string, options?: CallOptions): Promise<boolean>;
+
+  /**
+   * Compare-and-set of a persistent key. Resolves true when written, false when the expectation
+   * did not hold (key exists for `absent`, missing or of another version for `version`).
+   */
+  write(key: StoredKey, value: string, expect: Expectation, options?: CallOptions): Promise<boolean>;
+
+  /** Compare-and-delete of a persistent key. True when deleted, false when the expectation failed or the key was absent. */
+  remove(key: StoredKey, expect: Expectation, options?: CallOptions): Promise<boolean>;
+
+  /** Deletes every key under the prefix (`pghactl remove`). */
+  deleteCluster(options?: CallOptions): Promise<void>;
+
+  /**
+   * Calls `listener` soon after `leader` or `config` changes (other keys may also be reported).
+   * Only a wake-up signal: events may be coalesced, and after a reconnect one spurious event may
+   * be sent. Returns a function that stops the listener. Never throws; a broken watch is
+   * re-established by the driver.
+   */
+  watch(listener: (event: WatchEvent) => void): () => void;
+
+  /** The current session hold (see SessionHold). Synchronous, no I/O. */
+  hold(): SessionHold;
+
+  /**
+   * Applies new timing (after a dynamic-config change). A ttl change re-times the session: etcd
+   * grants a new lease for future keys, ZooKeeper needs a new session. Resolves once applied.
+   */
+  setTiming(timing: DcsTiming): Promise<void>;
+
+  /**
+   * Releases resources. With `{ revoke: true }` also ends the session at once (so our ephemeral
+   * keys vanish now rather than at ttl). Idempotent; afterwards every call rejects `DCS_CLOSED`.
+   */
+  close(options?: { revoke?: boolean }): Promise<void>;
+}
+
+/**
+ * What a driver package exports (its default export or a named `createDriver`). The plugin
+ * loader imports the package and calls it once per agent.
+ */
+export type DriverFactory = (options: DriverOptions) => DcsDriver | Promise<DcsDriver>;
+
+/** The module shape a driver plugin must have. */
+export interface DriverModule {
+  createDriver: DriverFactory;
+  /** Short name used in logs (defaults to the config section name). */
+  kind?: string;
+}

@@ -1,0 +1,1 @@
+// @pgha/ha-engine public API. Filled in by its own issue.

@@ -1,0 +1,1 @@
+// @pgha/postgres-controller public API. Filled in by its own issue.

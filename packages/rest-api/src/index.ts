@@ -1,0 +1,1 @@
+// @pgha/rest-api public API. Filled in by its own issue.

@@ -1,0 +1,1 @@
+// @pgha/watchdog public API. Filled in by its own issue.
