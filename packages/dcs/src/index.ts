@@ -5,3 +5,4 @@ export * from './logger.js';
 export * from './model.js';
 export * from './keys.js';
 export type * from './driver.js';
+export type * from './store.js';
