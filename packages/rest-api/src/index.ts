@@ -1,1 +1,5 @@
-// @pgha/rest-api public API. Filled in by its own issue.
+// @pgha/rest-api: the Patroni-compatible REST API.
+export * from './state.js';
+export * from './health.js';
+export * from './switchover.js';
+export * from './server.js';

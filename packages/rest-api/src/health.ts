@@ -1,0 +1,107 @@
+/**
+ * Health checks as Patroni answers them (GET returns 200 or 503 with the /patroni body; HEAD and
+ * OPTIONS the same status without a body). Pure functions of the last cycle's snapshot: no I/O.
+ */
+import type { ApiSnapshot } from './state.js';
+
+export type Query = URLSearchParams;
+
+/** Parses Patroni's size syntax for `?lag=`: bytes, or a number with B, kB, MB, GB or TB. */
+export function parseSize(text: string): number | null {
+  const m = /^\s*(\d+)\s*(B|kB|MB|GB|TB)?\s*$/.exec(text);
+  if (!m) return null;
+  const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[m[2] ?? 'B'] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+const isPrimaryRole = (s: ApiSnapshot) => s.status.role === 'primary' || s.status.role === 'master';
+const isRunning = (s: ApiSnapshot) => s.status.state === 'running';
+
+function syncStandbys(s: ApiSnapshot): string[] {
+  return s.cluster?.sync?.value.sync_standby ?? [];
+}
+
+function isQuorumMode(s: ApiSnapshot): boolean {
+  return s.cluster?.config?.value['synchronous_mode'] === 'quorum';
+}
+
+function replayedLocation(s: ApiSnapshot): number {
+  const xlog = s.status.xlog;
+  return xlog && 'replayed_location' in xlog ? (xlog.replayed_location ?? 0) : 0;
+}
+
+/** The primary's last published position minus our replay position exceeds `?lag=`. */
+function isLagging(s: ApiSnapshot, query: Query): boolean {
+  const lagText = query.get('lag');
+  if (lagText === null) return false;
+  const maxLag = parseSize(lagText);
+  if (maxLag === null) return false;
+  const optime = s.cluster?.status?.value.optime ?? 0;
+  return optime > 0 && optime > replayedLocation(s) + maxLag;
+}
+
+/** Every `?tag_<key>=<value>` must equal the member's tag (compared as text). */
+function tagsMatch(s: ApiSnapshot, query: Query): boolean {
+  const tags = s.status.tags ?? {};
+  for (const [key, value] of query) {
+    if (!key.startsWith('tag_')) continue;
+    const tag = tags[key.slice(4)];
+    if (tag === undefined || String(tag).toLowerCase() !== value.toLowerCase()) return false;
+  }
+  return true;
+}
+
+function replicaOk(s: ApiSnapshot, query: Query): boolean {
+  if (s.status.role !== 'replica' || !isRunning(s)) return false;
+  if (s.status.tags?.['noloadbalance'] === true || s.status.tags?.['noloadbalance'] === 'true') return false;
+  const wantedState = query.get('replication_state');
+  if (wantedState !== null && s.status.replication_state !== wantedState) return false;
+  return !isLagging(s, query) && tagsMatch(s, query);
+}
+
+const leaderOk = (s: ApiSnapshot) => s.hasLock && isPrimaryRole(s) && isRunning(s);
+const standbyLeaderOk = (s: ApiSnapshot) => s.hasLock && s.status.role === 'standby_leader' && isRunning(s);
+const isSync = (s: ApiSnapshot) => syncStandbys(s).includes(s.status.patroni.name);
+
+type Check = (s: ApiSnapshot, q: Query, nowMs: number) => boolean;
+
+/** Path → check. Paths are matched exactly after removing a trailing slash. */
+export const HEALTH_CHECKS: Record<string, Check> = {
+  '/': (s) => leaderOk(s),
+  '/primary': (s) => leaderOk(s),
+  '/master': (s) => leaderOk(s),
+  '/read-write': (s) => leaderOk(s),
+  '/leader': (s) => leaderOk(s) || standbyLeaderOk(s),
+  '/standby-leader': (s) => standbyLeaderOk(s),
+  '/standby_leader': (s) => standbyLeaderOk(s),
+  '/replica': (s, q) => replicaOk(s, q),
+  '/read-only': (s, q) => leaderOk(s) || standbyLeaderOk(s) || replicaOk(s, q),
+  '/sync': (s, q) => replicaOk(s, q) && isSync(s) && !isQuorumMode(s),
+  '/synchronous': (s, q) => replicaOk(s, q) && isSync(s) && !isQuorumMode(s),
+  '/read-only-sync': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && !isQuorumMode(s)),
+  '/quorum': (s, q) => replicaOk(s, q) && isSync(s) && isQuorumMode(s),
+  '/read-only-quorum': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && isQuorumMode(s)),
+  '/async': (s, q) => replicaOk(s, q) && !isSync(s),
+  '/asynchronous': (s, q) => replicaOk(s, q) && !isSync(s),
+  '/health': (s) => isRunning(s),
+  '/liveness': (s, _q, now) => {
+    if (s.status.pause) return true;
+    const limit = (isPrimaryRole(s) && s.hasLock ? 1 : 2) * s.ttl * 1000;
+    return now - s.lastCycleAt <= limit;
+  },
+  '/readiness': (s, q) => {
+    if (s.hasLock && (isPrimaryRole(s) || s.status.role === 'standby_leader') && isRunning(s)) return true;
+    if (!isRunning(s) || s.cluster === null || s.status.role !== 'replica') return false;
+    const lagText = q.get('lag');
+    const maxLag = lagText === null ? s.maximumLagOnFailover : parseSize(lagText);
+    const optime = s.cluster.status?.value.optime ?? 0;
+    return maxLag === null || optime === 0 || optime <= replayedLocation(s) + maxLag;
+  },
+};
+
+/** The status code of a health check, or null when `path` is not one. */
+export function healthStatus(path: string, query: Query, snapshot: ApiSnapshot, nowMs: number): 200 | 503 | null {
+  const check = HEALTH_CHECKS[path];
+  if (!check) return null;
+  return check(snapshot, query, nowMs) ? 200 : 503;
+}

@@ -1,0 +1,62 @@
+/**
+ * What the API answers from: the state of the last HA cycle, published by the agent after every
+ * cycle (and when PostgreSQL's state changes between cycles). Health checks never query
+ * PostgreSQL or the DCS; they read this snapshot, so they cost microseconds and still reflect
+ * reality within one cycle.
+ */
+import type { Cluster } from '@pgha/dcs';
+
+/** Patroni's role names as the API shows them (3.x spelling `master` is produced on request). */
+export type ApiRole = 'primary' | 'replica' | 'standby_leader' | 'uninitialized' | 'demoted' | 'promoted';
+
+/** One row of `replication` in GET /patroni (pg_stat_replication). */
+export interface ReplicationRow {
+  usename: string;
+  application_name: string;
+  client_addr: string;
+  state: string;
+  sync_state: string;
+  sync_priority: number;
+}
+
+/** The body of GET /patroni, field for field as Patroni writes it. */
+export interface PatroniStatus {
+  state: string;
+  postmaster_start_time?: string;
+  role: ApiRole | 'master';
+  server_version?: number;
+  xlog?:
+    | { location: number }
+    | { received_location?: number; replayed_location?: number; replayed_timestamp?: string | null; paused?: boolean };
+  timeline?: number;
+  replication_state?: string;
+  replication?: ReplicationRow[];
+  cluster_unlocked?: boolean;
+  dcs_last_seen?: number;
+  tags?: Record<string, unknown>;
+  database_system_identifier?: string;
+  pending_restart?: boolean;
+  pending_restart_reason?: Record<string, { old_value: string; new_value: string }>;
+  scheduled_restart?: Record<string, unknown>;
+  pause?: boolean;
+  sync_standby?: boolean;
+  watchdog_failed?: boolean;
+  patroni: { version: string; scope: string; name: string };
+  /** pgha's own: the reason the last cycle gave (Patroni's sentence). */
+  last_reason?: string;
+}
+
+/** Everything the API needs from the last cycle. */
+export interface ApiSnapshot {
+  status: PatroniStatus;
+  /** This member holds the leader lock. */
+  hasLock: boolean;
+  /** The last cluster read (null when the DCS could not be read). */
+  cluster: Cluster | null;
+  /** Monotonic ms of the end of the last HA cycle (for /liveness). */
+  lastCycleAt: number;
+  /** Leader lock ttl, seconds (for /liveness). */
+  ttl: number;
+  /** `maximum_lag_on_failover` (bytes), the default of `?lag=` on /readiness. */
+  maximumLagOnFailover: number;
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { healthStatus, parseSize } from '../src/health.js';
+import { cluster, snapshot } from './fixtures.js';
+
+const q = (s = '') => new URLSearchParams(s);
+const primary = snapshot({ role: 'master', patroni: { version: '0', scope: 'demo', name: 'pg0' } }, { hasLock: true });
+const replica = snapshot({ xlog: { received_location: 5000, replayed_location: 4000 } });
+
+describe('health checks', () => {
+  it('answers the primary checks only for the lock holder running as primary', () => {
+    for (const path of ['/', '/primary', '/master', '/read-write', '/leader']) {
+      expect([path, healthStatus(path, q(), primary, 0)]).toEqual([path, 200]);
+      expect([path, healthStatus(path, q(), replica, 0)]).toEqual([path, 503]);
+    }
+    // A primary that lost the lock is not the primary any more for load balancers.
+    expect(healthStatus('/primary', q(), { ...primary, hasLock: false }, 0)).toBe(503);
+    expect(healthStatus('/primary', q(), snapshot({ role: 'primary', state: 'stopped' }, { hasLock: true }), 0)).toBe(503);
+  });
+
+  it('answers the replica checks for a running replica, honouring noloadbalance, lag, tags and replication state', () => {
+    expect(healthStatus('/replica', q(), replica, 0)).toBe(200);
+    expect(healthStatus('/read-only', q(), replica, 0)).toBe(200);
+    expect(healthStatus('/read-only', q(), primary, 0)).toBe(200);
+    expect(healthStatus('/replica', q(), primary, 0)).toBe(503);
+    expect(healthStatus('/replica', q(), snapshot({ tags: { noloadbalance: true } }), 0)).toBe(503);
+    expect(healthStatus('/replica', q(), snapshot({ state: 'starting' }), 0)).toBe(503);
+
+    const lagging = snapshot(
+      { xlog: { replayed_location: 1000 } },
+      { cluster: cluster({ status: { version: '1', value: { optime: 3 * 1024 * 1024, slots: {}, retain_slots: [] } } }) },
+    );
+    expect(healthStatus('/replica', q('lag=1MB'), lagging, 0)).toBe(503);
+    expect(healthStatus('/replica', q('lag=10MB'), lagging, 0)).toBe(200);
+    expect(healthStatus('/replica', q(), lagging, 0)).toBe(200);
+
+    const tagged = snapshot({ tags: { dc: 'east' } });
+    expect(healthStatus('/replica', q('tag_dc=east'), tagged, 0)).toBe(200);
+    expect(healthStatus('/replica', q('tag_dc=west'), tagged, 0)).toBe(503);
+    expect(healthStatus('/replica', q('tag_rack=1'), tagged, 0)).toBe(503);
+
+    const streaming = snapshot({ replication_state: 'streaming' });
+    expect(healthStatus('/replica', q('replication_state=streaming'), streaming, 0)).toBe(200);
+    expect(healthStatus('/replica', q('replication_state=streaming'), replica, 0)).toBe(503);
+  });
+
+  it('tells synchronous from asynchronous replicas by the sync key', () => {
+    const sync = cluster({ sync: { version: '1', value: { leader: 'pg0', sync_standby: ['pg1'], quorum: 0 } } });
+    const pg1 = snapshot({}, { cluster: sync });
+    const pg2 = snapshot({ patroni: { version: '0', scope: 'demo', name: 'pg2' } }, { cluster: sync });
+    expect([healthStatus('/sync', q(), pg1, 0), healthStatus('/async', q(), pg1, 0)]).toEqual([200, 503]);
+    expect([healthStatus('/sync', q(), pg2, 0), healthStatus('/async', q(), pg2, 0)]).toEqual([503, 200]);
+    expect(healthStatus('/read-only-sync', q(), primary, 0)).toBe(200);
+    expect(healthStatus('/quorum', q(), pg1, 0)).toBe(503);
+  });
+
+  it('answers health, liveness and readiness', () => {
+    expect(healthStatus('/health', q(), replica, 0)).toBe(200);
+    expect(healthStatus('/health', q(), snapshot({ state: 'stopped' }), 0)).toBe(503);
+    const cycle = snapshot({}, { lastCycleAt: 1000, ttl: 30 });
+    expect(healthStatus('/liveness', q(), cycle, 1000 + 59_000)).toBe(200);
+    expect(healthStatus('/liveness', q(), cycle, 1000 + 61_000)).toBe(503);
+    expect(healthStatus('/readiness', q(), primary, 0)).toBe(200);
+    expect(healthStatus('/readiness', q(), replica, 0)).toBe(200);
+    expect(healthStatus('/readiness', q(), snapshot({}, { cluster: null }), 0)).toBe(503);
+  });
+
+  it('is not a health check for other paths', () => {
+    expect(healthStatus('/patroni', q(), replica, 0)).toBeNull();
+    expect(healthStatus('/nonsense', q(), replica, 0)).toBeNull();
+  });
+
+  it('parses sizes the way Patroni documents them', () => {
+    expect([parseSize('1048576'), parseSize('16kB'), parseSize('10MB'), parseSize('1GB')]).toEqual([1048576, 16384, 10485760, 1073741824]);
+    expect(parseSize('ten')).toBeNull();
+  });
+});
