@@ -11,7 +11,8 @@
  *   `leader` key and this member's own `members/<name>` key are *ephemeral*: attached to the
  *   session, they disappear when it expires. Every other key is persistent.
  * - A *version* is the opaque string the backend uses for compare-and-set (etcd `mod_revision`,
- *   ZooKeeper `stat.version`).
+ *   ZooKeeper `stat.version`). It changes on every write of the key, also when the value written
+ *   is the same; versions of different keys are not comparable.
  *
  * Outcomes. Every method either
  * - resolves with its result; a lost race or a failed condition is a normal result (`false`),
@@ -88,6 +89,10 @@ export interface DriverOptions extends DcsTiming {
 
 /** A change notification: which key changed. Carries no value: the listener re-reads. */
 export interface WatchEvent {
+  /**
+   * The relative name of the changed key (`leader`, `config`, `members/pg1`), or `*` when the
+   * driver cannot tell which keys changed (the spurious event after a watch was re-established).
+   */
   key: string;
 }
 
@@ -113,7 +118,10 @@ export interface DcsDriver {
   /**
    * Reads every key under the prefix in one consistent snapshot (a single range read, or a
    * watch-fed cache that is at least as fresh as the last write this driver made). Keys under
-   * other scopes are not included.
+   * other scopes are not included, also not those of a scope whose name starts with ours (`ab`
+   * when we are `a`). `nodes` is keyed by relative name (`leader`, `members/pg0`,
+   * `optime/leader`) and lists only keys that hold a value: no directory entries (such as
+   * ZooKeeper's `members` znode). A value may be `""` (`initialize` during bootstrap).
    */
   load(options?: CallOptions): Promise<RawCluster>;
 
@@ -156,7 +164,10 @@ export interface DcsDriver {
    */
   write(key: StoredKey, value: string, expect: Expectation, options?: CallOptions): Promise<boolean>;
 
-  /** Compare-and-delete of a persistent key. True when deleted, false when the expectation failed or the key was absent. */
+  /**
+   * Compare-and-delete of a persistent key. True when deleted, false when the expectation failed
+   * or the key was absent (so `absent` always resolves false).
+   */
   remove(key: StoredKey, expect: Expectation, options?: CallOptions): Promise<boolean>;
 
   /** Deletes every key under the prefix (`pghactl remove`). */
@@ -165,23 +176,31 @@ export interface DcsDriver {
   /**
    * Calls `listener` soon after `leader` or `config` changes (other keys may also be reported).
    * Only a wake-up signal: events may be coalesced, and after a reconnect one spurious event may
-   * be sent. Returns a function that stops the listener. Never throws; a broken watch is
-   * re-established by the driver.
+   * be sent. Changes made by other drivers (other agents) are reported; this driver's own
+   * changes may or may not be. Listeners are called asynchronously, never from inside another
+   * method of the driver. Returns a function that stops the listener (idempotent; no call is
+   * made after it returns). Never throws; a broken watch is re-established by the driver. After
+   * `close()` it returns a no-op function.
    */
   watch(listener: (event: WatchEvent) => void): () => void;
 
-  /** The current session hold (see SessionHold). Synchronous, no I/O. */
+  /** The current session hold (see SessionHold). Synchronous, no I/O, never throws; `validUntil` is null after `close()`. */
   hold(): SessionHold;
 
   /**
    * Applies new timing (after a dynamic-config change). A ttl change re-times the session: etcd
    * grants a new lease for future keys, ZooKeeper needs a new session. Resolves once applied.
+   * When the lock is held across the change, the next `renewLeader` either keeps it (true, the
+   * key re-attached to the new session) or reports it lost (false, and the key no longer names
+   * us, so another member, or we, may acquire it); it never leaves a key naming us that we
+   * cannot renew.
    */
   setTiming(timing: DcsTiming): Promise<void>;
 
   /**
    * Releases resources. With `{ revoke: true }` also ends the session at once (so our ephemeral
-   * keys vanish now rather than at ttl). Idempotent; afterwards every call rejects `DCS_CLOSED`.
+   * keys vanish now rather than at ttl). Idempotent; afterwards every asynchronous method rejects
+   * `DCS_CLOSED` (and `hold()` / `watch()` behave as documented on them).
    */
   close(options?: { revoke?: boolean }): Promise<void>;
 }
