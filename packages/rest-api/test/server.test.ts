@@ -61,7 +61,7 @@ describe('REST API server', () => {
     const res = await fetch(`${base}/replica`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
-    expect((await res.json()).role).toBe('replica');
+    expect(((await res.json()) as { role: string }).role).toBe('replica');
     expect((await fetch(`${base}/primary`)).status).toBe(503);
     const head = await fetch(`${base}/replica`, { method: 'HEAD' });
     expect([head.status, await head.text()]).toEqual([200, '']);

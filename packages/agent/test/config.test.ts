@@ -1,0 +1,157 @@
+import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { applyEnvironment, EnvironmentError } from '../src/config/environment.js';
+import { readConfigSource, ConfigSourceError } from '../src/config/source.js';
+import { ConfigValidationError, validateAgentConfig } from '../src/config/schema.js';
+
+// The seed manual's postgresmq.yml, in the shape Patroni 1.4 users wrote it.
+const SEED_YAML = `
+scope: batman5
+namespace: /service/
+name: postgresql0
+
+restapi:
+  listen: 0.0.0.0:8008
+  connect_address: 192.168.1.143:8008
+
+zookeeper:
+  hosts: ['192.168.1.141:2181', '192.168.1.142:2181', '192.168.1.143:2181']
+
+bootstrap:
+  dcs:
+    ttl: 30
+    loop_wait: 10
+    retry_timeout: 10
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: true
+      parameters:
+        wal_level: logical
+        max_connections: 100
+  initdb:
+  - encoding: UTF8
+  - data-checksums
+  pg_hba:
+  - host replication replicator 0.0.0.0/0 md5
+  - host all all 0.0.0.0/0 md5
+  users:
+    admin:
+      password: admin
+      options:
+        - createrole
+        - createdb
+
+postgresql:
+  listen: 0.0.0.0:5433
+  connect_address: 192.168.1.143:5433
+  data_dir: /home/postgres/flyingdb-v3-logical/data
+  pgpass: /tmp/pgpass0
+  authentication:
+    replication:
+      username: replicator
+      password: rep-pass
+    superuser:
+      username: postgres
+      password: zalando
+  parameters:
+    unix_socket_directories: '/tmp'
+
+watchdog:
+  mode: required
+  device: /dev/watchdog
+  safety_margin: 5
+
+tags:
+    nofailover: false
+    noloadbalance: false
+    clonefrom: false
+    nosync: false
+`;
+
+async function tempFile(name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgha-config-'));
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+describe('configuration', () => {
+  it("reads the seed manual's Patroni YAML unchanged", async () => {
+    const raw = await readConfigSource(await tempFile('postgresmq.yml', SEED_YAML));
+    const { config, warnings } = validateAgentConfig(raw);
+    expect(config.scope).toBe('batman5');
+    expect(config.name).toBe('postgresql0');
+    expect(config.restapi.listen).toBe('0.0.0.0:8008');
+    expect(config.postgresql.data_dir).toBe('/home/postgres/flyingdb-v3-logical/data');
+    expect(config.watchdog?.mode).toBe('required');
+    expect(config.tags['nofailover']).toBe(false);
+    expect(warnings).toEqual([]);
+  });
+
+  it('names every invalid key path at once', () => {
+    const raw = { scope: 'x', name: 'n', restapi: { listen: 'no-port' }, postgresql: { listen: 5432 } };
+    try {
+      validateAgentConfig(raw);
+      expect.unreachable('validation should fail');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigValidationError);
+      const problems = (e as ConfigValidationError).problems.join('\n');
+      expect(problems).toContain('restapi.listen: expected host:port');
+      expect(problems).toMatch(/postgresql\.listen: /);
+      expect(problems).toMatch(/postgresql\.data_dir: /);
+    }
+  });
+
+  it('reports unknown sections as warnings instead of failing', () => {
+    const raw = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' }, frobnicate: {} };
+    expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);
+  });
+
+  it('merges a configuration directory in name order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgha-confdir-'));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, '10-base.yml'), 'scope: a\npostgresql:\n  listen: ":5432"\n  parameters: {work_mem: 1MB, a: 1}\n');
+    await writeFile(join(dir, '20-local.yaml'), 'scope: b\npostgresql:\n  parameters: {work_mem: 4MB}\n');
+    await writeFile(join(dir, 'notes.txt'), 'not yaml: [');
+    expect(await readConfigSource(dir)).toEqual({ scope: 'b', postgresql: { listen: ':5432', parameters: { work_mem: '4MB', a: 1 } } });
+  });
+
+  it('rejects unreadable and malformed files with the file name', async () => {
+    await expect(readConfigSource('/nonexistent/pgha.yml')).rejects.toThrow(/\/nonexistent\/pgha.yml: cannot read/);
+    const bad = await tempFile('bad.yml', 'scope: [unclosed\n');
+    await expect(readConfigSource(bad)).rejects.toBeInstanceOf(ConfigSourceError);
+    const list = await tempFile('list.yml', '- a\n- b\n');
+    await expect(readConfigSource(list)).rejects.toThrow(/top level must be a map/);
+  });
+
+  it('applies PATRONI_* variables, with PGHA_* winning, lists in YAML flow syntax', () => {
+    const { config, applied } = applyEnvironment(
+      { scope: 'file', postgresql: { listen: ':5432' } },
+      {
+        PATRONI_SCOPE: 'env',
+        PATRONI_NAME: 'pg9',
+        PGHA_NAME: 'pg10',
+        PATRONI_ZOOKEEPER_HOSTS: "'h1:2181','h2:2181'",
+        PATRONI_ETCD3_HOSTS: '[a:2379, b:2379]',
+        PATRONI_REPLICATION_PASSWORD: 's3cret',
+        PATRONI_RESTAPI_ALLOWLIST_INCLUDE_MEMBERS: 'on',
+        PATRONI_LOGLEVEL: 'DEBUG',
+        PATRONI_POSTGRESQL_BIN_PG_CTL: 'my_pg_ctl',
+        PATRONI_UNRELATED_THING: 'x',
+      },
+    );
+    expect(config).toMatchObject({
+      scope: 'env',
+      name: 'pg10',
+      zookeeper: { hosts: ['h1:2181', 'h2:2181'] },
+      etcd3: { hosts: ['a:2379', 'b:2379'] },
+      postgresql: { listen: ':5432', authentication: { replication: { password: 's3cret' } }, bin_name: { pg_ctl: 'my_pg_ctl' } },
+      restapi: { allowlist_include_members: true },
+      log: { level: 'DEBUG' },
+    });
+    expect(applied).not.toContain('PATRONI_UNRELATED_THING');
+    expect(() => applyEnvironment({}, { PATRONI_RESTAPI_REQUEST_QUEUE_SIZE: 'many' })).toThrow(EnvironmentError);
+  });
+});
