@@ -122,6 +122,11 @@ export interface DcsDriver {
    * when we are `a`). `nodes` is keyed by relative name (`leader`, `members/pg0`,
    * `optime/leader`) and lists only keys that hold a value: no directory entries (such as
    * ZooKeeper's `members` znode). A value may be `""` (`initialize` during bootstrap).
+   *
+   * Session upkeep: the HA loop calls `load()` every cycle but writes its member key only when
+   * the value changed, so a driver whose session needs refreshing by the client (an etcd lease)
+   * refreshes it as part of `load()` (at most once per `loopWait`, never failing the read
+   * because of it). A member that keeps calling `load()` keeps its ephemeral keys.
    */
   load(options?: CallOptions): Promise<RawCluster>;
 

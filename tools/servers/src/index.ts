@@ -1,2 +1,4 @@
 export * from './ports.js';
 export * from './process.js';
+export * from './etcd.js';
+export * from './zookeeper.js';
