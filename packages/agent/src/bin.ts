@@ -1,2 +1,62 @@
 #!/usr/bin/env node
-export {};
+/**
+ * `pgha <config.yml | config-dir>`: runs the agent. `--validate-config` checks the configuration
+ * and exits; `--version` prints the version. SIGHUP reloads the configuration file; SIGTERM or
+ * SIGINT stops cleanly (PostgreSQL stopped, the leader lock released); a second one exits at once.
+ */
+import { loadAgentConfig, startAgent } from './agent.js';
+import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
+
+const USAGE = `usage: pgha [--validate-config] [--version] <config.yml | config directory>
+       (or set PATRONI_CONFIGURATION to the whole YAML document)`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    console.log(`pgha ${PGHA_VERSION} (Patroni ${PATRONI_COMPATIBLE_VERSION} compatible)`);
+    return 0;
+  }
+  const unknown = argv.filter((a) => a.startsWith('-') && a !== '--validate-config');
+  if (unknown.length > 0) {
+    console.error(`pgha: unknown option ${unknown[0]}\n${USAGE}`);
+    return 2;
+  }
+  const path = argv.find((a) => !a.startsWith('-'));
+  let loaded;
+  try {
+    loaded = await loadAgentConfig(path);
+  } catch (e) {
+    console.error(`pgha: ${(e as Error).message}`);
+    return 1;
+  }
+  for (const w of loaded.warnings) console.error(`pgha: warning: ${w}`);
+  if (argv.includes('--validate-config')) {
+    console.log(`${path ?? 'PATRONI_CONFIGURATION'}: configuration is valid`);
+    return 0;
+  }
+  const agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config });
+  let stops = 0;
+  const stop = () => {
+    stops += 1;
+    if (stops > 1) {
+      agent.logger.warn('second stop signal: exiting now');
+      process.exit(1);
+    }
+    void agent.shutdown();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => void agent.reload());
+  return agent.finished;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`pgha: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);

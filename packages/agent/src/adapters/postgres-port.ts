@@ -1,0 +1,124 @@
+/**
+ * Adapts `@pgha/postgres-controller` to the engine's `PostgresPort`. The engine speaks of members
+ * (a name and a `conn_url`); the controller of hosts and ports. This adapter translates, and
+ * keeps the controller's last full state for the REST API (server version, replication rows),
+ * so answering the API needs no query of its own.
+ */
+import type { FollowTarget, LocalPostgresState, PostgresPort, StartOptions, StopOptions } from '@pgha/ha-engine';
+import type { TimelineHistory } from '@pgha/dcs';
+import {
+  parseConnUrl,
+  type DataDirectoryInfo,
+  type PostgresController,
+  type PostgresState,
+  type ReplicationSource,
+} from '@pgha/postgres-controller';
+
+/** The member's `conn_url` as host and port, named for logs. */
+export function replicationSource(target: FollowTarget): ReplicationSource {
+  const address = target.connUrl ? parseConnUrl(target.connUrl) : null;
+  if (!address) throw new Error(`member ${target.name} has no usable conn_url (${JSON.stringify(target.connUrl)})`);
+  return { ...address, name: target.name };
+}
+
+/** The role the stopped data directory was last in, from pg_control's cluster state. */
+function stoppedRole(info: DataDirectoryInfo): 'primary' | 'replica' | null {
+  const state = info.control?.clusterState ?? null;
+  if (state === null) return null;
+  if (state.includes('recovery')) return 'replica';
+  return 'primary';
+}
+
+export interface PostgresPortAdapter extends PostgresPort {
+  /** The controller's last state read (null before the first cycle). */
+  lastState(): PostgresState | null;
+}
+
+export function adaptPostgresController(controller: PostgresController): PostgresPortAdapter {
+  let last: PostgresState | null = null;
+  /** The member the server was last told to follow (the controller knows hosts, not names). */
+  let following: string | null = null;
+
+  const describe = async (): Promise<LocalPostgresState> => {
+    const pg = await controller.state();
+    last = pg;
+    // pg_controldata forks a process: only needed when no query can tell.
+    const info = pg.running && pg.systemIdentifier ? null : await controller.inspectDataDirectory();
+    const dataDirectory: LocalPostgresState['dataDirectory'] = info
+      ? info.kind === 'initialized'
+        ? info.systemIdentifier
+          ? 'initialized'
+          : 'invalid'
+        : info.kind === 'foreign'
+          ? 'invalid'
+          : 'empty'
+      : 'initialized';
+    const control = info?.control ?? null;
+    const role = pg.running && pg.role !== 'unknown' ? pg.role : info ? stoppedRole(info) : null;
+    const lsn = pg.running
+      ? pg.role === 'primary'
+        ? pg.currentLsn
+        : Math.max(pg.receivedLsn ?? 0, pg.replayedLsn ?? 0) || null
+      : (control?.checkpointLsn ?? null);
+    return {
+      dataDirectory,
+      systemId: pg.systemIdentifier ?? info?.systemIdentifier ?? null,
+      running: pg.running,
+      state: pg.lifecycle,
+      role,
+      timeline: pg.timeline ?? control?.checkpointTimeline ?? null,
+      lsn,
+      receivedLsn: pg.receivedLsn,
+      replayedLsn: pg.replayedLsn,
+      following: role === 'replica' ? following : null,
+      streaming: pg.replicationState === 'streaming',
+      pendingRestart: pg.pendingRestart,
+      rewindPossible: control ? control.dataChecksums || control.walLogHints : true,
+    };
+  };
+
+  return {
+    lastState: () => last,
+    state: () => describe(),
+    async bootstrap(signal) {
+      following = null;
+      await controller.bootstrap({ signal });
+    },
+    async createReplica(source, signal) {
+      await controller.createReplica({ source: replicationSource(source), signal });
+    },
+    async start(options: StartOptions, signal) {
+      const follow = options.role === 'replica' && options.follow ? replicationSource(options.follow) : null;
+      await controller.start({ role: options.role, follow, timeoutMs: options.timeoutMs, signal });
+      following = options.role === 'replica' ? (options.follow?.name ?? null) : null;
+    },
+    async stop(options: StopOptions, signal) {
+      await controller.stop({ mode: options.mode, ...(options.checkpoint ? { checkpoint: true } : {}), signal });
+    },
+    async restart(signal) {
+      await controller.restart({ signal });
+    },
+    async promote(signal) {
+      await controller.promote({ signal });
+      following = null;
+    },
+    async follow(target, signal) {
+      await controller.follow(target ? replicationSource(target) : null, { signal });
+      following = target?.name ?? null;
+    },
+    async rewind(source, signal) {
+      // pg_rewind needs a cleanly stopped data directory; the controller recovers a crashed one.
+      await controller.stop({ mode: 'fast', signal });
+      await controller.rewind(replicationSource(source), { signal });
+      following = source.name;
+    },
+    async removeDataDirectory(signal) {
+      if (signal.aborted) throw new Error('removing the data directory was cancelled');
+      await controller.removeDataDirectory();
+    },
+    async timelineHistory(): Promise<TimelineHistory> {
+      const entries = await controller.readTimelineHistory();
+      return entries.map((e) => ({ timeline: e.timeline, lsn: e.lsn, reason: e.reason, timestamp: e.timestamp }));
+    },
+  };
+}

@@ -1,0 +1,243 @@
+/**
+ * The agent: reads the configuration, builds every part and wires them together. No HA logic
+ * lives here: the engine decides, the controller and the DCS driver act, the API reports.
+ */
+import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
+import { createHaLoop, createHttpPeerProbe, nodeClock, type HaLoop, type MemberIdentity } from '@pgha/ha-engine';
+import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
+import { createApiServer, type ApiServer } from '@pgha/rest-api';
+import type { Logger as PinoLogger } from 'pino';
+import { adaptPostgresController } from './adapters/postgres-port.js';
+import { buildApiSnapshot, type Identity } from './api-snapshot.js';
+import { applyEnvironment, configurationFromEnvironment } from './config/environment.js';
+import { parseConfigText, readConfigSource } from './config/source.js';
+import { validateAgentConfig, type AgentConfig } from './config/schema.js';
+import { createLogger } from './logging.js';
+import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
+
+type Tree = Record<string, unknown>;
+
+/** Reads and validates the configuration: file or directory, then the environment. */
+export async function loadAgentConfig(
+  path: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ raw: Tree; config: AgentConfig; warnings: string[] }> {
+  const whole = configurationFromEnvironment(env);
+  let raw: Tree;
+  if (whole !== undefined) {
+    raw = parseConfigText(whole, 'PATRONI_CONFIGURATION');
+  } else {
+    if (!path) throw new Error('no configuration: pass a YAML file or directory, or set PATRONI_CONFIGURATION');
+    raw = applyEnvironment(await readConfigSource(path), env).config;
+  }
+  const { config, warnings } = validateAgentConfig(raw);
+  return { raw, config, warnings };
+}
+
+/** `host:port` → parts; `*` and an empty host mean every interface. */
+export function splitHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
+  if (!m) throw new Error(`expected host:port, got ${JSON.stringify(text)}`);
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' || host === '*' ? '0.0.0.0' : host, port: Number(m[3]) };
+}
+
+function dynamicTiming(config: AgentConfig): { ttl: number; loopWait: number; retryTimeout: number } {
+  const dcs = (config.bootstrap?.dcs ?? {}) as Tree;
+  const num = (v: unknown, d: number) => (typeof v === 'number' && v > 0 ? v : typeof v === 'string' && Number(v) > 0 ? Number(v) : d);
+  return { ttl: num(dcs['ttl'], 30), loopWait: num(dcs['loop_wait'], 10), retryTimeout: num(dcs['retry_timeout'], 10) };
+}
+
+export interface RunningAgent {
+  loop: HaLoop;
+  api: ApiServer;
+  store: ClusterStore;
+  controller: PostgresController;
+  logger: PinoLogger;
+  /** Clean shutdown: stop PostgreSQL, release the lock, close everything. */
+  shutdown(): Promise<void>;
+  /** Re-reads the configuration file (SIGHUP). */
+  reload(): Promise<void>;
+  /** Resolves when the agent has stopped (shutdown or a fatal condition); the exit code. */
+  readonly finished: Promise<number>;
+}
+
+/** Starts an agent from a validated configuration. */
+export async function startAgent(options: { configPath?: string; raw: Tree; config: AgentConfig; logger?: PinoLogger }): Promise<RunningAgent> {
+  const { raw, config } = options;
+  const logger = options.logger ?? createLogger(config.log as Parameters<typeof createLogger>[0]);
+  const timing = dynamicTiming(config);
+  const clock = nodeClock;
+
+  const loaded = await loadDriver({ config: raw, importers: [(specifier) => import(specifier)] });
+  const driver: DcsDriver = await loaded.createDriver({
+    namespace: config.namespace,
+    scope: config.scope,
+    name: config.name,
+    ...timing,
+    section: loaded.settings,
+    clock,
+    logger: logger.child({ component: 'dcs' }),
+  });
+  const store = createClusterStore(driver, { name: config.name, logger });
+
+  const controller = createPostgresController({
+    name: config.name,
+    scope: config.scope,
+    postgresql: config.postgresql,
+    ...(config.bootstrap ? { bootstrap: config.bootstrap } : {}),
+    ...(((config.bootstrap?.dcs as Tree | undefined)?.['postgresql'] as DynamicPostgresql | undefined)
+      ? { dynamic: (config.bootstrap!.dcs as Tree)['postgresql'] as DynamicPostgresql }
+      : {}),
+    logger: logger.child({ component: 'postgresql' }),
+    primaryRoleName: 'master',
+  });
+  const postgres = adaptPostgresController(controller);
+
+  // The DCS `config` key's `postgresql` part is applied to the controller as soon as a read
+  // shows it changed, before the cycle decides anything on it.
+  let appliedConfigVersion: string | null = null;
+  const applyDynamic = async (cluster: Cluster) => {
+    const current = cluster.config;
+    if (!current || current.version === appliedConfigVersion) return;
+    appliedConfigVersion = current.version;
+    try {
+      const change = await controller.updateConfiguration({ dynamic: (current.value['postgresql'] ?? {}) as DynamicPostgresql });
+      if (change.changed.length > 0 || change.hbaChanged) {
+        logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'applied the dynamic configuration');
+      }
+      for (const w of change.warnings) logger.warn(w);
+    } catch (e) {
+      logger.warn({ err: e }, 'could not apply the dynamic configuration from the DCS');
+    }
+  };
+  const observedStore: ClusterStore = Object.create(store, {
+    loadCluster: {
+      value: async (...args: Parameters<ClusterStore['loadCluster']>) => {
+        const cluster = await store.loadCluster(...args);
+        await applyDynamic(cluster);
+        return cluster;
+      },
+    },
+  }) as ClusterStore;
+
+  const api = splitHostPort(config.restapi.listen);
+  const apiConnect = splitHostPort(config.restapi.connect_address ?? config.restapi.listen);
+  const pgConnect = splitHostPort(String(config.postgresql.connect_address ?? config.postgresql.listen).split(',').pop()!);
+  const tags = config.tags ?? {};
+  const me: MemberIdentity = {
+    name: config.name,
+    connUrl: `postgres://${pgConnect.host}:${pgConnect.port}/postgres`,
+    apiUrl: `http://${apiConnect.host}:${apiConnect.port}/patroni`,
+    tags,
+    version: PATRONI_COMPATIBLE_VERSION,
+  };
+  const identity: Identity = { name: config.name, scope: config.scope, patroniVersion: PATRONI_COMPATIBLE_VERSION, pghaVersion: PGHA_VERSION, tags };
+
+  let resolveFinished!: (code: number) => void;
+  const finished = new Promise<number>((r) => (resolveFinished = r));
+  let shuttingDown: Promise<void> | null = null;
+
+  const apiHeaders: Record<string, string> = {};
+  const loop = createHaLoop({
+    me,
+    store: observedStore,
+    postgres,
+    peers: createHttpPeerProbe({ fetch: (url, init) => fetch(url, init), headers: apiHeaders }),
+    clock,
+    logger,
+    settings: {
+      ...(config.bootstrap?.dcs ? { bootstrapDcs: config.bootstrap.dcs as Tree } : {}),
+      canBootstrap: config.bootstrap !== undefined,
+      postgresql: config.postgresql as Tree,
+    },
+    onFatal: (message) => {
+      logger.fatal(message);
+      void shutdown(1);
+    },
+  });
+
+  const server = createApiServer({
+    host: api.host,
+    port: api.port,
+    ...(config.restapi.authentication ? { authentication: config.restapi.authentication } : {}),
+    now: () => clock.now(),
+    logger: logger.child({ component: 'api' }),
+    management: {
+      loadCluster: () => store.loadCluster(),
+      setFailover: (f) => store.setFailover(f),
+      wakeup: () => loop.wakeup(),
+      waitForChange: (ms) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms);
+          const stop = store.watch(done);
+          function done() {
+            clearTimeout(timer);
+            stop();
+            resolve();
+          }
+        }),
+      now: () => clock.now(),
+      wallNow: () => new Date(clock.wallNow()),
+      loopWait: () => loop.status().config.loopWait,
+    },
+  });
+  const publish = () => server.publish(buildApiSnapshot(loop.status(), postgres.lastState(), identity, clock.now()));
+  loop.onCycle(publish);
+  controller.onPostmasterExit((exit) => {
+    if (!exit.expected) logger.warn({ pid: exit.pid, code: exit.code, signal: exit.signal }, 'postmaster exited unexpectedly');
+    loop.wakeup();
+  });
+
+  await server.listen();
+  logger.info(`pgha ${PGHA_VERSION} (Patroni ${PATRONI_COMPATIBLE_VERSION} compatible): member ${config.name} of cluster ${config.scope}, ${loaded.kind} at ${loaded.section}, REST API on ${config.restapi.listen}`);
+  // A postmaster left running by a previous agent is adopted rather than started twice.
+  const adopted = await controller.adopt().catch((e: unknown) => {
+    logger.warn({ err: e }, 'could not check for a running postmaster');
+    return null;
+  });
+  if (adopted) logger.info(`adopted the running postmaster (pid ${adopted})`);
+  loop.start();
+
+  async function shutdown(code = 0): Promise<void> {
+    shuttingDown ??= (async () => {
+      logger.info('shutting down');
+      try {
+        await loop.shutdown();
+      } catch (e) {
+        logger.error({ err: e }, 'error while stopping the HA loop');
+      }
+      await server.close();
+      await controller.close().catch(() => {});
+      await store.close({ revoke: true }).catch(() => {});
+      logger.info('stopped');
+      resolveFinished(code);
+    })();
+    return shuttingDown;
+  }
+
+  return {
+    loop,
+    api: server,
+    store,
+    controller,
+    logger,
+    shutdown: () => shutdown(0),
+    async reload() {
+      if (!options.configPath) return;
+      try {
+        const next = await loadAgentConfig(options.configPath);
+        const change = await controller.updateConfiguration({
+          postgresql: next.config.postgresql,
+          ...(next.config.bootstrap ? { bootstrap: next.config.bootstrap } : {}),
+        });
+        logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'reloaded the configuration file');
+        loop.wakeup();
+      } catch (e) {
+        // A broken file changes nothing: the running configuration stays whole.
+        logger.error(`configuration reload rejected, keeping the running configuration: ${(e as Error).message}`);
+      }
+    },
+    finished,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Builds what the REST API answers from: Patroni's GET /patroni body, from the engine's last
+ * cycle and the controller's last state read. Done once per cycle, never per request.
+ */
+import type { EngineStatus } from '@pgha/ha-engine';
+import type { PostgresState } from '@pgha/postgres-controller';
+import type { ApiSnapshot, PatroniStatus } from '@pgha/rest-api';
+
+export interface Identity {
+  name: string;
+  scope: string;
+  /** The Patroni version pgha is compatible with, as peers and patronictl read it. */
+  patroniVersion: string;
+  pghaVersion: string;
+  tags: Record<string, unknown>;
+}
+
+export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null, me: Identity, now: number): ApiSnapshot {
+  const primary = engine.role === 'primary' || engine.role === 'master';
+  const role = primary ? 'master' : (engine.role as PatroniStatus['role']);
+  const status: PatroniStatus = {
+    state: engine.state,
+    role,
+    patroni: { version: me.patroniVersion, scope: me.scope, name: me.name },
+  };
+  const running = pg?.running && pg.accepting;
+  if (running && pg) {
+    if (pg.postmasterStartTime) status.postmaster_start_time = pg.postmasterStartTime;
+    if (pg.serverVersion) status.server_version = pg.serverVersion;
+    if (pg.role === 'primary') {
+      status.xlog = { location: pg.currentLsn ?? 0 };
+    } else {
+      status.xlog = {
+        received_location: pg.receivedLsn ?? 0,
+        replayed_location: pg.replayedLsn ?? 0,
+        replayed_timestamp: pg.replayedTimestamp,
+        paused: pg.replayPaused,
+      };
+      if (pg.replicationState) status.replication_state = pg.replicationState;
+    }
+    if (pg.timeline !== null) status.timeline = pg.timeline;
+    if (pg.replication.length > 0) {
+      status.replication = pg.replication.map((r) => ({
+        usename: r.usename ?? '',
+        application_name: r.applicationName,
+        client_addr: r.clientAddr ?? '',
+        state: r.state ?? '',
+        sync_state: r.syncState ?? '',
+        sync_priority: r.syncPriority ?? 0,
+      }));
+    }
+    if (pg.systemIdentifier) status.database_system_identifier = pg.systemIdentifier;
+    if (pg.pendingRestart) {
+      status.pending_restart = true;
+      if (Object.keys(pg.pendingRestartReason).length > 0) status.pending_restart_reason = pg.pendingRestartReason;
+    }
+  }
+  if (engine.cluster && engine.cluster.leader === null) status.cluster_unlocked = true;
+  if (engine.dcsLastSeen !== null) status.dcs_last_seen = Math.floor(engine.dcsLastSeen / 1000);
+  status.tags = me.tags;
+  if (engine.cluster?.config?.value['pause'] === true) status.pause = true;
+  if (engine.cluster?.sync?.value.sync_standby.includes(me.name)) status.sync_standby = true;
+  if (engine.lastReason) status.last_reason = engine.lastReason;
+  return {
+    status,
+    hasLock: engine.holdsLock,
+    cluster: engine.cluster,
+    lastCycleAt: engine.lastCycleAt ?? now,
+    ttl: engine.config.ttl,
+    maximumLagOnFailover: engine.config.maximumLagOnFailover,
+  };
+}

@@ -1,0 +1,323 @@
+/**
+ * A whole HA cluster on loopback: a DCS (etcd or ZooKeeper, started here), N agents and their
+ * PostgreSQL servers, each member with its own Patroni-style YAML file. The same YAML drives pgha
+ * or Patroni, so the benchmark runs both on identical settings. Agents run as the `postgres` OS
+ * user (PostgreSQL refuses root), in a temporary directory removed by `stop()`.
+ */
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as toYaml } from 'yaml';
+import {
+  freePorts,
+  startEtcd,
+  startProcess,
+  startZooKeeper,
+  tempDir,
+  waitFor,
+  type ServerProcess,
+} from '@pgha/test-servers';
+
+export type AgentKind = 'pgha' | 'patroni';
+export type DcsKind = 'etcd' | 'zookeeper';
+
+export interface ClusterTiming {
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+}
+
+export interface LocalClusterOptions {
+  members?: number;
+  agent?: AgentKind;
+  dcs?: DcsKind;
+  scope?: string;
+  timing?: Partial<ClusterTiming>;
+  /** Extra dynamic configuration merged into `bootstrap.dcs`. */
+  dynamic?: Record<string, unknown>;
+  /** Per-member tags, by member index. */
+  tags?: Record<number, Record<string, unknown>>;
+  /** Run pgha from its built `dist` instead of the TypeScript sources. */
+  useDist?: boolean;
+  /** Forward agents' output to this process's stderr, prefixed with the member name. */
+  echo?: boolean;
+  /** Root directory to use instead of a new temporary one (kept on stop). */
+  root?: string;
+}
+
+export interface MemberHandle {
+  name: string;
+  index: number;
+  pgPort: number;
+  apiPort: number;
+  apiUrl: string;
+  dataDir: string;
+  configPath: string;
+  /** The running agent, or null while stopped. */
+  agent: ServerProcess | null;
+  /** Starts the agent (again). */
+  start(): void;
+  /** SIGTERM to the agent and waits (the agent stops PostgreSQL on a clean shutdown). */
+  stop(): Promise<void>;
+  /** kill -9 of the agent only. */
+  killAgent(): Promise<void>;
+  /** kill -9 of the postmaster only (found through postmaster.pid). */
+  killPostmaster(): boolean;
+  freezeAgent(): void;
+  thawAgent(): void;
+  /** GET /patroni, or null when the API does not answer. */
+  status(): Promise<Record<string, unknown> | null>;
+  /** The agent's output so far. */
+  output(): string;
+}
+
+export interface LocalCluster {
+  scope: string;
+  root: string;
+  members: MemberHandle[];
+  dcs: { kind: DcsKind; endpoints: string[]; freeze(): void; thaw(): void; stop(): Promise<void>; start(): Promise<void> };
+  timing: ClusterTiming;
+  /** The member whose API says it is the primary holding the lock, waiting up to `timeoutMs`. */
+  waitForPrimary(timeoutMs?: number, exclude?: string): Promise<MemberHandle>;
+  stop(): Promise<void>;
+}
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
+export const SUPERUSER = { username: 'postgres', password: 'pgha-super' };
+export const REPLICATION = { username: 'replicator', password: 'pgha-repl' };
+export const REWIND = { username: 'rewinder', password: 'pgha-rewind' };
+
+function postgresIds(): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+/** The command line that starts one agent on `configPath`. */
+export function agentCommand(kind: AgentKind, configPath: string, useDist = false): { command: string; args: string[] } {
+  if (kind === 'patroni') return { command: '/usr/bin/patroni', args: [configPath] };
+  if (useDist) return { command: process.execPath, args: [join(REPO_ROOT, 'packages/agent/dist/bin.js'), configPath] };
+  return {
+    command: process.execPath,
+    // The loader is named by absolute URL: the agent's working directory is its data folder.
+    args: ['--conditions=@pgha/source', '--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'packages/agent/src/bin.ts'), configPath],
+  };
+}
+
+/** The YAML of one member, in Patroni's format. */
+export function memberConfig(options: {
+  scope: string;
+  name: string;
+  root: string;
+  pgPort: number;
+  apiPort: number;
+  dcs: { kind: DcsKind; endpoints: string[] };
+  timing: ClusterTiming;
+  dynamic?: Record<string, unknown>;
+  tags?: Record<string, unknown>;
+}): Record<string, unknown> {
+  const dir = join(options.root, options.name);
+  const dcsSection =
+    options.dcs.kind === 'etcd'
+      ? { etcd3: { hosts: options.dcs.endpoints.map((e) => e.replace(/^https?:\/\//, '')) } }
+      : { zookeeper: { hosts: options.dcs.endpoints } };
+  return {
+    scope: options.scope,
+    namespace: '/service',
+    name: options.name,
+    log: { level: 'INFO' },
+    restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.apiPort}` },
+    ...dcsSection,
+    bootstrap: {
+      dcs: {
+        ttl: options.timing.ttl,
+        loop_wait: options.timing.loopWait,
+        retry_timeout: options.timing.retryTimeout,
+        maximum_lag_on_failover: 1048576,
+        postgresql: {
+          use_pg_rewind: true,
+          use_slots: true,
+          parameters: { wal_level: 'replica', hot_standby: 'on', wal_log_hints: 'on', max_wal_senders: 10, max_replication_slots: 10, wal_keep_size: '64MB', max_connections: 50 },
+        },
+        ...options.dynamic,
+      },
+      initdb: [{ encoding: 'UTF8' }, { locale: 'C' }, 'data-checksums'],
+      pg_hba: [
+        `host replication ${REPLICATION.username} 127.0.0.1/32 md5`,
+        'host all all 127.0.0.1/32 md5',
+        'local all all trust',
+      ],
+    },
+    postgresql: {
+      listen: `127.0.0.1:${options.pgPort}`,
+      connect_address: `127.0.0.1:${options.pgPort}`,
+      data_dir: join(dir, 'data'),
+      bin_dir: PG_BIN_DIR,
+      pgpass: join(dir, 'pgpass'),
+      authentication: { superuser: SUPERUSER, replication: REPLICATION, rewind: REWIND },
+      parameters: { unix_socket_directories: dir, shared_buffers: '16MB', fsync: 'off' },
+      pg_hba: [
+        `host replication ${REPLICATION.username} 127.0.0.1/32 md5`,
+        'host all all 127.0.0.1/32 md5',
+        'local all all trust',
+      ],
+    },
+    tags: options.tags ?? {},
+  };
+}
+
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+  const count = options.members ?? 3;
+  const kind = options.agent ?? 'pgha';
+  const dcsKind = options.dcs ?? 'etcd';
+  const scope = options.scope ?? 'demo';
+  const timing: ClusterTiming = { ttl: 30, loopWait: 10, retryTimeout: 10, ...options.timing };
+  const ids = postgresIds();
+
+  const temp = options.root ? null : await tempDir('cluster');
+  const root = options.root ?? temp!.path;
+  mkdirSync(root, { recursive: true });
+  chownSync(root, ids.uid, ids.gid);
+
+  const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1 });
+  const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
+  const ports = await freePorts(count * 2);
+
+  const members: MemberHandle[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `pg${i}`;
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    chownSync(dir, ids.uid, ids.gid);
+    const pgPort = ports[2 * i]!;
+    const apiPort = ports[2 * i + 1]!;
+    const configPath = join(dir, 'agent.yml');
+    const config = memberConfig({
+      scope, name, root, pgPort, apiPort, timing,
+      dcs: { kind: dcsKind, endpoints },
+      ...(options.dynamic ? { dynamic: options.dynamic } : {}),
+      ...(options.tags?.[i] ? { tags: options.tags[i] } : {}),
+    });
+    writeFileSync(configPath, toYaml(config));
+    chownSync(configPath, ids.uid, ids.gid);
+    members.push(makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false }));
+  }
+  for (const m of members) m.start();
+
+  const cluster: LocalCluster = {
+    scope,
+    root,
+    members,
+    timing,
+    dcs: {
+      kind: dcsKind,
+      endpoints,
+      freeze: () => dcsServer.freeze(0),
+      thaw: () => dcsServer.thaw(0),
+      stop: () => dcsServer.stopMember(0),
+      start: () => dcsServer.startMember(0),
+    },
+    async waitForPrimary(timeoutMs = 120_000, exclude?: string) {
+      let found: MemberHandle | undefined;
+      await waitFor('a primary holding the leader lock', async () => {
+        for (const m of members) {
+          if (m.name === exclude) continue;
+          const s = await m.status();
+          if (s && (s['role'] === 'master' || s['role'] === 'primary') && s['state'] === 'running') {
+            const res = await fetch(`${m.apiUrl}/primary`).catch(() => null);
+            if (res?.status === 200) {
+              found = m;
+              return true;
+            }
+          }
+        }
+        return false;
+      }, timeoutMs, 200);
+      return found!;
+    },
+    async stop() {
+      await Promise.all(members.map((m) => m.stop()));
+      // A postmaster left behind by a killed agent.
+      for (const m of members) m.killPostmaster();
+      await dcsServer.stop();
+      await temp?.remove();
+    },
+  };
+  return cluster;
+}
+
+function makeMember(o: {
+  name: string; index: number; pgPort: number; apiPort: number; dir: string; configPath: string;
+  kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean;
+}): MemberHandle {
+  const apiUrl = `http://127.0.0.1:${o.apiPort}`;
+  const dataDir = join(o.dir, 'data');
+  const outputs: string[] = [];
+  const handle: MemberHandle = {
+    name: o.name,
+    index: o.index,
+    pgPort: o.pgPort,
+    apiPort: o.apiPort,
+    apiUrl,
+    dataDir,
+    configPath: o.configPath,
+    agent: null,
+    start() {
+      if (handle.agent && handle.agent.child.exitCode === null && handle.agent.child.signalCode === null) return;
+      const { command, args } = agentCommand(o.kind, o.configPath, o.useDist);
+      const agent = startProcess(command, args, {
+        uid: o.ids.uid,
+        gid: o.ids.gid,
+        cwd: o.dir,
+        env: { ...process.env, HOME: o.dir, PGPASSFILE: join(o.dir, 'pgpass') },
+      });
+      if (o.echo) {
+        const forward = (chunk: Buffer) => process.stderr.write(chunk.toString().replace(/^(?=.)/gm, `[${o.name}] `));
+        agent.child.stdout?.on('data', forward);
+        agent.child.stderr?.on('data', forward);
+      }
+      handle.agent = agent;
+    },
+    async stop() {
+      const agent = handle.agent;
+      if (!agent) return;
+      outputs.push(agent.output());
+      await agent.stop(60_000);
+      handle.agent = null;
+    },
+    async killAgent() {
+      const agent = handle.agent;
+      if (!agent) return;
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+      outputs.push(agent.output());
+      handle.agent = null;
+    },
+    killPostmaster() {
+      try {
+        const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+        if (pid > 0) {
+          process.kill(pid, 'SIGKILL');
+          return true;
+        }
+      } catch {
+        // no postmaster.pid: nothing runs
+      }
+      return false;
+    },
+    freezeAgent: () => handle.agent?.freeze(),
+    thawAgent: () => handle.agent?.thaw(),
+    async status() {
+      try {
+        const res = await fetch(`${apiUrl}/patroni`, { signal: AbortSignal.timeout(2000) });
+        return (await res.json()) as Record<string, unknown>;
+      } catch {
+        return null;
+      }
+    },
+    output: () => [...outputs, handle.agent?.output() ?? ''].join('\n'),
+  };
+  return handle;
+}
