@@ -1,0 +1,140 @@
+/**
+ * Addresses and libpq connection strings: parsing `postgresql.listen` / `connect_address`,
+ * building `key=value` conninfo strings for primary_conninfo, pg_basebackup and pg_rewind, and
+ * the lines of a .pgpass file. Passwords only ever go into the .pgpass file.
+ */
+import type { Authentication } from './config.js';
+import { PostgresError, PostgresErrorCode } from './errors.js';
+
+export interface HostPort {
+  /** One or more hosts (`listen` may give a comma-separated list). */
+  hosts: string[];
+  port: number;
+}
+
+/**
+ * Parses `host[,host...][:port]` (IPv6 in brackets: `[::1]:5432`). `keyPath` names the config key
+ * in the error message.
+ */
+export function parseHostPort(text: string, keyPath: string, defaultPort = 5432): HostPort {
+  const value = text.trim();
+  let hostPart = value;
+  let port = defaultPort;
+  const bracketed = /^(.*\])(?::(\d+))?$/.exec(value);
+  const lastColon = value.lastIndexOf(':');
+  if (bracketed) {
+    hostPart = bracketed[1]!;
+    if (bracketed[2] !== undefined) port = Number(bracketed[2]);
+  } else if (lastColon >= 0 && value.indexOf(':') === lastColon) {
+    hostPart = value.slice(0, lastColon);
+    const portText = value.slice(lastColon + 1);
+    if (!/^\d+$/.test(portText)) {
+      throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: ${keyPath}: port "${portText}" in "${text}" is not a number`);
+    }
+    port = Number(portText);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: ${keyPath}: port ${port} in "${text}" is out of range`);
+  }
+  const hosts = hostPart
+    .split(',')
+    .map((h) => h.trim().replace(/^\[(.*)\]$/, '$1'))
+    .filter((h) => h.length > 0);
+  if (hosts.length === 0) {
+    throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: ${keyPath}: no host in "${text}"`);
+  }
+  return { hosts, port };
+}
+
+/** The address to reach a server listening on `host` from the same machine. */
+export function localHostFor(host: string): string {
+  if (host === '*' || host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+/** Quotes a conninfo value when libpq needs it (empty, spaces, quotes or backslashes). */
+export function quoteConninfoValue(value: string): string {
+  if (value.length > 0 && !/[\s'\\]/.test(value)) return value;
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** Parses a `key=value key='quoted value'` conninfo string (the inverse of formatConninfo). */
+export function parseConninfo(text: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  const pattern = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S*))/gy;
+  let m: RegExpExecArray | null;
+  while ((m = pattern.exec(text)) !== null) {
+    result[m[1]!] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? '');
+    if (pattern.lastIndex >= text.length) break;
+  }
+  return result;
+}
+
+/** `key=value key=value`, skipping undefined values, in the given order. */
+export function formatConninfo(params: Record<string, string | number | undefined>): string {
+  return Object.entries(params)
+    .filter((e): e is [string, string | number] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${quoteConninfoValue(String(v))}`)
+    .join(' ');
+}
+
+/** The SSL / GSS options of an authentication block, as conninfo keys (never the password). */
+export function sslOptions(auth: Authentication | undefined): Record<string, string | undefined> {
+  return {
+    sslmode: auth?.sslmode ?? 'prefer',
+    sslkey: auth?.sslkey,
+    sslcert: auth?.sslcert,
+    sslrootcert: auth?.sslrootcert,
+    sslcrl: auth?.sslcrl,
+    sslcrldir: auth?.sslcrldir,
+    sslnegotiation: auth?.sslnegotiation,
+    gssencmode: auth?.gssencmode,
+    channel_binding: auth?.channel_binding,
+  };
+}
+
+/** A `postgres://user@host:port/db` URL without password, as Patroni hands to post_bootstrap scripts. */
+export function connectionUrl(options: { user?: string | undefined; host: string; port: number; database?: string }): string {
+  const host = options.host.startsWith('/') ? '' : options.host.includes(':') ? `[${options.host}]` : options.host;
+  const user = options.user ? `${encodeURIComponent(options.user)}@` : '';
+  const query = options.host.startsWith('/') ? `?host=${encodeURIComponent(options.host)}` : '';
+  return `postgres://${user}${host}:${options.port}/${encodeURIComponent(options.database ?? 'postgres')}${query}`;
+}
+
+/** One .pgpass line: `host:port:database:user:password`, with `:` and `\` escaped. */
+export function pgpassLine(entry: { host?: string; port?: number | string; database?: string; user: string; password: string }): string {
+  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  return [entry.host ?? '*', String(entry.port ?? '*'), entry.database ?? '*', entry.user, entry.password].map((s, i) => (i === 4 || s !== '*' ? esc(s) : s)).join(':');
+}
+
+/**
+ * The .pgpass content for the configured roles: one wildcard line per user name that has a
+ * password (the first role wins when two share a name, as libpq uses the first match).
+ */
+export function pgpassContent(roles: Array<Authentication | undefined>): string {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const auth of roles) {
+    if (!auth?.username || auth.password === undefined || seen.has(auth.username)) continue;
+    seen.add(auth.username);
+    lines.push(pgpassLine({ user: auth.username, password: auth.password }));
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
+/**
+ * Parses a member's `conn_url` (`postgres://host:port/postgres`) into host and port; null when
+ * it is not such a URL.
+ */
+export function parseConnUrl(url: string): { host: string; port: number } | null {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return null;
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (host === '') return null;
+    return { host, port: u.port === '' ? 5432 : Number(u.port) };
+  } catch {
+    return null;
+  }
+}

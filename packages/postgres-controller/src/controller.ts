@@ -1,0 +1,1521 @@
+/**
+ * The controller: one instance per agent, acting on the local data directory. See contract.ts for
+ * what each method promises; this file is how.
+ */
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { CustomTypesConfig } from 'pg';
+import { isAbsolute, join } from 'node:path';
+import type { BootstrapSection, DynamicPostgresql, PostgresqlSection } from './config.js';
+import { methodSettings } from './config.js';
+import type {
+  ConfigurationChange,
+  DataDirectoryInfo,
+  LifecycleState,
+  PostgresController,
+  PostgresState,
+  PostmasterExit,
+  RejoinOutcome,
+  ReplicationSlot,
+  ReplicationSource,
+  StopMode,
+  TimelineCheck,
+  TimelineHistoryEntry,
+} from './contract.js';
+import { CallbackExecutor, describeRun, runScript, type CallbackAction, type ScriptContext } from './callbacks.js';
+import { bootstrapMethodArguments, optionArguments, optionNames, replicaMethodArguments } from './command-arguments.js';
+import { isGeneratedConf, readConfValue, renderLinesFile, renderPostgresqlConf, type StandbySettings } from './config-files.js';
+import { connectionUrl, formatConninfo, localHostFor, parseConninfo, parseHostPort, pgpassContent, sslOptions, type HostPort } from './conninfo.js';
+import { parseControlData, stoppedPosition, type ControlData } from './control-data.js';
+import { PostgresError, PostgresErrorCode, describeError, isPostgresError } from './errors.js';
+import { ensureOwnedDirectory, inspectDataDirectoryPath, moveAside, pathExists, removeTree, writeOwnedFile, type RunAs } from './files.js';
+import { silentLogger, type Logger } from './logger.js';
+import { parseLsn } from './lsn.js';
+import { REPLICA_MINIMUM_SOURCES, commandLineArguments, effectiveParameters, renderParameterValue, type EffectiveParameters } from './parameters.js';
+import { childProcesses, isPostgresProcess, processAlive, processGroup, readPostmasterPid } from './postmaster-pid.js';
+import { createNodeProcessRunner, type ProcessRunner, type RunningProcess, type RunResult } from './process-runner.js';
+import { withConnection, LocalSession, type ConnectionTarget } from './sql.js';
+import { STATE_QUERY, parseReplication, parseSlots, pendingRestart, type StateRow } from './state-query.js';
+import { formatSynchronousStandbyNames, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
+import { divergence, historyFileName, parseTimelineHistory } from './timeline-history.js';
+
+export interface PostgresControllerOptions {
+  /** This member's name: application_name towards the primary, and its slot name. */
+  name: string;
+  /** The cluster name (`scope`): cluster_name, and the last argument of callbacks. */
+  scope: string;
+  postgresql: PostgresqlSection;
+  bootstrap?: BootstrapSection;
+  /** The `postgresql` part of the DCS configuration. */
+  dynamic?: DynamicPostgresql;
+  /** Default: the Node implementation. */
+  runner?: ProcessRunner;
+  logger?: Logger;
+  /** The OS user PostgreSQL runs as when the agent runs as root. Default: the agent's own user. */
+  runAs?: RunAs;
+  /** Deadline of each SQL query, ms. Default 5000. */
+  queryTimeoutMs?: number;
+  /** Deadline of pre_promote and before_stop, ms. Default 60 000. */
+  hookTimeoutMs?: number;
+  /** Deadline of an asynchronous callback, ms. Default 600 000. */
+  callbackTimeoutMs?: number;
+  /** Deadline of initdb, custom bootstrap, post_bootstrap, each replica method and pg_rewind, ms. Default 3 600 000. */
+  longCommandTimeoutMs?: number;
+  /** How often an adopted postmaster's pid is checked, ms. Default 100. */
+  adoptedPollMs?: number;
+  /** Role name passed to callbacks for a primary: Patroni 4 says `primary`, 3.x said `master`. Default `primary`. */
+  primaryRoleName?: 'primary' | 'master';
+}
+
+const STOP_SIGNALS: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+
+interface Postmaster {
+  pid: number;
+  /** Present when this controller started it. */
+  child?: RunningProcess;
+  poll?: NodeJS.Timeout;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new PostgresError(PostgresErrorCode.Aborted, `${what} was cancelled`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function lastLines(output: string, n = 8): string {
+  return output.split('\n').slice(-n).join('\n');
+}
+
+/** Creates the controller. No I/O happens until a method is called. */
+export function createPostgresController(options: PostgresControllerOptions): PostgresController {
+  return new LocalPostgresController(options);
+}
+
+class LocalPostgresController implements PostgresController {
+  private local: PostgresqlSection;
+  private dynamic: DynamicPostgresql;
+  private bootstrapSection: BootstrapSection;
+  private listen: HostPort;
+  private readonly runner: ProcessRunner;
+  private readonly logger: Logger;
+  private readonly runAs: RunAs | undefined;
+  private readonly queryTimeoutMs: number;
+  private readonly hookTimeoutMs: number;
+  private readonly longTimeoutMs: number;
+  private readonly adoptedPollMs: number;
+  private readonly primaryRoleName: string;
+  private readonly session: LocalSession;
+  private readonly callbacks: CallbackExecutor;
+  private readonly exitListeners = new Set<(exit: PostmasterExit) => void>();
+
+  private state_: LifecycleState = 'stopped';
+  private busy: string | null = null;
+  private postmaster: Postmaster | null = null;
+  private expectingExit = false;
+  private role: 'primary' | 'replica' = 'replica';
+  private upstream: ReplicationSource | null = null;
+  private synchronousStandbyNames: string | null = null;
+  private written: EffectiveParameters | null = null;
+  private versionNum: number | null = null;
+  private controlCache: { mtime: number; control: ControlData } | undefined;
+
+  private readonly options: PostgresControllerOptions;
+
+  constructor(options: PostgresControllerOptions) {
+    this.options = options;
+    this.local = options.postgresql;
+    this.dynamic = options.dynamic ?? {};
+    this.bootstrapSection = options.bootstrap ?? {};
+    this.listen = parseHostPort(this.local.listen, 'postgresql.listen');
+    this.runner = options.runner ?? createNodeProcessRunner();
+    this.logger = options.logger ?? silentLogger;
+    this.runAs = options.runAs;
+    this.queryTimeoutMs = options.queryTimeoutMs ?? 5000;
+    this.hookTimeoutMs = options.hookTimeoutMs ?? 60_000;
+    this.longTimeoutMs = options.longCommandTimeoutMs ?? 3_600_000;
+    this.adoptedPollMs = options.adoptedPollMs ?? 100;
+    this.primaryRoleName = options.primaryRoleName ?? 'primary';
+    this.session = new LocalSession(() => this.localTarget(), this.queryTimeoutMs);
+    this.callbacks = new CallbackExecutor(this.scriptContext(), () => this.local.callbacks ?? {}, options.scope, options.callbackTimeoutMs ?? 600_000);
+  }
+
+  get lifecycle(): LifecycleState {
+    return this.state_;
+  }
+
+  // ---------------------------------------------------------------- paths and settings
+
+  private get dataDir(): string {
+    return this.local.data_dir;
+  }
+
+  private get configDir(): string {
+    return this.local.config_dir ?? this.local.data_dir;
+  }
+
+  private get confPath(): string {
+    return join(this.configDir, 'postgresql.conf');
+  }
+
+  private get pgpassPath(): string {
+    return this.local.pgpass ?? join(tmpdir(), `pgpass.pgha.${this.options.scope}.${this.options.name}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+  }
+
+  private get pgCtlTimeoutMs(): number {
+    return (this.local.pg_ctl_timeout ?? 60) * 1000;
+  }
+
+  private binary(name: 'postgres' | 'initdb' | 'pg_controldata' | 'pg_basebackup' | 'pg_rewind'): string {
+    const file = (this.local.bin_name as Record<string, string | undefined> | undefined)?.[name] ?? name;
+    return this.local.bin_dir && !isAbsolute(file) ? join(this.local.bin_dir, file) : file;
+  }
+
+  private auth(kind: 'superuser' | 'replication' | 'rewind') {
+    return this.local.authentication?.[kind];
+  }
+
+  private superuserName(): string {
+    return this.auth('superuser')?.username ?? 'postgres';
+  }
+
+  private useRewind(): boolean {
+    return this.local.use_pg_rewind ?? this.dynamic.use_pg_rewind ?? false;
+  }
+
+  private roleForCallbacks(role: 'primary' | 'replica'): string {
+    return role === 'primary' ? this.primaryRoleName : 'replica';
+  }
+
+  private scriptContext(env: Record<string, string> = {}): ScriptContext {
+    return { runner: this.runner, logger: this.logger, runAs: this.runAs, env: { PGPASSFILE: this.pgpassPath, ...env } };
+  }
+
+  private socketDirectory(): string {
+    const params = { ...this.dynamic.parameters, ...this.local.parameters };
+    const dirs = params.unix_socket_directories;
+    const first = dirs === undefined ? undefined : renderParameterValue(dirs).split(',')[0]?.trim();
+    return first && first.length > 0 ? first : '/var/run/postgresql';
+  }
+
+  /** How the agent reaches its own server: the unix socket when `use_unix_socket`, else the first listen address. */
+  private localTarget(): ConnectionTarget {
+    const su = this.auth('superuser');
+    const host = this.local.use_unix_socket ? this.socketDirectory() : localHostFor(this.listen.hosts[0]!);
+    return { host, port: this.listen.port, user: this.superuserName(), password: su?.password, database: 'postgres' };
+  }
+
+  private sourceTarget(source: ReplicationSource, kind: 'replication' | 'rewind'): ConnectionTarget {
+    const auth = kind === 'rewind' ? (this.auth('rewind') ?? this.auth('superuser')) : this.auth('replication');
+    return {
+      host: source.host,
+      port: source.port,
+      user: auth?.username ?? (kind === 'rewind' ? this.superuserName() : 'replicator'),
+      password: auth?.password,
+      database: 'postgres',
+      replication: kind === 'replication',
+    };
+  }
+
+  /** libpq conninfo towards `source`, never with a password: that is in the .pgpass file. */
+  private sourceConninfo(source: ReplicationSource, kind: 'replication' | 'rewind', extra: Record<string, string | number | undefined> = {}): string {
+    const auth = kind === 'rewind' ? (this.auth('rewind') ?? this.auth('superuser')) : this.auth('replication');
+    const target = this.sourceTarget(source, kind);
+    return formatConninfo({
+      user: target.user,
+      passfile: auth?.password !== undefined ? this.pgpassPath : undefined,
+      host: source.host,
+      port: source.port,
+      ...(kind === 'rewind' ? { dbname: 'postgres' } : {}),
+      ...sslOptions(auth),
+      ...extra,
+    });
+  }
+
+  private async serverVersion(): Promise<number> {
+    if (this.versionNum !== null) return this.versionNum;
+    try {
+      const major = Number((await readFile(join(this.dataDir, 'PG_VERSION'), 'utf8')).trim());
+      if (Number.isInteger(major) && major > 0) return major * 10000;
+    } catch {
+      // no data directory yet: ask the binaries
+    }
+    const result = await this.runBinary('postgres', ['--version'], { timeoutMs: this.queryTimeoutMs * 2 });
+    const m = /(\d+)(?:\.(\d+))?/.exec(result.output);
+    if (result.code !== 0 || !m) {
+      throw new PostgresError(PostgresErrorCode.BinaryNotFound, `${this.binary('postgres')} --version did not print a version: ${lastLines(result.output, 2)}`);
+    }
+    this.versionNum = Number(m[1]) * 10000 + Number(m[2] ?? 0);
+    return this.versionNum;
+  }
+
+  private async parameters(minimums?: Record<string, number>): Promise<EffectiveParameters> {
+    const forced: Record<string, string> = {
+      hba_file: this.hbaLines() !== undefined ? join(this.configDir, 'pg_hba.conf') : join(this.dataDir, 'pg_hba.conf'),
+      ident_file: this.identLines() !== undefined ? join(this.configDir, 'pg_ident.conf') : join(this.dataDir, 'pg_ident.conf'),
+    };
+    if (this.configDir !== this.dataDir) forced.data_directory = this.dataDir;
+    if (this.synchronousStandbyNames !== null) forced.synchronous_standby_names = this.synchronousStandbyNames;
+    const result = effectiveParameters({
+      serverVersion: await this.serverVersion(),
+      dynamic: this.dynamic.parameters,
+      local: this.local.parameters,
+      listenAddresses: this.listen.hosts.join(','),
+      port: this.listen.port,
+      clusterName: this.options.scope,
+      forced,
+      minimums,
+    });
+    return result;
+  }
+
+  private hbaLines(): string[] | undefined {
+    return this.local.pg_hba ?? this.dynamic.pg_hba;
+  }
+
+  private identLines(): string[] | undefined {
+    return this.local.pg_ident ?? this.dynamic.pg_ident;
+  }
+
+  private recoveryConf(): Record<string, string> {
+    const conf = this.local.recovery_conf ?? this.dynamic.recovery_conf ?? {};
+    return Object.fromEntries(Object.entries(conf).map(([k, v]) => [k, renderParameterValue(v)]));
+  }
+
+  private standbySettings(source: ReplicationSource | null): StandbySettings {
+    const settings: StandbySettings = { recoveryConf: this.recoveryConf() };
+    if (source) {
+      settings.primaryConninfo = this.sourceConninfo(source, 'replication', { application_name: this.options.name });
+      if (this.dynamic.use_slots !== false) settings.primarySlotName = slotNameForMember(this.options.name);
+    }
+    return settings;
+  }
+
+  // ---------------------------------------------------------------- process port wrappers
+
+  private async runBinary(
+    name: Parameters<LocalPostgresController['binary']>[0],
+    args: string[],
+    opts: { timeoutMs: number; signal?: AbortSignal | undefined; env?: Record<string, string>; stdin?: string; onLine?: (line: string) => void },
+  ): Promise<RunResult> {
+    const path = this.binary(name);
+    this.logger.debug({ command: path, args }, `running ${name}`);
+    try {
+      const result = await this.runner.run(path, args, {
+        uid: this.runAs?.uid,
+        gid: this.runAs?.gid,
+        env: { LC_ALL: 'C', PGPASSFILE: this.pgpassPath, ...opts.env },
+        timeoutMs: opts.timeoutMs,
+        signal: opts.signal,
+        stdin: opts.stdin,
+        onLine: opts.onLine ?? ((line) => this.logger.info({ source: name }, line)),
+      });
+      if (result.aborted) throw new PostgresError(PostgresErrorCode.Aborted, `${name} was cancelled`);
+      return result;
+    } catch (e) {
+      if (isPostgresError(e)) throw e;
+      throw this.binaryError(path, e);
+    }
+  }
+
+  private binaryError(path: string, e: unknown): PostgresError {
+    const code = (e as NodeJS.ErrnoException).code;
+    const where = this.local.bin_dir !== undefined ? `postgresql.bin_dir = ${this.local.bin_dir}` : 'PATH; set postgresql.bin_dir';
+    const what = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not executable' : `could not be run (${describeError(e)})`;
+    return new PostgresError(PostgresErrorCode.BinaryNotFound, `PostgreSQL program ${path} ${what} (${where})`, { cause: e });
+  }
+
+  // ---------------------------------------------------------------- data directory
+
+  async inspectDataDirectory(): Promise<DataDirectoryInfo> {
+    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+    const info: DataDirectoryInfo = { kind, path: this.dataDir, majorVersion: null, control: null, systemIdentifier: null };
+    if (kind !== 'initialized') return info;
+    const major = Number((await readFile(join(this.dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
+    info.majorVersion = Number.isInteger(major) && major > 0 ? major : null;
+    info.control = await this.controlData();
+    info.systemIdentifier = info.control.systemIdentifier;
+    return info;
+  }
+
+  private async controlData(): Promise<ControlData> {
+    const result = await this.runBinary('pg_controldata', [this.dataDir], { timeoutMs: this.queryTimeoutMs * 2, onLine: () => {} });
+    if (result.code !== 0) {
+      throw new PostgresError(PostgresErrorCode.DataDirectory, `pg_controldata ${this.dataDir} ${describeRun(result)}: ${lastLines(result.output, 3)}`);
+    }
+    return parseControlData(result.output);
+  }
+
+  async removeDataDirectory(): Promise<void> {
+    if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, `cannot remove ${this.dataDir}: PostgreSQL is running`);
+    this.logger.warn({ dataDir: this.dataDir }, 'removing data directory');
+    await removeTree(this.dataDir);
+  }
+
+  /** An empty data directory owned by the PostgreSQL user, created when missing. */
+  private async prepareEmptyDataDirectory(what: string): Promise<'created' | 'existed'> {
+    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+    if (kind === 'initialized' || kind === 'foreign') {
+      throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot ${what}: data directory postgresql.data_dir (${this.dataDir}) is not empty`, {
+        hint: 'remove it first (reinitialize)',
+      });
+    }
+    await ensureOwnedDirectory(this.dataDir, { mode: 0o700, owner: this.runAs });
+    return kind === 'missing' ? 'created' : 'existed';
+  }
+
+  // ---------------------------------------------------------------- configuration files
+
+  private async writePgpass(): Promise<void> {
+    const content = pgpassContent([this.auth('replication'), this.auth('rewind'), this.auth('superuser')]);
+    await writeOwnedFile(this.pgpassPath, content, { mode: 0o600, owner: this.runAs });
+  }
+
+  /**
+   * Writes every file PostgreSQL reads for `role`. `recovery` replaces the standby settings with
+   * a one-off archive recovery (custom bootstrap): recovery.signal instead of standby.signal.
+   */
+  private async writeConfiguration(opts: { recovery?: Record<string, string> } = {}): Promise<{ params: EffectiveParameters; hbaChanged: boolean }> {
+    const params = await this.desiredParameters();
+    for (const warning of params.warnings) this.logger.warn({ config: 'postgresql' }, warning);
+    if (this.configDir !== this.dataDir) await ensureOwnedDirectory(this.configDir, { mode: 0o700, owner: this.runAs });
+
+    const include = this.local.custom_conf ?? 'postgresql.base.conf';
+    if (this.local.custom_conf === undefined) await this.ensureBaseConf();
+
+    let hbaChanged = false;
+    const hba = this.hbaLines();
+    if (hba !== undefined) hbaChanged = (await this.writeIfChanged(join(this.configDir, 'pg_hba.conf'), renderLinesFile(hba))) || hbaChanged;
+    const ident = this.identLines();
+    if (ident !== undefined) hbaChanged = (await this.writeIfChanged(join(this.configDir, 'pg_ident.conf'), renderLinesFile(ident))) || hbaChanged;
+
+    await this.writePgpass();
+    const standby = opts.recovery ? { recoveryConf: opts.recovery } : this.role === 'replica' ? this.standbySettings(this.upstream) : undefined;
+    await writeOwnedFile(this.confPath, renderPostgresqlConf({ include, parameters: params.file, standby }), { mode: 0o600, owner: this.runAs });
+
+    const standbySignal = join(this.dataDir, 'standby.signal');
+    const recoverySignal = join(this.dataDir, 'recovery.signal');
+    if (opts.recovery) {
+      await writeOwnedFile(recoverySignal, '', { mode: 0o600, owner: this.runAs });
+      await rm(standbySignal, { force: true });
+    } else if (this.role === 'replica') {
+      await writeOwnedFile(standbySignal, '', { mode: 0o600, owner: this.runAs });
+    } else {
+      await rm(standbySignal, { force: true });
+      await rm(recoverySignal, { force: true });
+    }
+    this.written = params;
+    return { params, hbaChanged };
+  }
+
+  /** The parameters for the current role: a replica never goes below its primary's settings. */
+  private async desiredParameters(): Promise<EffectiveParameters> {
+    return this.parameters(this.role === 'replica' ? await this.primaryMinimums() : undefined);
+  }
+
+  /** The primary's settings a hot standby may not go below, from the local pg_control. */
+  private async primaryMinimums(): Promise<Record<string, number> | undefined> {
+    if (!(await pathExists(join(this.dataDir, 'global', 'pg_control')))) return undefined;
+    const control = await this.controlData().catch(() => null);
+    if (!control) return undefined;
+    const minimums: Record<string, number> = {};
+    for (const [name, label] of Object.entries(REPLICA_MINIMUM_SOURCES)) {
+      const value = Number(control.raw[label]);
+      if (Number.isInteger(value) && value > 0) minimums[name] = value;
+    }
+    return minimums;
+  }
+
+  private async writeIfChanged(path: string, content: string): Promise<boolean> {
+    const old = await readFile(path, 'utf8').catch(() => null);
+    if (old === content) return false;
+    await writeOwnedFile(path, content, { mode: 0o600, owner: this.runAs });
+    return true;
+  }
+
+  /**
+   * postgresql.base.conf holds the DBA's settings. The first time, it is what initdb (or the
+   * clone's source) left as postgresql.conf; failing that, an empty file.
+   */
+  private async ensureBaseConf(): Promise<void> {
+    const base = join(this.configDir, 'postgresql.base.conf');
+    if (await pathExists(base)) return;
+    for (const candidate of [this.confPath, join(this.dataDir, 'postgresql.conf')]) {
+      const content = await readFile(candidate, 'utf8').catch(() => null);
+      if (content !== null && !isGeneratedConf(content)) {
+        await rename(candidate, base);
+        return;
+      }
+    }
+    await writeOwnedFile(base, '', { mode: 0o600, owner: this.runAs });
+  }
+
+  // ---------------------------------------------------------------- postmaster tracking
+
+  onPostmasterExit(listener: (exit: PostmasterExit) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  private attach(pm: Postmaster): void {
+    this.postmaster = pm;
+    if (pm.child) {
+      void pm.child.exited.then(({ code, signal }) => this.postmasterExited(pm, code, signal));
+    } else {
+      pm.poll = setInterval(() => {
+        void processAlive(pm.pid).then((alive) => {
+          if (!alive) this.postmasterExited(pm, null, null);
+        });
+      }, this.adoptedPollMs);
+      pm.poll.unref();
+    }
+  }
+
+  private postmasterExited(pm: Postmaster, code: number | null, signal: string | null): void {
+    if (this.postmaster !== pm) return;
+    if (pm.poll) clearInterval(pm.poll);
+    this.postmaster = null;
+    this.session.close();
+    const expected = this.expectingExit;
+    if (!expected) {
+      this.state_ = this.state_ === 'starting' ? 'start failed' : 'crashed';
+      this.logger.error({ pid: pm.pid, code, signal, output: pm.child ? lastLines(pm.child.output(), 5) : undefined }, 'postmaster exited unexpectedly');
+    }
+    for (const listener of this.exitListeners) {
+      try {
+        listener({ pid: pm.pid, code, signal, expected });
+      } catch (e) {
+        this.logger.error({ err: describeError(e) }, 'postmaster exit listener failed');
+      }
+    }
+  }
+
+  async adopt(): Promise<number | null> {
+    if (this.postmaster) return this.postmaster.pid;
+    const pidFile = await readPostmasterPid(this.dataDir);
+    if (!pidFile || !(await processAlive(pidFile.pid)) || !(await isPostgresProcess(pidFile.pid))) return null;
+    this.attach({ pid: pidFile.pid });
+    this.state_ = pidFile.status === 'ready' || pidFile.status === 'standby' ? 'running' : pidFile.status === 'stopping' ? 'stopping' : 'starting';
+    this.role = (await pathExists(join(this.dataDir, 'standby.signal'))) ? 'replica' : 'primary';
+    this.upstream = this.role === 'replica' ? await this.configuredUpstream() : null;
+    // What it should run with, so state() can tell a pending restart before anything is rewritten.
+    this.written = await this.desiredParameters().catch(() => null);
+    this.logger.info({ pid: pidFile.pid, status: pidFile.status, upstream: this.upstream }, 'adopted a running postmaster');
+    return pidFile.pid;
+  }
+
+  /** The upstream named by primary_conninfo in the postgresql.conf a previous agent wrote. */
+  private async configuredUpstream(): Promise<ReplicationSource | null> {
+    const content = await readFile(this.confPath, 'utf8').catch(() => '');
+    const conninfo = readConfValue(content, 'primary_conninfo');
+    if (!conninfo) return null;
+    const params = parseConninfo(conninfo);
+    if (!params.host) return null;
+    return { host: params.host, port: params.port ? Number(params.port) : 5432 };
+  }
+
+  // ---------------------------------------------------------------- state
+
+  async state(): Promise<PostgresState> {
+    const pm = this.postmaster;
+    const base: PostgresState = {
+      lifecycle: this.state_,
+      dataDirectory: 'unusable',
+      running: pm !== null,
+      postmasterPid: pm?.pid ?? null,
+      accepting: false,
+      role: pm ? this.role : 'unknown',
+      following: this.role === 'replica' ? this.upstream : null,
+      serverVersion: null,
+      systemIdentifier: null,
+      postmasterStartTime: null,
+      timeline: null,
+      checkpointLsn: null,
+      rewindPossible: null,
+      currentLsn: null,
+      receivedLsn: null,
+      replayedLsn: null,
+      replayedTimestamp: null,
+      replayPaused: false,
+      replicationState: null,
+      upstream: null,
+      replication: [],
+      slots: [],
+      synchronousStandbyNames: null,
+      pendingRestart: false,
+      pendingRestartReason: {},
+    };
+    try {
+      base.dataDirectory = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+    } catch (e) {
+      base.dataDirectoryError = describeError(e);
+    }
+    if (!pm) return this.stoppedState(base);
+    let row: StateRow | undefined;
+    try {
+      const commandLine = this.written?.commandLine ?? new Map<string, string>();
+      [row] = await this.session.query<StateRow & Record<string, unknown>>(STATE_QUERY, [[...commandLine.keys()]]);
+    } catch (e) {
+      return { ...base, queryError: describeError(e) };
+    }
+    if (!row) return { ...base, queryError: 'the state query returned no row' };
+    if (this.state_ === 'starting' && this.busy === null) this.state_ = 'running';
+    const inRecovery = row.in_recovery;
+    const receiver = row.wal_receiver;
+    const checkpointTimeline = Number(row.checkpoint_timeline ?? 0);
+    const reason = this.written ? pendingRestart(row.settings, this.written.file, this.written.commandLine, row.in_recovery ? 'replica' : 'primary') : {};
+    return {
+      ...base,
+      lifecycle: this.state_,
+      accepting: true,
+      role: inRecovery ? 'replica' : 'primary',
+      serverVersion: Number(row.server_version),
+      systemIdentifier: row.system_identifier,
+      postmasterStartTime: row.postmaster_start_time,
+      timeline: inRecovery ? Math.max(checkpointTimeline, receiver?.received_tli ?? 0) || null : Number(row.primary_timeline),
+      currentLsn: parseLsn(row.current_lsn),
+      receivedLsn: parseLsn(row.received_lsn),
+      replayedLsn: parseLsn(row.replayed_lsn),
+      replayedTimestamp: row.replayed_timestamp,
+      replayPaused: row.replay_paused === true,
+      replicationState: inRecovery ? (receiver?.status === 'streaming' ? 'streaming' : 'in archive recovery') : null,
+      upstream: receiver
+        ? { host: receiver.sender_host ?? null, port: receiver.sender_port ?? null, slotName: receiver.slot_name ?? null, receivedTimeline: receiver.received_tli ?? null }
+        : null,
+      replication: parseReplication(row.replication),
+      slots: parseSlots(row.slots),
+      synchronousStandbyNames: row.synchronous_standby_names,
+      rewindPossible: row.rewind_possible,
+      pendingRestart: Object.keys(reason).length > 0,
+      pendingRestartReason: reason,
+    };
+  }
+
+  /** A stopped server's state from pg_control, re-read only when the control file changed. */
+  private async stoppedState(base: PostgresState): Promise<PostgresState> {
+    if (base.dataDirectory !== 'initialized') return base;
+    let control: ControlData;
+    try {
+      const mtime = (await stat(join(this.dataDir, 'global', 'pg_control'))).mtimeMs;
+      if (this.controlCache?.mtime !== mtime) this.controlCache = { mtime, control: await this.controlData() };
+      control = this.controlCache.control;
+    } catch (e) {
+      return { ...base, dataDirectoryError: describeError(e) };
+    }
+    const replicaStates = ['shut down in recovery', 'in archive recovery'];
+    return {
+      ...base,
+      role: control.clusterState === null ? 'unknown' : replicaStates.includes(control.clusterState) ? 'replica' : 'primary',
+      systemIdentifier: control.systemIdentifier,
+      timeline: control.checkpointTimeline,
+      checkpointLsn: control.checkpointLsn,
+      rewindPossible: control.dataChecksums || control.walLogHints,
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  private async exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy !== null) {
+      throw new PostgresError(PostgresErrorCode.Busy, `cannot ${action}: ${this.busy} is in progress`);
+    }
+    this.busy = action;
+    try {
+      return await fn();
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  start(options: { role: 'primary' | 'replica'; follow?: ReplicationSource | null; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    return this.exclusive('start', async () => {
+      this.role = options.role;
+      this.upstream = options.role === 'replica' ? (options.follow ?? null) : null;
+      await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: 'on_start' });
+    });
+  }
+
+  private async startPostmaster(opts: {
+    timeoutMs?: number | undefined;
+    signal?: AbortSignal | undefined;
+    callback: CallbackAction | null;
+    recovery?: Record<string, string>;
+  }): Promise<void> {
+    throwIfAborted(opts.signal, 'start');
+    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+    if (kind !== 'initialized') {
+      throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot start PostgreSQL: data directory postgresql.data_dir (${this.dataDir}) is ${kind}`);
+    }
+    if (this.postmaster || (await this.adopt()) !== null) {
+      this.logger.info({ pid: this.postmaster?.pid }, 'postmaster already running');
+      return;
+    }
+    const { params } = await this.writeConfiguration(opts.recovery ? { recovery: opts.recovery } : {});
+    const args = ['-D', this.dataDir, `--config-file=${this.confPath}`, ...commandLineArguments(params.commandLine)];
+    this.state_ = 'starting';
+    this.expectingExit = false;
+    let child: RunningProcess;
+    try {
+      child = await this.runner.spawn(this.binary('postgres'), args, {
+        uid: this.runAs?.uid,
+        gid: this.runAs?.gid,
+        cwd: this.dataDir,
+        env: { PGPASSFILE: this.pgpassPath },
+        onLine: (line) => this.logger.info({ source: 'postgres' }, line),
+      });
+    } catch (e) {
+      this.state_ = 'start failed';
+      throw this.binaryError(this.binary('postgres'), e);
+    }
+    this.logger.info({ pid: child.pid, role: this.role }, 'started postmaster');
+    this.attach({ pid: child.pid, child });
+    await this.waitUntilAccepting(child, opts.timeoutMs ?? this.pgCtlTimeoutMs, opts.signal);
+    this.state_ = 'running';
+    if (opts.callback) this.callbacks.fire(opts.callback, this.roleForCallbacks(this.role));
+  }
+
+  private async waitUntilAccepting(child: RunningProcess, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    let exited = false;
+    void child.exited.then(() => (exited = true));
+    while (true) {
+      if (exited || this.postmaster?.pid !== child.pid) {
+        this.state_ = 'start failed';
+        throw new PostgresError(PostgresErrorCode.StartFailed, `postgres exited while starting (data directory ${this.dataDir}):\n${lastLines(child.output())}`);
+      }
+      if (signal?.aborted) {
+        // A postmaster must not come up after its start was cancelled.
+        await this.stopPostmaster({ mode: 'immediate', timeoutMs: 10_000, callback: null });
+        throwIfAborted(signal, 'start');
+      }
+      const pidFile = await readPostmasterPid(this.dataDir);
+      if (pidFile?.pid === child.pid && (pidFile.status === 'ready' || pidFile.status === 'standby')) {
+        try {
+          await this.session.query('SELECT 1', [], Math.max(1000, Math.min(this.queryTimeoutMs, until - Date.now())));
+          return;
+        } catch {
+          // not yet accepting (e.g. still consistent-state pending); keep waiting
+        }
+      }
+      if (Date.now() >= until) {
+        throw new PostgresError(
+          PostgresErrorCode.StartTimeout,
+          `PostgreSQL did not accept connections within ${Math.round(timeoutMs / 1000)} s (postgresql.pg_ctl_timeout); it is still starting`,
+        );
+      }
+      await sleep(100);
+    }
+  }
+
+  stop(options: { mode?: StopMode; checkpoint?: boolean; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    return this.exclusive('stop', () => this.stopPostmaster({ ...options, callback: 'on_stop' }));
+  }
+
+  private async stopPostmaster(opts: { mode?: StopMode | undefined; checkpoint?: boolean | undefined; timeoutMs?: number | undefined; callback: CallbackAction | null }): Promise<void> {
+    const pm = this.postmaster ?? ((await this.adopt()) !== null ? this.postmaster : null);
+    if (!pm) {
+      if (this.state_ !== 'crashed') this.state_ = 'stopped';
+      return;
+    }
+    const mode = opts.mode ?? 'fast';
+    if (this.local.before_stop) {
+      const result = await runScript(this.scriptContext(), 'before_stop', this.local.before_stop, [], { timeoutMs: this.hookTimeoutMs }).catch((e: unknown) => {
+        this.logger.error({ err: describeError(e) }, 'before_stop could not be started');
+        return null;
+      });
+      if (result && result.code !== 0) this.logger.warn({ output: lastLines(result.output) }, `before_stop ${describeRun(result)}; stopping anyway`);
+    }
+    if (opts.checkpoint && mode !== 'immediate') {
+      await this.checkpoint().catch((e: unknown) => this.logger.warn({ err: describeError(e) }, 'CHECKPOINT before stop failed'));
+    }
+    this.state_ = 'stopping';
+    this.expectingExit = true;
+    this.logger.info({ pid: pm.pid, mode }, 'stopping PostgreSQL');
+    try {
+      process.kill(pm.pid, STOP_SIGNALS[mode]);
+    } catch {
+      // already gone: the exit watcher reports it
+    }
+    let gone = await this.waitForExit(pm, opts.timeoutMs ?? this.pgCtlTimeoutMs);
+    if (!gone) {
+      this.logger.warn({ pid: pm.pid, mode }, 'PostgreSQL did not stop in time; killing the postmaster and its processes');
+      await this.killPostmaster(pm.pid);
+      gone = await this.waitForExit(pm, 10_000);
+    }
+    if (!gone) {
+      this.state_ = 'stop failed';
+      this.expectingExit = false;
+      throw new PostgresError(PostgresErrorCode.StopFailed, `the postmaster (pid ${pm.pid}) of ${this.dataDir} did not exit, even after SIGKILL`);
+    }
+    this.expectingExit = false;
+    this.state_ = 'stopped';
+    if (opts.callback) this.callbacks.fire(opts.callback, this.roleForCallbacks(this.role));
+  }
+
+  private async waitForExit(pm: Postmaster, timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    if (pm.child) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+      const done = await Promise.race([pm.child.exited.then(() => true as const), timedOut]);
+      clearTimeout(timer);
+      // Let the exit handler (queued on the same promise) run first.
+      await sleep(0);
+      return done;
+    }
+    while (Date.now() < until) {
+      if (!(await processAlive(pm.pid))) {
+        this.postmasterExited(pm, null, null);
+        return true;
+      }
+      await sleep(50);
+    }
+    return false;
+  }
+
+  /** SIGKILL the postmaster's process group (it leads one when started by us or pg_ctl), else it and its children. */
+  private async killPostmaster(pid: number): Promise<void> {
+    const group = await processGroup(pid);
+    const targets = group === pid ? [-pid] : [pid, ...(await childProcesses(pid))];
+    for (const target of targets) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  restart(options: { mode?: StopMode; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    return this.exclusive('restart', async () => {
+      try {
+        await this.stopPostmaster({ mode: options.mode, timeoutMs: options.timeoutMs, callback: null });
+        this.state_ = 'restarting';
+        await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: 'on_restart' });
+      } catch (e) {
+        if (!isPostgresError(e, PostgresErrorCode.StartTimeout)) this.state_ = 'restart failed';
+        throw e;
+      }
+    });
+  }
+
+  async reload(): Promise<ConfigurationChange> {
+    return this.updateConfiguration({});
+  }
+
+  async updateConfiguration(next: { postgresql?: PostgresqlSection; dynamic?: DynamicPostgresql; bootstrap?: BootstrapSection }): Promise<ConfigurationChange> {
+    if (next.postgresql) {
+      this.listen = parseHostPort(next.postgresql.listen, 'postgresql.listen');
+      this.local = next.postgresql;
+    }
+    if (next.dynamic) this.dynamic = next.dynamic;
+    if (next.bootstrap) this.bootstrapSection = next.bootstrap;
+    const before = this.written;
+    const pm = this.postmaster;
+    if (!pm || (await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') {
+      const params = await this.desiredParameters();
+      return {
+        changed: diffParameters(before, params).map((c) => ({ ...c, context: null })),
+        hbaChanged: false,
+        reloaded: false,
+        restartRequired: [],
+        pendingRestart: false,
+        pendingRestartReason: {},
+        warnings: params.warnings,
+      };
+    }
+    const { params, hbaChanged } = await this.writeConfiguration();
+    const changes = diffParameters(before, params);
+    const contexts = new Map<string, string>();
+    if (changes.length > 0) {
+      const rows = await this.session
+        .query<{ name: string; context: string }>('SELECT name, context FROM pg_catalog.pg_settings WHERE name = ANY($1::text[])', [changes.map((c) => c.name)])
+        .catch(() => []);
+      for (const r of rows) contexts.set(r.name, r.context);
+    }
+    await this.signalReload(pm);
+    this.callbacks.fire('on_reload', this.roleForCallbacks(this.role));
+    const settings = await this.session
+      .query<NonNullable<StateRow['settings']>[number]>(
+        'SELECT name, setting, unit, pending_restart FROM pg_catalog.pg_settings WHERE pending_restart OR name = ANY($1::text[])',
+        [[...params.commandLine.keys()]],
+      )
+      .catch(() => []);
+    const reason = pendingRestart(settings, params.file, params.commandLine, this.role);
+    const changed = changes.map((c) => ({ ...c, context: contexts.get(c.name) ?? null }));
+    return {
+      changed,
+      hbaChanged,
+      reloaded: true,
+      restartRequired: changed.filter((c) => c.context === 'postmaster' || params.commandLine.has(c.name)).map((c) => c.name),
+      pendingRestart: Object.keys(reason).length > 0,
+      pendingRestartReason: reason,
+      warnings: params.warnings,
+    };
+  }
+
+  /** SIGHUP, then wait (bounded) until our session has seen the new configuration. */
+  private async signalReload(pm: Postmaster): Promise<void> {
+    const loadTime = async (): Promise<string | undefined> => (await this.session.query<{ t: string }>('SELECT pg_catalog.pg_conf_load_time()::text AS t'))[0]?.t;
+    const before: string | undefined = await loadTime().catch((): undefined => undefined);
+    try {
+      process.kill(pm.pid, 'SIGHUP');
+    } catch (e) {
+      throw new PostgresError(PostgresErrorCode.NotRunning, `cannot reload: the postmaster (pid ${pm.pid}) is gone`, { cause: e });
+    }
+    if (before === undefined) return;
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      await sleep(50);
+      const now: string | undefined = await loadTime().catch((): string | undefined => before);
+      if (now !== before) return;
+    }
+    this.logger.warn({}, 'PostgreSQL did not report reloading its configuration within 5 s');
+  }
+
+  async checkpoint(options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.session.query('CHECKPOINT', [], options.timeoutMs ?? this.pgCtlTimeoutMs);
+  }
+
+  promote(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    return this.exclusive('promote', async () => {
+      if (!this.postmaster) throw new PostgresError(PostgresErrorCode.NotRunning, 'cannot promote: PostgreSQL is not running');
+      const [row] = await this.session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r');
+      if (row?.r === false) {
+        this.role = 'primary';
+        return;
+      }
+      if (this.local.pre_promote) {
+        const result = await runScript(this.scriptContext(), 'pre_promote', this.local.pre_promote, [], {
+          timeoutMs: this.hookTimeoutMs,
+          signal: options.signal,
+        }).catch((e: unknown) => {
+          throw new PostgresError(PostgresErrorCode.PrePromoteFailed, `pre_promote script could not be started: ${describeError(e)}`, { cause: e });
+        });
+        if (result.code !== 0) {
+          throw new PostgresError(PostgresErrorCode.PrePromoteFailed, `pre_promote script ${describeRun(result)}; not promoting:\n${lastLines(result.output)}`);
+        }
+      }
+      throwIfAborted(options.signal, 'promote');
+      this.logger.info({}, 'promoting PostgreSQL');
+      await this.session.query('SELECT pg_catalog.pg_promote(false)');
+      const until = Date.now() + (options.timeoutMs ?? this.pgCtlTimeoutMs);
+      while (true) {
+        const [r] = await this.session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r').catch(() => [{ r: true }]);
+        if (r?.r === false) break;
+        if (Date.now() >= until) {
+          throw new PostgresError(PostgresErrorCode.PromoteFailed, `PostgreSQL was asked to promote but was still in recovery after ${Math.round((options.timeoutMs ?? this.pgCtlTimeoutMs) / 1000)} s`);
+        }
+        throwIfAborted(options.signal, 'promote');
+        await sleep(50);
+      }
+      this.role = 'primary';
+      this.upstream = null;
+      await this.writeConfiguration();
+      this.callbacks.fire('on_role_change', this.roleForCallbacks('primary'));
+    });
+  }
+
+  demote(options: { follow: ReplicationSource | null; mode?: StopMode; checkpoint?: boolean; start?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    return this.exclusive('demote', async () => {
+      await this.stopPostmaster({ mode: options.mode, checkpoint: options.checkpoint, timeoutMs: options.timeoutMs, callback: null });
+      this.role = 'replica';
+      this.upstream = options.follow;
+      if (options.start === false) {
+        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
+      } else {
+        await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: null });
+      }
+      this.callbacks.fire('on_role_change', 'replica');
+    });
+  }
+
+  follow(source: ReplicationSource | null, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    return this.exclusive('follow', async () => {
+      this.role = 'replica';
+      this.upstream = source;
+      const pm = this.postmaster;
+      if (!pm) {
+        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
+        return;
+      }
+      if ((await this.serverVersion()) >= 130000) {
+        await this.writeConfiguration();
+        await this.signalReload(pm);
+        return;
+      }
+      await this.stopPostmaster({ mode: 'fast', timeoutMs: options.timeoutMs, callback: null });
+      await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: 'on_restart' });
+    });
+  }
+
+  // ---------------------------------------------------------------- bootstrap
+
+  bootstrap(options: { signal?: AbortSignal } = {}): Promise<{ systemIdentifier: string }> {
+    return this.exclusive('bootstrap', async () => {
+      const method = this.bootstrapSection.method ?? 'initdb';
+      const custom = method !== 'initdb';
+      const settings = custom ? methodSettings(this.bootstrapSection as Record<string, unknown>, method) : undefined;
+      if (custom && !settings?.command) {
+        throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: bootstrap.${method}.command is not set (bootstrap.method = ${method})`);
+      }
+      await this.serverVersion(); // a wrong bin_dir fails here, before anything is written
+      const created = await this.prepareEmptyDataDirectory('bootstrap');
+      this.role = 'primary';
+      this.upstream = null;
+      this.state_ = custom ? 'running custom bootstrap script' : 'initializing new cluster';
+      let step = custom ? `custom bootstrap method ${method}` : 'initdb';
+      try {
+        if (custom) await this.runCustomBootstrap(method, settings!, options.signal);
+        else await this.runInitdb(options.signal);
+        step = 'configuration';
+        await this.ensureBaseConf();
+        if (this.hbaLines() === undefined && this.bootstrapSection.pg_hba?.length) {
+          const hbaPath = join(this.dataDir, 'pg_hba.conf');
+          const initial = await readFile(hbaPath, 'utf8').catch(() => '');
+          await writeOwnedFile(hbaPath, `${initial.trimEnd()}\n${this.bootstrapSection.pg_hba.join('\n')}\n`, { mode: 0o600, owner: this.runAs });
+        }
+        step = 'start';
+        if (custom && settings?.recovery_conf) {
+          this.state_ = 'starting after custom bootstrap';
+          const recovery = Object.fromEntries(Object.entries(settings.recovery_conf).map(([k, v]) => [k, renderParameterValue(v)]));
+          recovery.recovery_target_action ??= 'promote';
+          await this.startPostmaster({ timeoutMs: this.longTimeoutMs, signal: options.signal, callback: null, recovery });
+          await this.waitForEndOfRecovery(options.signal);
+          await this.writeConfiguration();
+        } else {
+          if (custom && !settings?.keep_existing_recovery_conf) {
+            await rm(join(this.dataDir, 'recovery.signal'), { force: true });
+          }
+          await this.startPostmaster({ timeoutMs: this.pgCtlTimeoutMs, signal: options.signal, callback: null });
+        }
+        step = 'creating roles';
+        await this.createRoles(custom);
+        step = 'post_bootstrap';
+        await this.runPostBootstrap(options.signal);
+        const [row] = await this.session.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_catalog.pg_control_system()');
+        this.state_ = 'running';
+        this.callbacks.fire('on_start', this.roleForCallbacks('primary'));
+        return { systemIdentifier: row?.id ?? '' };
+      } catch (e) {
+        const where = await this.abandonBootstrap(created);
+        this.state_ = custom ? 'custom bootstrap failed' : 'initdb failed';
+        if (isPostgresError(e, PostgresErrorCode.Aborted)) throw e;
+        throw new PostgresError(PostgresErrorCode.BootstrapFailed, `bootstrap failed during ${step}: ${describeError(e)}${where}`, { cause: e });
+      }
+    });
+  }
+
+  /** After a failed bootstrap: stop what was started and get the data directory out of the way. */
+  private async abandonBootstrap(created: 'created' | 'existed'): Promise<string> {
+    if (this.postmaster) {
+      await this.stopPostmaster({ mode: 'immediate', timeoutMs: 10_000, callback: null }).catch((e: unknown) =>
+        this.logger.error({ err: describeError(e) }, 'could not stop PostgreSQL after a failed bootstrap'),
+      );
+    }
+    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs).catch(() => 'foreign' as const);
+    if (kind === 'missing') return '';
+    if (kind === 'empty') {
+      if (created === 'created') await removeTree(this.dataDir);
+      return '';
+    }
+    const moved = await moveAside(this.dataDir, 'failed');
+    this.logger.error({ dataDir: this.dataDir, movedTo: moved }, 'moved the data directory of the failed bootstrap aside');
+    return `; the data directory was moved to ${moved}`;
+  }
+
+  private async runInitdb(signal: AbortSignal | undefined): Promise<void> {
+    const su = this.auth('superuser');
+    const args = ['-D', this.dataDir, `--username=${this.superuserName()}`, ...optionArguments(this.bootstrapSection.initdb)];
+    let pwfile: string | undefined;
+    if (su?.password !== undefined) {
+      pwfile = join(tmpdir(), `pgha-initdb-pw-${process.pid}-${Date.now()}`);
+      await writeOwnedFile(pwfile, `${su.password}\n`, { mode: 0o600, owner: this.runAs });
+      args.push(`--pwfile=${pwfile}`);
+    }
+    try {
+      const result = await this.runBinary('initdb', args, { timeoutMs: this.longTimeoutMs, signal });
+      if (result.code !== 0) throw new Error(`initdb ${describeRun(result)}:\n${lastLines(result.output)}`);
+    } finally {
+      if (pwfile) await rm(pwfile, { force: true });
+    }
+  }
+
+  private async runCustomBootstrap(method: string, settings: NonNullable<ReturnType<typeof methodSettings>>, signal: AbortSignal | undefined): Promise<void> {
+    await this.writePgpass();
+    const args = bootstrapMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir });
+    const result = await runScript(this.scriptContext(), `bootstrap.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal }).catch(
+      (e: unknown) => {
+        throw new Error(`bootstrap.${method}.command could not be started: ${describeError(e)}`);
+      },
+    );
+    throwIfAborted(signal, 'bootstrap');
+    if (result.code !== 0) throw new Error(`bootstrap.${method}.command ${describeRun(result)}:\n${lastLines(result.output)}`);
+    if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') {
+      throw new Error(`bootstrap.${method}.command succeeded but ${this.dataDir} is not a PostgreSQL data directory`);
+    }
+  }
+
+  private async waitForEndOfRecovery(signal: AbortSignal | undefined): Promise<void> {
+    const until = Date.now() + this.longTimeoutMs;
+    while (Date.now() < until) {
+      throwIfAborted(signal, 'bootstrap');
+      const [r] = await this.session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r').catch(() => [{ r: true }]);
+      if (r?.r === false) return;
+      if (!this.postmaster) throw new Error('PostgreSQL exited during recovery after the custom bootstrap');
+      await sleep(500);
+    }
+    throw new Error('recovery after the custom bootstrap did not end in time');
+  }
+
+  /**
+   * The replication and rewind roles, the superuser's password after a custom bootstrap, and
+   * `bootstrap.users`. Statements are built server-side with format(%I, %L) so names and passwords
+   * are quoted by PostgreSQL, and statement logging is off in that session so passwords stay out
+   * of the server log.
+   */
+  private async createRoles(custom: boolean): Promise<void> {
+    await withConnection(this.localTarget(), this.queryTimeoutMs * 4, async (client) => {
+      await client.query("SET log_statement TO 'none'; SET log_min_duration_statement TO -1; SET log_min_error_statement TO 'panic'");
+      const run = async (template: string, name: string, password: string | undefined) => {
+        const { rows } = await client.query<{ sql: string }>(`SELECT format($1, $2::text, $3::text) AS sql`, [template, name, password ?? null]);
+        await client.query(rows[0]!.sql);
+      };
+      const ensure = async (name: string, password: string | undefined, attributes: string) => {
+        const { rows } = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [name]);
+        const verb = rows.length > 0 ? 'ALTER' : 'CREATE';
+        await run(`${verb} ROLE %I WITH ${attributes}${password !== undefined ? ' PASSWORD %L' : ''}`, name, password);
+      };
+      const su = this.auth('superuser');
+      if (custom && su?.password !== undefined) await ensure(this.superuserName(), su.password, 'SUPERUSER LOGIN');
+      const repl = this.auth('replication');
+      if (repl?.username && repl.username !== this.superuserName()) await ensure(repl.username, repl.password, 'REPLICATION LOGIN');
+      const rewind = this.auth('rewind');
+      if (rewind?.username && rewind.username !== this.superuserName()) {
+        await ensure(rewind.username, rewind.password, 'LOGIN');
+        for (const fn of [
+          'pg_catalog.pg_ls_dir(text, boolean, boolean)',
+          'pg_catalog.pg_stat_file(text, boolean)',
+          'pg_catalog.pg_read_binary_file(text)',
+          'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
+        ]) {
+          await run(`GRANT EXECUTE ON FUNCTION ${fn} TO %I`, rewind.username, undefined);
+        }
+      }
+      for (const [name, user] of Object.entries(this.bootstrapSection.users ?? {})) {
+        const options = (user.options ?? []).map((o) => o.trim().toUpperCase());
+        const bad = options.find((o) => !/^[A-Z_][A-Z0-9_ ]*$/.test(o));
+        if (bad !== undefined) throw new Error(`bootstrap.users.${name}.options: "${bad}" is not a role option`);
+        await ensure(name, user.password, ['LOGIN', ...options].join(' '));
+      }
+    });
+  }
+
+  private async runPostBootstrap(signal: AbortSignal | undefined): Promise<void> {
+    const script = this.bootstrapSection.post_bootstrap ?? this.bootstrapSection.post_init;
+    if (!script) return;
+    const key = this.bootstrapSection.post_bootstrap ? 'bootstrap.post_bootstrap' : 'bootstrap.post_init';
+    const target = this.localTarget();
+    const url = connectionUrl({ user: target.user, host: target.host, port: target.port });
+    await this.writePgpass();
+    const result = await runScript(this.scriptContext(), key, script, [url], { timeoutMs: this.longTimeoutMs, signal }).catch((e: unknown) => {
+      throw new Error(`${key} script ${script} could not be started: ${describeError(e)}`);
+    });
+    throwIfAborted(signal, 'bootstrap');
+    if (result.code !== 0) throw new Error(`${key} script ${script} ${describeRun(result)}:\n${lastLines(result.output)}`);
+  }
+
+  // ---------------------------------------------------------------- replica creation
+
+  createReplica(options: { source: ReplicationSource | null; signal?: AbortSignal }): Promise<{ method: string }> {
+    return this.exclusive('create replica', () => this.createReplicaNow(options));
+  }
+
+  private async createReplicaNow(options: { source: ReplicationSource | null; signal?: AbortSignal | undefined }): Promise<{ method: string }> {
+    if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, 'cannot create a replica: PostgreSQL is running');
+    await this.serverVersion();
+    await this.prepareEmptyDataDirectory('create a replica');
+    this.state_ = 'creating replica';
+    await this.writePgpass();
+    const methods = this.local.create_replica_methods ?? ['basebackup'];
+    const failures: string[] = [];
+    for (const method of methods) {
+      throwIfAborted(options.signal, 'replica creation');
+      const settings = method === 'basebackup' ? { no_leader: false } : methodSettings(this.local as Record<string, unknown>, method);
+      if (method !== 'basebackup' && !settings?.command) {
+        failures.push(`${method}: postgresql.${method}.command is not set`);
+        continue;
+      }
+      if (options.source === null && !settings?.no_leader) {
+        failures.push(`${method}: needs a running leader to copy from`);
+        continue;
+      }
+      try {
+        await this.runReplicaMethod(method, settings!, options.source, options.signal);
+        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') {
+          throw new Error(`succeeded but ${this.dataDir} is not a PostgreSQL data directory`);
+        }
+        this.role = 'replica';
+        this.upstream = options.source;
+        await this.ensureBaseConf();
+        await this.writeConfiguration();
+        this.state_ = 'stopped';
+        this.logger.info({ method, source: options.source }, 'replica created');
+        return { method };
+      } catch (e) {
+        if (isPostgresError(e, PostgresErrorCode.Aborted) || isPostgresError(e, PostgresErrorCode.BinaryNotFound)) {
+          await removeTree(this.dataDir);
+          this.state_ = 'stopped';
+          throw e;
+        }
+        failures.push(`${method}: ${describeError(e)}`);
+        this.logger.warn({ method, err: describeError(e) }, 'replica creation method failed');
+        if (!settings?.keep_data) {
+          await removeTree(this.dataDir);
+          await ensureOwnedDirectory(this.dataDir, { mode: 0o700, owner: this.runAs });
+        }
+      }
+    }
+    await removeTree(this.dataDir);
+    this.state_ = 'stopped';
+    const from = options.source ? ` from ${options.source.name ?? ''}${options.source.name ? ' ' : ''}(${options.source.host}:${options.source.port})` : '';
+    throw new PostgresError(PostgresErrorCode.ReplicaFailed, `could not create a replica${from}; the data directory was removed. ${failures.join('; ')}`);
+  }
+
+  private async runReplicaMethod(
+    method: string,
+    settings: NonNullable<ReturnType<typeof methodSettings>>,
+    source: ReplicationSource | null,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const conninfo = source ? this.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }) : null;
+    let result: RunResult;
+    if (method === 'basebackup') {
+      const userArgs = optionArguments(this.local.basebackup);
+      const given = optionNames(userArgs);
+      const args = [`--pgdata=${this.dataDir}`, `--dbname=${conninfo}`, '--progress', '--verbose', ...userArgs];
+      if (!given.has('wal-method') && !given.has('X')) args.push('--wal-method=stream');
+      let lastProgress = 0;
+      result = await this.runBinary('pg_basebackup', args, {
+        timeoutMs: this.longTimeoutMs,
+        signal,
+        onLine: (line) => {
+          // --progress rewrites one line every second; log it every 5 s.
+          const progress = /\d+\/\d+ kB/.test(line);
+          if (progress && Date.now() - lastProgress < 5000) return;
+          if (progress) lastProgress = Date.now();
+          this.logger.info({ source: 'pg_basebackup' }, line);
+        },
+      });
+    } else {
+      const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir, connstring: conninfo });
+      result = await runScript(this.scriptContext(), `postgresql.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal });
+      throwIfAborted(signal, 'replica creation');
+    }
+    if (result.code !== 0) throw new Error(`${method === 'basebackup' ? 'pg_basebackup' : settings.command} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
+  }
+
+  // ---------------------------------------------------------------- timelines, rewind, rejoin
+
+  async readTimelineHistory(timeline?: number): Promise<TimelineHistoryEntry[]> {
+    let tli = timeline;
+    if (tli === undefined) {
+      const s = await this.state();
+      tli = s.timeline ?? (await this.controlData()).checkpointTimeline ?? 1;
+    }
+    if (tli <= 1) return [];
+    const walDir = join(this.dataDir, 'pg_wal');
+    let content: string;
+    let mtime: Date;
+    try {
+      const file = join(walDir, historyFileName(tli));
+      content = await readFile(file, 'utf8');
+      mtime = (await stat(file)).mtime;
+    } catch {
+      return [];
+    }
+    const entries: TimelineHistoryEntry[] = [];
+    for (const entry of parseTimelineHistory(content)) {
+      // The switch that ended timeline N created N+1.history: its mtime is when it happened.
+      const next = await stat(join(walDir, historyFileName(entry.timeline + 1))).catch(() => null);
+      entries.push({ ...entry, timestamp: (next?.mtime ?? mtime).toISOString() });
+    }
+    return entries;
+  }
+
+  /** The primary's timeline and the history that leads to it, over the replication protocol. */
+  private async primaryTimeline(source: ReplicationSource): Promise<{ timeline: number; systemIdentifier: string; history: ReturnType<typeof parseTimelineHistory> }> {
+    try {
+      return await withConnection(this.sourceTarget(source, 'replication'), this.queryTimeoutMs * 2, async (client) => {
+        const identify = await client.query<{ systemid: string; timeline: string | number }>('IDENTIFY_SYSTEM');
+        const row = identify.rows[0];
+        const timeline = Number(row?.timeline);
+        if (!row || !Number.isInteger(timeline)) throw new Error('IDENTIFY_SYSTEM gave no timeline');
+        let history: ReturnType<typeof parseTimelineHistory> = [];
+        if (timeline > 1) {
+          // The content column is raw file bytes labelled bytea: read it as text, unparsed.
+          const raw = { getTypeParser: () => (v: string) => v } as unknown as CustomTypesConfig;
+          const res = await client.query<{ content: string }>({ text: `TIMELINE_HISTORY ${timeline}`, types: raw });
+          history = parseTimelineHistory(String(res.rows[0]?.content ?? ''));
+        }
+        return { timeline, systemIdentifier: String(row.systemid), history };
+      });
+    } catch (e) {
+      throw new PostgresError(
+        PostgresErrorCode.TimelineCheckFailed,
+        `cannot read the timeline of ${source.name ?? 'the primary'} (${source.host}:${source.port}): ${describeError(e)}`,
+        { cause: e },
+      );
+    }
+  }
+
+  checkTimeline(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<TimelineCheck> {
+    return this.exclusive('timeline check', () => this.checkTimelineNow(source, options.signal));
+  }
+
+  private async checkTimelineNow(source: ReplicationSource, signal: AbortSignal | undefined): Promise<TimelineCheck> {
+    const local = await this.localPosition(signal);
+    const primary = await this.primaryTimeline(source);
+    if (local.systemIdentifier && local.systemIdentifier !== primary.systemIdentifier) {
+      return {
+        diverged: true,
+        reason: `system identifier ${local.systemIdentifier} differs from the primary's ${primary.systemIdentifier}`,
+        local: { timeline: local.timeline, lsn: local.lsn },
+        primary: { timeline: primary.timeline },
+      };
+    }
+    const verdict = divergence({ ...local, primaryTimeline: primary.timeline, history: primary.history });
+    this.logger.info({ local, primaryTimeline: primary.timeline, ...verdict }, 'timeline check');
+    return { ...verdict, local: { timeline: local.timeline, lsn: local.lsn }, primary: { timeline: primary.timeline } };
+  }
+
+  private async localPosition(signal: AbortSignal | undefined): Promise<{ timeline: number; lsn: number; lsnIsRecordStart: boolean; systemIdentifier: string | null }> {
+    if (this.postmaster) {
+      const s = await this.state();
+      if (!s.accepting || s.timeline === null) {
+        throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot read the local timeline: ${s.queryError ?? 'PostgreSQL is not accepting connections'}`);
+      }
+      const lsn = s.role === 'replica' ? Math.max(s.replayedLsn ?? 0, 0) : (s.currentLsn ?? 0);
+      return { timeline: s.timeline, lsn, lsnIsRecordStart: false, systemIdentifier: s.systemIdentifier };
+    }
+    let control = await this.controlData();
+    if (stoppedPosition(control) === null && control.clusterState !== null && !control.clusterState.startsWith('shut down')) {
+      await this.recoverCrashNow(signal);
+      control = await this.controlData();
+    }
+    const position = stoppedPosition(control);
+    if (!position) {
+      throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot tell where the WAL of ${this.dataDir} ends (cluster state: ${control.clusterState})`);
+    }
+    return { ...position, systemIdentifier: control.systemIdentifier };
+  }
+
+  recoverCrash(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.exclusive('crash recovery', () => this.recoverCrashNow(options.signal));
+  }
+
+  /** Single-user mode replays the WAL and shuts down cleanly (stdin at EOF ends the session). */
+  private async recoverCrashNow(signal: AbortSignal | undefined): Promise<void> {
+    if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, 'cannot run crash recovery: PostgreSQL is running');
+    const control = await this.controlData();
+    if (control.clusterState === 'shut down' || control.clusterState === 'shut down in recovery') return;
+    this.logger.info({ state: control.clusterState }, 'doing crash recovery in a single user mode');
+    const { params } = await this.writeConfiguration();
+    // Single-user mode cannot be a standby: the signal files are rewritten at the next start.
+    await rm(join(this.dataDir, 'standby.signal'), { force: true });
+    await rm(join(this.dataDir, 'recovery.signal'), { force: true });
+    const args = ['--single', '-D', this.dataDir, `--config-file=${this.confPath}`, '-c', 'archive_mode=off'];
+    for (const [name, value] of params.commandLine) if (name !== 'listen_addresses' && name !== 'hot_standby') args.push('-c', `${name}=${value}`);
+    args.push('postgres');
+    const result = await this.runBinary('postgres', args, { timeoutMs: this.longTimeoutMs, signal, stdin: '' });
+    if (result.code !== 0) {
+      throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `crash recovery in single-user mode ${describeRun(result)}: ${lastLines(result.output, 4)}`);
+    }
+  }
+
+  rewind(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.exclusive('rewind', () => this.rewindNow(source, options.signal));
+  }
+
+  private async rewindNow(source: ReplicationSource, signal: AbortSignal | undefined): Promise<void> {
+    const from = `${source.name ?? 'the primary'} (${source.host}:${source.port})`;
+    if (this.postmaster) throw new PostgresError(PostgresErrorCode.RewindImpossible, 'cannot rewind: PostgreSQL is running; stop it first');
+    if (!this.useRewind()) throw new PostgresError(PostgresErrorCode.RewindImpossible, 'cannot rewind: postgresql.use_pg_rewind is off');
+    const control = await this.controlData();
+    if (!control.dataChecksums && !control.walLogHints) {
+      throw new PostgresError(PostgresErrorCode.RewindImpossible, `cannot rewind ${this.dataDir}: neither data checksums nor wal_log_hints are on`, {
+        hint: 'set wal_log_hints: on in the DCS parameters, or initdb with data-checksums',
+      });
+    }
+    if (!control.clusterState?.startsWith('shut down')) await this.recoverCrashNow(signal);
+    await this.waitForSourceCheckpoint(source, signal);
+    const saved = await this.saveLocalConfigFiles();
+    const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 });
+    const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
+    if (this.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
+    this.logger.info({ source: from }, `running pg_rewind from ${from}`);
+    await this.writePgpass();
+    const result = await this.runBinary('pg_rewind', args, { timeoutMs: this.longTimeoutMs, signal });
+    await this.restoreLocalConfigFiles(saved);
+    if (result.code !== 0) {
+      throw new PostgresError(PostgresErrorCode.RewindFailed, `pg_rewind from ${from} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
+    }
+    this.role = 'replica';
+    this.upstream = source;
+    await this.writeConfiguration();
+  }
+
+  /**
+   * pg_rewind reads the source's timeline from its control file, which changes only at the first
+   * checkpoint after promotion: until then it would see "no rewind required". Wait for it (bounded).
+   */
+  private async waitForSourceCheckpoint(source: ReplicationSource, signal: AbortSignal | undefined): Promise<void> {
+    const until = Date.now() + this.pgCtlTimeoutMs;
+    const target = { ...this.sourceTarget(source, 'rewind') };
+    while (true) {
+      throwIfAborted(signal, 'rewind');
+      const [row] = await withConnection(target, this.queryTimeoutMs, async (c) =>
+        (
+          await c.query<{ recovery: boolean; checkpoint: number; current: number | null }>(`SELECT pg_catalog.pg_is_in_recovery() AS recovery,
+             (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS checkpoint,
+             CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
+                  ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS current`)
+        ).rows,
+      ).catch((e: unknown) => {
+        throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot read the checkpoint timeline of ${source.host}:${source.port}: ${describeError(e)}`);
+      });
+      if (!row || row.recovery || row.current === null || row.checkpoint >= row.current) return;
+      if (Date.now() >= until) {
+        throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `${source.host}:${source.port} has not made a checkpoint on timeline ${row.current} yet; cannot rewind`);
+      }
+      this.logger.info({ source }, `Waiting for checkpoint on ${source.name ?? source.host} before rewind`);
+      await sleep(1000);
+    }
+  }
+
+  private async saveLocalConfigFiles(): Promise<Map<string, string>> {
+    const saved = new Map<string, string>();
+    for (const file of ['postgresql.base.conf', 'pg_hba.conf', 'pg_ident.conf']) {
+      const path = join(this.dataDir, file);
+      const content = await readFile(path, 'utf8').catch(() => null);
+      if (content !== null) saved.set(path, content);
+    }
+    return saved;
+  }
+
+  private async restoreLocalConfigFiles(saved: Map<string, string>): Promise<void> {
+    for (const [path, content] of saved) await writeOwnedFile(path, content, { mode: 0o600, owner: this.runAs });
+  }
+
+  rejoin(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<RejoinOutcome> {
+    return this.exclusive('rejoin', async () => {
+      if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, 'cannot rejoin: PostgreSQL is running; stop it first');
+      const check = await this.checkTimelineNow(source, options.signal);
+      if (!check.diverged) {
+        this.role = 'replica';
+        this.upstream = source;
+        await this.writeConfiguration();
+        return { action: 'none', check };
+      }
+      const removeOnRewindFailure = this.local.remove_data_directory_on_rewind_failure ?? this.dynamic.remove_data_directory_on_rewind_failure ?? false;
+      const removeOnDiverged = this.local.remove_data_directory_on_diverged_timelines ?? this.dynamic.remove_data_directory_on_diverged_timelines ?? false;
+      let failure: PostgresError;
+      try {
+        await this.rewindNow(source, options.signal);
+        return { action: 'rewound', check };
+      } catch (e) {
+        if (!isPostgresError(e) || e.code === PostgresErrorCode.Aborted || e.code === PostgresErrorCode.TimelineCheckFailed) throw e;
+        failure = e;
+      }
+      const allowed = failure.code === PostgresErrorCode.RewindFailed ? removeOnRewindFailure || removeOnDiverged : removeOnDiverged;
+      if (!allowed) throw failure;
+      this.logger.warn({ reason: failure.message }, 'reinitializing due to diverged timelines');
+      await removeTree(this.dataDir);
+      await this.createReplicaNow({ source, signal: options.signal });
+      return { action: 'recloned', check, reason: failure.message };
+    });
+  }
+
+  // ---------------------------------------------------------------- slots and synchronous replication
+
+  async listSlots(): Promise<ReplicationSlot[]> {
+    const rows = await this.session.query(`SELECT slot_name, slot_type, active, restart_lsn::text AS restart_lsn,
+      confirmed_flush_lsn::text AS confirmed_flush_lsn, database, plugin FROM pg_catalog.pg_replication_slots ORDER BY slot_name`);
+    return parseSlots(rows);
+  }
+
+  async createPhysicalSlot(name: string): Promise<boolean> {
+    const rows = await this.session.query(
+      `SELECT pg_catalog.pg_create_physical_replication_slot($1, true) FROM (SELECT 1) s
+        WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`,
+      [name],
+    );
+    if (rows.length > 0) this.logger.info({ slot: name }, 'created physical replication slot');
+    return rows.length > 0;
+  }
+
+  async dropSlot(name: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await this.session.query('SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND active', [name]);
+      try {
+        const rows = await this.session.query<{ dropped: boolean }>(
+          `SELECT pg_catalog.pg_drop_replication_slot(slot_name) IS NULL AS dropped FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+          [name],
+        );
+        if (rows.length > 0) this.logger.info({ slot: name }, 'dropped replication slot');
+        return rows.length > 0;
+      } catch (e) {
+        // Still active: the terminated walsender has not exited yet.
+        if (!/is active/.test(describeError(e)) || attempt === 19) throw e;
+        await sleep(100);
+      }
+    }
+    return false;
+  }
+
+  async syncPhysicalSlots(names: readonly string[], options: { keep?: readonly string[] } = {}): Promise<{ created: string[]; dropped: string[] }> {
+    const existing = await this.listSlots();
+    const wanted = new Set(names);
+    const keep = new Set(options.keep ?? []);
+    const created: string[] = [];
+    const dropped: string[] = [];
+    for (const name of names) if (!existing.some((s) => s.name === name) && (await this.createPhysicalSlot(name))) created.push(name);
+    for (const slot of existing) {
+      if (slot.type === 'physical' && !wanted.has(slot.name) && !keep.has(slot.name) && (await this.dropSlot(slot.name))) dropped.push(slot.name);
+    }
+    return { created, dropped };
+  }
+
+  async setSynchronousStandbyNames(spec: SynchronousStandbySpec | null): Promise<string> {
+    this.synchronousStandbyNames = spec === null ? null : formatSynchronousStandbyNames(spec);
+    const configured = { ...this.dynamic.parameters, ...this.local.parameters }.synchronous_standby_names;
+    const value = this.synchronousStandbyNames ?? (configured === undefined ? '' : renderParameterValue(configured));
+    this.logger.info({ synchronous_standby_names: value }, `Assigning synchronous_standby_names to ${value === '' ? 'none' : value}`);
+    if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') return value;
+    await this.writeConfiguration();
+    if (this.postmaster) await this.signalReload(this.postmaster);
+    return value;
+  }
+
+  async close(): Promise<void> {
+    if (this.postmaster?.poll) clearInterval(this.postmaster.poll);
+    this.session.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.callbacks.idle(), new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+  }
+}
+
+/** Parameters whose value differs between two renderings (null = absent). */
+function diffParameters(before: EffectiveParameters | null, after: EffectiveParameters): Array<{ name: string; oldValue: string | null; newValue: string | null }> {
+  if (!before) return [];
+  const names = new Set([...before.file.keys(), ...after.file.keys()]);
+  const changes: Array<{ name: string; oldValue: string | null; newValue: string | null }> = [];
+  for (const name of [...names].sort()) {
+    const oldValue = before.file.get(name) ?? null;
+    const newValue = after.file.get(name) ?? null;
+    if (oldValue !== newValue) changes.push({ name, oldValue, newValue });
+  }
+  return changes;
+}

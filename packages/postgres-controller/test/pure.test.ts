@@ -1,0 +1,283 @@
+/** The pure parts: parsing, rendering and naming, no processes or servers. */
+import { describe, expect, it } from 'vitest';
+import { splitCommand } from '../src/callbacks.js';
+import { bootstrapMethodArguments, optionArguments, replicaMethodArguments } from '../src/command-arguments.js';
+import { isGeneratedConf, readConfValue, renderPostgresqlConf } from '../src/config-files.js';
+import { bootstrapSectionSchema, parseSection, postgresqlSectionSchema } from '../src/config.js';
+import { connectionUrl, formatConninfo, parseConninfo, parseConnUrl, parseHostPort, pgpassContent } from '../src/conninfo.js';
+import { parseControlData, stoppedPosition } from '../src/control-data.js';
+import { isPostgresError } from '../src/errors.js';
+import { formatLsn, parseLsn } from '../src/lsn.js';
+import { commandLineArguments, effectiveParameters } from '../src/parameters.js';
+import { parsePostmasterPid } from '../src/postmaster-pid.js';
+import { displaySetting, pendingRestart } from '../src/state-query.js';
+import { formatSynchronousStandbyNames, slotNameForMember } from '../src/synchronous-standby.js';
+import { divergence, historyFileName, parseTimelineHistory } from '../src/timeline-history.js';
+
+describe('configuration sections', () => {
+  it("parses a Patroni postgresql section, keeping per-method keys", () => {
+    const parsed = postgresqlSectionSchema.parse({
+      listen: '0.0.0.0:5432',
+      connect_address: '10.0.0.4:5432',
+      data_dir: '/var/lib/postgresql/15/main',
+      bin_dir: '/usr/lib/postgresql/15/bin',
+      pgpass: '/tmp/pgpass0',
+      authentication: { superuser: { username: 'postgres', password: 12345 }, replication: { username: 'replicator', password: 'rep-pass', sslmode: 'require' } },
+      parameters: { work_mem: '8MB', hot_standby_feedback: true, max_parallel_workers: 4 },
+      create_replica_methods: ['wal_e', 'basebackup'],
+      wal_e: { command: 'patroni_wale_restore', no_leader: 'true', envdir: '/etc/wal-e.d/env' },
+      basebackup: [{ 'max-rate': '100M' }, 'verbose'],
+      pg_ctl_timeout: '90',
+      use_pg_rewind: 'on',
+      callbacks: { on_role_change: '/usr/local/bin/cb.sh' },
+    });
+    expect(parsed.authentication?.superuser?.password).toBe('12345');
+    expect(parsed.pg_ctl_timeout).toBe(90);
+    expect(parsed.use_pg_rewind).toBe(true);
+    expect((parsed as Record<string, unknown>).wal_e).toEqual({ command: 'patroni_wale_restore', no_leader: 'true', envdir: '/etc/wal-e.d/env' });
+  });
+
+  it('parses bootstrap with initdb as strings and maps, users and a custom method', () => {
+    const parsed = bootstrapSectionSchema.parse({
+      dcs: { ttl: 30 },
+      method: 'clone_with_walg',
+      clone_with_walg: { command: 'clone.sh', recovery_conf: { restore_command: 'wal-g fetch %f %p' } },
+      initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
+      users: { admin: { password: 'pw', options: ['createrole', 'createdb'] } },
+      post_init: '/usr/local/bin/setup.sh',
+    });
+    expect(parsed.initdb).toEqual([{ encoding: 'UTF8' }, 'data-checksums']);
+    expect(optionArguments(parsed.initdb)).toEqual(['--encoding=UTF8', '--data-checksums']);
+  });
+
+  it('reports every bad key with its path', () => {
+    let error: unknown;
+    try {
+      parseSection(postgresqlSectionSchema, { listen: '127.0.0.1:5432', pg_ctl_timeout: 'soon', create_replica_methods: 'basebackup' }, 'postgresql');
+    } catch (e) {
+      error = e;
+    }
+    expect(isPostgresError(error, 'PG_CONFIG')).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toContain('postgresql.data_dir');
+    expect(message).toContain('postgresql.pg_ctl_timeout');
+    expect(message).toContain('postgresql.create_replica_methods');
+  });
+});
+
+describe('parameters', () => {
+  const base = { serverVersion: 150004, listenAddresses: '127.0.0.1', port: 5433, clusterName: 'batman' };
+
+  it('takes DCS-only parameters from the DCS only, with defaults and lower bounds', () => {
+    const p = effectiveParameters({
+      ...base,
+      dynamic: { max_connections: 10, wal_level: 'logical', max_wal_senders: 8, work_mem: '4MB', wal_keep_segments: 8 },
+      local: { max_connections: 500, work_mem: '16MB', shared_buffers: '1GB', port: 1 },
+    });
+    expect(p.file.get('max_connections')).toBe('100'); // 10 < 25: default
+    expect(p.file.get('wal_level')).toBe('logical');
+    expect(p.file.get('max_wal_senders')).toBe('8');
+    expect(p.file.get('work_mem')).toBe('16MB'); // local overrides dynamic
+    expect(p.file.get('shared_buffers')).toBe('1GB');
+    expect(p.file.get('port')).toBe('5433');
+    expect(p.file.get('wal_keep_size')).toBe('128MB');
+    expect(p.file.has('wal_keep_segments')).toBe(false); // PostgreSQL 13+
+    expect(p.file.get('hot_standby')).toBe('on');
+    expect(p.file.get('cluster_name')).toBe('batman');
+    expect(p.warnings).toHaveLength(3);
+    expect(p.warnings.join('\n')).toContain('postgresql.parameters.max_connections is ignored');
+    expect([...p.file.keys()]).toEqual([...p.file.keys()].sort());
+  });
+
+  it('puts postmaster-context DCS-only parameters on the command line, not wal_keep_size', () => {
+    const p = effectiveParameters({ ...base, minimums: { max_connections: 200 } });
+    const args = commandLineArguments(p.commandLine);
+    expect(args).toContain('--max_connections=200');
+    expect(args).toContain('--wal_log_hints=on');
+    expect(args).toContain('--listen_addresses=127.0.0.1');
+    expect(args.some((a) => a.startsWith('--wal_keep_size'))).toBe(false);
+  });
+});
+
+describe('configuration files', () => {
+  it('renders postgresql.conf with the header, the include and the standby settings', () => {
+    const conf = renderPostgresqlConf({
+      include: 'postgresql.base.conf',
+      parameters: new Map([['port', '5432'], ['search_path', `"$user", public`], ['log_line_prefix', "it's"]]),
+      standby: { primaryConninfo: 'user=replicator host=10.0.0.1 port=5432', primarySlotName: 'pg1', recoveryConf: { restore_command: 'cp /a/%f %p' } },
+    });
+    expect(isGeneratedConf(conf)).toBe(true);
+    expect(conf.split('\n').slice(2, 4)).toEqual(["include 'postgresql.base.conf'", '']);
+    expect(conf).toContain(`search_path = '"$user", public'`);
+    expect(conf).toContain("log_line_prefix = 'it''s'");
+    expect(conf).toContain("primary_conninfo = 'user=replicator host=10.0.0.1 port=5432'");
+    expect(conf).toContain("primary_slot_name = 'pg1'");
+    expect(conf).toContain("recovery_target_timeline = 'latest'");
+    expect(conf).toContain("restore_command = 'cp /a/%f %p'");
+  });
+});
+
+describe('addresses and connection strings', () => {
+  it('parses listen addresses', () => {
+    expect(parseHostPort('0.0.0.0:5432', 'postgresql.listen')).toEqual({ hosts: ['0.0.0.0'], port: 5432 });
+    expect(parseHostPort('127.0.0.1, 10.0.0.2:6000', 'postgresql.listen')).toEqual({ hosts: ['127.0.0.1', '10.0.0.2'], port: 6000 });
+    expect(parseHostPort('[::1]:5433', 'postgresql.listen')).toEqual({ hosts: ['::1'], port: 5433 });
+    expect(parseHostPort('db1', 'postgresql.listen')).toEqual({ hosts: ['db1'], port: 5432 });
+    expect(() => parseHostPort('db1:http', 'postgresql.listen')).toThrow(/postgresql\.listen: port "http"/);
+  });
+
+  it('quotes conninfo values and escapes .pgpass fields', () => {
+    expect(formatConninfo({ user: 'rep', passfile: '/tmp/my pass', host: 'h', port: 5432, sslkey: undefined })).toBe("user=rep passfile='/tmp/my pass' host=h port=5432");
+    expect(formatConninfo({ application_name: "o'neil\\x" })).toBe("application_name='o\\'neil\\\\x'");
+    expect(pgpassContent([{ username: 'rep', password: 'a:b\\c' }, { username: 'rep', password: 'other' }, { username: 'nopw' }])).toBe('*:*:*:rep:a\\:b\\\\c\n');
+  });
+
+  it('reads back primary_conninfo from a written postgresql.conf', () => {
+    const conninfo = formatConninfo({ user: 'rep', passfile: "/tmp/it's here", host: '10.0.0.1', port: 5433, application_name: 'pg1' });
+    const conf = renderPostgresqlConf({ include: 'postgresql.base.conf', parameters: new Map(), standby: { primaryConninfo: conninfo } });
+    const read = readConfValue(conf, 'primary_conninfo');
+    expect(read).toBe(conninfo);
+    expect(parseConninfo(read!)).toEqual({ user: 'rep', passfile: "/tmp/it's here", host: '10.0.0.1', port: '5433', application_name: 'pg1' });
+    expect(readConfValue(conf, 'primary_slot_name')).toBeNull();
+  });
+
+  it('builds and parses connection URLs', () => {
+    expect(connectionUrl({ user: 'postgres', host: '10.0.0.1', port: 5432 })).toBe('postgres://postgres@10.0.0.1:5432/postgres');
+    expect(connectionUrl({ user: 'postgres', host: '/run/pg', port: 5433 })).toBe('postgres://postgres@:5433/postgres?host=%2Frun%2Fpg');
+    expect(parseConnUrl('postgres://10.0.0.4:5433/postgres')).toEqual({ host: '10.0.0.4', port: 5433 });
+    expect(parseConnUrl('http://x')).toBeNull();
+  });
+});
+
+describe('names', () => {
+  it('formats synchronous_standby_names, quoting when needed', () => {
+    expect(formatSynchronousStandbyNames({ kind: 'list', names: ['pg1'] })).toBe('pg1');
+    expect(formatSynchronousStandbyNames({ kind: 'priority', count: 2, names: ['pg1', 'Pg-2', 'first'] })).toBe('2 (pg1,"Pg-2","first")');
+    expect(formatSynchronousStandbyNames({ kind: 'any', count: 1, names: ['a"b', '*'] })).toBe('ANY 1 ("a""b",*)');
+    expect(formatSynchronousStandbyNames({ kind: 'list', names: ['pg1'] }, { alwaysQuote: true })).toBe('"pg1"');
+    expect(formatSynchronousStandbyNames({ kind: 'any', count: 1, names: [] })).toBe('');
+  });
+
+  it('derives member slot names as Patroni does', () => {
+    expect(slotNameForMember('Postgresql-0.dc1')).toBe('postgresql_0_dc1');
+    expect(slotNameForMember('node@2')).toBe('nodeu00642');
+    expect(slotNameForMember('x'.repeat(80))).toHaveLength(63);
+  });
+
+  it('splits command lines like a shell', () => {
+    expect(splitCommand(`/opt/my\\ tools/cb.sh --x 'a b' "c \\"d\\"" e`)).toEqual(['/opt/my tools/cb.sh', '--x', 'a b', 'c "d"', 'e']);
+    expect(splitCommand(`cmd ''`)).toEqual(['cmd', '']);
+  });
+
+  it('builds the calling convention of custom methods', () => {
+    const settings = { command: 'x', no_leader: true, keep_data: false, envdir: '/etc/env', retries: 3 };
+    expect(replicaMethodArguments(settings, { scope: 's', dataDir: '/d', connstring: 'host=h' })).toEqual([
+      '--scope=s',
+      '--role=replica',
+      '--datadir=/d',
+      '--connstring=host=h',
+      '--envdir=/etc/env',
+      '--retries=3',
+    ]);
+    expect(replicaMethodArguments({ ...settings, no_params: true }, { scope: 's', dataDir: '/d', connstring: null })).toEqual([]);
+    expect(bootstrapMethodArguments({ command: 'x', recovery_conf: { a: 1 }, target: 'now' }, { scope: 's', dataDir: '/d' })).toEqual([
+      '--scope=s',
+      '--datadir=/d',
+      '--target=now',
+    ]);
+  });
+});
+
+describe('WAL positions and timelines', () => {
+  it('parses and formats LSNs', () => {
+    expect(parseLsn('0/3000060')).toBe(0x3000060);
+    expect(parseLsn('16/B374D848')).toBe(0x16 * 2 ** 32 + 0xb374d848);
+    expect(formatLsn(0x16 * 2 ** 32 + 0xb374d848)).toBe('16/B374D848');
+    expect(parseLsn(null)).toBeNull();
+    expect(parseLsn('garbage')).toBeNull();
+  });
+
+  it('parses history files and tells divergence', () => {
+    expect(historyFileName(10)).toBe('0000000A.history');
+    const history = parseTimelineHistory('1\t0/3000060\tno recovery target specified\n\n# comment\nbad line\n2\t0/5000000\tat restore point "x"\n');
+    expect(history).toEqual([
+      { timeline: 1, lsn: 0x3000060, reason: 'no recovery target specified' },
+      { timeline: 2, lsn: 0x5000000, reason: 'at restore point "x"' },
+    ]);
+    const at = (timeline: number, lsn: number, lsnIsRecordStart = false) => divergence({ timeline, lsn, lsnIsRecordStart, primaryTimeline: 3, history }).diverged;
+    expect(at(3, 0x9000000)).toBe(false);
+    expect(at(4, 0x1000)).toBe(true);
+    expect(at(1, 0x3000060)).toBe(false); // replayed exactly up to the switch point
+    expect(at(1, 0x3000061)).toBe(true);
+    expect(at(1, 0x3000060, true)).toBe(true); // a record starting at the switch point is not on the new branch
+    expect(at(1, 0x3000028, true)).toBe(false);
+    expect(divergence({ timeline: 5, lsn: 0, primaryTimeline: 7, history }).reason).toContain('not in the primary');
+  });
+
+  it('reads pg_controldata output', () => {
+    const control = parseControlData(`pg_control version number:            1300
+Database system identifier:           7268616322854375442
+Database cluster state:               shut down
+Latest checkpoint location:           0/5000028
+Latest checkpoint's TimeLineID:       2
+Minimum recovery ending location:     0/0
+Min recovery ending loc's timeline:   0
+wal_log_hints setting:                on
+max_connections setting:              100
+Data page checksum version:           0
+`);
+    expect(control).toMatchObject({
+      systemIdentifier: '7268616322854375442',
+      clusterState: 'shut down',
+      checkpointLsn: 0x5000028,
+      checkpointTimeline: 2,
+      dataChecksums: false,
+      walLogHints: true,
+    });
+    expect(stoppedPosition(control)).toEqual({ timeline: 2, lsn: 0x5000028, lsnIsRecordStart: true });
+    expect(stoppedPosition({ ...control, clusterState: 'shut down in recovery', minRecoveryLsn: 0x6000000, minRecoveryTimeline: 2 })).toEqual({
+      timeline: 2,
+      lsn: 0x6000000,
+      lsnIsRecordStart: false,
+    });
+    expect(stoppedPosition({ ...control, clusterState: 'in production' })).toBeNull();
+  });
+
+  it('parses postmaster.pid', () => {
+    expect(parsePostmasterPid('4242\n/var/lib/pg\n1700000000\n5432\n/run/pg\n*\n  1234  5\nready   \n')).toEqual({
+      pid: 4242,
+      dataDir: '/var/lib/pg',
+      startTime: 1700000000,
+      port: 5432,
+      socketDir: '/run/pg',
+      listenAddress: '*',
+      status: 'ready',
+    });
+    expect(parsePostmasterPid('')).toBeNull();
+  });
+});
+
+describe('pending restart', () => {
+  it('shows settings in the unit a DBA writes', () => {
+    expect(displaySetting('2048', '8kB')).toBe('16MB');
+    expect(displaySetting('131072', '8kB')).toBe('1GB');
+    expect(displaySetting('100', null)).toBe('100');
+    expect(displaySetting('60', 's')).toBe('60s');
+  });
+
+  it('combines PostgreSQL flags with command-line values that differ', () => {
+    const settings = [
+      { name: 'shared_buffers', setting: '2048', unit: '8kB', pending_restart: true },
+      { name: 'max_connections', setting: '100', unit: null, pending_restart: false },
+      { name: 'wal_level', setting: 'replica', unit: null, pending_restart: false },
+      { name: 'recovery_target_timeline', setting: 'latest', unit: null, pending_restart: true },
+    ];
+    const wanted = new Map([['shared_buffers', '32MB']]);
+    const commandLine = new Map([['max_connections', '200'], ['wal_level', 'hot_standby']]);
+    expect(pendingRestart(settings, wanted, commandLine, 'primary')).toEqual({
+      shared_buffers: { old_value: '16MB', new_value: '32MB' },
+      max_connections: { old_value: '100', new_value: '200' },
+    });
+    expect(Object.keys(pendingRestart(settings, wanted, commandLine, 'replica'))).toContain('recovery_target_timeline');
+  });
+});
