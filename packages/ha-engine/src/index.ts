@@ -1,1 +1,18 @@
-// @pgha/ha-engine public API. Filled in by its own issue.
+// @pgha/ha-engine: the HA decisions (a pure `decide`), the loop that runs them through ports,
+// and a simulation harness for trying rules against scenarios.
+export * from './actions.js';
+export * from './snapshot.js';
+export * from './config.js';
+export * from './candidate.js';
+export * from './rejoin.js';
+export * from './decide.js';
+export * from './member-data.js';
+export * from './history.js';
+export * from './peer-status.js';
+export * from './ports.js';
+export * from './deadline.js';
+export * from './safety.js';
+export * from './loop.js';
+export * from './fake-clock.js';
+export * from './fake-postgres.js';
+export * from './simulation.js';

@@ -1,0 +1,280 @@
+/**
+ * What a decision asks the loop to do: a discriminated union on `kind`, run in order.
+ *
+ * Classes of actions.
+ * - DCS actions run inline, each with the DCS call deadline.
+ * - PostgreSQL actions (`LongAction`) run in the background, one at a time, while cycles go on
+ *   (the loop keeps renewing the lock meanwhile). A decision contains at most one of them. A
+ *   long action with `preempt: true` aborts the one running (its AbortSignal fires) and starts
+ *   once that has settled; without it, the loop never starts a second one.
+ * - `probe_peers` asks the loop to probe the other members and decide again at once (see decide.ts).
+ *
+ * Guards. Some actions can fail in a way the decision must react to: a lost race (`false`), or
+ * an unreachable DCS. Such an action carries `otherwise` (and optionally `onError`, used instead
+ * of `otherwise` when the call failed with an error rather than a `false`). When the guard does
+ * not succeed, the loop drops the actions after it, logs `otherwise.reason` as the cycle's reason
+ * and runs `otherwise.actions` instead. That keeps every branch decided by the pure function.
+ */
+import type { ClusterConfig, MemberData, Status } from '@pgha/dcs';
+import type { EngineMemory, IntentKind, LongActionKind } from './snapshot.js';
+
+/** What to do when a guarded action does not succeed. */
+export interface Otherwise {
+  reason: string;
+  actions: Action[];
+}
+
+interface Guarded {
+  /** Used when the action resolves `false` (and on error when `onError` is absent). */
+  otherwise?: Otherwise;
+  /** Used when the action fails with an error (DCS unreachable, deadline passed). */
+  onError?: Otherwise;
+}
+
+/** A member to clone from or follow. */
+export interface FollowTarget {
+  name: string;
+  /** The member's `conn_url`; null when its member key has none. */
+  connUrl: string | null;
+}
+
+/**
+ * Patroni's demote modes: how PostgreSQL stops and whether the leader key is released.
+ * - `offline`: fast stop, keep the key (DCS unreachable), restart read-only following nobody.
+ * - `graceful`: fast stop with checkpoint, release the key (switchover).
+ * - `immediate`: immediate stop, release the key.
+ * - `immediate-nolock`: immediate stop; the key is already lost.
+ */
+export type DemoteMode = 'offline' | 'graceful' | 'immediate' | 'immediate-nolock';
+
+/** PostgreSQL's shutdown modes. */
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+// ---- DCS -----------------------------------------------------------------------------------
+
+/** Create-if-absent race for the leader key. */
+export interface AcquireLockAction extends Guarded {
+  kind: 'acquire_lock';
+}
+/** Renew the lock; on success write `status` (optime) when given. */
+export interface RenewLockAction extends Guarded {
+  kind: 'renew_lock';
+  status: Status | null;
+}
+/** Delete the leader key if we hold it. */
+export interface ReleaseLockAction {
+  kind: 'release_lock';
+}
+/** Bootstrap race: create `initialize` = "" if absent. */
+export interface AttemptInitializeAction extends Guarded {
+  kind: 'attempt_initialize';
+}
+/** Record the system identifier in `initialize` (expectVersion null = create if absent). */
+export interface SetInitializeAction extends Guarded {
+  kind: 'set_initialize';
+  sysid: string;
+  expectVersion: string | null;
+}
+/** Delete `initialize` after a failed bootstrap. */
+export interface CancelInitializeAction extends Guarded {
+  kind: 'cancel_initialize';
+}
+/** Write the dynamic configuration, only if the key is absent. */
+export interface WriteConfigAction {
+  kind: 'write_config';
+  config: ClusterConfig;
+}
+/** Clear the `failover` key (CAS on its version when given). */
+export interface ClearFailoverAction {
+  kind: 'clear_failover';
+  expectVersion?: string;
+}
+/**
+ * Rewrite `history` from the local timeline history files (read through the PostgreSQL port),
+ * keeping timestamps already in the key, marking `newLeader` on the last line and trimming to
+ * `maxLines` (0 = all).
+ */
+export interface WriteHistoryAction {
+  kind: 'write_history';
+  expectVersion: string | null;
+  newLeader: string;
+  maxLines: number;
+}
+
+// ---- probes, watchdog, agent ----------------------------------------------------------------
+
+/** Probe the listed members' REST APIs in parallel, then decide again with the results. */
+export interface ProbePeersAction {
+  kind: 'probe_peers';
+  members: { name: string; apiUrl: string }[];
+}
+/** Activate the watchdog before becoming primary; a refusal takes `otherwise`. */
+export interface ActivateWatchdogAction extends Guarded {
+  kind: 'activate_watchdog';
+}
+export interface DisableWatchdogAction {
+  kind: 'disable_watchdog';
+}
+/** Stop the agent: a fatal condition only an operator can resolve (system ID mismatch, failed bootstrap). */
+export interface ExitAction {
+  kind: 'exit';
+  message: string;
+}
+/** Tell the loop an intent has been handled (acted on or refused). */
+export interface ConsumeIntentAction {
+  kind: 'consume_intent';
+  intent: IntentKind;
+}
+
+// ---- PostgreSQL (background) ----------------------------------------------------------------
+
+interface LongBase {
+  /** Patroni's name for the action (`restarting after failure`, `promote`, ...). */
+  label: string;
+  /** Abort the running background action and run this one after it. */
+  preempt?: boolean;
+}
+/** initdb (or the custom bootstrap method), start, wait for recovery to end, post_bootstrap. */
+export interface BootstrapAction extends LongBase {
+  kind: 'bootstrap';
+}
+/** Clone the data directory from `source`, then start as a replica following `follow`. */
+export interface CreateReplicaAction extends LongBase {
+  kind: 'create_replica';
+  source: FollowTarget;
+  follow: FollowTarget | null;
+}
+/** Start PostgreSQL as `role`; a replica follows `follow` (or nobody). */
+export interface StartAction extends LongBase {
+  kind: 'start';
+  role: 'primary' | 'replica';
+  follow: FollowTarget | null;
+  /** How long the start may take before it counts as failed (ms). */
+  timeoutMs: number;
+}
+export interface StopAction extends LongBase {
+  kind: 'stop';
+  mode: StopMode;
+}
+export interface RestartAction extends LongBase {
+  kind: 'restart';
+}
+/** Promote (no waiting for a checkpoint). */
+export interface PromoteAction extends LongBase {
+  kind: 'promote';
+}
+/**
+ * Stop the primary per `mode`, release the leader key when the mode says so (only after
+ * PostgreSQL is down), then start it again as a replica following `follow`.
+ */
+export interface DemoteAction extends LongBase {
+  kind: 'demote';
+  mode: DemoteMode;
+  follow: FollowTarget | null;
+}
+/** Point `primary_conninfo` at `target` (a reload or restart, as the controller needs). */
+export interface FollowAction extends LongBase {
+  kind: 'follow';
+  target: FollowTarget | null;
+}
+/** pg_rewind from `source`, then start as a replica following it. */
+export interface RewindAction extends LongBase {
+  kind: 'rewind';
+  source: FollowTarget;
+}
+/** Remove the data directory, clone it from `source`, start as a replica following `follow`. */
+export interface ReinitializeAction extends LongBase {
+  kind: 'reinitialize';
+  source: FollowTarget;
+  follow: FollowTarget | null;
+}
+
+export type LongAction =
+  | BootstrapAction
+  | CreateReplicaAction
+  | StartAction
+  | StopAction
+  | RestartAction
+  | PromoteAction
+  | DemoteAction
+  | FollowAction
+  | RewindAction
+  | ReinitializeAction;
+
+export type Action =
+  | AcquireLockAction
+  | RenewLockAction
+  | ReleaseLockAction
+  | AttemptInitializeAction
+  | SetInitializeAction
+  | CancelInitializeAction
+  | WriteConfigAction
+  | ClearFailoverAction
+  | WriteHistoryAction
+  | ProbePeersAction
+  | ActivateWatchdogAction
+  | DisableWatchdogAction
+  | ExitAction
+  | ConsumeIntentAction
+  | LongAction;
+
+export type ActionKind = Action['kind'];
+
+const LONG_KINDS: ReadonlySet<string> = new Set<LongActionKind>([
+  'bootstrap',
+  'create_replica',
+  'start',
+  'stop',
+  'restart',
+  'promote',
+  'demote',
+  'follow',
+  'rewind',
+  'reinitialize',
+]);
+
+/** True for the PostgreSQL actions that run in the background. */
+export function isLongAction(action: Action): action is LongAction {
+  return LONG_KINDS.has(action.kind);
+}
+
+/** A one-line rendering of an action for logs: `demote(immediate-nolock)`, `start(replica→pg0)`. */
+export function describeAction(action: Action): string {
+  switch (action.kind) {
+    case 'demote':
+      return `demote(${action.mode})`;
+    case 'start':
+      return `start(${action.role}${action.follow ? `→${action.follow.name}` : ''})`;
+    case 'stop':
+      return `stop(${action.mode})`;
+    case 'create_replica':
+    case 'rewind':
+    case 'reinitialize':
+      return `${action.kind}(${action.source.name})`;
+    case 'follow':
+      return `follow(${action.target?.name ?? 'none'})`;
+    case 'probe_peers':
+      return `probe_peers(${action.members.map((m) => m.name).join(',')})`;
+    case 'consume_intent':
+      return `consume_intent(${action.intent})`;
+    default:
+      return action.kind;
+  }
+}
+
+/** The outcome of one decision. */
+export interface Decision {
+  /** One sentence saying why (Patroni's sentence where Patroni has one). */
+  reason: string;
+  /** The row of the rules table that decided (`dcs-unavailable` when the DCS read failed). */
+  rule: string;
+  actions: Action[];
+  /** Extra log lines explaining the decision (candidate checks, failover key handling). */
+  notes: string[];
+  /** The member key to write at the end of the cycle (skipped when the DCS is unreachable). */
+  member: MemberData | null;
+  /** The memory for the next cycle. */
+  memory: EngineMemory;
+  /** Ask the loop to run the next cycle sooner than `loop_wait` (ms), e.g. for a scheduled switchover. */
+  wakeAfterMs?: number;
+}

@@ -1,0 +1,236 @@
+/**
+ * The candidate rules: who may take the leader lock when it is free, and whether a failover is
+ * possible at all. Pure functions over the cluster, the local state and the results of probing
+ * the other members' REST APIs; exported so tools (`pghactl explain`) can evaluate them too.
+ *
+ * A verdict is `yes`, `no`, or `probe`: the rule cannot answer without the other members'
+ * positions, and lists whom to probe. Each verdict carries notes in Patroni's log wording
+ * (`Wal position of pg1 is ahead of my wal position`).
+ */
+import type { Cluster, Failover, Member } from '@pgha/dcs';
+import type { EngineConfig } from './config.js';
+import type { LocalPostgresState, MemberIdentity, PeerStatus } from './snapshot.js';
+
+export type Verdict =
+  | { kind: 'yes'; notes: string[] }
+  | { kind: 'no'; notes: string[] }
+  | { kind: 'probe'; members: ProbeTarget[]; notes: string[] };
+
+export interface ProbeTarget {
+  name: string;
+  apiUrl: string;
+}
+
+/** What the candidate rules look at. */
+export interface CandidateInput {
+  me: Pick<MemberIdentity, 'name' | 'tags'>;
+  local: LocalPostgresState;
+  cluster: Cluster;
+  config: Pick<EngineConfig, 'maximumLagOnFailover' | 'checkTimeline'>;
+  /** Probe results of this cycle; null = not probed yet. */
+  peers: PeerStatus[] | null;
+  watchdogHealthy: boolean;
+}
+
+/** `nofailover: true`, or `failover_priority` ≤ 0 (Patroni 3.2+), excludes a member from promotion. */
+export function isNoFailover(tags: Record<string, unknown>): boolean {
+  if (truthy(tags['nofailover'])) return true;
+  const priority = tags['failover_priority'];
+  return typeof priority === 'number' && priority <= 0;
+}
+
+/** `failover_priority` (default 1): ties on WAL position go to the higher priority. */
+export function failoverPriority(tags: Record<string, unknown>): number {
+  const priority = tags['failover_priority'];
+  return typeof priority === 'number' && Number.isFinite(priority) ? priority : 1;
+}
+
+/** Why a probed member cannot promote, or null (Patroni's `failover_limitation`). */
+export function failoverLimitation(peer: PeerStatus | undefined): string | null {
+  if (!peer || !peer.reachable) return 'not reachable';
+  if (isNoFailover(peer.tags)) return 'not allowed to promote';
+  if (peer.watchdogFailed) return 'not watchdog capable';
+  return null;
+}
+
+/**
+ * The cluster's timeline as far as the DCS tells: one past the last line of `history`, or the
+ * leader's reported timeline when that is newer. 0 when unknown.
+ */
+export function clusterTimeline(cluster: Cluster): number {
+  const lines = cluster.history?.value ?? [];
+  const last = lines[lines.length - 1];
+  const fromHistory = last ? last.timeline + 1 : 0;
+  const leader = cluster.leader ? cluster.members.find((m) => m.name === cluster.leader?.name) : undefined;
+  return Math.max(fromHistory, leader?.data.timeline ?? 0);
+}
+
+/** The last primary position published in `status` (bytes), 0 when unknown. */
+export function lastKnownPrimaryLsn(cluster: Cluster): number {
+  return cluster.status?.value.optime ?? 0;
+}
+
+/** A position more than `maximum_lag_on_failover` behind the last known primary position. */
+export function isLagging(input: Pick<CandidateInput, 'cluster' | 'config'>, walPosition: number): boolean {
+  return lastKnownPrimaryLsn(input.cluster) - walPosition > input.config.maximumLagOnFailover;
+}
+
+/** A failover request in the `failover` key (an empty `{}` is none). */
+export function pendingFailover(cluster: Cluster): Failover | null {
+  const f = cluster.failover?.value;
+  return f && (f.leader || f.member) ? f : null;
+}
+
+/** The other members a decision may need to probe: everyone with an API URL but us. */
+export function probeTargets(cluster: Cluster, me: string): ProbeTarget[] {
+  return cluster.members
+    .filter((m) => m.name !== me && typeof m.data.api_url === 'string' && m.data.api_url !== '')
+    .map((m) => ({ name: m.name, apiUrl: m.data.api_url as string }));
+}
+
+function peerOf(peers: PeerStatus[], name: string): PeerStatus | undefined {
+  return peers.find((p) => p.name === name);
+}
+
+function myWal(local: LocalPostgresState): number {
+  return local.lsn ?? 0;
+}
+
+/**
+ * May this member race for the free leader lock? Patroni's `is_healthiest_node`:
+ * a starting server may not; a running primary may (unless its timeline is behind); nofailover
+ * members may not; a `failover` key switches to the manual rules; otherwise the healthiest-node
+ * checks (lag, timeline, other members' positions).
+ */
+export function evaluateLeaderRace(input: CandidateInput): Verdict {
+  const { local, me } = input;
+  if (local.state === 'starting') return no('PostgreSQL is still starting up');
+  if (local.running && local.role === 'primary') {
+    const tl = clusterTimeline(input.cluster);
+    if (local.timeline !== null && local.timeline < tl) {
+      return no(`My timeline ${local.timeline} is behind last known cluster timeline ${tl}`);
+    }
+    return yes();
+  }
+  if (isNoFailover(me.tags)) return no('I am not allowed to promote');
+  const failover = pendingFailover(input.cluster);
+  if (failover) return evaluateManualFailoverRace(input, failover);
+  if (!input.watchdogHealthy) return no('Watchdog device is not usable');
+  return evaluateHealthiest(input, input.cluster.members, true);
+}
+
+/**
+ * Patroni's `_is_healthiest_node` over `members`: not lagging (when `checkLag`), timeline not
+ * behind, no reachable member running as primary, none ahead of us, none level with us at a
+ * higher failover priority.
+ */
+export function evaluateHealthiest(input: CandidateInput, members: Member[], checkLag: boolean): Verdict {
+  const notes: string[] = [];
+  const wal = myWal(input.local);
+  if (checkLag && isLagging(input, wal)) return no('My wal position exceeds maximum replication lag');
+  if (input.config.checkTimeline) {
+    const tl = clusterTimeline(input.cluster);
+    const mine = input.local.timeline ?? 0;
+    if (mine < tl) return no(`My timeline ${mine} is behind last known cluster timeline ${tl}`);
+  }
+  const others = members.filter(
+    (m) => m.name !== input.me.name && !isNoFailover(m.data.tags) && typeof m.data.api_url === 'string' && m.data.api_url !== '',
+  );
+  if (others.length === 0) return yes();
+  if (input.peers === null) return probe(input);
+  const myPriority = failoverPriority(input.me.tags);
+  for (const m of others) {
+    const st = peerOf(input.peers, m.name);
+    const limitation = failoverLimitation(st);
+    if (limitation || !st) {
+      notes.push(`Member ${m.name} is ${limitation ?? 'not reachable'}`);
+      continue;
+    }
+    if (!st.inRecovery) return no(`Primary (${m.name}) is still alive`, notes);
+    const theirs = st.walPosition ?? 0;
+    if (wal < theirs) return no(`Wal position of ${m.name} is ahead of my wal position`, notes);
+    if (wal === theirs && myPriority < failoverPriority(st.tags)) {
+      return no(
+        `${m.name} has equally tolerable WAL position and priority ${failoverPriority(st.tags)}, while this node has priority ${myPriority}`,
+        notes,
+      );
+    }
+  }
+  return yes(notes);
+}
+
+/**
+ * Patroni's `is_failover_possible`: is at least one of `members` (other than us, not
+ * nofailover) reachable, reporting a WAL position that is not lagging (or, with `clusterLsn`,
+ * at least that position) and, with `check_timeline`, on the cluster's timeline?
+ */
+export function evaluateFailoverPossible(input: CandidateInput, members: Member[], clusterLsn?: number): Verdict {
+  const candidates = members.filter(
+    (m) => m.name !== input.me.name && !isNoFailover(m.data.tags) && typeof m.data.api_url === 'string' && m.data.api_url !== '',
+  );
+  if (candidates.length === 0) return no('manual failover: members list is empty');
+  if (input.peers === null) return probe(input);
+  const notes: string[] = [];
+  const tl = clusterTimeline(input.cluster);
+  let possible = false;
+  for (const m of candidates) {
+    const st = peerOf(input.peers, m.name);
+    const limitation = failoverLimitation(st);
+    if (limitation || !st) notes.push(`Member ${m.name} is ${limitation ?? 'not reachable'}`);
+    else if (st.walPosition === null) notes.push(`Member ${m.name} does not report wal_position`);
+    else if (clusterLsn !== undefined ? st.walPosition < clusterLsn : isLagging(input, st.walPosition)) {
+      notes.push(`Member ${m.name} exceeds maximum replication lag`);
+    } else if (input.config.checkTimeline && (st.timeline === null || st.timeline < tl)) {
+      notes.push(`Timeline ${st.timeline ?? 'unknown'} of member ${m.name} is behind the cluster timeline ${tl}`);
+    } else possible = true;
+  }
+  return possible ? yes(notes) : no('no healthy members found', notes);
+}
+
+/**
+ * The leader race while a `failover` key names a candidate or a former leader (Patroni's
+ * `manual_failover_process_no_leader`): the named candidate races; others race only when it is
+ * unhealthy; the former leader races only when nobody else can.
+ */
+export function evaluateManualFailoverRace(input: CandidateInput, failover: Failover): Verdict {
+  const me = input.me.name;
+  const notes: string[] = [];
+  if (failover.member) {
+    if (failover.member === me) return yes([`manual failover: I am the candidate`]);
+    const candidate = input.cluster.members.find((m) => m.name === failover.member);
+    if (candidate) {
+      if (input.peers === null) return probe(input);
+      const limitation = failoverLimitation(peerOf(input.peers, candidate.name));
+      if (limitation === null) return no(`manual failover: to ${candidate.name}, i am ${me}`);
+      notes.push(`manual failover: member ${candidate.name} is ${limitation}`);
+    }
+  }
+  if (failover.leader && failover.leader === me) {
+    const others = input.cluster.members.filter((m) => m.name !== failover.member && m.name !== failover.leader);
+    const possible = evaluateFailoverPossible(input, others);
+    if (possible.kind === 'probe') return possible;
+    // Somebody else can take over: let them. Otherwise the former leader is the only choice.
+    return possible.kind === 'yes'
+      ? no('manual failover: another member can take over', [...notes, ...possible.notes])
+      : yes([...notes, ...possible.notes]);
+  }
+  const members = input.cluster.members.filter((m) => m.name !== failover.leader);
+  const verdict = evaluateHealthiest(input, members, false);
+  return { ...verdict, notes: [...notes, ...verdict.notes] };
+}
+
+function truthy(v: unknown): boolean {
+  return v === true || (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v));
+}
+
+function yes(notes: string[] = []): Verdict {
+  return { kind: 'yes', notes };
+}
+
+function no(why: string, notes: string[] = []): Verdict {
+  return { kind: 'no', notes: [...notes, why] };
+}
+
+function probe(input: CandidateInput): Verdict {
+  return { kind: 'probe', members: probeTargets(input.cluster, input.me.name), notes: [] };
+}

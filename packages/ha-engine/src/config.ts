@@ -1,0 +1,128 @@
+/**
+ * The engine's view of the configuration: the dynamic settings (the DCS `config` key, or the
+ * local `bootstrap.dcs` while that key is missing) merged with the local ones the engine needs.
+ * As in Patroni, dynamic keys come from the DCS; the local `postgresql:` section overrides the
+ * dynamic `postgresql:` one. Values of the wrong type fall back to the default with a warning.
+ */
+import type { ClusterConfig } from '@pgha/dcs';
+
+export interface EngineConfig {
+  /** Leader lock time to live, seconds (`ttl`, default 30). */
+  ttl: number;
+  /** Seconds between cycles (`loop_wait`, default 10). */
+  loopWait: number;
+  /** Deadline of one DCS call, seconds (`retry_timeout`, default 10). */
+  retryTimeout: number;
+  /** Bytes a replica may lag behind the last known primary position and still promote (default 1 MiB). */
+  maximumLagOnFailover: number;
+  /** Seconds a crashed primary holding the lock may take to start before failing over (`primary_start_timeout`, alias `master_start_timeout`, default 300). */
+  primaryStartTimeout: number;
+  /** Refuse to promote a member whose timeline is behind the cluster's (`check_timeline`, default false). */
+  checkTimeline: boolean;
+  /** Keep only the last N lines of the `history` key (`max_timelines_history`, 0 = all). */
+  maxTimelinesHistory: number;
+  /** Maintenance mode (`pause`): no automatic start, stop, promotion, demotion or failover. */
+  pause: boolean;
+  /** `postgresql.use_pg_rewind` (default false). */
+  usePgRewind: boolean;
+  /** `postgresql.remove_data_directory_on_rewind_failure` (default false). */
+  removeDataDirectoryOnRewindFailure: boolean;
+  /** `postgresql.remove_data_directory_on_diverged_timelines` (default false). */
+  removeDataDirectoryOnDivergedTimelines: boolean;
+  /**
+   * Seconds before the lease certainly ends at which the lock holder stops PostgreSQL if it could
+   * not renew (the safety deadline, safety.ts). Default 5, at most a third of the ttl.
+   */
+  safetyMargin: number;
+  /** This node may initialise a new cluster (its YAML has a `bootstrap` section). */
+  canBootstrap: boolean;
+  /** What the leader writes to the `config` key when it is missing (Patroni: `bootstrap.dcs`). */
+  bootstrapDcs: ClusterConfig;
+}
+
+/** The local settings the engine takes from the agent's YAML. */
+export interface LocalEngineSettings {
+  /** `bootstrap.dcs`; written to the DCS `config` key and used while that key is missing. */
+  bootstrapDcs?: ClusterConfig;
+  /** The YAML has a `bootstrap` section (default true). */
+  canBootstrap?: boolean;
+  /** The local `postgresql:` section (only the keys listed in EngineConfig are read). */
+  postgresql?: Record<string, unknown>;
+  /** Overrides the safety margin (seconds). */
+  safetyMargin?: number;
+}
+
+export const ENGINE_DEFAULTS = {
+  ttl: 30,
+  loopWait: 10,
+  retryTimeout: 10,
+  maximumLagOnFailover: 1_048_576,
+  primaryStartTimeout: 300,
+  checkTimeline: false,
+  maxTimelinesHistory: 0,
+  safetyMargin: 5,
+} as const;
+
+/** Merges dynamic and local settings into an EngineConfig; never throws. */
+export function resolveEngineConfig(
+  dynamic: ClusterConfig | null | undefined,
+  local: LocalEngineSettings = {},
+): { config: EngineConfig; warnings: string[] } {
+  const warnings: string[] = [];
+  const source = dynamic ?? local.bootstrapDcs ?? {};
+  const pg = { ...objectOr(source['postgresql']), ...objectOr(local.postgresql) };
+
+  const num = (key: string, fallback: number, min: number, from: Record<string, unknown> = source): number => {
+    const v = from[key];
+    if (v === undefined || v === null) return fallback;
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n === 'number' && Number.isFinite(n) && n >= min) return n;
+    warnings.push(`config.${key}: expected a number >= ${min}, got ${JSON.stringify(v)}; using ${fallback}`);
+    return fallback;
+  };
+  const bool = (key: string, fallback: boolean, from: Record<string, unknown>, path: string): boolean => {
+    const v = from[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v)) return true;
+    if (typeof v === 'string' && /^(false|off|no|0)$/i.test(v)) return false;
+    warnings.push(`${path}.${key}: expected a boolean, got ${JSON.stringify(v)}; using ${fallback}`);
+    return fallback;
+  };
+
+  const ttl = num('ttl', ENGINE_DEFAULTS.ttl, 1);
+  const loopWait = num('loop_wait', ENGINE_DEFAULTS.loopWait, 0.01);
+  const retryTimeout = num('retry_timeout', ENGINE_DEFAULTS.retryTimeout, 0.01);
+  if (loopWait + 2 * retryTimeout > ttl) {
+    warnings.push(
+      `config: loop_wait (${loopWait}) + 2 * retry_timeout (${retryTimeout}) exceeds ttl (${ttl}); the leader may lose its lock between cycles`,
+    );
+  }
+  const startTimeoutKey = source['primary_start_timeout'] !== undefined ? 'primary_start_timeout' : 'master_start_timeout';
+  const requestedMargin = local.safetyMargin ?? ENGINE_DEFAULTS.safetyMargin;
+
+  return {
+    config: {
+      ttl,
+      loopWait,
+      retryTimeout,
+      maximumLagOnFailover: num('maximum_lag_on_failover', ENGINE_DEFAULTS.maximumLagOnFailover, 0),
+      primaryStartTimeout: num(startTimeoutKey, ENGINE_DEFAULTS.primaryStartTimeout, 0),
+      checkTimeline: bool('check_timeline', ENGINE_DEFAULTS.checkTimeline, source, 'config'),
+      maxTimelinesHistory: num('max_timelines_history', ENGINE_DEFAULTS.maxTimelinesHistory, 0),
+      pause: bool('pause', false, source, 'config'),
+      usePgRewind: bool('use_pg_rewind', false, pg, 'postgresql'),
+      removeDataDirectoryOnRewindFailure: bool('remove_data_directory_on_rewind_failure', false, pg, 'postgresql'),
+      removeDataDirectoryOnDivergedTimelines: bool('remove_data_directory_on_diverged_timelines', false, pg, 'postgresql'),
+      // A margin larger than a third of the ttl would fence a healthy leader between two renewals.
+      safetyMargin: Math.max(0, Math.min(requestedMargin, ttl / 3)),
+      canBootstrap: local.canBootstrap ?? true,
+      bootstrapDcs: local.bootstrapDcs ?? {},
+    },
+    warnings,
+  };
+}
+
+function objectOr(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}

@@ -1,0 +1,216 @@
+/**
+ * `decide(snapshot) → { reason, actions, ... }`: the HA rules as one pure, deterministic function.
+ *
+ * The rules form a table (after pg_auto_failover's `KeeperFSM[]`): rows are tried in order and
+ * the first that applies decides. The order is Patroni's `_run_cycle`: a running background
+ * action first, then the data directory and system-ID checks, then a stopped PostgreSQL, then
+ * the lock (free → leader race; ours → lead; someone else's → follow). Before most rows, the
+ * DCS bookkeeping Patroni does every cycle (a lock holder repairing `initialize` / `config`).
+ *
+ * Two-phase decisions. Some rules need the other members' WAL positions (the leader race, "is a
+ * failover possible"). Pure code cannot ask for them, so such a rule returns a single
+ * `probe_peers` action while `snapshot.peers` is null; the loop probes every listed member in
+ * parallel with a short deadline and calls `decide` again at once with the results. The second
+ * call never asks to probe again. Members that do not answer count as unreachable.
+ */
+import type { Cluster } from '@pgha/dcs';
+import { isInitialized } from '@pgha/dcs';
+import type { Action, Decision, LongAction } from './actions.js';
+import { isLongAction } from './actions.js';
+import { buildMemberData } from './member-data.js';
+import { leaderTimeline } from './rejoin.js';
+import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
+import type { Ctx, Outcome } from './rules/context.js';
+import { makeContext, only } from './rules/context.js';
+import { dcsUnavailable } from './rules/dcs-unavailable.js';
+import { follower } from './rules/follower.js';
+import { reinitializeRequested, restartRequested } from './rules/intents.js';
+import { leaderWithLock, startingPrimary } from './rules/leader.js';
+import { longActionInProgress } from './rules/long-action.js';
+import { paused } from './rules/pause.js';
+import { leaderRace } from './rules/race.js';
+import { postgresDown } from './rules/recover.js';
+import type { EngineMemory, Snapshot } from './snapshot.js';
+import { isDcsUnavailable } from './snapshot.js';
+
+/** One row of the rules table. */
+export interface Rule {
+  name: string;
+  /** The situation the row handles, in words. */
+  situation: string;
+  /** Prepend the lock holder's DCS bookkeeping (missing `initialize` / `config`, adopting data). */
+  housekeeping: boolean;
+  /** The row's decision, or null when the situation does not apply. */
+  apply(ctx: Ctx): Outcome | null;
+}
+
+export const RULES: readonly Rule[] = [
+  {
+    name: 'long-action',
+    situation: 'a background action (bootstrap, clone, start, promote, rewind, ...) is running',
+    housekeeping: true,
+    apply: (ctx) => (ctx.s.running ? longActionInProgress(ctx, ctx.s.running) : null),
+  },
+  {
+    name: 'postgres-unknown',
+    situation: 'the state of PostgreSQL could not be read',
+    housekeeping: false,
+    apply: (ctx) =>
+      ctx.s.local.unknown !== undefined ? only('Error communicating with PostgreSQL. Will try again later', [ctx.s.local.unknown]) : null,
+  },
+  {
+    name: 'after-bootstrap',
+    situation: 'our bootstrap ended and the initialize key still waits for the system ID',
+    housekeeping: false,
+    apply: (ctx) =>
+      ctx.s.lastAction?.kind === 'bootstrap' && !isInitialized(ctx.cluster) ? afterBootstrap(ctx, ctx.s.lastAction) : null,
+  },
+  {
+    name: 'empty-data-directory',
+    situation: 'the data directory is empty: a new member',
+    housekeeping: false,
+    apply: (ctx) => (ctx.s.local.dataDirectory === 'empty' && !ctx.s.local.running ? emptyDataDirectory(ctx) : null),
+  },
+  {
+    name: 'invalid-system-id',
+    situation: 'the data directory is not empty but has no readable system ID',
+    housekeeping: false,
+    apply: (ctx) =>
+      ctx.s.local.dataDirectory === 'invalid' || !isValidSysid(ctx.s.local.systemId)
+        ? only('data dir for the cluster is not empty, but system ID is invalid; consider doing reinitialize')
+        : null,
+  },
+  {
+    name: 'system-id-mismatch',
+    situation: 'the data directory belongs to another cluster',
+    housekeeping: false,
+    apply: sysidMismatch,
+  },
+  {
+    name: 'uninitialized-replica',
+    situation: 'no initialize key while PostgreSQL runs as a replica',
+    housekeeping: false,
+    apply: uninitializedReplica,
+  },
+  {
+    name: 'primary-starting',
+    situation: 'our primary is still starting after a crash while we hold the lock',
+    housekeeping: true,
+    apply: (ctx) => {
+      const deadline = ctx.memory.primaryStartDeadline;
+      return ctx.holder && ctx.s.local.running && ctx.s.local.state === 'starting' && deadline !== null
+        ? startingPrimary(ctx, deadline)
+        : null;
+    },
+  },
+  {
+    name: 'reinitialize-requested',
+    situation: 'the REST API asked to reinitialize this member',
+    housekeeping: true,
+    apply: (ctx) => {
+      const intent = ctx.s.intents.reinitialize;
+      return intent ? reinitializeRequested(ctx, intent.fromLeader) : null;
+    },
+  },
+  {
+    name: 'restart-requested',
+    situation: 'the REST API asked to restart PostgreSQL',
+    housekeeping: true,
+    apply: (ctx) => (ctx.s.intents.restart ? restartRequested(ctx) : null),
+  },
+  {
+    name: 'paused',
+    situation: 'maintenance mode: the cluster is paused',
+    housekeeping: true,
+    apply: (ctx) => (ctx.s.config.pause ? paused(ctx) : null),
+  },
+  {
+    name: 'postgres-down',
+    situation: 'PostgreSQL is not running',
+    housekeeping: true,
+    apply: (ctx) => (!ctx.s.local.running ? postgresDown(ctx) : null),
+  },
+  {
+    name: 'lock-free',
+    situation: 'nobody holds the leader lock',
+    housekeeping: true,
+    apply: (ctx) => (ctx.leaderName === null ? leaderRace(ctx) : null),
+  },
+  {
+    name: 'leader-with-lock',
+    situation: 'we hold the leader lock',
+    housekeeping: true,
+    apply: (ctx) => (ctx.holder ? leaderWithLock(ctx) : null),
+  },
+  {
+    name: 'follower',
+    situation: 'another member holds the leader lock',
+    housekeeping: true,
+    apply: follower,
+  },
+];
+
+/** The HA decision for one snapshot. Pure: same snapshot, same decision. */
+export function decide(s: Snapshot): Decision {
+  const decision = isDcsUnavailable(s.cluster)
+    ? { ...complete(s, dcsUnavailable(s, s.cluster.error), 'dcs-unavailable', s.memory), member: null }
+    : decideWithCluster(s, s.cluster);
+  // Patroni prefixes every sentence in maintenance mode.
+  return s.config.pause ? { ...decision, reason: `PAUSE: ${decision.reason}` } : decision;
+}
+
+function decideWithCluster(s: Snapshot, cluster: Cluster): Decision {
+  const memory = carryMemory(s, cluster);
+  const ctx = makeContext(s, cluster, memory);
+  for (const rule of RULES) {
+    const outcome = rule.apply(ctx);
+    if (!outcome) continue;
+    const actions = rule.housekeeping ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
+    return complete(s, { ...outcome, actions }, rule.name, memory);
+  }
+  // The last row always applies; this is for the type checker.
+  throw new Error('no HA rule applied');
+}
+
+function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMemory): Decision {
+  const probe = outcome.actions.find((a) => a.kind === 'probe_peers');
+  const nextMemory = { ...memory, ...outcome.memory };
+  if (probe) {
+    // The probe phase acts on nothing: the second decision, with the results, does.
+    return { reason: outcome.reason, rule, actions: [probe], notes: outcome.notes ?? [], member: null, memory: s.memory };
+  }
+  const decision: Decision = {
+    reason: outcome.reason,
+    rule,
+    actions: outcome.actions,
+    notes: outcome.notes ?? [],
+    member: buildMemberData(s, firstLongAction(outcome.actions)),
+    memory: nextMemory,
+  };
+  if (outcome.wakeAfterMs !== undefined) decision.wakeAfterMs = outcome.wakeAfterMs;
+  return decision;
+}
+
+function firstLongAction(actions: Action[]): LongAction | null {
+  return actions.find(isLongAction) ?? null;
+}
+
+/** The memory this decision starts from: last cycle's, updated with what happened since. */
+function carryMemory(s: Snapshot, cluster: Cluster): EngineMemory {
+  const m: EngineMemory = { ...s.memory };
+  const holder = cluster.leader?.name === s.me.name;
+  const runningPrimary = s.local.running && s.local.role === 'primary' && s.local.state === 'running';
+  if (!holder || runningPrimary) m.primaryStartDeadline = null;
+
+  const last = s.lastAction;
+  const leader = cluster.leader?.name ?? null;
+  const outcomeId = last ? `${last.kind}@${last.startedAt}` : null;
+  if (last && outcomeId !== m.outcomeSeen) {
+    m.outcomeSeen = outcomeId;
+    if (last.kind === 'rewind' && !last.ok && leader) m.rewindFailed = { leader, timeline: leaderTimeline(cluster) ?? 0 };
+    else if (last.ok && (last.kind === 'rewind' || last.kind === 'reinitialize' || last.kind === 'create_replica')) m.rewindFailed = null;
+  }
+  // A new leader deserves a new attempt.
+  if (m.rewindFailed && m.rewindFailed.leader !== leader) m.rewindFailed = null;
+  return m;
+}

@@ -1,0 +1,69 @@
+/**
+ * The member key this agent writes each cycle (Patroni's `touch_member`), built from the
+ * snapshot: identity, PostgreSQL state and role, WAL position and timeline, tags.
+ */
+import type { MemberData, MemberRole } from '@pgha/dcs';
+import type { LongAction } from './actions.js';
+import type { LongActionKind, Snapshot } from './snapshot.js';
+
+/** The member state Patroni shows while a background action runs. */
+const STATE_WHILE: Partial<Record<LongActionKind, string>> = {
+  bootstrap: 'initializing new cluster',
+  create_replica: 'creating replica',
+  reinitialize: 'creating replica',
+  start: 'starting',
+  restart: 'restarting',
+  stop: 'stopping',
+};
+
+/** The member state after a background action failed while PostgreSQL is down. */
+const STATE_AFTER_FAILED: Partial<Record<LongActionKind, string>> = {
+  bootstrap: 'initdb failed',
+  start: 'start failed',
+  restart: 'restart failed',
+  stop: 'stop failed',
+};
+
+/** Builds the member data; `started` is the background action this cycle's decision starts, if any. */
+export function buildMemberData(s: Snapshot, started: LongAction | null): MemberData {
+  const { local, me } = s;
+  const runningKind = started?.kind ?? s.running?.kind;
+  let state = local.state;
+  const during = runningKind ? STATE_WHILE[runningKind] : undefined;
+  if (during) state = during;
+  else if (!local.running && s.lastAction && !s.lastAction.ok) state = STATE_AFTER_FAILED[s.lastAction.kind] ?? state;
+
+  const data: MemberData = {
+    conn_url: me.connUrl,
+    api_url: me.apiUrl,
+    state,
+    role: memberRole(s),
+    version: me.version,
+    tags: { ...me.tags },
+    extra: {},
+  };
+  if (me.proxyUrl) data.proxy_url = me.proxyUrl;
+  if (local.running && !local.unknown) {
+    if (local.lsn !== null) data.xlog_location = local.lsn;
+    if (local.timeline !== null) data.timeline = local.timeline;
+    if (local.role === 'replica') {
+      data.replication_state = local.streaming ? 'streaming' : 'in archive recovery';
+      if (local.receivedLsn != null) data.receive_lsn = local.receivedLsn;
+      if (local.replayedLsn != null) data.replay_lsn = local.replayedLsn;
+    }
+  }
+  if (local.pendingRestart) data.pending_restart = true;
+  if (s.config.pause) data.pause = true;
+  return data;
+}
+
+function memberRole(s: Snapshot): MemberRole {
+  const { local } = s;
+  if (local.dataDirectory === 'empty') return 'uninitialized';
+  if (local.role === 'primary') {
+    // A stopped primary that still holds the lock is restarting after a crash, not demoted.
+    const holder = !('error' in s.cluster) && s.cluster.leader?.name === s.me.name;
+    return local.running || holder ? 'primary' : 'demoted';
+  }
+  return 'replica';
+}

@@ -1,0 +1,70 @@
+/**
+ * Reading a member's `GET /patroni` answer into a PeerStatus, and a PeerProbe over HTTP built on
+ * an injected `fetch` (the engine opens no sockets itself; the agent passes `globalThis.fetch`
+ * or one with TLS and authentication set up).
+ */
+import type { PeerProbe, PeerTarget } from './ports.js';
+import type { PeerStatus } from './snapshot.js';
+import { errorMessage } from './deadline.js';
+
+/**
+ * Patroni's `_MemberStatus.from_api_response`: an answer without `wal`/`xlog` counts as
+ * unreachable; `wal.location` present means a primary; a replica's position is
+ * max(received_location, replayed_location).
+ */
+export function peerStatusFromApi(name: string, json: unknown): PeerStatus {
+  if (!isObject(json)) return unreachable(name, 'the answer is not a JSON object');
+  const wal = json['wal'] ?? json['xlog'];
+  if (!isObject(wal)) return unreachable(name, 'the answer has no wal/xlog section');
+  const location = num(wal['location']);
+  const inRecovery = location === null;
+  const received = num(wal['received_location']);
+  const replayed = num(wal['replayed_location']);
+  const position = inRecovery ? (received === null && replayed === null ? null : Math.max(received ?? 0, replayed ?? 0)) : location;
+  return {
+    name,
+    reachable: true,
+    inRecovery,
+    walPosition: position,
+    timeline: num(json['timeline']),
+    tags: isObject(json['tags']) ? json['tags'] : {},
+    watchdogFailed: json['watchdog_failed'] === true,
+  };
+}
+
+export function unreachable(name: string, error: string): PeerStatus {
+  return { name, reachable: false, inRecovery: true, walPosition: null, timeline: null, tags: {}, watchdogFailed: false, error };
+}
+
+/** A PeerProbe doing `GET <api_url>` with `fetchImpl`, all targets in parallel, each bounded by the timeout. */
+export function createHttpPeerProbe(options: {
+  fetch: (url: string, init: { signal: AbortSignal; headers?: Record<string, string> }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+  headers?: Record<string, string>;
+}): PeerProbe {
+  return {
+    probe(targets: PeerTarget[], { timeoutMs, signal }) {
+      return Promise.all(
+        targets.map(async (t) => {
+          const bounded = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+          try {
+            const init: { signal: AbortSignal; headers?: Record<string, string> } = { signal: bounded };
+            if (options.headers) init.headers = options.headers;
+            const response = await options.fetch(t.apiUrl, init);
+            // Patroni answers /patroni with 200; some proxies answer health paths with 503 and a body.
+            return peerStatusFromApi(t.name, await response.json());
+          } catch (e) {
+            return unreachable(t.name, `GET ${t.apiUrl}: ${errorMessage(e)}`);
+          }
+        }),
+      );
+    },
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}

@@ -1,0 +1,154 @@
+/**
+ * The ports: what the HA loop needs from the outside world, as interfaces. The agent adapts the
+ * real implementations (`@pgha/postgres-controller`, `@pgha/watchdog`, an HTTP client) to them;
+ * tests and the simulation use fakes. The engine itself never touches a process, file or socket.
+ *
+ * Cancellation and deadlines. Every method that may take long receives an AbortSignal. When it
+ * fires, the method must stop what it is doing as soon as it safely can and settle (reject) —
+ * in particular a start or restart must not leave a postmaster behind that starts up after the
+ * abort. The loop also bounds every call it waits for with its own deadline, so a port that
+ * hangs delays nothing but itself.
+ */
+import type { MonotonicClock, TimelineHistory } from '@pgha/dcs';
+import type { FollowTarget, StopMode } from './actions.js';
+import type { LocalPostgresState, PeerStatus } from './snapshot.js';
+
+/** Time, for the loop, the safety deadline and the deadlines of calls. */
+export interface Clock extends MonotonicClock {
+  /** Monotonic milliseconds; the same clock the DCS driver times its lease with. */
+  now(): number;
+  /** Milliseconds since the Unix epoch (scheduled switchovers, timestamps written to the DCS). */
+  wallNow(): number;
+  /** Resolves after `ms` milliseconds, or as soon as `signal` aborts. Never rejects. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real clock: `performance.now()`, `Date.now()` and `setTimeout`. */
+export const nodeClock: Clock = {
+  now: () => performance.now(),
+  wallNow: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};
+
+/** Options of `PostgresPort.start`. */
+export interface StartOptions {
+  role: 'primary' | 'replica';
+  /** The member to stream from (replica); null = no `primary_conninfo` (read-only, standalone). */
+  follow: FollowTarget | null;
+  /** Reject if PostgreSQL does not accept connections within this many ms (leave it running). */
+  timeoutMs: number;
+}
+
+/** Options of `PostgresPort.stop`. */
+export interface StopOptions {
+  mode: StopMode;
+  /** Run a CHECKPOINT before stopping (graceful demote: shortens the shutdown checkpoint). */
+  checkpoint?: boolean;
+}
+
+/**
+ * Everything the engine does to the local PostgreSQL. Methods resolve when done and reject
+ * (with an Error whose message says what failed and where) when not.
+ */
+export interface PostgresPort {
+  /**
+   * One read of the local state (a query while running, pg_control while stopped). Should
+   * answer within a second or two; the loop gives up after `retry_timeout` and treats the state
+   * as unknown for that cycle.
+   */
+  state(signal: AbortSignal): Promise<LocalPostgresState>;
+
+  /**
+   * Creates a new cluster: initdb (or the configured custom bootstrap), start as primary, wait
+   * for recovery to end, run post_bootstrap and create users. Resolves with PostgreSQL running
+   * as primary. On failure leaves no half-initialised data directory in place (moved aside).
+   */
+  bootstrap(signal: AbortSignal): Promise<void>;
+
+  /**
+   * Fills the (empty) data directory from `source` (pg_basebackup or the configured
+   * create_replica_methods). Does not start PostgreSQL. On failure leaves the directory empty.
+   */
+  createReplica(source: FollowTarget, signal: AbortSignal): Promise<void>;
+
+  /** Starts PostgreSQL (writing the standby configuration for a replica). */
+  start(options: StartOptions, signal: AbortSignal): Promise<void>;
+
+  /** Stops PostgreSQL; resolves once the postmaster is gone. Resolves at once when not running. */
+  stop(options: StopOptions, signal: AbortSignal): Promise<void>;
+
+  /** Restarts PostgreSQL in its current role. */
+  restart(signal: AbortSignal): Promise<void>;
+
+  /** Promotes a replica; resolves once promotion is requested and confirmed, without waiting for a checkpoint. */
+  promote(signal: AbortSignal): Promise<void>;
+
+  /** Points a running replica's `primary_conninfo` at `target` (reload or restart as needed). */
+  follow(target: FollowTarget | null, signal: AbortSignal): Promise<void>;
+
+  /**
+   * Runs pg_rewind against `source` (stopping PostgreSQL first, with crash recovery if it was not
+   * shut down cleanly). Leaves PostgreSQL stopped with a standby configuration.
+   */
+  rewind(source: FollowTarget, signal: AbortSignal): Promise<void>;
+
+  /** Removes (or moves aside) the data directory, for a re-clone. PostgreSQL must be stopped. */
+  removeDataDirectory(signal: AbortSignal): Promise<void>;
+
+  /**
+   * The timeline history of the current timeline, from `pg_wal/<tl>.history`: one entry per
+   * switch, with the file's modification time as `timestamp` (ISO 8601) where known.
+   */
+  timelineHistory(signal: AbortSignal): Promise<TimelineHistory>;
+}
+
+/** Who to probe: a member's name and its `api_url` (`http://host:8008/patroni`). */
+export interface PeerTarget {
+  name: string;
+  apiUrl: string;
+}
+
+/**
+ * Asks other members' REST APIs for their status (`GET <api_url>`), all in parallel, each with
+ * a short deadline. Resolves with one PeerStatus per target, in any order; a member that does not
+ * answer in time or answers garbage is `reachable: false`. Never rejects.
+ */
+export interface PeerProbe {
+  probe(targets: PeerTarget[], options: { timeoutMs: number; signal: AbortSignal }): Promise<PeerStatus[]>;
+}
+
+/**
+ * The watchdog (Patroni's `watchdog` section): armed while this member may be a writable
+ * primary, kicked after every successful lock renewal, so the machine resets if the agent hangs.
+ */
+export interface WatchdogPort {
+  /**
+   * Arms the watchdog (if the mode asks for one). Resolves false only when the mode requires a
+   * watchdog and it cannot be armed: the member must not become primary then.
+   */
+  activate(): Promise<boolean>;
+  /** Kicks the watchdog; no-op when not armed. */
+  keepalive(): Promise<void>;
+  /** Disarms it (magic close); no-op when not armed. */
+  disable(): Promise<void>;
+  /** False when the mode requires a watchdog that cannot work (peers then skip this member). */
+  readonly healthy: boolean;
+}
+
+/** A watchdog that does nothing (`watchdog.mode: off`). */
+export const nullWatchdog: WatchdogPort = {
+  activate: async () => true,
+  keepalive: async () => {},
+  disable: async () => {},
+  healthy: true,
+};

@@ -1,0 +1,115 @@
+/**
+ * What every rule module works with: the snapshot plus the facts derived from it once per
+ * decision (do we hold the lock, whom to follow, the pending failover request).
+ */
+import type { Cluster, Failover, Member } from '@pgha/dcs';
+import type { Action, DemoteAction, DemoteMode, FollowTarget, Otherwise } from '../actions.js';
+import type { CandidateInput } from '../candidate.js';
+import { pendingFailover } from '../candidate.js';
+import type { EngineMemory, Snapshot } from '../snapshot.js';
+
+export interface Ctx {
+  s: Snapshot;
+  cluster: Cluster;
+  me: string;
+  /** The leader key names us. */
+  holder: boolean;
+  /** The lock holder's name, null when the lock is free. */
+  leaderName: string | null;
+  /** PostgreSQL runs and is writable. */
+  isPrimary: boolean;
+  /** The `failover` key, when it asks for something. */
+  failover: Failover | null;
+  candidate: CandidateInput;
+  /** The memory carried into this decision, already updated with the last action's outcome. */
+  memory: EngineMemory;
+}
+
+/** What a rule decides; decide.ts completes it into a Decision. */
+export interface Outcome {
+  reason: string;
+  actions: Action[];
+  notes?: string[];
+  memory?: Partial<EngineMemory>;
+  wakeAfterMs?: number;
+}
+
+export function makeContext(s: Snapshot, cluster: Cluster, memory: EngineMemory): Ctx {
+  const me = s.me.name;
+  return {
+    memory,
+    s,
+    cluster,
+    me,
+    holder: cluster.leader?.name === me,
+    leaderName: cluster.leader?.name ?? null,
+    isPrimary: s.local.running && !s.local.unknown && s.local.role === 'primary',
+    failover: pendingFailover(cluster),
+    candidate: {
+      me: s.me,
+      local: s.local,
+      cluster,
+      config: s.config,
+      peers: s.peers,
+      watchdogHealthy: s.watchdogHealthy,
+    },
+  };
+}
+
+export function targetOf(member: Member | undefined, name: string): FollowTarget {
+  return { name, connUrl: member?.data.conn_url ?? null };
+}
+
+/**
+ * Whom a replica should stream from: the member named by our `replicatefrom` tag when it has a
+ * member key, else the leader; null when there is no leader (or it is us).
+ */
+export function followTarget(ctx: Ctx): FollowTarget | null {
+  const replicateFrom = ctx.s.me.tags['replicatefrom'];
+  if (typeof replicateFrom === 'string' && replicateFrom !== ctx.me) {
+    const m = ctx.cluster.members.find((x) => x.name === replicateFrom);
+    if (m) return targetOf(m, m.name);
+  }
+  if (!ctx.leaderName || ctx.leaderName === ctx.me) return null;
+  return targetOf(ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName);
+}
+
+/**
+ * Where a new replica clones from (Patroni's `get_clone_member`): a running member tagged
+ * `clonefrom`, else the leader. Patroni picks among tagged members at random; a hash of our name
+ * keeps the choice deterministic while still spreading new members over the candidates.
+ */
+export function cloneSource(ctx: Ctx): { target: FollowTarget; role: 'leader' | 'replica' } | null {
+  const tagged = ctx.cluster.members.filter(
+    (m) => m.name !== ctx.me && m.name !== ctx.leaderName && m.data.tags['clonefrom'] === true && m.data.state === 'running',
+  );
+  if (tagged.length > 0) {
+    const pick = tagged[stableHash(ctx.me) % tagged.length] as Member;
+    return { target: targetOf(pick, pick.name), role: 'replica' };
+  }
+  if (!ctx.leaderName || ctx.leaderName === ctx.me) return null;
+  return {
+    target: targetOf(ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName),
+    role: 'leader',
+  };
+}
+
+function stableHash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) >>> 0;
+  return h;
+}
+
+/** A demote action; `follow` is where the demoted server streams from afterwards. */
+export function demote(mode: DemoteMode, follow: FollowTarget | null, preempt = false, label = `demote (${mode})`): DemoteAction {
+  return { kind: 'demote', mode, follow: mode === 'offline' ? null : follow, label, preempt };
+}
+
+/** An outcome with no actions. */
+export function only(reason: string, notes: string[] = []): Outcome {
+  return { reason, actions: [], notes };
+}
+
+export function otherwise(reason: string, actions: Action[] = []): Otherwise {
+  return { reason, actions };
+}

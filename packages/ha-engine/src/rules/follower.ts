@@ -1,0 +1,56 @@
+/**
+ * Another member holds the lock (Patroni's `follow`): a primary demotes; a diverged replica is
+ * rewound or re-cloned per policy; a replica streaming from the wrong member is re-pointed.
+ */
+import type { RejoinPlan } from '../rejoin.js';
+import { planRejoin } from '../rejoin.js';
+import type { Ctx, Outcome } from './context.js';
+import { demote, followTarget, only, targetOf } from './context.js';
+
+export function follower(ctx: Ctx): Outcome {
+  const { s } = ctx;
+  const target = followTarget(ctx);
+  if (ctx.isPrimary) {
+    return {
+      reason: 'demoting self because I do not have the lock and I was a leader',
+      actions: [demote('immediate-nolock', target)],
+    };
+  }
+  const plan = planRejoin({ local: s.local, cluster: ctx.cluster, config: s.config, memory: ctx.memory });
+  const rejoin = rejoinOutcome(ctx, plan);
+  if (rejoin) return rejoin;
+  const notes = plan.kind === 'stuck' ? [plan.why] : [];
+  if (target && target.connUrl !== null && s.local.following !== target.name) {
+    return {
+      reason: 'changing primary_conninfo and restarting',
+      actions: [{ kind: 'follow', target, label: 'changing primary_conninfo and restarting' }],
+      notes,
+    };
+  }
+  return only(`no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})`, notes);
+}
+
+/** The actions of a rejoin plan; null when nothing is to be done (or can be done) about divergence. */
+export function rejoinOutcome(ctx: Ctx, plan: RejoinPlan): Outcome | null {
+  const leader = ctx.leaderName;
+  if (!leader) return null;
+  const source = targetOf(ctx.cluster.members.find((m) => m.name === leader), leader);
+  switch (plan.kind) {
+    case 'rewind':
+      return {
+        reason: `running pg_rewind from ${leader}`,
+        actions: [{ kind: 'rewind', source, label: `running pg_rewind from ${leader}` }],
+        notes: [plan.why],
+      };
+    case 'reinitialize':
+      return {
+        reason: 'reinitializing due to diverged timelines',
+        actions: [{ kind: 'reinitialize', source, follow: followTarget(ctx), label: 'reinitializing due to diverged timelines' }],
+        notes: [plan.why],
+      };
+    case 'wait_checkpoint':
+      return only(`Waiting for checkpoint on ${leader} before rewind`, [plan.why]);
+    default:
+      return null;
+  }
+}

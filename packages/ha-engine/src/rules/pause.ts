@@ -1,0 +1,48 @@
+/**
+ * Maintenance mode (`pause: true` in the dynamic config): the agent keeps the DCS up to date but
+ * does not start, stop, promote or demote anything on its own. The lock holder keeps its lock as
+ * long as PostgreSQL runs as primary; a primary without the lock takes a free one; nobody fails
+ * over. Management requests (restart, reinitialize) still run: an operator asked for them.
+ */
+import type { Action } from '../actions.js';
+import type { Ctx, Outcome } from './context.js';
+import { only, otherwise } from './context.js';
+
+export function paused(ctx: Ctx): Outcome {
+  const { s } = ctx;
+  const disableWatchdog: Action = { kind: 'disable_watchdog' };
+  if (!s.local.running) {
+    if (ctx.holder) return { reason: 'removed leader lock because postgres is not running', actions: [disableWatchdog, { kind: 'release_lock' }] };
+    return { reason: 'postgres is not running', actions: [disableWatchdog] };
+  }
+  if (ctx.holder) {
+    if (!ctx.isPrimary) {
+      return { reason: 'removed leader lock because postgres is not running as primary', actions: [disableWatchdog, { kind: 'release_lock' }] };
+    }
+    return {
+      reason: `no action. I am (${ctx.me}), the leader with the lock`,
+      actions: [
+        disableWatchdog,
+        {
+          kind: 'renew_lock',
+          status: { optime: s.local.lsn, slots: {}, retain_slots: [] },
+          otherwise: otherwise('continue to run as primary after failing to update leader lock in DCS'),
+        },
+      ],
+    };
+  }
+  if (!ctx.leaderName) {
+    if (ctx.isPrimary) {
+      return {
+        reason: 'acquired session lock as a leader',
+        actions: [disableWatchdog, { kind: 'acquire_lock', otherwise: otherwise('continue to run as primary without lock') }],
+      };
+    }
+    return { ...only(`no action. I am (${ctx.me})`), actions: [disableWatchdog] };
+  }
+  if (ctx.isPrimary) return { reason: 'continue to run as primary without lock', actions: [disableWatchdog] };
+  return {
+    reason: `no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})`,
+    actions: [disableWatchdog],
+  };
+}

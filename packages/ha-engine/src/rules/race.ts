@@ -1,0 +1,74 @@
+/**
+ * The leader lock is free (Patroni's `process_unhealthy_cluster`): the healthiest member races
+ * for it (create-if-absent, so at most one wins) and promotes; a primary that may not lead, or
+ * loses the race, demotes.
+ */
+import type { Action } from '../actions.js';
+import { evaluateLeaderRace, isNoFailover } from '../candidate.js';
+import type { Ctx, Outcome } from './context.js';
+import { demote, followTarget, otherwise } from './context.js';
+
+export function leaderRace(ctx: Ctx): Outcome {
+  const verdict = evaluateLeaderRace(ctx.candidate);
+  if (verdict.kind === 'probe') {
+    return {
+      reason: 'asking the other members for their WAL positions before the leader race',
+      actions: [{ kind: 'probe_peers', members: verdict.members }],
+    };
+  }
+  const notes = verdict.notes;
+  const clearFailover: Action[] = ctx.failover ? [{ kind: 'clear_failover' }] : [];
+
+  if (verdict.kind === 'yes' && ctx.isPrimary) {
+    return {
+      reason: 'acquired session lock as a leader',
+      actions: [
+        {
+          kind: 'acquire_lock',
+          otherwise: otherwise('demoted self after trying and failing to obtain lock', [demote('immediate-nolock', null)]),
+          onError: otherwise('demoting self because DCS is not accessible and I was a leader', [demote('offline', null)]),
+        },
+        ...clearFailover,
+        {
+          kind: 'activate_watchdog',
+          otherwise: otherwise('Demoting self because watchdog could not be activated', [demote('immediate', null)]),
+        },
+      ],
+      notes,
+    };
+  }
+  if (verdict.kind === 'yes') {
+    return {
+      reason: 'promoted self to leader by acquiring session lock',
+      actions: [
+        {
+          kind: 'acquire_lock',
+          otherwise: otherwise('following new leader after trying and failing to obtain lock'),
+          onError: otherwise('DCS is not accessible'),
+        },
+        ...clearFailover,
+        {
+          kind: 'activate_watchdog',
+          otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }]),
+        },
+        { kind: 'promote', label: 'promote' },
+      ],
+      notes,
+    };
+  }
+  const nofailover = isNoFailover(ctx.s.me.tags);
+  if (ctx.isPrimary) {
+    return {
+      reason: nofailover ? 'demoting self because I am not allowed to become primary' : 'demoting self because i am not the healthiest node',
+      actions: [demote('immediate-nolock', followTarget(ctx))],
+      notes,
+    };
+  }
+  return {
+    reason: nofailover
+      ? 'following a different leader because I am not allowed to promote'
+      : 'following a different leader because i am not the healthiest node',
+    actions: [],
+    notes,
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * The snapshot: everything one HA decision may look at. `decide(snapshot)` reads nothing else (no
+ * clock, no I/O), so a snapshot logged next to its decision is enough to replay and explain it.
+ *
+ * Units: times are milliseconds (`now` on the monotonic clock shared with the DCS driver,
+ * `wallNow` since the Unix epoch), WAL positions are bytes, timelines are PostgreSQL's numbers.
+ */
+import type { Cluster, MemberData } from '@pgha/dcs';
+import type { EngineConfig } from './config.js';
+
+/** The role a running PostgreSQL server has: `primary` (writable) or `replica` (in recovery). */
+export type PostgresRole = 'primary' | 'replica';
+
+/**
+ * What the local PostgreSQL looks like, from one query of the controller (`PostgresPort.state()`).
+ */
+export interface LocalPostgresState {
+  /**
+   * The data directory: `empty` (missing or no files: a new node), `initialized` (holds a
+   * cluster with a readable system identifier), `invalid` (not empty, but no readable system
+   * identifier: damaged or half-written).
+   */
+  dataDirectory: 'empty' | 'initialized' | 'invalid';
+  /** The system identifier from pg_control, as a decimal string; null when unreadable. */
+  systemId: string | null;
+  /** True when a postmaster runs for this data directory (accepting connections or starting). */
+  running: boolean;
+  /**
+   * Patroni's member state of the server as the controller sees it: `running`, `starting`,
+   * `stopped`, `crashed` (the postmaster exited without being asked to), `start failed`, ...
+   */
+  state: string;
+  /**
+   * While running: `primary` when not in recovery, `replica` when in recovery. While stopped: the
+   * role the data directory was last in, from pg_control (`in production` / `shut down` →
+   * primary, `in archive recovery` / `shut down in recovery` → replica). Null when unknown.
+   */
+  role: PostgresRole | null;
+  /** The timeline the server is on (while stopped: of its latest checkpoint). Null when unknown. */
+  timeline: number | null;
+  /**
+   * The newest WAL position this data directory holds, in bytes. Running primary: the current
+   * write position. Running replica: max(received, replayed). Stopped: the latest checkpoint
+   * location from pg_control (the *start* of that record). Null when unknown.
+   */
+  lsn: number | null;
+  /** Running replica: WAL received (bytes). */
+  receivedLsn?: number | null;
+  /** Running replica: WAL replayed (bytes). */
+  replayedLsn?: number | null;
+  /**
+   * The member (by name) this server's `primary_conninfo` points at; null when it follows nobody.
+   * The controller reports the name of the FollowTarget it last applied (start / follow); an
+   * adapter that can only read the conninfo must map it back to a member name, or the engine
+   * sees a mismatch and re-points every cycle.
+   */
+  following: string | null;
+  /** A replica's WAL receiver is streaming. */
+  streaming: boolean;
+  /** A changed parameter waits for a restart. */
+  pendingRestart: boolean;
+  /** pg_rewind can work on this data directory (data checksums or `wal_log_hints` on). */
+  rewindPossible: boolean;
+  /**
+   * Set when the state could not be read (the query failed or did not answer in time); the other
+   * fields are then meaningless and the decision does not act on PostgreSQL.
+   */
+  unknown?: string;
+}
+
+/** This member, as configured locally. */
+export interface MemberIdentity {
+  name: string;
+  /** `postgres://host:port/postgres`, written to the member key and used by followers. */
+  connUrl: string;
+  /** `http://host:8008/patroni`, written to the member key and used by peers' probes. */
+  apiUrl: string;
+  proxyUrl?: string;
+  /** Patroni's `tags` (nofailover, failover_priority, clonefrom, replicatefrom, noloadbalance, nosync, ...). */
+  tags: Record<string, unknown>;
+  /** The version string written to the member key (Patroni's readers compare it with 2.1.0). */
+  version: string;
+}
+
+/** The DCS could not be read this cycle. */
+export interface DcsUnavailable {
+  error: string;
+}
+
+/**
+ * The leader lock as this agent knows it, independent of the cluster read. `held` is true after a
+ * successful acquire or renewal and false after a failed one, a release, or a read that shows
+ * another holder; `validUntil` is the driver's `SessionHold.validUntil`: the last monotonic
+ * millisecond at which the lease is certainly still ours on the server.
+ */
+export interface LockState {
+  held: boolean;
+  validUntil: number | null;
+}
+
+/** The kinds of PostgreSQL actions that run in the background, one at a time. */
+export type LongActionKind =
+  | 'bootstrap'
+  | 'create_replica'
+  | 'start'
+  | 'stop'
+  | 'restart'
+  | 'promote'
+  | 'demote'
+  | 'follow'
+  | 'rewind'
+  | 'reinitialize';
+
+/** The background action running now. */
+export interface RunningAction {
+  kind: LongActionKind;
+  /** Patroni's name for it, used in reasons (`updated leader lock during <label>`). */
+  label: string;
+  startedAt: number;
+}
+
+/** How the most recent background action ended. Kept until the next one starts. */
+export interface ActionOutcome {
+  kind: LongActionKind;
+  label: string;
+  ok: boolean;
+  /** The error message when it failed. */
+  error?: string;
+  startedAt: number;
+  finishedAt: number;
+}
+
+/** What a member's REST API (`GET /patroni`) said when probed before a leader race or failover. */
+export interface PeerStatus {
+  name: string;
+  /** False when the member did not answer in time or answered something unreadable. */
+  reachable: boolean;
+  /** False when the member runs as a writable primary (Patroni: no `wal.location` = in recovery). */
+  inRecovery: boolean;
+  /** Replica: max(received, replayed); primary: its write position. Bytes; null when not reported. */
+  walPosition: number | null;
+  timeline: number | null;
+  tags: Record<string, unknown>;
+  watchdogFailed: boolean;
+  /** Why the probe failed, when it did. */
+  error?: string;
+}
+
+/**
+ * What the decision remembers from one cycle to the next (Patroni keeps these as fields of its
+ * `Ha` object). `decide` returns the next value; the loop stores it and passes it back.
+ */
+export interface EngineMemory {
+  /**
+   * Monotonic ms until which a crashed primary that holds the lock may take to start again
+   * (`primary_start_timeout` after the first restart attempt); null when no such start is going on.
+   */
+  primaryStartDeadline: number | null;
+  /** pg_rewind failed against the current leader; do not try it again until that changes. */
+  rewindFailed: { leader: string; timeline: number } | null;
+  /** Identifies the last background action outcome already taken into account (`kind@startedAt`). */
+  outcomeSeen: string | null;
+}
+
+export const initialMemory: EngineMemory = { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null };
+
+/** Requests recorded by the REST API (management calls), consumed by a decision. */
+export interface Intents {
+  /** `POST /restart`: restart PostgreSQL. */
+  restart?: { requestedAt: number };
+  /** `POST /reinitialize`: throw the data directory away and clone it again. */
+  reinitialize?: { requestedAt: number; fromLeader: boolean };
+}
+export type IntentKind = keyof Intents;
+
+/** Everything one decision looks at. */
+export interface Snapshot {
+  /** One consistent read of the cluster, or why it failed. */
+  cluster: Cluster | DcsUnavailable;
+  local: LocalPostgresState;
+  config: EngineConfig;
+  me: MemberIdentity;
+  /** Monotonic milliseconds (the clock the DCS driver times the lease with). */
+  now: number;
+  /** Milliseconds since the Unix epoch, for scheduled switchovers (`scheduled_at`). */
+  wallNow: number;
+  lock: LockState;
+  running: RunningAction | null;
+  lastAction: ActionOutcome | null;
+  /**
+   * Results of probing the other members' REST APIs in this cycle, or null when not probed yet.
+   * Decisions that need them return a `probe_peers` action first (see decide.ts).
+   */
+  peers: PeerStatus[] | null;
+  memory: EngineMemory;
+  intents: Intents;
+  /** False when the watchdog is required but not usable (Patroni: `Watchdog device is not usable`). */
+  watchdogHealthy: boolean;
+}
+
+/** True when the DCS read of this snapshot failed. */
+export function isDcsUnavailable(cluster: Cluster | DcsUnavailable): cluster is DcsUnavailable {
+  return 'error' in cluster;
+}
+
+/** What the engine writes as its member key, re-exported for convenience. */
+export type { MemberData };

@@ -1,0 +1,277 @@
+// The HA loop over the in-memory DCS, simulated PostgreSQL and a fake clock: timing and
+// wakeups, background actions, every DCS fault from the primary and from a replica, the safety
+// deadline, a hung PostgreSQL, fatal conditions and shutdown.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ClusterStore } from '@pgha/dcs';
+import type { Engine, Rig } from './fixtures/engines.js';
+import { lastReason, rig } from './fixtures/engines.js';
+
+let r: Rig | null = null;
+
+afterEach(async () => {
+  await r?.close();
+  r = null;
+});
+
+/** pg0 bootstraps and leads; the other names clone from it and stream. */
+async function cluster(names: string[] = ['pg0', 'pg1'], postgresTimings: Parameters<typeof rig>[1] = {}): Promise<{ rig: Rig; engines: Record<string, Engine> }> {
+  r = rig(undefined, postgresTimings);
+  const engines: Record<string, Engine> = {};
+  engines['pg0'] = r.engine('pg0');
+  engines['pg0'].loop.start();
+  const current = r;
+  await current.until(() => engines['pg0']?.loop.status().holdsLock === true && current.world.writablePrimaries().includes('pg0'), 30_000);
+  for (const n of names.slice(1)) {
+    engines[n] = current.engine(n);
+    engines[n].loop.start();
+  }
+  await current.until(() => names.slice(1).every((n) => current.world.server(n).streaming), 60_000);
+  return { rig: current, engines };
+}
+
+function cycleLines(e: Engine): object[] {
+  return e.logs.filter((l) => (l.obj as { event?: string }).event === 'ha_cycle').map((l) => l.obj);
+}
+
+describe('timing and wakeups', () => {
+  it('runs a cycle every loop_wait and at once on wakeup()', async () => {
+    const { rig: t, engines } = await cluster(['pg0']);
+    const pg0 = engines['pg0'] as Engine;
+    await t.advance(10_000);
+    const before = pg0.reports.length;
+    await t.advance(30_000);
+    expect(pg0.reports.length - before).toBe(3);
+    const again = pg0.reports.length;
+    pg0.loop.wakeup();
+    await t.advance(100);
+    expect(pg0.reports.length).toBe(again + 1);
+  });
+
+  it('a replica wakes as soon as the leader key changes', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg1 = engines['pg1'] as Engine;
+    await t.advance(5_000);
+    const before = pg1.reports.length;
+    const changedAt = t.clock.now();
+    // The leader key disappears with pg0's session; the watch reports it.
+    t.dcs.backend.faults.expireSession('pg0');
+    await t.advance(500);
+    expect(pg1.reports.length).toBeGreaterThan(before);
+    expect((pg1.reports[before]?.snapshot.now ?? Infinity) - changedAt).toBeLessThan(1_000);
+  });
+
+  it('logs one structured line per cycle', async () => {
+    const { engines } = await cluster(['pg0']);
+    const pg0 = engines['pg0'] as Engine;
+    const last = cycleLines(pg0).at(-1);
+    expect(last).toMatchObject({
+      event: 'ha_cycle',
+      reason: 'no action. I am (pg0), the leader with the lock',
+      rule: 'leader-with-lock',
+      actions: ['renew_lock'],
+      leader: 'pg0',
+      role: 'primary',
+      timeline: 1,
+      lsn: 50_331_648,
+    });
+    expect(cycleLines(pg0)).toHaveLength(pg0.reports.length);
+  });
+
+  it('exposes the last cycle for the REST API', async () => {
+    const { engines } = await cluster();
+    expect(engines['pg0']?.loop.status()).toMatchObject({ name: 'pg0', role: 'primary', state: 'running', leader: 'pg0', holdsLock: true, timeline: 1 });
+    expect(engines['pg1']?.loop.status()).toMatchObject({ name: 'pg1', role: 'replica', state: 'running', leader: 'pg0', holdsLock: false });
+  });
+});
+
+describe('background actions', () => {
+  it('a long restart runs in the background while the leader keeps its lock', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    t.world.server('pg0').nextStartMs = 70_000;
+    pg0.loop.request('restart', { requestedAt: t.clock.now() });
+    await t.advance(45_000);
+    // Longer than the ttl: the lock survives only because cycles kept renewing it.
+    const reasons = pg0.reports.map((x) => x.reason);
+    expect(reasons.filter((x) => x === 'updated leader lock during restart').length).toBeGreaterThanOrEqual(3);
+    expect((await t.drive(t.dcs.store('pgx').loadCluster())).leader?.name).toBe('pg0');
+    expect(engines['pg1']?.reports.some((x) => x.reason.startsWith('promoted'))).toBe(false);
+    await t.until(() => lastReason(pg0) === 'no action. I am (pg0), the leader with the lock', 60_000);
+    expect(t.world.writablePrimaries()).toEqual(['pg0']);
+  });
+});
+
+describe('DCS faults from the primary', () => {
+  it('unreachable: serves while the lease is valid, stops at the safety deadline; the replica takes over after expiry', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    const pg1 = engines['pg1'] as Engine;
+    t.dcs.backend.faults.unreachable({ member: 'pg0' });
+    const validUntil = pg0.store.hold().validUntil as number;
+    expect(validUntil).toBeGreaterThan(t.clock.now());
+    await t.until(() => !t.world.server('pg0').running, 40_000);
+    const fencedAt = t.clock.now();
+    // ttl 30 s, safety margin 5 s: stopped (within the 100 ms the clock moves per slice) at
+    // validUntil − 5 s, before the lease could pass to anyone.
+    expect(fencedAt).toBeGreaterThanOrEqual(validUntil - 5_000);
+    expect(fencedAt).toBeLessThanOrEqual(validUntil - 5_000 + 100);
+    expect(pg0.reports.some((x) => x.reason.startsWith('DCS is not accessible; continue to run as a leader'))).toBe(true);
+    expect(pg0.logs.some((l) => l.msg.includes('safety deadline'))).toBe(true);
+    await t.until(() => t.world.writablePrimaries().includes('pg1'), 60_000);
+    expect(t.clock.now()).toBeGreaterThanOrEqual(validUntil);
+    expect(pg1.reports.some((x) => x.reason === 'promoted self to leader by acquiring session lock')).toBe(true);
+  });
+
+  it('slower than the call deadline: cycles end at the deadline and the primary is fenced in time', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    const before = pg0.reports.length;
+    t.dcs.backend.faults.unreachable({ member: 'pg0', mode: 'hang' });
+    await t.advance(60_000);
+    const during = pg0.reports.slice(before);
+    // Each cycle waited for the DCS at most retry_timeout (+1 s slack), then went on.
+    expect(during.length).toBeGreaterThanOrEqual(3);
+    expect(during.every((x) => x.reason.startsWith('DCS is not accessible'))).toBe(true);
+    expect(t.world.server('pg0').running).toBe(false);
+    t.dcs.backend.faults.heal();
+  });
+
+  it('lease lost (session expired), nobody else took the lock: takes it back without a restart', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    t.dcs.backend.faults.expireSession('pg0');
+    await t.until(() => pg0.reports.some((x) => x.reason === 'acquired session lock as a leader'), 30_000);
+    await t.advance(11_000);
+    expect(lastReason(pg0)).toBe('no action. I am (pg0), the leader with the lock');
+    expect(t.world.writablePrimaries()).toEqual(['pg0']);
+    // The replica stayed out of the race.
+    expect(engines['pg1']?.reports.some((x) => x.reason.startsWith('promoted'))).toBe(false);
+    expect(t.world.server('pg1')).toMatchObject({ role: 'replica', streaming: true });
+  });
+
+  it('lease lost and the lock taken by another member: demotes', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    t.dcs.backend.faults.expireSession('pg0');
+    expect(await t.drive(t.dcs.store('pg9').acquireLeader())).toBe(true);
+    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader'), 30_000);
+    await t.until(() => t.world.server('pg0').state === 'running' && t.world.server('pg0').role === 'replica', 10_000);
+    expect(t.world.writablePrimaries()).toEqual([]);
+  });
+});
+
+describe('DCS faults from a replica', () => {
+  it('unreachable: PostgreSQL is left alone, and it rejoins when the DCS is back', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg1 = engines['pg1'] as Engine;
+    t.dcs.backend.faults.unreachable({ member: 'pg1' });
+    await t.advance(60_000);
+    expect(lastReason(pg1)).toBe('DCS is not accessible');
+    expect(t.world.server('pg1')).toMatchObject({ running: true, role: 'replica', streaming: true });
+    // Its member key expired with its session; the leader is unaffected.
+    expect(t.dcs.backend.snapshot().has('/service/demo/members/pg1')).toBe(false);
+    expect(t.world.writablePrimaries()).toEqual(['pg0']);
+    t.dcs.backend.faults.heal();
+    await t.until(() => t.dcs.backend.snapshot().has('/service/demo/members/pg1'), 15_000);
+    expect(lastReason(pg1)).toBe('no action. I am (pg1), a secondary, and following a leader (pg0)');
+  });
+
+  it('slower than the call deadline: its cycles end at the deadline', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg1 = engines['pg1'] as Engine;
+    const before = pg1.reports.length;
+    t.dcs.backend.faults.unreachable({ member: 'pg1', mode: 'hang' });
+    await t.advance(45_000);
+    expect(pg1.reports.length - before).toBeGreaterThanOrEqual(2);
+    expect(lastReason(pg1)).toBe('DCS is not accessible');
+    expect(t.world.server('pg1').running).toBe(true);
+    t.dcs.backend.faults.heal();
+  });
+
+  it('session lost: its member key is written again', async () => {
+    const { rig: t } = await cluster();
+    t.dcs.backend.faults.expireSession('pg1');
+    expect(t.dcs.backend.snapshot().has('/service/demo/members/pg1')).toBe(false);
+    await t.until(() => t.dcs.backend.snapshot().has('/service/demo/members/pg1'), 15_000);
+    expect(t.world.writablePrimaries()).toEqual(['pg0']);
+  });
+});
+
+describe('safety deadline', () => {
+  it('fences a promotion in progress when renewals stall on a hung DCS, before the lease can expire', async () => {
+    // Promotion takes 40 s here (a long end-of-recovery checkpoint, say).
+    const { rig: t, engines } = await cluster(['pg0', 'pg1'], { promoteMs: 40_000 });
+    const pg1 = engines['pg1'] as Engine;
+    // pg0's machine dies; pg1 wins the lock and starts the promotion; then its DCS hangs.
+    t.down.add('pg0');
+    await t.drive(engines['pg0']?.loop.stop() ?? Promise.resolve());
+    t.world.crash('pg0');
+    await t.until(() => pg1.loop.status().running?.kind === 'promote', 60_000);
+    const validUntil = pg1.store.hold().validUntil as number;
+    t.dcs.backend.faults.unreachable({ member: 'pg1', mode: 'hang' });
+    await t.until(() => pg1.logs.some((l) => l.msg.includes('safety deadline')), 40_000);
+    const fencedAt = t.clock.now();
+    await t.advance(1_000);
+    expect(t.world.server('pg1').running).toBe(false);
+    expect(t.world.writablePrimaries()).toEqual([]);
+    // The promotion was still running; it was aborted, not completed.
+    expect(pg1.reports.some((x) => x.reason === 'updated leader lock during promote')).toBe(true);
+    expect(t.world.server('pg1').timeline).toBe(1);
+    expect(pg1.loop.status().running).toBeNull();
+    // Fenced at the lease's certain end less the 5 s margin, though every cycle was stuck on the DCS.
+    expect(fencedAt).toBeGreaterThanOrEqual(validUntil - 5_000);
+    expect(fencedAt).toBeLessThanOrEqual(validUntil - 5_000 + 100);
+    t.dcs.backend.faults.heal();
+  });
+});
+
+describe('PostgreSQL hangs', () => {
+  it('a state query that never answers costs one deadline per cycle, not the loop', async () => {
+    const { rig: t, engines } = await cluster(['pg0']);
+    const pg0 = engines['pg0'] as Engine;
+    t.world.server('pg0').frozen = true;
+    const before = pg0.reports.length;
+    await t.advance(45_000);
+    const during = pg0.reports.slice(before);
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    expect(during.at(-1)?.reason).toBe('Error communicating with PostgreSQL. Will try again later');
+    t.world.server('pg0').frozen = false;
+  });
+});
+
+describe('fatal conditions and shutdown', () => {
+  it('a data directory of another cluster stops the agent', async () => {
+    r = rig();
+    const t = r;
+    const other = t.dcs.store('pgx');
+    expect(await t.drive(other.setInitialize('7999999999999999999', null))).toBe(true);
+    Object.assign(t.world.server('pg3'), { dataDirectory: 'initialized', systemId: '7300000000000000042', timeline: 1, lsn: 100, role: 'replica' });
+    const pg3 = t.engine('pg3');
+    pg3.loop.start();
+    await t.until(() => pg3.loop.stopped, 5_000);
+    expect(pg3.fatal).toEqual(['system ID mismatch, node pg3 belongs to a different cluster: 7999999999999999999 != 7300000000000000042']);
+    expect(t.world.server('pg3').running).toBe(false);
+  });
+
+  it('shutdown stops PostgreSQL first, then releases the lock', async () => {
+    r = rig();
+    const t = r;
+    const store = t.dcs.store('pg0');
+    const runningAtRelease: boolean[] = [];
+    const watched: ClusterStore = Object.create(store, {
+      releaseLeader: {
+        value: (o?: { timeoutMs?: number }) => {
+          runningAtRelease.push(t.world.server('pg0').running);
+          return store.releaseLeader(o);
+        },
+      },
+    });
+    const pg0 = t.engine('pg0', { store: watched });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    await t.drive(pg0.loop.shutdown());
+    expect(runningAtRelease).toEqual([false]);
+    expect(t.dcs.backend.snapshot().has('/service/demo/leader')).toBe(false);
+    expect(pg0.loop.stopped).toBe(true);
+  });
+});
