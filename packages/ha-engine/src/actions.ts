@@ -115,6 +115,15 @@ export interface ActivateWatchdogAction extends Guarded {
 export interface DisableWatchdogAction {
   kind: 'disable_watchdog';
 }
+/**
+ * Keep one physical replication slot per other member on this primary (`postgresql.use_slots`),
+ * named from the member names by the controller; slots of members that are gone are dropped.
+ * Best effort: a failure is logged and retried next cycle.
+ */
+export interface SyncSlotsAction {
+  kind: 'sync_slots';
+  members: string[];
+}
 /** Stop the agent: a fatal condition only an operator can resolve (system ID mismatch, failed bootstrap). */
 export interface ExitAction {
   kind: 'exit';
@@ -216,6 +225,7 @@ export type Action =
   | DisableWatchdogAction
   | ExitAction
   | ConsumeIntentAction
+  | SyncSlotsAction
   | LongAction;
 
 export type ActionKind = Action['kind'];
@@ -257,6 +267,8 @@ export function describeAction(action: Action): string {
       return `probe_peers(${action.members.map((m) => m.name).join(',')})`;
     case 'consume_intent':
       return `consume_intent(${action.intent})`;
+    case 'sync_slots':
+      return `sync_slots(${action.members.join(',')})`;
     default:
       return action.kind;
   }

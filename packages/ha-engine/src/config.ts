@@ -23,6 +23,8 @@ export interface EngineConfig {
   maxTimelinesHistory: number;
   /** Maintenance mode (`pause`): no automatic start, stop, promotion, demotion or failover. */
   pause: boolean;
+  /** `postgresql.use_slots` (default true): the primary keeps a replication slot per member. */
+  useSlots: boolean;
   /** `postgresql.use_pg_rewind` (default false). */
   usePgRewind: boolean;
   /** `postgresql.remove_data_directory_on_rewind_failure` (default false). */
@@ -111,6 +113,7 @@ export function resolveEngineConfig(
       checkTimeline: bool('check_timeline', ENGINE_DEFAULTS.checkTimeline, source, 'config'),
       maxTimelinesHistory: num('max_timelines_history', ENGINE_DEFAULTS.maxTimelinesHistory, 0),
       pause: bool('pause', false, source, 'config'),
+      useSlots: bool('use_slots', true, pg, 'postgresql'),
       usePgRewind: bool('use_pg_rewind', false, pg, 'postgresql'),
       removeDataDirectoryOnRewindFailure: bool('remove_data_directory_on_rewind_failure', false, pg, 'postgresql'),
       removeDataDirectoryOnDivergedTimelines: bool('remove_data_directory_on_diverged_timelines', false, pg, 'postgresql'),

@@ -166,7 +166,7 @@ function decideWithCluster(s: Snapshot, cluster: Cluster): Decision {
     const outcome = rule.apply(ctx);
     if (!outcome) continue;
     const actions = rule.housekeeping ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
-    return complete(s, { ...outcome, actions }, rule.name, memory);
+    return complete(s, { ...outcome, actions: [...actions, ...slotUpkeep(s, cluster, rule.name, actions)] }, rule.name, memory);
   }
   // The last row always applies; this is for the type checker.
   throw new Error('no HA rule applied');
@@ -189,6 +189,18 @@ function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMem
   };
   if (outcome.wakeAfterMs !== undefined) decision.wakeAfterMs = outcome.wakeAfterMs;
   return decision;
+}
+
+/**
+ * Patroni keeps a physical slot per member on the primary, every cycle, outside the HA rules
+ * proper: here, after a `leader-with-lock` decision that leaves PostgreSQL running as primary.
+ */
+function slotUpkeep(s: Snapshot, cluster: Cluster, rule: string, actions: Action[]): Action[] {
+  if (rule !== 'leader-with-lock' || !s.config.useSlots) return [];
+  if (!s.local.running || s.local.role !== 'primary' || s.local.state !== 'running') return [];
+  if (actions.some((a) => isLongAction(a) || a.kind === 'release_lock')) return [];
+  const members = cluster.members.map((m) => m.name).filter((n) => n !== s.me.name);
+  return [{ kind: 'sync_slots', members }];
 }
 
 function firstLongAction(actions: Action[]): LongAction | null {

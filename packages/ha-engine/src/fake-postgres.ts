@@ -30,7 +30,7 @@ const DEFAULT_TIMINGS: FakePostgresTimings = {
 };
 
 /** The operations a test can make fail once (`failNext`). */
-export type FakeOperation = 'state' | 'bootstrap' | 'createReplica' | 'start' | 'stop' | 'restart' | 'promote' | 'follow' | 'rewind';
+export type FakeOperation = 'state' | 'bootstrap' | 'createReplica' | 'start' | 'stop' | 'restart' | 'promote' | 'follow' | 'rewind' | 'syncMemberSlots';
 
 /** One simulated server; tests may read and change it directly. */
 export interface FakeServer {
@@ -344,6 +344,14 @@ class FakePostgresPort implements PostgresPort {
     const s = this.#s;
     if (s.running) throw new Error(`${s.name}: cannot remove the data directory of a running server`);
     Object.assign(s, { dataDirectory: 'empty', systemId: null, timeline: 0, lsn: 0, history: [], role: null, following: null });
+  }
+
+  /** The member slots the last `syncMemberSlots` asked for (tests). */
+  memberSlots: string[] = [];
+
+  async syncMemberSlots(members: string[], _signal: AbortSignal): Promise<void> {
+    this.#maybeFail('syncMemberSlots');
+    this.memberSlots = [...members];
   }
 
   async timelineHistory(_signal: AbortSignal): Promise<TimelineHistory> {

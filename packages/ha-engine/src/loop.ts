@@ -534,6 +534,16 @@ class Loop implements HaLoop {
         this.#halt();
         this.#o.onFatal?.(action.message);
         return 'ok';
+      case 'sync_slots': {
+        try {
+          await withDeadline(this.#o.clock, this.#dcsTimeoutMs(), 'syncing replication slots', (signal) =>
+            this.#o.postgres.syncMemberSlots(action.members, signal),
+          );
+        } catch (e) {
+          this.#log.warn({ err: errorMessage(e) }, 'failed to sync the replication slots');
+        }
+        return 'ok';
+      }
       case 'consume_intent': {
         const next = { ...this.#intents };
         delete next[action.intent];

@@ -106,6 +106,12 @@ export interface PostgresPort {
   removeDataDirectory(signal: AbortSignal): Promise<void>;
 
   /**
+   * Makes the physical replication slots of this primary match `members` (one slot per member,
+   * named by the implementation from the member name); drops member slots not listed.
+   */
+  syncMemberSlots(members: string[], signal: AbortSignal): Promise<void>;
+
+  /**
    * The timeline history of the current timeline, from `pg_wal/<tl>.history`: one entry per
    * switch, with the file's modification time as `timestamp` (ISO 8601) where known.
    */

@@ -332,7 +332,8 @@ export interface PostgresController {
   dropSlot(name: string): Promise<boolean>;
   /**
    * Makes the physical slots match `names`: creates the missing ones and (unless `keep`) drops
-   * physical slots not listed and not in `keep`.
+   * physical slots not listed and not in `keep`. Temporary slots (a running pg_basebackup's) are
+   * never listed nor dropped.
    */
   syncPhysicalSlots(names: readonly string[], options?: { keep?: readonly string[] }): Promise<{ created: string[]; dropped: string[] }>;
 

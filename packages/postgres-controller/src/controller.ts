@@ -1441,7 +1441,7 @@ class LocalPostgresController implements PostgresController {
 
   async listSlots(): Promise<ReplicationSlot[]> {
     const rows = await this.session.query(`SELECT slot_name, slot_type, active, restart_lsn::text AS restart_lsn,
-      confirmed_flush_lsn::text AS confirmed_flush_lsn, database, plugin FROM pg_catalog.pg_replication_slots ORDER BY slot_name`);
+      confirmed_flush_lsn::text AS confirmed_flush_lsn, database, plugin FROM pg_catalog.pg_replication_slots WHERE NOT temporary ORDER BY slot_name`);
     return parseSlots(rows);
   }
 

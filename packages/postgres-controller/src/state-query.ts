@@ -25,11 +25,11 @@ SELECT
   CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
   (SELECT pg_catalog.row_to_json(w) FROM (SELECT status, received_tli, sender_host, sender_port, slot_name
      FROM pg_catalog.pg_stat_wal_receiver) w) AS wal_receiver,
-  (SELECT pg_catalog.json_agg(r) FROM (SELECT pid, usename, application_name, client_addr::text AS client_addr, state, sync_state,
+  (SELECT pg_catalog.json_agg(r) FROM (SELECT pid, usename, application_name, pg_catalog.host(client_addr) AS client_addr, state, sync_state,
      sync_priority, sent_lsn::text AS sent_lsn, write_lsn::text AS write_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
      FROM pg_catalog.pg_stat_replication ORDER BY application_name) r) AS replication,
   (SELECT pg_catalog.json_agg(s) FROM (SELECT slot_name, slot_type, active, restart_lsn::text AS restart_lsn,
-     confirmed_flush_lsn::text AS confirmed_flush_lsn, database, plugin FROM pg_catalog.pg_replication_slots ORDER BY slot_name) s) AS slots,
+     confirmed_flush_lsn::text AS confirmed_flush_lsn, database, plugin FROM pg_catalog.pg_replication_slots WHERE NOT temporary ORDER BY slot_name) s) AS slots,
   (SELECT pg_catalog.json_agg(p) FROM (SELECT name, setting, unit, pending_restart
      FROM pg_catalog.pg_settings WHERE pending_restart OR name = ANY($1::text[])) p) AS settings,
   pg_catalog.current_setting('synchronous_standby_names') AS synchronous_standby_names,

@@ -8,7 +8,7 @@ import type { FollowTarget, LocalPostgresState, PostgresPort, StartOptions, Stop
 import type { TimelineHistory } from '@pgha/dcs';
 import {
   parseConnUrl,
-  type DataDirectoryInfo,
+  slotNameForMember,
   type PostgresController,
   type PostgresState,
   type ReplicationSource,
@@ -21,17 +21,21 @@ export function replicationSource(target: FollowTarget): ReplicationSource {
   return { ...address, name: target.name };
 }
 
-/** The role the stopped data directory was last in, from pg_control's cluster state. */
-function stoppedRole(info: DataDirectoryInfo): 'primary' | 'replica' | null {
-  const state = info.control?.clusterState ?? null;
-  if (state === null) return null;
-  if (state.includes('recovery')) return 'replica';
-  return 'primary';
-}
-
 export interface PostgresPortAdapter extends PostgresPort {
   /** The controller's last state read (null before the first cycle). */
   lastState(): PostgresState | null;
+}
+
+function dataDirectoryOf(pg: PostgresState): LocalPostgresState['dataDirectory'] {
+  switch (pg.dataDirectory) {
+    case 'missing':
+    case 'empty':
+      return 'empty';
+    case 'initialized':
+      return pg.systemIdentifier ? 'initialized' : 'invalid';
+    default:
+      return 'invalid';
+  }
 }
 
 export function adaptPostgresController(controller: PostgresController): PostgresPortAdapter {
@@ -42,39 +46,32 @@ export function adaptPostgresController(controller: PostgresController): Postgre
   const describe = async (): Promise<LocalPostgresState> => {
     const pg = await controller.state();
     last = pg;
-    // pg_controldata forks a process: only needed when no query can tell.
-    const info = pg.running && pg.systemIdentifier ? null : await controller.inspectDataDirectory();
-    const dataDirectory: LocalPostgresState['dataDirectory'] = info
-      ? info.kind === 'initialized'
-        ? info.systemIdentifier
-          ? 'initialized'
-          : 'invalid'
-        : info.kind === 'foreign'
-          ? 'invalid'
-          : 'empty'
-      : 'initialized';
-    const control = info?.control ?? null;
-    const role = pg.running && pg.role !== 'unknown' ? pg.role : info ? stoppedRole(info) : null;
+    const role = pg.role === 'unknown' ? null : pg.role;
     const lsn = pg.running
       ? pg.role === 'primary'
         ? pg.currentLsn
         : Math.max(pg.receivedLsn ?? 0, pg.replayedLsn ?? 0) || null
-      : (control?.checkpointLsn ?? null);
-    return {
-      dataDirectory,
-      systemId: pg.systemIdentifier ?? info?.systemIdentifier ?? null,
+      : pg.checkpointLsn;
+    // A replica adopted after an agent restart: the controller read its upstream back from the
+    // configuration; the member name is what it was configured with.
+    if (following === null && role === 'replica' && pg.following?.name) following = pg.following.name;
+    const state: LocalPostgresState = {
+      dataDirectory: dataDirectoryOf(pg),
+      systemId: pg.systemIdentifier,
       running: pg.running,
       state: pg.lifecycle,
       role,
-      timeline: pg.timeline ?? control?.checkpointTimeline ?? null,
+      timeline: pg.timeline,
       lsn,
       receivedLsn: pg.receivedLsn,
       replayedLsn: pg.replayedLsn,
       following: role === 'replica' ? following : null,
       streaming: pg.replicationState === 'streaming',
       pendingRestart: pg.pendingRestart,
-      rewindPossible: control ? control.dataChecksums || control.walLogHints : true,
+      rewindPossible: pg.rewindPossible ?? true,
     };
+    if (pg.dataDirectory === 'unusable') state.unknown = pg.dataDirectoryError ?? 'the data directory cannot be used';
+    return state;
   };
 
   return {
@@ -101,6 +98,12 @@ export function adaptPostgresController(controller: PostgresController): Postgre
     async promote(signal) {
       await controller.promote({ signal });
       following = null;
+      // pg_rewind against this new primary needs a checkpoint on the new timeline (Patroni's
+      // checkpoint_after_promote); it runs after the promotion is reported, not before.
+      void controller.checkpoint().catch(() => {});
+    },
+    async syncMemberSlots(members) {
+      await controller.syncPhysicalSlots(members.map(slotNameForMember));
     },
     async follow(target, signal) {
       await controller.follow(target ? replicationSource(target) : null, { signal });

@@ -1,0 +1,169 @@
+/**
+ * The session process: a child forked by the driver that owns one native ZooKeeper handle (one
+ * session) and relays calls and events over IPC. It holds no logic: deadlines, the hold, watch
+ * re-arming and ephemeral re-creation all live in the parent. It exits when the handle closes or
+ * the parent goes away, so the parent treats "child gone" as "session gone".
+ */
+import { createRequire } from 'node:module';
+import type { ChildMessage, InitMessage, NodeStat, ParentMessage, Reply, Request } from './protocol.js';
+import { WATCH_EVENT, ZRC } from './protocol.js';
+
+interface RawStat {
+  version: number;
+  ephemeralOwner: string;
+  numChildren: number;
+}
+type Done = (rc: number, error: string) => void;
+
+/** The parts of the npm client used here (its bundled typings are mostly `any`). */
+interface NativeHandle {
+  init(config: object): unknown;
+  close(): unknown;
+  on(event: 'connect' | 'connecting', listener: () => void): unknown;
+  on(event: 'close', listener: (self: unknown, code: number) => void): unknown;
+  readonly client_id: string;
+  readonly timeout: number;
+  a_create(path: string, data: Buffer, flags: number, cb: (rc: number, error: string, path: string) => void): number;
+  a_get(path: string, watch: boolean, cb: (rc: number, error: string, stat: RawStat | null, data: Buffer | null) => void): number;
+  a_set(path: string, data: Buffer, version: number, cb: (rc: number, error: string, stat: RawStat | null) => void): number;
+  a_delete_(path: string, version: number, cb: Done): number;
+  a_get_children(path: string, watch: boolean, cb: (rc: number, error: string, children: string[] | null) => void): number;
+  aw_exists(
+    path: string,
+    watcher: (type: number, state: number, path: string) => void,
+    cb: (rc: number, error: string, stat: RawStat | null) => void,
+  ): number;
+  add_auth(scheme: string, credential: string, cb: Done): number;
+  a_sync(path: string, cb: Done): number;
+}
+
+const EPHEMERAL = 1;
+const PERSISTENT = 0;
+const LOG_LEVEL_ERROR = 1;
+
+function send(message: ChildMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+function toStat(raw: RawStat | null): NodeStat | undefined {
+  if (!raw) return undefined;
+  // Persistent nodes report owner 0.
+  const owner = raw.ephemeralOwner && raw.ephemeralOwner !== '0' ? raw.ephemeralOwner : undefined;
+  return owner === undefined ? { version: raw.version, numChildren: raw.numChildren } : { version: raw.version, owner, numChildren: raw.numChildren };
+}
+
+function start(init: InitMessage): NativeHandle {
+  // The parent resolves the addon's path (from its own package), so this file runs from anywhere.
+  const ZooKeeper = createRequire(import.meta.url)(init.modulePath) as new (config: object) => unknown;
+  const handle = new ZooKeeper({
+    connect: init.connect,
+    timeout: init.timeoutMs,
+    debug_level: LOG_LEVEL_ERROR,
+    host_order_deterministic: false,
+    data_as_buffer: true,
+    // The addon closes the session itself (reporting it as expired) after this many empty
+    // zookeeper_process() rounds in a row; large reads reach dozens (node-zookeeper #221).
+    response_counter_limit: 1000,
+  }) as unknown as NativeHandle;
+  let authenticated = init.auth.length === 0;
+
+  handle.on('connect', () => {
+    const announce = () => send({ t: 'connected', sessionId: handle.client_id, timeoutMs: handle.timeout });
+    if (authenticated) return announce();
+    // The C client replays added credentials on every reconnect, so this runs once per session.
+    authenticated = true;
+    let left = init.auth.length;
+    for (const [scheme, credential] of init.auth) {
+      const rc = handle.add_auth(scheme, credential, (code, error) => {
+        if (code !== ZRC.ok) send({ t: 'log', level: 'error', message: `add_auth(${scheme}) failed: ${code} ${error}` });
+        if (--left === 0) announce();
+      });
+      if (rc < 0) {
+        send({ t: 'log', level: 'error', message: `add_auth(${scheme}) could not be sent: ${rc}` });
+        if (--left === 0) announce();
+      }
+    }
+  });
+  handle.on('connecting', () => send({ t: 'connecting' }));
+  handle.on('close', (_self, code) => {
+    send({ t: 'closed', code });
+    // Let the IPC channel flush the message, then go: the handle is dead.
+    setTimeout(() => process.exit(0), 50);
+  });
+  handle.init({});
+  return handle;
+}
+
+function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void): void {
+  const fail = (rc: number) => rc < 0 && reply({ rc, message: 'request not sent (client state)' });
+  switch (request.op) {
+    case 'ping':
+      return reply({ rc: ZRC.ok });
+    case 'create':
+      return void fail(
+        handle.a_create(request.path, Buffer.from(request.data, 'utf8'), request.ephemeral ? EPHEMERAL : PERSISTENT, (rc, message) =>
+          reply({ rc, message }),
+        ),
+      );
+    case 'get':
+      return void fail(
+        handle.a_get(request.path, false, (rc, message, stat, data) => {
+          const s = toStat(stat);
+          reply(rc === ZRC.ok && s ? { rc, message, stat: s, data: data ? data.toString('utf8') : '' } : { rc, message });
+        }),
+      );
+    case 'set':
+      return void fail(
+        handle.a_set(request.path, Buffer.from(request.data, 'utf8'), request.version, (rc, message, stat) => {
+          const s = toStat(stat);
+          reply(s ? { rc, message, stat: s } : { rc, message });
+        }),
+      );
+    case 'delete':
+      return void fail(handle.a_delete_(request.path, request.version, (rc, message) => reply({ rc, message })));
+    case 'sync':
+      return void fail(handle.a_sync(request.path, (rc, message) => reply({ rc, message })));
+    case 'children':
+      return void fail(
+        handle.a_get_children(request.path, false, (rc, message, children) => reply({ rc, message, children: children ?? [] })),
+      );
+    case 'watch':
+      return void fail(
+        handle.aw_exists(
+          request.path,
+          (type, _state, path) => {
+            // Session events reach every watcher but do not consume it (the C client keeps the
+            // registration), so they are not fires.
+            if (type === WATCH_EVENT.session) return;
+            send({ t: 'fired', path, type });
+          },
+          (rc, message, stat) => {
+            const s = toStat(stat);
+            reply(s ? { rc, message, stat: s } : { rc, message });
+          },
+        ),
+      );
+  }
+}
+
+let handle: NativeHandle | null = null;
+process.on('disconnect', () => process.exit(0));
+process.on('message', (message: ParentMessage) => {
+  if (message.t === 'init') {
+    if (!handle) handle = start(message);
+  } else if (message.t === 'call') {
+    const h = handle;
+    const reply = (r: Reply) => send({ t: 'reply', id: message.id, reply: r });
+    if (!h) return reply({ rc: ZRC.invalidState, message: 'not initialised' });
+    try {
+      call(h, message.request, reply);
+    } catch (e) {
+      reply({ rc: ZRC.badArguments, message: e instanceof Error ? e.message : String(e) });
+    }
+  } else if (message.t === 'close') {
+    // zookeeper_close() blocks this process (up to ~4.5 s) while it tells the server; that is
+    // exactly why it runs here and not in the agent. It then emits `close` with code 0.
+    if (handle) handle.close();
+    else process.exit(0);
+  }
+});

@@ -1,0 +1,702 @@
+/**
+ * The ZooKeeper driver, in Patroni's layout: `leader` and `members/<name>` are ephemeral znodes of
+ * our session, every other key a persistent znode; compare-and-set uses the znode version.
+ *
+ * The session lives in a child process (see `session.ts` for why). One child holds one session;
+ * when a session ends (expired, child died or hung) the driver starts a new one and re-creates our
+ * member znode in it. The leader znode is never re-created by the driver on a new session: only
+ * `acquireLeader` (a new race) or `renewLeader` (a znode that still names us, left by our own dead
+ * session) create it.
+ *
+ * The hold is timed here, not by the library: an answer to a request that went through the
+ * ensemble leader (a write or a sync) moves `validUntil` to the request's send time plus the
+ * negotiated session timeout, because the server restarts the session's expiry on every request
+ * it receives. A frozen server therefore shows up as a hold that runs out, before the server could
+ * expire the session. Residual in an ensemble: followers relay session activity to the leader
+ * every tickTime/2, so a follower cut off right after answering can leave the leader's expiry up
+ * to one relay plus our idle gap (at most the 1 s heartbeat) earlier than `validUntil`.
+ */
+import {
+  clusterPrefix,
+  DcsError,
+  DcsErrorCode,
+  KEY,
+  memberKey,
+  type CallOptions,
+  type DcsDriver,
+  type DcsTiming,
+  type DriverOptions,
+  type Expectation,
+  type RawCluster,
+  type RawNode,
+  type SessionHold,
+  type StoredKey,
+  type WatchEvent,
+} from '@pgha/dcs';
+import { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
+import { CLOSE_CODE, LEADER_ROUTED, SERVER_ANSWERS, ZRC, type Reply, type Request } from './protocol.js';
+import { ZooKeeperSession, type SessionEnd } from './session.js';
+
+/** Keys whose changes wake the HA loop. */
+const WATCHED = [KEY.leader, KEY.config] as const;
+type WatchedKey = (typeof WATCHED)[number];
+type WatchState = 'idle' | 'pending' | 'armed';
+
+/** Period of the session heartbeat (a sync through the ensemble leader), in ms. */
+const HEARTBEAT_MS = 1000;
+
+/** Directory znodes under the prefix; never reported as keys even when empty. */
+const DIRECTORIES = new Set(['members', 'optime']);
+
+/** A reply, with the id of the session that gave it. */
+type Answer = Reply & { sessionId: string };
+
+/** Diagnostics of the driver (not part of the DcsDriver contract): for tests, logs and metrics. */
+export interface ZooKeeperDriverInfo {
+  state: 'starting' | 'connected' | 'connecting' | 'none' | 'closed';
+  sessionId: string | null;
+  /** The negotiated session timeout of the current session, in ms. */
+  negotiatedTimeoutMs: number | null;
+  /** Pid of the session process. */
+  pid: number | undefined;
+  /** Sessions started so far (1 + replacements). */
+  sessionsStarted: number;
+  /** Watch registrations sent, and real fires received, over the driver's life. */
+  watchRegistrations: number;
+  watchFires: number;
+  /** Per watched key, whether a registration is live on the current session. */
+  watches: Record<WatchedKey, WatchState>;
+}
+
+export interface ZooKeeperDriver extends DcsDriver {
+  inspect(): ZooKeeperDriverInfo;
+  /** Resolves true once a session is connected, false after `timeoutMs` (never rejects). */
+  whenConnected(timeoutMs: number): Promise<boolean>;
+}
+
+function parseVersion(version: string): number | null {
+  if (!/^\d{1,10}$/.test(version)) return null;
+  const n = Number(version);
+  return n <= 0x7fffffff ? n : null;
+}
+
+class ZooKeeperDcsDriver implements ZooKeeperDriver {
+  readonly kind = 'zookeeper';
+  readonly prefix: string;
+
+  private readonly base: string;
+  private readonly settings: ZooKeeperSettings;
+  private timing: DcsTiming;
+  private session: ZooKeeperSession | null = null;
+  private lastEnd: SessionEnd | null = null;
+  private validUntil: number | null = null;
+  private negotiatedMs: number | null = null;
+  private closed = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restartDelayMs = 0;
+  private readonly heartbeat: NodeJS.Timeout;
+  private heartbeatInFlight = false;
+  private readonly stateWaiters = new Set<() => void>();
+  private readonly listeners = new Set<(event: WatchEvent) => void>();
+  private watches = new Map<WatchedKey, WatchState>();
+  /** The last value given to touchMember, re-created on every new session. */
+  private memberValue: string | null = null;
+  /** The session in which we created (or adopted) our member znode. */
+  private memberSession: string | null = null;
+  private stats = { sessionsStarted: 0, watchRegistrations: 0, watchFires: 0 };
+  private readonly options: DriverOptions;
+
+  constructor(options: DriverOptions) {
+    this.options = options;
+    this.settings = parseZooKeeperSection(options.section, options.logger);
+    this.timing = { ttl: options.ttl, loopWait: options.loopWait, retryTimeout: options.retryTimeout };
+    this.prefix = clusterPrefix(options.namespace, options.scope);
+    this.base = this.prefix.replace(/\/$/, '');
+    this.session = this.openSession();
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  // ---- contract -------------------------------------------------------------------------------
+
+  async load(options?: CallOptions): Promise<RawCluster> {
+    const deadline = this.deadline(options);
+    const nodes = new Map<string, RawNode>();
+    const top = await this.exec({ op: 'children', path: this.base }, deadline);
+    if (top.rc === ZRC.noNode) return { nodes };
+    this.expect(top, 'list', this.base);
+    const readInto = async (key: string, path: string): Promise<Answer | null> => {
+      const r = await this.exec({ op: 'get', path }, deadline);
+      if (r.rc === ZRC.noNode) return null; // deleted since the listing
+      this.expect(r, 'read', path);
+      const node: RawNode = { value: r.data ?? '', version: String(r.stat?.version ?? 0) };
+      if (r.stat?.owner !== undefined) node.owner = r.stat.owner;
+      if ((r.stat?.numChildren ?? 0) === 0) nodes.set(key, node);
+      return r;
+    };
+    await Promise.all(
+      (top.children ?? []).map(async (name) => {
+        const path = `${this.base}/${name}`;
+        if (!DIRECTORIES.has(name)) {
+          const r = await readInto(name, path);
+          if (!r || (r.stat?.numChildren ?? 0) === 0) return;
+        }
+        const list = await this.exec({ op: 'children', path }, deadline);
+        if (list.rc === ZRC.noNode) return;
+        this.expect(list, 'list', path);
+        await Promise.all((list.children ?? []).map((child) => readInto(`${name}/${child}`, `${path}/${child}`)));
+      }),
+    );
+    return { nodes };
+  }
+
+  async acquireLeader(options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(KEY.leader);
+    let r: Answer;
+    try {
+      r = await this.create(path, this.options.name, true, deadline);
+    } catch (e) {
+      // The create may have been applied although its answer was lost. A read on the same
+      // session tells: ZooKeeper serves a session's requests in order.
+      const owned = await this.readBackLeader(deadline).catch(() => null);
+      if (owned === null) throw e;
+      return owned;
+    }
+    if (r.rc === ZRC.ok) return true;
+    if (r.rc === ZRC.nodeExists) return false;
+    throw this.failure(r, 'create', path);
+  }
+
+  async renewLeader(options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(KEY.leader);
+    // The sync goes through the ensemble leader, which proves the session alive there (it is
+    // what moves the hold); the get, queued behind it on the same session, reads current data.
+    const [sync, r] = await Promise.all([this.exec({ op: 'sync', path }, deadline), this.exec({ op: 'get', path }, deadline)]);
+    if (sync.rc !== ZRC.ok && sync.rc !== ZRC.noNode) throw this.failure(sync, 'sync', path);
+    if (r.rc === ZRC.noNode) return false;
+    this.expect(r, 'read', path);
+    if (r.data !== this.options.name) return false;
+    if (r.stat?.owner === r.sessionId) return true;
+    // It names us but belongs to another session: ours before a session change (or a persistent
+    // znode someone wrote). Replace it by one of our current session, conditional on its version.
+    this.options.logger.warn(
+      { path, owner: r.stat?.owner ?? null, session: r.sessionId },
+      'leader znode names us but belongs to another session; re-creating it in ours',
+    );
+    const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
+    if (d.rc === ZRC.badVersion) return false;
+    if (d.rc !== ZRC.ok && d.rc !== ZRC.noNode) throw this.failure(d, 'delete', path);
+    const c = await this.create(path, this.options.name, true, deadline);
+    if (c.rc === ZRC.ok) return true;
+    if (c.rc === ZRC.nodeExists) return false;
+    throw this.failure(c, 'create', path);
+  }
+
+  async releaseLeader(options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(KEY.leader);
+    const r = await this.exec({ op: 'get', path }, deadline);
+    if (r.rc === ZRC.noNode) return false;
+    this.expect(r, 'read', path);
+    if (r.data !== this.options.name) return false;
+    const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
+    if (d.rc === ZRC.ok) return true;
+    if (d.rc === ZRC.noNode || d.rc === ZRC.badVersion) return false;
+    throw this.failure(d, 'delete', path);
+  }
+
+  async touchMember(value: string, options?: CallOptions): Promise<void> {
+    this.memberValue = value;
+    await this.writeOwnMember(value, this.deadline(options));
+  }
+
+  async deleteMember(name: string, options?: CallOptions): Promise<boolean> {
+    const path = this.path(memberKey(name));
+    const d = await this.exec({ op: 'delete', path, version: -1 }, this.deadline(options));
+    if (name === this.options.name) this.memberSession = null;
+    if (d.rc === ZRC.ok) return true;
+    if (d.rc === ZRC.noNode) return false;
+    throw this.failure(d, 'delete', path);
+  }
+
+  async write(key: StoredKey, value: string, expect: Expectation, options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(key);
+    if (expect.kind === 'absent') {
+      const c = await this.create(path, value, false, deadline);
+      if (c.rc === ZRC.ok) return true;
+      if (c.rc === ZRC.nodeExists) return false;
+      throw this.failure(c, 'create', path);
+    }
+    if (expect.kind === 'version') {
+      const version = parseVersion(expect.version);
+      if (version === null) return false; // not a version this backend could have produced
+      const s = await this.exec({ op: 'set', path, data: value, version }, deadline);
+      if (s.rc === ZRC.ok) return true;
+      if (s.rc === ZRC.badVersion || s.rc === ZRC.noNode) return false;
+      throw this.failure(s, 'set', path);
+    }
+    // Unconditional: -1 is "any version" (an omitted version would mean version 0 in this client).
+    for (;;) {
+      const s = await this.exec({ op: 'set', path, data: value, version: -1 }, deadline);
+      if (s.rc === ZRC.ok) return true;
+      if (s.rc !== ZRC.noNode) throw this.failure(s, 'set', path);
+      const c = await this.create(path, value, false, deadline);
+      if (c.rc === ZRC.ok) return true;
+      if (c.rc !== ZRC.nodeExists) throw this.failure(c, 'create', path);
+      // Created by someone else in between: overwrite it (the loop ends at the deadline).
+    }
+  }
+
+  async remove(key: StoredKey, expect: Expectation, options?: CallOptions): Promise<boolean> {
+    if (expect.kind === 'absent') return false;
+    const path = this.path(key);
+    let version = -1;
+    if (expect.kind === 'version') {
+      const v = parseVersion(expect.version);
+      if (v === null) return false;
+      version = v;
+    }
+    const d = await this.exec({ op: 'delete', path, version }, this.deadline(options));
+    if (d.rc === ZRC.ok) return true;
+    if (d.rc === ZRC.noNode || d.rc === ZRC.badVersion) return false;
+    throw this.failure(d, 'delete', path);
+  }
+
+  async deleteCluster(options?: CallOptions): Promise<void> {
+    const deadline = this.deadline(options);
+    const removeTree = async (path: string, attempts: number): Promise<void> => {
+      const list = await this.exec({ op: 'children', path }, deadline);
+      if (list.rc === ZRC.noNode) return;
+      this.expect(list, 'list', path);
+      await Promise.all((list.children ?? []).map((child) => removeTree(`${path}/${child}`, attempts)));
+      const d = await this.exec({ op: 'delete', path, version: -1 }, deadline);
+      if (d.rc === ZRC.ok || d.rc === ZRC.noNode) return;
+      // A child appeared meanwhile (a member re-registering): go again.
+      if (d.rc === ZRC.notEmpty && attempts > 0) return removeTree(path, attempts - 1);
+      throw this.failure(d, 'delete', path);
+    };
+    await removeTree(this.base, 3);
+    this.memberValue = null;
+    this.memberSession = null;
+  }
+
+  watch(listener: (event: WatchEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  hold(): SessionHold {
+    return { validUntil: this.validUntil, ttl: (this.negotiatedMs ?? this.requestedTimeoutMs()) / 1000 };
+  }
+
+  async setTiming(timing: DcsTiming): Promise<void> {
+    if (this.closed) throw this.closedError();
+    const ttlChanged = timing.ttl !== this.timing.ttl;
+    const previous = this.timing;
+    this.timing = { ...timing };
+    const old = this.session;
+    if (!ttlChanged || !old || old.state === 'ended') return; // the next session uses the new ttl
+    if (old.sessionId === null) {
+      // Not connected yet: nothing lives in it, start over with the new timeout.
+      this.session = this.openSession();
+      await old.end(false);
+      return;
+    }
+    try {
+      await this.replaceSession(old, this.deadline());
+    } catch (e) {
+      this.timing = previous;
+      throw e;
+    }
+  }
+
+  async close(options?: { revoke?: boolean }): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    clearInterval(this.heartbeat);
+    const session = this.session;
+    this.session = null;
+    this.validUntil = null;
+    this.listeners.clear();
+    this.wakeWaiters();
+    await session?.end(options?.revoke === true);
+  }
+
+  whenConnected(timeoutMs: number): Promise<boolean> {
+    return this.waitFor(() => this.closed || this.session?.state === 'connected', this.options.clock.now() + timeoutMs).then(
+      (ready) => ready && !this.closed,
+    );
+  }
+
+  inspect(): ZooKeeperDriverInfo {
+    const s = this.session;
+    return {
+      state: this.closed ? 'closed' : (s?.state === 'ended' || !s ? 'none' : s.state),
+      sessionId: s?.sessionId ?? null,
+      negotiatedTimeoutMs: s?.timeoutMs ?? null,
+      pid: s?.pid,
+      sessionsStarted: this.stats.sessionsStarted,
+      watchRegistrations: this.stats.watchRegistrations,
+      watchFires: this.stats.watchFires,
+      watches: { leader: this.watches.get(KEY.leader) ?? 'idle', config: this.watches.get(KEY.config) ?? 'idle' },
+    };
+  }
+
+  // ---- sessions -------------------------------------------------------------------------------
+
+  private requestedTimeoutMs(): number {
+    return Math.round(this.timing.ttl * 1000);
+  }
+
+  private openSession(): ZooKeeperSession {
+    this.stats.sessionsStarted++;
+    const session: ZooKeeperSession = new ZooKeeperSession({
+      connect: this.settings.connectString,
+      timeoutMs: this.requestedTimeoutMs(),
+      auth: this.settings.auth,
+      clock: this.options.clock,
+      events: {
+        connected: (first) => this.onConnected(session, first),
+        connecting: () => {
+          this.wakeWaiters();
+          if (session !== this.session) return;
+          this.options.logger.warn({ hosts: this.settings.connectString, session: session.sessionId }, 'lost the ZooKeeper connection; reconnecting');
+        },
+        fired: (path, type) => this.onFired(session, path, type),
+        ended: (end) => this.onEnded(session, end),
+        log: (level, message) => this.options.logger[level]({ hosts: this.settings.connectString }, `zookeeper client: ${message}`),
+      },
+    });
+    return session;
+  }
+
+  private onConnected(session: ZooKeeperSession, first: boolean): void {
+    this.wakeWaiters();
+    if (session !== this.session) return; // a replacement being prepared by setTiming
+    this.restartDelayMs = 0;
+    if (first) {
+      this.established(session);
+    } else {
+      this.options.logger.info({ hosts: this.settings.connectString, session: session.sessionId }, 'reconnected to ZooKeeper; session kept');
+      // Live watch registrations survive a reconnect (the C client re-sends them); only failed
+      // ones are re-armed. The event lets the loop re-read whatever changed meanwhile.
+      this.armWatches(session);
+      this.notify(KEY.leader);
+    }
+  }
+
+  /** A session became the current one and is connected: check its timeout, arm watches, restore our member znode. */
+  private established(session: ZooKeeperSession): void {
+    const negotiated = session.timeoutMs ?? this.requestedTimeoutMs();
+    this.negotiatedMs = negotiated;
+    const log = { hosts: this.settings.connectString, session: session.sessionId, requestedMs: this.requestedTimeoutMs(), negotiatedMs: negotiated };
+    if (negotiated < this.requestedTimeoutMs()) {
+      this.options.logger.warn(log, 'ZooKeeper granted a shorter session timeout than ttl (its maxSessionTimeout); the leader hold uses the granted one');
+    } else {
+      this.options.logger.info(log, 'ZooKeeper session established');
+    }
+    this.watches = new Map();
+    this.armWatches(session);
+    if (this.memberValue !== null) {
+      const value = this.memberValue;
+      this.writeOwnMember(value, this.deadline()).catch((e: unknown) =>
+        this.options.logger.warn({ err: e, session: session.sessionId }, 'could not re-create our member znode in the new session'),
+      );
+    }
+    // Whatever we held in the previous session may be gone: let the loop look.
+    this.notify(KEY.leader);
+  }
+
+  private onEnded(session: ZooKeeperSession, end: SessionEnd): void {
+    if (session !== this.session) {
+      this.wakeWaiters(); // a replacement being prepared by setTiming failed
+      return;
+    }
+    this.session = null;
+    this.lastEnd = end;
+    this.validUntil = null;
+    this.memberSession = null;
+    this.watches = new Map();
+    const connected = session.sessionId !== null;
+    this.options.logger.warn({ hosts: this.settings.connectString, session: session.sessionId, end }, 'ZooKeeper session ended');
+    this.wakeWaiters();
+    if (this.closed) return;
+    this.notify(KEY.leader);
+    // A session that never connected (child cannot start, authentication refused) is retried
+    // with backoff; after a real session, a new one is opened at once.
+    this.restartDelayMs = connected ? 0 : Math.min(Math.max(this.restartDelayMs * 2, 500), 10_000);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.closed || this.session) return;
+      this.session = this.openSession();
+      this.wakeWaiters();
+    }, this.restartDelayMs);
+    this.restartTimer.unref();
+  }
+
+  /**
+   * setTiming with a new ttl: a new session with the new timeout replaces the old one. Our member
+   * znode and, if we hold it, the leader znode move to the new session before the old one is
+   * closed, so holding the lock survives the change (a candidate could only win the instant
+   * between the conditional delete and the create).
+   */
+  private async replaceSession(old: ZooKeeperSession, deadline: number): Promise<void> {
+    const next = this.openSession();
+    const connected = await this.waitFor(() => next.state === 'connected' || next.state === 'ended', deadline);
+    if (!connected || next.state !== 'connected') {
+      await next.end(false);
+      throw this.unavailable(`could not open a ZooKeeper session with the new ttl (${this.timing.ttl} s) within the deadline`);
+    }
+    const oldId = old.sessionId;
+    this.session = next;
+    this.validUntil = null;
+    this.memberSession = null;
+    this.established(next);
+    const path = this.path(KEY.leader);
+    let moved = false;
+    try {
+      const r = await this.exec({ op: 'get', path }, deadline);
+      if (r.rc === ZRC.ok && r.data === this.options.name && r.stat?.owner === oldId) {
+        const d = await this.exec({ op: 'delete', path, version: r.stat.version }, deadline);
+        if (d.rc === ZRC.ok) await this.create(path, this.options.name, true, deadline);
+      }
+      moved = true;
+    } catch (e) {
+      // The leader znode (if ours) stays with the old session, which is left to expire rather
+      // than closed: the next renewLeader adopts it into the new session.
+      this.options.logger.warn({ err: e, path }, 'could not move the leader znode to the new session; renew will adopt it');
+    } finally {
+      await old.end(moved);
+    }
+  }
+
+  /**
+   * A sync every HEARTBEAT_MS keeps the hold fresh between HA cycles and keeps the gap between
+   * our session's activity small, which bounds how far an ensemble leader's view of the session
+   * can trail ours (see the file comment).
+   */
+  private beat(): void {
+    const session = this.session;
+    if (this.heartbeatInFlight || this.closed || session?.state !== 'connected') return;
+    this.heartbeatInFlight = true;
+    this.exec({ op: 'sync', path: '/' }, this.options.clock.now() + HEARTBEAT_MS * 2)
+      .catch(() => undefined) // a failed beat only means the hold is not moved
+      .finally(() => {
+        this.heartbeatInFlight = false;
+      });
+  }
+
+  // ---- watches --------------------------------------------------------------------------------
+
+  private armWatches(session: ZooKeeperSession): void {
+    for (const key of WATCHED) this.arm(session, key);
+  }
+
+  /**
+   * Registers the exists-watch of `key` unless one is live or on its way. A registration is sent
+   * without a deadline: the client always answers it (a result, or connection loss), and one
+   * abandoned while still pending could turn live later and be doubled.
+   */
+  private arm(session: ZooKeeperSession, key: WatchedKey): void {
+    if (this.closed || session !== this.session || session.state !== 'connected') return;
+    if ((this.watches.get(key) ?? 'idle') !== 'idle') return;
+    this.watches.set(key, 'pending');
+    this.stats.watchRegistrations++;
+    void session.call({ op: 'watch', path: this.path(key) }, Number.POSITIVE_INFINITY).then((result) => {
+      if (session !== this.session) return;
+      if (result.kind === 'reply' && (result.reply.rc === ZRC.ok || result.reply.rc === ZRC.noNode)) {
+        // An exists-watch is set whether or not the node exists.
+        if (this.watches.get(key) === 'pending') this.watches.set(key, 'armed');
+        return;
+      }
+      this.watches.set(key, 'idle');
+      // Re-armed on the next reconnect; if the connection is up (e.g. a refusal), retry shortly.
+      setTimeout(() => this.arm(session, key), 1000).unref();
+    });
+  }
+
+  private onFired(session: ZooKeeperSession, path: string, _type: number): void {
+    if (session !== this.session) return;
+    const key = WATCHED.find((k) => this.path(k) === path);
+    if (key === undefined) return;
+    this.stats.watchFires++;
+    this.watches.set(key, 'idle');
+    this.arm(session, key);
+    this.notify(key);
+  }
+
+  private notify(key: string): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener({ key });
+      } catch (e) {
+        this.options.logger.error({ err: e, key }, 'a DCS watch listener threw');
+      }
+    }
+  }
+
+  // ---- calls ----------------------------------------------------------------------------------
+
+  private path(key: string): string {
+    return `${this.base}/${key}`;
+  }
+
+  private deadline(options?: CallOptions): number {
+    return this.options.clock.now() + (options?.timeoutMs ?? this.timing.retryTimeout * 1000);
+  }
+
+  private refreshHold(session: ZooKeeperSession, sentAt: number): void {
+    if (session !== this.session || session.timeoutMs === null) return;
+    const until = sentAt + session.timeoutMs;
+    if (this.validUntil === null || until > this.validUntil) this.validUntil = until;
+  }
+
+  /**
+   * Sends one request on the current session, within `deadline`. Resolves with any answer the
+   * server gave (the caller interprets the code); rejects DCS_UNAVAILABLE when there was none.
+   * While a connected session is reconnecting, calls fail at once instead of queueing (as Patroni
+   * does): a queued request would only answer after the loop's decision had to be made. A session
+   * that has not connected yet (start-up, or just replaced) is waited for within the deadline.
+   */
+  private async exec(request: Request, deadline: number): Promise<Answer> {
+    const session = await this.usableSession(deadline, request);
+    const result = await session.call(request, deadline - this.options.clock.now());
+    if (this.closed) throw this.closedError();
+    const what = `${request.op} ${'path' in request ? request.path : ''}`;
+    if (result.kind === 'timeout') {
+      throw this.unavailable(`ZooKeeper (${this.settings.connectString}) did not answer ${what} before the deadline`);
+    }
+    if (result.kind === 'ended') throw this.unavailable(`the ZooKeeper session ended during ${what}`);
+    if (SERVER_ANSWERS.has(result.reply.rc) && LEADER_ROUTED.has(request.op)) this.refreshHold(session, result.sentAt);
+    return { ...result.reply, sessionId: session.sessionId ?? '' };
+  }
+
+  private async usableSession(deadline: number, request: Request): Promise<ZooKeeperSession> {
+    for (;;) {
+      if (this.closed) throw this.closedError();
+      const s = this.session;
+      if (s?.state === 'connected') return s;
+      const what = `${request.op} ${'path' in request ? request.path : ''}`;
+      if (s?.state === 'connecting') {
+        throw this.unavailable(`not connected to ZooKeeper (${this.settings.connectString}); reconnecting, ${what} not sent`);
+      }
+      if (this.lastEnd?.kind === 'closed' && this.lastEnd.code === CLOSE_CODE.authFailed) {
+        throw new DcsError(DcsErrorCode.Rejected, `ZooKeeper (${this.settings.connectString}) refused our credentials (zookeeper.auth_data)`);
+      }
+      if (!(await this.waitFor(() => this.session?.state === 'connected' || this.closed, deadline))) {
+        throw this.unavailable(`could not connect to ZooKeeper (${this.settings.connectString}) before the deadline; ${what} not sent`);
+      }
+    }
+  }
+
+  /** Waits until `ready()` or the deadline; true if ready. */
+  private async waitFor(ready: () => boolean, deadline: number): Promise<boolean> {
+    while (!ready()) {
+      const left = deadline - this.options.clock.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.stateWaiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.stateWaiters.add(wake);
+      });
+    }
+    return true;
+  }
+
+  private wakeWaiters(): void {
+    for (const wake of [...this.stateWaiters]) wake();
+  }
+
+  /** create, making missing parents (persistent, empty) on the way, as kazoo's makepath does. */
+  private async create(path: string, data: string, ephemeral: boolean, deadline: number): Promise<Answer> {
+    const r = await this.exec({ op: 'create', path, data, ephemeral }, deadline);
+    if (r.rc !== ZRC.noNode) return r;
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const parent = `/${parts.slice(0, i).join('/')}`;
+      const p = await this.exec({ op: 'create', path: parent, data: '', ephemeral: false }, deadline);
+      if (p.rc !== ZRC.ok && p.rc !== ZRC.nodeExists) throw this.failure(p, 'create', parent);
+    }
+    return this.exec({ op: 'create', path, data, ephemeral }, deadline);
+  }
+
+  /** After an ambiguous acquire: true if the leader znode is ours, false if someone else's, null if unknown. */
+  private async readBackLeader(deadline: number): Promise<boolean | null> {
+    const r = await this.exec({ op: 'get', path: this.path(KEY.leader) }, deadline);
+    if (r.rc !== ZRC.ok) return null;
+    return r.data === this.options.name && r.stat?.owner === r.sessionId;
+  }
+
+  /**
+   * Writes our member znode as an ephemeral of the current session: overwrite it when we know it
+   * is ours, else create it; one left by another session (ours before, or a same-named impostor)
+   * is deleted and re-created, so it vanishes with our session and not someone else's.
+   */
+  private async writeOwnMember(value: string, deadline: number): Promise<void> {
+    const path = this.path(memberKey(this.options.name));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = this.session?.sessionId ?? null;
+      if (current !== null && this.memberSession === current) {
+        const s = await this.exec({ op: 'set', path, data: value, version: -1 }, deadline);
+        if (s.rc === ZRC.ok && s.sessionId === current) return;
+        if (s.rc !== ZRC.noNode && s.rc !== ZRC.ok) throw this.failure(s, 'set', path);
+        this.memberSession = null;
+        continue;
+      }
+      const c = await this.create(path, value, true, deadline);
+      if (c.rc === ZRC.ok) {
+        this.memberSession = c.sessionId;
+        return;
+      }
+      if (c.rc !== ZRC.nodeExists) throw this.failure(c, 'create', path);
+      const g = await this.exec({ op: 'get', path }, deadline);
+      if (g.rc === ZRC.noNode) continue;
+      this.expect(g, 'read', path);
+      if (g.stat?.owner === g.sessionId) {
+        this.memberSession = g.sessionId;
+        continue;
+      }
+      this.options.logger.info({ path, owner: g.stat?.owner ?? null, session: g.sessionId }, 'our member znode belongs to another session; re-creating it');
+      const d = await this.exec({ op: 'delete', path, version: g.stat?.version ?? -1 }, deadline);
+      if (d.rc !== ZRC.ok && d.rc !== ZRC.noNode && d.rc !== ZRC.badVersion) throw this.failure(d, 'delete', path);
+    }
+    throw this.unavailable(`our member znode ${path} kept changing under us; not written`);
+  }
+
+  // ---- errors ---------------------------------------------------------------------------------
+
+  /** Throws unless the answer is a success. */
+  private expect(r: Answer, op: string, path: string): void {
+    if (r.rc !== ZRC.ok) throw this.failure(r, op, path);
+  }
+
+  private failure(r: Reply, op: string, path: string): DcsError {
+    const detail = `ZooKeeper (${this.settings.connectString}) ${op} ${path}: ${r.rc} ${r.message ?? ''}`.trim();
+    if (r.rc === ZRC.noAuth || r.rc === ZRC.authFailed || r.rc === ZRC.invalidAcl) {
+      return new DcsError(DcsErrorCode.Rejected, detail, { hint: 'check zookeeper.auth_data and the znode ACLs' });
+    }
+    if (SERVER_ANSWERS.has(r.rc) || r.rc === ZRC.badArguments) return new DcsError(DcsErrorCode.Rejected, detail);
+    return this.unavailable(detail);
+  }
+
+  private unavailable(message: string): DcsError {
+    return new DcsError(DcsErrorCode.Unavailable, message);
+  }
+
+  private closedError(): DcsError {
+    return new DcsError(DcsErrorCode.Closed, `the ZooKeeper driver for ${this.prefix} was closed`);
+  }
+}
+
+/** Creates the driver; throws `DCS_CONFIG` for an invalid `zookeeper:` section. Connects in the background. */
+export function createZooKeeperDriver(options: DriverOptions): ZooKeeperDriver {
+  return new ZooKeeperDcsDriver(options);
+}

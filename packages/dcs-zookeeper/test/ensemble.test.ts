@@ -1,0 +1,75 @@
+// The shared driver contract and the ensemble faults, against a three-member ZooKeeper ensemble
+// started for this file. The drivers are given all three members.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DcsErrorCode, isDcsError, systemClock } from '@pgha/dcs';
+import { describeDriverConformance } from '@pgha/dcs/testing';
+import { startZooKeeper, type ZooKeeperEnsemble } from '@pgha/test-servers';
+import { createDriver, type ZooKeeperDriver } from '../src/index.js';
+import { driverOptions, randomScope, until } from './fixtures/driver-options.js';
+
+let zk: ZooKeeperEnsemble | undefined;
+
+beforeAll(async () => {
+  // tickTime 1000: sessions of 2-20 s, so the suite's ttl of 10-15 s is granted as asked.
+  zk = await startZooKeeper({ members: 3, tickTime: 1000 });
+});
+
+afterAll(async () => {
+  await zk?.stop();
+});
+
+describeDriverConformance({
+  name: 'zookeeper, ensemble of 3',
+  makeDriver: async (o) => createDriver(driverOptions(zk!.connectString, o)),
+});
+
+describe('ensemble faults', () => {
+  it('reconnects to another member when the ensemble leader is killed, keeping the session and the lock', async () => {
+    const ensemble = zk!;
+    const scope = randomScope();
+    const d = (await createDriver(driverOptions(ensemble.connectString, { scope, name: 'pg0', ttl: 15, retryTimeout: 2 }))) as ZooKeeperDriver;
+    let killed = -1;
+    try {
+      await d.touchMember('{"role":"master"}');
+      expect(await d.acquireLeader()).toBe(true);
+      const session = d.inspect().sessionId!;
+      killed = await ensemble.leaderIndex();
+      expect(killed).toBeGreaterThanOrEqual(0);
+
+      await ensemble.stopMember(killed, { kill: true });
+      const killedAt = systemClock.now();
+      // Until a new leader is elected, calls fail within their deadline (2 s) instead of hanging.
+      let failures = 0;
+      await until(
+        'the lock renewed through another member',
+        async () => {
+          const start = systemClock.now();
+          try {
+            return await d.renewLeader();
+          } catch (e) {
+            expect(isDcsError(e, DcsErrorCode.Unavailable)).toBe(true);
+            expect(systemClock.now() - start).toBeLessThan(4000);
+            failures++;
+            return false;
+          }
+        },
+        60_000,
+        100,
+      );
+      const recoveredMs = Math.round(systemClock.now() - killedAt);
+      expect(d.inspect().sessionId).toBe(session);
+      expect(d.inspect().sessionsStarted).toBe(1);
+      const c = await d.load();
+      expect(c.nodes.get('leader')).toMatchObject({ value: 'pg0', owner: session });
+      expect(c.nodes.get('members/pg0')?.owner).toBe(session);
+      // The session is now served by a surviving member.
+      const alive = [0, 1, 2].filter((i) => i !== killed);
+      const cons = await Promise.all(alive.map((i) => ensemble.fourLetter(i, 'cons')));
+      expect(cons.some((text) => text.includes(`sid=0x${session}`))).toBe(true);
+      console.log(`ensemble leader ${killed} killed: lock renewed again after ${recoveredMs} ms (${failures} attempts failed fast before)`);
+    } finally {
+      await d.close({ revoke: true });
+      if (killed >= 0) await ensemble.startMember(killed);
+    }
+  });
+});
