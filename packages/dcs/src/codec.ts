@@ -26,6 +26,7 @@ import type {
   TimelineHistoryEntry,
 } from './model.js';
 import type { WriteCompatibility } from './store.js';
+import { parse as parseYaml } from 'yaml';
 
 /** A leniently parsed value: null when unreadable, with the reasons in `warnings`. */
 export interface Parsed<T> {
@@ -205,9 +206,25 @@ export function parseLeader(value: string, key: string = KEY.leader): Parsed<str
   return { value, warnings: [] };
 }
 
+/**
+ * The `config` key. Operators edit it by hand (the seed manual's `set /service/<scope>/config
+ * {..."wal_level":logical...}` in zkCli), and such edits are often not strict JSON: bare words,
+ * single quotes. A value that is not JSON but reads as a YAML flow mapping is accepted, with a
+ * warning, rather than ignored.
+ */
 export function parseConfig(value: string, key: string = KEY.config): Parsed<ClusterConfig> {
   const warnings: string[] = [];
-  return { value: parseObjectValue(value, key, warnings), warnings };
+  const strict = parseObjectValue(value, key, warnings);
+  if (strict !== null || !value.trim().startsWith('{')) return { value: strict, warnings };
+  try {
+    const relaxed: unknown = parseYaml(value);
+    if (isObject(relaxed)) {
+      return { value: relaxed, warnings: [`${key}: not strict JSON; read leniently (bare words as strings): ${abbreviate(value)}`] };
+    }
+  } catch {
+    // Neither JSON nor YAML: keep the JSON warning.
+  }
+  return { value: null, warnings };
 }
 
 export function serializeConfig(config: ClusterConfig): string {

@@ -403,3 +403,28 @@ describe('decodeCluster', () => {
     expect(c.members.map((m) => m.name)).toEqual(['Pg1', 'pg1', 'pg10', 'pg2']);
   });
 });
+
+describe("config edited by hand, as in the seed manual", () => {
+  it('reads bare words leniently with a warning instead of ignoring the edit', () => {
+    // Verbatim from the seed manual's chapter 3 (zkCli `set /service/batman5/config ...`).
+    const edited =
+      '{"ttl":30, "maximum_lag_on_failover":1048576, "synchronous_mode": "true","retry_timeout":10,"postgresql":{"use_pg_rewind":true,"parameters":{"wal_level":logical, "max_connections":100, "wal_log_hints": "on" }}, "loop_wait":10}';
+    const parsed = parseConfig(edited);
+    expect(parsed.value).toEqual({
+      ttl: 30,
+      maximum_lag_on_failover: 1048576,
+      synchronous_mode: 'true',
+      retry_timeout: 10,
+      postgresql: { use_pg_rewind: true, parameters: { wal_level: 'logical', max_connections: 100, wal_log_hints: 'on' } },
+      loop_wait: 10,
+    });
+    expect(parsed.warnings).toHaveLength(1);
+    expect(parsed.warnings[0]).toMatch(/^config: not strict JSON/);
+  });
+
+  it('still ignores a value that is neither', () => {
+    const parsed = parseConfig('{"ttl": [30');
+    expect(parsed.value).toBeNull();
+    expect(parsed.warnings[0]).toMatch(/^config: not valid JSON/);
+  });
+});
