@@ -1,11 +1,3 @@
-import { defineConfig } from 'tsup';
+import { libraryBuild } from '../../tsup.shared.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  tsconfig: 'tsconfig.build.json',
-});
+export default libraryBuild(['src/index.ts']);
