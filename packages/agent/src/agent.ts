@@ -5,14 +5,16 @@
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
 import { createHaLoop, createHttpPeerProbe, nodeClock, type HaLoop, type MemberIdentity } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
-import { createApiServer, type ApiServer } from '@pgha/rest-api';
+import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
 import { adaptPostgresController } from './adapters/postgres-port.js';
-import { buildApiSnapshot, type Identity } from './api-snapshot.js';
+import type { Identity } from './api-snapshot.js';
+import { createApiMetrics, instrumentStore, wireApi } from './api-wiring.js';
 import { applyEnvironment, configurationFromEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
 import { createLogger } from './logging.js';
+import { buildWatchdog } from './watchdog-wiring.js';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
 
 type Tree = Record<string, unknown>;
@@ -128,7 +130,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   const me: MemberIdentity = {
     name: config.name,
     connUrl: `postgres://${pgConnect.host}:${pgConnect.port}/postgres`,
-    apiUrl: `http://${apiConnect.host}:${apiConnect.port}/patroni`,
+    apiUrl: `${config.restapi.certfile ? 'https' : 'http'}://${apiConnect.host}:${apiConnect.port}/patroni`,
     tags,
     version: PATRONI_COMPATIBLE_VERSION,
   };
@@ -139,9 +141,13 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   let shuttingDown: Promise<void> | null = null;
 
   const apiHeaders: Record<string, string> = {};
+  const apiMetrics = createApiMetrics();
+  let self: RunningAgent | undefined;
+  const watchdog = buildWatchdog({ section: config.watchdog, engineConfig: () => loop.status().config, logger: logger.child({ component: 'watchdog' }) });
   const loop = createHaLoop({
     me,
-    store: observedStore,
+    watchdog: watchdog.port,
+    store: instrumentStore(observedStore, apiMetrics, clock),
     postgres,
     peers: createHttpPeerProbe({ fetch: (url, init) => fetch(url, init), headers: apiHeaders }),
     clock,
@@ -157,32 +163,21 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     },
   });
 
-  const server = createApiServer({
-    host: api.host,
-    port: api.port,
-    ...(config.restapi.authentication ? { authentication: config.restapi.authentication } : {}),
-    now: () => clock.now(),
+  const { server, publish } = wireApi({
+    restapi: config.restapi,
+    listen: api,
+    loop,
+    store,
+    postgres,
+    identity,
+    clock,
     logger: logger.child({ component: 'api' }),
-    management: {
-      loadCluster: () => store.loadCluster(),
-      setFailover: (f) => store.setFailover(f),
-      wakeup: () => loop.wakeup(),
-      waitForChange: (ms) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(done, ms);
-          const stop = store.watch(done);
-          function done() {
-            clearTimeout(timer);
-            stop();
-            resolve();
-          }
-        }),
-      now: () => clock.now(),
-      wallNow: () => new Date(clock.wallNow()),
-      loopWait: () => loop.status().config.loopWait,
-    },
+    reload: async () => self?.reload(),
+    metrics: apiMetrics,
   });
-  const publish = () => server.publish(buildApiSnapshot(loop.status(), postgres.lastState(), identity, clock.now()));
+  // GET /patroni carries `watchdog_failed` (peers skip a member that cannot fence itself).
+  const publishApi = server.publish.bind(server);
+  server.publish = (snapshot) => publishApi(watchdog.decorate(snapshot));
   loop.onCycle(publish);
   controller.onPostmasterExit((exit) => {
     if (!exit.expected) logger.warn({ pid: exit.pid, code: exit.code, signal: exit.signal }, 'postmaster exited unexpectedly');
@@ -190,7 +185,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   });
 
   await server.listen();
-  logger.info(`pgha ${PGHA_VERSION} (Patroni ${PATRONI_COMPATIBLE_VERSION} compatible): member ${config.name} of cluster ${config.scope}, ${loaded.kind} at ${loaded.section}, REST API on ${config.restapi.listen}`);
+  logger.info(`pgha ${PGHA_VERSION} (Patroni ${PATRONI_COMPATIBLE_VERSION} compatible): member ${config.name} of cluster ${config.scope}, DCS ${loaded.kind} (section ${loaded.section}, driver ${loaded.specifier}), REST API on ${config.restapi.listen}`);
   // A postmaster left running by a previous agent is adopted rather than started twice.
   const adopted = await controller.adopt().catch((e: unknown) => {
     logger.warn({ err: e }, 'could not check for a running postmaster');
@@ -216,7 +211,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     return shuttingDown;
   }
 
-  return {
+  return (self = {
     loop,
     api: server,
     store,
@@ -239,5 +234,5 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
       }
     },
     finished,
-  };
+  });
 }

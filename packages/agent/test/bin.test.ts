@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const BIN = resolve(import.meta.dirname, '../src/bin.ts');
+
+async function pgha(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--conditions=@pgha/source', '--import', 'tsx', BIN, ...args], {
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const VALID = `scope: demo
+name: pg0
+restapi: {listen: 127.0.0.1:8008}
+etcd3: {hosts: 127.0.0.1:2379}
+postgresql: {listen: 127.0.0.1:5432, data_dir: /tmp/pgha-never-used}
+`;
+
+describe('pgha command line', () => {
+  it('--validate-config accepts a valid file and names every problem of an invalid one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgha-bin-'));
+    await writeFile(join(dir, 'ok.yml'), VALID);
+    await writeFile(join(dir, 'bad.yml'), VALID.replace('127.0.0.1:8008', 'nowhere').replace('name: pg0\n', ''));
+    const ok = await pgha(['--validate-config', join(dir, 'ok.yml')]);
+    expect([ok.code, ok.stdout.trim()]).toEqual([0, `${join(dir, 'ok.yml')}: configuration is valid`]);
+    const bad = await pgha(['--validate-config', join(dir, 'bad.yml')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('restapi.listen: expected host:port');
+    expect(bad.stderr).toMatch(/name: /);
+  });
+
+  it('takes the whole configuration from PATRONI_CONFIGURATION', async () => {
+    const res = await pgha(['--validate-config'], { PATRONI_CONFIGURATION: VALID });
+    expect([res.code, res.stdout.trim()]).toEqual([0, 'PATRONI_CONFIGURATION: configuration is valid']);
+  });
+
+  it('prints its version and rejects unknown options', async () => {
+    expect((await pgha(['--version'])).stdout).toMatch(/^pgha \d+\.\d+\.\d+ \(Patroni 3\.0\.2 compatible\)/);
+    const unknown = await pgha(['--frobnicate', 'x.yml']);
+    expect([unknown.code, unknown.stderr.split('\n')[0]]).toEqual([2, 'pgha: unknown option --frobnicate']);
+  });
+
+  it('fails clearly on a missing file', async () => {
+    const res = await pgha(['/nonexistent/pgha.yml']);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim()).toBe('pgha: /nonexistent/pgha.yml: cannot read the configuration (ENOENT)');
+  });
+});
