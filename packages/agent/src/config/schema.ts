@@ -48,8 +48,9 @@ export const logSectionSchema = z.looseObject({
 });
 
 export const watchdogSectionSchema = z.looseObject({
-  // YAML 1.1 reads a bare `off` as false; Patroni accepts that spelling.
-  mode: z.preprocess((v) => (v === false ? 'off' : v === true ? 'automatic' : v), z.enum(['off', 'automatic', 'required'])).optional(),
+  // Patroni accepts several spellings (`required`/`require`, `automatic`/`auto`, `off`/`disabled`,
+  // and YAML booleans for a bare `off`); @pgha/watchdog reads them, with warnings for the rest.
+  mode: z.union([z.string(), z.boolean()]).optional(),
   device: z.string().optional(),
   safety_margin: z.coerce.number().optional(),
   driver: z.string().optional(),
