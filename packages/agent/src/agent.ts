@@ -115,6 +115,10 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   };
   const observedStore: ClusterStore = Object.create(store, {
     loadCluster: {
+      // Configurable: a Proxy over this object (DCS call metrics) must be allowed to return a
+      // wrapper; a non-configurable data property would make every call throw a TypeError.
+      configurable: true,
+      writable: true,
       value: async (...args: Parameters<ClusterStore['loadCluster']>) => {
         const cluster = await store.loadCluster(...args);
         await applyDynamic(cluster);

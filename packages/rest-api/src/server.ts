@@ -1,13 +1,22 @@
 /**
- * The HTTP server: Patroni's routes on `node:http` with keep-alive. Health checks and GET
- * /patroni answer from the snapshot the agent publishes after each cycle, with the JSON body
- * serialised once per publish, so a load balancer polling many times a second costs almost
- * nothing. Management calls (switchover, failover) are authenticated and record intents.
+ * The HTTP(S) server: Patroni's routes on `node:http` / `node:https` with keep-alive. Health
+ * checks, GET /patroni, /cluster and /metrics answer from the snapshot the agent publishes after
+ * each cycle, with bodies serialised once per publish, so a load balancer polling many times a
+ * second costs almost nothing and never reaches the DCS or PostgreSQL. Management calls go
+ * through access control, a size limit and a rate limit, then record intents (see
+ * switchover.ts, config-endpoint.ts, local-actions.ts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { createAccessCheck, type AccessOptions } from './access.js';
+import { clusterView } from './cluster-view.js';
+import { patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
 import { healthStatus } from './health.js';
+import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
+import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
+import { createRateLimiter } from './rate-limit.js';
 import type { ApiSnapshot } from './state.js';
 import { requestManualFailover, type ApiAnswer, type SwitchoverPorts } from './switchover.js';
 
@@ -17,19 +26,54 @@ export interface ApiLogger {
   debug(obj: object | string, msg?: string): void;
 }
 
+/** The DCS side of the management endpoints. */
+export interface ManagementPorts extends SwitchoverPorts, Omit<ConfigPorts, 'loadCluster' | 'wakeup'> {
+  /** Deletes the `failover` key if it is still at `expectVersion`; false when the CAS failed. */
+  clearFailover(expectVersion?: string): Promise<boolean>;
+}
+
+/** `restapi.certfile` and friends, with the files already read. */
+export interface ApiTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  passphrase?: string;
+  ca?: string | Buffer;
+  /** `restapi.verify_client`. */
+  verifyClient?: 'none' | 'optional' | 'required';
+  ciphers?: string;
+}
+
 export interface ApiServerOptions {
   /** `restapi.listen`: host and port. */
   host: string;
   port: number;
   /** `restapi.authentication`: Basic auth required on unsafe methods. */
   authentication?: { username: string; password: string };
-  /** Ports the management endpoints use. */
-  management: SwitchoverPorts;
+  /** `restapi.allowlist` / `allowlist_include_members`. */
+  allowlist?: string[];
+  allowlistIncludeMembers?: boolean;
+  /** TLS; plain HTTP when absent. */
+  tls?: ApiTls;
+  /** `restapi.http_extra_headers` (every response) and `https_extra_headers` (every response over TLS). */
+  httpExtraHeaders?: Record<string, string>;
+  httpsExtraHeaders?: Record<string, string>;
+  /** Ports the DCS management endpoints use. */
+  management: ManagementPorts;
+  /** Ports the local management endpoints (restart, reinitialize, reload) use; 503 when absent. */
+  local?: Omit<LocalActionPorts, 'onScheduleChange'>;
+  /** pgha's own metrics appended to /metrics. */
+  metrics?: ApiMetrics;
   /** Monotonic milliseconds (for /liveness). */
   now(): number;
   logger: ApiLogger;
   /** Largest request body accepted, bytes (default 64 KiB). */
   maxBodyBytes?: number;
+  /** Unsafe requests allowed per second, with a burst (default 10/s, burst 20). */
+  unsafeRate?: { perSecond: number; burst: number };
+  /** Unsafe requests processed at once (default 4); more are refused with 503. */
+  maxConcurrentUnsafe?: number;
+  /** Resolves host names of the allowlist (default: node's DNS lookup). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 export interface ApiServer {
@@ -37,45 +81,67 @@ export interface ApiServer {
   publish(snapshot: ApiSnapshot): void;
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
-  readonly server: Server;
+  readonly server: HttpServer | HttpsServer;
 }
 
 interface Published {
+  /** As the agent published it. */
+  original: ApiSnapshot;
+  /** With the API's own state (a scheduled restart) merged in. */
   snapshot: ApiSnapshot;
   body: string;
+  length: number;
+  metrics: string | null;
+  cluster: string | null;
 }
 
 const JSON_TYPE = 'application/json';
 const TEXT_TYPE = 'text/html';
+const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const STARTING = JSON.stringify({ state: 'starting', role: 'uninitialized' });
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, snapshot: ApiSnapshot | null) => Promise<ApiAnswer> | ApiAnswer;
 
 export function createApiServer(options: ApiServerOptions): ApiServer {
   let published: Published | null = null;
   const maxBody = options.maxBodyBytes ?? 64 * 1024;
+  const tls = options.tls;
+  const extraHeaders: Record<string, string> = { ...(options.httpExtraHeaders ?? {}), ...(tls ? (options.httpsExtraHeaders ?? {}) : {}) };
+  const hasExtra = Object.keys(extraHeaders).length > 0;
+  const accessOptions: AccessOptions = {
+    ...(options.authentication ? { authentication: options.authentication } : {}),
+    ...(options.allowlist ? { allowlist: options.allowlist } : {}),
+    ...(options.allowlistIncludeMembers ? { allowlistIncludeMembers: true } : {}),
+    ...(tls?.verifyClient ? { verifyClient: tls.verifyClient } : {}),
+  };
+  const access = createAccessCheck(accessOptions);
+  const limiter = createRateLimiter(options.unsafeRate ?? { perSecond: 10, burst: 20 }, options.now);
+  const maxConcurrent = options.maxConcurrentUnsafe ?? 4;
+  let inFlight = 0;
 
-  const send = (res: ServerResponse, status: number, body: string, type: string, withBody: boolean) => {
-    res.writeHead(status, { 'Content-Type': type, 'Content-Length': withBody ? Buffer.byteLength(body) : 0 });
+  const republish = () => {
+    if (published) api.publish(published.original);
+  };
+  const local: LocalActions | null = options.local
+    ? createLocalActions({ ...options.local, onScheduleChange: republish }, () => published?.snapshot ?? null)
+    : null;
+
+  const send = (res: ServerResponse, status: number, body: string, type: string, withBody: boolean, headers?: Record<string, string>) => {
+    options.metrics?.countRequest();
+    const h: Record<string, string | number> = { 'Content-Type': type, 'Content-Length': withBody ? Buffer.byteLength(body) : 0 };
+    if (hasExtra) Object.assign(h, extraHeaders);
+    if (headers) Object.assign(h, headers);
+    res.writeHead(status, h);
     res.end(withBody ? body : undefined);
   };
 
-  const authorised = (req: IncomingMessage, res: ServerResponse): boolean => {
-    const auth = options.authentication;
-    if (!auth) return true;
-    const header = req.headers.authorization;
-    const fail = (text: string) => {
-      res.writeHead(401, { 'Content-Type': TEXT_TYPE, 'WWW-Authenticate': 'Basic realm="Patroni"', 'Content-Length': Buffer.byteLength(text) });
-      res.end(text);
-      return false;
-    };
-    if (!header) return fail('no auth header received');
-    const expected = Buffer.from(`Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`);
-    const given = Buffer.from(header);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return fail('not authenticated');
-    return true;
-  };
+  const sendAnswer = (res: ServerResponse, a: ApiAnswer | { status: number; text: string; headers?: Record<string, string>; type?: string }) =>
+    send(res, a.status, a.text, a.type ?? TEXT_TYPE, true, 'headers' in a ? a.headers : undefined);
 
   const readJsonBody = async (req: IncomingMessage): Promise<{ body: Record<string, unknown> } | { answer: ApiAnswer }> => {
     const length = req.headers['content-length'];
     if (length === undefined && req.headers['transfer-encoding'] === undefined) return { answer: { status: 411, text: 'Length Required' } };
+    if (length !== undefined && Number(length) > maxBody) return { answer: { status: 413, text: `request body larger than ${maxBody} bytes` } };
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -87,86 +153,223 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (text.trim() === '') return { body: {} };
     try {
       const value: unknown = JSON.parse(text);
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return { answer: { status: 400, text: 'request body must be a JSON object' } };
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return { answer: { status: 400, text: 'Bad Request: request body must be a JSON object' } };
       return { body: value as Record<string, unknown> };
     } catch {
       return { answer: { status: 400, text: 'Bad Request: request body is not valid JSON' } };
     }
   };
 
-  const handleGet = (res: ServerResponse, path: string, query: URLSearchParams, withBody: boolean) => {
-    if (!published) {
-      send(res, 503, JSON.stringify({ state: 'starting', role: 'uninitialized' }), JSON_TYPE, withBody);
+  const cachedMetrics = (p: Published): string => {
+    p.metrics ??= renderPatroniMetrics(p.snapshot);
+    const own = options.metrics ? `\n${options.metrics.render(metricLabels(p.snapshot))}` : '';
+    return `${p.metrics}${own}\n`;
+  };
+
+  const handleGet = (res: ServerResponse, path: string, query: string, withBody: boolean) => {
+    const p = published;
+    if (!p) return send(res, 503, STARTING, JSON_TYPE, withBody);
+    // The hot path: a load balancer's check without a query string.
+    const health = healthStatus(path, new URLSearchParams(query), p.snapshot, options.now());
+    if (health !== null) {
+      if (path === '/liveness') return send(res, health, '', JSON_TYPE, false);
+      options.metrics?.countRequest();
+      const h: Record<string, string | number> = { 'Content-Type': JSON_TYPE, 'Content-Length': withBody ? p.length : 0 };
+      if (hasExtra) Object.assign(h, extraHeaders);
+      res.writeHead(health, h);
+      res.end(withBody ? p.body : undefined);
       return;
     }
-    const { snapshot, body } = published;
-    if (path === '/patroni') return send(res, 200, body, JSON_TYPE, withBody);
-    const health = healthStatus(path, query, snapshot, options.now());
-    if (health !== null) return send(res, health, path === '/liveness' ? '' : body, JSON_TYPE, withBody && path !== '/liveness');
-    if (path === '/config') {
-      const config = snapshot.cluster?.config?.value;
-      return config ? send(res, 200, JSON.stringify(config), JSON_TYPE, withBody) : send(res, 502, '', TEXT_TYPE, withBody);
+    const snapshot = p.snapshot;
+    switch (path) {
+      case '/patroni':
+        return send(res, 200, p.body, JSON_TYPE, withBody);
+      case '/cluster':
+        if (!snapshot.cluster) return send(res, 503, 'DCS is not accessible', TEXT_TYPE, withBody);
+        p.cluster ??= JSON.stringify(clusterView(snapshot.cluster, snapshot.status.patroni.scope));
+        return send(res, 200, p.cluster, JSON_TYPE, withBody);
+      case '/config': {
+        const config = snapshot.cluster?.config?.value;
+        return config ? send(res, 200, JSON.stringify(config), JSON_TYPE, withBody) : send(res, 502, 'Bad Gateway', TEXT_TYPE, withBody);
+      }
+      case '/history': {
+        const rows = (snapshot.cluster?.history?.value ?? []).map((h) => [h.timeline, h.lsn, h.reason, h.timestamp ?? null, h.new_leader ?? null]);
+        return send(res, 200, JSON.stringify(rows), JSON_TYPE, withBody);
+      }
+      case '/failsafe':
+        return snapshot.cluster?.config?.value['failsafe_mode'] === true
+          ? send(res, 200, JSON.stringify(snapshot.cluster.failsafe?.value ?? {}), JSON_TYPE, withBody)
+          : send(res, 502, 'Failsafe mode is not enabled', TEXT_TYPE, withBody);
+      case '/metrics':
+        return send(res, 200, cachedMetrics(p), METRICS_TYPE, withBody);
+      default:
+        return send(res, 404, 'Not Found', TEXT_TYPE, withBody);
     }
-    if (path === '/history') {
-      const rows = (snapshot.cluster?.history?.value ?? []).map((h) => [h.timeline, h.lsn, h.reason, h.timestamp ?? null, h.new_leader ?? null]);
-      return send(res, 200, JSON.stringify(rows), JSON_TYPE, withBody);
-    }
-    send(res, 404, 'Not Found', TEXT_TYPE, withBody);
   };
 
-  const handlePost = async (req: IncomingMessage, res: ServerResponse, path: string) => {
-    if (path !== '/switchover' && path !== '/failover') return send(res, 404, 'Not Found', TEXT_TYPE, true);
-    if (!authorised(req, res)) return;
-    const read = await readJsonBody(req);
-    if ('answer' in read) return send(res, read.answer.status, read.answer.text, TEXT_TYPE, true);
-    const answer = await requestManualFailover(options.management, path === '/switchover' ? 'switchover' : 'failover', read.body);
-    options.logger.info({ path, status: answer.status, answer: answer.text }, 'API management request');
-    send(res, answer.status, answer.text, TEXT_TYPE, true);
+  const localOr503 = (f: (l: LocalActions) => Promise<ApiAnswer> | ApiAnswer): Promise<ApiAnswer> | ApiAnswer =>
+    local ? f(local) : { status: 503, text: 'local management is not available' };
+  const needSnapshot = (s: ApiSnapshot | null, f: (s: ApiSnapshot) => Promise<ApiAnswer> | ApiAnswer): Promise<ApiAnswer> | ApiAnswer =>
+    s ? f(s) : { status: 503, text: 'the HA loop has not completed a cycle yet' };
+
+  const configPorts: ConfigPorts = {
+    loadCluster: () => options.management.loadCluster(),
+    setConfig: (c, v) => options.management.setConfig(c, v),
+    wakeup: () => options.management.wakeup(),
   };
 
-  const server = createServer((req, res) => {
+  /** method → path → handler for every unsafe endpoint. */
+  const unsafe: Record<string, Record<string, Handler>> = {
+    POST: {
+      '/switchover': (_q, _r, body) => requestManualFailover(options.management, 'switchover', body),
+      '/failover': (_q, _r, body) => requestManualFailover(options.management, 'failover', body),
+      '/restart': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.restart(body, snap))),
+      '/reinitialize': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.reinitialize(body, snap))),
+      '/reload': () => localOr503((l) => l.reload()),
+    },
+    PATCH: {
+      '/config': (_q, _r, body) => patchClusterConfig(configPorts, body),
+    },
+    PUT: {
+      '/config': (_q, _r, body) => putClusterConfig(configPorts, body),
+    },
+    DELETE: {
+      '/restart': () => localOr503((l) => l.deleteScheduledRestart()),
+      '/switchover': async () => {
+        let cluster;
+        try {
+          cluster = await options.management.loadCluster();
+        } catch (e) {
+          return { status: 503, text: `DCS is not accessible: ${(e as Error).message}` };
+        }
+        const failover = cluster.failover;
+        if (!failover?.value.scheduled_at) return { status: 404, text: 'no switchover is scheduled' };
+        const cleared = await options.management.clearFailover(failover.version).catch(() => false);
+        return cleared ? { status: 200, text: 'scheduled switchover deleted' } : { status: 409, text: 'Could not delete scheduled switchover' };
+      },
+    },
+  };
+
+  const handleUnsafe = async (req: IncomingMessage, res: ServerResponse, handler: Handler, path: string) => {
+    const socket = req.socket as Partial<TLSSocket>;
+    const peer = {
+      address: req.socket.remoteAddress ?? '',
+      authorized: socket.authorized === true,
+      hasCertificate: typeof socket.getPeerCertificate === 'function' && Object.keys(socket.getPeerCertificate() ?? {}).length > 0,
+    };
+    const denial = access.check(peer, req.headers.authorization, published?.snapshot.cluster ?? null);
+    if (denial) {
+      req.resume();
+      return sendAnswer(res, denial);
+    }
+    if (!limiter.take()) {
+      req.resume();
+      return sendAnswer(res, { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '1' } });
+    }
+    if (inFlight >= maxConcurrent) {
+      req.resume();
+      return sendAnswer(res, { status: 503, text: 'too many management requests in progress', headers: { 'Retry-After': '1' } });
+    }
+    inFlight++;
+    try {
+      // DELETE and POST /reload take no body (Patroni does not read one there).
+      const read = req.method === 'DELETE' || path === '/reload' ? (req.resume(), { body: {} }) : await readJsonBody(req);
+      if ('answer' in read) {
+        // Closing stops a client that keeps streaming a body we will not read.
+        res.setHeader('Connection', 'close');
+        return sendAnswer(res, read.answer);
+      }
+      const answer = await handler(req, res, read.body, published?.snapshot ?? null);
+      options.logger.info({ method: req.method, path, status: answer.status, answer: answer.type === JSON_TYPE ? undefined : answer.text }, 'API management request');
+      sendAnswer(res, answer);
+    } finally {
+      inFlight--;
+    }
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     let path = q === -1 ? url : url.slice(0, q);
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-    switch (req.method) {
-      case 'GET':
-        return handleGet(res, path, query, true);
-      case 'HEAD':
-      case 'OPTIONS':
-        return handleGet(res, path, query, false);
-      case 'POST':
-        handlePost(req, res, path).catch((e: unknown) => {
-          options.logger.warn({ err: e, path }, 'API request failed');
-          if (!res.headersSent) send(res, 500, 'Internal Server Error', TEXT_TYPE, true);
-        });
-        return;
-      default:
-        send(res, 501, 'Not Implemented', TEXT_TYPE, true);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    const method = req.method ?? 'GET';
+    if (method === 'GET') return handleGet(res, path, query, true);
+    if (method === 'HEAD' || method === 'OPTIONS') return handleGet(res, path, query, false);
+    const handler = unsafe[method]?.[path];
+    if (!handler) {
+      req.resume();
+      const known = Object.values(unsafe).some((m) => path in m);
+      return send(res, known ? 501 : 404, known ? 'Unsupported method' : 'Not Found', TEXT_TYPE, true);
     }
-  });
+    handleUnsafe(req, res, handler, path).catch((e: unknown) => {
+      options.logger.warn({ err: e, path }, 'API request failed');
+      if (!res.headersSent) send(res, 500, 'Internal Server Error', TEXT_TYPE, true);
+      else res.destroy();
+    });
+  };
+
+  const server = tls
+    ? createHttpsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}),
+          ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+          ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
+          requestCert: (tls.verifyClient ?? 'none') !== 'none',
+          // `required` refuses the handshake without a valid client certificate; `optional`
+          // lets it through and the unsafe endpoints check it.
+          rejectUnauthorized: tls.verifyClient === 'required',
+        },
+        onRequest,
+      )
+    : createHttpServer(onRequest);
   // Load balancers keep connections open and poll; keep idle sockets longer than their interval.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  // A slow or stalled client cannot hold a connection forever.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+  server.maxConnections = 4096;
+  server.maxHeadersCount = 100;
 
-  return {
+  const resolveHost =
+    options.resolveHost ??
+    (async (host: string) => {
+      const { lookup } = await import('node:dns/promises');
+      return (await lookup(host, { all: true })).map((a) => a.address);
+    });
+
+  const api: ApiServer = {
     server,
     publish(snapshot) {
-      published = { snapshot, body: JSON.stringify(snapshot.status) };
+      const scheduled = local?.scheduled();
+      const status = scheduled ? { ...snapshot.status, scheduled_restart: { ...scheduled } as Record<string, unknown> } : snapshot.status;
+      const body = JSON.stringify(status);
+      published = { original: snapshot, snapshot: scheduled ? { ...snapshot, status } : snapshot, body, length: Buffer.byteLength(body), metrics: null, cluster: null };
     },
-    listen: () =>
-      new Promise<AddressInfo>((resolve, reject) => {
+    async listen() {
+      for (const host of access.unresolved) {
+        try {
+          access.addResolved(await resolveHost(host));
+        } catch (e) {
+          options.logger.warn(`restapi.allowlist: cannot resolve ${host}: ${(e as Error).message}`);
+        }
+      }
+      return new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject);
         server.listen(options.port, options.host, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
         });
-      }),
+      });
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        local?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+  return api;
 }

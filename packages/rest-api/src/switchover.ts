@@ -24,9 +24,12 @@ export interface SwitchoverPorts {
   loopWait(): number;
 }
 
+/** A management call's answer: status and body (text/html unless `type` says otherwise). */
 export interface ApiAnswer {
   status: number;
   text: string;
+  /** Content type; `text/html` (Patroni's for plain messages) when absent. */
+  type?: string;
 }
 
 interface Request {
@@ -83,13 +86,14 @@ function checkPossible(cluster: Cluster, req: Request, action: ManualAction): st
   return null;
 }
 
-function parseSchedule(text: string, now: Date): Date | ApiAnswer {
+/** Parses a `scheduled_at` / `schedule` timestamp as Patroni does: ISO 8601 with an offset, not in the past. */
+export function parseSchedule(text: string, now: Date, action: 'switchover' | 'restart' = 'switchover'): Date | ApiAnswer {
   if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(text.trim())) {
-    return { status: 400, text: 'Timezone information is mandatory for the scheduled switchover' };
+    return { status: 400, text: `Timezone information is mandatory for the scheduled ${action}` };
   }
   const at = new Date(text);
   if (Number.isNaN(at.getTime())) return { status: 422, text: 'Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601' };
-  if (at.getTime() < now.getTime()) return { status: 422, text: 'Cannot schedule switchover in the past' };
+  if (at.getTime() < now.getTime()) return { status: 422, text: `Cannot schedule ${action} in the past` };
   return at;
 }
 

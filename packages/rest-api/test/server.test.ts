@@ -33,6 +33,8 @@ beforeAll(async () => {
     management: {
       loadCluster: () => pg1.loadCluster(),
       setFailover: (f) => pg1.setFailover(f),
+      clearFailover: (v) => pg1.clearFailover(v),
+      setConfig: (c, v) => pg1.setConfig(c, v),
       wakeup: () => void wakeups++,
       waitForChange: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
       now: () => systemClock.now(),

@@ -1,0 +1,269 @@
+/**
+ * POST /restart, DELETE /restart, POST /reinitialize and POST /reload. The API never touches
+ * PostgreSQL: it checks Patroni's conditions against the last cycle's snapshot, records an intent
+ * for the local HA loop, wakes it, and waits for the cycle that consumed the intent (and, for a
+ * restart, for the background action it started) to report the outcome.
+ *
+ * A scheduled restart is kept here until it is due and then recorded as an ordinary intent: the
+ * engine has no notion of a schedule yet.
+ */
+import type { ApiSnapshot } from './state.js';
+import { parseSchedule, type ApiAnswer } from './switchover.js';
+
+/** What one finished HA cycle reports to the API. */
+export interface CycleSummary {
+  /** The decision's reason (Patroni's sentence, e.g. `I am the leader, can not reinitialize`). */
+  reason: string;
+  /** The actions run, rendered (`consume_intent(restart)`, `restart`, `reinitialize(pg0)`). */
+  actions: string[];
+  /** The background action still running after the cycle. */
+  running: { kind: string; label: string } | null;
+  /** How the most recent background action ended (as of the cycle's start). */
+  lastAction: { kind: string; ok: boolean; error?: string; startedAt: number } | null;
+}
+
+/** The local HA loop, as the API drives it. */
+export interface LoopPort {
+  /** Records a restart / reinitialize request for the next cycle and wakes the loop. */
+  request(kind: 'restart'): void;
+  request(kind: 'reinitialize', fromLeader: boolean): void;
+  /** True while a request of that kind is recorded and not consumed. */
+  pending(kind: 'restart' | 'reinitialize'): boolean;
+  /** The background action running now. */
+  running(): { kind: string; label: string } | null;
+  /** Calls `listener` after every cycle; returns the unsubscribe function. */
+  onCycle(listener: (cycle: CycleSummary) => void): () => void;
+}
+
+export interface LocalActionPorts {
+  loop: LoopPort;
+  /** Re-reads the configuration file and reloads PostgreSQL (SIGHUP). */
+  reload(): Promise<void>;
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Wall clock, for scheduled restarts. */
+  wallNow(): Date;
+  /** loop_wait, seconds: bounds the wait for the cycle that consumes an intent. */
+  loopWait(): number;
+  /** Called when a scheduled restart is recorded or removed (to show it in GET /patroni). */
+  onScheduleChange?(schedule: ScheduledRestart | null): void;
+  /** Reports problems with a scheduled restart when it falls due. */
+  warn?(message: string): void;
+}
+
+/** The restart filters of POST /restart. */
+export interface RestartFilters {
+  role?: 'primary' | 'replica';
+  postgresVersion?: number;
+  restartPending?: boolean;
+  /** Seconds to wait for PostgreSQL to come back. */
+  timeout?: number;
+}
+
+export interface ScheduledRestart extends RestartFilters {
+  /** ISO 8601 with offset, as requested. */
+  schedule: string;
+}
+
+const RESTART_KEYS = new Set(['schedule', 'role', 'postgres_version', 'timeout', 'restart_pending']);
+
+/** `15.4` → 150004, `9.6.24` → 90624; null when malformed (Patroni's `postgres_version_to_int`). */
+export function postgresVersionToInt(text: string): number | null {
+  const parts = text.trim().split('.');
+  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => /^\d+$/.test(p))) return null;
+  const [a, b, c] = parts.map(Number) as [number, number, number | undefined];
+  if (a >= 10) return parts.length === 2 ? a * 10000 + b : null;
+  return a * 10000 + b * 100 + (c ?? 0);
+}
+
+/** Validates a POST /restart body; an answer on the first bad field. */
+export function readRestartBody(body: Record<string, unknown>, wallNow: Date): { filters: RestartFilters; schedule?: Date; scheduleText?: string } | ApiAnswer {
+  const filters: RestartFilters = {};
+  let schedule: Date | undefined;
+  let scheduleText: string | undefined;
+  for (const [key, value] of Object.entries(body)) {
+    if (!RESTART_KEYS.has(key)) return { status: 400, text: `Unknown filter for the scheduled restart: ${key}` };
+    if (key === 'schedule') {
+      if (typeof value !== 'string') return { status: 400, text: 'schedule: expected an ISO 8601 timestamp string' };
+      const parsed = parseSchedule(value, wallNow, 'restart');
+      if (!(parsed instanceof Date)) return parsed;
+      schedule = parsed;
+      scheduleText = value;
+    } else if (key === 'role') {
+      if (value !== 'master' && value !== 'primary' && value !== 'replica') return { status: 400, text: 'PostgreSQL role should be either primary or replica' };
+      filters.role = value === 'replica' ? 'replica' : 'primary';
+    } else if (key === 'postgres_version') {
+      const v = typeof value === 'string' ? postgresVersionToInt(value) : null;
+      if (v === null) return { status: 400, text: 'PostgreSQL version should be in the first.major.minor format' };
+      filters.postgresVersion = v;
+    } else if (key === 'timeout') {
+      const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+      if (!Number.isFinite(n) || n <= 0) return { status: 400, text: 'Timeout should be a positive number of seconds' };
+      filters.timeout = n;
+    } else if (key === 'restart_pending') {
+      if (typeof value !== 'boolean') return { status: 400, text: 'restart_pending: expected true or false' };
+      filters.restartPending = value;
+    }
+  }
+  return { filters, ...(schedule && scheduleText ? { schedule, scheduleText } : {}) };
+}
+
+/** Patroni's `restart_matches`: every filter given must hold on this member now. */
+export function restartMatches(filters: RestartFilters, snapshot: ApiSnapshot): boolean {
+  const role = snapshot.status.role === 'master' || snapshot.status.role === 'primary' ? 'primary' : snapshot.status.role;
+  if (filters.role && filters.role !== role) return false;
+  if (filters.postgresVersion !== undefined) {
+    const running = snapshot.status.server_version;
+    if (running === undefined || running >= filters.postgresVersion) return false;
+  }
+  if (filters.restartPending && !snapshot.status.pending_restart) return false;
+  return true;
+}
+
+const isAnswer = (v: unknown): v is ApiAnswer => typeof v === 'object' && v !== null && 'status' in v;
+
+export interface LocalActions {
+  restart(body: Record<string, unknown>, snapshot: ApiSnapshot): Promise<ApiAnswer>;
+  deleteScheduledRestart(): ApiAnswer;
+  reinitialize(body: Record<string, unknown>, snapshot: ApiSnapshot): Promise<ApiAnswer>;
+  reload(): ApiAnswer;
+  /** The restart waiting for its time, if any. */
+  scheduled(): ScheduledRestart | null;
+  /** Cancels the scheduled restart's timer (shutdown). */
+  close(): void;
+}
+
+export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () => ApiSnapshot | null): LocalActions {
+  let scheduled: { restart: ScheduledRestart; timer: NodeJS.Timeout } | null = null;
+  let restarting = false;
+
+  /** Resolves with the first cycle for which `test` returns a value, or null at `deadline`. */
+  const nextCycle = <T>(test: (c: CycleSummary) => T | undefined, limitMs: number): Promise<T | null> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        stop();
+        resolve(null);
+      }, limitMs);
+      const stop = ports.loop.onCycle((c) => {
+        const v = test(c);
+        if (v === undefined) return;
+        clearTimeout(timer);
+        stop();
+        resolve(v);
+      });
+    });
+
+  const intentWaitMs = () => 2 * Math.max(10, ports.loopWait()) * 1000;
+
+  /** Records the restart intent and waits for its outcome. */
+  const runRestart = async (timeoutSeconds: number | undefined): Promise<ApiAnswer> => {
+    restarting = true;
+    try {
+      let consumed: CycleSummary | null = null;
+      const waitConsumed = nextCycle((c) => (ports.loop.pending('restart') ? undefined : c), intentWaitMs());
+      ports.loop.request('restart');
+      consumed = await waitConsumed;
+      if (!consumed) return { status: 503, text: 'restart status unknown: the HA loop did not pick the request up' };
+      if (!consumed.actions.includes('restart')) return { status: 503, text: consumed.reason || 'restart failed' };
+      const before = consumed.lastAction?.startedAt;
+      const outcome = await nextCycle(
+        (c) => (c.running?.kind !== 'restart' && c.lastAction?.kind === 'restart' && c.lastAction.startedAt !== before ? c.lastAction : undefined),
+        (timeoutSeconds ?? 120) * 1000 + intentWaitMs(),
+      );
+      if (!outcome) return { status: 503, text: 'postgres is still starting' };
+      return outcome.ok ? { status: 200, text: 'restarted successfully' } : { status: 503, text: `restart failed${outcome.error ? `: ${outcome.error}` : ''}` };
+    } finally {
+      restarting = false;
+    }
+  };
+
+  const clearSchedule = () => {
+    if (!scheduled) return;
+    clearTimeout(scheduled.timer);
+    scheduled = null;
+    ports.onScheduleChange?.(null);
+  };
+
+  const schedule = (restart: ScheduledRestart, at: Date) => {
+    // Timers cap at ~24.8 days; a farther schedule re-arms itself when the first timer fires.
+    const arm = (): NodeJS.Timeout => {
+      const delay = Math.min(at.getTime() - ports.wallNow().getTime(), 2 ** 31 - 1);
+      return setTimeout(() => {
+        if (!scheduled) return;
+        if (ports.wallNow().getTime() < at.getTime()) {
+          scheduled.timer = arm();
+          return;
+        }
+        clearSchedule();
+        const snapshot = currentSnapshot();
+        if (!snapshot || !restartMatches(restart, snapshot)) {
+          ports.warn?.('the scheduled restart was skipped: restart conditions are not satisfied');
+          return;
+        }
+        if (restarting || ports.loop.running()) {
+          ports.warn?.('the scheduled restart was skipped: another action is in progress');
+          return;
+        }
+        void runRestart(restart.timeout).then((a) => {
+          if (a.status !== 200) ports.warn?.(`the scheduled restart did not succeed: ${a.text}`);
+        });
+      }, Math.max(0, delay));
+    };
+    scheduled = { restart, timer: arm() };
+    scheduled.timer.unref();
+    ports.onScheduleChange?.(restart);
+  };
+
+  return {
+    async restart(body, snapshot) {
+      const read = readRestartBody(body, ports.wallNow());
+      if (isAnswer(read)) return read;
+      if (read.schedule && read.scheduleText) {
+        if (snapshot.status.pause) return { status: 500, text: "Can't schedule restart in the paused state" };
+        if (scheduled) return { status: 409, text: 'Another restart is already scheduled' };
+        schedule({ ...read.filters, schedule: read.scheduleText }, read.schedule);
+        return { status: 202, text: 'Restart scheduled' };
+      }
+      if (!restartMatches(read.filters, snapshot)) return { status: 503, text: 'restart conditions are not satisfied' };
+      const running = ports.loop.running();
+      if (restarting || running?.kind === 'restart') return { status: 503, text: 'restart already in progress' };
+      if (running) return { status: 503, text: `${running.label} already in progress` };
+      return runRestart(read.filters.timeout);
+    },
+
+    deleteScheduledRestart() {
+      if (!scheduled) return { status: 404, text: 'no restarts are scheduled' };
+      clearSchedule();
+      return { status: 200, text: 'scheduled restart deleted' };
+    },
+
+    async reinitialize(body, snapshot) {
+      for (const key of ['force', 'from_leader']) {
+        const v = body[key];
+        if (v !== undefined && typeof v !== 'boolean') return { status: 400, text: `${key}: expected true or false` };
+      }
+      if (!snapshot.cluster?.leader) return { status: 503, text: 'Cluster has no leader, can not reinitialize' };
+      if (snapshot.hasLock) return { status: 503, text: 'I am the leader, can not reinitialize' };
+      const running = ports.loop.running();
+      if (running?.kind === 'reinitialize' || ports.loop.pending('reinitialize')) return { status: 503, text: 'reinitialize already in progress' };
+      if (running && body['force'] !== true) return { status: 503, text: `${running.label} already in progress` };
+      const consumed = nextCycle((c) => (ports.loop.pending('reinitialize') ? undefined : c), intentWaitMs());
+      ports.loop.request('reinitialize', body['from_leader'] === true);
+      const cycle = await consumed;
+      if (!cycle) return { status: 503, text: 'reinitialize status unknown: the HA loop did not pick the request up' };
+      if (cycle.actions.some((a) => a.startsWith('reinitialize'))) return { status: 200, text: 'reinitialize started' };
+      return { status: 503, text: cycle.reason || 'reinitialize failed' };
+    },
+
+    reload() {
+      void ports.reload().catch((e: unknown) => ports.warn?.(`reload failed: ${(e as Error).message}`));
+      return { status: 202, text: 'reload scheduled' };
+    },
+
+    scheduled: () => scheduled?.restart ?? null,
+    close: () => {
+      if (scheduled) clearTimeout(scheduled.timer);
+      scheduled = null;
+    },
+  };
+}

@@ -1,0 +1,321 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type ClusterStore, type DcsDriver } from '@pgha/dcs';
+import type { CycleSummary, LoopPort } from '../src/local-actions.js';
+import { createApiMetrics } from '../src/metrics.js';
+import { createApiServer, type ApiServer, type ApiServerOptions } from '../src/server.js';
+import { snapshot } from './fixtures.js';
+
+const timing = { ttl: 10, loopWait: 1, retryTimeout: 2 };
+const backend = createMemoryBackend();
+const drivers: DcsDriver[] = [];
+function store(name: string): ClusterStore {
+  const driver = backend.createDriver({ ...timing, namespace: '/service', scope: 'demo', name, section: {}, clock: systemClock, logger: silentLogger });
+  drivers.push(driver);
+  return createClusterStore(driver, { name, logger: silentLogger });
+}
+
+/**
+ * A stand-in for the HA loop that plays the engine's part for restart and reinitialize:
+ * consumes the intent in the next "cycle" and reports what it did, as the real loop's onCycle does.
+ */
+class FakeLoop implements LoopPort {
+  intents = new Set<string>();
+  runningNow: { kind: string; label: string } | null = null;
+  listeners = new Set<(c: CycleSummary) => void>();
+  requests: string[] = [];
+  /** What the next cycle decides for a reinitialize: started, or Patroni's refusal. */
+  reinitReason = 'reinitialize started';
+  restartOk = true;
+  request(kind: 'restart' | 'reinitialize', fromLeader?: boolean): void {
+    this.requests.push(kind === 'reinitialize' ? `reinitialize(${fromLeader === true})` : kind);
+    this.intents.add(kind);
+    setTimeout(() => this.cycle(), 5);
+  }
+  pending(kind: 'restart' | 'reinitialize'): boolean {
+    return this.intents.has(kind);
+  }
+  running() {
+    return this.runningNow;
+  }
+  onCycle(listener: (c: CycleSummary) => void) {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+  emit(c: CycleSummary) {
+    for (const l of [...this.listeners]) l(c);
+  }
+  cycle() {
+    if (this.intents.delete('restart')) {
+      this.runningNow = { kind: 'restart', label: 'restart' };
+      this.emit({ reason: 'restarting PostgreSQL as requested', actions: ['consume_intent(restart)', 'restart'], running: this.runningNow, lastAction: null });
+      setTimeout(() => {
+        this.runningNow = null;
+        this.emit({ reason: 'no action', actions: [], running: null, lastAction: { kind: 'restart', ok: this.restartOk, startedAt: 7, ...(this.restartOk ? {} : { error: 'pg_ctl failed' }) } });
+      }, 20);
+    }
+    if (this.intents.delete('reinitialize')) {
+      const started = this.reinitReason === 'reinitialize started';
+      this.emit({ reason: this.reinitReason, actions: started ? ['consume_intent(reinitialize)', 'reinitialize(pg0)'] : ['consume_intent(reinitialize)'], running: null, lastAction: null });
+    }
+  }
+}
+
+const pg0 = store('pg0');
+const pg1 = store('pg1');
+const loop = new FakeLoop();
+let reloads = 0;
+const auth = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` };
+const servers: ApiServer[] = [];
+
+function options(over: Partial<ApiServerOptions> = {}): ApiServerOptions {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    authentication: { username: 'admin', password: 'secret' },
+    now: () => systemClock.now(),
+    logger: silentLogger,
+    httpExtraHeaders: { 'X-Frame-Options': 'SAMEORIGIN' },
+    metrics: createApiMetrics(),
+    management: {
+      loadCluster: () => pg1.loadCluster(),
+      setFailover: (f) => pg1.setFailover(f),
+      clearFailover: (v) => pg1.clearFailover(v),
+      setConfig: (c, v) => pg1.setConfig(c, v),
+      wakeup: () => {},
+      waitForChange: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
+      now: () => systemClock.now(),
+      wallNow: () => new Date(),
+      loopWait: () => 1,
+    },
+    local: {
+      loop,
+      reload: async () => void reloads++,
+      now: () => systemClock.now(),
+      wallNow: () => new Date(),
+      loopWait: () => 1,
+    },
+    unsafeRate: { perSecond: 1000, burst: 1000 },
+    ...over,
+  };
+}
+
+async function start(over: Partial<ApiServerOptions> = {}): Promise<{ api: ApiServer; base: string }> {
+  const api = createApiServer(options(over));
+  servers.push(api);
+  const address = await api.listen();
+  return { api, base: `${over.tls ? 'https' : 'http'}://127.0.0.1:${address.port}` };
+}
+
+let api: ApiServer;
+let base: string;
+
+beforeAll(async () => {
+  for (const [s, role] of [[pg0, 'primary'], [pg1, 'replica']] as const) {
+    await s.touchMember({ role, state: 'running', api_url: 'http://127.0.0.1:1/patroni', conn_url: 'postgres://127.0.0.1:5432/postgres', tags: {}, extra: {}, xlog_location: 100 });
+  }
+  expect(await pg0.acquireLeader()).toBe(true);
+  await pg0.setConfig({ ttl: 10, loop_wait: 1, postgresql: { parameters: { work_mem: '4MB', max_connections: 100 } } });
+  await pg0.setHistory([{ timeline: 1, lsn: 5000, reason: 'no recovery target specified', timestamp: '2026-01-01T00:00:00+00:00', new_leader: 'pg0' }]);
+  ({ api, base } = await start());
+  api.publish({ ...snapshot({ role: 'replica', server_version: 150004 }), cluster: await pg1.loadCluster() });
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await Promise.all(drivers.map((d) => d.close()));
+});
+
+const post = (path: string, body: unknown, method = 'POST', headers: Record<string, string> = auth) =>
+  fetch(`${base}${path}`, { method, body: typeof body === 'string' ? body : JSON.stringify(body), headers });
+
+describe('read endpoints', () => {
+  it('serves /cluster, /history, /config and /failsafe from the last cycle', async () => {
+    const cluster = await fetch(`${base}/cluster`);
+    expect(cluster.headers.get('content-type')).toBe('application/json');
+    expect(cluster.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    const body = (await cluster.json()) as { members: { name: string; role: string; host: string; port: number; lag?: unknown }[]; scope: string };
+    expect(body.scope).toBe('demo');
+    expect(body.members.map((m) => [m.name, m.role, m.host, m.port])).toEqual([
+      ['pg0', 'leader', '127.0.0.1', 5432],
+      ['pg1', 'replica', '127.0.0.1', 5432],
+    ]);
+    expect(body.members[1]!.lag).toBe(0);
+    const history = await fetch(`${base}/history`);
+    expect(await history.json()).toEqual([[1, 5000, 'no recovery target specified', '2026-01-01T00:00:00+00:00', 'pg0']]);
+    expect(((await (await fetch(`${base}/config`)).json()) as { ttl: number }).ttl).toBe(10);
+    expect((await fetch(`${base}/failsafe`)).status).toBe(502);
+  });
+
+  it('serves Patroni metrics with scope and name labels, plus pgha metrics', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toContain('# TYPE patroni_postgres_running gauge');
+    expect(text).toContain('patroni_postgres_running{scope="demo",name="pg1"} 1');
+    expect(text).toContain('patroni_replica{scope="demo",name="pg1"} 1');
+    expect(text).toContain('patroni_primary{scope="demo",name="pg1"} 0');
+    expect(text).toContain('patroni_postgres_server_version{scope="demo",name="pg1"} 150004');
+    expect(text).toContain('patroni_version{scope="demo",name="pg1"} 000100');
+    expect(text).toMatch(/pgha_ha_cycle_duration_seconds_count\{scope="demo",name="pg1"\} 0/);
+    expect(text).toMatch(/pgha_api_requests_total\{scope="demo",name="pg1"\} \d+/);
+  });
+
+  it('answers HEAD and OPTIONS like GET without a body, and unknown methods with 501', async () => {
+    for (const method of ['HEAD', 'OPTIONS']) {
+      const res = await fetch(`${base}/cluster`, { method });
+      expect([res.status, await res.text()]).toEqual([200, '']);
+    }
+    const res = await fetch(`${base}/config`, { method: 'DELETE', headers: auth });
+    expect(res.status).toBe(501);
+  });
+});
+
+describe('PATCH and PUT /config', () => {
+  it('merges a patch, deletes keys given null, and writes with CAS', async () => {
+    const res = await post('/config', { loop_wait: 2, postgresql: { parameters: { work_mem: null, shared_buffers: '64MB' } } }, 'PATCH');
+    expect(res.status).toBe(200);
+    const expected = { ttl: 10, loop_wait: 2, postgresql: { parameters: { max_connections: 100, shared_buffers: '64MB' } } };
+    expect(await res.json()).toEqual(expected);
+    expect((await pg1.loadCluster()).config?.value).toEqual(expected);
+  });
+
+  it('rejects an invalid value naming the field, and writes nothing', async () => {
+    const before = (await pg1.loadCluster()).config?.version;
+    const res = await post('/config', { ttl: 'soon' }, 'PATCH');
+    expect([res.status, await res.text()]).toEqual([400, 'ttl: expected a non-negative number']);
+    const bad = await post('/config', { postgresql: { pg_hba: 'host all all 0.0.0.0/0 trust' } }, 'PATCH');
+    expect([bad.status, await bad.text()]).toEqual([400, 'postgresql.pg_hba: expected a list of strings']);
+    expect((await pg1.loadCluster()).config?.version).toBe(before);
+  });
+
+  it('replaces the whole value with PUT', async () => {
+    const res = await post('/config', { ttl: 20, loop_wait: 1, retry_timeout: 5 }, 'PUT');
+    expect(res.status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value).toEqual({ ttl: 20, loop_wait: 1, retry_timeout: 5 });
+  });
+
+  it('pauses and resumes the way patronictl does', async () => {
+    expect((await post('/config', { pause: true }, 'PATCH')).status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value['pause']).toBe(true);
+    expect((await post('/config', { pause: null }, 'PATCH')).status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value['pause']).toBeUndefined();
+  });
+});
+
+describe('DELETE /switchover', () => {
+  it('deletes a scheduled switchover, then answers 404', async () => {
+    await pg1.setFailover({ leader: 'pg0', scheduled_at: new Date(Date.now() + 3600_000).toISOString() });
+    const res = await post('/switchover', '', 'DELETE');
+    expect([res.status, await res.text()]).toEqual([200, 'scheduled switchover deleted']);
+    expect((await pg1.loadCluster()).failover).toBeNull();
+    const again = await post('/switchover', '', 'DELETE');
+    expect([again.status, await again.text()]).toEqual([404, 'no switchover is scheduled']);
+  });
+});
+
+describe('restart, reinitialize, reload', () => {
+  it('restarts through the loop and reports the outcome', async () => {
+    const res = await post('/restart', {});
+    expect([res.status, await res.text()]).toEqual([200, 'restarted successfully']);
+    expect(loop.requests.at(-1)).toBe('restart');
+    loop.restartOk = false;
+    const failed = await post('/restart', {});
+    loop.restartOk = true;
+    expect([failed.status, await failed.text()]).toEqual([503, 'restart failed: pg_ctl failed']);
+  });
+
+  it('checks the restart filters and refuses bad ones, naming them', async () => {
+    const count = loop.requests.length;
+    const wrongRole = await post('/restart', { role: 'primary' });
+    expect([wrongRole.status, await wrongRole.text()]).toEqual([503, 'restart conditions are not satisfied']);
+    const newer = await post('/restart', { postgres_version: '15.3' });
+    expect([newer.status, await newer.text()]).toEqual([503, 'restart conditions are not satisfied']);
+    const notPending = await post('/restart', { restart_pending: true });
+    expect(notPending.status).toBe(503);
+    const badRole = await post('/restart', { role: 'boss' });
+    expect([badRole.status, await badRole.text()]).toEqual([400, 'PostgreSQL role should be either primary or replica']);
+    const badKey = await post('/restart', { when: 'now' });
+    expect([badKey.status, await badKey.text()]).toEqual([400, 'Unknown filter for the scheduled restart: when']);
+    const badVersion = await post('/restart', { postgres_version: 'fifteen' });
+    expect(badVersion.status).toBe(400);
+    expect(loop.requests.length).toBe(count);
+    const older = await post('/restart', { postgres_version: '15.5', role: 'replica' });
+    expect([older.status, await older.text()]).toEqual([200, 'restarted successfully']);
+  });
+
+  it('schedules a restart, shows it in /patroni, refuses a second one, deletes it', async () => {
+    const at = new Date(Date.now() + 3600_000).toISOString();
+    const noTz = await post('/restart', { schedule: '2030-01-01T00:00:00' });
+    expect([noTz.status, await noTz.text()]).toEqual([400, 'Timezone information is mandatory for the scheduled restart']);
+    const past = await post('/restart', { schedule: '2001-01-01T00:00:00+00:00' });
+    expect([past.status, await past.text()]).toEqual([422, 'Cannot schedule restart in the past']);
+    const res = await post('/restart', { schedule: at, postgres_version: '16.0' });
+    expect([res.status, await res.text()]).toEqual([202, 'Restart scheduled']);
+    const status = (await (await fetch(`${base}/patroni`)).json()) as { scheduled_restart?: Record<string, unknown> };
+    expect(status.scheduled_restart?.['schedule']).toBe(at);
+    const second = await post('/restart', { schedule: at });
+    expect([second.status, await second.text()]).toEqual([409, 'Another restart is already scheduled']);
+    const del = await post('/restart', '', 'DELETE');
+    expect([del.status, await del.text()]).toEqual([200, 'scheduled restart deleted']);
+    expect(((await (await fetch(`${base}/patroni`)).json()) as { scheduled_restart?: unknown }).scheduled_restart).toBeUndefined();
+    const none = await post('/restart', '', 'DELETE');
+    expect([none.status, await none.text()]).toEqual([404, 'no restarts are scheduled']);
+  });
+
+  it('runs a scheduled restart when it falls due', async () => {
+    const count = loop.requests.filter((r) => r === 'restart').length;
+    const res = await post('/restart', { schedule: new Date(Date.now() + 1500).toISOString() });
+    expect(res.status).toBe(202);
+    const deadline = Date.now() + 10_000;
+    while (loop.requests.filter((r) => r === 'restart').length === count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(loop.requests.filter((r) => r === 'restart').length).toBe(count + 1);
+  });
+
+  it('reinitializes a replica and relays the engine refusal', async () => {
+    const res = await post('/reinitialize', { force: true });
+    expect([res.status, await res.text()]).toEqual([200, 'reinitialize started']);
+    expect(loop.requests.at(-1)).toBe('reinitialize(false)');
+    loop.reinitReason = 'Cluster has no leader, can not reinitialize';
+    const refused = await post('/reinitialize', { from_leader: true });
+    loop.reinitReason = 'reinitialize started';
+    expect([refused.status, await refused.text()]).toEqual([503, 'Cluster has no leader, can not reinitialize']);
+    const bad = await post('/reinitialize', { force: 'yes' });
+    expect([bad.status, await bad.text()]).toEqual([400, 'force: expected true or false']);
+  });
+
+  it('refuses to reinitialize the leader', async () => {
+    const { api: leaderApi, base: leaderBase } = await start();
+    leaderApi.publish({ ...snapshot({ role: 'master' }), hasLock: true, cluster: await pg1.loadCluster() });
+    const res = await fetch(`${leaderBase}/reinitialize`, { method: 'POST', body: '{}', headers: auth });
+    expect([res.status, await res.text()]).toEqual([503, 'I am the leader, can not reinitialize']);
+  });
+
+  it('schedules a reload with 202', async () => {
+    const before = reloads;
+    const res = await post('/reload', '');
+    expect([res.status, await res.text()]).toEqual([202, 'reload scheduled']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(reloads).toBe(before + 1);
+  });
+});
+
+describe('limits', () => {
+  it('refuses bodies over the size limit with 413 and missing lengths with 411', async () => {
+    const big = await post('/config', JSON.stringify({ x: 'a'.repeat(70_000) }), 'PATCH');
+    expect(big.status).toBe(413);
+    const { base: small } = await start({ maxBodyBytes: 10 });
+    const streamed = await fetch(`${small}/config`, { method: 'PATCH', headers: auth, body: new Blob(['{"pause": true, "x": 1}']).stream(), duplex: 'half' } as RequestInit);
+    expect(streamed.status).toBe(413);
+  });
+
+  it('rate-limits unsafe requests with 429 while GETs keep answering', async () => {
+    const { api: limited, base: lb } = await start({ unsafeRate: { perSecond: 0.001, burst: 3 } });
+    limited.publish(snapshot());
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${lb}/reload`, { method: 'POST', body: '', headers: auth })).status);
+    expect(statuses.slice(0, 3)).toEqual([202, 202, 202]);
+    expect(statuses.slice(3)).toEqual([429, 429, 429]);
+    expect((await fetch(`${lb}/replica`)).status).toBe(200);
+  });
+});
