@@ -15,6 +15,7 @@ import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
 import { createLogger } from './logging.js';
 import { buildWatchdog } from './watchdog-wiring.js';
+import { parseWatchdogConfig } from '@pgha/watchdog';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
 
 type Tree = Record<string, unknown>;
@@ -178,10 +179,9 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     logger: logger.child({ component: 'api' }),
     reload: async () => self?.reload(),
     metrics: apiMetrics,
+    // GET /patroni carries `watchdog_failed` (peers skip a member that cannot fence itself).
+    decorate: (snapshot) => watchdog.decorate(snapshot),
   });
-  // GET /patroni carries `watchdog_failed` (peers skip a member that cannot fence itself).
-  const publishApi = server.publish.bind(server);
-  server.publish = (snapshot) => publishApi(watchdog.decorate(snapshot));
   loop.onCycle(publish);
   controller.onPostmasterExit((exit) => {
     if (!exit.expected) logger.warn({ pid: exit.pid, code: exit.code, signal: exit.signal }, 'postmaster exited unexpectedly');
@@ -230,6 +230,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
           postgresql: next.config.postgresql,
           ...(next.config.bootstrap ? { bootstrap: next.config.bootstrap } : {}),
         });
+        await watchdog.watchdog.reconfigure(parseWatchdogConfig(next.config.watchdog).config);
         logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'reloaded the configuration file');
         loop.wakeup();
       } catch (e) {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ClusterStore } from '@pgha/dcs';
 import type { Clock, CycleReport, HaLoop } from '@pgha/ha-engine';
 import type { PostgresState } from '@pgha/postgres-controller';
-import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiTls, type CycleSummary, type LoopPort } from '@pgha/rest-api';
+import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiSnapshot, type ApiTls, type CycleSummary, type LoopPort } from '@pgha/rest-api';
 import { buildApiSnapshot, type Identity } from './api-snapshot.js';
 import type { RestapiSection } from './config/schema.js';
 
@@ -25,6 +25,8 @@ export interface ApiWiringOptions {
   reload(): Promise<void>;
   /** Shared with `instrumentStore` so DCS latency shows in /metrics. */
   metrics: ApiMetrics;
+  /** Adds what other parts know to each published snapshot (the watchdog's `watchdog_failed`). */
+  decorate?: (snapshot: ApiSnapshot) => ApiSnapshot;
 }
 
 export interface WiredApi {
@@ -163,7 +165,8 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
     },
   });
   let lastLeader: string | null = null;
-  const publish = () => server.publish(buildApiSnapshot(loop.status(), o.postgres.lastState(), o.identity, clock.now()));
+  const decorate = o.decorate ?? ((snapshot: ApiSnapshot) => snapshot);
+  const publish = () => server.publish(decorate(buildApiSnapshot(loop.status(), o.postgres.lastState(), o.identity, clock.now())));
   loop.onCycle((report) => {
     o.metrics.observeCycle(clock.now() - report.snapshot.now);
     const leader = loop.status().leader;
