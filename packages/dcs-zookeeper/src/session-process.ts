@@ -148,7 +148,27 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
 
 let handle: NativeHandle | null = null;
 process.on('disconnect', () => process.exit(0));
+
+/**
+ * A frozen agent (SIGSTOP, a hung event loop) keeps the IPC channel open, so 'disconnect' never
+ * comes, and this process would keep the session — and the agent's leader key — alive forever.
+ * The agent talks to us at least every second (its background sync), and its own hold ends one
+ * session timeout after its last successful round trip; once it has been silent that long, the
+ * session is ended here, so the ephemeral keys go no earlier than the agent's hold does.
+ */
+let lastHeardFromParent = Date.now();
+const silenceCheck = setInterval(() => {
+  const h = handle;
+  if (!h || !(h.timeout > 0)) return;
+  if (Date.now() - lastHeardFromParent > h.timeout) {
+    clearInterval(silenceCheck);
+    h.close();
+  }
+}, 250);
+silenceCheck.unref();
+
 process.on('message', (message: ParentMessage) => {
+  lastHeardFromParent = Date.now();
   if (message.t === 'init') {
     if (!handle) handle = start(message);
   } else if (message.t === 'call') {

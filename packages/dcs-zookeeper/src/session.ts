@@ -88,7 +88,9 @@ function buildChildFromSource(): string {
   const names = ['session-process', 'protocol'];
   const sources = names.map((name) => readFileSync(fileURLToPath(new URL(`./${name}.ts`, import.meta.url)), 'utf8'));
   const hash = createHash('sha256').update(sources.join('\0')).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), `pgha-zookeeper-child-${hash}`);
+  // Per user: the staging directory is created 0700, and agents run as `postgres` next to
+  // test processes running as root.
+  const dir = join(tmpdir(), `pgha-zookeeper-child-${process.getuid?.() ?? 'u'}-${hash}`);
   if (!existsSync(join(dir, 'session-process.js'))) {
     const ts = createRequire(import.meta.url)('typescript') as typeof TypeScript;
     // Written aside and renamed into place, so a concurrent process never sees a partial build.
