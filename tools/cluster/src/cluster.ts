@@ -18,6 +18,7 @@ import {
   waitFor,
   type ServerProcess,
 } from '@pgha/test-servers';
+import { killPostgres, superviseTestingDevice, type TestingSupervisor } from '@pgha/watchdog';
 
 export type AgentKind = 'pgha' | 'patroni';
 export type DcsKind = 'etcd' | 'zookeeper';
@@ -38,12 +39,20 @@ export interface LocalClusterOptions {
   dynamic?: Record<string, unknown>;
   /** Per-member tags, by member index. */
   tags?: Record<number, Record<string, unknown>>;
+  /** Per-member top-level YAML sections (e.g. `watchdog`), by member index, merged over the defaults. */
+  extra?: Record<number, Record<string, unknown>>;
   /** Run pgha from its built `dist` instead of the TypeScript sources. */
   useDist?: boolean;
   /** Forward agents' output to this process's stderr, prefixed with the member name. */
   echo?: boolean;
   /** Root directory to use instead of a new temporary one (kept on stop). */
   root?: string;
+  /**
+   * Give each pgha member a watchdog (`mode: required`, the FIFO `testing` driver) whose
+   * supervisor runs here and, when it fires, SIGKILLs that member's PostgreSQL — what a machine
+   * reset does to a node whose agent hangs. Ignored for Patroni.
+   */
+  watchdog?: boolean | { safetyMargin?: number };
 }
 
 export interface MemberHandle {
@@ -70,6 +79,8 @@ export interface MemberHandle {
   status(): Promise<Record<string, unknown> | null>;
   /** The agent's output so far. */
   output(): string;
+  /** This member's watchdog supervisor, when the cluster runs with `watchdog`. */
+  watchdog: TestingSupervisor | null;
 }
 
 export interface LocalCluster {
@@ -117,6 +128,8 @@ export function memberConfig(options: {
   timing: ClusterTiming;
   dynamic?: Record<string, unknown>;
   tags?: Record<string, unknown>;
+  /** The `watchdog:` section, if any. */
+  watchdog?: Record<string, unknown>;
 }): Record<string, unknown> {
   const dir = join(options.root, options.name);
   const dcsSection =
@@ -165,6 +178,7 @@ export function memberConfig(options: {
       ],
     },
     tags: options.tags ?? {},
+    ...(options.watchdog ? { watchdog: options.watchdog } : {}),
   };
 }
 
@@ -189,20 +203,24 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   for (let i = 0; i < count; i++) {
     const name = `pg${i}`;
     const dir = join(root, name);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
     chownSync(dir, ids.uid, ids.gid);
+    chownSync(join(dir, 'tmp'), ids.uid, ids.gid);
     const pgPort = ports[2 * i]!;
     const apiPort = ports[2 * i + 1]!;
     const configPath = join(dir, 'agent.yml');
+    const watchdog = options.watchdog && kind === 'pgha' ? superviseTestingDevice({ fifo: join(dir, 'watchdog.fifo'), onFire: () => killPostgres(join(dir, 'data')) }) : null;
+    const margin = typeof options.watchdog === 'object' ? options.watchdog.safetyMargin : undefined;
     const config = memberConfig({
       scope, name, root, pgPort, apiPort, timing,
       dcs: { kind: dcsKind, endpoints },
       ...(options.dynamic ? { dynamic: options.dynamic } : {}),
       ...(options.tags?.[i] ? { tags: options.tags[i] } : {}),
+      ...(watchdog ? { watchdog: { mode: 'required', driver: 'testing', device: watchdog.fifo, ...(margin !== undefined ? { safety_margin: margin } : {}) } } : {}),
     });
-    writeFileSync(configPath, toYaml(config));
+    writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    members.push(makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false }));
+    members.push(makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog }));
   }
   for (const m of members) m.start();
 
@@ -241,6 +259,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       await Promise.all(members.map((m) => m.stop()));
       // A postmaster left behind by a killed agent.
       for (const m of members) m.killPostmaster();
+      for (const m of members) m.watchdog?.stop();
       await dcsServer.stop();
       await temp?.remove();
     },
@@ -250,7 +269,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
 function makeMember(o: {
   name: string; index: number; pgPort: number; apiPort: number; dir: string; configPath: string;
-  kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean;
+  kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean; watchdog: TestingSupervisor | null;
 }): MemberHandle {
   const apiUrl = `http://127.0.0.1:${o.apiPort}`;
   const dataDir = join(o.dir, 'data');
@@ -271,7 +290,9 @@ function makeMember(o: {
         uid: o.ids.uid,
         gid: o.ids.gid,
         cwd: o.dir,
-        env: { ...process.env, HOME: o.dir, PGPASSFILE: join(o.dir, 'pgpass') },
+        // TMPDIR: the agent's own, so nothing it writes there clashes with files root created
+        // under /tmp (a 0700 directory of root's is unreadable to the postgres user).
+        env: { ...process.env, HOME: o.dir, PGPASSFILE: join(o.dir, 'pgpass'), TMPDIR: join(o.dir, 'tmp') },
       });
       if (o.echo) {
         const forward = (chunk: Buffer) => process.stderr.write(chunk.toString().replace(/^(?=.)/gm, `[${o.name}] `));
@@ -318,6 +339,7 @@ function makeMember(o: {
       }
     },
     output: () => [...outputs, handle.agent?.output() ?? ''].join('\n'),
+    watchdog: o.watchdog,
   };
   return handle;
 }
