@@ -1,0 +1,269 @@
+// Command handlers against the in-memory DCS, run through runCli with scripted stdin. Member APIs
+// point at a closed port, so these cover what happens when they cannot be reached; the live
+// cluster test covers the API paths.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CliError, CliErrorCode, loadCtlConfig, parseDcsUrl } from '../src/index.ts';
+import { memberJson, seedCluster } from './fixtures/memory-cluster.ts';
+
+const seed = () =>
+  seedCluster({
+    members: {
+      pg0: memberJson('pg0', 5433, { role: 'master', xlog_location: 100 }),
+      pg1: memberJson('pg1', 5434, { xlog_location: 100 }),
+      pg2: memberJson('pg2', 5435, { xlog_location: 100, tags: { nofailover: true } }),
+    },
+    leader: 'pg0',
+    keys: {
+      initialize: '7300000000000000001',
+      config: { ttl: 30, loop_wait: 10, postgresql: { parameters: { max_connections: 50 } } },
+      history: [[1, 25165824, 'no recovery target specified', '2026-11-24T10:00:00+00:00', 'pg0']],
+      status: { optime: 100 },
+    },
+  });
+
+describe('read commands', () => {
+  it('lists, shows history, config and dsn from the DCS', async () => {
+    const c = await seed();
+    const list = await c.run(['list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain('+ Cluster: demo (7300000000000000001) ');
+    expect(list.stdout).toMatch(/\| pg0 +\| 127\.0\.0\.1:5433 \| Leader +\| running \|/);
+    const history = await c.run(['history', '-f', 'tsv']);
+    expect(history.stdout).toBe('TL\tLSN\tReason\tTimestamp\tNew Leader\n1\t25165824\tno recovery target specified\t2026-11-24T10:00:00+00:00\tpg0\n');
+    const config = await c.run(['show-config', 'demo']);
+    expect(config.stdout).toBe('loop_wait: 10\npostgresql:\n  parameters:\n    max_connections: 50\nttl: 30\n\n');
+    expect((await c.run(['dsn'])).stdout).toBe('host=127.0.0.1 port=5433\n');
+    expect((await c.run(['dsn', '-m', 'pg2'])).stdout).toBe('host=127.0.0.1 port=5435\n');
+  });
+
+  it('names an unknown cluster or member in a one-line error with exit 1', async () => {
+    const c = await seed();
+    const cluster = await c.run(['list', 'nosuch']);
+    expect(cluster.code).toBe(1);
+    expect(cluster.stderr).toBe("Error: Cluster 'nosuch' not found: the DCS has nothing under /service/nosuch/\n");
+    const member = await c.run(['restart', 'demo', 'pg9', '--force']);
+    expect(member.code).toBe(1);
+    expect(member.stderr).toBe('Error: pg9 is not a member of cluster demo\n');
+    const dsn = await c.run(['dsn', '-m', 'pg9']);
+    expect(dsn.stderr.trim().split('\n')).toHaveLength(1);
+    expect(dsn.stderr).toContain('pg9');
+  });
+
+  it('reports a DCS that does not answer, once, with exit 1', async () => {
+    const c = await seed();
+    c.backend.faults.unreachable();
+    const r = await c.run(['list']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^Error: DCS error while reading cluster demo: .+\n$/);
+  });
+
+  it('rejects unknown commands and options as usage errors (exit 2)', async () => {
+    const c = await seed();
+    const cmd = await c.run(['frobnicate']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toContain("Error: No such command 'frobnicate'.");
+    const opt = await c.run(['list', '--bogus']);
+    expect(opt.code).toBe(2);
+    expect(opt.stderr).toContain('Error: No such option: --bogus');
+    const fmt = await c.run(['list', '-f', 'xml']);
+    expect(fmt.code).toBe(2);
+  });
+});
+
+describe('watch', () => {
+  it('list -w N redraws every N seconds until interrupted', async () => {
+    const c = await seed();
+    const waits: number[] = [];
+    const sleep = async (ms: number): Promise<void> => {
+      waits.push(ms);
+      // The operator's Ctrl-C after the second table.
+      if (waits.length === 2) throw new CliError(CliErrorCode.Aborted, 'interrupted');
+    };
+    const r = await c.run(['list', '-w', '0.5', '-f', 'tsv'], '', { sleep });
+    expect(waits).toEqual([500, 500]);
+    expect(r.stdout.match(/^Cluster\tMember/gm)).toHaveLength(2);
+    expect(r.stderr).toBe('Error: interrupted\n');
+  });
+});
+
+describe('edit-config', () => {
+  it('opens $EDITOR on the YAML and writes what the editor saved', async () => {
+    const c = await seed();
+    const r = await c.run(['edit-config'], 'y\n', { env: { EDITOR: "sed -i 's/loop_wait: 10/loop_wait: 7/'" } });
+    expect(r.stdout).toContain('-loop_wait: 10\n+loop_wait: 7\n');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(c.raw('config')!).loop_wait).toBe(7);
+  });
+
+  it('sets values with -s/-p, shows the diff and writes with CAS under --force', async () => {
+    const c = await seed();
+    const r = await c.run(['edit-config', '-s', 'loop_wait=5', '-p', 'pg_stat_statements.max=1000', '-s', 'ttl=null', '--force']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--- \n+++ \n@@');
+    expect(r.stdout).toContain('-loop_wait: 10\n+loop_wait: 5\n');
+    expect(r.stdout).toContain('Configuration changed\n');
+    expect(JSON.parse(c.raw('config')!)).toEqual({ loop_wait: 5, postgresql: { parameters: { max_connections: 50, 'pg_stat_statements.max': 1000 } } });
+  });
+
+  it('asks "Apply these changes?" and honours a piped answer', async () => {
+    const c = await seed();
+    const no = await c.run(['edit-config', '-s', 'loop_wait=3'], 'n\n');
+    expect(no.stdout).toContain('Apply these changes? [y/N]: ');
+    expect(no.code).toBe(1);
+    expect(JSON.parse(c.raw('config')!).loop_wait).toBe(10);
+    const yes = await c.run(['edit-config', '-s', 'loop_wait=3'], 'y\n');
+    expect(yes.code).toBe(0);
+    expect(JSON.parse(c.raw('config')!).loop_wait).toBe(3);
+  });
+
+  it('fails clearly when a confirmation is needed and stdin is closed', async () => {
+    const c = await seed();
+    const r = await c.run(['edit-config', '-s', 'loop_wait=3']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^Error: Aborted: 'Apply these changes\? \[y\/N\]:' needs an answer but stdin is closed/);
+    expect(JSON.parse(c.raw('config')!).loop_wait).toBe(10);
+  });
+
+  it('applies a YAML file with --apply and replaces with --replace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pghactl-'));
+    try {
+      const file = join(dir, 'patch.yml');
+      writeFileSync(file, 'postgresql:\n  parameters:\n    work_mem: 8MB\nttl: null\n');
+      const c = await seed();
+      expect((await c.run(['edit-config', '--apply', file, '--force', '-q'])).code).toBe(0);
+      expect(JSON.parse(c.raw('config')!)).toEqual({ loop_wait: 10, postgresql: { parameters: { max_connections: 50, work_mem: '8MB' } } });
+      writeFileSync(file, 'ttl: 20\n');
+      expect((await c.run(['edit-config', '--replace', file, '--force', '-q'])).code).toBe(0);
+      expect(JSON.parse(c.raw('config')!)).toEqual({ ttl: 20 });
+      expect((await c.run(['edit-config', '--replace', file, '--force'])).stdout).toBe('Not changed\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('actions when the member APIs do not answer', () => {
+  it('switchover --force falls back to writing the failover key', async () => {
+    const c = await seed();
+    const r = await c.run(['switchover', '--candidate', 'pg1', '--force']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Current cluster topology\n');
+    expect(r.stdout).toMatch(/Could not switchover using Patroni api, falling back to DCS/);
+    expect(JSON.parse(c.raw('failover')!)).toEqual({ leader: 'pg0', member: 'pg1' });
+  });
+
+  it('switchover asks Primary, Candidate, When and confirmation, reading piped answers', async () => {
+    const c = await seed();
+    const r = await c.run(['switchover', 'demo'], '\npg1\n\ny\n');
+    expect(r.stdout).toContain('Primary [pg0]: ');
+    expect(r.stdout).toContain("Candidate ['pg1'] []: ");
+    expect(r.stdout).toMatch(/When should the switchover take place \(e\.g\. \d{4}-\d\d-\d\dT\d\d:\d\d \) {2}\[now\]: /);
+    expect(r.stdout).toContain('Are you sure you want to switchover cluster demo, demoting current leader pg0? [y/N]: ');
+    expect(JSON.parse(c.raw('failover')!)).toMatchObject({ leader: 'pg0', member: 'pg1' });
+  });
+
+  it('switchover refuses a nofailover candidate and a wrong leader', async () => {
+    const c = await seed();
+    const nofail = await c.run(['switchover', '--candidate', 'pg2', '--force']);
+    expect(nofail.code).toBe(1);
+    expect(nofail.stderr).toBe('Error: Member pg2 does not exist in cluster demo\n');
+    const wrong = await c.run(['switchover', '--leader', 'pg1', '--candidate', 'pg2', '--force']);
+    expect(wrong.stderr).toBe('Error: Member pg1 is not the leader of cluster demo\n');
+    expect(c.raw('failover')).toBeUndefined();
+  });
+
+  it('failover without a candidate and --force is refused', async () => {
+    const c = await seed();
+    const r = await c.run(['failover', '--force']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Error: Failover could be performed only to a specific candidate');
+  });
+
+  it('pause writes pause into the config with CAS; pausing twice is an error', async () => {
+    const c = await seed();
+    const r = await c.run(['pause']);
+    expect(r.stdout).toBe('Success: cluster management is paused\n');
+    expect(JSON.parse(c.raw('config')!).pause).toBe(true);
+    expect((await c.run(['list'])).stdout).toContain(' Maintenance mode: on\n');
+    const again = await c.run(['pause']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe('Error: Cluster is already paused\n');
+    expect((await c.run(['resume'])).code).toBe(0);
+    expect(JSON.parse(c.raw('config')!).pause).toBeUndefined();
+  });
+
+  it('restart reports a member API that does not answer as Failed with exit 1', async () => {
+    const c = await seed();
+    const r = await c.run(['restart', 'demo', 'pg1', '--force']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/Failed: restart for member pg1, POST http:\/\/127\.0\.0\.1:1\/restart \(member pg1\) failed: .*ECONNREFUSED/);
+  });
+
+  it('reinit asks which member, then confirms, and never offers the leader', async () => {
+    const c = await seed();
+    const r = await c.run(['reinit', 'demo'], 'pg1\nn\n');
+    expect(r.stdout).toContain('Which member do you want to reinitialize [pg1, pg2]? []: ');
+    expect(r.stdout).toContain('Are you sure you want to reinitialize members pg1? [y/N]: ');
+    expect(r.stderr).toBe('Error: Aborted reinitialize\n');
+    const leader = await c.run(['reinit', 'demo', 'pg0', '--force']);
+    expect(leader.stderr).toBe('Error: No replica among provided members\n');
+  });
+});
+
+describe('remove and scaffold', () => {
+  it('remove asks for the cluster name, "Yes I am aware" and the leader, then wipes the cluster', async () => {
+    const c = await seed();
+    const wrong = await c.run(['remove', 'demo'], 'demo\nyes\n');
+    expect(wrong.stderr).toBe('Error: You did not exactly type "Yes I am aware"\n');
+    expect(c.raw('initialize')).toBe('7300000000000000001');
+    const r = await c.run(['remove', 'demo'], 'demo\nYes I am aware\npg0\n');
+    expect(r.stdout).toContain('Please confirm the cluster name to remove: ');
+    expect(r.stdout).toContain('You are about to remove all information in DCS for demo, please type: "Yes I am aware": ');
+    expect(r.stdout).toContain('This cluster currently is healthy. Please specify the leader name to continue: ');
+    expect(r.code).toBe(0);
+    expect([...c.backend.snapshot().keys()].filter((k) => k.startsWith('/service/demo/'))).toEqual([]);
+  });
+
+  it('scaffold creates the initialize key once', async () => {
+    const c = await seedCluster({ scope: 'fresh' });
+    const r = await c.run(['scaffold', 'fresh', '-s', '7300000000000000042']);
+    expect(r.stdout).toBe('Cluster fresh has been created successfully\n');
+    expect(c.raw('initialize')).toBe('7300000000000000042');
+    expect((await c.run(['scaffold', 'fresh'])).stderr).toBe('Error: This cluster is already initialized\n');
+  });
+});
+
+describe('configuration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pghactl-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('parses DCS URLs with defaults by scheme and port', () => {
+    expect(parseDcsUrl('etcd3://10.0.0.1:2379')).toEqual({ section: 'etcd3', settings: { hosts: ['10.0.0.1:2379'] } });
+    expect(parseDcsUrl('zookeeper://a,b:2182/ns')).toEqual({ section: 'zookeeper', settings: { hosts: ['a:2181', 'b:2182'] }, namespace: '/ns' });
+    expect(parseDcsUrl('localhost:2181').section).toBe('zookeeper');
+    expect(() => parseDcsUrl('consulx://x')).toThrow(/Unknown dcs scheme: consulx/);
+  });
+
+  it('reads the agent YAML, lets --dcs-url replace its DCS and env pick the file', () => {
+    const file = join(dir, 'agent.yml');
+    writeFileSync(file, 'scope: batman\nrestapi:\n  authentication: {username: admin, password: secret}\netcd3:\n  hosts: [127.0.0.1:2379]\n');
+    const fromFile = loadCtlConfig({ configFile: file, env: {} });
+    expect(fromFile).toMatchObject({ scope: 'batman', auth: { username: 'admin', password: 'secret' }, namespace: '/service' });
+    const viaEnv = loadCtlConfig({ env: { PATRONICTL_CONFIG_FILE: file }, dcsUrl: 'zookeeper://z:2181' });
+    expect(viaEnv.raw.etcd3).toBeUndefined();
+    expect(viaEnv.raw.zookeeper).toEqual({ hosts: ['z:2181'] });
+    expect(() => loadCtlConfig({ configFile: join(dir, 'missing.yml'), env: {} })).toThrow(/missing\.yml not existing or no read rights/);
+  });
+
+  it('configure writes a ctl file that the next run reads', async () => {
+    const c = await seed();
+    const file = join(dir, 'ctl.yml');
+    const r = await c.run(['configure', '-c', file, '-d', 'etcd3://127.0.0.1:2379', '--scope', 'demo']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe('etcd3:\n  hosts:\n  - 127.0.0.1:2379\nscope: demo\n');
+    expect(loadCtlConfig({ configFile: file, env: {} })).toMatchObject({ scope: 'demo', raw: { etcd3: { hosts: ['127.0.0.1:2379'] } } });
+  });
+});
