@@ -132,10 +132,13 @@ export function membersTable(cluster: Cluster, options: MembersTableOptions): Ta
     pending: options.extended || withHost.some((r) => r.member.data.pending_restart),
     scheduled: options.extended || withHost.some((r) => r.member.data.scheduled_restart),
     tags: options.extended || withHost.some((r) => Object.keys(r.member.data.tags).length > 0),
+    // pgha members whose required watchdog is unusable may not promote: say so (never shown otherwise).
+    watchdog: withHost.some((r) => r.member.data.extra['watchdog_failed'] === true),
   };
   if (has.pending) columns.push('Pending restart');
   if (has.scheduled) columns.push('Scheduled restart');
   if (has.tags) columns.push('Tags');
+  if (has.watchdog) columns.push('Watchdog');
   // host:port when a port is not the default or two members share a host, as patronictl does.
   const appendPort = withHost.some((r) => r.port !== 5432) || new Set(withHost.map((r) => r.host)).size < withHost.length;
 
@@ -157,6 +160,7 @@ export function membersTable(cluster: Cluster, options: MembersTableOptions): Ta
       line.push(text);
     }
     if (has.tags) line.push(Object.keys(d.tags).length > 0 ? d.tags : '');
+    if (has.watchdog) line.push(d.extra['watchdog_failed'] === true ? 'failed: may not promote' : '');
     return line;
   });
   return {

@@ -39,6 +39,23 @@ describe('read commands', () => {
     expect((await c.run(['dsn', '-m', 'pg2'])).stdout).toBe('host=127.0.0.1 port=5435\n');
   });
 
+  it('shows a Watchdog column only when a member cannot fence itself (required mode, no device)', async () => {
+    const plain = await seed();
+    expect((await plain.run(['list'])).stdout).not.toContain('Watchdog');
+    const c = await seedCluster({
+      members: {
+        pg0: memberJson('pg0', 5433, { role: 'master' }),
+        pg1: memberJson('pg1', 5434, { watchdog_failed: true }),
+      },
+      leader: 'pg0',
+      keys: { initialize: '7300000000000000001' },
+    });
+    const list = await c.run(['list']);
+    expect(list.stdout).toMatch(/\| Watchdog +\|/);
+    expect(list.stdout).toMatch(/\| pg1 +\|.*\| failed: may not promote \|/);
+    expect(list.stdout).toMatch(/\| pg0 +\|.*\| +\|\n/);
+  });
+
   it('names an unknown cluster or member in a one-line error with exit 1', async () => {
     const c = await seed();
     const cluster = await c.run(['list', 'nosuch']);

@@ -54,6 +54,9 @@ export function buildMemberData(s: Snapshot, started: LongAction | null): Member
   }
   if (local.pendingRestart) data.pending_restart = true;
   if (s.config.pause) data.pause = true;
+  // pgha's own field (Patroni's readers ignore unknown ones): a member that the configuration
+  // requires to have a watchdog, and has none, never promotes; `pghactl list` shows why.
+  if (!s.watchdogHealthy) data.extra['watchdog_failed'] = true;
   return data;
 }
 

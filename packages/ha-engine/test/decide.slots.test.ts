@@ -5,6 +5,13 @@ import { config, leaderSnapshot, runningReplica, snapshot, summary } from './fix
 
 const withSlots = config({}, { use_slots: true });
 
+describe('member key', () => {
+  it('says when a required watchdog is unusable, so pghactl list can show why the member never promotes', () => {
+    expect(decide(snapshot({ watchdogHealthy: false })).member?.extra).toEqual({ watchdog_failed: true });
+    expect(decide(snapshot()).member?.extra).toEqual({});
+  });
+});
+
 describe('member slots', () => {
   it('the primary with the lock keeps a slot for every other member', () => {
     const d = decide(leaderSnapshot({ config: withSlots }));
