@@ -95,6 +95,11 @@ export interface LocalCluster {
 }
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+/**
+ * Node flags for a production agent: the agent's heap is small (about 20 MB in use) and a 16 MB
+ * default young generation mostly adds resident memory; these keep RSS about 20 MB lower.
+ */
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=128'];
 export const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
 export const SUPERUSER = { username: 'postgres', password: 'pgha-super' };
 export const REPLICATION = { username: 'replicator', password: 'pgha-repl' };
@@ -109,7 +114,8 @@ function postgresIds(): { uid: number; gid: number } {
 /** The command line that starts one agent on `configPath`. */
 export function agentCommand(kind: AgentKind, configPath: string, useDist = false): { command: string; args: string[] } {
   if (kind === 'patroni') return { command: '/usr/bin/patroni', args: [configPath] };
-  if (useDist) return { command: process.execPath, args: [join(REPO_ROOT, 'packages/agent/dist/bin.js'), configPath] };
+  // The V8 settings the systemd unit uses (docs/operations.md): a small young generation.
+  if (useDist) return { command: process.execPath, args: [...AGENT_NODE_FLAGS, join(REPO_ROOT, 'packages/agent/dist/bin.js'), configPath] };
   return {
     command: process.execPath,
     // The loader is named by absolute URL: the agent's working directory is its data folder.
