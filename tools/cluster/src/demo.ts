@@ -43,13 +43,17 @@ async function main(): Promise<void> {
   const primary = await cluster.waitForPrimary(180_000);
   console.log(`\n${primary.name} is the primary. Configs and data are under ${cluster.root}.`);
   console.log(`Try: curl -s ${primary.apiUrl}/patroni ; psql -h 127.0.0.1 -p ${primary.pgPort} -U postgres (password pgha-super)`);
+  console.log(`     pnpm exec tsx --conditions=@pgha/source packages/cli/src/bin.ts -c ${primary.configPath} list`);
+  console.log(`     (or Patroni's own: patronictl -c ${primary.configPath} list)`);
   console.log('Press Ctrl-C to stop.\n');
   let last = '';
   while (!stopping) {
     const now = await table(cluster);
-    if (now !== last) {
+    // Redrawn when a role or state changes, not on every WAL position move.
+    const shape = now.replace(/\| \d* +\| http/g, '| http');
+    if (shape !== last) {
       console.log(`${new Date().toISOString()}\n${now}\n`);
-      last = now;
+      last = shape;
     }
     await new Promise((r) => setTimeout(r, 2000));
   }
