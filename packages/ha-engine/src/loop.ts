@@ -15,6 +15,8 @@ import { silentLogger } from '@pgha/dcs';
 import type { Action, Decision, FollowTarget, LongAction, Otherwise } from './actions.js';
 import { describeAction } from './actions.js';
 import { BackgroundSlot } from './background.js';
+import type { ProbeTarget } from './candidate.js';
+import { probeTargets } from './candidate.js';
 import type { EngineConfig, LocalEngineSettings } from './config.js';
 import { resolveEngineConfig } from './config.js';
 import { decide } from './decide.js';
@@ -315,6 +317,7 @@ class Loop implements HaLoop {
         this.#safety.disarm();
       }
     }
+    const early = this.#earlyProbe(cluster);
     const local = await this.#readLocal();
     let snapshot: Snapshot = {
       cluster,
@@ -334,7 +337,7 @@ class Loop implements HaLoop {
     let decision = decide(snapshot);
     const probe = decision.actions.find((a) => a.kind === 'probe_peers');
     if (probe) {
-      const peers = await this.#probe(probe.members);
+      const peers = early && sameTargets(early.targets, probe.members) ? await early.results : await this.#probe(probe.members);
       snapshot = { ...snapshot, peers, now: clock.now() };
       decision = decide(snapshot);
       if (decision.actions.some((a) => a.kind === 'probe_peers')) {
@@ -442,6 +445,19 @@ class Loop implements HaLoop {
       };
       return unknown;
     }
+  }
+
+  /**
+   * With the lock free, a leader race is likely and needs the other members' positions: start
+   * asking them now, while PostgreSQL's state is read, instead of after. The rules ask exactly
+   * `probeTargets`; the results are used only if they do, and are as fresh as Patroni's (taken
+   * after the cluster was read). Not when paused: no race happens then.
+   */
+  #earlyProbe(cluster: Cluster | DcsUnavailable): { targets: ProbeTarget[]; results: Promise<PeerStatus[]> } | null {
+    if (isDcsUnavailable(cluster) || cluster.leader !== null || this.#config.pause) return null;
+    const targets = probeTargets(cluster, this.#o.me.name);
+    if (targets.length === 0) return null;
+    return { targets, results: this.#probe(targets) };
   }
 
   async #probe(members: { name: string; apiUrl: string }[]): Promise<PeerStatus[]> {
@@ -604,8 +620,10 @@ class Loop implements HaLoop {
         const immediate = action.mode === 'immediate' || action.mode === 'immediate-nolock';
         this.#log.info(`Demoting self (${action.mode})`);
         await this.#callWatchdog('disable');
+        const stopping = this.#o.clock.now();
         // Not abortable: a demote that has begun must bring PostgreSQL down.
         await pg.stop({ mode: immediate ? 'immediate' : 'fast', checkpoint: action.mode === 'graceful' }, new AbortController().signal);
+        this.#log.info({ ms: Math.round(this.#o.clock.now() - stopping) }, 'PostgreSQL stopped');
         if (action.mode === 'graceful' || action.mode === 'immediate') await this.#release();
         return startReplica(action.follow);
       }
@@ -718,6 +736,10 @@ class Loop implements HaLoop {
       this.#log.warn({ err: errorMessage(e) }, `${what} did not finish`);
     }
   }
+}
+
+function sameTargets(a: readonly ProbeTarget[], b: readonly ProbeTarget[]): boolean {
+  return a.length === b.length && a.every((t, i) => t.name === b[i]?.name && t.apiUrl === b[i]?.apiUrl);
 }
 
 /** The branch a guarded action takes when it did not succeed (none for unguarded actions). */

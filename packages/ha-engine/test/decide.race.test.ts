@@ -74,10 +74,24 @@ describe('the healthiest replica promotes', () => {
     expect(d2.notes).toContain('Member pg2 is not watchdog capable');
   });
 
-  it('clears the failover key after winning a manual failover', () => {
+  it('clears the failover key after winning a manual failover, once the promotion has started', () => {
     const cluster = unlockedCluster({ failover: { member: 'pg1' } });
     const d = race(null, { cluster });
-    expect(summary(d).actions).toEqual(['acquire_lock', 'clear_failover', 'activate_watchdog', 'promote']);
+    // Nothing DCS-bound sits between taking the lock and starting the promotion.
+    expect(summary(d).actions).toEqual(['acquire_lock', 'activate_watchdog', 'promote', 'clear_failover']);
+  });
+
+  it('still clears the failover key when the watchdog cannot be activated', () => {
+    const cluster = unlockedCluster({ failover: { member: 'pg1' } });
+    const d = race(null, { cluster });
+    const fallback = actionOf(d, 'activate_watchdog').otherwise;
+    expect(fallback?.reason).toBe('Not promoting self because watchdog could not be activated');
+    expect(fallback?.actions.map((a) => a.kind)).toEqual(['release_lock', 'clear_failover']);
+  });
+
+  it('without a failover key, a failed watchdog only releases the lock', () => {
+    const d = race([peer('pg0', { reachable: false }), peer('pg2', { walPosition: 1000 })]);
+    expect(actionOf(d, 'activate_watchdog').otherwise?.actions.map((a) => a.kind)).toEqual(['release_lock']);
   });
 });
 
@@ -159,7 +173,7 @@ describe('a primary without the lock', () => {
 describe('manual failover and switchover without a leader', () => {
   it('the named candidate races', () => {
     const cluster = unlockedCluster({ failover: { leader: 'pg0', member: 'pg1' } });
-    expect(summary(race(null, { cluster })).actions).toEqual(['acquire_lock', 'clear_failover', 'activate_watchdog', 'promote']);
+    expect(summary(race(null, { cluster })).actions).toEqual(['acquire_lock', 'activate_watchdog', 'promote', 'clear_failover']);
   });
 
   it('others stand back while the candidate is healthy', () => {
@@ -172,7 +186,7 @@ describe('manual failover and switchover without a leader', () => {
   it('others race when the candidate is gone', () => {
     const cluster = unlockedCluster({ failover: { leader: 'pg0', member: 'pg2' } });
     const d = race([peer('pg0'), peer('pg2', { reachable: false })], { cluster });
-    expect(summary(d).actions).toEqual(['acquire_lock', 'clear_failover', 'activate_watchdog', 'promote']);
+    expect(summary(d).actions).toEqual(['acquire_lock', 'activate_watchdog', 'promote', 'clear_failover']);
     expect(d.notes).toContain('manual failover: member pg2 is not reachable');
   });
 

@@ -3,6 +3,8 @@
 // deadline, a hung PostgreSQL, fatal conditions and shutdown.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterStore } from '@pgha/dcs';
+import type { PeerProbe, PeerStatus, PostgresPort } from '../src/index.js';
+import { unreachable } from '../src/index.js';
 import type { Engine, Rig } from './fixtures/engines.js';
 import { lastReason, rig } from './fixtures/engines.js';
 
@@ -273,5 +275,67 @@ describe('fatal conditions and shutdown', () => {
     expect(runningAtRelease).toEqual([false]);
     expect(t.dcs.backend.snapshot().has('/service/demo/leader')).toBe(false);
     expect(pg0.loop.stopped).toBe(true);
+  });
+});
+
+describe('leader race', () => {
+  it('asks the other members for their positions while it reads PostgreSQL, once per race, never while a leader holds the lock', async () => {
+    r = rig();
+    const t = r;
+    const pg0 = t.engine('pg0');
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+
+    // pg1's state reads take 300 ms and its probes 200 ms, so the two can be seen to overlap.
+    const reads: { start: number; end: number }[] = [];
+    const probes: number[] = [];
+    const port = t.world.port('pg1');
+    const slowPort = new Proxy(port, {
+      get(target, key) {
+        if (key === 'state') {
+          return async (signal: AbortSignal) => {
+            const start = t.clock.now();
+            await t.clock.sleep(300);
+            const state = await target.state(signal);
+            reads.push({ start, end: t.clock.now() });
+            return state;
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as PostgresPort;
+    const peers: PeerProbe = {
+      async probe(targets) {
+        probes.push(t.clock.now());
+        await t.clock.sleep(200);
+        return targets.map((x): PeerStatus => {
+          const s = t.world.servers.get(x.name);
+          if (t.down.has(x.name) || !s || !s.running || s.state !== 'running') return unreachable(x.name, 'no answer');
+          return { name: x.name, reachable: true, inRecovery: s.role !== 'primary', walPosition: s.lsn, timeline: s.timeline, tags: {}, watchdogFailed: false };
+        });
+      },
+    };
+    const pg1 = t.engine('pg1', { postgres: slowPort, peers });
+    const pg2 = t.engine('pg2');
+    pg1.loop.start();
+    pg2.loop.start();
+    await t.until(() => t.world.server('pg1').streaming && t.world.server('pg2').streaming, 60_000);
+    await t.advance(30_000);
+    expect(probes).toEqual([]);
+
+    t.down.add('pg0');
+    await t.drive(pg0.loop.stop());
+    t.world.crash('pg0');
+    await t.until(() => t.world.writablePrimaries().length === 1, 60_000);
+    await t.advance(5_000);
+
+    const raced = pg1.reports.filter((x) => x.snapshot.peers !== null);
+    expect(raced.length).toBeGreaterThanOrEqual(1);
+    expect(raced[0]?.snapshot.peers?.map((p) => p.name)).toEqual(['pg2']);
+    // Each race probed once, and each probe began during that cycle's state read.
+    expect(probes).toHaveLength(raced.length);
+    for (const at of probes) expect(reads.some((x) => x.start <= at && at < x.end)).toBe(true);
+    expect(t.world.writablePrimaries()).toHaveLength(1);
   });
 });

@@ -80,6 +80,9 @@ function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new PostgresError(PostgresErrorCode.Aborted, `${what} was cancelled`);
 }
 
+/** How often a promotion in progress checks `pg_is_in_recovery()`. */
+const PROMOTE_POLL_MS = 10;
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -908,7 +911,9 @@ class LocalPostgresController implements PostgresController {
           throw new PostgresError(PostgresErrorCode.PromoteFailed, `PostgreSQL was asked to promote but was still in recovery after ${Math.round((options.timeoutMs ?? this.pgCtlTimeoutMs) / 1000)} s`);
         }
         throwIfAborted(options.signal, 'promote');
-        await sleep(50);
+        // Writes wait on this poll during a failover: end of recovery usually takes tens of ms,
+        // so a coarse interval would add up to its own length to every failover.
+        await sleep(PROMOTE_POLL_MS);
       }
       this.role = 'primary';
       this.upstream = null;

@@ -13,11 +13,10 @@
  *   leader key's expiry (seen through an etcd watch), until writes succeed on a new primary;
  * - idle agent memory: VmRSS of each agent process, from /proc.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import pg from 'pg';
-import { startLocalCluster, SUPERUSER, type AgentKind, type ClusterTiming, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { startLocalCluster, type AgentKind, type ClusterTiming, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
 
 interface Options {
@@ -43,49 +42,7 @@ function parseArgs(argv: string[]): Options {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
-
-async function sql(member: MemberHandle, text: string): Promise<pg.QueryResultRow[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port: member.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 2000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return (await c.query(text)).rows;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
-
-/** The primary, once every other member streams from it. */
-async function healthy(cluster: LocalCluster, timeoutMs = 300_000): Promise<MemberHandle> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const primary = await cluster.waitForPrimary(Math.max(1000, deadline - Date.now()));
-    const rows = await sql(primary, 'SELECT application_name, state FROM pg_stat_replication').catch(() => []);
-    const streaming = new Set(rows.filter((r) => r['state'] === 'streaming').map((r) => String(r['application_name'])));
-    if (cluster.members.every((m) => m === primary || streaming.has(m.name))) return primary;
-    if (Date.now() > deadline) throw new Error(`cluster not healthy after ${timeoutMs} ms (streaming: ${[...streaming].join(',')})`);
-    await sleep(250);
-  }
-}
-
-/** Wall-clock times at which the leader key was deleted (lease expiry), from `etcdctl watch`. */
-function watchLeaderDeletes(cluster: LocalCluster): { deletes: number[]; stop(): void } {
-  const deletes: number[] = [];
-  const child = spawn('etcdctl', ['--endpoints', cluster.dcs.endpoints.join(','), 'watch', `/service/${cluster.scope}/leader`], {
-    env: { ...process.env, ETCDCTL_API: '3' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  let buffer = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const lines = buffer.split('\n');
-    buffer = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() === 'DELETE') deletes.push(Date.now());
-  });
-  return { deletes, stop: () => void child.kill('SIGKILL') };
-}
 
 function rssMb(pid: number | undefined): number | null {
   if (!pid) return null;

@@ -46,12 +46,16 @@ export function leaderRace(ctx: Ctx): Outcome {
           otherwise: otherwise('following new leader after trying and failing to obtain lock'),
           onError: otherwise('DCS is not accessible'),
         },
-        ...clearFailover,
         {
           kind: 'activate_watchdog',
-          otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }]),
+          // The request is cleared on this path too, as it is once the promotion started: a
+          // candidate without a working watchdog must not win the next race on its strength.
+          otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }, ...clearFailover]),
         },
         { kind: 'promote', label: 'promote' },
+        // After the promotion has started (it runs in the background): clearing the request is
+        // one more DCS round trip the writes need not wait for.
+        ...clearFailover,
       ],
       notes,
     };
