@@ -16,7 +16,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { startLocalCluster, type AgentKind, type ClusterTiming, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
+import { crashPrimary, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
 
 interface Options {
@@ -106,17 +106,7 @@ async function postmasterKill(cluster: LocalCluster, writer: Writer, r: AgentRes
 }
 
 async function crash(cluster: LocalCluster, writer: Writer, watch: { deletes: number[] }, r: AgentResult): Promise<void> {
-  const primary = await healthy(cluster);
-  await sleep(2000);
-  const t0 = Date.now();
-  await primary.killAgent();
-  primary.killPostmaster();
-  await waitFor('writes on a new primary', async () => {
-    const c = writer.recoveredAfter(t0);
-    return c !== undefined && c.member !== primary.name;
-  }, 300_000, 50);
-  const back = writer.recoveredAfter(t0)!;
-  const expiry = watch.deletes.find((d) => d >= t0);
+  const { primary, t0, back, expiry } = await crashPrimary(cluster, writer, watch);
   r.crashFromKillMs.push(back.at - t0);
   if (expiry !== undefined) r.crashFromExpiryMs.push(back.at - expiry);
   log(`${r.agent} crash of ${primary.name}: writes on ${back.member} ${back.at - t0} ms after the kill, ${expiry === undefined ? '?' : back.at - expiry} ms after the leader key expired`);

@@ -1,7 +1,9 @@
-/** Small helpers the benchmark scripts share: one SQL query on a member, waiting for a healthy cluster. */
+/** Small helpers the benchmark scripts share: one SQL query on a member, waiting for a healthy cluster, a node crash. */
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { SUPERUSER, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { waitFor } from '@pgha/test-servers';
+import type { Commit, Writer } from './writer.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,3 +48,26 @@ export function watchLeaderDeletes(cluster: LocalCluster): { deletes: number[]; 
   return { deletes, stop: () => void child.kill('SIGKILL') };
 }
 
+
+/**
+ * A node crash of the primary: kill -9 of its agent, then of its postmaster, and wait until the
+ * writer commits on another member. Returns the kill time, that first commit and the leader key's
+ * expiry (when the etcd watch saw it). The caller restarts the crashed member.
+ */
+export async function crashPrimary(
+  cluster: LocalCluster,
+  writer: Writer,
+  watch: { deletes: number[] },
+): Promise<{ primary: MemberHandle; t0: number; back: Commit; expiry: number | undefined }> {
+  const primary = await healthy(cluster);
+  await sleep(2000);
+  const t0 = Date.now();
+  await primary.killAgent();
+  primary.killPostmaster();
+  await waitFor('writes on a new primary', async () => {
+    const c = writer.recoveredAfter(t0);
+    return c !== undefined && c.member !== primary.name;
+  }, 300_000, 50);
+  const back = writer.recoveredAfter(t0)!;
+  return { primary, t0, back, expiry: watch.deletes.find((d) => d >= t0) };
+}

@@ -9,8 +9,7 @@
  *     [--scenario switchover|crash] [--reps 2] [--timing 10/1/3] [--dist]
  */
 import { startLocalCluster, type ClusterTiming, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
-import { waitFor } from '@pgha/test-servers';
-import { healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
+import { crashPrimary, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
 
 function arg(flag: string): string | undefined {
@@ -90,17 +89,9 @@ async function switchover(cluster: LocalCluster, writer: Writer): Promise<void> 
 }
 
 async function crash(cluster: LocalCluster, writer: Writer, watch: { deletes: number[] }): Promise<void> {
-  const primary = await healthy(cluster);
-  await sleep(2000);
-  const t0 = Date.now();
-  await primary.killAgent();
-  primary.killPostmaster();
-  await waitFor('writes on a new primary', async () => {
-    const c = writer.recoveredAfter(t0);
-    return c !== undefined && c.member !== primary.name;
-  }, 300_000, 50);
-  const back = writer.recoveredAfter(t0)!;
-  const expiry = watch.deletes.find((d) => d >= t0) ?? t0;
+  const crashed = await crashPrimary(cluster, writer, watch);
+  const { primary, back } = crashed;
+  const expiry = crashed.expiry ?? crashed.t0;
   const others = cluster.members.filter((m) => m !== primary);
   const lines: Line[] = [
     [expiry, 'ETCD leader key deleted (etcdctl watch)'],
