@@ -151,6 +151,15 @@ export function killPostgres(dataDir: string): string {
     return `no postmaster.pid in ${dataDir}`;
   }
   if (!(pid > 0)) return `no postmaster pid in ${dataDir}`;
+  // A stale postmaster.pid may name a pid since reused by another process: only a postgres
+  // running on this data directory is killed.
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return `postmaster ${pid} was not running`;
+  }
+  if (!cmdline.includes('postgres') || !cmdline.includes(dataDir)) return `pid ${pid} is not the postmaster of ${dataDir}`;
   const children = childrenOf(pid);
   const killed: number[] = [];
   for (const p of [pid, ...children]) {

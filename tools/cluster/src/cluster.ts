@@ -325,7 +325,10 @@ function makeMember(o: {
     killPostmaster() {
       try {
         const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-        if (pid > 0) {
+        // A stale postmaster.pid may name a pid reused by another process (pid_max is small
+        // here): kill only a postgres running on this data directory.
+        const cmdline = pid > 0 ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+        if (pid > 0 && cmdline.includes('postgres') && cmdline.includes(dataDir)) {
           process.kill(pid, 'SIGKILL');
           return true;
         }
