@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
-import { startProcess, stopServer, waitFor, type ServerProcess } from './process.js';
+import { startProcess, waitFor, type ServerProcess } from './process.js';
 
 /** Where Debian's etcd-server and etcd-client put the binaries. */
 export const ETCD_BIN = process.env.PGHA_ETCD_BIN ?? '/usr/bin/etcd';
@@ -175,7 +175,12 @@ function makeCluster(root: string, states: MemberState[], token: string, tls: Et
       const s = member(i);
       const proc = s.process;
       if (!proc) return;
-      await stopServer(proc, opts);
+      if (opts.kill) {
+        proc.child.kill('SIGKILL');
+        await proc.exited;
+      } else {
+        await proc.stop(3000);
+      }
       s.process = null;
     },
     async startMember(i) {

@@ -72,14 +72,3 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
 }
-
-/** Stops a test server: kill -9 (thawed first, so a frozen one dies too) or a graceful stop. */
-export async function stopServer(proc: ServerProcess, options: { kill?: boolean } = {}, graceMs = 3000): Promise<void> {
-  if (options.kill) {
-    proc.child.kill('SIGCONT');
-    proc.child.kill('SIGKILL');
-    await proc.exited;
-  } else {
-    await proc.stop(graceMs);
-  }
-}

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
-import { startProcess, stopServer, waitFor, type ServerProcess } from './process.js';
+import { startProcess, waitFor, type ServerProcess } from './process.js';
 
 /** Debian's `zookeeper` package: the server jar (its manifest lists its dependencies) and Java. */
 export const ZOOKEEPER_JAR = process.env.PGHA_ZOOKEEPER_JAR ?? '/usr/share/java/zookeeper.jar';
@@ -254,7 +254,13 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
       const s = member(i);
       const proc = s.process;
       if (!proc) return;
-      await stopServer(proc, opts);
+      if (opts.kill) {
+        proc.child.kill('SIGCONT');
+        proc.child.kill('SIGKILL');
+        await proc.exited;
+      } else {
+        await proc.stop(3000);
+      }
       s.process = null;
     },
     async startMember(i) {
