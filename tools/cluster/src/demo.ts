@@ -27,6 +27,10 @@ async function table(cluster: LocalCluster): Promise<string> {
 
 async function main(): Promise<void> {
   console.log(`Starting ${dcs}, ${members} pgha agents and their PostgreSQL servers on 127.0.0.1 ...`);
+  // A Ctrl-C while starting: exiting kills the servers started so far (see @pgha/test-servers).
+  const early = () => process.exit(130);
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
   const cluster = await startLocalCluster({ members, dcs, timing: { ttl: 30, loopWait: 10, retryTimeout: 10 } });
   let stopping = false;
   const stop = async () => {
@@ -37,6 +41,8 @@ async function main(): Promise<void> {
     console.log('Stopped.');
     process.exit(0);
   };
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
 

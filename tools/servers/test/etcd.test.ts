@@ -34,10 +34,12 @@ describe('startEtcd, single server', () => {
   it('freezes and thaws the server', async () => {
     etcd.freeze(0);
     try {
+      expect(etcd.members[0]!.process!.state()).toBe('T');
       await expect(healthy(etcd.endpoints[0]!, 500)).rejects.toThrow();
     } finally {
       etcd.thaw(0);
     }
+    expect(etcd.members[0]!.process!.state()).not.toBe('T');
     expect(await healthy(etcd.endpoints[0]!)).toBe(true);
   });
 
