@@ -115,7 +115,9 @@ function postgresIds(): { uid: number; gid: number } {
 export function agentCommand(kind: AgentKind, configPath: string, useDist = false): { command: string; args: string[] } {
   if (kind === 'patroni') return { command: '/usr/bin/patroni', args: [configPath] };
   // The V8 settings the systemd unit uses (docs/operations.md): a small young generation.
-  if (useDist) return { command: process.execPath, args: [...AGENT_NODE_FLAGS, join(REPO_ROOT, 'packages/agent/dist/bin.js'), configPath] };
+  // PGHA_AGENT_NODE_FLAGS replaces them, for memory experiments (tools/bench/src/rss-probe.ts).
+  const flags = process.env.PGHA_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
+  if (useDist) return { command: process.execPath, args: [...flags, join(REPO_ROOT, 'packages/agent/dist/bin.js'), configPath] };
   return {
     command: process.execPath,
     // The loader is named by absolute URL: the agent's working directory is its data folder.

@@ -1,0 +1,45 @@
+/**
+ * Starts a one-member pgha cluster from the built agent and prints the agent's memory as /proc
+ * reports it (VmRSS and its anonymous / file-backed split), every 5 s, for memory work.
+ *
+ *   pnpm build && pnpm exec tsx --conditions=@pgha/source tools/bench/src/rss-probe.ts [--dcs zookeeper] [--seconds 30]
+ */
+import { readFileSync } from 'node:fs';
+import { startLocalCluster } from '@pgha/local-cluster';
+
+const args = process.argv.slice(2);
+const dcs = args.includes('--dcs') && args[args.indexOf('--dcs') + 1] === 'zookeeper' ? 'zookeeper' : 'etcd';
+const seconds = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 30;
+
+function memory(pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(/^(\w+):\s+(\d+)/m.exec(status.split('\n').find((l) => l.startsWith(`${key}:`)) ?? '')?.[2] ?? NaN);
+  const mib = (key: string) => (kb(key) / 1024).toFixed(1);
+  return `VmRSS ${mib('VmRSS')} MiB (anon ${mib('RssAnon')}, file ${mib('RssFile')}, shmem ${mib('RssShmem')}), VmHWM ${mib('VmHWM')}`;
+}
+
+/** Resident memory per mapping (summed by file name, or by kind for anonymous ones), largest first. */
+function topMappings(pid: number): string {
+  const sums = new Map<string, number>();
+  let current = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) current = head[1] || '[anon]';
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) sums.set(current, (sums.get(current) ?? 0) + Number(rss[1]));
+  }
+  return [...sums].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${(v / 1024).toFixed(1).padStart(6)} MiB  ${k}`).join('\n');
+}
+
+const cluster = await startLocalCluster({ members: 1, dcs, useDist: true, timing: { ttl: 30, loopWait: 10, retryTimeout: 10 } });
+try {
+  await cluster.waitForPrimary(120_000);
+  const pid = cluster.members[0]!.agent!.child.pid!;
+  for (let t = 0; t <= seconds; t += 5) {
+    console.log(`t=${t}s ${memory(pid)}`);
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  if (args.includes('--maps')) console.log(topMappings(pid));
+} finally {
+  await cluster.stop();
+}
