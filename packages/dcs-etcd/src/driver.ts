@@ -83,16 +83,30 @@ export class EtcdDriver implements DcsDriver {
 
   acquireLeader(options?: CallOptions): Promise<boolean> {
     return this.run('acquireLeader', options, async (a) => {
-      const lease = await this.refresh(a, true);
       const key = this.abs(KEY.leader);
-      const res = await withLease(
-        lease,
-        this.kv(a).txn({
-          compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key, value: Buffer.from(this.name), lease: lease.id } }],
-          failure: [{ request_range: { key } }],
-        }),
-      );
+      const create = (lease: Lease) =>
+        withLease(
+          lease,
+          this.kv(a).txn({
+            compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+            success: [{ request_put: { key, value: Buffer.from(this.name), lease: lease.id } }],
+            failure: [{ request_range: { key } }],
+          }),
+        );
+      // The lock is raced for right after the previous holder's key went away, so this is on the
+      // failover's critical path: with a lease in place, its keepalive (which times the hold) and
+      // the create go out together, one round trip instead of two. A lease that turns out to be
+      // gone fails both, and the retry grants a new one.
+      const current = this.session.current();
+      let lease: Lease;
+      let res: Awaited<ReturnType<typeof create>>;
+      if (current && current.requestedTtl === this.session.ttl && !this.memberStale) {
+        lease = current;
+        [, res] = await Promise.all([this.session.keepalive(a, current), create(current)]);
+      } else {
+        lease = await this.refresh(a, true);
+        res = await create(lease);
+      }
       if (res.succeeded) return true;
       // An earlier attempt of this call may have created the key before its answer was lost.
       const kv = res.responses[0]?.response_range?.kvs[0];
