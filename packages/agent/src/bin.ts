@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=128
+#!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=128 --single-threaded --optimize-for-size
 /**
  * `pgha <config.yml | config-dir>`: runs the agent. `--validate-config` checks the configuration
  * and exits; `--version` prints the version. SIGHUP reloads the configuration file; SIGTERM or

@@ -25,6 +25,9 @@ import type { MonotonicClock } from '@pgha/dcs';
 import type * as TypeScript from 'typescript';
 import type { ChildMessage, ParentMessage, Reply, Request } from './protocol.js';
 
+/** Node flags of the session child process (see where it is forked). */
+const SESSION_CHILD_NODE_FLAGS = ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size', '--no-opt'];
+
 export type SessionState = 'starting' | 'connected' | 'connecting' | 'ended';
 
 /** Why a session ended. */
@@ -137,8 +140,10 @@ export class ZooKeeperSession {
 
   constructor(options: SessionOptions) {
     this.options = options;
-    // execArgv is explicit so the child does not inherit the parent's loaders or test flags.
-    this.child = fork(childEntry(), [], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+    // execArgv is explicit so the child does not inherit the parent's loaders or test flags. The
+    // child only relays calls to the native client, so V8 is set for memory, not speed: a small
+    // young generation, no background threads, no optimizing compilers.
+    this.child = fork(childEntry(), [], { execArgv: SESSION_CHILD_NODE_FLAGS, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
         this.finish({ kind: 'exited', code, signal });

@@ -11,13 +11,14 @@
  * - postmaster kill on the primary (agent alive): time until writes succeed again;
  * - node crash (kill -9 of the primary's agent and postmaster): time from the kill, and from the
  *   leader key's expiry (seen through an etcd watch), until writes succeed on a new primary;
- * - idle agent memory: VmRSS of each agent process, from /proc.
+ * - idle agent memory: VmRSS of each agent process with its helper processes (not PostgreSQL), from /proc.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { startLocalCluster, type AgentKind, type ClusterTiming, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { crashPrimary, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
+import { agentRssMb } from './process-memory.js';
 
 interface Options {
   agents: AgentKind[];
@@ -43,16 +44,6 @@ function parseArgs(argv: string[]): Options {
 }
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
-
-function rssMb(pid: number | undefined): number | null {
-  if (!pid) return null;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}
 
 const median = (xs: number[]): number | null => {
   if (xs.length === 0) return null;
@@ -125,7 +116,7 @@ async function runAgent(agent: AgentKind, o: Options): Promise<AgentResult> {
     await sql(primary, `CREATE TABLE ${WRITES_TABLE} (id bigserial PRIMARY KEY, member text, at timestamptz DEFAULT clock_timestamp())`);
     // Idle: a few loops after the cluster settled.
     await sleep(Math.max(10_000, 2 * o.timing.loopWait * 1000));
-    r.rssMb = cluster.members.map((m) => rssMb(m.agent?.child.pid)).filter((x): x is number => x !== null);
+    r.rssMb = cluster.members.map((m) => agentRssMb(m.agent?.child.pid)).filter((x): x is number => x !== null);
     log(`${agent} idle RSS (MB): ${r.rssMb.map((x) => x.toFixed(1)).join(', ')}`);
     writer = startWriter(cluster.members);
     for (let i = 0; i < o.reps; i++) await switchover(cluster, writer, r);

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { startLocalCluster } from '@pgha/local-cluster';
+import { agentHelpers, agentRssMb } from './process-memory.js';
 
 const args = process.argv.slice(2);
 const dcs = args.includes('--dcs') && args[args.indexOf('--dcs') + 1] === 'zookeeper' ? 'zookeeper' : 'etcd';
@@ -36,7 +37,8 @@ try {
   await cluster.waitForPrimary(120_000);
   const pid = cluster.members[0]!.agent!.child.pid!;
   for (let t = 0; t <= seconds; t += 5) {
-    console.log(`t=${t}s ${memory(pid)}`);
+    const helpers = agentHelpers(pid);
+    console.log(`t=${t}s ${memory(pid)}; with ${helpers.length} helper process(es): ${agentRssMb(pid)?.toFixed(1)} MiB`);
     await new Promise((r) => setTimeout(r, 5000));
   }
   if (args.includes('--maps')) console.log(topMappings(pid));

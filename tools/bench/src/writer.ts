@@ -1,7 +1,10 @@
 /**
- * A client that keeps inserting, one row at a time, on whichever member is the primary: it keeps
- * a connection to the member that last accepted a write and, when that fails, tries the members
- * in turn until one accepts. The commit times it records give the write gaps of a scenario.
+ * A client that keeps inserting, one row at a time, on whichever member is the primary. It holds
+ * a connection to every member. While the member that took the last write keeps taking them, it
+ * writes there; when a write fails it tries every member at once, every 10 ms, until one accepts.
+ * A connection opened while its server was a replica can write as soon as that server is
+ * promoted, so the commit times measure how long the cluster had no writable primary, not how
+ * long a client takes to reconnect. Both agents are measured with this same client.
  */
 import pg from 'pg';
 import { SUPERUSER, type MemberHandle } from '@pgha/local-cluster';
@@ -36,35 +39,78 @@ export function startWriter(members: MemberHandle[]): Writer {
   const commits: Commit[] = [];
   const failures: number[] = [];
   let stopped = false;
-  let index = 0;
-  let client: pg.Client | null = null;
+  let current: MemberHandle | null = null;
+  const clients = new Map<string, pg.Client>();
+  const connecting = new Map<string, Promise<pg.Client>>();
 
-  const open = async (m: MemberHandle): Promise<pg.Client> => {
-    const c = new pg.Client({
-      host: '127.0.0.1', port: m.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres',
-      connectionTimeoutMillis: TIMEOUT_MS, query_timeout: TIMEOUT_MS, statement_timeout: TIMEOUT_MS,
-    });
-    c.on('error', () => {});
-    await c.connect();
-    return c;
+  const connection = (m: MemberHandle): Promise<pg.Client> => {
+    const open = clients.get(m.name);
+    if (open) return Promise.resolve(open);
+    let pending = connecting.get(m.name);
+    if (!pending) {
+      const c = new pg.Client({
+        host: '127.0.0.1', port: m.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres',
+        connectionTimeoutMillis: TIMEOUT_MS, query_timeout: TIMEOUT_MS, statement_timeout: TIMEOUT_MS,
+      });
+      c.on('error', () => drop(m, c));
+      c.on('end', () => drop(m, c));
+      pending = c.connect().then(
+        () => {
+          clients.set(m.name, c);
+          return c;
+        },
+        (e: unknown) => {
+          void c.end().catch(() => {});
+          throw e;
+        },
+      );
+      const clear = () => connecting.delete(m.name);
+      pending.then(clear, clear);
+      connecting.set(m.name, pending);
+    }
+    return pending;
+  };
+  const drop = (m: MemberHandle, c: pg.Client) => {
+    if (clients.get(m.name) === c) clients.delete(m.name);
+    void c.end().catch(() => {});
   };
 
+  /** One INSERT on `m`; records the commit and returns true, or drops a broken connection. */
+  const insert = async (m: MemberHandle): Promise<boolean> => {
+    const sentAt = Date.now();
+    let c: pg.Client | undefined;
+    try {
+      c = await connection(m);
+      await c.query(`INSERT INTO ${WRITES_TABLE} (member) VALUES ($1)`, [m.name]);
+      commits.push({ sentAt, at: Date.now(), member: m.name });
+      return true;
+    } catch (e) {
+      // A read-only replica answers with SQLSTATE 25006 and its connection stays usable.
+      if (c && (e as { code?: string }).code !== '25006') drop(m, c);
+      return false;
+    }
+  };
+
+  const pause = () => new Promise((r) => setTimeout(r, PAUSE_MS));
   const loop = (async () => {
     while (!stopped) {
-      const m = members[index]!;
-      const sentAt = Date.now();
-      try {
-        client ??= await open(m);
-        await client.query(`INSERT INTO ${WRITES_TABLE} (member) VALUES ($1)`, [m.name]);
-        commits.push({ sentAt, at: Date.now(), member: m.name });
-        await new Promise((r) => setTimeout(r, PAUSE_MS));
-      } catch {
-        failures.push(Date.now());
-        void client?.end().catch(() => {});
-        client = null;
-        index = (index + 1) % members.length;
-        await new Promise((r) => setTimeout(r, PAUSE_MS));
+      if (current && (await insert(current))) {
+        await pause();
+        continue;
       }
+      if (current) failures.push(Date.now());
+      // Hunt: every member at once; the first to take the write is the primary. A member that
+      // does not answer (a frozen or dead node) must not hold the others up.
+      current = await new Promise<MemberHandle | null>((resolve) => {
+        let left = members.length;
+        for (const m of members) {
+          void insert(m).then((ok) => {
+            if (ok) resolve(m);
+            else if (--left === 0) resolve(null);
+          });
+        }
+      });
+      if (!current) await pause();
     }
   })();
 
@@ -95,7 +141,8 @@ export function startWriter(members: MemberHandle[]): Writer {
     async stop() {
       stopped = true;
       await loop;
-      await client?.end().catch(() => {});
+      await Promise.allSettled([...connecting.values()]);
+      await Promise.all([...clients.values()].map((c) => c.end().catch(() => {})));
     },
   };
 }

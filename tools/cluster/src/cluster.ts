@@ -96,10 +96,13 @@ export interface LocalCluster {
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 /**
- * Node flags for a production agent: the agent's heap is small (about 20 MB in use) and a 16 MB
- * default young generation mostly adds resident memory; these keep RSS about 20 MB lower.
+ * Node flags for a production agent, chosen for resident memory (measured with
+ * tools/bench/src/rss-probe.ts): the agent's heap is small (about 20 MB in use), so a 16 MB
+ * default young generation mostly adds RSS; V8's background threads (`--single-threaded`) and
+ * its speed-over-size heuristics (`--optimize-for-size`) cost another ~8 MB. The agent's work is
+ * a few small requests per second, so it does not need them.
  */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=128'];
+export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=128', '--single-threaded', '--optimize-for-size'];
 export const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
 export const SUPERUSER = { username: 'postgres', password: 'pgha-super' };
 export const REPLICATION = { username: 'replicator', password: 'pgha-repl' };
