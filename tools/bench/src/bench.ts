@@ -3,7 +3,8 @@
  * the same DCS and the same timing, and prints a Markdown table of medians (docs/benchmarks.md).
  *
  *   pnpm exec tsx --conditions=@pgha/source tools/bench/src/bench.ts \
- *     [--agents pgha,patroni] [--reps 3] [--timing 30/10/10] [--dist] [--json out.json]
+ *     [--agents pgha,patroni] [--dcs etcd|zookeeper] [--reps 3] [--timing 30/10/10] [--dist]
+ *     [--scenarios switchover,postmaster,crash,freeze] [--watchdog] [--json out.json]
  *
  * Scenarios, each repeated `--reps` times on one cluster per agent, with a client inserting
  * continuously on whichever member is primary:
@@ -11,17 +12,28 @@
  * - postmaster kill on the primary (agent alive): time until writes succeed again;
  * - node crash (kill -9 of the primary's agent and postmaster): time from the kill, and from the
  *   leader key's expiry (seen through an etcd watch), until writes succeed on a new primary;
- * - idle agent memory: VmRSS of each agent process with its helper processes (not PostgreSQL), from /proc.
+ * - old primary rejoin: after the crash, time from restarting its agent until it streams again;
+ * - primary agent frozen (SIGSTOP, thawed once another member is primary): time until another
+ *   member is primary, and whether the old primary still took a write then (a split brain:
+ *   only a watchdog can stop it; `--watchdog` gives pgha its testing device, Patroni has none here);
+ * - idle agent memory: VmRSS of each agent process with its helper processes (not PostgreSQL), from /proc;
+ * - idle agent CPU (% of one core, agent and helpers) and DCS requests per agent per minute, over 30 s.
  */
-import { writeFileSync } from 'node:fs';
-import { startLocalCluster, type AgentKind, type ClusterTiming, type LocalCluster } from '@pgha/local-cluster';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { startLocalCluster, type AgentKind, type ClusterTiming, type DcsKind, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { crashPrimary, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
+import { crashPrimary, dcsRequestCount, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
-import { agentRssMb } from './process-memory.js';
+import { agentHelpers, agentRssMb } from './process-memory.js';
+
+const SCENARIOS = ['switchover', 'postmaster', 'crash', 'freeze'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
   agents: AgentKind[];
+  dcs: DcsKind;
+  scenarios: Scenario[];
+  watchdog: boolean;
   reps: number;
   timing: ClusterTiming;
   dist: boolean;
@@ -36,6 +48,12 @@ function parseArgs(argv: string[]): Options {
   const [ttl, loopWait, retryTimeout] = (value('--timing') ?? '30/10/10').split('/').map(Number);
   return {
     agents: (value('--agents') ?? 'pgha,patroni').split(',') as AgentKind[],
+    dcs: value('--dcs') === 'zookeeper' ? 'zookeeper' : 'etcd',
+    scenarios: (value('--scenarios') ?? 'switchover,postmaster,crash').split(',').map((x) => {
+      if (!(SCENARIOS as readonly string[]).includes(x)) throw new Error(`--scenarios: unknown scenario ${x} (known: ${SCENARIOS.join(', ')})`);
+      return x as Scenario;
+    }),
+    watchdog: argv.includes('--watchdog'),
     reps: Number(value('--reps') ?? 3),
     timing: { ttl: ttl ?? 30, loopWait: loopWait ?? 10, retryTimeout: retryTimeout ?? 10 },
     dist: argv.includes('--dist'),
@@ -59,7 +77,13 @@ interface AgentResult {
   postmasterKillMs: number[];
   crashFromKillMs: number[];
   crashFromExpiryMs: number[];
+  rejoinMs: number[];
+  freezeMs: number[];
+  /** Per frozen-agent run: 1 when the old primary still took a write after another was promoted. */
+  freezeSplitBrain: number[];
   rssMb: number[];
+  cpuIdlePct: number[];
+  dcsRequestsPerMin: number[];
   notes: string[];
 }
 
@@ -101,14 +125,67 @@ async function crash(cluster: LocalCluster, writer: Writer, watch: { deletes: nu
   r.crashFromKillMs.push(back.at - t0);
   if (expiry !== undefined) r.crashFromExpiryMs.push(back.at - expiry);
   log(`${r.agent} crash of ${primary.name}: writes on ${back.member} ${back.at - t0} ms after the kill, ${expiry === undefined ? '?' : back.at - expiry} ms after the leader key expired`);
+  const restarted = Date.now();
   primary.start();
+  await healthy(cluster);
+  r.rejoinMs.push(Date.now() - restarted);
+  log(`${r.agent} ${primary.name} rejoined ${Date.now() - restarted} ms after its agent was restarted`);
+}
+
+async function freeze(cluster: LocalCluster, r: AgentResult): Promise<void> {
+  const primary = await healthy(cluster);
+  await sleep(2000);
+  const t0 = Date.now();
+  primary.freezeAgent();
+  try {
+    // A frozen agent's PostgreSQL may go on taking writes, so the writer may never fail over:
+    // the new primary is seen through its API instead.
+    const promoted = await cluster.waitForPrimary(300_000, primary.name);
+    const t1 = Date.now();
+    r.freezeMs.push(t1 - t0);
+    const oldWritable = await sql(primary, `INSERT INTO ${WRITES_TABLE} (member) VALUES ('frozen-old-primary')`).then(() => true, () => false);
+    r.freezeSplitBrain.push(oldWritable ? 1 : 0);
+    log(`${r.agent} agent of ${primary.name} frozen: ${promoted.name} primary after ${t1 - t0} ms; old primary ${oldWritable ? 'STILL TOOK A WRITE' : 'took no write'}`);
+  } finally {
+    primary.thawAgent();
+  }
   await healthy(cluster);
 }
 
+/** CPU ticks (user + system) of a process, or 0 when it is gone. */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Idle CPU (% of one core, per agent with its helpers) and DCS requests per agent per minute. */
+async function idleCost(cluster: LocalCluster, r: AgentResult, windowMs = 30_000): Promise<void> {
+  const pids = cluster.members.map((m) => m.agent?.child.pid).filter((p): p is number => p !== undefined);
+  const ticks = () => pids.map((p) => [p, ...agentHelpers(p)].reduce((sum, q) => sum + cpuTicks(q), 0));
+  const before = ticks();
+  const requestsBefore = await dcsRequestCount(cluster);
+  await sleep(windowMs);
+  const after = ticks();
+  const requestsAfter = await dcsRequestCount(cluster);
+  // Linux counts CPU time in clock ticks of 1/100 s.
+  r.cpuIdlePct = after.map((t, i) => ((t - before[i]!) / 100 / (windowMs / 1000)) * 100);
+  if (requestsBefore !== null && requestsAfter !== null) r.dcsRequestsPerMin = [((requestsAfter - requestsBefore) / pids.length) * (60_000 / windowMs)];
+  log(`${r.agent} idle CPU %: ${r.cpuIdlePct.map((x) => x.toFixed(2)).join(', ')}; DCS requests per agent per minute: ${r.dcsRequestsPerMin.map((x) => x.toFixed(0)).join('') || 'n/a'}`);
+}
+
 async function runAgent(agent: AgentKind, o: Options): Promise<AgentResult> {
-  const r: AgentResult = { agent, switchoverGapMs: [], switchoverCallMs: [], postmasterKillMs: [], crashFromKillMs: [], crashFromExpiryMs: [], rssMb: [], notes: [] };
-  log(`starting a 3-member ${agent} cluster on etcd, ttl/loop_wait/retry_timeout ${o.timing.ttl}/${o.timing.loopWait}/${o.timing.retryTimeout}`);
-  const cluster = await startLocalCluster({ agent, dcs: 'etcd', scope: 'bench', timing: o.timing, useDist: o.dist });
+  const r: AgentResult = {
+    agent, switchoverGapMs: [], switchoverCallMs: [], postmasterKillMs: [], crashFromKillMs: [], crashFromExpiryMs: [],
+    rejoinMs: [], freezeMs: [], freezeSplitBrain: [], rssMb: [], cpuIdlePct: [], dcsRequestsPerMin: [], notes: [],
+  };
+  log(`starting a 3-member ${agent} cluster on ${o.dcs}, ttl/loop_wait/retry_timeout ${o.timing.ttl}/${o.timing.loopWait}/${o.timing.retryTimeout}`);
+  const watchdog = o.watchdog && agent === 'pgha';
+  const cluster = await startLocalCluster({ agent, dcs: o.dcs, scope: 'bench', timing: o.timing, useDist: o.dist, watchdog });
   const watch = watchLeaderDeletes(cluster);
   let writer: Writer | null = null;
   try {
@@ -118,10 +195,13 @@ async function runAgent(agent: AgentKind, o: Options): Promise<AgentResult> {
     await sleep(Math.max(10_000, 2 * o.timing.loopWait * 1000));
     r.rssMb = cluster.members.map((m) => agentRssMb(m.agent?.child.pid)).filter((x): x is number => x !== null);
     log(`${agent} idle RSS (MB): ${r.rssMb.map((x) => x.toFixed(1)).join(', ')}`);
+    await idleCost(cluster, r);
     writer = startWriter(cluster.members);
-    for (let i = 0; i < o.reps; i++) await switchover(cluster, writer, r);
-    for (let i = 0; i < o.reps; i++) await postmasterKill(cluster, writer, r);
-    for (let i = 0; i < o.reps; i++) await crash(cluster, writer, watch, r);
+    const has = (x: Scenario) => o.scenarios.includes(x);
+    for (let i = 0; has('switchover') && i < o.reps; i++) await switchover(cluster, writer, r);
+    for (let i = 0; has('postmaster') && i < o.reps; i++) await postmasterKill(cluster, writer, r);
+    for (let i = 0; has('crash') && i < o.reps; i++) await crash(cluster, writer, watch, r);
+    for (let i = 0; has('freeze') && i < o.reps; i++) await freeze(cluster, r);
   } catch (e) {
     r.notes.push(`stopped early: ${(e as Error).message}`);
     log(`${agent}: ${(e as Error).stack ?? String(e)}`);
@@ -145,10 +225,15 @@ function table(results: AgentResult[], o: Options): string {
     ['Postmaster killed on the primary: writes again after', (r) => r.postmasterKillMs, fmt],
     ['Node crash: writable primary after the kill', (r) => r.crashFromKillMs, fmt],
     ['Node crash: writable primary after the lock expired', (r) => r.crashFromExpiryMs, fmt],
-    ['Agent RSS at idle', (r) => r.rssMb, (v) => (v === null ? 'n/a' : `${v.toFixed(1)} MB`)],
+    ['Old primary streams again after its agent restarts', (r) => r.rejoinMs, fmt],
+    ['Primary agent frozen: another member primary after', (r) => r.freezeMs, fmt],
+    ['Primary agent frozen: runs where the old primary still took a write', (r) => (r.freezeSplitBrain.length ? [r.freezeSplitBrain.reduce((a, b) => a + b, 0)] : []), (v) => (v === null ? 'n/a' : String(v))],
+    ['Agent RSS at idle (with helper processes)', (r) => r.rssMb, (v) => (v === null ? 'n/a' : `${v.toFixed(1)} MB`)],
+    ['Agent CPU at idle (% of one core)', (r) => r.cpuIdlePct, (v) => (v === null ? 'n/a' : `${v.toFixed(2)} %`)],
+    ['DCS requests per agent per minute, idle', (r) => r.dcsRequestsPerMin, (v) => (v === null ? 'n/a' : v.toFixed(0))],
   ];
   const lines = [
-    `ttl ${o.timing.ttl}, loop_wait ${o.timing.loopWait}, retry_timeout ${o.timing.retryTimeout}; etcd; medians of ${o.reps} runs (RSS: median of the 3 agents).`,
+    `ttl ${o.timing.ttl}, loop_wait ${o.timing.loopWait}, retry_timeout ${o.timing.retryTimeout}; ${o.dcs}; medians of ${o.reps} runs (RSS and CPU: median of the 3 agents)${o.watchdog ? '; pgha with its testing watchdog' : ''}.`,
     '',
     '| scenario | pgha | Patroni | pgha / Patroni | pgha runs | Patroni runs |',
     '|---|---|---|---|---|---|',

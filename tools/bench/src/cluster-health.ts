@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { SUPERUSER, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
-import { waitFor } from '@pgha/test-servers';
+import { waitFor, zooKeeperFourLetter } from '@pgha/test-servers';
 import type { Commit, Writer } from './writer.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,10 +31,35 @@ export async function healthy(cluster: LocalCluster, timeoutMs = 300_000): Promi
   }
 }
 
-/** Wall-clock times at which the leader key was deleted (lease expiry), from `etcdctl watch`. */
+/**
+ * Wall-clock times at which the leader key was deleted (lease or session expiry). On etcd from
+ * `etcdctl watch`; on ZooKeeper by asking the server for its ephemeral nodes (`dump`) every 20 ms,
+ * so that point is up to 20 ms late there. etcd itself revokes expired leases in a periodic sweep,
+ * so on both the deletion is seen somewhat after the ttl ran out, for both agents alike.
+ */
 export function watchLeaderDeletes(cluster: LocalCluster): { deletes: number[]; stop(): void } {
   const deletes: number[] = [];
-  const child = spawn('etcdctl', ['--endpoints', cluster.dcs.endpoints.join(','), 'watch', `/service/${cluster.scope}/leader`], {
+  const leaderKey = `/service/${cluster.scope}/leader`;
+  if (cluster.dcs.kind === 'zookeeper') {
+    const port = Number(cluster.dcs.endpoints[0]!.split(':').pop());
+    let stopped = false;
+    let present: boolean | null = null;
+    void (async () => {
+      while (!stopped) {
+        try {
+          const dump = await zooKeeperFourLetter(port, 'dump', 1000);
+          const now = dump.split('\n').some((line) => line.trim() === leaderKey);
+          if (present === true && !now) deletes.push(Date.now());
+          present = now;
+        } catch {
+          present = null;
+        }
+        await sleep(20);
+      }
+    })();
+    return { deletes, stop: () => void (stopped = true) };
+  }
+  const child = spawn('etcdctl', ['--endpoints', cluster.dcs.endpoints.join(','), 'watch', leaderKey], {
     env: { ...process.env, ETCDCTL_API: '3' },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -48,6 +73,29 @@ export function watchLeaderDeletes(cluster: LocalCluster): { deletes: number[]; 
   return { deletes, stop: () => void child.kill('SIGKILL') };
 }
 
+/**
+ * DCS requests served so far, all clients together: etcd's gRPC calls handled (its /metrics;
+ * Patroni's JSON gateway calls go through the same gRPC server), or the packets a ZooKeeper
+ * server received (`mntr`). Differences over a window give requests per minute.
+ */
+export async function dcsRequestCount(cluster: LocalCluster): Promise<number | null> {
+  try {
+    if (cluster.dcs.kind === 'zookeeper') {
+      const mntr = await zooKeeperFourLetter(Number(cluster.dcs.endpoints[0]!.split(':').pop()), 'mntr', 2000);
+      const m = /^zk_packets_received\s+(\d+)/m.exec(mntr);
+      return m ? Number(m[1]) : null;
+    }
+    const text = await (await fetch(`${cluster.dcs.endpoints[0]}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('grpc_server_handled_total{')) continue;
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * A node crash of the primary: kill -9 of its agent, then of its postmaster, and wait until the
