@@ -146,6 +146,9 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   let shuttingDown: Promise<void> | null = null;
 
   const apiHeaders: Record<string, string> = {};
+  // Members call each other's unsafe endpoints (POST /failsafe) with the REST API's own credentials, as Patroni does.
+  const apiAuth = config.restapi.authentication;
+  if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
   const apiMetrics = createApiMetrics();
   let self: RunningAgent | undefined;
   const watchdog = buildWatchdog({ section: config.watchdog, engineConfig: () => loop.status().config, logger: logger.child({ component: 'watchdog' }) });

@@ -59,6 +59,7 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
   if (engine.dcsLastSeen !== null) status.dcs_last_seen = Math.floor(engine.dcsLastSeen / 1000);
   status.tags = me.tags;
   if (engine.cluster?.config?.value['pause'] === true) status.pause = true;
+  if (engine.failsafeActive) status.failsafe_mode_is_active = true;
   if (engine.cluster?.sync?.value.sync_standby.includes(me.name)) status.sync_standby = true;
   if (engine.lastReason) status.last_reason = engine.lastReason;
   return {

@@ -135,6 +135,7 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
     now: () => clock.now(),
     logger: o.logger,
     metrics: o.metrics,
+    failsafe: (request) => loop.failsafePing(request),
     management: {
       loadCluster: () => store.loadCluster(),
       setFailover: (f) => store.setFailover(f),

@@ -15,7 +15,7 @@
  * not succeed, the loop drops the actions after it, logs `otherwise.reason` as the cycle's reason
  * and runs `otherwise.actions` instead. That keeps every branch decided by the pure function.
  */
-import type { ClusterConfig, MemberData, Status } from '@pgha/dcs';
+import type { ClusterConfig, Failsafe, MemberData, Status } from '@pgha/dcs';
 import type { EngineMemory, IntentKind, LongActionKind } from './snapshot.js';
 
 /** What to do when a guarded action does not succeed. */
@@ -101,12 +101,51 @@ export interface WriteHistoryAction {
   maxLines: number;
 }
 
+/**
+ * CAS write of the `sync` key (Patroni's `write_sync_state`): the leader and the standbys that
+ * may promote (and, in quorum mode, how many other voters must agree). `expectVersion` null =
+ * create if absent. A lost CAS takes `otherwise`.
+ */
+export interface WriteSyncAction extends Guarded {
+  kind: 'write_sync';
+  leader: string;
+  standbys: string[];
+  quorum: number;
+  expectVersion: string | null;
+}
+/** Delete the `sync` key (synchronous mode turned off), CAS on its version. */
+export interface DeleteSyncAction extends Guarded {
+  kind: 'delete_sync';
+  expectVersion: string;
+}
+
 // ---- probes, watchdog, agent ----------------------------------------------------------------
 
 /** Probe the listed members' REST APIs in parallel, then decide again with the results. */
 export interface ProbePeersAction {
   kind: 'probe_peers';
   members: { name: string; apiUrl: string }[];
+}
+/**
+ * Failsafe mode with the DCS unreachable: `POST /failsafe` to the listed members in parallel
+ * (short deadline), then decide again with their answers (`Snapshot.failsafeCheck`).
+ */
+export interface FailsafeCheckAction {
+  kind: 'failsafe_check';
+  members: { name: string; apiUrl: string }[];
+}
+/**
+ * Every member acknowledged this primary: it may keep running until `validUntil` (monotonic ms),
+ * as a lease renewal would allow. The loop re-arms the safety deadline there and kicks the watchdog.
+ */
+export interface FailsafeHoldAction {
+  kind: 'failsafe_hold';
+  validUntil: number;
+}
+/** Write the `failsafe` key (member name → API URL), or delete it with null. Best effort. */
+export interface WriteFailsafeAction {
+  kind: 'write_failsafe';
+  topology: Failsafe | null;
 }
 /** Activate the watchdog before becoming primary; a refusal takes `otherwise`. */
 export interface ActivateWatchdogAction extends Guarded {
@@ -124,6 +163,26 @@ export interface SyncSlotsAction {
   kind: 'sync_slots';
   members: string[];
 }
+/**
+ * Set `synchronous_standby_names` (configuration file + reload, no restart); null stops managing
+ * it (PostgreSQL falls back to the configured parameter, normally none). Runs inline with the
+ * DCS call deadline; a failure takes `otherwise`, so nothing is published after it.
+ */
+export interface SetSynchronousStandbyNamesAction extends Guarded {
+  kind: 'set_synchronous_standby_names';
+  setting: SynchronousStandbySetting | null;
+}
+
+/**
+ * A value of `synchronous_standby_names`: `priority` is `N (a,b)` (a single name is written bare),
+ * `any` is `ANY N (a,b,c)`; `['*']` is any standby (strict mode without candidates).
+ */
+export interface SynchronousStandbySetting {
+  kind: 'priority' | 'any';
+  count: number;
+  names: string[];
+}
+
 /** Stop the agent: a fatal condition only an operator can resolve (system ID mismatch, failed bootstrap). */
 export interface ExitAction {
   kind: 'exit';
@@ -221,11 +280,17 @@ export type Action =
   | ClearFailoverAction
   | WriteHistoryAction
   | ProbePeersAction
+  | FailsafeCheckAction
+  | FailsafeHoldAction
+  | WriteFailsafeAction
   | ActivateWatchdogAction
   | DisableWatchdogAction
   | ExitAction
   | ConsumeIntentAction
   | SyncSlotsAction
+  | WriteSyncAction
+  | DeleteSyncAction
+  | SetSynchronousStandbyNamesAction
   | LongAction;
 
 export type ActionKind = Action['kind'];
@@ -265,13 +330,27 @@ export function describeAction(action: Action): string {
       return `follow(${action.target?.name ?? 'none'})`;
     case 'probe_peers':
       return `probe_peers(${action.members.map((m) => m.name).join(',')})`;
+    case 'failsafe_check':
+      return `failsafe_check(${action.members.map((m) => m.name).join(',')})`;
+    case 'write_failsafe':
+      return action.topology ? `write_failsafe(${Object.keys(action.topology).join(',')})` : 'write_failsafe(delete)';
     case 'consume_intent':
       return `consume_intent(${action.intent})`;
     case 'sync_slots':
       return `sync_slots(${action.members.join(',')})`;
+    case 'write_sync':
+      return `write_sync(${action.leader}:${action.standbys.join(',')}${action.quorum > 0 ? `/q${action.quorum}` : ''})`;
+    case 'set_synchronous_standby_names':
+      return `set_synchronous_standby_names(${action.setting ? renderSetting(action.setting) : 'none'})`;
     default:
       return action.kind;
   }
+}
+
+function renderSetting(setting: SynchronousStandbySetting): string {
+  const names = setting.names.join(',');
+  if (setting.kind === 'any') return `ANY ${setting.count} (${names})`;
+  return setting.names.length === 1 && setting.count === 1 ? names : `${setting.count} (${names})`;
 }
 
 /** The outcome of one decision. */

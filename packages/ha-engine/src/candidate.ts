@@ -26,7 +26,7 @@ export interface CandidateInput {
   me: Pick<MemberIdentity, 'name' | 'tags'>;
   local: LocalPostgresState;
   cluster: Cluster;
-  config: Pick<EngineConfig, 'maximumLagOnFailover' | 'checkTimeline'>;
+  config: Pick<EngineConfig, 'maximumLagOnFailover' | 'checkTimeline'> & Partial<Pick<EngineConfig, 'synchronousMode'>>;
   /** Probe results of this cycle; null = not probed yet. */
   peers: PeerStatus[] | null;
   watchdogHealthy: boolean;
@@ -88,6 +88,31 @@ export function probeTargets(cluster: Cluster, me: string): ProbeTarget[] {
     .map((m) => ({ name: m.name, apiUrl: m.data.api_url as string }));
 }
 
+/**
+ * Who may promote while synchronous replication is on (Patroni's `sync.matches`): the leader
+ * named in the `sync` key and its listed standbys, and how many votes of the other listed
+ * standbys a candidate needs (quorum mode). Null when synchronous mode is off or the key names no
+ * leader yet (then the usual rules apply, as in Patroni).
+ */
+export interface SyncGate {
+  leader: string;
+  standbys: string[];
+  quorum: number;
+}
+
+export function syncGate(input: Pick<CandidateInput, 'cluster' | 'config'>): SyncGate | null {
+  const mode = input.config.synchronousMode ?? 'off';
+  const sync = input.cluster.sync?.value;
+  if (mode === 'off' || !sync?.leader) return null;
+  return { leader: sync.leader, standbys: sync.sync_standby, quorum: sync.quorum };
+}
+
+/** The member is the `sync` key's leader or one of its standbys. */
+export function matchesSyncGate(gate: SyncGate, name: string): boolean {
+  const n = name.toLowerCase();
+  return gate.leader.toLowerCase() === n || gate.standbys.some((s) => s.toLowerCase() === n);
+}
+
 function peerOf(peers: PeerStatus[], name: string): PeerStatus | undefined {
   return peers.find((p) => p.name === name);
 }
@@ -116,6 +141,12 @@ export function evaluateLeaderRace(input: CandidateInput): Verdict {
   const failover = pendingFailover(input.cluster);
   if (failover) return evaluateManualFailoverRace(input, failover);
   if (!input.watchdogHealthy) return no('Watchdog device is not usable');
+  const gate = syncGate(input);
+  if (gate) {
+    // Only the last leader and its published synchronous standbys hold every acknowledged commit.
+    if (!matchesSyncGate(gate, me.name)) return no(`I am not a synchronous standby (sync_standby: ${gate.standbys.join(',') || 'none'})`);
+    return evaluateHealthiest(input, input.cluster.members.filter((m) => matchesSyncGate(gate, m.name)), true);
+  }
   return evaluateHealthiest(input, input.cluster.members, true);
 }
 
@@ -136,7 +167,9 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
   const others = members.filter(
     (m) => m.name !== input.me.name && !isNoFailover(m.data.tags) && typeof m.data.api_url === 'string' && m.data.api_url !== '',
   );
-  if (others.length === 0) return yes();
+  const gate = syncGate(input);
+  const quorum = gate && matchesSyncGate(gate, input.me.name) ? gate.quorum : 0;
+  if (others.length === 0 && quorum === 0) return yes();
   if (input.peers === null) return probe(input);
   const myPriority = failoverPriority(input.me.tags);
   for (const m of others) {
@@ -148,7 +181,14 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
     }
     if (!st.inRecovery) return no(`Primary (${m.name}) is still alive`, notes);
     const theirs = st.walPosition ?? 0;
-    if (wal < theirs) return no(`Wal position of ${m.name} is ahead of my wal position`, notes);
+    if (wal < theirs) {
+      // The former leader may be ahead with WAL no standby acknowledged: that does not disqualify us.
+      if (gate && gate.leader.toLowerCase() === m.name.toLowerCase()) {
+        notes.push(`Wal position of ${m.name} is ahead of my wal position`, 'Ignoring the former leader being ahead of us');
+        continue;
+      }
+      return no(`Wal position of ${m.name} is ahead of my wal position`, notes);
+    }
     if (wal === theirs && myPriority < failoverPriority(st.tags)) {
       return no(
         `${m.name} has equally tolerable WAL position and priority ${failoverPriority(st.tags)}, while this node has priority ${myPriority}`,
@@ -156,7 +196,29 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
       );
     }
   }
+  if (gate && quorum > 0) {
+    const votes = quorumVotes(input.peers, gate, input.me.name, wal);
+    if (votes.ahead) return no(`Wal position of ${votes.ahead} is ahead of my wal position`, notes);
+    notes.push(...votes.from.map((n) => `Got quorum vote from ${n}`));
+    if (votes.from.length < quorum) return no(`Not enough quorum votes: got ${votes.from.length} of ${quorum}`, notes);
+  }
   return yes(notes);
+}
+
+/**
+ * Votes of the other listed standbys for `me` (quorum mode): each that answers, is in recovery
+ * and is not ahead of us. One that is ahead (even a nofailover one) means we may lack commits.
+ */
+function quorumVotes(peers: PeerStatus[], gate: SyncGate, me: string, wal: number): { from: string[]; ahead: string | null } {
+  const from: string[] = [];
+  for (const name of gate.standbys) {
+    if (name.toLowerCase() === me.toLowerCase()) continue;
+    const st = peerOf(peers, name);
+    if (!st || !st.reachable || !st.inRecovery) continue;
+    if ((st.walPosition ?? 0) > wal) return { from, ahead: name };
+    from.push(name);
+  }
+  return { from, ahead: null };
 }
 
 /**
@@ -164,9 +226,15 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
  * nofailover) reachable, reporting a WAL position that is not lagging (or, with `clusterLsn`,
  * at least that position) and, with `check_timeline`, on the cluster's timeline?
  */
-export function evaluateFailoverPossible(input: CandidateInput, members: Member[], clusterLsn?: number): Verdict {
+export function evaluateFailoverPossible(input: CandidateInput, members: Member[], clusterLsn?: number, checkSynchronous = true): Verdict {
+  const gate = checkSynchronous ? syncGate(input) : null;
   const candidates = members.filter(
-    (m) => m.name !== input.me.name && !isNoFailover(m.data.tags) && typeof m.data.api_url === 'string' && m.data.api_url !== '',
+    (m) =>
+      m.name !== input.me.name &&
+      !isNoFailover(m.data.tags) &&
+      typeof m.data.api_url === 'string' &&
+      m.data.api_url !== '' &&
+      (!gate || matchesSyncGate(gate, m.name)),
   );
   if (candidates.length === 0) return no('manual failover: members list is empty');
   if (input.peers === null) return probe(input);
@@ -214,7 +282,11 @@ export function evaluateManualFailoverRace(input: CandidateInput, failover: Fail
       ? no('manual failover: another member can take over', [...notes, ...possible.notes])
       : yes([...notes, ...possible.notes]);
   }
-  const members = input.cluster.members.filter((m) => m.name !== failover.leader);
+  // A switchover in synchronous mode hands over to a synchronous standby only (a manual failover
+  // may pick any member: the operator asked for it).
+  const gate = failover.leader ? syncGate(input) : null;
+  if (gate && !matchesSyncGate(gate, me)) return no(`${failover.leader ? 'switchover' : 'manual failover'}: I am not a synchronous standby`, notes);
+  const members = input.cluster.members.filter((m) => m.name !== failover.leader && (!gate || matchesSyncGate(gate, m.name)));
   const verdict = evaluateHealthiest(input, members, false);
   return { ...verdict, notes: [...notes, ...verdict.notes] };
 }

@@ -23,6 +23,11 @@ export interface EngineConfig {
   maxTimelinesHistory: number;
   /** Maintenance mode (`pause`): no automatic start, stop, promotion, demotion or failover. */
   pause: boolean;
+  /**
+   * `failsafe_mode` (default false): with the DCS unreachable, a primary that every member of the
+   * `failsafe` topology acknowledges keeps running instead of demoting.
+   */
+  failsafeMode: boolean;
   /** `postgresql.use_slots` (default true): the primary keeps a replication slot per member. */
   useSlots: boolean;
   /** `postgresql.use_pg_rewind` (default false). */
@@ -40,7 +45,20 @@ export interface EngineConfig {
   canBootstrap: boolean;
   /** What the leader writes to the `config` key when it is missing (Patroni: `bootstrap.dcs`). */
   bootstrapDcs: ClusterConfig;
+  /**
+   * `synchronous_mode`: `off`, `on` (priority commit: `N (a,b)`) or `quorum` (`ANY k (a,b,c)`).
+   * YAML booleans and `true`/`false` strings map to on/off.
+   */
+  synchronousMode: SynchronousMode;
+  /** `synchronous_mode_strict`: with no synchronous standby, commits wait (`synchronous_standby_names = '*'`). */
+  synchronousModeStrict: boolean;
+  /** `synchronous_node_count` (default 1): how many synchronous standbys (on) or acknowledgements (quorum). */
+  synchronousNodeCount: number;
+  /** `maximum_lag_on_syncnode` in bytes: a standby further behind is not made synchronous; -1 (default) = no limit. */
+  maximumLagOnSyncnode: number;
 }
+
+export type SynchronousMode = 'off' | 'on' | 'quorum';
 
 /** The local settings the engine takes from the agent's YAML. */
 export interface LocalEngineSettings {
@@ -63,6 +81,8 @@ export const ENGINE_DEFAULTS = {
   checkTimeline: false,
   maxTimelinesHistory: 0,
   safetyMargin: 5,
+  synchronousNodeCount: 1,
+  maximumLagOnSyncnode: -1,
 } as const;
 
 /** Merges dynamic and local settings into an EngineConfig; never throws. */
@@ -113,6 +133,7 @@ export function resolveEngineConfig(
       checkTimeline: bool('check_timeline', ENGINE_DEFAULTS.checkTimeline, source, 'config'),
       maxTimelinesHistory: num('max_timelines_history', ENGINE_DEFAULTS.maxTimelinesHistory, 0),
       pause: bool('pause', false, source, 'config'),
+      failsafeMode: bool('failsafe_mode', false, source, 'config'),
       useSlots: bool('use_slots', true, pg, 'postgresql'),
       usePgRewind: bool('use_pg_rewind', false, pg, 'postgresql'),
       removeDataDirectoryOnRewindFailure: bool('remove_data_directory_on_rewind_failure', false, pg, 'postgresql'),
@@ -121,9 +142,35 @@ export function resolveEngineConfig(
       safetyMargin: Math.max(0, Math.min(requestedMargin, ttl / 3)),
       canBootstrap: local.canBootstrap ?? true,
       bootstrapDcs: local.bootstrapDcs ?? {},
+      synchronousMode: synchronousModeOf(source['synchronous_mode'], warnings),
+      synchronousModeStrict: bool('synchronous_mode_strict', false, source, 'config'),
+      synchronousNodeCount: Math.floor(num('synchronous_node_count', ENGINE_DEFAULTS.synchronousNodeCount, 1)),
+      maximumLagOnSyncnode: lagOnSyncnode(source['maximum_lag_on_syncnode'], warnings),
     },
     warnings,
   };
+}
+
+function synchronousModeOf(v: unknown, warnings: string[]): SynchronousMode {
+  if (v === undefined || v === null) return 'off';
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (typeof v === 'string') {
+    const text = v.trim().toLowerCase();
+    if (/^(true|on|yes|1)$/.test(text)) return 'on';
+    if (/^(false|off|no|0)$/.test(text)) return 'off';
+    if (text === 'quorum') return 'quorum';
+  }
+  warnings.push(`config.synchronous_mode: expected on, off or quorum, got ${JSON.stringify(v)}; using off`);
+  return 'off';
+}
+
+/** Bytes; any negative value (Patroni's -1) turns the limit off. */
+function lagOnSyncnode(v: unknown, warnings: string[]): number {
+  if (v === undefined || v === null) return ENGINE_DEFAULTS.maximumLagOnSyncnode;
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n === 'number' && Number.isFinite(n)) return n < 0 ? -1 : n;
+  warnings.push(`config.maximum_lag_on_syncnode: expected a number of bytes (-1 = no limit), got ${JSON.stringify(v)}; using -1`);
+  return -1;
 }
 
 function objectOr(v: unknown): Record<string, unknown> {

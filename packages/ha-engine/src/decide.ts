@@ -11,7 +11,8 @@
  * failover possible"). Pure code cannot ask for them, so such a rule returns a single
  * `probe_peers` action while `snapshot.peers` is null; the loop probes every listed member in
  * parallel with a short deadline and calls `decide` again at once with the results. The second
- * call never asks to probe again. Members that do not answer count as unreachable.
+ * call never asks to probe again. Members that do not answer count as unreachable. Failsafe
+ * mode's `failsafe_check` (rules/failsafe.ts) works the same way, with `snapshot.failsafeCheck`.
  */
 import type { Cluster } from '@pgha/dcs';
 import { isInitialized } from '@pgha/dcs';
@@ -23,13 +24,16 @@ import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMi
 import type { Ctx, Outcome } from './rules/context.js';
 import { makeContext, only } from './rules/context.js';
 import { dcsUnavailable } from './rules/dcs-unavailable.js';
+import { failsafeUpkeep, withFailsafeLeader } from './rules/failsafe.js';
 import { follower } from './rules/follower.js';
 import { reinitializeRequested, restartRequested } from './rules/intents.js';
 import { leaderWithLock, startingPrimary } from './rules/leader.js';
 import { longActionInProgress } from './rules/long-action.js';
+import { inPromoteBackoff, promoteBackoff, promoteCancelled, promoteJustFailed } from './rules/promote-cancelled.js';
 import { paused } from './rules/pause.js';
 import { leaderRace } from './rules/race.js';
 import { postgresDown } from './rules/recover.js';
+import { leaderSyncUpkeep } from './rules/sync.js';
 import type { EngineMemory, Snapshot } from './snapshot.js';
 import { isDcsUnavailable } from './snapshot.js';
 
@@ -131,6 +135,18 @@ export const RULES: readonly Rule[] = [
     apply: (ctx) => (!ctx.s.local.running ? postgresDown(ctx) : null),
   },
   {
+    name: 'promote-cancelled',
+    situation: 'our promotion failed (pre_promote refused it) while we hold the lock',
+    housekeeping: false,
+    apply: (ctx) => (ctx.holder && !ctx.isPrimary && promoteJustFailed(ctx) ? promoteCancelled() : null),
+  },
+  {
+    name: 'promote-backoff',
+    situation: 'the lock is free but our promotion failed less than ttl ago',
+    housekeeping: true,
+    apply: (ctx) => (ctx.leaderName === null && !ctx.isPrimary && inPromoteBackoff(ctx) ? promoteBackoff() : null),
+  },
+  {
     name: 'lock-free',
     situation: 'nobody holds the leader lock',
     housekeeping: true,
@@ -159,21 +175,32 @@ export function decide(s: Snapshot): Decision {
   return s.config.pause ? { ...decision, reason: `PAUSE: ${decision.reason}` } : decision;
 }
 
-function decideWithCluster(s: Snapshot, cluster: Cluster): Decision {
+function decideWithCluster(s: Snapshot, read: Cluster): Decision {
+  // Failsafe mode: a primary that pinged us within ttl leads, whatever the DCS says of the lock.
+  const cluster = withFailsafeLeader(s, read);
   const memory = carryMemory(s, cluster);
   const ctx = makeContext(s, cluster, memory);
   for (const rule of RULES) {
     const outcome = rule.apply(ctx);
     if (!outcome) continue;
     const actions = rule.housekeeping ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
-    return complete(s, { ...outcome, actions: [...actions, ...slotUpkeep(s, cluster, rule.name, actions)] }, rule.name, memory);
+    const upkeep = [...slotUpkeep(s, cluster, rule.name, actions), ...failsafeUpkeep(s, cluster, actions)];
+    // Last: its guarded writes drop what follows them when they fail.
+    const sync = leaderSyncUpkeep(ctx, rule.name, actions);
+    const notes = [...(outcome.notes ?? []), ...sync.notes];
+    return complete(
+      s,
+      { ...outcome, actions: [...actions, ...upkeep, ...sync.actions], notes, memory: { ...outcome.memory, ...sync.memory } },
+      rule.name,
+      memory,
+    );
   }
   // The last row always applies; this is for the type checker.
   throw new Error('no HA rule applied');
 }
 
 function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMemory): Decision {
-  const probe = outcome.actions.find((a) => a.kind === 'probe_peers');
+  const probe = outcome.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');
   const nextMemory = { ...memory, ...outcome.memory };
   if (probe) {
     // The probe phase acts on nothing: the second decision, with the results, does.
@@ -219,6 +246,7 @@ function carryMemory(s: Snapshot, cluster: Cluster): EngineMemory {
   const outcomeId = last ? `${last.kind}@${last.startedAt}` : null;
   if (last && outcomeId !== m.outcomeSeen) {
     m.outcomeSeen = outcomeId;
+    if (last.kind === 'promote' && !last.ok) m.promoteCancelledAt = last.finishedAt;
     if (last.kind === 'rewind' && !last.ok && leader) m.rewindFailed = { leader, timeline: leaderTimeline(cluster) ?? 0 };
     else if (last.ok && (last.kind === 'rewind' || last.kind === 'reinitialize' || last.kind === 'create_replica')) m.rewindFailed = null;
   }

@@ -7,7 +7,7 @@
  * Actions take simulated time on the injected clock and honour their AbortSignal.
  */
 import type { TimelineHistory, TimelineHistoryEntry } from '@pgha/dcs';
-import type { FollowTarget } from './actions.js';
+import type { FollowTarget, SynchronousStandbySetting } from './actions.js';
 import type { Clock, PostgresPort, StartOptions, StopOptions } from './ports.js';
 import type { LocalPostgresState, PostgresRole } from './snapshot.js';
 
@@ -352,6 +352,13 @@ class FakePostgresPort implements PostgresPort {
   async syncMemberSlots(members: string[], _signal: AbortSignal): Promise<void> {
     this.#maybeFail('syncMemberSlots');
     this.memberSlots = [...members];
+  }
+
+  /** What the last `setSynchronousStandbyNames` asked for (tests); undefined = never called. */
+  synchronousStandbyNames: SynchronousStandbySetting | null | undefined = undefined;
+
+  async setSynchronousStandbyNames(setting: SynchronousStandbySetting | null, _signal: AbortSignal): Promise<void> {
+    this.synchronousStandbyNames = setting;
   }
 
   async timelineHistory(_signal: AbortSignal): Promise<TimelineHistory> {

@@ -10,7 +10,7 @@
  *   stop succeeding.
  * - The last cycle's state is kept for the REST API (`status()`).
  */
-import type { Cluster, ClusterStore, DcsTiming, Logger, MemberData } from '@pgha/dcs';
+import type { Cluster, ClusterStore, DcsTiming, Failsafe, Logger, MemberData } from '@pgha/dcs';
 import { silentLogger } from '@pgha/dcs';
 import type { Action, Decision, FollowTarget, LongAction, Otherwise } from './actions.js';
 import { describeAction } from './actions.js';
@@ -30,6 +30,9 @@ import type {
   ActionOutcome,
   DcsUnavailable,
   EngineMemory,
+  FailsafeAck,
+  FailsafeCheck,
+  FailsafePing,
   Intents,
   LocalPostgresState,
   MemberIdentity,
@@ -79,7 +82,25 @@ export interface EngineStatus {
   local: LocalPostgresState | null;
   config: EngineConfig;
   member: MemberData | null;
+  /**
+   * Failsafe mode is active: on a primary, all members acknowledged it while the DCS is down (until
+   * that expires); on a replica, a primary pinged it within ttl.
+   */
+  failsafeActive: boolean;
 }
+
+/** A `POST /failsafe` request, as the REST API received it. */
+export interface FailsafeRequest {
+  name: string;
+  conn_url?: string;
+  api_url?: string;
+}
+
+/**
+ * The answer to `POST /failsafe`: `accepted` (200 `Accepted`, with our WAL position as the `lsn`
+ * header), `leader` (500 `Running as a leader`), `disabled` (502, failsafe mode is off).
+ */
+export type FailsafeAnswer = { kind: 'accepted'; lsn: number | null } | { kind: 'leader' } | { kind: 'disabled' };
 
 /** What one cycle did. */
 export interface CycleReport {
@@ -114,6 +135,8 @@ export interface HaLoop {
   idle(): Promise<void>;
   /** Called after every cycle. */
   onCycle(listener: (report: CycleReport) => void): () => void;
+  /** A primary's `POST /failsafe` (REST API): remember it, so this replica follows it for ttl. */
+  failsafePing(request: FailsafeRequest): FailsafeAnswer;
   /** True once stopped (by `stop`, `shutdown` or an `exit` action). */
   readonly stopped: boolean;
 }
@@ -152,6 +175,11 @@ class Loop implements HaLoop {
   #wakePending = false;
   #unwatch: (() => void) | null = null;
   #configWarnings = '';
+  /** The `failsafe` key from the last successful read. */
+  #lastFailsafe: Failsafe | null = null;
+  #failsafePing: FailsafePing | null = null;
+  /** Monotonic ms until which a failsafe round let us keep running as primary. */
+  #failsafeHoldUntil: number | null = null;
 
   constructor(options: HaLoopOptions) {
     this.#o = {
@@ -243,7 +271,23 @@ class Loop implements HaLoop {
       local,
       config: this.#config,
       member: this.#lastMember,
+      failsafeActive: this.#failsafeActive(),
     };
+  }
+
+  failsafePing(request: FailsafeRequest): FailsafeAnswer {
+    if (!this.#config.failsafeMode) return { kind: 'disabled' };
+    const local = this.#lastLocal;
+    if (local?.running && local.role === 'primary' && !local.unknown) return { kind: 'leader' };
+    this.#failsafePing = { name: request.name, connUrl: request.conn_url ?? null, apiUrl: request.api_url ?? null, receivedAt: this.#o.clock.now() };
+    return { kind: 'accepted', lsn: local?.lsn ?? null };
+  }
+
+  #failsafeActive(): boolean {
+    if (!this.#config.failsafeMode) return false;
+    const now = this.#o.clock.now();
+    if (this.#failsafeHoldUntil !== null && now < this.#failsafeHoldUntil) return true;
+    return this.#failsafePing !== null && now - this.#failsafePing.receivedAt < this.#config.ttl * 1000;
   }
 
   request<K extends keyof Intents>(kind: K, value: NonNullable<Intents[K]>): void {
@@ -333,17 +377,24 @@ class Loop implements HaLoop {
       memory: this.#memory,
       intents: { ...this.#intents },
       watchdogHealthy: this.#o.watchdog.healthy,
+      failsafeCheck: null,
+      failsafePing: this.#failsafePing,
     };
     let decision = decide(snapshot);
-    const probe = decision.actions.find((a) => a.kind === 'probe_peers');
-    if (probe) {
+    const probe = decision.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');
+    if (probe?.kind === 'probe_peers') {
       const peers = early && sameTargets(early.targets, probe.members) ? await early.results : await this.#probe(probe.members);
       snapshot = { ...snapshot, peers, now: clock.now() };
       decision = decide(snapshot);
-      if (decision.actions.some((a) => a.kind === 'probe_peers')) {
-        // Cannot happen by construction (rules only probe while peers is null); never loop on it.
-        decision = { ...decision, actions: decision.actions.filter((a) => a.kind !== 'probe_peers') };
-      }
+    } else if (probe?.kind === 'failsafe_check') {
+      const startedAt = clock.now();
+      const acks = await this.#postFailsafe(probe.members);
+      snapshot = { ...snapshot, failsafeCheck: { startedAt, acks } satisfies FailsafeCheck, now: clock.now() };
+      decision = decide(snapshot);
+    }
+    if (probe && decision.actions.some((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check')) {
+      // Cannot happen by construction (rules only ask while the answers are missing); never loop on it.
+      decision = { ...decision, actions: decision.actions.filter((a) => a.kind !== 'probe_peers' && a.kind !== 'failsafe_check') };
     }
     for (const note of decision.notes) this.#log.info(note);
     const executed: string[] = [];
@@ -388,11 +439,13 @@ class Loop implements HaLoop {
       // Malformed values are already logged by the store and read as unknown.
       const cluster = await this.#dcs('read the cluster', (o) => this.#o.store.loadCluster(o));
       this.#lastCluster = cluster;
+      this.#lastFailsafe = cluster.failsafe?.value ?? null;
       this.#dcsLastSeen = this.#o.clock.wallNow();
+      this.#failsafeHoldUntil = null;
       return cluster;
     } catch (e) {
       this.#log.error({ err: errorMessage(e) }, 'Error communicating with DCS');
-      return { error: errorMessage(e) };
+      return { error: errorMessage(e), failsafe: this.#lastFailsafe };
     }
   }
 
@@ -474,6 +527,27 @@ class Loop implements HaLoop {
     }
   }
 
+  /** POST /failsafe to `members`; a member that does not answer in time has not acknowledged. */
+  async #postFailsafe(members: { name: string; apiUrl: string }[]): Promise<FailsafeAck[]> {
+    const post = this.#o.peers.postFailsafe?.bind(this.#o.peers);
+    if (!post) return members.map((m) => ({ name: m.name, accepted: false, error: 'this agent cannot call POST /failsafe' }));
+    const { me } = this.#o;
+    const timeoutMs = this.#o.probeTimeoutMs;
+    let acks: FailsafeAck[];
+    try {
+      acks = await withDeadline(this.#o.clock, timeoutMs + 500, 'POST /failsafe', (signal) =>
+        post(members, { name: me.name, conn_url: me.connUrl, api_url: me.apiUrl }, { timeoutMs, signal }),
+      );
+    } catch (e) {
+      acks = members.map((m) => ({ name: m.name, accepted: false, error: errorMessage(e) }));
+    }
+    return members.map((m) => {
+      const ack = acks.find((a) => a.name === m.name) ?? { name: m.name, accepted: false, error: 'no answer' };
+      this.#log.info({ member: m.name, accepted: ack.accepted }, `Got response from ${m.name} ${m.apiUrl}: ${ack.accepted ? 'Accepted' : (ack.error ?? 'no answer')}`);
+      return ack;
+    });
+  }
+
   // ---- running actions -----------------------------------------------------------------------
 
   /** Runs `actions` in order; a guard that does not succeed switches to its `otherwise`. */
@@ -539,7 +613,17 @@ class Loop implements HaLoop {
       case 'write_history':
         return asResult('write the history key', () => this.#writeHistory(action, s));
       case 'probe_peers':
+      case 'failsafe_check':
         return 'ok';
+      case 'failsafe_hold':
+        // As a renewal would: the members' acknowledgements stand in for the lease until then.
+        this.#lockHeld = true;
+        this.#failsafeHoldUntil = action.validUntil;
+        this.#safety.arm(action.validUntil, this.#config.safetyMargin * 1000);
+        await this.#callWatchdog('keepalive');
+        return 'ok';
+      case 'write_failsafe':
+        return asResult('write the failsafe key', () => this.#dcs('write the failsafe key', (o) => store.setFailsafe(action.topology, o)));
       case 'activate_watchdog':
         return (await this.#callWatchdog('activate')) ? 'ok' : 'false';
       case 'disable_watchdog':
@@ -560,6 +644,21 @@ class Loop implements HaLoop {
         }
         return 'ok';
       }
+      case 'write_sync':
+        return asResult('write the sync key', () =>
+          this.#dcs('write the sync key', (o) =>
+            store.setSync({ leader: action.leader, sync_standby: action.standbys, quorum: action.quorum }, action.expectVersion, o),
+          ),
+        );
+      case 'delete_sync':
+        return asResult('delete the sync key', () => this.#dcs('delete the sync key', (o) => store.deleteSync(action.expectVersion, o)));
+      case 'set_synchronous_standby_names':
+        return asResult('set synchronous_standby_names', async () => {
+          await withDeadline(this.#o.clock, this.#dcsTimeoutMs(), 'setting synchronous_standby_names', (signal) =>
+            this.#o.postgres.setSynchronousStandbyNames(action.setting, signal),
+          );
+          return true;
+        });
       case 'consume_intent': {
         const next = { ...this.#intents };
         delete next[action.intent];

@@ -3,8 +3,8 @@
  * an injected `fetch` (the engine opens no sockets itself; the agent passes `globalThis.fetch`
  * or one with TLS and authentication set up).
  */
-import type { PeerProbe, PeerTarget } from './ports.js';
-import type { PeerStatus } from './snapshot.js';
+import type { FailsafePayload, PeerProbe, PeerTarget } from './ports.js';
+import type { FailsafeAck, PeerStatus } from './snapshot.js';
 import { errorMessage } from './deadline.js';
 
 /**
@@ -36,12 +36,44 @@ export function unreachable(name: string, error: string): PeerStatus {
   return { name, reachable: false, inRecovery: true, walPosition: null, timeline: null, tags: {}, watchdogFailed: false, error };
 }
 
-/** A PeerProbe doing `GET <api_url>` with `fetchImpl`, all targets in parallel, each bounded by the timeout. */
-export function createHttpPeerProbe(options: {
-  fetch: (url: string, init: { signal: AbortSignal; headers?: Record<string, string> }) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
-  headers?: Record<string, string>;
-}): PeerProbe {
+/** What createHttpPeerProbe needs of `fetch`. */
+export type PeerFetch = (
+  url: string,
+  init: { signal: AbortSignal; headers?: Record<string, string>; method?: string; body?: string },
+) => Promise<{ ok: boolean; status: number; json(): Promise<unknown>; text?(): Promise<string> }>;
+
+/** `http://h:8008/patroni` → `http://h:8008/failsafe` (Patroni replaces the last path segment). */
+export function failsafeUrl(apiUrl: string): string {
+  const cut = apiUrl.lastIndexOf('/');
+  return cut > apiUrl.indexOf('//') + 1 ? `${apiUrl.slice(0, cut)}/failsafe` : `${apiUrl}/failsafe`;
+}
+
+/**
+ * A PeerProbe doing `GET <api_url>` (and `POST /failsafe`) with `fetchImpl`, all targets in
+ * parallel, each bounded by the timeout.
+ */
+export function createHttpPeerProbe(options: { fetch: PeerFetch; headers?: Record<string, string> }): PeerProbe {
   return {
+    postFailsafe(targets: PeerTarget[], payload: FailsafePayload, { timeoutMs, signal }): Promise<FailsafeAck[]> {
+      return Promise.all(
+        targets.map(async (t): Promise<FailsafeAck> => {
+          const url = failsafeUrl(t.apiUrl);
+          try {
+            const response = await options.fetch(url, {
+              signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+              method: 'POST',
+              headers: { ...(options.headers ?? {}), 'Content-Type': 'application/json' },
+              body: JSON.stringify(payload),
+            });
+            const text = response.text ? (await response.text()).trim() : '';
+            if (response.status === 200 && text === 'Accepted') return { name: t.name, accepted: true };
+            return { name: t.name, accepted: false, error: `POST ${url}: ${response.status} ${text}`.trim() };
+          } catch (e) {
+            return { name: t.name, accepted: false, error: `POST ${url}: ${errorMessage(e)}` };
+          }
+        }),
+      );
+    },
     probe(targets: PeerTarget[], { timeoutMs, signal }) {
       return Promise.all(
         targets.map(async (t) => {

@@ -10,8 +10,8 @@
  * hangs delays nothing but itself.
  */
 import type { MonotonicClock, TimelineHistory } from '@pgha/dcs';
-import type { FollowTarget, StopMode } from './actions.js';
-import type { LocalPostgresState, PeerStatus } from './snapshot.js';
+import type { FollowTarget, StopMode, SynchronousStandbySetting } from './actions.js';
+import type { FailsafeAck, LocalPostgresState, PeerStatus } from './snapshot.js';
 
 /** Time, for the loop, the safety deadline and the deadlines of calls. */
 export interface Clock extends MonotonicClock {
@@ -112,6 +112,13 @@ export interface PostgresPort {
   syncMemberSlots(members: string[], signal: AbortSignal): Promise<void>;
 
   /**
+   * Sets `synchronous_standby_names` in the configuration and reloads PostgreSQL (no restart);
+   * null stops managing it (the configured parameter, if any, applies again). Resolves once the
+   * reload has been requested; works while stopped too (applies at the next start).
+   */
+  setSynchronousStandbyNames(setting: SynchronousStandbySetting | null, signal: AbortSignal): Promise<void>;
+
+  /**
    * The timeline history of the current timeline, from `pg_wal/<tl>.history`: one entry per
    * switch, with the file's modification time as `timestamp` (ISO 8601) where known.
    */
@@ -131,6 +138,22 @@ export interface PeerTarget {
  */
 export interface PeerProbe {
   probe(targets: PeerTarget[], options: { timeoutMs: number; signal: AbortSignal }): Promise<PeerStatus[]>;
+  /**
+   * Failsafe mode: `POST /failsafe` with `payload` to every target (the URL is the target's
+   * `api_url` with its last path segment replaced by `failsafe`), all in parallel, each bounded by
+   * `timeoutMs`. A member acknowledges with 200 `Accepted`; anything else, or no answer, is
+   * `accepted: false`. Resolves with one FailsafeAck per target; never rejects. Without this
+   * method no member can acknowledge, and a primary cut off from the DCS demotes as usual.
+   */
+  postFailsafe?(targets: PeerTarget[], payload: FailsafePayload, options: { timeoutMs: number; signal: AbortSignal }): Promise<FailsafeAck[]>;
+}
+
+/** The body of `POST /failsafe`, field for field as Patroni sends it. */
+export interface FailsafePayload {
+  name: string;
+  conn_url: string;
+  api_url: string;
+  slots?: Record<string, number>;
 }
 
 /**

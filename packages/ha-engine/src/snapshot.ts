@@ -5,7 +5,7 @@
  * Units: times are milliseconds (`now` on the monotonic clock shared with the DCS driver,
  * `wallNow` since the Unix epoch), WAL positions are bytes, timelines are PostgreSQL's numbers.
  */
-import type { Cluster, MemberData } from '@pgha/dcs';
+import type { Cluster, Failsafe, MemberData } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
 
 /** The role a running PostgreSQL server has: `primary` (writable) or `replica` (in recovery). */
@@ -62,10 +62,31 @@ export interface LocalPostgresState {
   /** pg_rewind can work on this data directory (data checksums or `wal_log_hints` on). */
   rewindPossible: boolean;
   /**
+   * Running primary: its walsenders (`pg_stat_replication`), one per connected standby. Absent
+   * when the port does not report them (synchronous replication then never publishes anyone).
+   */
+  replication?: WalSenderState[];
+  /** Running: the `synchronous_standby_names` in effect, as PostgreSQL shows it ('' = none). */
+  synchronousStandbyNames?: string | null;
+  /**
    * Set when the state could not be read (the query failed or did not answer in time); the other
    * fields are then meaningless and the decision does not act on PostgreSQL.
    */
   unknown?: string;
+}
+
+/** One row of `pg_stat_replication` as the synchronous-replication rules need it. */
+export interface WalSenderState {
+  /** `application_name`: the standby's member name. */
+  name: string;
+  /** `streaming`, `catchup`, `startup`, `backup`, `stopping`. */
+  state: string | null;
+  /** `async`, `potential`, `sync`, `quorum`. */
+  syncState: string | null;
+  /** WAL flushed by the standby (bytes). */
+  flushLsn: number | null;
+  /** WAL replayed by the standby (bytes). */
+  replayLsn: number | null;
 }
 
 /** This member, as configured locally. */
@@ -85,6 +106,36 @@ export interface MemberIdentity {
 /** The DCS could not be read this cycle. */
 export interface DcsUnavailable {
   error: string;
+  /** The `failsafe` key as the last successful read showed it (null: absent or never read). */
+  failsafe?: Failsafe | null;
+}
+
+/** One member's answer to this primary's `POST /failsafe`. */
+export interface FailsafeAck {
+  name: string;
+  /** The member answered 200 `Accepted`. */
+  accepted: boolean;
+  /** What went wrong otherwise (its answer, or the connection error). */
+  error?: string;
+}
+
+/** The result of asking every other member of the failsafe topology to acknowledge us. */
+export interface FailsafeCheck {
+  /** Monotonic ms when the requests were sent: every acknowledgement is at least this recent. */
+  startedAt: number;
+  acks: FailsafeAck[];
+}
+
+/**
+ * The primary that last called our `POST /failsafe` (a replica's view): while this is younger
+ * than ttl, that primary is alive and reaches us, so we follow it and stay out of any race.
+ */
+export interface FailsafePing {
+  name: string;
+  connUrl: string | null;
+  apiUrl: string | null;
+  /** Monotonic ms when the request arrived. */
+  receivedAt: number;
 }
 
 /**
@@ -160,6 +211,18 @@ export interface EngineMemory {
   rewindFailed: { leader: string; timeline: number } | null;
   /** Identifies the last background action outcome already taken into account (`kind@startedAt`). */
   outcomeSeen: string | null;
+  /**
+   * Monotonic ms when our promotion last failed (a `pre_promote` script refusing it): we gave the
+   * lock back and stay out of leader races for ttl after it, so another candidate wins.
+   */
+  promoteCancelledAt?: number | null;
+  /**
+   * Synchronous replication: the `synchronous_standby_names` first seen in effect and the
+   * primary's WAL position at that read. A standby newly published in the `sync` key must have
+   * flushed up to that position, so it holds every commit acknowledged before it became
+   * synchronous. Absent until the leader manages the setting.
+   */
+  syncSince?: { standbyNames: string; lsn: number } | null;
 }
 
 export const initialMemory: EngineMemory = { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null };
@@ -196,6 +259,13 @@ export interface Snapshot {
   intents: Intents;
   /** False when the watchdog is required but not usable (Patroni: `Watchdog device is not usable`). */
   watchdogHealthy: boolean;
+  /**
+   * Answers to this cycle's `POST /failsafe` round, or null/absent when not asked yet. Like
+   * `peers`, the rule that needs them returns a `failsafe_check` action first.
+   */
+  failsafeCheck?: FailsafeCheck | null;
+  /** The last `POST /failsafe` a primary made to us (absent/null: none). */
+  failsafePing?: FailsafePing | null;
 }
 
 /** True when the DCS read of this snapshot failed. */

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/index.js';
 import { decide } from '../src/index.js';
-import { config, leaderSnapshot, NOW, runningPrimary, snapshot, stopped, summary, unlockedCluster } from './fixtures/snapshots.js';
+import { clusterWithLeader, config, leaderSnapshot, NOW, peer, runningPrimary, snapshot, stopped, summary, unlockedCluster } from './fixtures/snapshots.js';
 
 const pause = config({ pause: true });
 
@@ -46,6 +46,17 @@ describe('paused', () => {
   it('a primary keeps running when the DCS is unreachable', () => {
     const d = decide(snapshot({ me: 'pg0', cluster: { error: 'down' }, local: runningPrimary(), lock: { held: true, validUntil: NOW }, config: pause }));
     expect(summary(d)).toEqual({ rule: 'dcs-unavailable', reason: 'PAUSE: DCS is not accessible', actions: [] });
+  });
+
+  it('a switchover to a named candidate still runs: the leader hands over, the candidate races', () => {
+    const failover = { leader: 'pg0', member: 'pg1' };
+    const leader = paused(leaderSnapshot({ cluster: clusterWithLeader({ failover }), peers: [peer('pg1'), peer('pg2')] }));
+    expect(leader.actions).toContain('demote(graceful)');
+    const candidate = paused(snapshot({ cluster: unlockedCluster({ failover }), peers: [peer('pg0'), peer('pg2')] }));
+    expect(candidate.actions).toContain('acquire_lock');
+    expect(candidate.actions).toContain('promote');
+    // Anyone else keeps still.
+    expect(paused(snapshot({ me: 'pg2', cluster: unlockedCluster({ failover }), peers: [peer('pg0'), peer('pg1')] })).actions).toEqual(['disable_watchdog']);
   });
 
   it('management requests still run', () => {

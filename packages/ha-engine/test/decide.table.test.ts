@@ -40,6 +40,14 @@ const situations: Record<string, Snapshot> = {
   'restart-requested': snapshot({ intents: { restart: { requestedAt: 1 } } }),
   paused: snapshot({ config: config({ pause: true }) }),
   'postgres-down': snapshot({ local: stopped('replica') }),
+  'promote-cancelled': leaderSnapshot({
+    local: runningReplica(),
+    lastAction: { kind: 'promote', label: 'promote', ok: false, error: 'pre_promote script exited with code 1', startedAt: 1, finishedAt: 2 },
+  }),
+  'promote-backoff': snapshot({
+    cluster: unlockedCluster(),
+    memory: { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null, promoteCancelledAt: NOW - 1000 },
+  }),
   'lock-free': snapshot({ cluster: unlockedCluster() }),
   'leader-with-lock': leaderSnapshot(),
   follower: snapshot(),

@@ -124,7 +124,7 @@ export function renderPatroniMetrics(s: ApiSnapshot): string {
     ['patroni_postgres_in_archive_recovery', 'Value is 1 if Postgres is replicating from archive, 0 otherwise.', st.replication_state === 'in archive recovery' ? 1 : 0],
     ['patroni_postgres_server_version', 'Version of Postgres (if running), 0 otherwise.', num(st.server_version)],
     ['patroni_cluster_unlocked', 'Value is 1 if the cluster is unlocked, 0 if locked.', st.cluster_unlocked ? 1 : 0],
-    ['patroni_failsafe_mode_is_active', 'Value is 1 if failsafe mode is active, 0 if inactive.', 0],
+    ['patroni_failsafe_mode_is_active', 'Value is 1 if failsafe mode is active, 0 if inactive.', st.failsafe_mode_is_active === true ? 1 : 0],
     ['patroni_postgres_timeline', 'Postgres timeline of this node (if running), 0 otherwise.', num(st.timeline)],
     ['patroni_dcs_last_seen', 'Epoch timestamp when DCS was last contacted successfully by Patroni.', num(st.dcs_last_seen)],
     ['patroni_pending_restart', 'Value is 1 if the node needs a restart, 0 otherwise.', st.pending_restart ? 1 : 0],

@@ -10,6 +10,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
 import { createAccessCheck, type AccessOptions } from './access.js';
 import { clusterView } from './cluster-view.js';
 import { patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
@@ -61,6 +62,11 @@ export interface ApiServerOptions {
   management: ManagementPorts;
   /** Ports the local management endpoints (restart, reinitialize, reload) use; 503 when absent. */
   local?: Omit<LocalActionPorts, 'onScheduleChange'>;
+  /**
+   * POST /failsafe: hands a primary's failsafe ping to the local HA loop (its `failsafePing`).
+   * Absent: 502, as with failsafe mode off.
+   */
+  failsafe?: (request: FailsafeRequest) => FailsafeAnswer;
   /** pgha's own metrics appended to /metrics. */
   metrics?: ApiMetrics;
   /** Monotonic milliseconds (for /liveness). */
@@ -101,6 +107,29 @@ const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const STARTING = JSON.stringify({ state: 'starting', role: 'uninitialized' });
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, snapshot: ApiSnapshot | null) => Promise<ApiAnswer> | ApiAnswer;
+
+/**
+ * Patroni's `do_POST_failsafe`: a primary cut off from the DCS asks us to acknowledge it.
+ * 200 `Accepted` with our WAL position in the `lsn` header; 500 when we run as a primary
+ * ourselves; 502 when failsafe mode is off.
+ */
+export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<string, unknown>): ApiAnswer & { headers?: Record<string, string> } {
+  const name = body['name'];
+  if (typeof name !== 'string' || name === '') return { status: 400, text: 'Bad Request: POST /failsafe needs the field "name" (the primary\'s member name)' };
+  if (!port) return { status: 502, text: 'Failsafe mode is not enabled' };
+  const request: FailsafeRequest = { name };
+  if (typeof body['conn_url'] === 'string') request.conn_url = body['conn_url'];
+  if (typeof body['api_url'] === 'string') request.api_url = body['api_url'];
+  const answer = port(request);
+  switch (answer.kind) {
+    case 'accepted':
+      return { status: 200, text: 'Accepted', ...(answer.lsn !== null ? { headers: { lsn: String(answer.lsn) } } : {}) };
+    case 'leader':
+      return { status: 500, text: 'Running as a leader' };
+    case 'disabled':
+      return { status: 502, text: 'Failsafe mode is not enabled' };
+  }
+}
 
 export function createApiServer(options: ApiServerOptions): ApiServer {
   let published: Published | null = null;
@@ -226,6 +255,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       '/restart': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.restart(body, snap))),
       '/reinitialize': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.reinitialize(body, snap))),
       '/reload': () => localOr503((l) => l.reload()),
+      '/failsafe': (_q, _r, body) => acceptFailsafe(options.failsafe, body),
     },
     PATCH: {
       '/config': (_q, _r, body) => patchClusterConfig(configPorts, body),

@@ -39,6 +39,8 @@ export interface PatroniStatus {
   pending_restart_reason?: Record<string, { old_value: string; new_value: string }>;
   scheduled_restart?: Record<string, unknown>;
   pause?: boolean;
+  /** Failsafe mode is active (a primary kept by its members' acknowledgements, or a replica pinged within ttl). */
+  failsafe_mode_is_active?: boolean;
   sync_standby?: boolean;
   watchdog_failed?: boolean;
   patroni: { version: string; scope: string; name: string };

@@ -127,6 +127,8 @@ export async function requestManualFailover(
     if (!(parsed instanceof Date)) return parsed;
     scheduledAt = parsed;
   }
+  // Patroni's rule: in maintenance mode nobody picks a candidate automatically.
+  if (paused && !req.candidate) return { status: 400, text: 'Switchover is possible only to a specific candidate in a paused state' };
   const impossible = checkPossible(cluster, req, action);
   if (impossible) return { status: 412, text: impossible };
 

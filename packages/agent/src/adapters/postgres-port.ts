@@ -4,7 +4,7 @@
  * keeps the controller's last full state for the REST API (server version, replication rows),
  * so answering the API needs no query of its own.
  */
-import type { FollowTarget, LocalPostgresState, PostgresPort, StartOptions, StopOptions } from '@pgha/ha-engine';
+import type { FollowTarget, LocalPostgresState, PostgresPort, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
 import type { TimelineHistory } from '@pgha/dcs';
 import {
   parseConnUrl,
@@ -12,6 +12,7 @@ import {
   type PostgresController,
   type PostgresState,
   type ReplicationSource,
+  type SynchronousStandbySpec,
 } from '@pgha/postgres-controller';
 
 /** The member's `conn_url` as host and port, named for logs. */
@@ -69,6 +70,14 @@ export function adaptPostgresController(controller: PostgresController): Postgre
       streaming: pg.replicationState === 'streaming',
       pendingRestart: pg.pendingRestart,
       rewindPossible: pg.rewindPossible ?? true,
+      replication: pg.replication.map((r) => ({
+        name: r.applicationName,
+        state: r.state,
+        syncState: r.syncState,
+        flushLsn: r.flushLsn,
+        replayLsn: r.replayLsn,
+      })),
+      synchronousStandbyNames: pg.synchronousStandbyNames,
     };
     if (pg.dataDirectory === 'unusable') state.unknown = pg.dataDirectoryError ?? 'the data directory cannot be used';
     return state;
@@ -118,6 +127,20 @@ export function adaptPostgresController(controller: PostgresController): Postgre
     async removeDataDirectory(signal) {
       if (signal.aborted) throw new Error('removing the data directory was cancelled');
       await controller.removeDataDirectory();
+    },
+    async setSynchronousStandbyNames(setting: SynchronousStandbySetting | null) {
+      if (!setting) {
+        await controller.setSynchronousStandbyNames(null);
+        return;
+      }
+      // A single standby is written bare (`pg1`), as Patroni does; several as `N (a,b)`.
+      const spec: SynchronousStandbySpec =
+        setting.kind === 'any'
+          ? { kind: 'any', count: setting.count, names: setting.names }
+          : setting.names.length <= 1
+            ? { kind: 'list', names: setting.names }
+            : { kind: 'priority', count: setting.count, names: setting.names };
+      await controller.setSynchronousStandbyNames(spec);
     },
     async timelineHistory(): Promise<TimelineHistory> {
       const entries = await controller.readTimelineHistory();

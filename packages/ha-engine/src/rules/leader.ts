@@ -4,9 +4,10 @@
  * hand over on a switchover request; and a primary still starting after a crash.
  */
 import type { Action } from '../actions.js';
-import { evaluateFailoverPossible } from '../candidate.js';
+import { evaluateFailoverPossible, matchesSyncGate, syncGate } from '../candidate.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, only, otherwise } from './context.js';
+import { syncBeforePromote } from './sync.js';
 
 export function leaderWithLock(ctx: Ctx): Outcome {
   const { s } = ctx;
@@ -19,6 +20,7 @@ export function leaderWithLock(ctx: Ctx): Outcome {
           kind: 'activate_watchdog',
           otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }]),
         },
+        ...syncBeforePromote(ctx),
         { kind: 'promote', label: 'promote' },
       ],
     };
@@ -123,8 +125,13 @@ function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
 
   if (f.leader && f.leader !== ctx.me) return cleanup(`${action}: leader name does not match: ${f.leader} != ${ctx.me}`);
   if (f.member === ctx.me) return cleanup(`${action}: I am already the leader, no need to ${action}`);
+  const gate = f.leader ? syncGate(ctx.candidate) : null;
+  if (gate && f.member && !matchesSyncGate(gate, f.member)) {
+    return cleanup(`${action}: candidate=${f.member} does not match with sync_standbys=${gate.standbys.join(',') || 'none'}`);
+  }
   const members = f.member ? ctx.cluster.members.filter((m) => m.name === f.member) : ctx.cluster.members;
-  const possible = evaluateFailoverPossible(ctx.candidate, members);
+  // Only a switchover is held to the synchronous standbys; a manual failover goes where it is told.
+  const possible = evaluateFailoverPossible(ctx.candidate, members, undefined, f.leader !== undefined && f.leader !== null && f.leader !== '');
   if (possible.kind === 'probe') {
     return {
       reason: `${action}: checking the candidates`,

@@ -2,11 +2,14 @@
  * Maintenance mode (`pause: true` in the dynamic config): the agent keeps the DCS up to date but
  * does not start, stop, promote or demote anything on its own. The lock holder keeps its lock as
  * long as PostgreSQL runs as primary; a primary without the lock takes a free one; nobody fails
- * over. Management requests (restart, reinitialize) still run: an operator asked for them.
+ * over. Management requests (restart, reinitialize) still run: an operator asked for them, as
+ * does a switchover or failover to a named candidate (the REST API refuses one without).
  */
 import type { Action } from '../actions.js';
 import type { Ctx, Outcome } from './context.js';
 import { only, otherwise } from './context.js';
+import { leaderWithLock } from './leader.js';
+import { leaderRace } from './race.js';
 
 export function paused(ctx: Ctx): Outcome {
   const { s } = ctx;
@@ -14,6 +17,15 @@ export function paused(ctx: Ctx): Outcome {
   if (!s.local.running) {
     if (ctx.holder) return { reason: 'removed leader lock because postgres is not running', actions: [disableWatchdog, { kind: 'release_lock' }] };
     return { reason: 'postgres is not running', actions: [disableWatchdog] };
+  }
+  const named = ctx.failover && !ctx.failover.scheduled_at ? ctx.failover.member : undefined;
+  if (named) {
+    // The leader hands over (graceful demote) and the named candidate races for the free lock.
+    if (ctx.holder && ctx.isPrimary) {
+      const handover = leaderWithLock(ctx);
+      return { ...handover, actions: [disableWatchdog, ...handover.actions] };
+    }
+    if (!ctx.leaderName && named === ctx.me) return leaderRace(ctx);
   }
   if (ctx.holder) {
     if (!ctx.isPrimary) {

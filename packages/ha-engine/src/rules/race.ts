@@ -7,6 +7,7 @@ import type { Action } from '../actions.js';
 import { evaluateLeaderRace, isNoFailover } from '../candidate.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, followTarget, otherwise } from './context.js';
+import { syncBeforePromote } from './sync.js';
 
 export function leaderRace(ctx: Ctx): Outcome {
   const verdict = evaluateLeaderRace(ctx.candidate);
@@ -52,6 +53,8 @@ export function leaderRace(ctx: Ctx): Outcome {
           // candidate without a working watchdog must not win the next race on its strength.
           otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }, ...clearFailover]),
         },
+        // Claims the sync key; if that fails we keep the lock and the next cycle retries.
+        ...syncBeforePromote(ctx),
         { kind: 'promote', label: 'promote' },
         // After the promotion has started (it runs in the background): clearing the request is
         // one more DCS round trip the writes need not wait for.
