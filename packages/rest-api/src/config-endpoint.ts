@@ -58,8 +58,10 @@ const OBJECT_KEYS = ['postgresql', 'standby_cluster', 'slots'];
 export function invalidConfigField(config: Tree): string | null {
   for (const key of NUMERIC_KEYS) {
     const v = config[key];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0) && !(typeof v === 'string' && /^\d+$/.test(v))) {
-      return `${key}: expected a non-negative number`;
+    // -1 is Patroni's "off" for maximum_lag_on_syncnode (and its default).
+    const floor = key === 'maximum_lag_on_syncnode' ? -1 : 0;
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= floor) && !(typeof v === 'string' && /^-?\d+$/.test(v) && Number(v) >= floor)) {
+      return floor < 0 ? `${key}: expected -1 (off) or a non-negative number` : `${key}: expected a non-negative number`;
     }
   }
   for (const key of BOOLEAN_KEYS) {

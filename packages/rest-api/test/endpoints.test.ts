@@ -186,7 +186,15 @@ describe('PATCH and PUT /config', () => {
     expect([res.status, await res.text()]).toEqual([400, 'ttl: expected a non-negative number']);
     const bad = await post('/config', { postgresql: { pg_hba: 'host all all 0.0.0.0/0 trust' } }, 'PATCH');
     expect([bad.status, await bad.text()]).toEqual([400, 'postgresql.pg_hba: expected a list of strings']);
+    const negative = await post('/config', { maximum_lag_on_syncnode: -2 }, 'PATCH');
+    expect([negative.status, await negative.text()]).toEqual([400, 'maximum_lag_on_syncnode: expected -1 (off) or a non-negative number']);
     expect((await pg1.loadCluster()).config?.version).toBe(before);
+  });
+
+  it("accepts -1 for maximum_lag_on_syncnode, Patroni's off", async () => {
+    const res = await post('/config', { maximum_lag_on_syncnode: -1 }, 'PATCH');
+    expect(res.status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value?.['maximum_lag_on_syncnode']).toBe(-1);
   });
 
   it('replaces the whole value with PUT', async () => {
