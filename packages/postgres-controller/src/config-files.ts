@@ -25,11 +25,21 @@ export interface PostgresqlConfInput {
   parameters: Map<string, string>;
   /** Present when the server runs as a replica. */
   standby?: StandbySettings | undefined;
+  /** synchronous_standby_names is the HA engine's (synchronous_mode), not the configured one. */
+  synchronousStandbyNamesManaged?: boolean;
 }
+
+/**
+ * Marks a postgresql.conf whose synchronous_standby_names the HA engine set, so that an agent
+ * restarted on a running primary keeps it until the engine decides again: writing the configured
+ * value back in between would let commits through without the standby the DCS `sync` key names.
+ */
+export const SYNC_NAMES_MARKER = '# synchronous_standby_names: managed by the HA engine (synchronous_mode)';
 
 /** Renders postgresql.conf. Pure. */
 export function renderPostgresqlConf(input: PostgresqlConfInput): string {
   const lines = [GENERATED_HEADER.trimEnd(), `include ${quoteConfValue(input.include)}`, ''];
+  if (input.synchronousStandbyNamesManaged) lines.push(SYNC_NAMES_MARKER);
   for (const [name, value] of input.parameters) lines.push(`${name} = ${quoteConfValue(value)}`);
   if (input.standby) {
     lines.push('', '# standby');
@@ -46,6 +56,11 @@ export function renderPostgresqlConf(input: PostgresqlConfInput): string {
 export function readConfValue(content: string, name: string): string | null {
   const m = new RegExp(`^${name} = '((?:[^'\\\\]|''|\\\\.)*)'$`, 'm').exec(content);
   return m ? m[1]!.replace(/''|\\(.)/g, (_, c: string | undefined) => c ?? "'") : null;
+}
+
+/** The engine-managed synchronous_standby_names of a postgresql.conf we wrote, or null. */
+export function managedSynchronousStandbyNames(content: string): string | null {
+  return content.split('\n').includes(SYNC_NAMES_MARKER) ? readConfValue(content, 'synchronous_standby_names') : null;
 }
 
 /** True when a postgresql.conf was written by pgha (or by Patroni, which uses the same first line). */

@@ -24,7 +24,7 @@ import type {
 } from './contract.js';
 import { CallbackExecutor, describeRun, runScript, type CallbackAction, type ScriptContext } from './callbacks.js';
 import { bootstrapMethodArguments, optionArguments, optionNames, replicaMethodArguments } from './command-arguments.js';
-import { isGeneratedConf, readConfValue, renderLinesFile, renderPostgresqlConf, type StandbySettings } from './config-files.js';
+import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderLinesFile, renderPostgresqlConf, type StandbySettings } from './config-files.js';
 import { connectionUrl, formatConninfo, localHostFor, parseConninfo, parseHostPort, pgpassContent, sslOptions, type HostPort } from './conninfo.js';
 import { parseControlData, stoppedPosition, type ControlData } from './control-data.js';
 import { PostgresError, PostgresErrorCode, describeError, isPostgresError } from './errors.js';
@@ -120,6 +120,8 @@ class LocalPostgresController implements PostgresController {
   private role: 'primary' | 'replica' = 'replica';
   private upstream: ReplicationSource | null = null;
   private synchronousStandbyNames: string | null = null;
+  /** False until the engine first sets synchronous_standby_names (see SYNC_NAMES_MARKER). */
+  private synchronousStandbyNamesDecided = false;
   private written: EffectiveParameters | null = null;
   private versionNum: number | null = null;
   private controlCache: { mtime: number; control: ControlData } | undefined;
@@ -380,6 +382,14 @@ class LocalPostgresController implements PostgresController {
    * a one-off archive recovery (custom bootstrap): recovery.signal instead of standby.signal.
    */
   private async writeConfiguration(opts: { recovery?: Record<string, string> } = {}): Promise<{ params: EffectiveParameters; hbaChanged: boolean }> {
+    if (!this.synchronousStandbyNamesDecided) {
+      // A restarted agent keeps what the engine had set until the engine decides again.
+      const previous = await readFile(this.confPath, 'utf8').catch(() => '');
+      this.synchronousStandbyNames = managedSynchronousStandbyNames(previous);
+      if (this.synchronousStandbyNames !== null) {
+        this.logger.info({ synchronous_standby_names: this.synchronousStandbyNames }, 'keeping synchronous_standby_names as the HA engine last set it');
+      }
+    }
     const params = await this.desiredParameters();
     for (const warning of params.warnings) this.logger.warn({ config: 'postgresql' }, warning);
     if (this.configDir !== this.dataDir) await ensureOwnedDirectory(this.configDir, { mode: 0o700, owner: this.runAs });
@@ -395,7 +405,7 @@ class LocalPostgresController implements PostgresController {
 
     await this.writePgpass();
     const standby = opts.recovery ? { recoveryConf: opts.recovery } : this.role === 'replica' ? this.standbySettings(this.upstream) : undefined;
-    await writeOwnedFile(this.confPath, renderPostgresqlConf({ include, parameters: params.file, standby }), { mode: 0o600, owner: this.runAs });
+    await writeOwnedFile(this.confPath, renderPostgresqlConf({ include, parameters: params.file, standby, synchronousStandbyNamesManaged: this.synchronousStandbyNames !== null }), { mode: 0o600, owner: this.runAs });
 
     const standbySignal = join(this.dataDir, 'standby.signal');
     const recoverySignal = join(this.dataDir, 'recovery.signal');
@@ -1494,6 +1504,7 @@ class LocalPostgresController implements PostgresController {
 
   async setSynchronousStandbyNames(spec: SynchronousStandbySpec | null): Promise<string> {
     this.synchronousStandbyNames = spec === null ? null : formatSynchronousStandbyNames(spec);
+    this.synchronousStandbyNamesDecided = true;
     const configured = { ...this.dynamic.parameters, ...this.local.parameters }.synchronous_standby_names;
     const value = this.synchronousStandbyNames ?? (configured === undefined ? '' : renderParameterValue(configured));
     this.logger.info({ synchronous_standby_names: value }, `Assigning synchronous_standby_names to ${value === '' ? 'none' : value}`);

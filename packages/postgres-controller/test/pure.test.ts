@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { splitCommand } from '../src/callbacks.js';
 import { bootstrapMethodArguments, optionArguments, replicaMethodArguments } from '../src/command-arguments.js';
-import { isGeneratedConf, readConfValue, renderPostgresqlConf } from '../src/config-files.js';
+import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderPostgresqlConf } from '../src/config-files.js';
 import { bootstrapSectionSchema, parseSection, postgresqlSectionSchema } from '../src/config.js';
 import { connectionUrl, formatConninfo, parseConninfo, parseConnUrl, parseHostPort, pgpassContent } from '../src/conninfo.js';
 import { parseControlData, stoppedPosition } from '../src/control-data.js';
@@ -114,6 +114,16 @@ describe('configuration files', () => {
     expect(conf).toContain("primary_slot_name = 'pg1'");
     expect(conf).toContain("recovery_target_timeline = 'latest'");
     expect(conf).toContain("restore_command = 'cp /a/%f %p'");
+  });
+
+  it('marks an engine-managed synchronous_standby_names so a restarted agent can keep it', () => {
+    const parameters = new Map([['synchronous_standby_names', 'ANY 1 ("pg-2",pg3)']]);
+    const managed = renderPostgresqlConf({ include: 'postgresql.base.conf', parameters, synchronousStandbyNamesManaged: true });
+    expect(managedSynchronousStandbyNames(managed)).toBe('ANY 1 ("pg-2",pg3)');
+    // The same value from the DBA's own configuration is not the engine's to keep.
+    const configured = renderPostgresqlConf({ include: 'postgresql.base.conf', parameters });
+    expect(managedSynchronousStandbyNames(configured)).toBeNull();
+    expect(managedSynchronousStandbyNames('')).toBeNull();
   });
 });
 
