@@ -186,6 +186,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     decorate: (snapshot) => watchdog.decorate(snapshot),
   });
   loop.onCycle(publish);
+  loop.onLockChange(publish);
   controller.onPostmasterExit((exit) => {
     if (!exit.expected) logger.warn({ pid: exit.pid, code: exit.code, signal: exit.signal }, 'postmaster exited unexpectedly');
     loop.wakeup();

@@ -135,6 +135,12 @@ export interface HaLoop {
   idle(): Promise<void>;
   /** Called after every cycle. */
   onCycle(listener: (report: CycleReport) => void): () => void;
+  /**
+   * Called as soon as this member gains or loses the leader lock, between cycles too (a release
+   * after a graceful demote, a fence): health checks must stop calling this member the primary
+   * at once, not at the end of the next cycle.
+   */
+  onLockChange(listener: (held: boolean) => void): () => void;
   /** A primary's `POST /failsafe` (REST API): remember it, so this replica follows it for ttl. */
   failsafePing(request: FailsafeRequest): FailsafeAnswer;
   /** True once stopped (by `stop`, `shutdown` or an `exit` action). */
@@ -154,6 +160,7 @@ class Loop implements HaLoop {
   readonly #slot: BackgroundSlot;
   readonly #safety: SafetyDeadline;
   readonly #listeners = new Set<(r: CycleReport) => void>();
+  readonly #lockListeners = new Set<(held: boolean) => void>();
   #config: EngineConfig;
   #timing: DcsTiming | null = null;
   #memory: EngineMemory = initialMemory;
@@ -236,7 +243,7 @@ class Loop implements HaLoop {
       } catch (e) {
         this.#log.warn({ err: errorMessage(e) }, 'could not release the leader key');
       }
-      this.#lockHeld = false;
+      this.#setLockHeld(false);
     }
   }
 
@@ -308,6 +315,24 @@ class Loop implements HaLoop {
     return () => void this.#listeners.delete(listener);
   }
 
+  onLockChange(listener: (held: boolean) => void): () => void {
+    this.#lockListeners.add(listener);
+    return () => void this.#lockListeners.delete(listener);
+  }
+
+  #setLockHeld(held: boolean): void {
+    const changed = this.#lockHeld !== held;
+    this.#lockHeld = held;
+    if (!changed) return;
+    for (const listener of this.#lockListeners) {
+      try {
+        listener(held);
+      } catch (e) {
+        this.#log.warn({ err: errorMessage(e) }, 'a lock-change listener failed');
+      }
+    }
+  }
+
   // ---- the loop ------------------------------------------------------------------------------
 
   async #run(): Promise<void> {
@@ -357,7 +382,7 @@ class Loop implements HaLoop {
       await this.#applyTiming();
       if (cluster.leader?.name !== me.name && this.#lockHeld) {
         // The key is gone or someone else's: whatever we believed, we do not hold the lock.
-        this.#lockHeld = false;
+        this.#setLockHeld(false);
         this.#safety.disarm();
       }
     }
@@ -580,7 +605,7 @@ class Loop implements HaLoop {
       case 'acquire_lock': {
         const r = await asResult('acquire the leader lock', () => this.#dcs('acquire the leader lock', (o) => store.acquireLeader(o)));
         if (r === 'ok') this.#lockGained();
-        if (r === 'false') this.#lockHeld = false;
+        if (r === 'false') this.#setLockHeld(false);
         return r;
       }
       case 'renew_lock': {
@@ -590,7 +615,7 @@ class Loop implements HaLoop {
           this.#lockGained();
           await this.#callWatchdog('keepalive');
         }
-        if (r === 'false') this.#lockHeld = false;
+        if (r === 'false') this.#setLockHeld(false);
         return r;
       }
       case 'release_lock':
@@ -617,7 +642,7 @@ class Loop implements HaLoop {
         return 'ok';
       case 'failsafe_hold':
         // As a renewal would: the members' acknowledgements stand in for the lease until then.
-        this.#lockHeld = true;
+        this.#setLockHeld(true);
         this.#failsafeHoldUntil = action.validUntil;
         this.#safety.arm(action.validUntil, this.#config.safetyMargin * 1000);
         await this.#callWatchdog('keepalive');
@@ -751,18 +776,18 @@ class Loop implements HaLoop {
     } catch (e) {
       this.#log.warn({ err: errorMessage(e) }, 'failed to release the leader lock');
     }
-    this.#lockHeld = false;
+    this.#setLockHeld(false);
     this.#safety.disarm();
   }
 
   #lockGained(): void {
-    this.#lockHeld = true;
+    this.#setLockHeld(true);
     this.#safety.arm(this.#o.store.hold().validUntil, this.#config.safetyMargin * 1000);
   }
 
   /** The safety deadline passed without a renewal: stop PostgreSQL now if it may take writes. */
   #fence(deadline: number): void {
-    this.#lockHeld = false;
+    this.#setLockHeld(false);
     const local = this.#lastLocal;
     const running = this.#slot.running;
     const writable =

@@ -276,6 +276,19 @@ describe('fatal conditions and shutdown', () => {
     expect(t.dcs.backend.snapshot().has('/service/demo/leader')).toBe(false);
     expect(pg0.loop.stopped).toBe(true);
   });
+
+  it('tells lock listeners when the lock is gained and when it is released, not at the next cycle', async () => {
+    r = rig();
+    const t = r;
+    const pg0 = t.engine('pg0');
+    const changes: { held: boolean; statusSays: boolean }[] = [];
+    pg0.loop.onLockChange((held) => changes.push({ held, statusSays: pg0.loop.status().holdsLock }));
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    expect(changes).toEqual([{ held: true, statusSays: true }]);
+    await t.drive(pg0.loop.shutdown());
+    expect(changes).toEqual([{ held: true, statusSays: true }, { held: false, statusSays: false }]);
+  });
 });
 
 describe('leader race', () => {
