@@ -176,7 +176,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     listen: api,
     loop,
     store,
-    postgres,
+    postgres: { lastState: () => postgres.lastState(), salvageReports: () => controller.salvageReports() },
     identity,
     clock,
     logger: logger.child({ component: 'api' }),

@@ -4,7 +4,7 @@
  */
 import type { EngineStatus } from '@pgha/ha-engine';
 import type { PostgresState } from '@pgha/postgres-controller';
-import type { ApiSnapshot, PatroniStatus } from '@pgha/rest-api';
+import type { ApiSnapshot, PatroniStatus, SalvageEntry } from '@pgha/rest-api';
 
 export interface Identity {
   name: string;
@@ -15,7 +15,7 @@ export interface Identity {
   tags: Record<string, unknown>;
 }
 
-export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null, me: Identity, now: number): ApiSnapshot {
+export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null, me: Identity, now: number, salvage: readonly SalvageEntry[] = []): ApiSnapshot {
   const primary = engine.role === 'primary' || engine.role === 'master';
   const role = primary ? 'master' : (engine.role as PatroniStatus['role']);
   const status: PatroniStatus = {
@@ -69,5 +69,6 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
     lastCycleAt: engine.lastCycleAt ?? now,
     ttl: engine.config.ttl,
     maximumLagOnFailover: engine.config.maximumLagOnFailover,
+    salvage,
   };
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ClusterStore } from '@pgha/dcs';
 import type { Clock, CycleReport, HaLoop } from '@pgha/ha-engine';
 import type { PostgresState } from '@pgha/postgres-controller';
-import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiSnapshot, type ApiTls, type CycleSummary, type LoopPort } from '@pgha/rest-api';
+import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiSnapshot, type ApiTls, type CycleSummary, type LoopPort, type SalvageEntry } from '@pgha/rest-api';
 import { buildApiSnapshot, type Identity } from './api-snapshot.js';
 import type { RestapiSection } from './config/schema.js';
 
@@ -17,7 +17,7 @@ export interface ApiWiringOptions {
   listen: { host: string; port: number };
   loop: HaLoop;
   store: ClusterStore;
-  postgres: { lastState(): PostgresState | null };
+  postgres: { lastState(): PostgresState | null; salvageReports?(): readonly SalvageEntry[] };
   identity: Identity;
   clock: Clock;
   logger: ApiLogger;
@@ -167,7 +167,7 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
   });
   let lastLeader: string | null = null;
   const decorate = o.decorate ?? ((snapshot: ApiSnapshot) => snapshot);
-  const publish = () => server.publish(decorate(buildApiSnapshot(loop.status(), o.postgres.lastState(), o.identity, clock.now())));
+  const publish = () => server.publish(decorate(buildApiSnapshot(loop.status(), o.postgres.lastState(), o.identity, clock.now(), o.postgres.salvageReports?.() ?? [])));
   loop.onCycle((report) => {
     o.metrics.observeCycle(clock.now() - report.snapshot.now);
     const leader = loop.status().leader;

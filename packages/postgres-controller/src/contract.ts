@@ -18,6 +18,8 @@ import type { SynchronousStandbySpec } from './synchronous-standby.js';
 import type { TimelineSwitch } from './timeline-history.js';
 import type { ControlData } from './control-data.js';
 import type { DataDirectoryKind } from './files.js';
+import type { SlotState } from './slot-state.js';
+import type { SalvageReport } from './salvage.js';
 
 /**
  * Where the local PostgreSQL is in its life, with Patroni's member state strings (they go into the
@@ -46,6 +48,11 @@ export interface ReplicationSource {
   port: number;
   /** Member name, for logs and error messages. */
   name?: string;
+  /**
+   * Set when the source is another cluster's primary (a standby cluster's leader follows it):
+   * stream with this slot (null = none) instead of our member slot, with these recovery settings.
+   */
+  remote?: { slotName: string | null; recoveryConf: Record<string, string> };
 }
 
 /** One walsender connection seen on this server (`pg_stat_replication`). */
@@ -330,6 +337,23 @@ export interface PostgresController {
   createPhysicalSlot(name: string): Promise<boolean>;
   /** Drops a slot, terminating its walsender first when active. Returns true when dropped. */
   dropSlot(name: string): Promise<boolean>;
+  /** Creates a logical slot in `database` with output `plugin` (primary only); no-op when it exists. Returns true when created. */
+  createLogicalSlot(name: string, database: string, plugin: string): Promise<boolean>;
+  /**
+   * Moves a slot forward to `lsn` (bytes) with `pg_replication_slot_advance`, connected to the
+   * slot's `database` (logical slots); in recovery PostgreSQL stops at the replayed position.
+   */
+  advanceSlot(name: string, database: string | null, lsn: number): Promise<void>;
+  /**
+   * Reads the on-disk state of the named logical slots from `source`, a primary (superuser
+   * connection). Throws when one of them is missing there.
+   */
+  readLogicalSlotStates(source: ReplicationSource, names: readonly string[]): Promise<SlotState[]>;
+  /**
+   * Writes slot states into this data directory's `pg_replslot`, where the next start of
+   * PostgreSQL loads them (how a PostgreSQL 15 standby gets a logical slot). Does not restart.
+   */
+  installSlotStates(states: readonly SlotState[]): Promise<void>;
   /**
    * Makes the physical slots match `names`: creates the missing ones and (unless `keep`) drops
    * physical slots not listed and not in `keep`. Temporary slots (a running pg_basebackup's) are
@@ -352,6 +376,13 @@ export interface PostgresController {
    * controller started it; pid polling when adopted). Returns the unsubscribe function.
    */
   onPostmasterExit(listener: (exit: PostmasterExit) => void): () => void;
+
+  /**
+   * What the rewinds of this controller discarded (salvage.ts), the newest last: the WAL range
+   * each `rewind` threw away and the committed transactions and relations in it, decoded with
+   * `pg_waldump` before `pg_rewind` ran. Kept in memory (the last 20) and logged.
+   */
+  salvageReports(): readonly SalvageReport[];
 
   /** Waits for running callbacks (bounded) and releases connections and watchers. Leaves PostgreSQL as it is. */
   close(): Promise<void>;

@@ -30,7 +30,8 @@ import { parseControlData, stoppedPosition, type ControlData } from './control-d
 import { PostgresError, PostgresErrorCode, describeError, isPostgresError } from './errors.js';
 import { ensureOwnedDirectory, inspectDataDirectoryPath, moveAside, pathExists, removeTree, writeOwnedFile, type RunAs } from './files.js';
 import { silentLogger, type Logger } from './logger.js';
-import { parseLsn } from './lsn.js';
+import { formatLsn, parseLsn } from './lsn.js';
+import { OLDEST_WAL_FILE_QUERY, READ_SLOT_STATES_QUERY, installSlotState, walStillHere, type SlotState } from './slot-state.js';
 import { REPLICA_MINIMUM_SOURCES, commandLineArguments, effectiveParameters, renderParameterValue, type EffectiveParameters } from './parameters.js';
 import { childProcesses, isPostgresProcess, processAlive, processGroup, readPostmasterPid } from './postmaster-pid.js';
 import { createNodeProcessRunner, type ProcessRunner, type RunningProcess, type RunResult } from './process-runner.js';
@@ -38,6 +39,7 @@ import { withConnection, LocalSession, type ConnectionTarget } from './sql.js';
 import { STATE_QUERY, parseReplication, parseSlots, pendingRestart, type StateRow } from './state-query.js';
 import { formatSynchronousStandbyNames, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
 import { divergence, historyFileName, parseTimelineHistory } from './timeline-history.js';
+import { describeSalvage, undecodedSalvage, WaldumpDecoder, type SalvageReport } from './salvage.js';
 
 export interface PostgresControllerOptions {
   /** This member's name: application_name towards the primary, and its slot name. */
@@ -120,6 +122,7 @@ class LocalPostgresController implements PostgresController {
   private role: 'primary' | 'replica' = 'replica';
   private upstream: ReplicationSource | null = null;
   private synchronousStandbyNames: string | null = null;
+  private readonly salvaged: SalvageReport[] = [];
   /** False until the engine first sets synchronous_standby_names (see SYNC_NAMES_MARKER). */
   private synchronousStandbyNamesDecided = false;
   private written: EffectiveParameters | null = null;
@@ -172,7 +175,7 @@ class LocalPostgresController implements PostgresController {
     return (this.local.pg_ctl_timeout ?? 60) * 1000;
   }
 
-  private binary(name: 'postgres' | 'initdb' | 'pg_controldata' | 'pg_basebackup' | 'pg_rewind'): string {
+  private binary(name: 'postgres' | 'initdb' | 'pg_controldata' | 'pg_basebackup' | 'pg_rewind' | 'pg_waldump'): string {
     const file = (this.local.bin_name as Record<string, string | undefined> | undefined)?.[name] ?? name;
     return this.local.bin_dir && !isAbsolute(file) ? join(this.local.bin_dir, file) : file;
   }
@@ -292,7 +295,10 @@ class LocalPostgresController implements PostgresController {
     const settings: StandbySettings = { recoveryConf: this.recoveryConf() };
     if (source) {
       settings.primaryConninfo = this.sourceConninfo(source, 'replication', { application_name: this.options.name });
-      if (this.dynamic.use_slots !== false) settings.primarySlotName = slotNameForMember(this.options.name);
+      if (source.remote) {
+        if (source.remote.slotName) settings.primarySlotName = source.remote.slotName;
+        settings.recoveryConf = { ...settings.recoveryConf, ...source.remote.recoveryConf };
+      } else if (this.dynamic.use_slots !== false) settings.primarySlotName = slotNameForMember(this.options.name);
     }
     return settings;
   }
@@ -1365,6 +1371,7 @@ class LocalPostgresController implements PostgresController {
     }
     if (!control.clusterState?.startsWith('shut down')) await this.recoverCrashNow(signal);
     await this.waitForSourceCheckpoint(source, signal);
+    await this.salvage(source, signal).catch((e: unknown) => this.logger.warn({ err: describeError(e) }, 'could not tell what pg_rewind will discard'));
     const saved = await this.saveLocalConfigFiles();
     const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 });
     const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
@@ -1379,6 +1386,37 @@ class LocalPostgresController implements PostgresController {
     this.role = 'replica';
     this.upstream = source;
     await this.writeConfiguration();
+  }
+
+  salvageReports(): readonly SalvageReport[] {
+    return this.salvaged;
+  }
+
+  /**
+   * Before a rewind: the WAL past the point where the source's timeline forked from ours is about
+   * to be discarded; decode it and report the committed transactions in it (salvage.ts).
+   */
+  private async salvage(source: ReplicationSource, signal: AbortSignal | undefined): Promise<void> {
+    const position = stoppedPosition(await this.controlData());
+    if (!position) return;
+    const primary = await this.primaryTimeline(source);
+    const fork = primary.history.find((e) => e.timeline === position.timeline);
+    if (!fork || position.lsn < fork.lsn) return;
+    let report: SalvageReport;
+    const decoder = new WaldumpDecoder();
+    const args = ['-p', join(this.dataDir, 'pg_wal'), '-t', String(position.timeline), '-s', formatLsn(fork.lsn)];
+    try {
+      // pg_waldump reads to the end of the valid WAL and then reports the end as an error.
+      const result = await this.runBinary('pg_waldump', args, { timeoutMs: this.longTimeoutMs, signal, onLine: (line) => decoder.line(line) });
+      if (decoder.lastLsn === null && result.code !== 0) throw new Error(`pg_waldump ${describeRun(result)}: ${lastLines(result.output, 2)}`);
+      const end = Math.max(position.lsn, parseLsn(decoder.lastLsn) ?? 0);
+      report = { timeline: position.timeline, from: formatLsn(fork.lsn), to: formatLsn(end), bytes: end - fork.lsn, ...decoder.result(), at: new Date().toISOString() };
+    } catch (e) {
+      report = undecodedSalvage(position.timeline, fork.lsn, position.lsn, describeError(e));
+    }
+    this.salvaged.push(report);
+    if (this.salvaged.length > 20) this.salvaged.shift();
+    this.logger.warn({ salvage: report }, describeSalvage(report));
   }
 
   /**
@@ -1487,6 +1525,58 @@ class LocalPostgresController implements PostgresController {
       }
     }
     return false;
+  }
+
+  async createLogicalSlot(name: string, database: string, plugin: string): Promise<boolean> {
+    // A logical slot belongs to a database: create it from a connection to that database.
+    const rows = await withConnection({ ...this.localTarget(), database }, this.queryTimeoutMs * 2, async (c) =>
+      (
+        await c.query(
+          `SELECT pg_catalog.pg_create_logical_replication_slot($1, $2) FROM (SELECT 1) s
+            WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`,
+          [name, plugin],
+        )
+      ).rows,
+    );
+    if (rows.length > 0) this.logger.info({ slot: name, database, plugin }, 'created logical replication slot');
+    return rows.length > 0;
+  }
+
+  async advanceSlot(name: string, database: string | null, lsn: number): Promise<void> {
+    // Advancing a logical slot decodes WAL, which needs a connection to the slot's database.
+    const target = { ...this.localTarget(), ...(database ? { database } : {}) };
+    await withConnection(target, this.queryTimeoutMs * 4, (c) =>
+      c.query('SELECT pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)', [name, formatLsn(lsn)]),
+    );
+  }
+
+  async readLogicalSlotStates(source: ReplicationSource, names: readonly string[]): Promise<SlotState[]> {
+    // pg_read_binary_file of a data directory file needs a superuser.
+    const target: ConnectionTarget = { host: source.host, port: source.port, user: this.superuserName(), password: this.auth('superuser')?.password, database: 'postgres' };
+    const rows = await withConnection(target, this.queryTimeoutMs * 2, async (c) =>
+      (await c.query<{ slot_name: string; state: Buffer; restart_file: string }>(READ_SLOT_STATES_QUERY, [names])).rows,
+    );
+    const states = rows.map((r) => ({ name: r.slot_name, state: new Uint8Array(r.state), restartFile: r.restart_file }));
+    const missing = names.filter((n) => !states.some((x) => x.name === n));
+    if (missing.length > 0) throw new Error(`${source.name ?? `${source.host}:${source.port}`} has no logical slot ${missing.join(', ')} (or is not a primary)`);
+    return states;
+  }
+
+  async installSlotStates(states: readonly SlotState[]): Promise<void> {
+    // A copy whose restart position is older than this server's WAL could never be advanced nor
+    // decoded: refuse it (no pointless restart); it is copied once the primary's slot moves on.
+    const [row] = await this.session.query<{ oldest: string | null }>(OLDEST_WAL_FILE_QUERY);
+    const stale = states.filter((slot) => !walStillHere(slot.restartFile, row?.oldest ?? null));
+    if (stale.length > 0) {
+      throw new PostgresError(
+        PostgresErrorCode.QueryFailed,
+        `not copying logical slot ${stale.map((x) => `${x.name} (restart WAL ${x.restartFile})`).join(', ')}: this server's oldest WAL file is ${row?.oldest ?? 'none'}; waiting for the primary's slot to move on`,
+      );
+    }
+    for (const slot of states) {
+      await installSlotState(this.dataDir, slot, this.runAs);
+      this.logger.info({ slot: slot.name }, 'copied logical replication slot state from the primary; a restart loads it');
+    }
   }
 
   async syncPhysicalSlots(names: readonly string[], options: { keep?: readonly string[] } = {}): Promise<{ created: string[]; dropped: string[] }> {

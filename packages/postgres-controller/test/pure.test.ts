@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { splitCommand } from '../src/callbacks.js';
 import { bootstrapMethodArguments, optionArguments, replicaMethodArguments } from '../src/command-arguments.js';
 import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderPostgresqlConf } from '../src/config-files.js';
+import { describeSalvage, parseWaldump } from '../src/salvage.js';
 import { bootstrapSectionSchema, parseSection, postgresqlSectionSchema } from '../src/config.js';
 import { connectionUrl, formatConninfo, parseConninfo, parseConnUrl, parseHostPort, pgpassContent } from '../src/conninfo.js';
 import { parseControlData, stoppedPosition } from '../src/control-data.js';
@@ -289,5 +290,36 @@ describe('pending restart', () => {
       max_connections: { old_value: '100', new_value: '200' },
     });
     expect(Object.keys(pendingRestart(settings, wanted, commandLine, 'replica'))).toContain('recovery_target_timeline');
+  });
+});
+
+describe('salvage report', () => {
+  // Real pg_waldump (PostgreSQL 15) lines: two committed inserts into one table, one aborted
+  // insert into another, a checkpoint (no transaction).
+  const output = [
+    'rmgr: Heap        len (rec/tot):     54/   306, tx:        723, lsn: 0/00600548, prev 0/00600500, desc: INSERT off 3 flags 0x00, blkref #0: rel 1663/5/16384 blk 0 FPW',
+    'rmgr: Btree       len (rec/tot):     64/    64, tx:        723, lsn: 0/00600680, prev 0/00600548, desc: INSERT_LEAF off 2, blkref #0: rel 1663/5/16390 blk 1',
+    'rmgr: Transaction len (rec/tot):     34/    34, tx:        723, lsn: 0/00600720, prev 0/00600680, desc: COMMIT 2026-11-25 03:07:40.516944 UTC',
+    'rmgr: Heap        len (rec/tot):     59/    59, tx:        724, lsn: 0/00600748, prev 0/00600720, desc: INSERT off 4 flags 0x00, blkref #0: rel 1663/5/16399 blk 0',
+    'rmgr: Transaction len (rec/tot):     34/    34, tx:        724, lsn: 0/00600788, prev 0/00600748, desc: ABORT 2026-11-25 03:07:40.6 UTC',
+    'rmgr: Heap        len (rec/tot):     59/    59, tx:        725, lsn: 0/006007B0, prev 0/00600788, desc: INSERT off 5 flags 0x00, blkref #0: rel 1663/5/16384 blk 0',
+    'rmgr: Transaction len (rec/tot):     34/    34, tx:        725, lsn: 0/006007F0, prev 0/006007B0, desc: COMMIT 2026-11-25 03:07:41.002 UTC',
+    'rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/00600818, prev 0/006007F0, desc: CHECKPOINT_SHUTDOWN redo 0/600818; tli 1; prev tli 1',
+    'pg_waldump: error: error in WAL record at 0/600818: invalid record length at 0/600890: wanted 24, got 0',
+  ].join('\n');
+
+  it('lists committed transactions and the relations they wrote, not aborted ones', () => {
+    const r = parseWaldump(output);
+    expect(r.transactions).toBe(2);
+    expect([r.firstCommit, r.lastCommit]).toEqual(['2026-11-25 03:07:40.516944 UTC', '2026-11-25 03:07:41.002 UTC']);
+    expect(r.relations).toEqual([{ rel: '1663/5/16384', records: 2 }, { rel: '1663/5/16390', records: 1 }]);
+  });
+
+  it('says what is lost in one line', () => {
+    const line = describeSalvage({ timeline: 1, from: '0/600500', to: '0/600818', bytes: 792, ...parseWaldump(output), at: '2026-11-25T03:08:00.000Z' });
+    expect(line).toBe(
+      'pg_rewind discards WAL 0/600500..0/600818 of timeline 1 (792 bytes): 2 committed transaction(s) from 2026-11-25 03:07:40.516944 UTC to 2026-11-25 03:07:41.002 UTC are lost; relations written: 1663/5/16384 (2), 1663/5/16390 (1)',
+    );
+    expect(parseWaldump('').transactions).toBe(0);
   });
 });

@@ -222,7 +222,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         return config ? send(res, 200, JSON.stringify(config), JSON_TYPE, withBody) : send(res, 502, 'Bad Gateway', TEXT_TYPE, withBody);
       }
       case '/history': {
-        const rows = (snapshot.cluster?.history?.value ?? []).map((h) => [h.timeline, h.lsn, h.reason, h.timestamp ?? null, h.new_leader ?? null]);
+        // Patroni's five columns; a line whose timeline this member lost data from when it was
+        // rewound gets the salvage report as a sixth (patronictl reads the DCS, not this).
+        const rows = (snapshot.cluster?.history?.value ?? []).map((h) => {
+          const row: unknown[] = [h.timeline, h.lsn, h.reason, h.timestamp ?? null, h.new_leader ?? null];
+          const lost = snapshot.salvage?.filter((r) => r.timeline === h.timeline) ?? [];
+          if (lost.length > 0) row.push({ salvage: lost });
+          return row;
+        });
         return send(res, 200, JSON.stringify(rows), JSON_TYPE, withBody);
       }
       case '/failsafe':

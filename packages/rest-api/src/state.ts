@@ -61,4 +61,14 @@ export interface ApiSnapshot {
   ttl: number;
   /** `maximum_lag_on_failover` (bytes), the default of `?lag=` on /readiness. */
   maximumLagOnFailover: number;
+  /**
+   * What rewinds of this member discarded (postgres-controller's salvage reports): `GET
+   * /history` adds each to the line of the timeline it belongs to, as a sixth element.
+   */
+  salvage?: readonly SalvageEntry[];
+}
+
+/** A salvage report as the API shows it: the timeline it belongs to, and the rest as is. */
+export interface SalvageEntry {
+  readonly timeline: number;
 }

@@ -146,6 +146,14 @@ describe('read endpoints', () => {
     expect((await fetch(`${base}/failsafe`)).status).toBe(502);
   });
 
+  it('adds what a rewind of this member discarded to its timeline line of /history', async () => {
+    const report = { timeline: 1, from: '0/1388', to: '0/2000', bytes: 3192, transactions: 2, relations: [{ rel: '1663/5/16384', records: 2 }] };
+    const { api: rewound, base: url } = await start();
+    rewound.publish({ ...snapshot({ role: 'replica', server_version: 150004 }), cluster: await pg1.loadCluster(), salvage: [report, { timeline: 7 }] });
+    const history = await fetch(`${url}/history`);
+    expect(await history.json()).toEqual([[1, 5000, 'no recovery target specified', '2026-01-01T00:00:00+00:00', 'pg0', { salvage: [report] }]]);
+  });
+
   it('serves Patroni metrics with scope and name labels, plus pgha metrics', async () => {
     const res = await fetch(`${base}/metrics`);
     expect(res.status).toBe(200);
