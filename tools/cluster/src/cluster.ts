@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   dynamic?: Record<string, unknown>;
   /** Per-member tags, by member index. */
   tags?: Record<number, Record<string, unknown>>;
+  /** Extra keys merged into every member's local `postgresql:` section (e.g. `callbacks`). */
+  postgresql?: Record<string, unknown>;
   /** Per-member top-level YAML sections (e.g. `watchdog`), by member index, merged over the defaults. */
   extra?: Record<number, Record<string, unknown>>;
   /** Run pgha from its built `dist` instead of the TypeScript sources. */
@@ -87,10 +89,23 @@ export interface LocalCluster {
   scope: string;
   root: string;
   members: MemberHandle[];
-  dcs: { kind: DcsKind; endpoints: string[]; freeze(): void; thaw(): void; stop(): Promise<void>; start(): Promise<void> };
+  dcs: {
+    kind: DcsKind;
+    endpoints: string[];
+    freeze(): void;
+    thaw(): void;
+    /** SIGTERM, or SIGKILL with `{ kill: true }` (a crash, for chaos runs); keeps the data. */
+    stop(options?: { kill?: boolean }): Promise<void>;
+    start(): Promise<void>;
+  };
   timing: ClusterTiming;
   /** The member whose API says it is the primary holding the lock, waiting up to `timeoutMs`. */
   waitForPrimary(timeoutMs?: number, exclude?: string): Promise<MemberHandle>;
+  /**
+   * Adds a member online, as the seed manual's chapter 7 says: a copy of the others' YAML with
+   * its own name and addresses, then its agent started. `tags` as in the `tags` option.
+   */
+  addMember(tags?: Record<string, unknown>): Promise<MemberHandle>;
   stop(): Promise<void>;
 }
 
@@ -141,6 +156,8 @@ export function memberConfig(options: {
   tags?: Record<string, unknown>;
   /** The `watchdog:` section, if any. */
   watchdog?: Record<string, unknown>;
+  /** Extra keys of the local `postgresql:` section. */
+  postgresql?: Record<string, unknown>;
 }): Record<string, unknown> {
   const dir = join(options.root, options.name);
   const dcsSection =
@@ -187,6 +204,7 @@ export function memberConfig(options: {
         'host all all 127.0.0.1/32 md5',
         'local all all trust',
       ],
+      ...options.postgresql,
     },
     tags: options.tags ?? {},
     ...(options.watchdog ? { watchdog: options.watchdog } : {}),
@@ -211,14 +229,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const ports = await freePorts(count * 2);
 
   const members: MemberHandle[] = [];
-  for (let i = 0; i < count; i++) {
+  const createMember = (i: number, pgPort: number, apiPort: number, tags: Record<string, unknown> | undefined): MemberHandle => {
     const name = `pg${i}`;
     const dir = join(root, name);
     mkdirSync(join(dir, 'tmp'), { recursive: true });
     chownSync(dir, ids.uid, ids.gid);
     chownSync(join(dir, 'tmp'), ids.uid, ids.gid);
-    const pgPort = ports[2 * i]!;
-    const apiPort = ports[2 * i + 1]!;
     const configPath = join(dir, 'agent.yml');
     const watchdog = options.watchdog && kind === 'pgha' ? superviseTestingDevice({ fifo: join(dir, 'watchdog.fifo'), onFire: () => killPostgres(join(dir, 'data')) }) : null;
     const margin = typeof options.watchdog === 'object' ? options.watchdog.safetyMargin : undefined;
@@ -226,13 +242,17 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       scope, name, root, pgPort, apiPort, timing,
       dcs: { kind: dcsKind, endpoints },
       ...(options.dynamic ? { dynamic: options.dynamic } : {}),
-      ...(options.tags?.[i] ? { tags: options.tags[i] } : {}),
+      ...(tags ? { tags } : {}),
+      ...(options.postgresql ? { postgresql: options.postgresql } : {}),
       ...(watchdog ? { watchdog: { mode: 'required', driver: 'testing', device: watchdog.fifo, ...(margin !== undefined ? { safety_margin: margin } : {}) } } : {}),
     });
     writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    members.push(makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog }));
-  }
+    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog });
+    members.push(member);
+    return member;
+  };
+  for (let i = 0; i < count; i++) createMember(i, ports[2 * i]!, ports[2 * i + 1]!, options.tags?.[i]);
   for (const m of members) m.start();
 
   const cluster: LocalCluster = {
@@ -245,7 +265,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       endpoints,
       freeze: () => dcsServer.freeze(0),
       thaw: () => dcsServer.thaw(0),
-      stop: () => dcsServer.stopMember(0),
+      stop: (options?: { kill?: boolean }) => dcsServer.stopMember(0, options),
       start: () => dcsServer.startMember(0),
     },
     async waitForPrimary(timeoutMs = 120_000, exclude?: string) {
@@ -265,6 +285,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         return false;
       }, timeoutMs, 200);
       return found!;
+    },
+    async addMember(tags?: Record<string, unknown>) {
+      const [pgPort, apiPort] = await freePorts(2);
+      const member = createMember(members.length, pgPort!, apiPort!, tags);
+      member.start();
+      return member;
     },
     async stop() {
       await Promise.all(members.map((m) => m.stop()));

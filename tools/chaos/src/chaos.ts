@@ -1,0 +1,102 @@
+/**
+ * pgha chaos: fault rounds against a local 3-member cluster, checking for split brain, lost
+ * acknowledged commits and recovery after each. Exits 1 on a violation, 2 on bad arguments.
+ *
+ *   pnpm exec tsx --conditions=@pgha/source tools/chaos/src/chaos.ts --rounds 50 --dcs etcd \
+ *     --sync on --timing 10/1/3 --seed 7 [--agent pgha|patroni] [--faults a,b,...] [--order cycle|random]
+ *
+ * See docs/chaos.md.
+ */
+import { parseArgs } from 'node:util';
+import type { AgentKind, DcsKind } from '@pgha/local-cluster';
+import { FAULTS, fault, isFaultName, type FaultName } from './faults.js';
+import { runChaos, type ChaosOptions } from './harness.js';
+import { formatSummary } from './summary.js';
+
+class UsageError extends Error {}
+
+const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--sync on|off] [--timing ttl/loop_wait/retry_timeout]
+                [--seed N] [--order random|cycle] [--faults ${FAULTS.join(',')}]
+                [--agent pgha|patroni] [--watchdog on|off] [--recovery-timeout S] [--echo]
+faults:
+${FAULTS.map((f) => `  ${f.padEnd(16)}${fault(f).description}`).join('\n')}`;
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag}: expected one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag}: expected a whole number, got "${value}"`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rounds: { type: 'string', default: '10' },
+      dcs: { type: 'string', default: 'etcd' },
+      sync: { type: 'string', default: 'off' },
+      timing: { type: 'string', default: '10/1/3' },
+      seed: { type: 'string', default: '1' },
+      order: { type: 'string', default: 'random' },
+      faults: { type: 'string', default: FAULTS.join(',') },
+      agent: { type: 'string', default: 'pgha' },
+      watchdog: { type: 'string', default: 'on' },
+      'recovery-timeout': { type: 'string', default: '180' },
+      echo: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) throw new UsageError('');
+  const timing = values.timing.split('/').map((v) => positiveInt('timing', v));
+  if (timing.length !== 3 || timing.some((t) => t === 0)) throw new UsageError(`--timing: expected ttl/loop_wait/retry_timeout in seconds, e.g. 10/1/3, got "${values.timing}"`);
+  const faults = values.faults.split(',').map((f) => f.trim()).filter(Boolean);
+  const bad = faults.filter((f) => !isFaultName(f));
+  if (bad.length > 0 || faults.length === 0) throw new UsageError(`--faults: unknown fault(s) ${bad.join(', ') || '(none given)'}; known: ${FAULTS.join(', ')}`);
+  return {
+    rounds: positiveInt('rounds', values.rounds),
+    dcs: oneOf<DcsKind>('dcs', values.dcs, ['etcd', 'zookeeper']),
+    sync: oneOf('sync', values.sync, ['on', 'off']) === 'on',
+    timing: { ttl: timing[0]!, loopWait: timing[1]!, retryTimeout: timing[2]! },
+    seed: positiveInt('seed', values.seed),
+    order: oneOf('order', values.order, ['random', 'cycle']),
+    faults: faults as FaultName[],
+    agent: oneOf<AgentKind>('agent', values.agent, ['pgha', 'patroni']),
+    watchdog: oneOf('watchdog', values.watchdog, ['on', 'off']) === 'on',
+    echo: values.echo,
+    recoveryTimeoutMs: positiveInt('recovery-timeout', values['recovery-timeout']) * 1000,
+  };
+}
+
+async function main(): Promise<number> {
+  let options: Omit<ChaosOptions, 'log'>;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError) && !(e instanceof TypeError)) throw e;
+    if (e.message) console.error(e.message);
+    console.error(USAGE);
+    return e.message ? 2 : 0;
+  }
+  const t = options.timing;
+  console.log(
+    `chaos: ${options.rounds} rounds, ${options.agent} on ${options.dcs}, synchronous_mode ${options.sync ? 'on' : 'off'}, ` +
+      `ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
+  );
+  const result = await runChaos({ ...options, log: (line) => console.log(line) });
+  console.log(`\n${formatSummary(result)}\n`);
+  console.log(`acknowledged commits: ${result.ackedCommits}`);
+  if (result.violations.length > 0) {
+    console.log(`FAILED: ${result.violations.length} violation(s)`);
+    for (const v of result.violations) console.log(`  ${v}`);
+    return 1;
+  }
+  console.log('PASSED: no split-brain window' + (options.sync ? ', no acknowledged commit lost' : '') + ', every round recovered');
+  return 0;
+}
+
+process.exitCode = await main();

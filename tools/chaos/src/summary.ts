@@ -1,0 +1,45 @@
+/** The table printed at the end of a run: one row per fault, then the totals. */
+import { windowMs, type ChaosResult, type RoundResult } from './harness.js';
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const seconds = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(1));
+const known = (values: (number | null)[]) => values.filter((v): v is number => v !== null);
+
+function row(label: string, rounds: RoundResult[]): string[] {
+  const recovered = known(rounds.map((r) => r.recoveredMs));
+  const rejoined = known(rounds.map((r) => r.rejoinedMs));
+  const first = known(rounds.map((r) => r.firstCommitMs));
+  const gaps = rounds.map((r) => r.writeGapMs);
+  const windows = rounds.flatMap((r) => r.splitBrain);
+  return [
+    label,
+    String(rounds.length),
+    `${recovered.length}/${rounds.length}`,
+    seconds(median(recovered)),
+    `${rejoined.length}/${rounds.length}`,
+    seconds(median(rejoined)),
+    seconds(rejoined.length ? Math.max(...rejoined) : null),
+    seconds(median(first)),
+    seconds(median(gaps)),
+    seconds(gaps.length ? Math.max(...gaps) : null),
+    String(rounds.reduce((n, r) => n + r.lost, 0)),
+    `${windows.length} (${windowMs(windows)} ms)`,
+  ];
+}
+
+/** A Markdown table (it reads as plain text too). Times in seconds; medians unless marked max. */
+export function formatSummary(result: ChaosResult): string {
+  const header = ['fault', 'rounds', 'recovered', 'primary s (med)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'write gap s (med)', 'write gap s (max)', 'lost acked', 'split-brain windows'];
+  const byFault = new Map<string, RoundResult[]>();
+  for (const r of result.rounds) byFault.set(r.fault, [...(byFault.get(r.fault) ?? []), r]);
+  const rows = [...[...byFault.entries()].map(([fault, rounds]) => row(fault, rounds)), row('all', result.rounds)];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,123 @@
+/**
+ * The writer: inserts rows with ids it numbers itself, one at a time, on whichever member is the
+ * primary, and records each commit the server acknowledged. It keeps a connection to every member;
+ * when a write fails it tries them all at once until one accepts, so its gaps measure how long
+ * the cluster had no writable primary rather than how long a client takes to reconnect.
+ *
+ * A write whose outcome is unknown (timeout, connection lost mid-commit) is not acknowledged: it
+ * may or may not be on the primary, and neither is a violation.
+ */
+import type pg from 'pg';
+import type { MemberHandle } from '@pgha/local-cluster';
+import { connect } from './connection.js';
+
+export const ACKED_TABLE = 'chaos_acked';
+
+export interface AckedCommit {
+  id: number;
+  member: string;
+  /** Wall-clock ms when the INSERT was sent. */
+  sentAt: number;
+  /** Wall-clock ms when its commit was acknowledged. */
+  at: number;
+}
+
+export interface Writer {
+  acked(): readonly AckedCommit[];
+  /** Wall-clock ms of write failures (the writer then looks for a new primary). */
+  failures(): readonly number[];
+  stop(): Promise<void>;
+}
+
+// Longer than a commit waiting a moment for a synchronous standby, short enough that a dead
+// primary is given up on quickly.
+const TIMEOUT_MS = 2000;
+const PAUSE_MS = 10;
+// SQLSTATE of a write refused by a replica (read-only transaction); the connection stays usable.
+const READ_ONLY = '25006';
+
+export function startWriter(members: MemberHandle[]): Writer {
+  const acked: AckedCommit[] = [];
+  const failures: number[] = [];
+  const clients = new Map<string, pg.Client>();
+  const connecting = new Map<string, Promise<pg.Client>>();
+  let nextId = 1;
+  let stopped = false;
+  let current: MemberHandle | null = null;
+
+  const connection = (m: MemberHandle): Promise<pg.Client> => {
+    const open = clients.get(m.name);
+    if (open) return Promise.resolve(open);
+    let pending = connecting.get(m.name);
+    if (!pending) {
+      const c = connect(m, TIMEOUT_MS);
+      c.on('end', () => drop(m, c));
+      pending = c.connect().then(
+        () => {
+          clients.set(m.name, c);
+          return c;
+        },
+        (e: unknown) => {
+          void c.end().catch(() => {});
+          throw e;
+        },
+      );
+      const clear = () => connecting.delete(m.name);
+      pending.then(clear, clear);
+      connecting.set(m.name, pending);
+    }
+    return pending;
+  };
+  const drop = (m: MemberHandle, c: pg.Client) => {
+    if (clients.get(m.name) === c) clients.delete(m.name);
+    void c.end().catch(() => {});
+  };
+
+  const insert = async (m: MemberHandle): Promise<boolean> => {
+    const id = nextId++;
+    const sentAt = Date.now();
+    let c: pg.Client | undefined;
+    try {
+      c = await connection(m);
+      await c.query(`INSERT INTO ${ACKED_TABLE} (id, member) VALUES ($1, $2)`, [id, m.name]);
+      acked.push({ id, member: m.name, sentAt, at: Date.now() });
+      return true;
+    } catch (e) {
+      if (c && (e as { code?: string }).code !== READ_ONLY) drop(m, c);
+      return false;
+    }
+  };
+
+  const pause = () => new Promise((r) => setTimeout(r, PAUSE_MS));
+  const loop = (async () => {
+    while (!stopped) {
+      if (current && (await insert(current))) {
+        await pause();
+        continue;
+      }
+      if (current) failures.push(Date.now());
+      // Every member at once: a frozen or dead one must not hold the others up.
+      current = await new Promise<MemberHandle | null>((resolve) => {
+        let left = members.length;
+        for (const m of members) {
+          void insert(m).then((ok) => {
+            if (ok) resolve(m);
+            else if (--left === 0) resolve(null);
+          });
+        }
+      });
+      if (!current) await pause();
+    }
+  })();
+
+  return {
+    acked: () => acked,
+    failures: () => failures,
+    async stop() {
+      stopped = true;
+      await loop;
+      await Promise.allSettled([...connecting.values()]);
+      await Promise.all([...clients.values()].map((c) => c.end().catch(() => {})));
+    },
+  };
+}
