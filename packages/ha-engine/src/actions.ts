@@ -36,6 +36,11 @@ export interface FollowTarget {
   name: string;
   /** The member's `conn_url`; null when its member key has none. */
   connUrl: string | null;
+  /**
+   * Set when the target is another cluster's primary (a standby leader's `standby_cluster`):
+   * the slot to stream from there (null = none, instead of our member slot) and recovery settings.
+   */
+  remote?: { slotName: string | null; recoveryConf: Record<string, string>; createReplicaMethods: string[] | null };
 }
 
 /**
@@ -154,14 +159,34 @@ export interface ActivateWatchdogAction extends Guarded {
 export interface DisableWatchdogAction {
   kind: 'disable_watchdog';
 }
+/** A replication slot to keep: physical, or logical in `database` with output `plugin`. */
+export interface SlotSpec {
+  name: string;
+  type: 'physical' | 'logical';
+  database?: string;
+  plugin?: string;
+}
+/** What to do to the local replication slots this cycle (slots.ts decides it). */
+export interface SlotPlan {
+  /** Slots to create (physical ones reserve WAL at once). */
+  create: SlotSpec[];
+  /** Slots to drop (a walsender still using one is terminated first). */
+  drop: string[];
+  /**
+   * Logical slot copies to move forward to `lsn` (bytes) with `pg_replication_slot_advance`, in
+   * `database`. A copy that cannot move because the WAL from its restart position is gone here
+   * (copied before this replica had that WAL, e.g. right after its clone) is dropped, so that a
+   * later cycle copies it afresh from the primary, whose slot has moved on meanwhile.
+   */
+  advance: { name: string; database: string; lsn: number }[];
+}
 /**
- * Keep one physical replication slot per other member on this primary (`postgresql.use_slots`),
- * named from the member names by the controller; slots of members that are gone are dropped.
- * Best effort: a failure is logged and retried next cycle.
+ * Carry out a slot plan (member slots, permanent slots, logical slot copies on replicas). Best
+ * effort: each step is tried, failures are logged and the next cycle plans again.
  */
 export interface SyncSlotsAction {
   kind: 'sync_slots';
-  members: string[];
+  plan: SlotPlan;
 }
 /**
  * Set `synchronous_standby_names` (configuration file + reload, no restart); null stops managing
@@ -226,6 +251,11 @@ export interface StopAction extends LongBase {
 }
 export interface RestartAction extends LongBase {
   kind: 'restart';
+  /**
+   * Before restarting, copy these logical slots' state from `source` (the primary) into the data
+   * directory; the restart loads them (PostgreSQL 15 cannot create a logical slot on a standby).
+   */
+  copyLogicalSlots?: { source: FollowTarget; slots: string[] };
 }
 /** Promote (no waiting for a checkpoint). */
 export interface PromoteAction extends LongBase {
@@ -336,8 +366,12 @@ export function describeAction(action: Action): string {
       return action.topology ? `write_failsafe(${Object.keys(action.topology).join(',')})` : 'write_failsafe(delete)';
     case 'consume_intent':
       return `consume_intent(${action.intent})`;
-    case 'sync_slots':
-      return `sync_slots(${action.members.join(',')})`;
+    case 'sync_slots': {
+      const p = action.plan;
+      return `sync_slots(${[...p.create.map((c) => `+${c.name}`), ...p.drop.map((d) => `-${d}`), ...p.advance.map((a) => `>${a.name}`)].join(',')})`;
+    }
+    case 'restart':
+      return action.copyLogicalSlots ? `restart(copy ${action.copyLogicalSlots.slots.join(',')} from ${action.copyLogicalSlots.source.name})` : 'restart';
     case 'write_sync':
       return `write_sync(${action.leader}:${action.standbys.join(',')}${action.quorum > 0 ? `/q${action.quorum}` : ''})`;
     case 'set_synchronous_standby_names':

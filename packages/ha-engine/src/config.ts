@@ -5,6 +5,9 @@
  * dynamic `postgresql:` one. Values of the wrong type fall back to the default with a warning.
  */
 import type { ClusterConfig } from '@pgha/dcs';
+import type { SlotSpec } from './actions.js';
+import type { StandbyClusterConfig } from './standby-cluster.js';
+import { standbyClusterOf } from './standby-cluster.js';
 
 export interface EngineConfig {
   /** Leader lock time to live, seconds (`ttl`, default 30). */
@@ -56,6 +59,22 @@ export interface EngineConfig {
   synchronousNodeCount: number;
   /** `maximum_lag_on_syncnode` in bytes: a standby further behind is not made synchronous; -1 (default) = no limit. */
   maximumLagOnSyncnode: number;
+  /** `slots`: permanent slots (physical, or logical with database and plugin). Malformed entries are skipped with a warning. */
+  permanentSlots: SlotSpec[];
+  /** `ignore_slots`: slots matching one of these are never created, dropped or advanced. */
+  ignoreSlots: IgnoreSlotRule[];
+  /** `member_slots_ttl` in seconds (default 1800; 0 = drop at once): how long a gone member's slot is kept. */
+  memberSlotsTtl: number;
+  /** `standby_cluster`: replicate from another cluster's primary; null = a normal cluster. */
+  standbyCluster: StandbyClusterConfig | null;
+}
+
+/** One `ignore_slots` entry: a slot matches when every attribute given is equal. */
+export interface IgnoreSlotRule {
+  name?: string;
+  type?: string;
+  database?: string;
+  plugin?: string;
 }
 
 export type SynchronousMode = 'off' | 'on' | 'quorum';
@@ -83,6 +102,7 @@ export const ENGINE_DEFAULTS = {
   safetyMargin: 5,
   synchronousNodeCount: 1,
   maximumLagOnSyncnode: -1,
+  memberSlotsTtl: 1800,
 } as const;
 
 /** Merges dynamic and local settings into an EngineConfig; never throws. */
@@ -146,6 +166,10 @@ export function resolveEngineConfig(
       synchronousModeStrict: bool('synchronous_mode_strict', false, source, 'config'),
       synchronousNodeCount: Math.floor(num('synchronous_node_count', ENGINE_DEFAULTS.synchronousNodeCount, 1)),
       maximumLagOnSyncnode: lagOnSyncnode(source['maximum_lag_on_syncnode'], warnings),
+      permanentSlots: permanentSlotsOf(source['slots'], warnings),
+      ignoreSlots: ignoreSlotsOf(source['ignore_slots'], warnings),
+      memberSlotsTtl: durationSeconds(source['member_slots_ttl'], ENGINE_DEFAULTS.memberSlotsTtl, 'config.member_slots_ttl', warnings),
+      standbyCluster: standbyClusterOf(source['standby_cluster'], warnings),
     },
     warnings,
   };
@@ -171,6 +195,65 @@ function lagOnSyncnode(v: unknown, warnings: string[]): number {
   if (typeof n === 'number' && Number.isFinite(n)) return n < 0 ? -1 : n;
   warnings.push(`config.maximum_lag_on_syncnode: expected a number of bytes (-1 = no limit), got ${JSON.stringify(v)}; using -1`);
   return -1;
+}
+
+/** `slots: {name: {type: physical}}` or `{name: {type: logical, database, plugin}}`. */
+function permanentSlotsOf(v: unknown, warnings: string[]): SlotSpec[] {
+  if (v === undefined || v === null) return [];
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    warnings.push(`config.slots: expected a mapping of slot name to {type, database, plugin}, got ${JSON.stringify(v)}; ignored`);
+    return [];
+  }
+  const slots: SlotSpec[] = [];
+  for (const [name, raw] of Object.entries(v as Record<string, unknown>)) {
+    const entry = objectOr(raw);
+    const type = entry['type'] ?? (entry['database'] !== undefined || entry['plugin'] !== undefined ? 'logical' : 'physical');
+    if (!/^[a-z0-9_]{1,63}$/.test(name)) {
+      warnings.push(`config.slots.${name}: a slot name is lower-case letters, digits and _ (at most 63); ignored`);
+    } else if (type === 'physical') {
+      slots.push({ name, type: 'physical' });
+    } else if (type === 'logical' && typeof entry['database'] === 'string' && typeof entry['plugin'] === 'string') {
+      slots.push({ name, type: 'logical', database: entry['database'], plugin: entry['plugin'] });
+    } else {
+      warnings.push(`config.slots.${name}: expected {type: physical} or {type: logical, database, plugin}, got ${JSON.stringify(raw)}; ignored`);
+    }
+  }
+  return slots.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function ignoreSlotsOf(v: unknown, warnings: string[]): IgnoreSlotRule[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    warnings.push(`config.ignore_slots: expected a list of {name, type, database, plugin}, got ${JSON.stringify(v)}; ignored`);
+    return [];
+  }
+  const rules: IgnoreSlotRule[] = [];
+  v.forEach((raw, i) => {
+    const entry = objectOr(raw);
+    const rule: IgnoreSlotRule = {};
+    for (const key of ['name', 'type', 'database', 'plugin'] as const) {
+      const value = entry[key];
+      if (typeof value === 'string') rule[key] = value;
+    }
+    // An entry without attributes would match every slot: almost certainly a typo.
+    if (Object.keys(rule).length === 0) warnings.push(`config.ignore_slots[${i}]: expected at least one of name, type, database, plugin; ignored`);
+    else rules.push(rule);
+  });
+  return rules;
+}
+
+const durationUnits: Record<string, number> = { ms: 0.001, s: 1, min: 60, h: 3600, d: 86400 };
+
+/** Seconds from a number (seconds) or a PostgreSQL-style duration string (`30min`, `90s`, `1h`). */
+function durationSeconds(v: unknown, fallback: number, path: string, warnings: string[]): number {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/.exec(v);
+    if (m) return Number(m[1]) * (durationUnits[m[2] ?? 's'] ?? 1);
+  }
+  warnings.push(`${path}: expected seconds or a duration such as 30min, got ${JSON.stringify(v)}; using ${fallback}`);
+  return fallback;
 }
 
 function objectOr(v: unknown): Record<string, unknown> {

@@ -33,7 +33,10 @@ import { inPromoteBackoff, promoteBackoff, promoteCancelled, promoteJustFailed }
 import { paused } from './rules/pause.js';
 import { leaderRace } from './rules/race.js';
 import { postgresDown } from './rules/recover.js';
+import { standbyLeaderDown, standbyLeaderWithLock, standbyLeading } from './rules/standby-leader.js';
 import { leaderSyncUpkeep } from './rules/sync.js';
+import type { SlotUpkeep } from './slots.js';
+import { planSlots } from './slots.js';
 import type { EngineMemory, Snapshot } from './snapshot.js';
 import { isDcsUnavailable } from './snapshot.js';
 
@@ -129,6 +132,15 @@ export const RULES: readonly Rule[] = [
     apply: (ctx) => (ctx.s.config.pause ? paused(ctx) : null),
   },
   {
+    name: 'standby-leader-down',
+    situation: 'we lead a standby cluster and PostgreSQL is not running',
+    housekeeping: true,
+    apply: (ctx) => {
+      const standby = ctx.s.config.standbyCluster;
+      return standby && ctx.holder && !ctx.s.local.running && ctx.s.local.role !== 'primary' ? standbyLeaderDown(ctx, standby) : null;
+    },
+  },
+  {
     name: 'postgres-down',
     situation: 'PostgreSQL is not running',
     housekeeping: true,
@@ -151,6 +163,15 @@ export const RULES: readonly Rule[] = [
     situation: 'nobody holds the leader lock',
     housekeeping: true,
     apply: (ctx) => (ctx.leaderName === null ? leaderRace(ctx) : null),
+  },
+  {
+    name: 'standby-leader',
+    situation: 'we hold the leader lock of a standby cluster: stream from the remote primary',
+    housekeeping: true,
+    apply: (ctx) => {
+      const standby = standbyLeading(ctx);
+      return standby ? standbyLeaderWithLock(ctx, standby) : null;
+    },
   },
   {
     name: 'leader-with-lock',
@@ -184,13 +205,19 @@ function decideWithCluster(s: Snapshot, read: Cluster): Decision {
     const outcome = rule.apply(ctx);
     if (!outcome) continue;
     const actions = rule.housekeeping ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
-    const upkeep = [...slotUpkeep(s, cluster, rule.name, actions), ...failsafeUpkeep(s, cluster, actions)];
+    const slots = slotUpkeep(s, cluster, rule.name, actions);
+    const upkeep = [...slots.actions, ...failsafeUpkeep(s, cluster, actions)];
     // Last: its guarded writes drop what follows them when they fail.
     const sync = leaderSyncUpkeep(ctx, rule.name, actions);
     const notes = [...(outcome.notes ?? []), ...sync.notes];
     return complete(
       s,
-      { ...outcome, actions: [...actions, ...upkeep, ...sync.actions], notes, memory: { ...outcome.memory, ...sync.memory } },
+      {
+        ...outcome,
+        actions: [...withSlotStatus(actions, slots.status), ...upkeep, ...sync.actions],
+        notes,
+        memory: { ...outcome.memory, ...slots.memory, ...sync.memory },
+      },
       rule.name,
       memory,
     );
@@ -219,15 +246,25 @@ function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMem
 }
 
 /**
- * Patroni keeps a physical slot per member on the primary, every cycle, outside the HA rules
- * proper: here, after a `leader-with-lock` decision that leaves PostgreSQL running as primary.
+ * Patroni syncs replication slots every cycle, outside the HA rules proper: here, after a
+ * `leader-with-lock` decision that leaves PostgreSQL running as primary, or a `follower` one that
+ * leaves it running as a replica. The policy itself is in slots.ts.
  */
-function slotUpkeep(s: Snapshot, cluster: Cluster, rule: string, actions: Action[]): Action[] {
-  if (rule !== 'leader-with-lock' || !s.config.useSlots) return [];
-  if (!s.local.running || s.local.role !== 'primary' || s.local.state !== 'running') return [];
-  if (actions.some((a) => isLongAction(a) || a.kind === 'release_lock')) return [];
-  const members = cluster.members.map((m) => m.name).filter((n) => n !== s.me.name);
-  return [{ kind: 'sync_slots', members }];
+function slotUpkeep(s: Snapshot, cluster: Cluster, rule: string, actions: Action[]): SlotUpkeep {
+  const none: SlotUpkeep = { actions: [], status: null, memory: {} };
+  if (!s.config.useSlots || !s.local.running || s.local.state !== 'running') return none;
+  if (actions.some((a) => isLongAction(a) || a.kind === 'release_lock')) return none;
+  if (rule === 'leader-with-lock' && s.local.role === 'primary') return planSlots(s, cluster, 'primary');
+  if (rule === 'follower' && s.local.role === 'replica') return planSlots(s, cluster, 'replica');
+  // A standby leader keeps the slots of the members cascading from it, as a primary would.
+  if (rule === 'standby-leader' && s.local.role === 'replica') return planSlots(s, cluster, 'primary');
+  return none;
+}
+
+/** The leader publishes its slots' positions and retained member slots with the lock renewal. */
+function withSlotStatus(actions: Action[], status: SlotUpkeep['status']): Action[] {
+  if (!status) return actions;
+  return actions.map((a) => (a.kind === 'renew_lock' && a.status ? { ...a, status: { ...a.status, ...status } } : a));
 }
 
 function firstLongAction(actions: Action[]): LongAction | null {

@@ -7,7 +7,7 @@
  * Actions take simulated time on the injected clock and honour their AbortSignal.
  */
 import type { TimelineHistory, TimelineHistoryEntry } from '@pgha/dcs';
-import type { FollowTarget, SynchronousStandbySetting } from './actions.js';
+import type { FollowTarget, SlotPlan, SynchronousStandbySetting } from './actions.js';
 import type { Clock, PostgresPort, StartOptions, StopOptions } from './ports.js';
 import type { LocalPostgresState, PostgresRole } from './snapshot.js';
 
@@ -30,7 +30,7 @@ const DEFAULT_TIMINGS: FakePostgresTimings = {
 };
 
 /** The operations a test can make fail once (`failNext`). */
-export type FakeOperation = 'state' | 'bootstrap' | 'createReplica' | 'start' | 'stop' | 'restart' | 'promote' | 'follow' | 'rewind' | 'syncMemberSlots';
+export type FakeOperation = 'state' | 'bootstrap' | 'createReplica' | 'start' | 'stop' | 'restart' | 'promote' | 'follow' | 'rewind' | 'syncSlots';
 
 /** One simulated server; tests may read and change it directly. */
 export interface FakeServer {
@@ -346,12 +346,19 @@ class FakePostgresPort implements PostgresPort {
     Object.assign(s, { dataDirectory: 'empty', systemId: null, timeline: 0, lsn: 0, history: [], role: null, following: null });
   }
 
-  /** The member slots the last `syncMemberSlots` asked for (tests). */
-  memberSlots: string[] = [];
+  /** The slot plans carried out so far (tests). */
+  slotPlans: SlotPlan[] = [];
 
-  async syncMemberSlots(members: string[], _signal: AbortSignal): Promise<void> {
-    this.#maybeFail('syncMemberSlots');
-    this.memberSlots = [...members];
+  async syncSlots(plan: SlotPlan, _signal: AbortSignal): Promise<void> {
+    this.#maybeFail('syncSlots');
+    this.slotPlans.push(plan);
+  }
+
+  /** The logical slots copies were asked for (tests). */
+  copiedSlots: string[] = [];
+
+  async copyLogicalSlots(_source: FollowTarget, slots: string[], _signal: AbortSignal): Promise<void> {
+    this.copiedSlots.push(...slots);
   }
 
   /** What the last `setSynchronousStandbyNames` asked for (tests); undefined = never called. */

@@ -6,6 +6,7 @@ export * from './config.js';
 export * from './candidate.js';
 export * from './rejoin.js';
 export * from './decide.js';
+export * from './slots.js';
 export * from './member-data.js';
 export * from './history.js';
 export * from './peer-status.js';

@@ -662,7 +662,7 @@ class Loop implements HaLoop {
       case 'sync_slots': {
         try {
           await withDeadline(this.#o.clock, this.#dcsTimeoutMs(), 'syncing replication slots', (signal) =>
-            this.#o.postgres.syncMemberSlots(action.members, signal),
+            this.#o.postgres.syncSlots(action.plan, signal),
           );
         } catch (e) {
           this.#log.warn({ err: errorMessage(e) }, 'failed to sync the replication slots');
@@ -726,8 +726,11 @@ class Loop implements HaLoop {
         return step('start', () => pg.start({ role: action.role, follow: action.follow, timeoutMs: action.timeoutMs }, signal));
       case 'stop':
         return step('stop', () => pg.stop({ mode: action.mode }, signal));
-      case 'restart':
+      case 'restart': {
+        const copy = action.copyLogicalSlots;
+        if (copy) await step('copying logical slots', () => pg.copyLogicalSlots(copy.source, copy.slots, signal));
         return step('restart', () => pg.restart(signal));
+      }
       case 'promote':
         return step('promote', () => pg.promote(signal));
       case 'follow':

@@ -68,5 +68,7 @@ function memberRole(s: Snapshot): MemberRole {
     const holder = !('error' in s.cluster) && s.cluster.leader?.name === s.me.name;
     return local.running || holder ? 'primary' : 'demoted';
   }
-  return 'replica';
+  // The lock holder of a standby cluster replicates from the remote primary.
+  const holder = !('error' in s.cluster) && s.cluster.leader?.name === s.me.name;
+  return holder && s.config.standbyCluster && local.running ? 'standby_leader' : 'replica';
 }

@@ -10,7 +10,7 @@
  * hangs delays nothing but itself.
  */
 import type { MonotonicClock, TimelineHistory } from '@pgha/dcs';
-import type { FollowTarget, StopMode, SynchronousStandbySetting } from './actions.js';
+import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from './actions.js';
 import type { FailsafeAck, LocalPostgresState, PeerStatus } from './snapshot.js';
 
 /** Time, for the loop, the safety deadline and the deadlines of calls. */
@@ -106,10 +106,17 @@ export interface PostgresPort {
   removeDataDirectory(signal: AbortSignal): Promise<void>;
 
   /**
-   * Makes the physical replication slots of this primary match `members` (one slot per member,
-   * named by the implementation from the member name); drops member slots not listed.
+   * Carries out a slot plan: drops, then creates, then advances, each step on its own; a failed
+   * step does not stop the others. Rejects afterwards with the failures, one per line.
    */
-  syncMemberSlots(members: string[], signal: AbortSignal): Promise<void>;
+  syncSlots(plan: SlotPlan, signal: AbortSignal): Promise<void>;
+
+  /**
+   * Reads the state of the named logical slots from `source` (the primary) and writes them into
+   * this data directory's `pg_replslot`, where the next start loads them. The server keeps
+   * running; the caller restarts it. Rejects when `source` lacks one of them.
+   */
+  copyLogicalSlots(source: FollowTarget, slots: string[], signal: AbortSignal): Promise<void>;
 
   /**
    * Sets `synchronous_standby_names` in the configuration and reloads PostgreSQL (no restart);

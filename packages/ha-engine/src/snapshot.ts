@@ -69,10 +69,25 @@ export interface LocalPostgresState {
   /** Running: the `synchronous_standby_names` in effect, as PostgreSQL shows it ('' = none). */
   synchronousStandbyNames?: string | null;
   /**
+   * Running: the server's replication slots (not temporary ones). Absent when the port does not
+   * report them: the slot policy then asks for every slot it wants and drops nothing.
+   */
+  slots?: LocalSlot[];
+  /**
    * Set when the state could not be read (the query failed or did not answer in time); the other
    * fields are then meaningless and the decision does not act on PostgreSQL.
    */
   unknown?: string;
+}
+
+/** One row of `pg_replication_slots`. Positions in bytes. */
+export interface LocalSlot {
+  name: string;
+  type: 'physical' | 'logical';
+  database: string | null;
+  plugin: string | null;
+  restartLsn: number | null;
+  confirmedFlushLsn: number | null;
 }
 
 /** One row of `pg_stat_replication` as the synchronous-replication rules need it. */
@@ -223,6 +238,11 @@ export interface EngineMemory {
    * synchronous. Absent until the leader manages the setting.
    */
   syncSince?: { standbyNames: string; lsn: number } | null;
+  /**
+   * Member slots this server keeps: slot name → monotonic ms when a member last needed it. A slot
+   * whose member is gone is kept until `member_slots_ttl` after that (slots.ts).
+   */
+  memberSlotsSeen?: Record<string, number>;
 }
 
 export const initialMemory: EngineMemory = { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null };

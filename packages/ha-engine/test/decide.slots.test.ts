@@ -15,7 +15,7 @@ describe('member key', () => {
 describe('member slots', () => {
   it('the primary with the lock keeps a slot for every other member', () => {
     const d = decide(leaderSnapshot({ config: withSlots }));
-    expect(summary(d).actions).toEqual(['renew_lock', 'sync_slots(pg1,pg2)']);
+    expect(summary(d).actions).toEqual(['renew_lock', 'sync_slots(+pg1,+pg2)']);
   });
 
   it('no slots when use_slots is off', () => {

@@ -39,6 +39,7 @@ const situations: Record<string, Snapshot> = {
   'reinitialize-requested': snapshot({ intents: { reinitialize: { requestedAt: 1, fromLeader: true } } }),
   'restart-requested': snapshot({ intents: { restart: { requestedAt: 1 } } }),
   paused: snapshot({ config: config({ pause: true }) }),
+  'standby-leader-down': leaderSnapshot({ config: config({ standby_cluster: { host: 'remote' } }), local: stopped('replica') }),
   'postgres-down': snapshot({ local: stopped('replica') }),
   'promote-cancelled': leaderSnapshot({
     local: runningReplica(),
@@ -49,6 +50,7 @@ const situations: Record<string, Snapshot> = {
     memory: { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null, promoteCancelledAt: NOW - 1000 },
   }),
   'lock-free': snapshot({ cluster: unlockedCluster() }),
+  'standby-leader': leaderSnapshot({ config: config({ standby_cluster: { host: 'remote' } }), local: runningReplica() }),
   'leader-with-lock': leaderSnapshot(),
   follower: snapshot(),
   'dcs-unavailable': snapshot({ cluster: { error: 'unreachable' } }),

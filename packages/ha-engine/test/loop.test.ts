@@ -70,7 +70,7 @@ describe('timing and wakeups', () => {
       event: 'ha_cycle',
       reason: 'no action. I am (pg0), the leader with the lock',
       rule: 'leader-with-lock',
-      actions: ['renew_lock', 'sync_slots()'],
+      actions: ['renew_lock'],
       leader: 'pg0',
       role: 'primary',
       timeline: 1,

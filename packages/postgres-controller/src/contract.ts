@@ -52,7 +52,7 @@ export interface ReplicationSource {
    * Set when the source is another cluster's primary (a standby cluster's leader follows it):
    * stream with this slot (null = none) instead of our member slot, with these recovery settings.
    */
-  remote?: { slotName: string | null; recoveryConf: Record<string, string> };
+  remote?: { slotName: string | null; recoveryConf: Record<string, string>; createReplicaMethods?: string[] };
 }
 
 /** One walsender connection seen on this server (`pg_stat_replication`). */

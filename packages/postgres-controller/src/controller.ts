@@ -649,9 +649,12 @@ class LocalPostgresController implements PostgresController {
 
   start(options: { role: 'primary' | 'replica'; follow?: ReplicationSource | null; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
     return this.exclusive('start', async () => {
+      // Patroni: a server this agent ran as the primary, started again as a replica (the second
+      // half of a demotion), fires on_role_change rather than on_start.
+      const callback = this.role === 'primary' && options.role === 'replica' ? 'on_role_change' : 'on_start';
       this.role = options.role;
       this.upstream = options.role === 'replica' ? (options.follow ?? null) : null;
-      await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: 'on_start' });
+      await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback });
     });
   }
 
@@ -1159,7 +1162,8 @@ class LocalPostgresController implements PostgresController {
     await this.prepareEmptyDataDirectory('create a replica');
     this.state_ = 'creating replica';
     await this.writePgpass();
-    const methods = this.local.create_replica_methods ?? ['basebackup'];
+    // A standby cluster's `standby_cluster.create_replica_methods` decide how its leader clones the remote primary.
+    const methods = options.source?.remote?.createReplicaMethods ?? this.local.create_replica_methods ?? ['basebackup'];
     const failures: string[] = [];
     for (const method of methods) {
       throwIfAborted(options.signal, 'replica creation');
@@ -1569,7 +1573,7 @@ class LocalPostgresController implements PostgresController {
     const stale = states.filter((slot) => !walStillHere(slot.restartFile, row?.oldest ?? null));
     if (stale.length > 0) {
       throw new PostgresError(
-        PostgresErrorCode.QueryFailed,
+        PostgresErrorCode.SlotCopyNotYet,
         `not copying logical slot ${stale.map((x) => `${x.name} (restart WAL ${x.restartFile})`).join(', ')}: this server's oldest WAL file is ${row?.oldest ?? 'none'}; waiting for the primary's slot to move on`,
       );
     }

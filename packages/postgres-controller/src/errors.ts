@@ -34,6 +34,11 @@ export const PostgresErrorCode = {
   RewindImpossible: 'PG_REWIND_IMPOSSIBLE',
   /** pg_rewind ran and failed. */
   RewindFailed: 'PG_REWIND_FAILED',
+  /**
+   * A logical slot cannot be copied to this replica yet: the WAL from the slot's restart position
+   * is older than the replica's oldest WAL file. Retryable once the primary's slot moves on.
+   */
+  SlotCopyNotYet: 'PG_SLOT_COPY_NOT_YET',
   /** Reading the timeline of this server or of the new primary failed. Retryable. */
   TimelineCheckFailed: 'PG_TIMELINE_CHECK_FAILED',
   /** Another lifecycle action (start, stop, bootstrap, ...) is running; actions do not overlap. */

@@ -148,6 +148,9 @@ export async function requestManualFailover(
   return awaitOutcome(ports, action, req.candidate, req.leader ?? cluster.leader?.name ?? null);
 }
 
+/** How long an apparent failure must persist before the API reports it (see awaitOutcome). */
+const FAILURE_CONFIRM_MS = 500;
+
 /** Waits for the leader key to name someone other than the old leader, or the intent to vanish. */
 async function awaitOutcome(
   ports: SwitchoverPorts,
@@ -159,6 +162,7 @@ async function awaitOutcome(
   const title = action === 'switchover' ? 'Switchover' : 'Failover';
   const limitMs = 2 * Math.max(10, ports.loopWait()) * 1000;
   const deadline = ports.now() + limitMs;
+  let confirmingFailure: number | null = null;
   while (ports.now() < deadline) {
     // Woken by the DCS watch as soon as the leader key changes; the cap bounds a missed event.
     await ports.waitForChange(Math.min(250, Math.max(0, deadline - ports.now())));
@@ -174,7 +178,21 @@ async function awaitOutcome(
       return { status: 200, text: `${verb[0]!.toUpperCase()}${verb.slice(1)}ed over to "${leader}" instead of "${candidate}"` };
     }
     const pending = cluster.failover?.value;
-    if (!pending || (!pending.leader && !pending.member)) return { status: 503, text: `${title} failed` };
+    if (!pending || (!pending.leader && !pending.member)) {
+      // The request is gone and nobody new holds the lock. Either the leader gave up on it, or
+      // this read fell between two steps of the handover: the lock released and not yet taken,
+      // or (ZooKeeper reads key by key) the old leader key read just before it was deleted and
+      // the failover key just after the new leader cleared it. Only a second look that still
+      // shows the old leader, after a moment, is a failure.
+      if (!leader) continue;
+      if (confirmingFailure === null) {
+        confirmingFailure = ports.now();
+        continue;
+      }
+      if (ports.now() - confirmingFailure >= FAILURE_CONFIRM_MS) return { status: 503, text: `${title} failed` };
+      continue;
+    }
+    confirmingFailure = null;
   }
   return { status: 503, text: `${title} status unknown` };
 }

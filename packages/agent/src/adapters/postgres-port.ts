@@ -4,11 +4,10 @@
  * keeps the controller's last full state for the REST API (server version, replication rows),
  * so answering the API needs no query of its own.
  */
-import type { FollowTarget, LocalPostgresState, PostgresPort, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
+import type { FollowTarget, LocalPostgresState, PostgresPort, SlotPlan, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
 import type { TimelineHistory } from '@pgha/dcs';
 import {
   parseConnUrl,
-  slotNameForMember,
   type PostgresController,
   type PostgresState,
   type ReplicationSource,
@@ -19,7 +18,12 @@ import {
 export function replicationSource(target: FollowTarget): ReplicationSource {
   const address = target.connUrl ? parseConnUrl(target.connUrl) : null;
   if (!address) throw new Error(`member ${target.name} has no usable conn_url (${JSON.stringify(target.connUrl)})`);
-  return { ...address, name: target.name };
+  const source: ReplicationSource = { ...address, name: target.name };
+  if (target.remote) {
+    const { slotName, recoveryConf, createReplicaMethods } = target.remote;
+    source.remote = { slotName, recoveryConf, ...(createReplicaMethods ? { createReplicaMethods } : {}) };
+  }
+  return source;
 }
 
 export interface PostgresPortAdapter extends PostgresPort {
@@ -78,6 +82,14 @@ export function adaptPostgresController(controller: PostgresController): Postgre
         replayLsn: r.replayLsn,
       })),
       synchronousStandbyNames: pg.synchronousStandbyNames,
+      slots: pg.slots.map((x) => ({
+        name: x.name,
+        type: x.type,
+        database: x.database,
+        plugin: x.plugin,
+        restartLsn: x.restartLsn,
+        confirmedFlushLsn: x.confirmedFlushLsn,
+      })),
     };
     if (pg.dataDirectory === 'unusable') state.unknown = pg.dataDirectoryError ?? 'the data directory cannot be used';
     return state;
@@ -111,8 +123,39 @@ export function adaptPostgresController(controller: PostgresController): Postgre
       // checkpoint_after_promote); it runs after the promotion is reported, not before.
       void controller.checkpoint().catch(() => {});
     },
-    async syncMemberSlots(members) {
-      await controller.syncPhysicalSlots(members.map(slotNameForMember));
+    async syncSlots(plan: SlotPlan) {
+      const failures: string[] = [];
+      const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+        try {
+          await fn();
+        } catch (e) {
+          failures.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      };
+      for (const name of plan.drop) await attempt(`drop slot ${name}`, () => controller.dropSlot(name));
+      for (const slot of plan.create) {
+        await attempt(`create slot ${slot.name}`, () =>
+          slot.type === 'logical'
+            ? controller.createLogicalSlot(slot.name, slot.database ?? 'postgres', slot.plugin ?? 'pgoutput')
+            : controller.createPhysicalSlot(slot.name),
+        );
+      }
+      for (const a of plan.advance) {
+        await attempt(`advance slot ${a.name}`, async () => {
+          try {
+            await controller.advanceSlot(a.name, a.database, a.lsn);
+          } catch (e) {
+            // The copy predates this replica's WAL: it can never move; copy it again instead.
+            if (e instanceof Error && /has already been removed/.test(e.message)) await controller.dropSlot(a.name);
+            throw e;
+          }
+        });
+      }
+      if (failures.length > 0) throw new Error(failures.join('\n'));
+    },
+    async copyLogicalSlots(source, slots) {
+      const states = await controller.readLogicalSlotStates(replicationSource(source), slots);
+      await controller.installSlotStates(states);
     },
     async follow(target, signal) {
       await controller.follow(target ? replicationSource(target) : null, { signal });

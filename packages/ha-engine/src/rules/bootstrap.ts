@@ -8,6 +8,7 @@ import { isNoFailover } from '../candidate.js';
 import type { ActionOutcome } from '../snapshot.js';
 import type { Ctx, Outcome } from './context.js';
 import { cloneSource, followTarget, only, otherwise } from './context.js';
+import { standbyBootstrap } from './standby-leader.js';
 
 /** Patroni: a system identifier has at least ten digits. */
 export function isValidSysid(sysid: string | null | undefined): sysid is string {
@@ -31,6 +32,11 @@ export function emptyDataDirectory(ctx: Ctx): Outcome {
         notes,
       };
     }
+  }
+  const standby = s.config.standbyCluster;
+  if (!ctx.leaderName && standby && !isNoFailover(s.me.tags) && s.config.canBootstrap) {
+    const outcome = standbyBootstrap(ctx, standby, notes);
+    if (outcome) return outcome;
   }
   if (cluster.initialize === null && !isNoFailover(s.me.tags) && s.config.canBootstrap) {
     return {

@@ -7,6 +7,7 @@ import type { Action, DemoteAction, DemoteMode, FollowTarget, Otherwise } from '
 import type { CandidateInput } from '../candidate.js';
 import { pendingFailover } from '../candidate.js';
 import type { EngineMemory, Snapshot } from '../snapshot.js';
+import { remotePrimaryTarget } from '../standby-cluster.js';
 
 export interface Ctx {
   s: Snapshot;
@@ -62,9 +63,12 @@ export function targetOf(member: Member | undefined, name: string): FollowTarget
 
 /**
  * Whom a replica should stream from: the member named by our `replicatefrom` tag when it has a
- * member key, else the leader; null when there is no leader (or it is us).
+ * member key, else the leader; null when there is no leader (or it is us). In a standby cluster
+ * the lock holder (the standby leader) streams from the remote primary.
  */
 export function followTarget(ctx: Ctx): FollowTarget | null {
+  const standby = ctx.s.config.standbyCluster;
+  if (ctx.holder && standby) return remotePrimaryTarget(standby);
   const replicateFrom = ctx.s.me.tags['replicatefrom'];
   if (typeof replicateFrom === 'string' && replicateFrom !== ctx.me) {
     const m = ctx.cluster.members.find((x) => x.name === replicateFrom);

@@ -97,7 +97,7 @@ function historyUpdate(ctx: Ctx): Action[] {
  * `process_manual_failover_from_leader`): wait for `scheduled_at`, demote gracefully if the
  * candidate (or anyone, without a candidate) can take over, otherwise clear the request.
  */
-function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
+export function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
   const f = ctx.failover;
   if (!f) return null;
   const { s } = ctx;

@@ -7,6 +7,7 @@ import type { Action } from '../actions.js';
 import { evaluateLeaderRace, isNoFailover } from '../candidate.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, followTarget, otherwise } from './context.js';
+import { standbyLeaderRace } from './standby-leader.js';
 import { syncBeforePromote } from './sync.js';
 
 export function leaderRace(ctx: Ctx): Outcome {
@@ -38,6 +39,8 @@ export function leaderRace(ctx: Ctx): Outcome {
       notes,
     };
   }
+  const standby = ctx.s.config.standbyCluster;
+  if (verdict.kind === 'yes' && standby) return standbyLeaderRace(ctx, standby, notes);
   if (verdict.kind === 'yes') {
     return {
       reason: 'promoted self to leader by acquiring session lock',

@@ -1,0 +1,134 @@
+/**
+ * End-to-end, standby cluster (issue #9): a one-member source cluster and a two-member pgha
+ * cluster with `standby_cluster` pointing at the source's primary, each with its own etcd. The
+ * standby cluster bootstraps by cloning the remote primary; its lock holder is the standby leader
+ * (streams from the remote primary through `primary_slot_name`), the other member cascades from
+ * it; failover inside the standby cluster moves that role; `PATCH /config {"standby_cluster":
+ * null}` promotes it into a normal cluster. Outcomes only; every wait is bounded generously.
+ *
+ * PGHA_E2E_ECHO=1 shows the agents' logs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { waitFor } from '@pgha/test-servers';
+import { query, replicationStates, tryQuery } from './support/sql.js';
+import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+
+const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
+const echo = process.env['PGHA_E2E_ECHO'] === '1';
+const SLOT = 'standby_copy';
+const TABLE = 'standby_probe';
+
+const diagnostics = (...clusters: LocalCluster[]) =>
+  clusters.flatMap((c) => c.members.map((m) => `--- ${c.scope}/${m.name}\n${tail(m)}`)).join('\n');
+
+const httpStatus = async (member: MemberHandle, path: string): Promise<number> =>
+  (await fetch(`${member.apiUrl}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => null))?.status ?? 0;
+
+describe('standby cluster on etcd', () => {
+  let source: LocalCluster;
+  let standby: LocalCluster;
+  let remote: MemberHandle;
+
+  /** The standby cluster member reporting `standby_leader` and answering GET /standby-leader with 200. */
+  async function standbyLeader(exclude?: string): Promise<MemberHandle> {
+    let found: MemberHandle | undefined;
+    await waitFor('a standby leader', async () => {
+      for (const m of standby.members) {
+        if (m.name === exclude || !m.agent) continue;
+        const s = await m.status();
+        if (s?.['role'] === 'standby_leader' && s['state'] === 'running' && (await httpStatus(m, '/standby-leader')) === 200) {
+          found = m;
+          return true;
+        }
+      }
+      return false;
+    }, WAIT_MS, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${diagnostics(source, standby)}`);
+    });
+    return found!;
+  }
+
+  /** Waits until `member` streams from the remote primary through the slot. */
+  async function streamsFromRemote(member: MemberHandle): Promise<void> {
+    await waitFor(`${member.name} streaming from the source primary through ${SLOT}`, async () => {
+      const rows = await tryQuery<{ active: boolean; state: string | null }>(
+        remote,
+        `SELECT s.active, r.state FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = $1`,
+        [SLOT],
+      );
+      const states = await replicationStates(remote);
+      return rows?.[0]?.active === true && rows[0].state === 'streaming' && states.get(member.name) === 'streaming';
+    }, WAIT_MS, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${diagnostics(source, standby)}`);
+    });
+  }
+
+  let nextId = 0;
+  async function insertOnSource(): Promise<number> {
+    const rows = await query<{ id: string }>(remote, `INSERT INTO ${TABLE} (note) VALUES ('row ${++nextId}') RETURNING id`);
+    return Number(rows[0]!.id);
+  }
+
+  beforeAll(async () => {
+    source = await startLocalCluster({ members: 1, scope: 'source', timing: TIMING, dynamic: { slots: { [SLOT]: { type: 'physical' } } }, echo });
+    remote = await source.waitForPrimary(WAIT_MS);
+    await query(remote, `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, note text)`);
+    await insertOnSource();
+    standby = await startLocalCluster({
+      members: 2,
+      scope: 'standby',
+      timing: TIMING,
+      dynamic: { standby_cluster: { host: '127.0.0.1', port: remote.pgPort, primary_slot_name: SLOT } },
+      echo,
+    });
+  });
+
+  afterAll(async () => {
+    await standby?.stop();
+    await source?.stop();
+  });
+
+  it('clones the remote primary; the standby leader streams from it and the other member cascades', async () => {
+    const leader = await standbyLeader();
+    const other = standby.members.find((m) => m !== leader)!;
+    expect(await httpStatus(leader, '/primary')).toBe(503);
+    expect(await httpStatus(leader, '/leader')).toBe(200);
+    await streamsFromRemote(leader);
+    await waitForStreaming(standby, leader);
+    // Same database system as the source: cloned, not initdb'd.
+    const [sourceId] = await query<{ id: string }>(remote, 'SELECT system_identifier::text AS id FROM pg_control_system()');
+    const [standbyId] = await query<{ id: string }>(other, 'SELECT system_identifier::text AS id FROM pg_control_system()');
+    expect(standbyId!.id).toBe(sourceId!.id);
+    const id = await insertOnSource();
+    for (const m of standby.members) await waitForRow(m, TABLE, id);
+    expect(await tryQuery(leader, `INSERT INTO ${TABLE} (note) VALUES ('must fail')`)).toBeNull();
+  });
+
+  it('failover inside the standby cluster moves the standby leader role', async () => {
+    const old = await standbyLeader();
+    await old.stop();
+    const next = await standbyLeader(old.name);
+    await streamsFromRemote(next);
+    const id = await insertOnSource();
+    await waitForRow(next, TABLE, id);
+    old.start();
+    await waitForStreaming(standby, next);
+    await waitForRow(old, TABLE, id);
+  });
+
+  it('removing standby_cluster from the DCS config promotes the standby leader', async () => {
+    const leader = await standbyLeader();
+    const res = await fetch(`${leader.apiUrl}/config`, {
+      method: 'PATCH',
+      body: JSON.stringify({ standby_cluster: null }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(res.status).toBe(200);
+    const primary = await standby.waitForPrimary(WAIT_MS);
+    expect(primary.name).toBe(leader.name);
+    await query(primary, `INSERT INTO ${TABLE} (note) VALUES ('written in the promoted cluster')`);
+    await waitForStreaming(standby, primary);
+    expect(await httpStatus(primary, '/standby-leader')).toBe(503);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * The replication slot policy: which slots should exist on this member, which go, which move.
+ * Pure; `decide` calls it after the HA rule of the cycle, and the loop hands the plan to the
+ * PostgreSQL port, which only carries it out.
+ *
+ * What is kept where (Patroni's rules, PostgreSQL 15):
+ * - A member slot (physical, named after the member) on the server the member streams from: the
+ *   primary for ordinary replicas, the `replicatefrom` member for cascading ones (the primary when
+ *   that member has no key). A `nostream` member streams from nobody and gets no slot.
+ * - A member whose key disappeared keeps its slot `member_slots_ttl` longer (a restart or a short
+ *   outage must not force a re-clone), then the slot is dropped so WAL does not pile up. The
+ *   primary publishes the slots it keeps in the `status` key's `retain_slots`, so an agent
+ *   restarted on it does not drop them at once.
+ * - Permanent slots (`slots:` in the dynamic config) live on the primary. Logical ones also get a
+ *   copy on every streaming replica, moved forward to the primary's `confirmed_flush_lsn` (published
+ *   in `status.slots`) with `pg_replication_slot_advance`, so consumers find them after a failover.
+ *   PostgreSQL 15 cannot create a logical slot on a standby: the replica copies the slot's state
+ *   file from the primary and restarts to load it (one restart per slot appearing).
+ * - Slots matching `ignore_slots` are never created, dropped or advanced; every other slot is
+ *   dropped, as Patroni does.
+ */
+import type { Cluster } from '@pgha/dcs';
+import type { Action, SlotPlan, SlotSpec } from './actions.js';
+import type { IgnoreSlotRule } from './config.js';
+import type { EngineMemory, LocalSlot, Snapshot } from './snapshot.js';
+
+/** The label of the restart that loads copied logical slots; also how its outcome is recognised. */
+export const COPY_SLOTS_LABEL = 'restart to load copied logical slots';
+
+/**
+ * The replication slot name of a member, as Patroni derives it: lower-case, `-` and `.` become
+ * `_`, any other character outside `[a-z0-9_]` becomes `u` + its code point as 4 decimal digits,
+ * cut to PostgreSQL's 63-byte limit. (The controller names `primary_slot_name` the same way.)
+ */
+export function memberSlotName(member: string): string {
+  return member
+    .toLowerCase()
+    .replace(/[-.]/g, '_')
+    .replace(/[^a-z0-9_]/g, (c) => `u${String(c.codePointAt(0)!).padStart(4, '0')}`)
+    .slice(0, 63);
+}
+
+/** True for a tag set to a true boolean or a true-ish string, as Patroni's `parse_bool`. */
+export function tagIsTrue(value: unknown): boolean {
+  return value === true || (typeof value === 'string' && /^(true|on|yes|1)$/i.test(value.trim()));
+}
+
+/**
+ * The member another member streams from (its `replicatefrom` when that member has a key, else the
+ * leader); null for a `nostream` member.
+ */
+export function streamSourceOf(cluster: Cluster, member: string): string | null {
+  const m = cluster.members.find((x) => x.name === member);
+  const tags = m?.data.tags ?? {};
+  if (tagIsTrue(tags['nostream'])) return null;
+  const from = tags['replicatefrom'];
+  if (typeof from === 'string' && from !== member && cluster.members.some((x) => x.name === from)) return from;
+  return cluster.leader?.name ?? null;
+}
+
+/** Members that stream from `me` (each needs a slot here). */
+export function membersStreamingFrom(cluster: Cluster, me: string): string[] {
+  return cluster.members
+    .map((m) => m.name)
+    .filter((name) => name !== me && streamSourceOf(cluster, name) === me)
+    .sort();
+}
+
+/** A slot matches an `ignore_slots` entry when every attribute the entry names is equal. */
+export function isIgnored(slot: { name: string; type: string; database?: string | null; plugin?: string | null }, rules: readonly IgnoreSlotRule[]): boolean {
+  return rules.some(
+    (r) =>
+      (r.name === undefined || r.name === slot.name) &&
+      (r.type === undefined || r.type === slot.type) &&
+      (r.database === undefined || r.database === (slot.database ?? undefined)) &&
+      (r.plugin === undefined || r.plugin === (slot.plugin ?? undefined)),
+  );
+}
+
+/** What the slot policy adds to a decision. */
+export interface SlotUpkeep {
+  actions: Action[];
+  /** The leader's `status.slots` and `status.retain_slots`, when it publishes them this cycle. */
+  status: { slots: Record<string, number>; retain_slots: string[] } | null;
+  memory: Pick<EngineMemory, 'memberSlotsSeen'>;
+}
+
+export type SlotRole = 'primary' | 'replica';
+
+/**
+ * The slot plan for this member in `role` (the caller checks that PostgreSQL runs in that role
+ * and that nothing else is being done to it this cycle).
+ */
+export function planSlots(s: Snapshot, cluster: Cluster, role: SlotRole): SlotUpkeep {
+  const cfg = s.config;
+  const me = s.me.name;
+  const existing = s.local.slots;
+  const known = existing !== undefined;
+  const local = new Map((existing ?? []).map((x) => [x.name, x]));
+
+  // Member slots, with their retention.
+  const streaming = membersStreamingFrom(cluster, me).map(memberSlotName);
+  const seen: Record<string, number> = {};
+  const ttlMs = cfg.memberSlotsTtl * 1000;
+  for (const [name, at] of Object.entries(s.memory.memberSlotsSeen ?? {})) if (s.now - at < ttlMs) seen[name] = at;
+  // An agent (re)started on the primary learns, once, what the last leader retained; its own
+  // memory rules afterwards (the key echoes our retain_slots and would keep them forever).
+  if (role === 'primary' && ttlMs > 0 && s.memory.memberSlotsSeen === undefined) {
+    for (const name of cluster.status?.value.retain_slots ?? []) seen[name] ??= s.now;
+  }
+  for (const name of streaming) seen[name] = s.now;
+  const memberSlots = Object.keys(seen).sort();
+
+  const wanted = new Map<string, SlotSpec>();
+  for (const name of memberSlots) wanted.set(name, { name, type: 'physical' });
+  const mayStream = !tagIsTrue(s.me.tags['nostream']);
+  for (const p of cfg.permanentSlots) {
+    if (role === 'primary' || (p.type === 'logical' && mayStream)) wanted.set(p.name, p);
+  }
+
+  const create: SlotSpec[] = [];
+  const drop: string[] = [];
+  const advance: { name: string; database: string; lsn: number }[] = [];
+  const copy: string[] = [];
+  const published = cluster.status?.value.slots ?? {};
+
+  for (const spec of wanted.values()) {
+    const have = local.get(spec.name);
+    if (have && !matches(have, spec)) {
+      if (!isIgnored(have, cfg.ignoreSlots)) drop.push(spec.name);
+      continue;
+    }
+    if (role === 'replica' && spec.type === 'logical') {
+      const target = published[spec.name];
+      if (!have) {
+        // Only a slot the primary has (and publishes) can be copied from it.
+        if (known && typeof target === 'number') copy.push(spec.name);
+      } else if (typeof target === 'number' && spec.database && (have.confirmedFlushLsn === null || have.confirmedFlushLsn < target)) {
+        advance.push({ name: spec.name, database: spec.database, lsn: target });
+      }
+      continue;
+    }
+    // Unknown local slots (a port that does not list them): ask for all; creating is idempotent.
+    if (!have && !isIgnored(spec, cfg.ignoreSlots)) create.push(spec);
+  }
+  for (const have of local.values()) {
+    if (!wanted.has(have.name) && !isIgnored(have, cfg.ignoreSlots)) drop.push(have.name);
+  }
+
+  const actions: Action[] = [];
+  const plan: SlotPlan = { create, drop: drop.sort(), advance };
+  if (create.length > 0 || drop.length > 0 || advance.length > 0) actions.push({ kind: 'sync_slots', plan });
+  const copyAction = role === 'replica' && copy.length > 0 ? copySlots(s, cluster, copy) : null;
+  if (copyAction) actions.push(copyAction);
+
+  let status: SlotUpkeep['status'] = null;
+  if (role === 'primary') {
+    const slots: Record<string, number> = {};
+    for (const spec of wanted.values()) {
+      const have = local.get(spec.name);
+      const lsn = have ? (have.type === 'logical' ? have.confirmedFlushLsn : have.restartLsn) : null;
+      if (lsn !== null && lsn !== undefined) slots[spec.name] = lsn;
+    }
+    status = { slots, retain_slots: memberSlots };
+  }
+  return { actions, status, memory: { memberSlotsSeen: ttlMs > 0 ? seen : {} } };
+}
+
+function matches(have: LocalSlot, spec: SlotSpec): boolean {
+  if (have.type !== spec.type) return false;
+  if (spec.type === 'physical') return true;
+  return have.database === (spec.database ?? null) && have.plugin === (spec.plugin ?? null);
+}
+
+/**
+ * Copy the primary's logical slots and restart to load them, unless the last such restart ended
+ * less than ttl ago (a slot that does not load must not restart the replica every cycle).
+ */
+function copySlots(s: Snapshot, cluster: Cluster, names: string[]): Action | null {
+  const leader = cluster.leader?.name;
+  if (!leader || leader === s.me.name) return null;
+  const last = s.lastAction;
+  if (last && last.kind === 'restart' && last.label === COPY_SLOTS_LABEL && s.now - last.finishedAt < s.config.ttl * 1000) return null;
+  const member = cluster.members.find((m) => m.name === leader);
+  if (!member?.data.conn_url) return null;
+  return { kind: 'restart', label: COPY_SLOTS_LABEL, copyLogicalSlots: { source: { name: leader, connUrl: member.data.conn_url }, slots: names } };
+}
