@@ -105,7 +105,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     if (!current || current.version === appliedConfigVersion) return;
     appliedConfigVersion = current.version;
     try {
-      const change = await controller.updateConfiguration({ dynamic: (current.value['postgresql'] ?? {}) as DynamicPostgresql });
+      const change = await controller.updateConfiguration({ dynamic: withSlotFeedback(current.value) });
       if (change.changed.length > 0 || change.hbaChanged) {
         logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'applied the dynamic configuration');
       }
@@ -244,4 +244,19 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     },
     finished,
   });
+}
+
+/**
+ * The DCS `postgresql` section as the controller applies it. With permanent logical slots,
+ * replicas keep copies of them (slots.ts) that must not lose the catalog rows their decoding
+ * needs: `hot_standby_feedback` is turned on, as Patroni does, unless the DBA set it.
+ */
+export function withSlotFeedback(config: Record<string, unknown>): DynamicPostgresql {
+  const postgresql = (config['postgresql'] ?? {}) as DynamicPostgresql;
+  const slots = config['slots'];
+  const logical =
+    typeof slots === 'object' && slots !== null && Object.values(slots).some((v) => typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'logical');
+  const parameters = (postgresql.parameters ?? {}) as Record<string, unknown>;
+  if (!logical || parameters['hot_standby_feedback'] !== undefined) return postgresql;
+  return { ...postgresql, parameters: { ...parameters, hot_standby_feedback: 'on' } } as DynamicPostgresql;
 }

@@ -41,6 +41,11 @@ export interface FollowTarget {
    * the slot to stream from there (null = none, instead of our member slot) and recovery settings.
    */
   remote?: { slotName: string | null; recoveryConf: Record<string, string>; createReplicaMethods: string[] | null };
+  /**
+   * Our `nostream` tag: follow this target's timeline without streaming from it (no
+   * primary_conninfo, no slot); WAL comes from the archive (`restore_command`) only.
+   */
+  noStream?: boolean;
 }
 
 /**

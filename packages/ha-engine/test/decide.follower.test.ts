@@ -47,6 +47,13 @@ describe('following the leader', () => {
     expect(summary(decide(snapshot({ me, local: runningReplica({ following: 'pg2' }) }))).actions).toEqual([]);
   });
 
+  it('a nostream member follows the leader without streaming from it', () => {
+    const me = { name: 'pg1', connUrl: 'c', apiUrl: 'a', tags: { nostream: true }, version: 'v' };
+    const d = decide(snapshot({ me, cluster: clusterWithLeader({ leader: 'pg2' }) }));
+    expect(actionOf(d, 'follow').target).toEqual({ name: 'pg2', connUrl: 'postgres://pg2:5432/postgres', noStream: true });
+    expect(summary(decide(snapshot({ me, local: runningReplica({ following: 'pg0' }) }))).actions).toEqual([]);
+  });
+
   it('does not re-point to a leader without a member key (nothing to connect to)', () => {
     const cluster = clusterWithLeader({ leader: 'pg9' });
     expect(summary(decide(snapshot({ cluster }))).actions).toEqual([]);

@@ -53,6 +53,8 @@ export interface ReplicationSource {
    * stream with this slot (null = none) instead of our member slot, with these recovery settings.
    */
   remote?: { slotName: string | null; recoveryConf: Record<string, string>; createReplicaMethods?: string[] };
+  /** The member's `nostream` tag: recover from the archive only, without streaming from the source. */
+  noStream?: boolean;
 }
 
 /** One walsender connection seen on this server (`pg_stat_replication`). */

@@ -293,7 +293,7 @@ class LocalPostgresController implements PostgresController {
 
   private standbySettings(source: ReplicationSource | null): StandbySettings {
     const settings: StandbySettings = { recoveryConf: this.recoveryConf() };
-    if (source) {
+    if (source && !source.noStream) {
       settings.primaryConninfo = this.sourceConninfo(source, 'replication', { application_name: this.options.name });
       if (source.remote) {
         if (source.remote.slotName) settings.primarySlotName = source.remote.slotName;

@@ -23,6 +23,7 @@ export function replicationSource(target: FollowTarget): ReplicationSource {
     const { slotName, recoveryConf, createReplicaMethods } = target.remote;
     source.remote = { slotName, recoveryConf, ...(createReplicaMethods ? { createReplicaMethods } : {}) };
   }
+  if (target.noStream) source.noStream = true;
   return source;
 }
 

@@ -67,6 +67,12 @@ export function targetOf(member: Member | undefined, name: string): FollowTarget
  * the lock holder (the standby leader) streams from the remote primary.
  */
 export function followTarget(ctx: Ctx): FollowTarget | null {
+  const target = streamingTarget(ctx);
+  const noStream = ctx.s.me.tags['nostream'] === true || ctx.s.me.tags['nostream'] === 'true';
+  return target && noStream ? { ...target, noStream: true } : target;
+}
+
+function streamingTarget(ctx: Ctx): FollowTarget | null {
   const standby = ctx.s.config.standbyCluster;
   if (ctx.holder && standby) return remotePrimaryTarget(standby);
   const replicateFrom = ctx.s.me.tags['replicatefrom'];
