@@ -161,6 +161,8 @@ class Loop implements HaLoop {
   readonly #safety: SafetyDeadline;
   readonly #listeners = new Set<(r: CycleReport) => void>();
   readonly #lockListeners = new Set<(held: boolean) => void>();
+  /** The last watchdog call was a successful activate (keepalives follow), not a disable. */
+  #watchdogArmed = false;
   #config: EngineConfig;
   #timing: DcsTiming | null = null;
   #memory: EngineMemory = initialMemory;
@@ -613,7 +615,12 @@ class Loop implements HaLoop {
         const r = await asResult('update the leader lock', () => this.#dcs('update the leader lock', (o) => store.updateLeader(status, o)));
         if (r === 'ok') {
           this.#lockGained();
-          await this.#callWatchdog('keepalive');
+          // A lock holder's watchdog is armed. It is disarmed when PostgreSQL is fenced or
+          // demoted; if we keep (or get back) the lock after that — the DCS came back with our
+          // lease alive, PostgreSQL restarted in place — arm it again before relying on it. In
+          // maintenance mode it stays disarmed (Patroni's rule).
+          if (this.#watchdogArmed) await this.#callWatchdog('keepalive');
+          else if (!s.config.pause) await this.#callWatchdog('activate');
         }
         if (r === 'false') this.#setLockHeld(false);
         return r;
@@ -831,10 +838,12 @@ class Loop implements HaLoop {
   }
 
   async #callWatchdog(what: 'activate' | 'keepalive' | 'disable'): Promise<boolean> {
+    if (what === 'disable') this.#watchdogArmed = false;
     try {
       const r = await withDeadline(this.#o.clock, 5000, `watchdog ${what}`, () =>
         what === 'activate' ? this.#o.watchdog.activate() : this.#o.watchdog[what]().then(() => true),
       );
+      if (what === 'activate') this.#watchdogArmed = r;
       return r;
     } catch (e) {
       this.#log.error({ err: errorMessage(e) }, `watchdog ${what} failed`);

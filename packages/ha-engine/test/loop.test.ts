@@ -199,6 +199,38 @@ describe('DCS faults from a replica', () => {
   });
 });
 
+describe('watchdog', () => {
+  it('a leader arms the watchdog again once maintenance mode ends', async () => {
+    r = rig({ ttl: 30, loopWait: 1, retryTimeout: 3 });
+    const t = r;
+    const calls: string[] = [];
+    const watchdog = {
+      activate: async () => (calls.push('activate'), true),
+      keepalive: async () => void (calls.at(-1) === 'keepalive' || calls.push('keepalive')),
+      disable: async () => void (calls.at(-1) === 'disable' || calls.push('disable')),
+      healthy: true,
+    };
+    const pg0 = t.engine('pg0', { watchdog });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    expect(calls).toEqual(['activate', 'keepalive']);
+    const config = async (pause: boolean) => {
+      const current = (await pg0.store.loadCluster()).config;
+      await pg0.store.setConfig({ ...(current?.value ?? {}), pause }, current?.version ?? null);
+      pg0.loop.wakeup();
+    };
+    await t.drive(config(true));
+    await t.until(() => calls.at(-1) === 'disable', 10_000);
+    await t.advance(3000);
+    expect(calls.at(-1)).toBe('disable');
+    // The lock was kept all along: only the renewal can tell the watchdog to count again.
+    await t.drive(config(false));
+    await t.until(() => calls.at(-1) === 'keepalive', 10_000);
+    expect(pg0.loop.status().holdsLock).toBe(true);
+    expect(calls).toEqual(['activate', 'keepalive', 'disable', 'activate', 'keepalive']);
+  });
+});
+
 describe('safety deadline', () => {
   it('fences a promotion in progress when renewals stall on a hung DCS, before the lease can expire', async () => {
     // Promotion takes 40 s here (a long end-of-recovery checkpoint, say).
