@@ -120,6 +120,15 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
       const primary = recovery.primary;
       // Let writes run on the healthy cluster first, so each round starts from a steady state.
       await sleep(2000);
+      if (options.sync) {
+        // In synchronous mode only a published synchronous standby may take over: a fault before
+        // the new primary has published one would measure a cluster that, rightly, cannot fail over.
+        await waitFor('a synchronous standby in the sync key', async () => {
+          const res = await fetch(`${primary.apiUrl.replace(/\/patroni$/, '')}/cluster`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+          const body = (await res?.json().catch(() => null)) as { members?: { role?: string }[] } | null;
+          return (body?.members ?? []).some((m) => m.role === 'sync_standby');
+        }, bound).catch(() => log(`round ${i + 1}: no synchronous standby published before the fault`));
+      }
       const notes: string[] = [];
       const t0 = Date.now();
       try {
