@@ -74,7 +74,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       scope: 'chaos',
       timing: options.timing,
       echo: options.echo,
-      watchdog: options.watchdog,
+      // Patroni's default safety margin (5 s) leaves no watchdog timeout under a short ttl (the
+      // fast profile's 4 s): there, ttl / 2, as `safety_margin: -1` gives.
+      watchdog: options.watchdog && options.timing.ttl < 10 ? { safetyMargin: -1 } : options.watchdog,
       ...(options.sync ? { dynamic: { synchronous_mode: true } } : {}),
       extra: Object.fromEntries(proxies.map((p, i) => [i, dcsSection(options.dcs, options.agent, p.port)])),
     });
