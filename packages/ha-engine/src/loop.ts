@@ -42,6 +42,9 @@ import type {
 } from './snapshot.js';
 import { initialMemory, isDcsUnavailable } from './snapshot.js';
 
+/** A PostgreSQL state read alongside a DCS read that took longer than this is read again. */
+const FRESH_LOCAL_STATE_MS = 200;
+
 export interface HaLoopOptions {
   me: MemberIdentity;
   store: ClusterStore;
@@ -378,7 +381,14 @@ class Loop implements HaLoop {
 
   async #runOneCycle(): Promise<CycleReport> {
     const { clock, me } = this.#o;
+    // The DCS and PostgreSQL are read together: neither read needs the other, and a cycle woken
+    // by a freed lock is on a failover's critical path. A DCS read that took long (a fault) makes
+    // that PostgreSQL state stale — the safety deadline may have stopped the server meanwhile —
+    // so it is read again then.
+    const startedAt = clock.now();
+    let reading = this.#readLocal();
     const cluster = await this.#loadCluster();
+    if (clock.now() - startedAt > FRESH_LOCAL_STATE_MS) reading = reading.then(() => this.#readLocal());
     if (!isDcsUnavailable(cluster)) {
       this.#config = this.#resolveConfig(cluster);
       await this.#applyTiming();
@@ -389,7 +399,7 @@ class Loop implements HaLoop {
       }
     }
     const early = this.#earlyProbe(cluster);
-    const local = await this.#readLocal();
+    const local = await reading;
     let snapshot: Snapshot = {
       cluster,
       local,
