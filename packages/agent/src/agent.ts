@@ -151,7 +151,12 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
   const apiMetrics = createApiMetrics();
   let self: RunningAgent | undefined;
-  const watchdog = buildWatchdog({ section: config.watchdog, engineConfig: () => loop.status().config, logger: logger.child({ component: 'watchdog' }) });
+  const watchdog = buildWatchdog({
+    section: config.watchdog,
+    engineConfig: () => loop.status().config,
+    leaseSeconds: () => store.hold().ttl,
+    logger: logger.child({ component: 'watchdog' }),
+  });
   const loop = createHaLoop({
     me,
     watchdog: watchdog.port,

@@ -19,14 +19,25 @@ export interface WatchdogWiring {
  * may change); it is only called once the loop runs, so it may refer to a loop built afterwards.
  * Throws a `WatchdogError` (WATCHDOG_UNSUPPORTED) when `required` on a platform without a driver.
  */
-export function buildWatchdog(options: { section: unknown; engineConfig: () => EngineConfig; logger: WatchdogLogger }): WatchdogWiring {
+export function buildWatchdog(options: {
+  section: unknown;
+  engineConfig: () => EngineConfig;
+  /**
+   * How long the DCS keeps our lock without a renewal, in seconds (`store.hold().ttl`): a
+   * ZooKeeper server may grant a shorter session than the ttl asked for, and the watchdog must
+   * fire before *that* runs out, or a frozen primary still takes writes after a replica promoted.
+   */
+  leaseSeconds?: () => number | null;
+  logger: WatchdogLogger;
+}): WatchdogWiring {
   const { config, warnings } = parseWatchdogConfig(options.section);
   for (const w of warnings) options.logger.warn(w);
   const watchdog = createWatchdog({
     config,
     timing: () => {
       const c = options.engineConfig();
-      return { ttl: c.ttl, loopWait: c.loopWait };
+      const lease = options.leaseSeconds?.() ?? null;
+      return { ttl: lease !== null && Number.isFinite(lease) && lease > 0 ? Math.min(c.ttl, lease) : c.ttl, loopWait: c.loopWait };
     },
     logger: options.logger,
   });
