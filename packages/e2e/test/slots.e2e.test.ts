@@ -150,8 +150,9 @@ describe('replication slots', () => {
   it('after a switchover the new primary has the logical slot at the consumed position, with the pending changes', async () => {
     const target = primary.name === 'pg0' ? member('pg1') : member('pg0');
     await switchover(target);
-    const slots = await waitForSlots('cdc on the new primary', primary, copyAtLeast(consumed));
-    expect(slots.has('perm_phys')).toBe(true);
+    // The copy of cdc is there from the replica's time; perm_phys comes with the new primary's
+    // first slot upkeep after the promotion.
+    await waitForSlots('cdc and perm_phys on the new primary', primary, (s) => copyAtLeast(consumed)(s) && s.has('perm_phys'));
     const read = await query<{ data: string }>(primary, "SELECT data FROM pg_logical_slot_get_changes('cdc', NULL, NULL)");
     const text = read.map((r) => r.data).join('\n');
     expect(text).toContain("note[text]:'pending'");
