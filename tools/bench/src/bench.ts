@@ -22,7 +22,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { startLocalCluster, type AgentKind, type ClusterTiming, type DcsKind, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { crashPrimary, dcsRequestCount, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
+import { crashPrimary, dcsRequestCount, healthy, sleep, sql, switchoverPrimary, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
 import { agentHelpers, agentRssMb } from './process-memory.js';
 
@@ -88,24 +88,13 @@ interface AgentResult {
 }
 
 async function switchover(cluster: LocalCluster, writer: Writer, r: AgentResult): Promise<void> {
-  const primary = await healthy(cluster);
-  const candidate = cluster.members.find((m) => m !== primary)!;
-  await sleep(2000);
-  const t0 = Date.now();
-  const res = await fetch(`${primary.apiUrl}/switchover`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ leader: primary.name, candidate: candidate.name }),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const text = await res.text();
-  const t1 = Date.now();
-  if (res.status !== 200) r.notes.push(`switchover answered ${res.status} ${text}`);
-  await healthy(cluster);
+  const { primary, candidate, t0, t1, status, text } = await switchoverPrimary(cluster);
+  if (status !== 200) r.notes.push(`switchover answered ${status} ${text}`);
   await sleep(1000);
+  const gap = writer.maxGap(t0, Date.now());
   r.switchoverCallMs.push(t1 - t0);
-  r.switchoverGapMs.push(writer.maxGap(t0, Date.now()));
-  log(`${r.agent} switchover ${primary.name} -> ${candidate.name}: call ${t1 - t0} ms, write gap ${writer.maxGap(t0, Date.now())} ms (${res.status} ${text})`);
+  r.switchoverGapMs.push(gap);
+  log(`${r.agent} switchover ${primary.name} -> ${candidate.name}: call ${t1 - t0} ms, write gap ${gap} ms (${status} ${text})`);
 }
 
 async function postmasterKill(cluster: LocalCluster, writer: Writer, r: AgentResult): Promise<void> {

@@ -119,3 +119,26 @@ export async function crashPrimary(
   const back = writer.recoveredAfter(t0)!;
   return { primary, t0, back, expiry: watch.deletes.find((d) => d >= t0) };
 }
+
+/**
+ * A switchover on a healthy cluster: POST /switchover from the primary to another member, after
+ * 2 s of steady writes; returns when the call answered and the cluster is healthy again.
+ */
+export async function switchoverPrimary(
+  cluster: LocalCluster,
+): Promise<{ primary: MemberHandle; candidate: MemberHandle; t0: number; t1: number; status: number; text: string }> {
+  const primary = await healthy(cluster);
+  const candidate = cluster.members.find((m) => m !== primary)!;
+  await sleep(2000);
+  const t0 = Date.now();
+  const res = await fetch(`${primary.apiUrl}/switchover`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ leader: primary.name, candidate: candidate.name }),
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await res.text();
+  const t1 = Date.now();
+  await healthy(cluster);
+  return { primary, candidate, t0, t1, status: res.status, text };
+}

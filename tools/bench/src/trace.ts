@@ -9,7 +9,7 @@
  *     [--scenario switchover|crash] [--reps 2] [--timing 10/1/3] [--dist]
  */
 import { startLocalCluster, type ClusterTiming, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
-import { crashPrimary, healthy, sleep, sql, watchLeaderDeletes } from './cluster-health.js';
+import { crashPrimary, healthy, sleep, sql, switchoverPrimary, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
 
 function arg(flag: string): string | undefined {
@@ -71,20 +71,9 @@ function print(title: string, t0: number, lines: Line[]): void {
 }
 
 async function switchover(cluster: LocalCluster, writer: Writer): Promise<void> {
-  const primary = await healthy(cluster);
-  const candidate = cluster.members.find((m) => m !== primary)!;
-  await sleep(2000);
-  const t0 = Date.now();
-  const res = await fetch(`${primary.apiUrl}/switchover`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ leader: primary.name, candidate: candidate.name }),
-  });
-  const text = await res.text();
-  const t1 = Date.now();
-  await healthy(cluster);
+  const { primary, candidate, t0, t1, status, text } = await switchoverPrimary(cluster);
   const { gap, lines } = gapLines(writer, t0 - 100, Date.now());
-  lines.push([t1, `CALL returned ${res.status} ${text}`], ...agentLines(cluster.members, t0 - 50, t0 + Math.max(3000, t1 - t0 + 1500)));
+  lines.push([t1, `CALL returned ${status} ${text}`], ...agentLines(cluster.members, t0 - 50, t0 + Math.max(3000, t1 - t0 + 1500)));
   print(`switchover ${primary.name} -> ${candidate.name}: call ${t1 - t0} ms, write gap ${gap} ms`, t0, lines);
 }
 
