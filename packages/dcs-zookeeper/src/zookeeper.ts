@@ -500,8 +500,14 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
    * Registers the exists-watch of `key` unless one is live or on its way. A registration is sent
    * without a deadline: the client always answers it (a result, or connection loss), and one
    * abandoned while still pending could turn live later and be doubled.
+   *
+   * `afterFire`: this registration replaces one that just fired. A change made between the fire
+   * and the new registration reaching the server fires nothing, and a listener that read the key
+   * on the first event may have read it before that change; so listeners are told once more when
+   * the new watch is live (one spare wake-up per event, instead of a change unseen until the
+   * next loop_wait).
    */
-  private arm(session: ZooKeeperSession, key: WatchedKey): void {
+  private arm(session: ZooKeeperSession, key: WatchedKey, afterFire = false): void {
     if (this.closed || session !== this.session || session.state !== 'connected') return;
     if ((this.watches.get(key) ?? 'idle') !== 'idle') return;
     this.watches.set(key, 'pending');
@@ -511,11 +517,12 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       if (result.kind === 'reply' && (result.reply.rc === ZRC.ok || result.reply.rc === ZRC.noNode)) {
         // An exists-watch is set whether or not the node exists.
         if (this.watches.get(key) === 'pending') this.watches.set(key, 'armed');
+        if (afterFire) this.notify(key);
         return;
       }
       this.watches.set(key, 'idle');
       // Re-armed on the next reconnect; if the connection is up (e.g. a refusal), retry shortly.
-      setTimeout(() => this.arm(session, key), 1000).unref();
+      setTimeout(() => this.arm(session, key, afterFire), 1000).unref();
     });
   }
 
@@ -525,7 +532,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     if (key === undefined) return;
     this.stats.watchFires++;
     this.watches.set(key, 'idle');
-    this.arm(session, key);
+    this.arm(session, key, true);
     this.notify(key);
   }
 
