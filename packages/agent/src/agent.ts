@@ -2,11 +2,13 @@
  * The agent: reads the configuration, builds every part and wires them together. No HA logic
  * lives here: the engine decides, the controller and the DCS driver act, the API reports.
  */
+import { readFileSync } from 'node:fs';
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
 import { createHaLoop, createHttpPeerProbe, nodeClock, type HaLoop, type MemberIdentity } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
+import { createPeerHttp } from './adapters/peer-http.js';
 import { adaptPostgresController } from './adapters/postgres-port.js';
 import type { Identity } from './api-snapshot.js';
 import { createApiMetrics, instrumentStore, wireApi } from './api-wiring.js';
@@ -149,6 +151,11 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
   // Members call each other's unsafe endpoints (POST /failsafe) with the REST API's own credentials, as Patroni does.
   const apiAuth = config.restapi.authentication;
   if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
+  // https peers are verified against the REST API's own CA unless ctl.insecure says otherwise (as Patroni's requests do).
+  const peerHttp = createPeerHttp({
+    rejectUnauthorized: config.ctl?.insecure !== true,
+    ...(config.restapi.cafile ? { ca: readFileSync(config.restapi.cafile) } : {}),
+  });
   const apiMetrics = createApiMetrics();
   let self: RunningAgent | undefined;
   const watchdog = buildWatchdog({
@@ -162,7 +169,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     watchdog: watchdog.port,
     store: instrumentStore(observedStore, apiMetrics, clock),
     postgres,
-    peers: createHttpPeerProbe({ fetch: (url, init) => fetch(url, init), headers: apiHeaders }),
+    peers: createHttpPeerProbe({ fetch: peerHttp, headers: apiHeaders }),
     clock,
     logger,
     settings: {

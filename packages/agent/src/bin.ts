@@ -4,7 +4,7 @@
  * and exits; `--version` prints the version. SIGHUP reloads the configuration file; SIGTERM or
  * SIGINT stops cleanly (PostgreSQL stopped, the leader lock released); a second one exits at once.
  */
-import { loadAgentConfig, startAgent } from './agent.js';
+import { importWithoutFetchGlobals } from './runtime/without-fetch-globals.js';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
 
 const USAGE = `usage: pgha [--validate-config] [--version] <config.yml | config directory>
@@ -25,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const path = argv.find((a) => !a.startsWith('-'));
+  // Loaded here, not imported at the top, so that pg loads without Node's fetch globals (see the module).
+  const { loadAgentConfig, startAgent } = await importWithoutFetchGlobals(() => import('./agent.js'));
   let loaded;
   try {
     loaded = await loadAgentConfig(path);

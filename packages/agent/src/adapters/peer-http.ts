@@ -1,0 +1,86 @@
+/**
+ * The agent's HTTP client for its peers' REST APIs (`GET /patroni` probes, `POST /failsafe`), on
+ * node:http / node:https directly rather than the global `fetch`.
+ *
+ * Why not `fetch`: Node's fetch is undici, loaded on first use, and undici parses HTTP with an
+ * llhttp WebAssembly module. That costs several MB of resident memory in an agent whose whole
+ * budget is Patroni's ~60 MB, and it cannot run at all under V8's `--lite-mode` (no WebAssembly).
+ * node:http is already loaded for our own REST server.
+ *
+ * Every request uses a fresh connection: a probe decides whether a member counts as reachable in
+ * a leader race, and a pooled socket the peer has just closed would turn into a spurious
+ * "unreachable". Loopback and LAN connects are cheap next to that risk.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { PeerFetch } from '@pgha/ha-engine';
+
+/** Answers larger than this are cut off: a member's `/patroni` is a few hundred bytes. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface PeerHttpOptions {
+  /** For https API URLs: verify the peer's certificate (Patroni's `ctl.insecure` turned around). */
+  rejectUnauthorized?: boolean;
+  /** CA bundle (PEM) to verify https peers with. */
+  ca?: string | Buffer;
+}
+
+export function createPeerHttp(options: PeerHttpOptions = {}): PeerFetch {
+  return (url, init) =>
+    new Promise((resolve, reject) => {
+      let target: URL;
+      try {
+        target = new URL(url);
+      } catch {
+        reject(new Error(`not a URL: ${url}`));
+        return;
+      }
+      const https = target.protocol === 'https:';
+      if (!https && target.protocol !== 'http:') {
+        reject(new Error(`unsupported protocol ${target.protocol} in ${url}`));
+        return;
+      }
+      const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
+      const headers: Record<string, string> = { ...(init.headers ?? {}), connection: 'close' };
+      if (body) headers['content-length'] = String(body.length);
+      const send = https ? httpsRequest : httpRequest;
+      const req = send(target, {
+        method: init.method ?? 'GET',
+        headers,
+        agent: false,
+        signal: init.signal,
+        ...(https ? { rejectUnauthorized: options.rejectUnauthorized ?? true, ...(options.ca ? { ca: options.ca } : {}) } : {}),
+      });
+      req.once('error', reject);
+      req.once('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_BODY_BYTES) {
+            res.destroy(new Error(`the answer from ${url} is larger than ${MAX_BODY_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.once('error', reject);
+        res.once('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          resolve({
+            ok: status >= 200 && status < 300,
+            status,
+            text: () => Promise.resolve(text),
+            json: () => {
+              try {
+                return Promise.resolve(JSON.parse(text) as unknown);
+              } catch {
+                return Promise.reject(new Error(`the answer from ${url} is not JSON (HTTP ${status})`));
+              }
+            },
+          });
+        });
+      });
+      req.end(body);
+    });
+}
