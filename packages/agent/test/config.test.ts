@@ -104,6 +104,24 @@ describe('configuration', () => {
     }
   });
 
+  it('validates bootstrap.dcs.maximum_lag_on_failover: bytes or a replay time', () => {
+    const base = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' } };
+    for (const ok of [1048576, '1048576', '10s', '500ms', '2min']) {
+      expect(validateAgentConfig({ ...base, bootstrap: { dcs: { maximum_lag_on_failover: ok } } }).config.scope).toBe('x');
+    }
+    for (const [bad, why] of [['10 parsecs', /got "10 parsecs"$/], [-5, /must not be negative/], ['-10s', /must not be negative/]] as const) {
+      try {
+        validateAgentConfig({ ...base, bootstrap: { dcs: { maximum_lag_on_failover: bad } } });
+        expect.unreachable(`${String(bad)} should be rejected`);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigValidationError);
+        const [problem] = (e as ConfigValidationError).problems;
+        expect(problem).toMatch(/^bootstrap\.dcs\.maximum_lag_on_failover: expected a number of bytes or a duration/);
+        expect(problem).toMatch(why);
+      }
+    }
+  });
+
   it('reports unknown sections as warnings instead of failing', () => {
     const raw = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' }, frobnicate: {} };
     expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);

@@ -9,6 +9,7 @@
  */
 import type { Cluster, Failover, Member } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
+import { formatLagLimit } from './replay-lag.js';
 import type { LocalPostgresState, MemberIdentity, PeerStatus } from './snapshot.js';
 
 export type Verdict =
@@ -26,10 +27,13 @@ export interface CandidateInput {
   me: Pick<MemberIdentity, 'name' | 'tags'>;
   local: LocalPostgresState;
   cluster: Cluster;
-  config: Pick<EngineConfig, 'maximumLagOnFailover' | 'checkTimeline'> & Partial<Pick<EngineConfig, 'synchronousMode'>>;
+  config: Pick<EngineConfig, 'maximumLagOnFailover' | 'checkTimeline'> &
+    Partial<Pick<EngineConfig, 'synchronousMode' | 'maximumReplayLagOnFailover'>>;
   /** Probe results of this cycle; null = not probed yet. */
   peers: PeerStatus[] | null;
   watchdogHealthy: boolean;
+  /** Our replay lag in time (replay-lag.ts), ms; null/absent when not known. */
+  replayLagMs?: number | null;
 }
 
 /** `nofailover: true`, or `failover_priority` ≤ 0 (Patroni 3.2+), excludes a member from promotion. */
@@ -73,6 +77,18 @@ export function lastKnownPrimaryLsn(cluster: Cluster): number {
 /** A position more than `maximum_lag_on_failover` behind the last known primary position. */
 export function isLagging(input: Pick<CandidateInput, 'cluster' | 'config'>, walPosition: number): boolean {
   return lastKnownPrimaryLsn(input.cluster) - walPosition > input.config.maximumLagOnFailover;
+}
+
+/**
+ * Why our replay lag in time exceeds `maximum_lag_on_failover` given as a duration, or null.
+ * Unknown lag (no leader observed since the agent started) does not refuse: nothing is known
+ * against the candidate, as with the byte check before any `status` was published.
+ */
+export function replayLagRefusal(input: Pick<CandidateInput, 'config' | 'replayLagMs'>): string | null {
+  const limit = input.config.maximumReplayLagOnFailover ?? null;
+  const lag = input.replayLagMs ?? null;
+  if (limit === null || lag === null || lag <= limit * 1000) return null;
+  return `not healthy enough for leader race: replay lag ${(lag / 1000).toFixed(1)} s exceeds maximum_lag_on_failover ${formatLagLimit(limit)}`;
 }
 
 /** A failover request in the `failover` key (an empty `{}` is none). */
@@ -159,6 +175,8 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
   const notes: string[] = [];
   const wal = myWal(input.local);
   if (checkLag && isLagging(input, wal)) return no('My wal position exceeds maximum replication lag');
+  const tooFarBehind = checkLag ? replayLagRefusal(input) : null;
+  if (tooFarBehind) return no(tooFarBehind);
   if (input.config.checkTimeline) {
     const tl = clusterTimeline(input.cluster);
     const mine = input.local.timeline ?? 0;

@@ -16,8 +16,18 @@ export interface EngineConfig {
   loopWait: number;
   /** Deadline of one DCS call, seconds (`retry_timeout`, default 10). */
   retryTimeout: number;
-  /** Bytes a replica may lag behind the last known primary position and still promote (default 1 MiB). */
+  /**
+   * Bytes a replica may lag behind the last known primary position and still promote (default
+   * 1 MiB). When `maximum_lag_on_failover` is given as a time this is Number.MAX_SAFE_INTEGER (no
+   * byte limit) and `maximumReplayLagOnFailover` holds the limit.
+   */
   maximumLagOnFailover: number;
+  /**
+   * `maximum_lag_on_failover` given as a duration (`10s`, `500ms`, `2min`), in seconds: how far
+   * behind in replay time (replay-lag.ts) a replica may be and still be promoted automatically.
+   * Null when the limit is in bytes (a bare number, as in Patroni).
+   */
+  maximumReplayLagOnFailover: number | null;
   /** Seconds a crashed primary holding the lock may take to start before failing over (`primary_start_timeout`, alias `master_start_timeout`, default 300). */
   primaryStartTimeout: number;
   /** Refuse to promote a member whose timeline is behind the cluster's (`check_timeline`, default false). */
@@ -133,13 +143,10 @@ export function resolveEngineConfig(
   };
 
   const ttl = num('ttl', ENGINE_DEFAULTS.ttl, 1);
-  const loopWait = num('loop_wait', ENGINE_DEFAULTS.loopWait, 0.01);
-  const retryTimeout = num('retry_timeout', ENGINE_DEFAULTS.retryTimeout, 0.01);
-  if (loopWait + 2 * retryTimeout > ttl) {
-    warnings.push(
-      `config: loop_wait (${loopWait}) + 2 * retry_timeout (${retryTimeout}) exceeds ttl (${ttl}); the leader may lose its lock between cycles`,
-    );
-  }
+  const askedLoopWait = num('loop_wait', ENGINE_DEFAULTS.loopWait, 0.01);
+  const askedRetryTimeout = num('retry_timeout', ENGINE_DEFAULTS.retryTimeout, 0.01);
+  const { loopWait, retryTimeout } = safeTiming(ttl, askedLoopWait, askedRetryTimeout, warnings);
+  const lagLimit = lagOnFailover(source['maximum_lag_on_failover'], warnings);
   const startTimeoutKey = source['primary_start_timeout'] !== undefined ? 'primary_start_timeout' : 'master_start_timeout';
   const requestedMargin = local.safetyMargin ?? ENGINE_DEFAULTS.safetyMargin;
 
@@ -148,7 +155,8 @@ export function resolveEngineConfig(
       ttl,
       loopWait,
       retryTimeout,
-      maximumLagOnFailover: num('maximum_lag_on_failover', ENGINE_DEFAULTS.maximumLagOnFailover, 0),
+      maximumLagOnFailover: 'bytes' in lagLimit ? lagLimit.bytes : Number.MAX_SAFE_INTEGER,
+      maximumReplayLagOnFailover: 'seconds' in lagLimit ? lagLimit.seconds : null,
       primaryStartTimeout: num(startTimeoutKey, ENGINE_DEFAULTS.primaryStartTimeout, 0),
       checkTimeline: bool('check_timeline', ENGINE_DEFAULTS.checkTimeline, source, 'config'),
       maxTimelinesHistory: num('max_timelines_history', ENGINE_DEFAULTS.maxTimelinesHistory, 0),
@@ -186,6 +194,41 @@ function synchronousModeOf(v: unknown, warnings: string[]): SynchronousMode {
   }
   warnings.push(`config.synchronous_mode: expected on, off or quorum, got ${JSON.stringify(v)}; using off`);
   return 'off';
+}
+
+/** `maximum_lag_on_failover`: bytes (a bare number, Patroni's form) or a replay time in seconds. */
+export type FailoverLagLimit = { bytes: number } | { seconds: number };
+
+const lagUnits: Record<string, number> = { ms: 0.001, s: 1, min: 60, h: 3600 };
+
+/**
+ * Parses a `maximum_lag_on_failover` value: a non-negative number (or numeric string) is bytes; a
+ * duration with a unit (`500ms`, `10s`, `2min`, `1h`) is a replay-time limit. Returns why it is
+ * not one of those otherwise (for YAML validation, PATCH /config and the DCS warning alike).
+ */
+export function parseMaximumLagOnFailover(v: unknown): { ok: true; limit: FailoverLagLimit } | { ok: false; error: string } {
+  const expected = 'expected a number of bytes or a duration such as 500ms, 10s or 2min';
+  if (typeof v === 'number') {
+    if (Number.isFinite(v) && v >= 0) return { ok: true, limit: { bytes: v } };
+    return { ok: false, error: `${expected}, got ${String(v)}${v < 0 ? ' (it must not be negative)' : ''}` };
+  }
+  if (typeof v === 'string') {
+    const text = v.trim();
+    if (/^-/.test(text)) return { ok: false, error: `${expected}, got ${JSON.stringify(v)} (it must not be negative)` };
+    if (/^\d+(\.\d+)?$/.test(text)) return { ok: true, limit: { bytes: Number(text) } };
+    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|h)$/.exec(text);
+    if (m) return { ok: true, limit: { seconds: Number(m[1]) * (lagUnits[m[2] as string] ?? 1) } };
+  }
+  return { ok: false, error: `${expected}, got ${JSON.stringify(v)}` };
+}
+
+/** `maximum_lag_on_failover` from the dynamic configuration; a bad value warns and falls back to 1 MiB. */
+function lagOnFailover(v: unknown, warnings: string[]): FailoverLagLimit {
+  if (v === undefined || v === null) return { bytes: ENGINE_DEFAULTS.maximumLagOnFailover };
+  const parsed = parseMaximumLagOnFailover(v);
+  if (parsed.ok) return parsed.limit;
+  warnings.push(`config.maximum_lag_on_failover: ${parsed.error}; using ${ENGINE_DEFAULTS.maximumLagOnFailover}`);
+  return { bytes: ENGINE_DEFAULTS.maximumLagOnFailover };
 }
 
 /** Bytes; any negative value (Patroni's -1) turns the limit off. */
@@ -258,4 +301,24 @@ function durationSeconds(v: unknown, fallback: number, path: string, warnings: s
 
 function objectOr(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/**
+ * Enforces `loop_wait + 2*retry_timeout <= ttl` (Patroni 3.2+): past it, a leader whose DCS
+ * calls are slow can lose its key between two renewals and a healthy cluster fails over. The
+ * stored value is left as written; the agent runs with a shortened loop_wait, and when even a
+ * one-second loop does not fit, a shortened retry_timeout too.
+ */
+function safeTiming(ttl: number, loopWait: number, retryTimeout: number, warnings: string[]): { loopWait: number; retryTimeout: number } {
+  if (loopWait + 2 * retryTimeout <= ttl) return { loopWait, retryTimeout };
+  const rule = `config: the rule "loop_wait + 2*retry_timeout <= ttl" is violated (ttl ${ttl}, loop_wait ${loopWait}, retry_timeout ${retryTimeout})`;
+  const shortestLoop = Math.min(1, loopWait);
+  if (shortestLoop + 2 * retryTimeout > ttl) {
+    const adjusted = { loopWait: shortestLoop, retryTimeout: Math.max(0.01, Math.floor(((ttl - shortestLoop) / 2) * 100) / 100) };
+    warnings.push(`${rule}; running with loop_wait ${adjusted.loopWait} and retry_timeout ${adjusted.retryTimeout}`);
+    return adjusted;
+  }
+  const adjusted = { loopWait: ttl - 2 * retryTimeout, retryTimeout };
+  warnings.push(`${rule}; running with loop_wait ${adjusted.loopWait}`);
+  return adjusted;
 }

@@ -20,6 +20,7 @@ import type { Action, Decision, LongAction } from './actions.js';
 import { isLongAction } from './actions.js';
 import { buildMemberData } from './member-data.js';
 import { leaderTimeline } from './rejoin.js';
+import { observeReplayLag } from './replay-lag.js';
 import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
 import type { Ctx, Outcome } from './rules/context.js';
 import { makeContext, only } from './rules/context.js';
@@ -33,7 +34,7 @@ import { inPromoteBackoff, promoteBackoff, promoteCancelled, promoteJustFailed }
 import { paused } from './rules/pause.js';
 import { leaderRace } from './rules/race.js';
 import { postgresDown } from './rules/recover.js';
-import { standbyLeaderDown, standbyLeaderWithLock, standbyLeading } from './rules/standby-leader.js';
+import { primaryInStandbyCluster, standbyLeaderDown, standbyLeaderWithLock, standbyLeading } from './rules/standby-leader.js';
 import { leaderSyncUpkeep } from './rules/sync.js';
 import type { SlotUpkeep } from './slots.js';
 import { planSlots } from './slots.js';
@@ -165,6 +166,15 @@ export const RULES: readonly Rule[] = [
     apply: (ctx) => (ctx.leaderName === null ? leaderRace(ctx) : null),
   },
   {
+    name: 'primary-in-standby-cluster',
+    situation: 'we hold the lock as a running primary, but the configuration makes this a standby cluster',
+    housekeeping: true,
+    apply: (ctx) => {
+      const standby = ctx.s.config.standbyCluster;
+      return standby && ctx.holder && ctx.isPrimary && ctx.s.local.running ? primaryInStandbyCluster(ctx, standby) : null;
+    },
+  },
+  {
     name: 'standby-leader',
     situation: 'we hold the leader lock of a standby cluster: stream from the remote primary',
     housekeeping: true,
@@ -289,5 +299,12 @@ function carryMemory(s: Snapshot, cluster: Cluster): EngineMemory {
   }
   // A new leader deserves a new attempt.
   if (m.rewindFailed && m.rewindFailed.leader !== leader) m.rewindFailed = null;
+  m.replayLag = observeReplayLag(m.replayLag, {
+    cluster,
+    local: s.local,
+    me: s.me.name,
+    now: s.now,
+    limitSeconds: s.config.maximumReplayLagOnFailover,
+  });
   return m;
 }

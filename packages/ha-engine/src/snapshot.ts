@@ -7,6 +7,7 @@
  */
 import type { Cluster, Failsafe, MemberData } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
+import type { ReplayLagMemory } from './replay-lag.js';
 
 /** The role a running PostgreSQL server has: `primary` (writable) or `replica` (in recovery). */
 export type PostgresRole = 'primary' | 'replica';
@@ -243,6 +244,12 @@ export interface EngineMemory {
    * whose member is gone is kept until `member_slots_ttl` after that (slots.ts).
    */
   memberSlotsSeen?: Record<string, number>;
+  /**
+   * A replica's replay lag in time (replay-lag.ts): the positions the leader published lately,
+   * each with when it was first seen, and when we were last caught up. Null while we lead, before
+   * any leader, or when `maximum_lag_on_failover` is in bytes.
+   */
+  replayLag?: ReplayLagMemory | null;
 }
 
 export const initialMemory: EngineMemory = { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null };

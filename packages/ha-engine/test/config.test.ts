@@ -45,14 +45,22 @@ describe('resolveEngineConfig', () => {
     expect(config.maximumLagOnFailover).toBe(1_048_576);
     expect(config.pause).toBe(false);
     expect(warnings).toEqual([
-      'config.maximum_lag_on_failover: expected a number >= 0, got "lots"; using 1048576',
+      'config.maximum_lag_on_failover: expected a number of bytes or a duration such as 500ms, 10s or 2min, got "lots"; using 1048576',
       'config.pause: expected a boolean, got []; using false',
     ]);
   });
 
-  it('warns when loop_wait + 2 * retry_timeout exceeds the ttl, and keeps the safety margin under a third of it', () => {
+  it('shortens loop_wait when loop_wait + 2 * retry_timeout exceeds the ttl, with a warning, and keeps the safety margin under a third of it', () => {
     const { config, warnings } = resolveEngineConfig({ ttl: 12, loop_wait: 5, retry_timeout: 5 });
-    expect(warnings[0]).toMatch(/exceeds ttl \(12\)/);
+    expect(warnings).toEqual(['config: the rule "loop_wait + 2*retry_timeout <= ttl" is violated (ttl 12, loop_wait 5, retry_timeout 5); running with loop_wait 2']);
+    expect([config.ttl, config.loopWait, config.retryTimeout]).toEqual([12, 2, 5]);
     expect(config.safetyMargin).toBe(4);
+  });
+
+  it('shortens retry_timeout too when even a one-second loop does not fit', () => {
+    const { config, warnings } = resolveEngineConfig({ ttl: 10, loop_wait: 5, retry_timeout: 5 });
+    expect(warnings).toEqual(['config: the rule "loop_wait + 2*retry_timeout <= ttl" is violated (ttl 10, loop_wait 5, retry_timeout 5); running with loop_wait 1 and retry_timeout 4.5']);
+    expect([config.loopWait, config.retryTimeout]).toEqual([1, 4.5]);
+    expect(resolveEngineConfig({ ttl: 10, loop_wait: 1, retry_timeout: 3 }).warnings).toEqual([]);
   });
 });

@@ -13,6 +13,7 @@ import {
   leaderSnapshot,
   member,
   peer,
+  runningPrimary,
   runningReplica,
   snapshot,
   stopped,
@@ -50,6 +51,27 @@ describe('config', () => {
     const { config: c, warnings } = resolveEngineConfig({ standby_cluster: { port: 5432 } });
     expect(c.standbyCluster).toBeNull();
     expect(warnings.join('\n')).toContain('config.standby_cluster.host');
+  });
+});
+
+describe('a running cluster turned into a standby cluster', () => {
+  it('its primary demotes at once, keeps the lock and follows the remote primary as the standby leader', () => {
+    const d = decide(leaderSnapshot({ config: standbyConfig, local: runningPrimary() }));
+    expect(summary(d)).toEqual({ rule: 'primary-in-standby-cluster', reason: 'cannot be a real primary in standby cluster', actions: ['renew_lock', `demote(immediate-nolock)`] });
+    const action = actionOf(d, 'demote');
+    expect(action.mode).toBe('immediate-nolock');
+    expect(action.follow).toEqual({
+      name: REMOTE,
+      connUrl: `postgres://${REMOTE}/postgres`,
+      remote: { slotName: 'standby_a', recoveryConf: { restore_command: 'cp /wal/%f %p' }, createReplicaMethods: null },
+    });
+  });
+
+  it('once demoted it is the standby leader; paused, the primary is left alone', () => {
+    expect(decide(standbyLeader()).rule).toBe('standby-leader');
+    const paused = decide(leaderSnapshot({ config: config({ standby_cluster: STANDBY, pause: true }), local: runningPrimary() }));
+    expect(paused.rule).toBe('paused');
+    expect(paused.actions.map((a) => a.kind)).not.toContain('demote');
   });
 });
 

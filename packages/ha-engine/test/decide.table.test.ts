@@ -50,6 +50,7 @@ const situations: Record<string, Snapshot> = {
     memory: { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null, promoteCancelledAt: NOW - 1000 },
   }),
   'lock-free': snapshot({ cluster: unlockedCluster() }),
+  'primary-in-standby-cluster': leaderSnapshot({ config: config({ standby_cluster: { host: 'remote' } }), local: runningPrimary() }),
   'standby-leader': leaderSnapshot({ config: config({ standby_cluster: { host: 'remote' } }), local: runningReplica() }),
   'leader-with-lock': leaderSnapshot(),
   follower: snapshot(),

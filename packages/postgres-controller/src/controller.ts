@@ -3,6 +3,7 @@
  * what each method promises; this file is how.
  */
 import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { CustomTypesConfig } from 'pg';
 import { isAbsolute, join } from 'node:path';
@@ -120,6 +121,12 @@ class LocalPostgresController implements PostgresController {
   private postmaster: Postmaster | null = null;
   private expectingExit = false;
   private role: 'primary' | 'replica' = 'replica';
+  /**
+   * True between a custom bootstrap's restore and the superuser password being set: the restored
+   * data directory's roles have passwords we do not know, so pg_hba.conf trusts the superuser on
+   * the agent's own local connection until then (as Patroni does), then the configured lines apply.
+   */
+  private trustLocalSuperuser = false;
   private upstream: ReplicationSource | null = null;
   private synchronousStandbyNames: string | null = null;
   private readonly salvaged: SalvageReport[] = [];
@@ -192,8 +199,10 @@ class LocalPostgresController implements PostgresController {
     return this.local.use_pg_rewind ?? this.dynamic.use_pg_rewind ?? false;
   }
 
+  /** The role callbacks are given: Patroni's name for the primary, and `standby_leader` for a replica of a remote primary. */
   private roleForCallbacks(role: 'primary' | 'replica'): string {
-    return role === 'primary' ? this.primaryRoleName : 'replica';
+    if (role === 'primary') return this.primaryRoleName;
+    return this.upstream?.remote ? 'standby_leader' : 'replica';
   }
 
   private scriptContext(env: Record<string, string> = {}): ScriptContext {
@@ -279,7 +288,18 @@ class LocalPostgresController implements PostgresController {
   }
 
   private hbaLines(): string[] | undefined {
-    return this.local.pg_hba ?? this.dynamic.pg_hba;
+    const configured = this.local.pg_hba ?? this.dynamic.pg_hba;
+    if (!this.trustLocalSuperuser || configured === undefined) return configured;
+    return [this.localSuperuserTrustLine(), ...configured];
+  }
+
+  /** The pg_hba.conf line that lets the agent's own superuser connection in without a password. */
+  private localSuperuserTrustLine(): string {
+    const { host, user } = this.localTarget();
+    const who = `all ${JSON.stringify(user)}`;
+    if (host.startsWith('/')) return `local ${who} trust`;
+    const mask = isIP(host) === 4 ? '/32' : isIP(host) === 6 ? '/128' : '';
+    return `host ${who} ${host}${mask} trust`;
   }
 
   private identLines(): string[] | undefined {
@@ -951,14 +971,17 @@ class LocalPostgresController implements PostgresController {
       } else {
         await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: null });
       }
-      this.callbacks.fire('on_role_change', 'replica');
+      this.callbacks.fire('on_role_change', this.roleForCallbacks('replica'));
     });
   }
 
   follow(source: ReplicationSource | null, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     return this.exclusive('follow', async () => {
+      // Patroni: a running replica that becomes the standby leader (or stops being one) fires on_role_change.
+      const before = this.postmaster && this.role === 'replica' ? this.roleForCallbacks('replica') : null;
       this.role = 'replica';
       this.upstream = source;
+      const roleChanged = before !== null && before !== this.roleForCallbacks('replica');
       const pm = this.postmaster;
       if (!pm) {
         if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
@@ -967,10 +990,11 @@ class LocalPostgresController implements PostgresController {
       if ((await this.serverVersion()) >= 130000) {
         await this.writeConfiguration();
         await this.signalReload(pm);
+        if (roleChanged) this.callbacks.fire('on_role_change', this.roleForCallbacks('replica'));
         return;
       }
       await this.stopPostmaster({ mode: 'fast', timeoutMs: options.timeoutMs, callback: null });
-      await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: 'on_restart' });
+      await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: roleChanged ? 'on_role_change' : 'on_restart' });
     });
   }
 
@@ -991,11 +1015,15 @@ class LocalPostgresController implements PostgresController {
       this.state_ = custom ? 'running custom bootstrap script' : 'initializing new cluster';
       let step = custom ? `custom bootstrap method ${method}` : 'initdb';
       try {
-        if (custom) await this.runCustomBootstrap(method, settings!, options.signal);
-        else await this.runInitdb(options.signal);
+        if (custom) {
+          this.trustLocalSuperuser = true;
+          await this.runCustomBootstrap(method, settings!, options.signal);
+        } else {
+          await this.runInitdb(options.signal);
+        }
         step = 'configuration';
         await this.ensureBaseConf();
-        if (this.hbaLines() === undefined && this.bootstrapSection.pg_hba?.length) {
+        if ((this.local.pg_hba ?? this.dynamic.pg_hba) === undefined && this.bootstrapSection.pg_hba?.length) {
           const hbaPath = join(this.dataDir, 'pg_hba.conf');
           const initial = await readFile(hbaPath, 'utf8').catch(() => '');
           await writeOwnedFile(hbaPath, `${initial.trimEnd()}\n${this.bootstrapSection.pg_hba.join('\n')}\n`, { mode: 0o600, owner: this.runAs });
@@ -1016,6 +1044,12 @@ class LocalPostgresController implements PostgresController {
         }
         step = 'creating roles';
         await this.createRoles(custom);
+        if (this.trustLocalSuperuser) {
+          // The superuser has its configured password now: drop the trust line.
+          this.trustLocalSuperuser = false;
+          const { hbaChanged } = await this.writeConfiguration();
+          if (hbaChanged) await this.session.query('SELECT pg_catalog.pg_reload_conf()');
+        }
         step = 'post_bootstrap';
         await this.runPostBootstrap(options.signal);
         const [row] = await this.session.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_catalog.pg_control_system()');
@@ -1023,6 +1057,7 @@ class LocalPostgresController implements PostgresController {
         this.callbacks.fire('on_start', this.roleForCallbacks('primary'));
         return { systemIdentifier: row?.id ?? '' };
       } catch (e) {
+        this.trustLocalSuperuser = false;
         const where = await this.abandonBootstrap(created);
         this.state_ = custom ? 'custom bootstrap failed' : 'initdb failed';
         if (isPostgresError(e, PostgresErrorCode.Aborted)) throw e;

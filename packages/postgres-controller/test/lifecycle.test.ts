@@ -353,6 +353,18 @@ describe('a primary and a replica through their life', () => {
     expect((await a.state()).postmasterPid).toBe(pid);
   });
 
+  it('following a remote primary makes it a standby leader for callbacks, with on_role_change both ways', async () => {
+    const count = (lines: string[], line: string) => lines.filter((l) => l === line).length;
+    const before = await callbacksSeen();
+    await a.follow({ ...source('pg1'), remote: { slotName: null, recoveryConf: {} } });
+    await eventually('on_role_change standby_leader', async () => (await callbacksSeen()).includes('on_role_change standby_leader lifecycle'));
+    await a.follow(source('pg1'));
+    await eventually('on_role_change replica again', async () =>
+      count(await callbacksSeen(), 'on_role_change replica lifecycle') === count(before, 'on_role_change replica lifecycle') + 1,
+    );
+    await eventually('pg0 streams again', async () => (await a.state()).replicationState === 'streaming');
+  });
+
   it('never puts a password in a command line or a log line', async () => {
     const secrets = [SUPERUSER_PASSWORD, REPLICATION_PASSWORD, REWIND_PASSWORD, APP_PASSWORD];
     expect(runner.commands.length).toBeGreaterThan(5);

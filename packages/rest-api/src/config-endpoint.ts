@@ -4,6 +4,7 @@
  * overwrite each other; the engine picks the change up on its next read (the API wakes it).
  */
 import type { Cluster, ClusterConfig } from '@pgha/dcs';
+import { parseMaximumLagOnFailover } from '@pgha/ha-engine';
 import type { ApiAnswer } from './switchover.js';
 
 export interface ConfigPorts {
@@ -42,7 +43,6 @@ const NUMERIC_KEYS = [
   'ttl',
   'loop_wait',
   'retry_timeout',
-  'maximum_lag_on_failover',
   'maximum_lag_on_syncnode',
   'max_timelines_history',
   'primary_start_timeout',
@@ -63,6 +63,12 @@ export function invalidConfigField(config: Tree): string | null {
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= floor) && !(typeof v === 'string' && /^-?\d+$/.test(v) && Number(v) >= floor)) {
       return floor < 0 ? `${key}: expected -1 (off) or a non-negative number` : `${key}: expected a non-negative number`;
     }
+  }
+  // Bytes as in Patroni, or (pgha) a replay time such as `10s`.
+  const lag = config['maximum_lag_on_failover'];
+  if (lag !== undefined) {
+    const parsed = parseMaximumLagOnFailover(lag);
+    if (!parsed.ok) return `maximum_lag_on_failover: ${parsed.error}`;
   }
   for (const key of BOOLEAN_KEYS) {
     const v = config[key];

@@ -196,7 +196,23 @@ describe('PATCH and PUT /config', () => {
     expect([bad.status, await bad.text()]).toEqual([400, 'postgresql.pg_hba: expected a list of strings']);
     const negative = await post('/config', { maximum_lag_on_syncnode: -2 }, 'PATCH');
     expect([negative.status, await negative.text()]).toEqual([400, 'maximum_lag_on_syncnode: expected -1 (off) or a non-negative number']);
+    const parsecs = await post('/config', { maximum_lag_on_failover: '10 parsecs' }, 'PATCH');
+    expect([parsecs.status, await parsecs.text()]).toEqual([
+      400,
+      'maximum_lag_on_failover: expected a number of bytes or a duration such as 500ms, 10s or 2min, got "10 parsecs"',
+    ]);
+    const below = await post('/config', { maximum_lag_on_failover: -1 }, 'PATCH');
+    expect(below.status).toBe(400);
+    expect(await below.text()).toMatch(/^maximum_lag_on_failover: .*must not be negative/);
     expect((await pg1.loadCluster()).config?.version).toBe(before);
+  });
+
+  it('accepts maximum_lag_on_failover as bytes or as a replay time', async () => {
+    for (const value of [2097152, '10s', '500ms', '2min']) {
+      const res = await post('/config', { maximum_lag_on_failover: value }, 'PATCH');
+      expect(res.status).toBe(200);
+      expect((await pg1.loadCluster()).config?.value?.['maximum_lag_on_failover']).toBe(value);
+    }
   });
 
   it("accepts -1 for maximum_lag_on_syncnode, Patroni's off", async () => {

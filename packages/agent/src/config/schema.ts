@@ -4,6 +4,7 @@
  * reported as warnings, never rejected. Errors name the key path (`postgresql.listen: ...`).
  */
 import { z } from 'zod';
+import { parseMaximumLagOnFailover } from '@pgha/ha-engine';
 import { bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
 
 const flexibleBoolean = z.preprocess((v) => {
@@ -104,6 +105,13 @@ export function validateAgentConfig(raw: Record<string, unknown>): { config: Age
   const result = agentConfigSchema.safeParse(raw);
   if (!result.success) {
     throw new ConfigValidationError(result.error.issues.map((i) => `${pathOf(i.path)}: ${i.message}`));
+  }
+  // Checked here rather than left to the engine's warning: a typo in the YAML should stop the
+  // agent before it writes the value to the DCS for every member.
+  const lag = result.data.bootstrap?.dcs?.['maximum_lag_on_failover'];
+  if (lag !== undefined && lag !== null) {
+    const parsed = parseMaximumLagOnFailover(lag);
+    if (!parsed.ok) throw new ConfigValidationError([`bootstrap.dcs.maximum_lag_on_failover: ${parsed.error}`]);
   }
   const warnings = Object.keys(raw)
     .filter((k) => !KNOWN_SECTIONS.has(k) && !(typeof raw[k] === 'object' && raw[k] !== null && 'driver' in (raw[k] as object)))

@@ -7,6 +7,7 @@ import type { Action, DemoteAction, DemoteMode, FollowTarget, Otherwise } from '
 import type { CandidateInput } from '../candidate.js';
 import { pendingFailover } from '../candidate.js';
 import type { EngineMemory, Snapshot } from '../snapshot.js';
+import { replayLagMs } from '../replay-lag.js';
 import { remotePrimaryTarget } from '../standby-cluster.js';
 
 export interface Ctx {
@@ -53,6 +54,7 @@ export function makeContext(s: Snapshot, cluster: Cluster, memory: EngineMemory)
       config: s.config,
       peers: s.peers,
       watchdogHealthy: s.watchdogHealthy,
+      replayLagMs: replayLagMs(memory.replayLag, s.local),
     },
   };
 }

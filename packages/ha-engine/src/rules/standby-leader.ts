@@ -9,7 +9,7 @@ import type { Action } from '../actions.js';
 import type { StandbyClusterConfig } from '../standby-cluster.js';
 import { remotePrimaryTarget } from '../standby-cluster.js';
 import type { Ctx, Outcome } from './context.js';
-import { otherwise } from './context.js';
+import { demote, otherwise } from './context.js';
 import { manualFailoverFromLeader } from './leader.js';
 
 /** The label of the clone that bootstraps a new standby cluster (a failed one gives `initialize` back). */
@@ -38,6 +38,23 @@ export function standbyLeaderWithLock(ctx: Ctx, standby: StandbyClusterConfig): 
     return { reason, actions: [renew, { kind: 'follow', target, label: `following the remote primary ${target.name}` }] };
   }
   return { reason, actions: [renew] };
+}
+
+/**
+ * `standby_cluster` was added to the dynamic configuration of a running cluster, and we are its
+ * primary: a standby cluster has no writable member, so stop PostgreSQL at once and start it
+ * again as a replica of the remote primary, keeping the lock, so this member becomes the standby
+ * leader (Patroni: `cannot be a real primary in standby cluster`). The remote must have the same
+ * system identifier, and WAL written here since the two diverged must be rewound away.
+ */
+export function primaryInStandbyCluster(ctx: Ctx, standby: StandbyClusterConfig): Outcome {
+  return {
+    reason: 'cannot be a real primary in standby cluster',
+    actions: [
+      { kind: 'renew_lock', status: null, otherwise: otherwise('failed to update leader lock in DCS') },
+      demote('immediate-nolock', remotePrimaryTarget(standby), false, 'demoting to a standby leader'),
+    ],
+  };
 }
 
 /** We hold the lock in a standby cluster and PostgreSQL is down: start it as a replica of the remote primary. */
