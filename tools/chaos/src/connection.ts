@@ -1,21 +1,13 @@
 /**
- * Connections to one member's PostgreSQL as the superuser. Deadlines are client-side only: a
+ * Connections to one member's PostgreSQL as a superuser. Deadlines are client-side only: a
  * server-side `statement_timeout` that cancels a commit waiting for a synchronous standby makes
  * PostgreSQL report success for a commit that is only local, which would count as acknowledged.
  */
 import pg from 'pg';
-import { SUPERUSER, type MemberHandle } from '@pgha/local-cluster';
+import type { ChaosMember } from './target.js';
 
-export function connect(member: Pick<MemberHandle, 'pgPort'>, timeoutMs: number): pg.Client {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port: member.pgPort,
-    user: SUPERUSER.username,
-    password: SUPERUSER.password,
-    database: 'postgres',
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs,
-  });
+export function connect(member: Pick<ChaosMember, 'pg'>, timeoutMs: number): pg.Client {
+  const client = new pg.Client({ ...member.pg, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   // A server killed under an idle client emits 'error' on it; the next query reports it instead.
   client.on('error', () => {});
   return client;
@@ -23,7 +15,7 @@ export function connect(member: Pick<MemberHandle, 'pgPort'>, timeoutMs: number)
 
 /** One query on a fresh connection; rejects when the server is down or does not answer. */
 export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-  member: Pick<MemberHandle, 'pgPort'>,
+  member: Pick<ChaosMember, 'pg'>,
   text: string,
   values: unknown[] = [],
   timeoutMs = 5000,

@@ -4,17 +4,32 @@
  * harness then waits for the cluster to recover on its own. Durations follow the cluster's ttl,
  * so a fault that should force a failover outlasts the leader lock.
  */
-import type { LocalCluster, MemberHandle } from '@pgha/local-cluster';
-import type { DcsProxy } from './proxy.js';
+import type { ClusterTiming } from '@pgha/local-cluster';
+import { query } from './connection.js';
+import { parseLsn } from './writer.js';
+import { waitForPrimary, type ActionName, type ChaosMember, type FaultActions } from './target.js';
 
-export const FAULTS = ['agent-kill', 'postmaster-kill', 'node-crash', 'agent-freeze', 'dcs-freeze', 'dcs-restart', 'partition'] as const;
+export const FAULTS = [
+  'agent-kill',
+  'postmaster-kill',
+  'node-crash',
+  'agent-freeze',
+  'dcs-freeze',
+  'dcs-restart',
+  'partition',
+  'peer-partition',
+  'isolate',
+  'clock-jump',
+  'clock-jump-back',
+] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 export interface FaultContext {
-  cluster: LocalCluster;
-  primary: MemberHandle;
-  /** The DCS proxy of each member, by name; absent when the run has no proxies. */
-  proxies: Map<string, DcsProxy> | null;
+  members: readonly ChaosMember[];
+  timing: ClusterTiming;
+  /** The actions this fault declared in `needs`, all present. */
+  act: FaultActions;
+  primary: ChaosMember;
   log(line: string): void;
 }
 
@@ -22,101 +37,195 @@ export interface Fault {
   name: FaultName;
   /** One line for the docs and `--help`. */
   description: string;
+  /** The actions it is made of: a target lacking one cannot run the fault. */
+  needs: readonly ActionName[];
   inject(ctx: FaultContext): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Longer than the leader lock lives, so that a lock nobody renews expires. */
-const pastTtl = (c: LocalCluster) => (c.timing.ttl + 3) * 1000;
+const pastTtl = (t: ClusterTiming) => (t.ttl + 3) * 1000;
 // Bound on waiting for a failover before the crashed node is brought back anyway; the recovery
 // check then reports whatever the cluster did.
 const FAILOVER_WAIT_MS = 120_000;
+
+/** Keeps a fault on for `ms`, undoing it even when the wait is interrupted. */
+async function during(apply: () => Promise<void>, ms: number, undo: () => Promise<void>): Promise<void> {
+  await apply();
+  try {
+    await sleep(ms);
+  } finally {
+    await undo();
+  }
+}
+
+/** WAL received so far by each member other than `primary` (null: it did not answer). */
+async function received(members: readonly ChaosMember[], primary: ChaosMember): Promise<Map<string, number | null>> {
+  const others = members.filter((m) => m !== primary);
+  const rows = await Promise.all(
+    others.map((m) =>
+      query<{ lsn: string | null }>(m, 'SELECT pg_last_wal_receive_lsn()::text AS lsn', [], 2000).then(
+        ([r]) => (r?.lsn ? parseLsn(r.lsn) : null),
+        () => null,
+      ),
+    ),
+  );
+  return new Map(others.map((m, i) => [m.name, rows[i]!]));
+}
+
+/**
+ * Cuts the primary off from its peers for ttl + 3 s and checks the cut took: no replica may
+ * receive WAL during the first half of the ttl (later a replica may be promoted, in `isolate`,
+ * and stream from the new primary). A held TCP connection looks alive to both ends until
+ * `wal_receiver_timeout`, so this is the only sign of the cut within the fault.
+ */
+async function cutFromPeers(ctx: FaultContext, alsoDcs: boolean): Promise<void> {
+  const { act, primary, timing, members } = ctx;
+  let leak: string | null = null;
+  if (alsoDcs) await act.cutDcs(primary);
+  await act.cutPeers(primary);
+  try {
+    await sleep(1000);
+    const before = await received(members, primary);
+    await sleep((timing.ttl * 1000) / 2 - 1000);
+    const after = await received(members, primary);
+    for (const [name, lsn] of after) {
+      const was = before.get(name);
+      if (lsn !== null && was !== null && was !== undefined && lsn > was) leak = `${name} received ${lsn - was} bytes of WAL while cut off from ${primary.name}`;
+    }
+    await sleep(pastTtl(timing) - (timing.ttl * 1000) / 2);
+  } finally {
+    await act.healPeers(primary);
+    if (alsoDcs) await act.healDcs(primary);
+  }
+  if (leak) throw new Error(`the cut did not hold: ${leak}`);
+}
+
+/**
+ * The member agent's wall clock minus the true one, in seconds, from the `Date` header of its
+ * REST API (the HTTP server stamps it from the agent's own clock); null when it does not answer.
+ */
+async function agentClockOffset(m: ChaosMember): Promise<number | null> {
+  const res = await fetch(`${m.apiUrl}/patroni`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+  const date = res?.headers.get('date');
+  await res?.body?.cancel().catch(() => {});
+  return date ? (Date.parse(date) - Date.now()) / 1000 : null;
+}
+
+const clockJump = (name: FaultName, offsetS: number, label: string): Fault => ({
+  name,
+  description: `the primary agent's wall clock jumps ${label} (libfaketime), back to the true time after ttl + 3 s`,
+  needs: ['setClockOffset'],
+  async inject({ act, primary, timing }) {
+    let seen: number | null = null;
+    await during(
+      async () => {
+        await act.setClockOffset(primary, offsetS);
+        // The server's Date header is refreshed once a second.
+        await sleep(1500);
+        seen = await agentClockOffset(primary);
+      },
+      pastTtl(timing) - 1500,
+      () => act.setClockOffset(primary, 0),
+    );
+    // Checked after undoing it: a jump that did not take would test nothing.
+    if (seen === null || Math.abs(seen - offsetS) > 60) throw new Error(`the clock jump did not take: ${primary.name}'s API reports an offset of ${seen === null ? 'nothing' : `${Math.round(seen)} s`}, not ${offsetS} s`);
+  },
+});
 
 const faults: Record<FaultName, Fault> = {
   'agent-kill': {
     name: 'agent-kill',
     description: "kill -9 of the primary's agent, restarted 3 s later (PostgreSQL keeps running)",
-    async inject({ primary }) {
-      await primary.killAgent();
+    needs: ['killAgent', 'startAgent'],
+    async inject({ act, primary }) {
+      await act.killAgent(primary);
       await sleep(3000);
-      primary.start();
+      await act.startAgent(primary);
     },
   },
   'postmaster-kill': {
     name: 'postmaster-kill',
     description: "kill -9 of the primary's postmaster (its agent restarts it or fails over)",
-    async inject({ primary }) {
-      if (!primary.killPostmaster()) throw new Error(`no postmaster found for ${primary.name}`);
+    needs: ['killPostmaster'],
+    async inject({ act, primary }) {
+      await act.killPostmaster(primary);
     },
   },
   'node-crash': {
     name: 'node-crash',
     description: "kill -9 of the primary's agent and postmaster; the node comes back after a new primary is up",
-    async inject({ cluster, primary, log }) {
-      await primary.killAgent();
-      primary.killPostmaster();
+    needs: ['killAgent', 'killPostmaster', 'startAgent'],
+    async inject({ act, members, primary, log }) {
+      await act.killAgent(primary);
+      await act.killPostmaster(primary);
       try {
-        await cluster.waitForPrimary(FAILOVER_WAIT_MS, primary.name);
+        await waitForPrimary(members, FAILOVER_WAIT_MS, primary.name);
       } catch (e) {
         log(`  no new primary after the crash of ${primary.name}: ${(e as Error).message}`);
       }
-      primary.start();
+      await act.startAgent(primary);
     },
   },
   'agent-freeze': {
     name: 'agent-freeze',
     description: "SIGSTOP of the primary's agent for ttl + 3 s, then SIGCONT",
-    async inject({ cluster, primary }) {
-      primary.freezeAgent();
-      try {
-        await sleep(pastTtl(cluster));
-      } finally {
-        primary.thawAgent();
-      }
+    needs: ['stopAgent', 'contAgent'],
+    async inject({ act, primary, timing }) {
+      await during(() => act.stopAgent(primary), pastTtl(timing), () => act.contAgent(primary));
     },
   },
   'dcs-freeze': {
     name: 'dcs-freeze',
     description: 'SIGSTOP of the DCS for ttl + 3 s, then SIGCONT',
-    async inject({ cluster }) {
-      cluster.dcs.freeze();
-      try {
-        await sleep(pastTtl(cluster));
-      } finally {
-        cluster.dcs.thaw();
-      }
+    needs: ['freezeDcs', 'thawDcs'],
+    async inject({ act, timing }) {
+      await during(() => act.freezeDcs(), pastTtl(timing), () => act.thawDcs());
     },
   },
   'dcs-restart': {
     name: 'dcs-restart',
     description: 'kill -9 of the DCS, started again ttl s later (same data)',
-    async inject({ cluster }) {
-      await cluster.dcs.stop({ kill: true });
-      try {
-        await sleep(cluster.timing.ttl * 1000);
-      } finally {
-        await cluster.dcs.start();
-      }
+    needs: ['killDcs', 'startDcs'],
+    async inject({ act, timing }) {
+      await during(() => act.killDcs(), timing.ttl * 1000, () => act.startDcs());
     },
   },
   partition: {
     name: 'partition',
-    description: "the primary cut off from the DCS (its TCP proxy holds all traffic) for ttl + 3 s, then healed",
-    async inject({ cluster, primary, proxies }) {
-      const proxy = proxies?.get(primary.name);
-      if (!proxy) throw new Error('partition needs the DCS proxies (run without --no-proxy)');
-      proxy.partition();
-      try {
-        await sleep(pastTtl(cluster));
-      } finally {
-        proxy.heal();
-      }
+    description: 'the primary cut off from the DCS (its TCP proxy holds all traffic) for ttl + 3 s, then healed',
+    needs: ['cutDcs', 'healDcs'],
+    async inject({ act, primary, timing }) {
+      await during(() => act.cutDcs(primary), pastTtl(timing), () => act.healDcs(primary));
     },
   },
+  'peer-partition': {
+    name: 'peer-partition',
+    description: 'the primary cut off from its peers (replication and REST, both ways) but not from the DCS, for ttl + 3 s',
+    needs: ['cutPeers', 'healPeers'],
+    async inject(ctx) {
+      await cutFromPeers(ctx, false);
+    },
+  },
+  isolate: {
+    name: 'isolate',
+    description: 'the primary cut off from the DCS and from its peers for ttl + 3 s, then healed',
+    needs: ['cutDcs', 'healDcs', 'cutPeers', 'healPeers'],
+    async inject(ctx) {
+      await cutFromPeers(ctx, true);
+    },
+  },
+  'clock-jump': clockJump('clock-jump', 3600, '+1 h'),
+  'clock-jump-back': clockJump('clock-jump-back', -3600, '-1 h'),
 };
 
 export function fault(name: FaultName): Fault {
   return faults[name];
+}
+
+/** The actions of `needs` that `actions` lacks. */
+export function missingActions(name: FaultName, actions: Partial<FaultActions>): ActionName[] {
+  return faults[name].needs.filter((a) => actions[a] === undefined);
 }
 
 export function isFaultName(s: string): s is FaultName {

@@ -1,16 +1,19 @@
 /**
- * The chaos run: starts a local cluster (with a DCS proxy in front of each member, so one can be
- * partitioned), a writer and the probers, then for each round injects a fault, waits for the
- * cluster to recover and checks what happened during the round.
+ * The chaos run: starts a local cluster (with TCP proxies so members can be cut off from the DCS
+ * and from each other) or attaches to an existing one, starts a writer and the probers, then for
+ * each round injects a fault, waits for the cluster to recover and checks what happened during
+ * the round.
  */
-import { startLocalCluster, type AgentKind, type ClusterTiming, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import type { AgentKind, ClusterTiming, DcsKind } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { attachTarget, type AttachConfig } from './attach.js';
 import { query } from './connection.js';
-import { fault, schedule, type FaultName } from './faults.js';
+import { fault, missingActions, schedule, type FaultName } from './faults.js';
+import { startLocalTarget } from './local-target.js';
 import { PROBE_TABLE, splitBrainWindows, startProber, type SplitBrainWindow } from './prober.js';
-import { startDcsProxy, type DcsProxy } from './proxy.js';
 import { waitForRecovery } from './recovery.js';
-import { ACKED_TABLE, startWriter, type AckedCommit } from './writer.js';
+import { hasSyncStandby, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
+import { ACKED_TABLE, parseLsn, startWriter, type AckedCommit } from './writer.js';
 
 export interface ChaosOptions {
   rounds: number;
@@ -19,14 +22,16 @@ export interface ChaosOptions {
   seed: number;
   dcs: DcsKind;
   agent: AgentKind;
-  /** `synchronous_mode: true` in the dynamic configuration. */
-  sync: boolean;
+  /** Replication mode of the local cluster (an attached cluster's comes from its configuration). */
+  mode: ReplicationMode;
   timing: ClusterTiming;
   /** pgha members get the testing watchdog (it fences a primary whose agent hangs). */
   watchdog: boolean;
   echo: boolean;
   /** Bound on waiting for a primary after a fault, then for every member to stream again. */
   recoveryTimeoutMs: number;
+  /** Run against this existing cluster instead of starting one (`--attach`). */
+  attach?: AttachConfig;
   log(line: string): void;
 }
 
@@ -45,12 +50,20 @@ export interface RoundResult {
   writeGapMs: number;
   /** Acknowledged commits found missing on the primary this round (not counted before). */
   lost: number;
+  /**
+   * WAL bytes of acknowledged commits lost this round: the highest lost commit's position minus
+   * the new primary's fork point (docs/chaos.md); 0 with nothing lost.
+   */
+  lostBytes: number;
   splitBrain: SplitBrainWindow[];
   /** Problems that are not violations by themselves (a fault that could not be applied, members that did not rejoin). */
   notes: string[];
 }
 
 export interface ChaosResult {
+  mode: ReplicationMode;
+  /** `maximum_lag_on_failover` of the cluster, bytes. */
+  maximumLagOnFailover: number;
   rounds: RoundResult[];
   /** One sentence per violation; empty when the run passed. */
   violations: string[];
@@ -61,55 +74,59 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The probe table never needs to grow: 50 probes a second per member for an hour is plenty, but
 // the harness prunes it each round anyway so a long run stays light.
 const PRUNE_PROBES = `DELETE FROM ${PROBE_TABLE} WHERE at < now() - interval '1 minute'`;
+const CLOCK_FAULTS: readonly FaultName[] = ['clock-jump', 'clock-jump-back'];
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
-  const members = 3;
-  const proxies = await Promise.all(Array.from({ length: members }, () => startDcsProxy()));
-  let cluster: LocalCluster | null = null;
+  const target = options.attach
+    ? await attachTarget(options.attach, options.recoveryTimeoutMs)
+    : await startLocalTarget({
+        dcs: options.dcs,
+        agent: options.agent,
+        mode: options.mode,
+        timing: options.timing,
+        watchdog: options.watchdog,
+        fakeTime: options.faults.some((f) => CLOCK_FAULTS.includes(f)),
+        echo: options.echo,
+      });
   try {
-    cluster = await startLocalCluster({
-      members,
-      agent: options.agent,
-      dcs: options.dcs,
-      scope: 'chaos',
-      timing: options.timing,
-      echo: options.echo,
-      // Patroni's default safety margin (5 s) leaves no watchdog timeout under a short ttl (the
-      // fast profile's 4 s): there, ttl / 2, as `safety_margin: -1` gives.
-      watchdog: options.watchdog && options.timing.ttl < 10 ? { safetyMargin: -1 } : options.watchdog,
-      ...(options.sync ? { dynamic: { synchronous_mode: true } } : {}),
-      extra: Object.fromEntries(proxies.map((p, i) => [i, dcsSection(options.dcs, options.agent, p.port)])),
-    });
-    const dcsPort = Number(new URL(cluster.dcs.endpoints[0]!.includes('://') ? cluster.dcs.endpoints[0]! : `tcp://${cluster.dcs.endpoints[0]!}`).port);
-    for (const p of proxies) p.setTarget(dcsPort);
-    return await runRounds(cluster, new Map(cluster.members.map((m, i) => [m.name, proxies[i]!])), options);
+    return await runRounds(target, options);
   } finally {
-    await cluster?.stop();
-    await Promise.all(proxies.map((p) => p.close()));
+    await target.close();
   }
 }
 
-/** The member's DCS section, pointing at its proxy. */
-function dcsSection(dcs: DcsKind, agent: AgentKind, port: number): Record<string, unknown> {
-  const host = `127.0.0.1:${port}`;
-  if (dcs === 'zookeeper') return { zookeeper: { hosts: [host] } };
-  // Patroni asks etcd for its members' addresses and would go around the proxy unless told the
-  // host is a proxy; pgha uses the listed hosts only (and refuses the key).
-  return { etcd3: { hosts: [host], ...(agent === 'patroni' ? { use_proxies: true } : {}) } };
+/** The faults of `wanted` the target can inject; logs the others. */
+export function runnableFaults(wanted: readonly FaultName[], actions: Partial<FaultActions>, log: (line: string) => void): FaultName[] {
+  const runnable: FaultName[] = [];
+  for (const f of wanted) {
+    const missing = missingActions(f, actions);
+    if (missing.length === 0) runnable.push(f);
+    else log(`fault ${f} skipped: no ${missing.join(', ')} for this cluster`);
+  }
+  return runnable;
 }
 
-async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, options: ChaosOptions): Promise<ChaosResult> {
+async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log;
   const bound = options.recoveryTimeoutMs;
-  let recovery = await waitForRecovery(cluster, bound, bound);
-  if (recovery.rejoinedAt === null) throw new Error(`the cluster did not start: ${recovery.missing.join(', ')} not streaming`);
-  await query(recovery.primary, `CREATE TABLE ${ACKED_TABLE} (id bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
-  await query(recovery.primary, `CREATE TABLE ${PROBE_TABLE} (member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
-  for (const m of cluster.members) {
-    await waitFor(`the tables on ${m.name}`, async () => (await query(m, `SELECT 1 FROM ${PROBE_TABLE} LIMIT 1`).then(() => true)), bound);
+  const members = target.members;
+  const mode = target.mode;
+  const runnable = runnableFaults(options.faults, target.actions, log);
+  if (runnable.length === 0) throw new Error(`none of the faults ${options.faults.join(', ')} can be injected into this cluster`);
+  // Every action of a runnable fault is present (checked above).
+  const act = target.actions as FaultActions;
+
+  let recovery = await waitForRecovery(members, bound, bound);
+  if (recovery.rejoinedAt === null) throw new Error(`the cluster is not whole: ${recovery.missing.join(', ')} not streaming`);
+  // IF NOT EXISTS: an attached cluster may keep the tables of an earlier run.
+  await query(recovery.primary, `CREATE TABLE IF NOT EXISTS ${ACKED_TABLE} (id bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+  await query(recovery.primary, `TRUNCATE ${ACKED_TABLE}`);
+  await query(recovery.primary, `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+  for (const m of members) {
+    await waitFor(`the tables on ${m.name}`, async () => (await query(m, `SELECT 1 FROM ${ACKED_TABLE} LIMIT 1`).then(() => true)), bound);
   }
-  const writer = startWriter(cluster.members);
-  const prober = startProber(cluster.members);
+  const writer = startWriter(members);
+  const prober = startProber(members);
   const results: RoundResult[] = [];
   const violations: string[] = [];
   const lostIds = new Set<number>();
@@ -117,35 +134,33 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
 
   try {
     await waitFor('the first acknowledged commit', async () => writer.acked().length > 0, bound);
-    const plan = schedule(options.faults, options.rounds, options.order, options.seed);
+    const plan = schedule(runnable, options.rounds, options.order, options.seed);
     for (const [i, name] of plan.entries()) {
       const primary = recovery.primary;
       // Let writes run on the healthy cluster first, so each round starts from a steady state.
       await sleep(2000);
-      if (options.sync) {
+      if (mode !== 'async') {
         // In synchronous mode only a published synchronous standby may take over: a fault before
         // the new primary has published one would measure a cluster that, rightly, cannot fail over.
-        await waitFor('a synchronous standby in the sync key', async () => {
-          const res = await fetch(`${primary.apiUrl.replace(/\/patroni$/, '')}/cluster`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
-          const body = (await res?.json().catch(() => null)) as { members?: { role?: string }[] } | null;
-          return (body?.members ?? []).some((m) => m.role === 'sync_standby');
-        }, bound).catch(() => log(`round ${i + 1}: no synchronous standby published before the fault`));
+        await waitFor('a synchronous standby in the sync key', () => hasSyncStandby(primary), bound).catch(() =>
+          log(`round ${i + 1}: no synchronous standby published before the fault`),
+        );
       }
       const notes: string[] = [];
       const t0 = Date.now();
       try {
-        await fault(name).inject({ cluster, primary, proxies, log });
+        await fault(name).inject({ members, timing: target.timing, act, primary, log });
       } catch (e) {
         notes.push(`fault not applied: ${(e as Error).message}`);
       }
       // Whatever the fault left stopped comes back, as an init system would restart it.
-      for (const m of cluster.members) m.start();
+      await target.restartStopped().catch((e: unknown) => notes.push(`restart: ${(e as Error).message}`));
 
-      let primaryAfter: MemberHandle | null = null;
+      let primaryAfter: ChaosMember | null = null;
       let recoveredMs: number | null = null;
       let rejoinedMs: number | null = null;
       try {
-        recovery = await waitForRecovery(cluster, bound, bound);
+        recovery = await waitForRecovery(members, bound, bound);
         primaryAfter = recovery.primary;
         recoveredMs = recovery.primaryAt - t0;
         if (recovery.rejoinedAt !== null) rejoinedMs = recovery.rejoinedAt - t0;
@@ -155,6 +170,7 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
       }
 
       let lost = 0;
+      let lostBytes = 0;
       if (primaryAfter) {
         // The writer commits on the new primary before the check, so the round's writes are in.
         const since = Date.now();
@@ -165,10 +181,17 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
           notes.push(`could not read ${ACKED_TABLE}: ${(e as Error).message}`);
           return [];
         });
-        for (const id of missing) {
-          if (!lostIds.has(id)) {
-            lostIds.add(id);
-            lost++;
+        const newlyLost = missing.filter((c) => !lostIds.has(c.id));
+        for (const c of newlyLost) lostIds.add(c.id);
+        lost = newlyLost.length;
+        if (lost > 0) {
+          const loss = await lostWal(primaryAfter, newlyLost).catch((e: unknown) => {
+            notes.push(`fork point unknown: ${(e as Error).message}`);
+            return null;
+          });
+          if (loss) {
+            lostBytes = loss.bytes;
+            if (loss.note) notes.push(loss.note);
           }
         }
         await query(primaryAfter, PRUNE_PROBES).catch(() => {});
@@ -186,6 +209,7 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
         firstCommitMs: firstCommitAfter(acked, writer.failures(), t0),
         writeGapMs: longestGap(acked, t0, end),
         lost,
+        lostBytes,
         // Windows are attributed to the round in which they begin.
         splitBrain: splitBrainWindows(prober.intervals()).filter((w) => w.from > checkedUpTo && w.from <= end),
         notes,
@@ -195,7 +219,10 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
       log(formatRound(result));
 
       if (result.splitBrain.length > 0) violations.push(`round ${result.round} (${name}): ${result.splitBrain.length} split-brain window(s), ${windowMs(result.splitBrain)} ms`);
-      if (options.sync && lost > 0) violations.push(`round ${result.round} (${name}): ${lost} acknowledged commit(s) lost in synchronous mode`);
+      if (mode !== 'async' && lost > 0) violations.push(`round ${result.round} (${name}): ${lost} acknowledged commit(s) lost in synchronous mode ${mode}`);
+      if (mode === 'async' && lostBytes > target.maximumLagOnFailover) {
+        violations.push(`round ${result.round} (${name}): ${lostBytes} bytes of acknowledged commits lost, more than maximum_lag_on_failover (${target.maximumLagOnFailover})`);
+      }
       if (!primaryAfter) {
         violations.push(`round ${result.round} (${name}): no primary within ${bound / 1000} s; run stopped`);
         break;
@@ -206,18 +233,50 @@ async function runRounds(cluster: LocalCluster, proxies: Map<string, DcsProxy>, 
     await prober.stop();
     await writer.stop();
   }
-  return { rounds: results, violations, ackedCommits: writer.acked().length };
+  return { mode, maximumLagOnFailover: target.maximumLagOnFailover, rounds: results, violations, ackedCommits: writer.acked().length };
 }
 
-/** Ids of acknowledged commits absent from the primary's table. */
-async function missingAcked(primary: MemberHandle, live: readonly AckedCommit[]): Promise<number[]> {
+/**
+ * How much acknowledged WAL a failover threw away: from the new primary's fork point (where its
+ * timeline left the one the lost commits were on, from its timeline history) to the highest lost
+ * commit's position. The fork point is the latest switch point at or below the lowest lost
+ * commit; without a history (no promotion) the lowest lost commit stands in for it.
+ */
+export async function lostWal(primary: ChaosMember, lost: readonly AckedCommit[]): Promise<{ bytes: number; note: string | null }> {
+  const lowest = Math.min(...lost.map((c) => c.lsn));
+  const highest = Math.max(...lost.map((c) => c.lsn));
+  const [row] = await query<{ file: string }>(primary, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS file');
+  const timeline = parseInt(row?.file.slice(0, 8) ?? '1', 16);
+  const switchPoints: number[] = [];
+  if (timeline > 1) {
+    const name = `pg_wal/${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    const [history] = await query<{ text: string }>(primary, 'SELECT pg_read_file($1) AS text', [name]);
+    switchPoints.push(...parseHistory(history?.text ?? ''));
+  }
+  const fork = Math.max(-1, ...switchPoints.filter((p) => p <= lowest));
+  if (fork < 0) return { bytes: highest - lowest, note: 'no fork point below the lost commits; loss counted from the lowest lost commit' };
+  return { bytes: highest - fork, note: null };
+}
+
+/** The switch points of a timeline history file (`<parent tli> <lsn> <reason>` per line). */
+export function parseHistory(text: string): number[] {
+  const points: number[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*\d+\s+([0-9A-Fa-f]+\/[0-9A-Fa-f]+)/.exec(line);
+    if (m) points.push(parseLsn(m[1]!));
+  }
+  return points;
+}
+
+/** Acknowledged commits absent from the primary's table. */
+async function missingAcked(primary: ChaosMember, live: readonly AckedCommit[]): Promise<AckedCommit[]> {
   // Only commits acknowledged before the query starts are certain to be in its snapshot; the
   // writer keeps appending to `live` meanwhile. Every acknowledged id is checked every round: a
   // later failover can lose an older commit.
   const acked = live.slice();
   const rows = await query<{ id: string }>(primary, `SELECT id FROM ${ACKED_TABLE}`, [], 30_000);
   const present = new Set(rows.map((r) => Number(r.id)));
-  return acked.filter((c) => !present.has(c.id)).map((c) => c.id);
+  return acked.filter((c) => !present.has(c.id));
 }
 
 function firstCommitAfter(acked: readonly AckedCommit[], failures: readonly number[], t0: number): number | null {
@@ -256,7 +315,7 @@ export function formatRound(r: RoundResult): string {
     `rejoined ${seconds(r.rejoinedMs)} s`,
     `first commit ${seconds(r.firstCommitMs)} s`,
     `write gap ${seconds(r.writeGapMs)} s`,
-    `lost ${r.lost}`,
+    `lost ${r.lost}${r.lost > 0 ? ` (${r.lostBytes} bytes)` : ''}`,
     `split-brain ${sb}`,
     ...r.notes,
   ].join(' | ');

@@ -10,7 +10,7 @@
  * should have stepped down is caught even when its commits would wait.
  */
 import type pg from 'pg';
-import type { MemberHandle } from '@pgha/local-cluster';
+import type { ChaosMember } from './target.js';
 import { connect } from './connection.js';
 
 export const PROBE_TABLE = 'chaos_probe';
@@ -33,12 +33,12 @@ export interface Prober {
 const INTERVAL_MS = 20;
 const TIMEOUT_MS = 1000;
 
-export function startProber(members: MemberHandle[]): Prober {
+export function startProber(members: ChaosMember[]): Prober {
   const closed: WritableInterval[] = [];
   const open = new Map<string, WritableInterval>();
   let stopped = false;
 
-  const probeMember = async (m: MemberHandle): Promise<void> => {
+  const probeMember = async (m: ChaosMember): Promise<void> => {
     let client: pg.Client | null = null;
     while (!stopped) {
       const started = Date.now();

@@ -1,32 +1,53 @@
 /**
- * A TCP proxy on loopback between one agent and the DCS, to cut that agent off from the DCS the
- * way a network partition does: while partitioned, bytes in flight are held back in both
- * directions and new connections are accepted but never reach the DCS, so the agent sees
+ * A TCP proxy on loopback in front of one server (the DCS, or one member's PostgreSQL or REST
+ * API), to cut traffic the way a network partition does: while cut, bytes in flight are held back
+ * in both directions and new connections are accepted but never reach the server, so clients see
  * requests that time out rather than refused connections. Healing lets everything flow again.
+ *
+ * A proxy is either cut as a whole (`partition`) or only for the connections of one source
+ * (`block`): every peer reaches a member through the same proxy, so cutting member A off from B
+ * without cutting C off from B needs to know which member opened each connection. `identify`
+ * answers that once per connection, before any byte flows.
  */
 import { createServer, Socket, type Server } from 'node:net';
 
-export interface DcsProxy {
-  /** The port agents connect to. */
+export interface TcpProxy {
+  /** The port clients connect to. */
   port: number;
   /** Where connections go; until set, new connections are closed. */
   setTarget(port: number): void;
+  /** Holds every connection, old and new. */
   partition(): void;
   heal(): void;
+  /** Holds the connections opened by `source` (as `identify` names it), old and new. */
+  block(source: string): void;
+  unblock(source: string): void;
   readonly partitioned: boolean;
   close(): Promise<void>;
+}
+
+/** Kept for the DCS proxies' call sites: the same proxy. */
+export type DcsProxy = TcpProxy;
+
+export interface ProxyOptions {
+  /** Names the source of a new connection (null: unknown, never blocked by `block`). */
+  identify?: (client: Socket) => Promise<string | null>;
 }
 
 interface Pair {
   client: Socket;
   upstream: Socket | null;
   flowing: boolean;
+  /** Undefined until identified. */
+  source: string | null | undefined;
 }
 
-export async function startDcsProxy(): Promise<DcsProxy> {
+export async function startProxy(options: ProxyOptions = {}): Promise<TcpProxy> {
   let target: number | null = null;
   let partitioned = false;
+  const blocked = new Set<string>();
   const pairs = new Set<Pair>();
+  const held = (pair: Pair) => partitioned || pair.source === undefined || (pair.source !== null && blocked.has(pair.source));
 
   const link = (pair: Pair) => {
     if (target === null) {
@@ -44,7 +65,7 @@ export async function startDcsProxy(): Promise<DcsProxy> {
     upstream.on('close', close);
     pair.client.on('close', close);
     upstream.connect(target, '127.0.0.1', () => {
-      if (!partitioned) flow(pair);
+      if (!held(pair)) flow(pair);
     });
   };
   const flow = (pair: Pair) => {
@@ -61,17 +82,33 @@ export async function startDcsProxy(): Promise<DcsProxy> {
     pair.upstream?.unpipe();
     pair.upstream?.pause();
   };
+  const update = () => {
+    for (const p of pairs) {
+      if (held(p)) hold(p);
+      else flow(p);
+    }
+  };
 
   const server: Server = createServer({ pauseOnConnect: true }, (client) => {
-    const pair: Pair = { client, upstream: null, flowing: false };
+    const pair: Pair = { client, upstream: null, flowing: false, source: options.identify ? undefined : null };
     pairs.add(pair);
     client.on('error', () => client.destroy());
     client.on('close', () => {
       pair.upstream?.destroy();
       pairs.delete(pair);
     });
-    // Partitioned: the connection is held and only linked to the DCS on heal.
-    if (!partitioned) link(pair);
+    if (options.identify) {
+      // Identified while the client process still holds its end of the connection.
+      void options.identify(client).then(
+        (source) => (pair.source = source),
+        () => (pair.source = null),
+      ).then(() => {
+        if (pairs.has(pair) && !held(pair)) link(pair);
+      });
+    } else if (!held(pair)) {
+      // Held connections are only linked to the server on heal.
+      link(pair);
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -87,11 +124,19 @@ export async function startDcsProxy(): Promise<DcsProxy> {
     },
     partition() {
       partitioned = true;
-      for (const p of pairs) hold(p);
+      update();
     },
     heal() {
       partitioned = false;
-      for (const p of pairs) flow(p);
+      update();
+    },
+    block(source) {
+      blocked.add(source);
+      update();
+    },
+    unblock(source) {
+      blocked.delete(source);
+      update();
     },
     get partitioned() {
       return partitioned;
@@ -105,3 +150,5 @@ export async function startDcsProxy(): Promise<DcsProxy> {
     },
   };
 }
+
+export const startDcsProxy = (): Promise<TcpProxy> => startProxy();

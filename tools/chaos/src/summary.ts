@@ -29,16 +29,31 @@ function row(label: string, rounds: RoundResult[]): string[] {
     seconds(median(gaps)),
     seconds(gaps.length ? Math.max(...gaps) : null),
     String(rounds.reduce((n, r) => n + r.lost, 0)),
+    String(Math.max(0, ...rounds.map((r) => r.lostBytes))),
     `${windows.length} (${windowMs(windows)} ms)`,
   ];
 }
 
 /** A Markdown table (it reads as plain text too). Times in seconds; medians unless marked max. */
 export function formatSummary(result: ChaosResult): string {
-  const header = ['fault', 'rounds', 'recovered', 'primary s (med)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'write gap s (med)', 'write gap s (max)', 'lost acked', 'split-brain windows'];
+  const header = ['fault', 'rounds', 'recovered', 'primary s (med)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'write gap s (med)', 'write gap s (max)', 'lost acked', 'max loss bytes', 'split-brain windows'];
   const byFault = new Map<string, RoundResult[]>();
   for (const r of result.rounds) byFault.set(r.fault, [...(byFault.get(r.fault) ?? []), r]);
   const rows = [...[...byFault.entries()].map(([fault, rounds]) => row(fault, rounds)), row('all', result.rounds)];
+  const windows = result.rounds.flatMap((r) => r.splitBrain);
+  const mode = [
+    result.mode,
+    String(result.rounds.length),
+    String(result.ackedCommits),
+    String(result.rounds.reduce((n, r) => n + r.lost, 0)),
+    String(Math.max(0, ...result.rounds.map((r) => r.lostBytes))),
+    result.mode === 'async' ? String(result.maximumLagOnFailover) : '0 lost',
+    `${windows.length} (${windowMs(windows)} ms)`,
+  ];
+  return `${table(header, rows)}\n\n${table(['mode', 'rounds', 'acked', 'lost', 'max loss bytes per failover', 'allowed', 'split-brain windows'], [mode])}`;
+}
+
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -8,7 +8,7 @@
  * may or may not be on the primary, and neither is a violation.
  */
 import type pg from 'pg';
-import type { MemberHandle } from '@pgha/local-cluster';
+import type { ChaosMember } from './target.js';
 import { connect } from './connection.js';
 
 export const ACKED_TABLE = 'chaos_acked';
@@ -20,6 +20,18 @@ export interface AckedCommit {
   sentAt: number;
   /** Wall-clock ms when its commit was acknowledged. */
   at: number;
+  /**
+   * WAL insert position right after the row's WAL record (bytes): its commit record follows within
+   * a few hundred bytes. Positions go on across timelines, so they compare with a fork point.
+   */
+  lsn: number;
+}
+
+/** `X/Y` (PostgreSQL's pg_lsn text) as a byte position. */
+export function parseLsn(text: string): number {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  if (!m) throw new Error(`not an LSN: "${text}"`);
+  return parseInt(m[1]!, 16) * 2 ** 32 + parseInt(m[2]!, 16);
 }
 
 export interface Writer {
@@ -36,16 +48,16 @@ const PAUSE_MS = 10;
 // SQLSTATE of a write refused by a replica (read-only transaction); the connection stays usable.
 const READ_ONLY = '25006';
 
-export function startWriter(members: MemberHandle[]): Writer {
+export function startWriter(members: ChaosMember[]): Writer {
   const acked: AckedCommit[] = [];
   const failures: number[] = [];
   const clients = new Map<string, pg.Client>();
   const connecting = new Map<string, Promise<pg.Client>>();
   let nextId = 1;
   let stopped = false;
-  let current: MemberHandle | null = null;
+  let current: ChaosMember | null = null;
 
-  const connection = (m: MemberHandle): Promise<pg.Client> => {
+  const connection = (m: ChaosMember): Promise<pg.Client> => {
     const open = clients.get(m.name);
     if (open) return Promise.resolve(open);
     let pending = connecting.get(m.name);
@@ -68,19 +80,20 @@ export function startWriter(members: MemberHandle[]): Writer {
     }
     return pending;
   };
-  const drop = (m: MemberHandle, c: pg.Client) => {
+  const drop = (m: ChaosMember, c: pg.Client) => {
     if (clients.get(m.name) === c) clients.delete(m.name);
     void c.end().catch(() => {});
   };
 
-  const insert = async (m: MemberHandle): Promise<boolean> => {
+  const insert = async (m: ChaosMember): Promise<boolean> => {
     const id = nextId++;
     const sentAt = Date.now();
     let c: pg.Client | undefined;
     try {
       c = await connection(m);
-      await c.query(`INSERT INTO ${ACKED_TABLE} (id, member) VALUES ($1, $2)`, [id, m.name]);
-      acked.push({ id, member: m.name, sentAt, at: Date.now() });
+      // The position is read in the same statement, so it belongs to this very commit.
+      const res = await c.query<{ lsn: string }>(`INSERT INTO ${ACKED_TABLE} (id, member) VALUES ($1, $2) RETURNING pg_current_wal_insert_lsn()::text AS lsn`, [id, m.name]);
+      acked.push({ id, member: m.name, sentAt, at: Date.now(), lsn: parseLsn(res.rows[0]?.lsn ?? '0/0') });
       return true;
     } catch (e) {
       if (c && (e as { code?: string }).code !== READ_ONLY) drop(m, c);
@@ -97,7 +110,7 @@ export function startWriter(members: MemberHandle[]): Writer {
       }
       if (current) failures.push(Date.now());
       // Every member at once: a frozen or dead one must not hold the others up.
-      current = await new Promise<MemberHandle | null>((resolve) => {
+      current = await new Promise<ChaosMember | null>((resolve) => {
         let left = members.length;
         for (const m of members) {
           void insert(m).then((ok) => {

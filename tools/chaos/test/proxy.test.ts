@@ -1,6 +1,6 @@
 import { createServer, Socket, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDcsProxy, type DcsProxy } from '../src/proxy.js';
+import { startDcsProxy, startProxy, type DcsProxy } from '../src/proxy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,10 +15,10 @@ describe('DCS proxy', () => {
     await new Promise<void>((r) => (echo ? echo.close(() => r()) : r()));
   });
 
-  const start = async () => {
+  const start = async (identify?: Parameters<typeof startProxy>[0]) => {
     echo = createServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
-    proxy = await startDcsProxy();
+    proxy = identify ? await startProxy(identify) : await startDcsProxy();
     proxy.setTarget((echo.address() as { port: number }).port);
   };
   const open = async () => {
@@ -47,5 +47,44 @@ describe('DCS proxy', () => {
     proxy.heal();
     await sleep(300);
     expect([a.received(), b.received()]).toEqual(['onetwo', 'three']);
+  });
+
+  it('holds only the connections of a blocked source, and lets them flow again on unblock', async () => {
+    // The source is told apart by the client's first local port here; the cluster uses the
+    // owning process (socket-owner.test.ts).
+    const sources = new Map<number, string>();
+    await start({
+      identify: async (c) => {
+        // The test registers a connection's source once its connect callback ran.
+        await sleep(20);
+        return sources.get(c.remotePort!) ?? null;
+      },
+    });
+    const named = async (source: string) => {
+      const s = new Socket();
+      sockets.push(s);
+      let received = '';
+      s.on('data', (d: Buffer) => (received += d.toString()));
+      await new Promise<void>((r) => s.connect({ port: proxy.port, host: '127.0.0.1', localAddress: '127.0.0.1' }, () => r()));
+      sources.set(s.localPort!, source);
+      return { s, received: () => received };
+    };
+    const a = await named('pg0');
+    const b = await named('pg1');
+    await sleep(50);
+    a.s.write('a1');
+    b.s.write('b1');
+    await sleep(200);
+    expect([a.received(), b.received()]).toEqual(['a1', 'b1']);
+
+    proxy.block('pg0');
+    a.s.write('a2');
+    b.s.write('b2');
+    await sleep(300);
+    expect([a.received(), b.received()]).toEqual(['a1', 'b1b2']);
+
+    proxy.unblock('pg0');
+    await sleep(300);
+    expect([a.received(), b.received()]).toEqual(['a1a2', 'b1b2']);
   });
 });

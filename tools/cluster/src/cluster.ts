@@ -41,6 +41,8 @@ export interface LocalClusterOptions {
   tags?: Record<number, Record<string, unknown>>;
   /** Extra keys merged into every member's local `postgresql:` section (e.g. `callbacks`). */
   postgresql?: Record<string, unknown>;
+  /** Extra keys merged into every member's `bootstrap:` section (e.g. `method` and its section). */
+  bootstrap?: Record<string, unknown>;
   /** Per-member top-level YAML sections (e.g. `watchdog`), by member index, merged over the defaults. */
   extra?: Record<number, Record<string, unknown>>;
   /** Run pgha from its built `dist` instead of the TypeScript sources. */
@@ -55,6 +57,14 @@ export interface LocalClusterOptions {
    * reset does to a node whose agent hangs. Ignored for Patroni.
    */
   watchdog?: boolean | { safetyMargin?: number };
+  /**
+   * Per-member ports peers are told to use (`postgresql.connect_address`,
+   * `restapi.connect_address`), by member index: e.g. TCP proxies in front of the member, so a
+   * chaos run can cut it off from its peers. `listen` stays the member's own port.
+   */
+  connectPorts?: Record<number, { pg?: number; api?: number }>;
+  /** Per-member extra environment of the agent (inherited by what it starts), by member index. */
+  agentEnv?: Record<number, Record<string, string>>;
 }
 
 export interface MemberHandle {
@@ -158,6 +168,10 @@ export function memberConfig(options: {
   watchdog?: Record<string, unknown>;
   /** Extra keys of the local `postgresql:` section. */
   postgresql?: Record<string, unknown>;
+  /** Extra keys of the `bootstrap:` section. */
+  bootstrap?: Record<string, unknown>;
+  /** Ports in the connect addresses instead of the listen ports (see `LocalClusterOptions.connectPorts`). */
+  connectPorts?: { pg?: number; api?: number };
 }): Record<string, unknown> {
   const dir = join(options.root, options.name);
   const dcsSection =
@@ -169,7 +183,7 @@ export function memberConfig(options: {
     namespace: '/service',
     name: options.name,
     log: { level: 'INFO' },
-    restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.apiPort}` },
+    restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.connectPorts?.api ?? options.apiPort}` },
     ...dcsSection,
     bootstrap: {
       dcs: {
@@ -190,10 +204,11 @@ export function memberConfig(options: {
         'host all all 127.0.0.1/32 md5',
         'local all all trust',
       ],
+      ...options.bootstrap,
     },
     postgresql: {
       listen: `127.0.0.1:${options.pgPort}`,
-      connect_address: `127.0.0.1:${options.pgPort}`,
+      connect_address: `127.0.0.1:${options.connectPorts?.pg ?? options.pgPort}`,
       data_dir: join(dir, 'data'),
       bin_dir: PG_BIN_DIR,
       pgpass: join(dir, 'pgpass'),
@@ -244,11 +259,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       ...(options.dynamic ? { dynamic: options.dynamic } : {}),
       ...(tags ? { tags } : {}),
       ...(options.postgresql ? { postgresql: options.postgresql } : {}),
+      ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}),
+      ...(options.connectPorts?.[i] ? { connectPorts: options.connectPorts[i] } : {}),
       ...(watchdog ? { watchdog: { mode: 'required', driver: 'testing', device: watchdog.fifo, ...(margin !== undefined ? { safety_margin: margin } : {}) } } : {}),
     });
     writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog });
+    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {} });
     members.push(member);
     return member;
   };
@@ -307,6 +324,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function makeMember(o: {
   name: string; index: number; pgPort: number; apiPort: number; dir: string; configPath: string;
   kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean; watchdog: TestingSupervisor | null;
+  env: Record<string, string>;
 }): MemberHandle {
   const apiUrl = `http://127.0.0.1:${o.apiPort}`;
   const dataDir = join(o.dir, 'data');
@@ -329,7 +347,7 @@ function makeMember(o: {
         cwd: o.dir,
         // TMPDIR: the agent's own, so nothing it writes there clashes with files root created
         // under /tmp (a 0700 directory of root's is unreadable to the postgres user).
-        env: { ...process.env, HOME: o.dir, PGPASSFILE: join(o.dir, 'pgpass'), TMPDIR: join(o.dir, 'tmp') },
+        env: { ...process.env, HOME: o.dir, PGPASSFILE: join(o.dir, 'pgpass'), TMPDIR: join(o.dir, 'tmp'), ...o.env },
       });
       if (o.echo) {
         const forward = (chunk: Buffer) => process.stderr.write(chunk.toString().replace(/^(?=.)/gm, `[${o.name}] `));

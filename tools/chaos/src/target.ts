@@ -1,0 +1,96 @@
+/**
+ * What a chaos run works on: the members (their REST API and a connection for the writer and the
+ * probers) and the actions that inject faults. A local cluster (`local-target.ts`) can do every
+ * action; a cluster the harness attaches to (`attach.ts`) does the ones it has commands for, and
+ * only the faults whose actions are all available run.
+ */
+import type pg from 'pg';
+import type { ClusterTiming } from '@pgha/local-cluster';
+
+export interface ChaosMember {
+  name: string;
+  /** Base URL of the member's REST API, e.g. http://127.0.0.1:8008. */
+  apiUrl: string;
+  /** How the writer, the probers and the checks reach its PostgreSQL (as a superuser). */
+  pg: pg.ClientConfig;
+}
+
+/** The actions faults are made of; each takes the member it is aimed at. */
+export interface FaultActions {
+  killAgent(m: ChaosMember): Promise<void>;
+  startAgent(m: ChaosMember): Promise<void>;
+  killPostmaster(m: ChaosMember): Promise<void>;
+  stopAgent(m: ChaosMember): Promise<void>;
+  contAgent(m: ChaosMember): Promise<void>;
+  freezeDcs(): Promise<void>;
+  thawDcs(): Promise<void>;
+  killDcs(): Promise<void>;
+  startDcs(): Promise<void>;
+  /** Cut the member off from the DCS (both directions). */
+  cutDcs(m: ChaosMember): Promise<void>;
+  healDcs(m: ChaosMember): Promise<void>;
+  /** Cut the member off from its peers: no peer reaches it, it reaches no peer. */
+  cutPeers(m: ChaosMember): Promise<void>;
+  healPeers(m: ChaosMember): Promise<void>;
+  /** Move the member agent's wall clock by `offsetS` seconds from the true time (0: back). */
+  setClockOffset(m: ChaosMember, offsetS: number): Promise<void>;
+}
+
+export type ActionName = keyof FaultActions;
+
+/** How the cluster replicates: `synchronous_mode` off, on, on with `synchronous_mode_strict`, or quorum. */
+export type ReplicationMode = 'async' | 'on' | 'quorum' | 'strict';
+export const MODES: readonly ReplicationMode[] = ['async', 'on', 'quorum', 'strict'];
+
+export interface ChaosTarget {
+  /** Where it runs, for the run's first line. */
+  description: string;
+  members: ChaosMember[];
+  mode: ReplicationMode;
+  timing: ClusterTiming;
+  /** `maximum_lag_on_failover` of the cluster, bytes. */
+  maximumLagOnFailover: number;
+  actions: Partial<FaultActions>;
+  /** Brings back whatever a fault left stopped, as an init system would. */
+  restartStopped(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> | null } | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+    return { status: res.status, body };
+  } catch {
+    return null;
+  }
+}
+
+/** GET /patroni of the member, or null when its API does not answer. */
+export async function memberStatus(m: ChaosMember): Promise<Record<string, unknown> | null> {
+  return (await getJson(`${m.apiUrl}/patroni`))?.body ?? null;
+}
+
+/** The member whose API says it is the running primary holding the lock, waiting up to `timeoutMs`. */
+export async function waitForPrimary(members: readonly ChaosMember[], timeoutMs: number, exclude?: string): Promise<ChaosMember> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const m of members) {
+      if (m.name === exclude) continue;
+      const s = await memberStatus(m);
+      if (s && (s['role'] === 'master' || s['role'] === 'primary') && s['state'] === 'running') {
+        if ((await getJson(`${m.apiUrl}/primary`))?.status === 200) return m;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no primary holding the leader lock within ${Math.round(timeoutMs / 1000)} s`);
+    await sleep(200);
+  }
+}
+
+/** `GET /cluster` lists a synchronous standby (on, strict and quorum modes). */
+export async function hasSyncStandby(primary: ChaosMember): Promise<boolean> {
+  const body = (await getJson(`${primary.apiUrl}/cluster`))?.body as { members?: { role?: string }[] } | null | undefined;
+  return (body?.members ?? []).some((m) => m.role === 'sync_standby' || m.role === 'quorum_standby');
+}
