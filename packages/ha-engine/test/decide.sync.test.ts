@@ -322,6 +322,50 @@ describe('quorum mode', () => {
   });
 });
 
+  it('quorum: a departing standby stays in the key until the smaller setting is in effect and the rest hold all WAL; every key on the way can be met', () => {
+    const w = new SyncWorld({ synchronous_mode: 'quorum', synchronous_node_count: 1 });
+    for (let i = 0; i < 3; i++) w.cycle();
+    expect(w.cluster.sync?.value).toEqual({ leader: 'pg0', sync_standby: ['pg1', 'pg2'], quorum: 1 });
+    w.log = [];
+    w.streaming = ['pg2']; // pg1 goes away
+    const keys: SyncState[] = [];
+    for (let i = 0; i < 4; i++) {
+      w.cycle();
+      keys.push(w.cluster.sync!.value);
+    }
+    expect(w.log).toEqual(['ssn:ANY 1 (pg2)', 'key:pg2']);
+    // A candidate plus its votes must fit in the list, or no failover could ever happen.
+    for (const k of keys) expect(k.quorum, JSON.stringify(k)).toBeLessThan(k.sync_standby.length);
+    expect(w.cluster.sync?.value).toEqual({ leader: 'pg0', sync_standby: ['pg2'], quorum: 0 });
+
+    // The leader dies right after the setting changed (key still pg1,pg2 / 1): pg2 wins with pg1's vote.
+    const midway = withSync(unlockedCluster(), { sync_standby: ['pg1', 'pg2'], quorum: 1 });
+    const d = decide(snapshot({ me: 'pg2', cluster: midway, config: config({ synchronous_mode: 'quorum' }), peers: [peer('pg0', { reachable: false }), peer('pg1')] }));
+    expect(summary(d).reason).toBe('promoted self to leader by acquiring session lock');
+
+    // pg1 comes back: it joins the key (votes raised) before the setting lists it.
+    w.log = [];
+    w.streaming = ['pg1', 'pg2'];
+    for (let i = 0; i < 4; i++) w.cycle();
+    expect(w.log).toEqual(['key:pg2,pg1/q1', 'ssn:ANY 1 (pg2,pg1)']);
+  });
+
+  it('quorum: fewer votes only once every standby left in the key has flushed past where the setting took effect', () => {
+    const behind = leaderSnapshot({
+      cluster: withSync(clusterWithLeader(), { sync_standby: ['pg1', 'pg2'], quorum: 1 }),
+      config: config({ synchronous_mode: 'quorum', synchronous_node_count: 2 }),
+      local: runningPrimary({
+        lsn: PRIMARY_LSN,
+        replication: [sender('pg1', { syncState: 'quorum', flushLsn: PRIMARY_LSN - 10 }), sender('pg2', { syncState: 'quorum' })],
+        synchronousStandbyNames: 'ANY 2 (pg1,pg2)',
+      }),
+      memory: { ...initialMemory, syncSince: { standbyNames: 'ANY 2 (pg1,pg2)', lsn: PRIMARY_LSN } },
+    });
+    expect(syncActions(decide(behind))).toEqual([]);
+    const caughtUp = { ...behind, local: { ...behind.local, replication: [sender('pg1', { syncState: 'quorum' }), sender('pg2', { syncState: 'quorum' })] } };
+    expect(actionOf(decide(caughtUp), 'write_sync')).toMatchObject({ standbys: ['pg1', 'pg2'], quorum: 0 });
+  });
+
 describe('who may promote', () => {
   const syncOn = config({ synchronous_mode: true });
   const keyed = (sync: Partial<SyncState>) => withSync(unlockedCluster(), sync);

@@ -133,7 +133,16 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
   const actions: Action[] = [];
   const keep = published.filter((n) => confirmed.has(lower(n)) && wantedSet.has(lower(n)));
   let next: string[];
-  if (changing) {
+  if (changing && mode === 'quorum' && ours) {
+    // Quorum: while the setting changes, nobody leaves the key and the newly wanted standbys join
+    // it at once. The votes computed below cover both settings, and a listed member outside a
+    // setting counts against them, so this is safe; and it stays satisfiable. Shrinking the list
+    // here (a departed standby dropped while the votes still reflect the old setting) could leave
+    // a key no candidate can ever meet — one listed standby needing a vote — if the leader died
+    // before the next cycle.
+    const joining = wanted.names.filter((n) => n !== '*' && !publishedSet.has(lower(n)));
+    next = [...published, ...joining];
+  } else if (changing) {
     next = keep;
   } else {
     const added = [...confirmed.values()]
@@ -144,6 +153,17 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
   }
   const effective: Array<SynchronousStandbySetting | null> = changing ? [inEffect, wanted] : [inEffect];
   let quorum = requiredVotes(next, effective);
+  if (mode === 'quorum' && ours && !changing && key !== null) {
+    // Fewer votes, or a standby dropped: only once every standby left in the key holds all WAL
+    // from before the setting in effect (commits acknowledged under an earlier setting may be on
+    // a dropped standby alone, or on the others' but not this one). Until then the key stays.
+    const lowering = quorum < key.value.quorum || published.some((n) => !next.some((m) => lower(m) === lower(n)));
+    const current = (n: string): boolean => sinceEarlier && (confirmed.get(lower(n))?.flushLsn ?? -1) >= since.lsn;
+    if (lowering && !next.every(current)) {
+      next = [...published];
+      quorum = key.value.quorum;
+    }
+  }
   if (mode === 'on' && quorum > 0) {
     // Leaving quorum mode: a listed standby might lack acknowledged commits; list nobody until
     // the priority setting is in effect.
