@@ -72,7 +72,11 @@ describe('members added and removed online, callbacks, on etcd', () => {
     writeFileSync(script, '#!/bin/sh\necho "$(date +%s.%N) $*" >> "$HOME/callbacks.log"\n');
     chmodSync(script, 0o755);
     const callbacks = Object.fromEntries(['on_start', 'on_stop', 'on_restart', 'on_reload', 'on_role_change'].map((a) => [a, script]));
-    cluster = await startLocalCluster({ members: 3, scope: SCOPE, timing: TIMING, postgresql: { callbacks }, echo });
+    // before_stop gets no arguments (as in Patroni): its own script says what it is.
+    const beforeStop = join(scriptDir, 'before-stop.sh');
+    writeFileSync(beforeStop, '#!/bin/sh\necho "$(date +%s.%N) before_stop" >> "$HOME/callbacks.log"\n');
+    chmodSync(beforeStop, 0o755);
+    cluster = await startLocalCluster({ members: 3, scope: SCOPE, timing: TIMING, postgresql: { callbacks, before_stop: beforeStop }, echo });
     const primary = await cluster.waitForPrimary(WAIT_MS);
     await waitForStreaming(cluster, primary).catch((e: unknown) => {
       throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
@@ -94,7 +98,7 @@ describe('members added and removed online, callbacks, on etcd', () => {
     expect(callbackLog(primary)).toContain(`on_start master ${SCOPE}`);
   });
 
-  it('a member added online clones from the leader and streams; once stopped for good its key expires', async () => {
+  it('a member added online clones from the leader and streams; stopped for good, it runs before_stop then on_stop, and its key expires', async () => {
     const primary = await cluster.waitForPrimary(WAIT_MS);
     const added = await cluster.addMember();
     await waitForStreaming(cluster, primary).catch((e: unknown) => {
@@ -106,6 +110,11 @@ describe('members added and removed online, callbacks, on etcd', () => {
 
     await added.stop();
     cluster.members.splice(cluster.members.indexOf(added), 1);
+    // before_stop runs (synchronously) before PostgreSQL is stopped, on_stop after.
+    await waitForCallback(added, `on_stop replica ${SCOPE}`);
+    const log = callbackLog(added);
+    expect(log.indexOf('before_stop'), JSON.stringify(log)).toBeGreaterThan(-1);
+    expect(log.indexOf('before_stop')).toBeLessThan(log.lastIndexOf(`on_stop replica ${SCOPE}`));
     await waitFor(`the member key of ${added.name} expiring`, async () => !(await memberNames(primary)).includes(added.name), WAIT_MS, 500);
     // The rest of the cluster is unaffected.
     await waitForStreaming(cluster, primary);

@@ -239,7 +239,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   mkdirSync(root, { recursive: true });
   chownSync(root, ids.uid, ids.gid);
 
-  const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1 });
+  // ZooKeeper grants sessions of at most 20 ticks: tick long enough that the agents get the ttl
+  // they ask for (a 500 ms tick would cut ttl 30 to a 10 s session, Patroni's and pgha's alike).
+  const tickTime = Math.max(500, Math.ceil((timing.ttl * 1000) / 20));
+  const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1, tickTime });
   const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
   const ports = await freePorts(count * 2);
 
