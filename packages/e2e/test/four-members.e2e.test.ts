@@ -8,23 +8,16 @@
  *
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
 import { query, tryQuery } from './support/sql.js';
 import { WAIT_MS, isReplica, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
-const run = promisify(execFile);
 
-interface SyncKey {
-  leader: string | null;
-  sync_standby: string | null;
-  quorum?: number;
-}
 interface SyncState {
   key: SyncKey | null;
   names: string;
@@ -45,18 +38,7 @@ describe('four members: synchronous standbys and failover priorities', () => {
   const replicas = () => cluster.members.filter((m) => m !== primary);
   const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 25)}`).join('\n');
 
-  const etcdctl = async (...args: string[]): Promise<string> => {
-    const { stdout } = await run('etcdctl', [`--endpoints=${cluster.dcs.endpoints.join(',')}`, ...args], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-      timeout: 10_000,
-    });
-    return stdout;
-  };
-  const syncKey = async (): Promise<SyncKey | null> => {
-    const text = (await etcdctl('get', '--print-value-only', `/service/${cluster.scope}/sync`)).trim();
-    return text === '' ? null : (JSON.parse(text) as SyncKey);
-  };
-  const standbysOf = (key: SyncKey | null): string[] => (key?.sync_standby ? key.sync_standby.split(',').sort() : []);
+  const syncKey = () => readKey<SyncKey>(cluster, 'sync');
 
   const patchConfig = async (patch: Record<string, unknown>): Promise<void> => {
     const res = await fetch(`${primary.apiUrl}/config`, { method: 'PATCH', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { api } from './support/rest.js';
 import { query } from './support/sql.js';
 import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
@@ -28,13 +29,6 @@ const echo = process.env['PGHA_E2E_ECHO'] === '1';
 
 const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 
-const api = async (member: MemberHandle, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> => {
-  const res = await fetch(`${member.apiUrl}${path}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } } : {}),
-  });
-  return { status: res.status, text: await res.text() };
-};
 
 /** The callback lines a member logged: `<epoch seconds> <action> <role> <scope>`, without the timestamp. */
 function callbackLog(member: MemberHandle): string[] {

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { api } from './support/rest.js';
 import { query, tryQuery } from './support/sql.js';
 import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
@@ -32,14 +33,6 @@ const TABLE = 'ops2_probe';
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const api = async (member: MemberHandle, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> => {
-  const res = await fetch(`${member.apiUrl}${path}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } } : {}),
-    signal: AbortSignal.timeout(90_000),
-  });
-  return { status: res.status, text: await res.text() };
-};
 
 const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 
@@ -228,6 +221,16 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
       );
     }
     expect((await api(primary, 'PATCH', '/config', { loop_wait: TIMING.loopWait, retry_timeout: TIMING.retryTimeout })).status).toBe(200);
+    // GET /config answers from the agent's last read of the DCS: wait for it to show that write.
+    await waitFor(
+      'the restored timing in GET /config',
+      async () => {
+        const c = await dcsConfig(primary);
+        return c['loop_wait'] === TIMING.loopWait && c['retry_timeout'] === TIMING.retryTimeout;
+      },
+      WAIT_MS,
+      250,
+    );
 
     // A malformed value is refused whole: the error names the key, nothing is written.
     const configBefore = await dcsConfig(primary);

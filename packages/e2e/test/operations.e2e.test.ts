@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { api } from './support/rest.js';
 import { PROBE_TABLE, query, tryQuery } from './support/sql.js';
 import { startWriteChecker, type WriteChecker } from './support/write-checker.js';
 import { WAIT_MS, isReplica, tail, waitForStreaming } from './support/cluster-checks.js';
@@ -22,13 +23,6 @@ const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const api = async (member: MemberHandle, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> => {
-  const res = await fetch(`${member.apiUrl}${path}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } } : {}),
-  });
-  return { status: res.status, text: await res.text() };
-};
 
 const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 

@@ -8,43 +8,22 @@
  *
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { etcdctl, keyPath, readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
 import { clientFor, query, tryQuery } from './support/sql.js';
 import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
-const run = promisify(execFile);
-
-interface SyncKey {
-  leader: string | null;
-  sync_standby: string | null;
-  quorum?: number;
-}
 
 describe('synchronous replication switched at run time', () => {
   let cluster: LocalCluster;
   let primary: MemberHandle;
   let nextId = 1;
 
-  const etcdctl = async (...args: string[]): Promise<string> => {
-    const { stdout } = await run('etcdctl', [`--endpoints=${cluster.dcs.endpoints.join(',')}`, ...args], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-      timeout: 10_000,
-    });
-    return stdout;
-  };
-  const keyPath = (key: string) => `/service/${cluster.scope}/${key}`;
-  const readKey = async <T>(key: string): Promise<T | null> => {
-    const text = (await etcdctl('get', '--print-value-only', keyPath(key))).trim();
-    return text === '' ? null : (JSON.parse(text) as T);
-  };
-  const syncKey = () => readKey<SyncKey>('sync');
-  const standbysOf = (key: SyncKey | null): string[] => (key?.sync_standby ? key.sync_standby.split(',').sort() : []);
+  const syncKey = () => readKey<SyncKey>(cluster, 'sync');
 
   const patchConfig = async (patch: Record<string, unknown>): Promise<void> => {
     const res = await fetch(`${primary.apiUrl}/config`, { method: 'PATCH', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
@@ -102,8 +81,8 @@ describe('synchronous replication switched at run time', () => {
   });
 
   it('strict (written to the config key with etcdctl): commits wait while no standby is synchronous', async () => {
-    const config = (await readKey<Record<string, unknown>>('config'))!;
-    await etcdctl('put', keyPath('config'), JSON.stringify({ ...config, synchronous_mode_strict: true }));
+    const config = (await readKey<Record<string, unknown>>(cluster, 'config'))!;
+    await etcdctl(cluster, 'put', keyPath(cluster, 'config'), JSON.stringify({ ...config, synchronous_mode_strict: true }));
     const [first] = standbysOf(await syncKey());
     const sync = cluster.members.find((m) => m.name === first)!;
     const other = replicas().find((m) => m !== sync)!;
