@@ -3,6 +3,12 @@
  * it runs for itself (pgha's ZooKeeper session child), without PostgreSQL, which both agents
  * start and which is measured apart. Without the helpers, an agent that moved work into a child
  * process would look smaller than it is.
+ *
+ * A helper's pages of a file the agent also maps (the node binary, libc) are the same page-cache
+ * pages, resident once: summing both VmRSS would count them twice. So a helper adds its anonymous
+ * memory in full, and of each shared file only what it has resident beyond the agent's own count
+ * for that file (a lower bound of the union, exact when the helper touched a subset of the agent's
+ * pages, which is the case for a child running the same binary).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -49,10 +55,37 @@ export function agentHelpers(pid: number): number[] {
   return helpers;
 }
 
-/** VmRSS of the agent and its helper processes together, in MiB; null when the agent is gone. */
+/** Resident kB per mapped file path of one process; everything not file-backed under ''. */
+function residentByFile(pid: number): Map<string, number> {
+  const sums = new Map<string, number>();
+  let current = '';
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return sums;
+  }
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) current = head[1]?.startsWith('/') ? head[1] : '';
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) sums.set(current, (sums.get(current) ?? 0) + Number(rss[1]));
+  }
+  return sums;
+}
+
+/** The agent and its helper processes together, in MiB (see the module comment); null when the agent is gone. */
 export function agentRssMb(pid: number | undefined): number | null {
   if (!pid) return null;
   const own = processRssMb(pid);
   if (own === null) return null;
-  return agentHelpers(pid).reduce((sum, p) => sum + (processRssMb(p) ?? 0), own);
+  const agentFiles = residentByFile(pid);
+  let extraKb = 0;
+  for (const helper of agentHelpers(pid)) {
+    for (const [file, kb] of residentByFile(helper)) {
+      const shared = file === '' ? 0 : (agentFiles.get(file) ?? 0);
+      extraKb += Math.max(0, kb - shared);
+    }
+  }
+  return own + extraKb / 1024;
 }
