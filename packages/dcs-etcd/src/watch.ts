@@ -126,13 +126,16 @@ export class PrefixWatch {
     }
     for (const ev of res.events ?? []) {
       const key = ev.kv.key.toString('utf8');
-      if (key.startsWith(this.options.prefix)) this.emit(key.slice(this.options.prefix.length));
+      // A key at version 1 was just created (a delete event carries version 0, and a delete
+      // resets the count, so a key put again after one is created again).
+      const created = String(ev.kv.version) === '1';
+      if (key.startsWith(this.options.prefix)) this.emit(key.slice(this.options.prefix.length), created);
     }
   }
 
-  private emit(key: string): void {
+  private emit(key: string, created = false): void {
     try {
-      this.options.onEvent({ key });
+      this.options.onEvent({ key, ...(created ? { created: true } : {}) });
     } catch (e) {
       this.options.logger.warn({ err: messageOf(e) }, 'etcd3 watch listener threw');
     }

@@ -211,3 +211,34 @@ describe('keys changed behind the driver', () => {
     expect(await etcd.etcdctl(['lease', 'timetolive', hexLease(newLease)])).toMatch(/granted with TTL\(16s\)/);
   });
 });
+
+describe('watch events', () => {
+  it('flag the creation of a key (a member joining), not its later writes; a key put again after a delete is created again', async () => {
+    const scope = randomScope();
+    const watcher = await make(scope, 'pg0');
+    const joining = await make(scope, 'pg1');
+    const rec = recordEvents(watcher);
+    await watcher.load();
+    const member = (from: number) => rec.events.slice(from).filter((e) => e.key === 'members/pg1');
+
+    let mark = rec.events.length;
+    await joining.touchMember('{"state":"starting"}');
+    await rec.waitFor('members/pg1', mark);
+    expect(member(mark)).toEqual([{ key: 'members/pg1', created: true }]);
+
+    mark = rec.events.length;
+    await joining.touchMember('{"state":"running"}');
+    await rec.waitFor('members/pg1', mark);
+    expect(member(mark)).toEqual([{ key: 'members/pg1' }]);
+
+    mark = rec.events.length;
+    expect(await joining.deleteMember('pg1')).toBe(true);
+    await rec.waitFor('members/pg1', mark);
+    expect(member(mark)).toEqual([{ key: 'members/pg1' }]);
+    mark = rec.events.length;
+    await joining.touchMember('{"state":"running"}');
+    await rec.waitFor('members/pg1', mark);
+    expect(member(mark)).toEqual([{ key: 'members/pg1', created: true }]);
+    rec.stop();
+  });
+});

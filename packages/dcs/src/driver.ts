@@ -94,6 +94,11 @@ export interface WatchEvent {
    * driver cannot tell which keys changed (the spurious event after a watch was re-established).
    */
   key: string;
+  /**
+   * The change created the key (it did not exist before). Optional: drivers that cannot tell
+   * leave it out. The leader wakes on a member key's creation, to make that member's slot at once.
+   */
+  created?: boolean;
 }
 
 /**

@@ -133,8 +133,8 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
     }
   }
 
-  function changed(absoluteKey: string): void {
-    for (const d of drivers) d.notify(absoluteKey);
+  function changed(absoluteKey: string, created = false): void {
+    for (const d of drivers) d.notify(absoluteKey, created);
   }
 
   return {
@@ -177,7 +177,7 @@ interface Backend {
   sweep(): void;
   openSession(member: string, ttlMs: number): Session;
   endSession(session: Session): void;
-  changed(absoluteKey: string): void;
+  changed(absoluteKey: string, created?: boolean): void;
   register(driver: MemoryDriver): void;
   unregister(driver: MemoryDriver): void;
 }
@@ -342,11 +342,11 @@ class MemoryDriver implements DcsDriver {
   }
 
   /** Called by the backend for every changed key; reports those under our prefix. */
-  notify(absoluteKey: string): void {
+  notify(absoluteKey: string, created = false): void {
     if (!absoluteKey.startsWith(this.prefix) || this.#listeners.size === 0) return;
     const fault = this.#backend.faultFor(this.#name);
     if (fault?.kind === 'unreachable') return;
-    const event: WatchEvent = { key: absoluteKey.slice(this.prefix.length) };
+    const event: WatchEvent = { key: absoluteKey.slice(this.prefix.length), ...(created ? { created: true } : {}) };
     const deliver = (): void => {
       for (const listener of [...this.#listeners]) {
         // A listener removed by an earlier one in this loop must not be called any more.
@@ -399,8 +399,9 @@ class MemoryDriver implements DcsDriver {
   #put(key: string, value: string, owner: string | undefined): void {
     const node: StoredNode = { value, version: this.#backend.nextVersion() };
     if (owner !== undefined) node.owner = owner;
+    const created = !this.#backend.keys.has(key);
     this.#backend.keys.set(key, node);
-    this.#backend.changed(key);
+    this.#backend.changed(key, created);
   }
 
   #delete(key: string): void {

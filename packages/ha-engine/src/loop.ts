@@ -216,7 +216,10 @@ class Loop implements HaLoop {
     if (this.#started || this.#stopped) return;
     this.#started = true;
     this.#unwatch = this.#o.store.watch((event) => {
-      if (WAKE_KEYS.has(event.key)) this.wakeup();
+      // The leader also wakes when a member key is created: a member (re)joining needs its
+      // replication slot on the primary before it can stream, and would otherwise wait for the
+      // leader's next loop_wait (its WAL receiver retrying meanwhile).
+      if (WAKE_KEYS.has(event.key) || (event.created === true && event.key.startsWith('members/') && this.#lockHeld)) this.wakeup();
     });
     this.#loopDone = this.#run();
   }

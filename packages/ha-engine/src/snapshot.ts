@@ -250,8 +250,6 @@ export interface EngineMemory {
    * any leader, or when `maximum_lag_on_failover` is in bytes.
    */
   replayLag?: ReplayLagMemory | null;
-  /** Monotonic ms since which this running replica has not been streaming; null while it streams. */
-  replicaNotStreamingSince?: number | null;
 }
 
 export const initialMemory: EngineMemory = { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null };

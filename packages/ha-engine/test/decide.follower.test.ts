@@ -35,27 +35,6 @@ describe('following the leader', () => {
     });
   });
 
-  it('a running replica that does not stream is looked at again within a second, for 30 s; one that streams is not', () => {
-    const streaming = decide(snapshot());
-    expect(streaming.wakeAfterMs).toBeUndefined();
-    expect(streaming.memory.replicaNotStreamingSince).toBeNull();
-
-    const justStarted = decide(snapshot({ local: runningReplica({ streaming: false }) }));
-    expect(justStarted.wakeAfterMs).toBe(1000);
-    expect(justStarted.memory.replicaNotStreamingSince).toBe(NOW);
-
-    // The first sighting is kept while it still does not stream; after 30 s, back to loop_wait.
-    const later = decide(snapshot({ local: runningReplica({ streaming: false }), now: NOW + 10_000, memory: justStarted.memory }));
-    expect(later.wakeAfterMs).toBe(1000);
-    expect(later.memory.replicaNotStreamingSince).toBe(NOW);
-    const stale = decide(snapshot({ local: runningReplica({ streaming: false }), now: NOW + 31_000, memory: justStarted.memory }));
-    expect(stale.wakeAfterMs).toBeUndefined();
-
-    // Once its replay shows the divergence, the rewind is decided without waiting.
-    const diverged = decide(afterFailover(runningReplica({ streaming: false, following: 'pg2', lsn: 2000, replayedLsn: 2000 }), { use_pg_rewind: true }, { memory: justStarted.memory }));
-    expect(summary(diverged).actions).toEqual(['rewind(pg2)']);
-  });
-
   it('re-points primary_conninfo when the leader changed', () => {
     const d = decide(snapshot({ cluster: clusterWithLeader({ leader: 'pg2' }) }));
     expect(summary(d)).toEqual({ rule: 'follower', reason: 'changing primary_conninfo and restarting', actions: ['follow(pg2)'] });

@@ -2,7 +2,7 @@
 // wakeups, background actions, every DCS fault from the primary and from a replica, the safety
 // deadline, a hung PostgreSQL, fatal conditions and shutdown.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClusterStore } from '@pgha/dcs';
+import type { ClusterStore, MemberData } from '@pgha/dcs';
 import type { PeerProbe, PeerStatus, PostgresPort } from '../src/index.js';
 import { unreachable } from '../src/index.js';
 import type { Engine, Rig } from './fixtures/engines.js';
@@ -60,6 +60,22 @@ describe('timing and wakeups', () => {
     await t.advance(500);
     expect(pg1.reports.length).toBeGreaterThan(before);
     expect((pg1.reports[before]?.snapshot.now ?? Infinity) - changedAt).toBeLessThan(1_000);
+  });
+
+  it('the leader wakes when a member key is created (a member joining needs its slot), not when one is rewritten', async () => {
+    const { rig: t, engines } = await cluster(['pg0']);
+    const pg0 = engines['pg0'] as Engine;
+    await t.advance(5_000);
+    const joining = t.dcs.store('pg7');
+    let before = pg0.reports.length;
+    const data: MemberData = { conn_url: 'postgres://127.0.0.1:5439/postgres', api_url: 'http://127.0.0.1:8099/patroni', state: 'running', role: 'replica', tags: {}, extra: {} };
+    await joining.touchMember(data);
+    await t.advance(500);
+    expect(pg0.reports.length).toBe(before + 1);
+    before = pg0.reports.length;
+    await joining.touchMember({ ...data, xlog_location: 1 });
+    await t.advance(500);
+    expect(pg0.reports.length).toBe(before);
   });
 
   it('logs one structured line per cycle', async () => {

@@ -27,21 +27,8 @@ export function follower(ctx: Ctx): Outcome {
       notes,
     };
   }
-  const outcome = only(`no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})`, notes);
-  // A replica that runs but does not stream yet is often one just started from a crashed former
-  // primary: its replay may not have reached the WAL that shows it diverged when this cycle read
-  // it. Looking again within a second, for a while, turns a rewind that would wait a whole
-  // loop_wait into one that starts as soon as the divergence is visible.
-  const notStreaming = s.local.running && s.local.role === 'replica' && !s.local.streaming;
-  const since = notStreaming ? (ctx.memory.replicaNotStreamingSince ?? s.now) : null;
-  outcome.memory = { replicaNotStreamingSince: since };
-  if (since !== null && s.now - since < QUICK_RECHECK_WINDOW_MS) outcome.wakeAfterMs = QUICK_RECHECK_MS;
-  return outcome;
+  return only(`no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})`, notes);
 }
-
-/** How long after a replica is first seen running without streaming it is looked at every QUICK_RECHECK_MS. */
-const QUICK_RECHECK_WINDOW_MS = 30_000;
-const QUICK_RECHECK_MS = 1_000;
 
 /** The actions of a rejoin plan; null when nothing is to be done (or can be done) about divergence. */
 export function rejoinOutcome(ctx: Ctx, plan: RejoinPlan): Outcome | null {
