@@ -84,6 +84,8 @@ export type Request =
   | { op: 'children'; path: string }
   /** Registers a one-shot exists-watch (fires on create, change and delete). */
   | { op: 'watch'; path: string }
+  /** Lists the children and registers a one-shot child watch (fires when one is added or removed). */
+  | { op: 'watch_children'; path: string }
   /** Round trip through the ensemble leader: later reads on this session see everything committed before. */
   | { op: 'sync'; path: string }
   /** Answered by the child itself, without ZooKeeper: proves the child's event loop runs. */

@@ -28,6 +28,11 @@ interface NativeHandle {
   a_set(path: string, data: Buffer, version: number, cb: (rc: number, error: string, stat: RawStat | null) => void): number;
   a_delete_(path: string, version: number, cb: Done): number;
   a_get_children(path: string, watch: boolean, cb: (rc: number, error: string, children: string[] | null) => void): number;
+  aw_get_children(
+    path: string,
+    watcher: (type: number, state: number, path: string) => void,
+    cb: (rc: number, error: string, children: string[] | null) => void,
+  ): number;
   aw_exists(
     path: string,
     watcher: (type: number, state: number, path: string) => void,
@@ -126,6 +131,17 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
     case 'children':
       return void fail(
         handle.a_get_children(request.path, false, (rc, message, children) => reply({ rc, message, children: children ?? [] })),
+      );
+    case 'watch_children':
+      return void fail(
+        handle.aw_get_children(
+          request.path,
+          (type, _state, path) => {
+            if (type === WATCH_EVENT.session) return;
+            send({ t: 'fired', path, type });
+          },
+          (rc, message, children) => reply({ rc, message, children: children ?? [] }),
+        ),
       );
     case 'watch':
       return void fail(

@@ -66,6 +66,8 @@ export interface ZooKeeperDriverInfo {
   watchFires: number;
   /** Per watched key, whether a registration is live on the current session. */
   watches: Record<WatchedKey, WatchState>;
+  /** The child watch on `members` (armed once our own member key is written). */
+  membersWatch: WatchState;
 }
 
 export interface ZooKeeperDriver extends DcsDriver {
@@ -101,6 +103,13 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private watches = new Map<WatchedKey, WatchState>();
   /** The last value given to touchMember, re-created on every new session. */
   private memberValue: string | null = null;
+  /**
+   * The child watch on `members` (only once we wrote our own member key, so the directory
+   * exists), and the member names its last listing showed: a name new in a listing is reported
+   * as a created key, so a leader makes a joining member's slot at once.
+   */
+  private membersWatch: WatchState = 'idle';
+  private knownMembers: Set<string> | null = null;
   /** The session in which we created (or adopted) our member znode. */
   private memberSession: string | null = null;
   private stats = { sessionsStarted: 0, watchRegistrations: 0, watchFires: 0 };
@@ -210,6 +219,8 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   async touchMember(value: string, options?: CallOptions): Promise<void> {
     this.memberValue = value;
     await this.writeOwnMember(value, this.deadline(options));
+    const session = this.session;
+    if (session) this.armMembers(session);
   }
 
   async deleteMember(name: string, options?: CallOptions): Promise<boolean> {
@@ -343,6 +354,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       watchRegistrations: this.stats.watchRegistrations,
       watchFires: this.stats.watchFires,
       watches: { leader: this.watches.get(KEY.leader) ?? 'idle', config: this.watches.get(KEY.config) ?? 'idle' },
+      membersWatch: this.membersWatch,
     };
   }
 
@@ -400,6 +412,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       this.options.logger.info(log, 'ZooKeeper session established');
     }
     this.watches = new Map();
+    this.membersWatch = 'idle';
     this.armWatches(session);
     if (this.memberValue !== null) {
       const value = this.memberValue;
@@ -421,6 +434,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     this.validUntil = null;
     this.memberSession = null;
     this.watches = new Map();
+    this.membersWatch = 'idle';
     const connected = session.sessionId !== null;
     this.options.logger.warn({ hosts: this.settings.connectString, session: session.sessionId, end }, 'ZooKeeper session ended');
     this.wakeWaiters();
@@ -494,6 +508,27 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   private armWatches(session: ZooKeeperSession): void {
     for (const key of WATCHED) this.arm(session, key);
+    if (this.memberValue !== null) this.armMembers(session);
+  }
+
+  /** Lists `members` with a child watch; reports names not in the previous listing as created. */
+  private armMembers(session: ZooKeeperSession): void {
+    if (this.closed || session !== this.session || session.state !== 'connected' || this.membersWatch !== 'idle') return;
+    this.membersWatch = 'pending';
+    void session.call({ op: 'watch_children', path: this.path('members') }, Number.POSITIVE_INFINITY).then((result) => {
+      if (session !== this.session) return;
+      if (result.kind === 'reply' && result.reply.rc === ZRC.ok) {
+        if (this.membersWatch === 'pending') this.membersWatch = 'armed';
+        const listed = new Set(result.reply.children ?? []);
+        const before = this.knownMembers;
+        this.knownMembers = listed;
+        if (before) for (const name of listed) if (!before.has(name)) this.notify(`members/${name}`, true);
+        return;
+      }
+      // No directory yet, a refusal or a lost connection: look again shortly (a reconnect re-arms too).
+      this.membersWatch = 'idle';
+      setTimeout(() => this.armMembers(session), 1000).unref();
+    });
   }
 
   /**
@@ -528,6 +563,11 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   private onFired(session: ZooKeeperSession, path: string, _type: number): void {
     if (session !== this.session) return;
+    if (path === this.path('members')) {
+      this.membersWatch = 'idle';
+      this.armMembers(session);
+      return;
+    }
     const key = WATCHED.find((k) => this.path(k) === path);
     if (key === undefined) return;
     this.stats.watchFires++;
@@ -536,10 +576,10 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     this.notify(key);
   }
 
-  private notify(key: string): void {
+  private notify(key: string, created = false): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener({ key });
+        listener(created ? { key, created: true } : { key });
       } catch (e) {
         this.options.logger.error({ err: e, key }, 'a DCS watch listener threw');
       }

@@ -282,6 +282,34 @@ describe('watches', () => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
+  it('reports a member joining as a created key (once our own member key exists), not its rewrites; deleted and joining again is created again', async () => {
+    const scope = randomScope();
+    const w = await make({ scope, name: 'pg0' });
+    const joining = await make({ scope, name: 'pg1' });
+    const events: WatchEvent[] = [];
+    w.watch((e) => events.push(e));
+    await w.touchMember('{"state":"running"}');
+    await until('members watched', () => w.inspect().membersWatch === 'armed');
+    const createdPg1 = (from: number) => events.slice(from).filter((e) => e.key === 'members/pg1' && e.created === true).length;
+
+    let mark = events.length;
+    await joining.touchMember('{"state":"starting"}');
+    await until('pg1 reported created', () => createdPg1(mark) === 1, 10_000, 5);
+    await until('members watched again', () => w.inspect().membersWatch === 'armed');
+
+    mark = events.length;
+    await joining.touchMember('{"state":"running"}');
+    await sleep(500);
+    expect(createdPg1(mark)).toBe(0);
+
+    expect(await joining.deleteMember('pg1')).toBe(true);
+    await sleep(300);
+    await until('members watched after the delete', () => w.inspect().membersWatch === 'armed');
+    mark = events.length;
+    await joining.touchMember('{"state":"running"}');
+    await until('pg1 reported created again', () => createdPg1(mark) === 1, 10_000, 5);
+  });
+
   it('re-arms after every fire without accumulating registrations, on the client or the server', async () => {
     const scope = randomScope();
     const w = await make({ scope, name: 'pg0' });

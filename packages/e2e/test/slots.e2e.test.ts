@@ -171,8 +171,16 @@ describe('replication slots', () => {
       throw new Error(`${(e as Error).message}\n${diagnostics()}`);
     });
     await waitForSlots('the slot of pg2 on pg1, in use', pg1, (s) => s.has('pg2'));
-    const [active] = await query<{ active: boolean }>(pg1, "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2'");
-    expect(active?.active).toBe(true);
+    // In use: read until it is, since pg2 may still be reconnecting after a topology change
+    // (its walsender row can outlive the slot's release by a moment).
+    await waitFor(
+      'the slot of pg2 on pg1 active',
+      async () => (await tryQuery<{ active: boolean }>(pg1, "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2'"))?.[0]?.active === true,
+      STEP_MS,
+      250,
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+    });
     await waitForSlots(`no slot of pg2 on ${primary.name}, a slot of pg1`, primary, (s) => !s.has('pg2') && s.has('pg1'));
   });
 
