@@ -134,25 +134,13 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
       );
     case 'watch_children':
       return void fail(
-        handle.aw_get_children(
-          request.path,
-          (type, _state, path) => {
-            if (type === WATCH_EVENT.session) return;
-            send({ t: 'fired', path, type });
-          },
-          (rc, message, children) => reply({ rc, message, children: children ?? [] }),
-        ),
+        handle.aw_get_children(request.path, forwardFire, (rc, message, children) => reply({ rc, message, children: children ?? [] })),
       );
     case 'watch':
       return void fail(
         handle.aw_exists(
           request.path,
-          (type, _state, path) => {
-            // Session events reach every watcher but do not consume it (the C client keeps the
-            // registration), so they are not fires.
-            if (type === WATCH_EVENT.session) return;
-            send({ t: 'fired', path, type });
-          },
+          forwardFire,
           (rc, message, stat) => {
             const s = toStat(stat);
             reply(s ? { rc, message, stat: s } : { rc, message });
@@ -160,6 +148,15 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
         ),
       );
   }
+}
+
+/**
+ * A registered watch's callback: tells the agent it fired. Session events reach every watcher but
+ * do not consume it (the C client keeps the registration), so they are not fires.
+ */
+function forwardFire(type: number, _state: number, path: string): void {
+  if (type === WATCH_EVENT.session) return;
+  send({ t: 'fired', path, type });
 }
 
 let handle: NativeHandle | null = null;

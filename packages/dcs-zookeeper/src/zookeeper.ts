@@ -40,6 +40,12 @@ import { ZooKeeperSession, type SessionEnd } from './session.js';
 /** Keys whose changes wake the HA loop. */
 const WATCHED = [KEY.leader, KEY.config] as const;
 type WatchedKey = (typeof WATCHED)[number];
+/**
+ * The members directory, child-watched once our own member key exists (so the directory does):
+ * a name new in its listing is reported as a created key, so a leader makes a joining member's
+ * slot at once.
+ */
+const MEMBERS = 'members' as const;
 type WatchState = 'idle' | 'pending' | 'armed';
 
 /** Period of the session heartbeat (a sync through the ensemble leader), in ms. */
@@ -100,15 +106,10 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private heartbeatInFlight = false;
   private readonly stateWaiters = new Set<() => void>();
   private readonly listeners = new Set<(event: WatchEvent) => void>();
-  private watches = new Map<WatchedKey, WatchState>();
   /** The last value given to touchMember, re-created on every new session. */
   private memberValue: string | null = null;
-  /**
-   * The child watch on `members` (only once we wrote our own member key, so the directory
-   * exists), and the member names its last listing showed: a name new in a listing is reported
-   * as a created key, so a leader makes a joining member's slot at once.
-   */
-  private membersWatch: WatchState = 'idle';
+  private watches = new Map<WatchedKey | typeof MEMBERS, WatchState>();
+  /** The member names the last listing of `members` showed (null before the first). */
   private knownMembers: Set<string> | null = null;
   /** The session in which we created (or adopted) our member znode. */
   private memberSession: string | null = null;
@@ -220,7 +221,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     this.memberValue = value;
     await this.writeOwnMember(value, this.deadline(options));
     const session = this.session;
-    if (session) this.armMembers(session);
+    if (session) this.arm(session, MEMBERS);
   }
 
   async deleteMember(name: string, options?: CallOptions): Promise<boolean> {
@@ -354,7 +355,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       watchRegistrations: this.stats.watchRegistrations,
       watchFires: this.stats.watchFires,
       watches: { leader: this.watches.get(KEY.leader) ?? 'idle', config: this.watches.get(KEY.config) ?? 'idle' },
-      membersWatch: this.membersWatch,
+      membersWatch: this.watches.get(MEMBERS) ?? 'idle',
     };
   }
 
@@ -412,7 +413,6 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       this.options.logger.info(log, 'ZooKeeper session established');
     }
     this.watches = new Map();
-    this.membersWatch = 'idle';
     this.armWatches(session);
     if (this.memberValue !== null) {
       const value = this.memberValue;
@@ -434,7 +434,6 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     this.validUntil = null;
     this.memberSession = null;
     this.watches = new Map();
-    this.membersWatch = 'idle';
     const connected = session.sessionId !== null;
     this.options.logger.warn({ hosts: this.settings.connectString, session: session.sessionId, end }, 'ZooKeeper session ended');
     this.wakeWaiters();
@@ -508,31 +507,12 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   private armWatches(session: ZooKeeperSession): void {
     for (const key of WATCHED) this.arm(session, key);
-    if (this.memberValue !== null) this.armMembers(session);
-  }
-
-  /** Lists `members` with a child watch; reports names not in the previous listing as created. */
-  private armMembers(session: ZooKeeperSession): void {
-    if (this.closed || session !== this.session || session.state !== 'connected' || this.membersWatch !== 'idle') return;
-    this.membersWatch = 'pending';
-    void session.call({ op: 'watch_children', path: this.path('members') }, Number.POSITIVE_INFINITY).then((result) => {
-      if (session !== this.session) return;
-      if (result.kind === 'reply' && result.reply.rc === ZRC.ok) {
-        if (this.membersWatch === 'pending') this.membersWatch = 'armed';
-        const listed = new Set(result.reply.children ?? []);
-        const before = this.knownMembers;
-        this.knownMembers = listed;
-        if (before) for (const name of listed) if (!before.has(name)) this.notify(`members/${name}`, true);
-        return;
-      }
-      // No directory yet, a refusal or a lost connection: look again shortly (a reconnect re-arms too).
-      this.membersWatch = 'idle';
-      setTimeout(() => this.armMembers(session), 1000).unref();
-    });
+    if (this.memberValue !== null) this.arm(session, MEMBERS);
   }
 
   /**
-   * Registers the exists-watch of `key` unless one is live or on its way. A registration is sent
+   * Registers the watch of `key` unless one is live or on its way: an exists-watch on a key, a
+   * child watch on `members` (which also lists them; see `memberListing`). A registration is sent
    * without a deadline: the client always answers it (a result, or connection loss), and one
    * abandoned while still pending could turn live later and be doubled.
    *
@@ -540,19 +520,21 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
    * and the new registration reaching the server fires nothing, and a listener that read the key
    * on the first event may have read it before that change; so listeners are told once more when
    * the new watch is live (one spare wake-up per event, instead of a change unseen until the
-   * next loop_wait).
+   * next loop_wait). For `members` the new listing itself tells what changed.
    */
-  private arm(session: ZooKeeperSession, key: WatchedKey, afterFire = false): void {
+  private arm(session: ZooKeeperSession, key: WatchedKey | typeof MEMBERS, afterFire = false): void {
     if (this.closed || session !== this.session || session.state !== 'connected') return;
     if ((this.watches.get(key) ?? 'idle') !== 'idle') return;
     this.watches.set(key, 'pending');
     this.stats.watchRegistrations++;
-    void session.call({ op: 'watch', path: this.path(key) }, Number.POSITIVE_INFINITY).then((result) => {
+    const children = key === MEMBERS;
+    void session.call({ op: children ? 'watch_children' : 'watch', path: this.path(key) }, Number.POSITIVE_INFINITY).then((result) => {
       if (session !== this.session) return;
-      if (result.kind === 'reply' && (result.reply.rc === ZRC.ok || result.reply.rc === ZRC.noNode)) {
-        // An exists-watch is set whether or not the node exists.
+      // An exists-watch is set whether or not the node exists; a child watch only on a node that does.
+      if (result.kind === 'reply' && (result.reply.rc === ZRC.ok || (!children && result.reply.rc === ZRC.noNode))) {
         if (this.watches.get(key) === 'pending') this.watches.set(key, 'armed');
-        if (afterFire) this.notify(key);
+        if (children) this.memberListing(result.reply.children ?? []);
+        else if (afterFire) this.notify(key);
         return;
       }
       this.watches.set(key, 'idle');
@@ -561,19 +543,21 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     });
   }
 
+  /** A new listing of `members`: a name not in the previous one is a member key just created. */
+  private memberListing(names: string[]): void {
+    const before = this.knownMembers;
+    this.knownMembers = new Set(names);
+    if (before) for (const name of names) if (!before.has(name)) this.notify(`members/${name}`, true);
+  }
+
   private onFired(session: ZooKeeperSession, path: string, _type: number): void {
     if (session !== this.session) return;
-    if (path === this.path('members')) {
-      this.membersWatch = 'idle';
-      this.armMembers(session);
-      return;
-    }
-    const key = WATCHED.find((k) => this.path(k) === path);
+    const key = ([...WATCHED, MEMBERS] as const).find((k) => this.path(k) === path);
     if (key === undefined) return;
     this.stats.watchFires++;
     this.watches.set(key, 'idle');
     this.arm(session, key, true);
-    this.notify(key);
+    if (key !== MEMBERS) this.notify(key);
   }
 
   private notify(key: string, created = false): void {

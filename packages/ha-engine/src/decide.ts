@@ -171,7 +171,7 @@ export const RULES: readonly Rule[] = [
     housekeeping: true,
     apply: (ctx) => {
       const standby = ctx.s.config.standbyCluster;
-      return standby && ctx.holder && ctx.isPrimary && ctx.s.local.running ? primaryInStandbyCluster(ctx, standby) : null;
+      return standby && ctx.holder && ctx.isPrimary ? primaryInStandbyCluster(standby) : null;
     },
   },
   {

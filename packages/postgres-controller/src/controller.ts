@@ -287,8 +287,13 @@ class LocalPostgresController implements PostgresController {
     return result;
   }
 
+  /** `postgresql.pg_hba`, local over dynamic; undefined leaves pg_hba.conf to initdb / bootstrap. */
+  private configuredHbaLines(): string[] | undefined {
+    return this.local.pg_hba ?? this.dynamic.pg_hba;
+  }
+
   private hbaLines(): string[] | undefined {
-    const configured = this.local.pg_hba ?? this.dynamic.pg_hba;
+    const configured = this.configuredHbaLines();
     if (!this.trustLocalSuperuser || configured === undefined) return configured;
     return [this.localSuperuserTrustLine(), ...configured];
   }
@@ -1023,7 +1028,7 @@ class LocalPostgresController implements PostgresController {
         }
         step = 'configuration';
         await this.ensureBaseConf();
-        if ((this.local.pg_hba ?? this.dynamic.pg_hba) === undefined && this.bootstrapSection.pg_hba?.length) {
+        if (this.configuredHbaLines() === undefined && this.bootstrapSection.pg_hba?.length) {
           const hbaPath = join(this.dataDir, 'pg_hba.conf');
           const initial = await readFile(hbaPath, 'utf8').catch(() => '');
           await writeOwnedFile(hbaPath, `${initial.trimEnd()}\n${this.bootstrapSection.pg_hba.join('\n')}\n`, { mode: 0o600, owner: this.runAs });

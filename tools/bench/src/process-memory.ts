@@ -55,8 +55,8 @@ export function agentHelpers(pid: number): number[] {
   return helpers;
 }
 
-/** Resident kB per mapped file path of one process; everything not file-backed under ''. */
-function residentByFile(pid: number): Map<string, number> {
+/** Resident kB per mapping name of one process (`/usr/bin/node`, `[heap]`, `[anon]` for unnamed ones), from smaps. */
+export function residentByMapping(pid: number): Map<string, number> {
   const sums = new Map<string, number>();
   let current = '';
   let text: string;
@@ -67,7 +67,7 @@ function residentByFile(pid: number): Map<string, number> {
   }
   for (const line of text.split('\n')) {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head) current = head[1]?.startsWith('/') ? head[1] : '';
+    if (head) current = head[1] || '[anon]';
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
     if (rss) sums.set(current, (sums.get(current) ?? 0) + Number(rss[1]));
   }
@@ -79,11 +79,12 @@ export function agentRssMb(pid: number | undefined): number | null {
   if (!pid) return null;
   const own = processRssMb(pid);
   if (own === null) return null;
-  const agentFiles = residentByFile(pid);
+  const agentMappings = residentByMapping(pid);
   let extraKb = 0;
   for (const helper of agentHelpers(pid)) {
-    for (const [file, kb] of residentByFile(helper)) {
-      const shared = file === '' ? 0 : (agentFiles.get(file) ?? 0);
+    for (const [name, kb] of residentByMapping(helper)) {
+      // Only file mappings are shared page cache; anonymous memory is the helper's own.
+      const shared = name.startsWith('/') ? (agentMappings.get(name) ?? 0) : 0;
       extraKb += Math.max(0, kb - shared);
     }
   }

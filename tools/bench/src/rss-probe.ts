@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { startLocalCluster } from '@pgha/local-cluster';
-import { agentHelpers, agentRssMb } from './process-memory.js';
+import { agentHelpers, agentRssMb, residentByMapping } from './process-memory.js';
 
 const args = process.argv.slice(2);
 const dcs = args.includes('--dcs') && args[args.indexOf('--dcs') + 1] === 'zookeeper' ? 'zookeeper' : 'etcd';
@@ -21,15 +21,7 @@ function memory(pid: number): string {
 
 /** Resident memory per mapping (summed by file name, or by kind for anonymous ones), largest first. */
 function topMappings(pid: number): string {
-  const sums = new Map<string, number>();
-  let current = '';
-  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head) current = head[1] || '[anon]';
-    const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss) sums.set(current, (sums.get(current) ?? 0) + Number(rss[1]));
-  }
-  return [...sums].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${(v / 1024).toFixed(1).padStart(6)} MiB  ${k}`).join('\n');
+  return [...residentByMapping(pid)].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${(v / 1024).toFixed(1).padStart(6)} MiB  ${k}`).join('\n');
 }
 
 const cluster = await startLocalCluster({ members: 1, dcs, useDist: true, timing: { ttl: 30, loopWait: 10, retryTimeout: 10 } });

@@ -47,7 +47,7 @@ export function standbyLeaderWithLock(ctx: Ctx, standby: StandbyClusterConfig): 
  * leader (Patroni: `cannot be a real primary in standby cluster`). The remote must have the same
  * system identifier, and WAL written here since the two diverged must be rewound away.
  */
-export function primaryInStandbyCluster(ctx: Ctx, standby: StandbyClusterConfig): Outcome {
+export function primaryInStandbyCluster(standby: StandbyClusterConfig): Outcome {
   return {
     reason: 'cannot be a real primary in standby cluster',
     actions: [
