@@ -227,6 +227,7 @@ function decideWithCluster(s: Snapshot, read: Cluster): Decision {
         actions: [...withSlotStatus(actions, slots.status), ...upkeep, ...sync.actions],
         notes,
         memory: { ...outcome.memory, ...slots.memory, ...sync.memory },
+        ...sooner(outcome.wakeAfterMs, sync.wakeAfterMs),
       },
       rule.name,
       memory,
@@ -234,6 +235,12 @@ function decideWithCluster(s: Snapshot, read: Cluster): Decision {
   }
   // The last row always applies; this is for the type checker.
   throw new Error('no HA rule applied');
+}
+
+/** The earlier of two optional wake-ups, as an Outcome field. */
+function sooner(a: number | undefined, b: number | undefined): { wakeAfterMs?: number } {
+  if (a === undefined) return b === undefined ? {} : { wakeAfterMs: b };
+  return { wakeAfterMs: b === undefined ? a : Math.min(a, b) };
 }
 
 function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMemory): Decision {

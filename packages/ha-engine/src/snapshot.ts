@@ -240,6 +240,11 @@ export interface EngineMemory {
    */
   syncSince?: { standbyNames: string; lsn: number } | null;
   /**
+   * Monotonic ms since when the `sync` key has lagged the standbys the leader wants (null: it
+   * does not): the leader re-checks quickly for a while from then (rules/sync.ts).
+   */
+  syncLagSince?: number | null;
+  /**
    * Member slots this server keeps: slot name → monotonic ms when a member last needed it. A slot
    * whose member is gone is kept until `member_slots_ttl` after that (slots.ts).
    */

@@ -4,6 +4,7 @@ import type { Cluster, SyncState } from '@pgha/dcs';
 import { describe, expect, it } from 'vitest';
 import type { Action, Decision, EngineMemory, Snapshot, SynchronousStandbySetting, WalSenderState } from '../src/index.js';
 import { decide, initialMemory, resolveEngineConfig } from '../src/index.js';
+import { SYNC_RECHECK_MS, SYNC_WATCH_MS } from '../src/rules/sync.js';
 import { parseSynchronousStandbyNames } from '../src/synchronous-standby-names.js';
 import { actionOf, clusterWithLeader, config, leaderSnapshot, member, peer, runningPrimary, runningReplica, snapshot, summary, unlockedCluster } from './fixtures/snapshots.js';
 
@@ -31,6 +32,11 @@ class SyncWorld {
   standbyNames = '';
   memory: EngineMemory = initialMemory;
   lsn = PRIMARY_LSN;
+  /** Monotonic ms of the next snapshot; each cycle advances it by `step`. */
+  now = 1_000_000;
+  step = 250;
+  /** Standbys that stream but never become synchronous (a walsender stuck in PostgreSQL). */
+  neverSync = new Set<string>();
   /** Every change, in order: `ssn:<value>` or `key:<standbys>`. */
   log: string[] = [];
   dynamic: Record<string, unknown>;
@@ -46,9 +52,11 @@ class SyncWorld {
     const listed = new Set(setting?.names ?? []);
     const syncState = setting?.kind === 'any' ? 'quorum' : 'sync';
     const replication = this.streaming.map((n) =>
-      sender(n, { syncState: listed.has(n) ? syncState : 'async', flushLsn: this.lsn, replayLsn: this.lsn }),
+      sender(n, { syncState: listed.has(n) && !this.neverSync.has(n) ? syncState : 'async', flushLsn: this.lsn, replayLsn: this.lsn }),
     );
     return leaderSnapshot({
+      now: this.now,
+      lock: { held: true, validUntil: this.now + 20_000 },
       cluster: this.cluster,
       config: config(this.dynamic),
       local: runningPrimary({ lsn: this.lsn, replication, synchronousStandbyNames: this.standbyNames }),
@@ -61,6 +69,7 @@ class SyncWorld {
     this.memory = d.memory;
     for (const a of d.actions) this.apply(a);
     this.lsn += 1000;
+    this.now += this.step;
     return d;
   }
 
@@ -497,5 +506,82 @@ describe('who may promote', () => {
     expect(summary(decide(snapshot({ local: runningReplica(), config: syncOn }))).reason).toBe(
       'no action. I am (pg1), a secondary, and following a leader (pg0)',
     );
+  });
+});
+
+describe('the sync key follows the setting without waiting for loop_wait (issue #22)', () => {
+  /** The decision asks for its next look sub-second. */
+  const quick = (d: Decision): boolean => d.wakeAfterMs !== undefined && d.wakeAfterMs === SYNC_RECHECK_MS && d.wakeAfterMs < 1000;
+  /** Cycles until the key names `who`, each at the wake-up the previous decision asked for. */
+  const untilPublished = (world: SyncWorld, who: string[], limit = 20): Decision[] => {
+    const decisions: Decision[] = [];
+    while (world.published.join() !== who.join() && decisions.length < limit) {
+      const d = world.cycle();
+      decisions.push(d);
+      world.now += (d.wakeAfterMs ?? 10_000) - world.step;
+    }
+    return decisions;
+  };
+
+  it('switched on: quick re-checks from the new setting until the standby is published, then loop_wait again', () => {
+    const world = new SyncWorld({ synchronous_mode: true, loop_wait: 10 });
+    const decisions = untilPublished(world, ['pg1']);
+    expect(world.published).toEqual(['pg1']);
+    expect(world.log).toEqual(['key:', 'ssn:pg1', 'key:pg1']);
+    // Every cycle before the one that wrote pg1 into the key asked for a quick look: a few of them.
+    expect(decisions.length).toBeGreaterThan(1);
+    expect(decisions.slice(0, -1).every(quick)).toBe(true);
+    expect(decisions.at(-1)?.wakeAfterMs).toBeUndefined();
+    expect(decisions.length).toBeLessThanOrEqual(4);
+    expect(world.cycle().wakeAfterMs).toBeUndefined();
+  });
+
+  it('a synchronous standby replaced: the new one is published within quick re-checks', () => {
+    const world = new SyncWorld({ synchronous_mode: true, loop_wait: 10 });
+    untilPublished(world, ['pg1']);
+    world.streaming = ['pg2'];
+    const decisions = untilPublished(world, ['pg2']);
+    expect(world.published).toEqual(['pg2']);
+    expect(decisions.length).toBeGreaterThan(1);
+    expect(decisions.slice(0, -1).every(quick)).toBe(true);
+    expect(decisions.length).toBeLessThanOrEqual(4);
+  });
+
+  it('quorum votes raised: quick re-checks until the key has the wanted votes', () => {
+    const world = new SyncWorld({ synchronous_mode: 'quorum', synchronous_node_count: 1, loop_wait: 10 });
+    untilPublished(world, ['pg1', 'pg2']);
+    expect(world.cluster.sync?.value.quorum).toBe(1);
+    world.dynamic = { ...world.dynamic, synchronous_node_count: 2 };
+    let d = world.cycle();
+    expect(quick(d)).toBe(true);
+    for (let i = 0; i < 6 && world.cluster.sync?.value.quorum !== 0; i++) d = world.cycle();
+    expect(world.cluster.sync?.value.quorum).toBe(0);
+    expect(world.cycle().wakeAfterMs).toBeUndefined();
+  });
+
+  it('a standby that never becomes synchronous: quick re-checks stop after the watch window', () => {
+    const world = new SyncWorld({ synchronous_mode: true, loop_wait: 10 }, ['pg1']);
+    world.neverSync.add('pg1');
+    const looks: Decision[] = [];
+    let d = world.cycle();
+    while (quick(d) && looks.length < 1000) {
+      looks.push(d);
+      d = world.cycle();
+    }
+    expect(world.published).toEqual([]);
+    expect(d.wakeAfterMs).toBeUndefined();
+    expect(looks.length).toBe(SYNC_WATCH_MS / world.step);
+    // And once the standby is synchronous after all, the next regular cycle publishes it.
+    world.neverSync.clear();
+    untilPublished(world, ['pg1']);
+    expect(world.published).toEqual(['pg1']);
+  });
+
+  it('asks for no quick look when nothing lags, and none when synchronous mode is off', () => {
+    expect(new SyncWorld({ loop_wait: 10 }).cycle().wakeAfterMs).toBeUndefined();
+    const strictAlone = new SyncWorld({ synchronous_mode: true, synchronous_mode_strict: true, loop_wait: 10 }, []);
+    strictAlone.cycle();
+    expect(strictAlone.standbyNames).toBe('*');
+    expect(strictAlone.cycle().wakeAfterMs).toBeUndefined();
   });
 });

@@ -25,7 +25,19 @@ export interface SyncUpkeep {
   actions: Action[];
   notes: string[];
   memory: Partial<EngineMemory>;
+  /** Run the next cycle this soon (ms): the `sync` key lags the setting the leader wants. */
+  wakeAfterMs?: number;
 }
+
+/**
+ * While the `sync` key lags the standbys the leader wants (a new setting just written, a standby
+ * not yet reported synchronous or not yet past the setting's start), the leader looks again this
+ * often instead of waiting for `loop_wait`: until the key names a synchronous standby, a dead
+ * primary has no successor. Bounded by SYNC_WATCH_MS from when the lag began, so a standby that
+ * never becomes synchronous costs a few seconds of quick cycles, not a busy loop.
+ */
+export const SYNC_RECHECK_MS = 250;
+export const SYNC_WATCH_MS = 10_000;
 
 const KEY_LOST = 'Synchronous replication key updated by someone else';
 
@@ -91,7 +103,7 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
     if (managed && parseSynchronousStandbyNames(s.local.synchronousStandbyNames) !== null) {
       actions.push({ kind: 'set_synchronous_standby_names', setting: null, otherwise: { reason: 'failed to set synchronous_standby_names', actions: [] } });
     }
-    return { actions, notes, memory: { syncSince: null } };
+    return { actions, notes, memory: { syncSince: null, syncLagSince: null } };
   }
 
   const inEffectText = s.local.synchronousStandbyNames ?? '';
@@ -189,7 +201,14 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
       notes.push('No active replication connections from Patroni members and synchronous_mode_strict is requested. Commits will be delayed.');
     }
   }
-  return { actions, notes, memory: { syncSince: since } };
+  // The key lags what the leader wants: the setting changes now, or a wanted standby (or the
+  // votes the wanted setting needs) is not in the key yet.
+  const target = wanted.names.filter((n) => n !== '*');
+  const lagging = changing || !sameNames(next, target) || (mode === 'quorum' && quorum !== requiredVotes(target, [wanted]));
+  const lagSince = lagging ? (s.memory.syncLagSince ?? s.now) : null;
+  const upkeep: SyncUpkeep = { actions, notes, memory: { syncSince: since, syncLagSince: lagSince } };
+  if (lagSince !== null && s.now - lagSince < SYNC_WATCH_MS) upkeep.wakeAfterMs = SYNC_RECHECK_MS;
+  return upkeep;
 }
 
 /**
@@ -244,7 +263,7 @@ function memberName(cluster: Cluster, name: string): string {
 
 /** The upkeep after a decision of `rule`: only a running primary that keeps the lock this cycle. */
 export function leaderSyncUpkeep(ctx: Ctx, rule: string, actions: readonly Action[]): SyncUpkeep {
-  const none: SyncUpkeep = { actions: [], notes: [], memory: {} };
+  const none: SyncUpkeep = { actions: [], notes: [], memory: { syncLagSince: null } };
   const { local } = ctx.s;
   if (rule !== 'leader-with-lock' || !local.running || local.role !== 'primary' || local.state !== 'running') return none;
   if (actions.some((a) => isLongAction(a) || a.kind === 'release_lock' || a.kind === 'probe_peers')) return none;
