@@ -13,7 +13,7 @@ import { startLocalTarget } from './local-target.js';
 import { PROBE_TABLE, splitBrainWindows, startProber, type SplitBrainWindow } from './prober.js';
 import { waitForRecovery } from './recovery.js';
 import { hasSyncStandby, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
-import { ACKED_TABLE, parseLsn, startWriter, type AckedCommit } from './writer.js';
+import { ACKED_TABLE, ACKED_TABLE_DDL, parseLsn, startWriter, type AckedCommit } from './writer.js';
 
 export interface ChaosOptions {
   rounds: number;
@@ -119,7 +119,7 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
   let recovery = await waitForRecovery(members, bound, bound);
   if (recovery.rejoinedAt === null) throw new Error(`the cluster is not whole: ${recovery.missing.join(', ')} not streaming`);
   // IF NOT EXISTS: an attached cluster may keep the tables of an earlier run.
-  await query(recovery.primary, `CREATE TABLE IF NOT EXISTS ${ACKED_TABLE} (id bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+  await query(recovery.primary, ACKED_TABLE_DDL);
   await query(recovery.primary, `TRUNCATE ${ACKED_TABLE}`);
   await query(recovery.primary, `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
   for (const m of members) {

@@ -12,6 +12,8 @@ import type { ChaosMember } from './target.js';
 import { connect } from './connection.js';
 
 export const ACKED_TABLE = 'chaos_acked';
+/** Creates the writer's table (run on the primary before `startWriter`). */
+export const ACKED_TABLE_DDL = `CREATE TABLE IF NOT EXISTS ${ACKED_TABLE} (id bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`;
 
 export interface AckedCommit {
   id: number;

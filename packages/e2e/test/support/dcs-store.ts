@@ -1,0 +1,36 @@
+/**
+ * The cluster's keys read through pgha's own DCS drivers, on either store, as a tool built on
+ * `@pgha/dcs` would read them (etcd-keys.ts reads etcd with etcdctl, as the seed manual does).
+ */
+import type { Cluster, ClusterStore } from '@pgha/dcs';
+import { createClusterStore, silentLogger, systemClock } from '@pgha/dcs';
+import { createDriver as createEtcdDriver } from '@pgha/dcs-etcd';
+import { createDriver as createZooKeeperDriver } from '@pgha/dcs-zookeeper';
+import type { LocalCluster } from '@pgha/local-cluster';
+
+/** A read-only view of the cluster's keys; `close()` when done. */
+export async function openClusterStore(cluster: LocalCluster): Promise<ClusterStore> {
+  const { kind, endpoints } = cluster.dcs;
+  const section =
+    kind === 'etcd' ? { hosts: endpoints.map((e) => e.replace(/^https?:\/\//, '')) } : { hosts: endpoints };
+  const factory = kind === 'etcd' ? createEtcdDriver : createZooKeeperDriver;
+  const driver = await factory({
+    namespace: '/service',
+    scope: cluster.scope,
+    // Never written: this store only reads.
+    name: 'e2e-reader',
+    section,
+    ttl: 30,
+    loopWait: 10,
+    retryTimeout: 10,
+    clock: systemClock,
+    logger: silentLogger,
+  });
+  return createClusterStore(driver, { name: cluster.scope, logger: silentLogger });
+}
+
+/** The standbys the `sync` key names, sorted, when it names `leader`; [] otherwise. */
+export function syncStandbys(cluster: Cluster, leader: string): string[] {
+  const value = cluster.sync?.value;
+  return value && value.leader === leader ? [...value.sync_standby].sort() : [];
+}
