@@ -13,10 +13,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACKED_TABLE, ACKED_TABLE_DDL, startWriter, type Writer } from '@pgha/chaos/writer';
 import type { ClusterStore } from '@pgha/dcs';
-import { SUPERUSER, startLocalCluster, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { SUPERUSER, openClusterStore, startLocalCluster, syncStandbys, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { WAIT_MS, tail } from './support/cluster-checks.js';
-import { openClusterStore, syncStandbys } from './support/dcs-store.js';
 import { query } from './support/sql.js';
 
 const TIMING = { ttl: 20, loopWait: 5, retryTimeout: 7 };
@@ -70,7 +69,7 @@ describe.each(stores)('synchronous mode on %s: the primary crashed as soon as th
     try {
       next = await cluster.waitForPrimary(WAIT_MS, primary.name);
     } catch (e) {
-      throw new Error(`no new primary after ${primary.name}'s node crashed with sync key [${named.join()}]: ${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`no new primary after ${primary.name}'s node crashed with sync key [${named.join()}]: ${(e as Error).message}\n${diagnostics()}`, { cause: e });
     }
     expect(named).toHaveLength(1);
     expect(next.name).toBe(named[0]);

@@ -552,9 +552,8 @@ describe('the sync key follows the setting without waiting for loop_wait (issue 
     untilPublished(world, ['pg1', 'pg2']);
     expect(world.cluster.sync?.value.quorum).toBe(1);
     world.dynamic = { ...world.dynamic, synchronous_node_count: 2 };
-    let d = world.cycle();
-    expect(quick(d)).toBe(true);
-    for (let i = 0; i < 6 && world.cluster.sync?.value.quorum !== 0; i++) d = world.cycle();
+    expect(quick(world.cycle())).toBe(true);
+    for (let i = 0; i < 6 && world.cluster.sync?.value.quorum !== 0; i++) world.cycle();
     expect(world.cluster.sync?.value.quorum).toBe(0);
     expect(world.cycle().wakeAfterMs).toBeUndefined();
   });

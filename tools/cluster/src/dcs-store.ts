@@ -1,12 +1,13 @@
 /**
  * The cluster's keys read through pgha's own DCS drivers, on either store, as a tool built on
- * `@pgha/dcs` would read them (etcd-keys.ts reads etcd with etcdctl, as the seed manual does).
+ * `@pgha/dcs` would read them (for tests and benchmarks; the e2e's etcd-keys.ts reads etcd with
+ * etcdctl, as the seed manual does).
  */
 import type { Cluster, ClusterStore } from '@pgha/dcs';
 import { createClusterStore, silentLogger, systemClock } from '@pgha/dcs';
 import { createDriver as createEtcdDriver } from '@pgha/dcs-etcd';
 import { createDriver as createZooKeeperDriver } from '@pgha/dcs-zookeeper';
-import type { LocalCluster } from '@pgha/local-cluster';
+import type { LocalCluster } from './cluster.js';
 
 /** A read-only view of the cluster's keys; `close()` when done. */
 export async function openClusterStore(cluster: LocalCluster): Promise<ClusterStore> {
