@@ -12,8 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACKED_TABLE, ACKED_TABLE_DDL, startWriter, type Writer } from '@pgha/chaos/writer';
-import type { ClusterStore } from '@pgha/dcs';
-import { SUPERUSER, openClusterStore, startLocalCluster, syncStandbys, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { SUPERUSER, openClusterStore, startLocalCluster, syncStandbys, type ClusterStore, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { WAIT_MS, tail } from './support/cluster-checks.js';
 import { query } from './support/sql.js';

@@ -9,6 +9,8 @@ import { createDriver as createEtcdDriver } from '@pgha/dcs-etcd';
 import { createDriver as createZooKeeperDriver } from '@pgha/dcs-zookeeper';
 import type { LocalCluster } from './cluster.js';
 
+export type { Cluster, ClusterStore } from '@pgha/dcs';
+
 /** A read-only view of the cluster's keys; `close()` when done. */
 export async function openClusterStore(cluster: LocalCluster): Promise<ClusterStore> {
   const { kind, endpoints } = cluster.dcs;
