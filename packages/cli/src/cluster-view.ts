@@ -7,6 +7,7 @@
  * Patroni 3.1+ does), or `uninitialized` / `initializing`.
  */
 import type { Cluster, Member } from '@pgha/dcs';
+import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
 import type { Cell, OutputFormat, TableOutput } from './output.js';
 import { roundHalfEven } from './python-text.js';
 
@@ -97,6 +98,9 @@ function topologyOrder(rows: Row[]): { row: Row; depth: number }[] {
 export function serviceInfo(cluster: Cluster): string[] {
   const info: string[] = [];
   if (isPaused(cluster)) info.push('Maintenance mode: on');
+  // pgha's own line (patronictl has none): a cluster whose leader has no possible successor says so.
+  const readiness = failoverReadiness(cluster, resolveEngineConfig(cluster.config?.value).config);
+  if (cluster.leader && !readiness.possible && !isPaused(cluster)) info.push(`Automatic failover: not possible (${readiness.reason})`);
   const f = cluster.failover?.value;
   if (f?.scheduled_at) {
     let line = `Switchover scheduled at: ${f.scheduled_at}`;

@@ -56,6 +56,21 @@ describe('read commands', () => {
     expect(list.stdout).toMatch(/\| pg0 +\|.*\| +\|\n/);
   });
 
+  it('says when no member could take over: synchronous mode with no published standby, then one published', async () => {
+    const plain = await seed();
+    expect((await plain.run(['list'])).stdout).not.toContain('Automatic failover');
+    const members = { pg0: memberJson('pg0', 5433, { role: 'master', xlog_location: 100 }), pg1: memberJson('pg1', 5434, { xlog_location: 100 }) };
+    const keys = { initialize: '7300000000000000001', config: { synchronous_mode: true }, status: { optime: 100 } };
+    const none = await seedCluster({ members, leader: 'pg0', keys: { ...keys, sync: { leader: 'pg0', sync_standby: null } } });
+    expect((await none.run(['list'])).stdout).toContain(
+      ' Automatic failover: not possible (synchronous_mode is on and the sync key names no standby: no member is known to hold every acknowledged commit)\n',
+    );
+    const one = await seedCluster({ members, leader: 'pg0', keys: { ...keys, sync: { leader: 'pg0', sync_standby: 'pg1' } } });
+    const list = (await one.run(['list'])).stdout;
+    expect(list).toMatch(/\| pg1 +\| 127\.0\.0\.1:5434 \| Sync Standby \|/);
+    expect(list).not.toContain('Automatic failover');
+  });
+
   it('names an unknown cluster or member in a one-line error with exit 1', async () => {
     const c = await seed();
     const cluster = await c.run(['list', 'nosuch']);

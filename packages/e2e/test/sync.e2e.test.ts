@@ -14,6 +14,7 @@ import { waitFor } from '@pgha/test-servers';
 import { etcdctl, keyPath, readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
 import { clientFor, query, tryQuery } from './support/sql.js';
 import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { api } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
@@ -55,6 +56,23 @@ describe('synchronous replication switched at run time', () => {
     return last as { key: SyncKey | null; names: string; states: Record<string, string> };
   };
 
+  /** GET /cluster's `automatic_failover` once it says `possible` (the API answers from its last cycle). */
+  const automaticFailover = async (possible: boolean): Promise<{ possible: boolean; candidates: string[]; reason: string }> => {
+    let seen: { possible: boolean; candidates: string[]; reason: string } | undefined;
+    await waitFor(
+      `GET /cluster to say automatic failover is ${possible ? '' : 'not '}possible`,
+      async () => {
+        seen = (JSON.parse((await api(primary, 'GET', '/cluster')).text) as { automatic_failover?: typeof seen }).automatic_failover;
+        return seen?.possible === possible;
+      },
+      STEP_MS,
+      250,
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; last seen ${JSON.stringify(seen)}`);
+    });
+    return seen!;
+  };
+
   const replicas = () => cluster.members.filter((m) => m !== primary);
   const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 25)}`).join('\n');
 
@@ -78,6 +96,8 @@ describe('synchronous replication switched at run time', () => {
     const sync = standbysOf(s.key)[0]!;
     const other = replicas().find((m) => m.name !== sync)!;
     expect(s.states[other.name]).toBe('async');
+    // Only the published standby could take over, and GET /cluster says so.
+    expect((await automaticFailover(true)).candidates).toEqual([sync]);
   });
 
   it('strict (written to the config key with etcdctl): commits wait while no standby is synchronous', async () => {
@@ -105,6 +125,8 @@ describe('synchronous replication switched at run time', () => {
       await waitForSyncState("synchronous_standby_names '*' and nobody published", ({ key, names }) =>
         names === '*' && standbysOf(key).length === 0 && key?.leader === primary.name,
       );
+      // Nobody could take over now: the cluster must not look healthy.
+      expect((await automaticFailover(false)).candidates).toEqual([]);
       await waiting.connect();
       const commit = waiting.query(`INSERT INTO sync_rows VALUES (${id}, 'waited')`);
       void commit.then(

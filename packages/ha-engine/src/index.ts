@@ -4,6 +4,7 @@ export * from './actions.js';
 export * from './snapshot.js';
 export * from './config.js';
 export * from './candidate.js';
+export * from './failover-readiness.js';
 export * from './rejoin.js';
 export * from './decide.js';
 export * from './slots.js';

@@ -3,6 +3,7 @@
  * (no DCS call per request).
  */
 import type { Cluster, Member } from '@pgha/dcs';
+import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
 
 export interface ClusterMemberView {
   name: string;
@@ -23,6 +24,12 @@ export interface ClusterView {
   scope: string;
   pause?: boolean;
   scheduled_switchover?: { at: string; from?: string; to?: string };
+  /**
+   * pgha's own (Patroni has no such field; its tools ignore it): could the cluster fail over
+   * automatically if the leader died now, who could take over, and why not (ha-engine's
+   * failover-readiness.ts).
+   */
+  automatic_failover?: { possible: boolean; candidates: string[]; reason: string };
 }
 
 /** `postgres://host:port/db` → host and port (5432 when absent). */
@@ -69,6 +76,10 @@ export function clusterView(cluster: Cluster, scope: string): ClusterView {
     scope,
   };
   if (config['pause'] === true) view.pause = true;
+  if (cluster.leader) {
+    const { possible, candidates, reason } = failoverReadiness(cluster, resolveEngineConfig(cluster.config?.value).config);
+    view.automatic_failover = { possible, candidates, reason };
+  }
   const failover = cluster.failover?.value;
   if (failover?.scheduled_at) {
     view.scheduled_switchover = { at: failover.scheduled_at };
