@@ -40,6 +40,15 @@ describe('pgha command line', () => {
     expect(bad.stderr).toMatch(/name: /);
   });
 
+  it('refuses restapi.verify_client without restapi.cafile, naming the key', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgha-bin-'));
+    const file = join(dir, 'verify.yml');
+    await writeFile(file, VALID.replace('restapi: {listen: 127.0.0.1:8008}', 'restapi: {listen: 127.0.0.1:8008, certfile: /etc/ssl/x.pem, verify_client: required}'));
+    const res = await pgha(['--validate-config', file]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('restapi.verify_client: required needs restapi.cafile');
+  });
+
   it('takes the whole configuration from PATRONI_CONFIGURATION', async () => {
     const res = await pgha(['--validate-config'], { PATRONI_CONFIGURATION: VALID });
     expect([res.code, res.stdout.trim()]).toEqual([0, 'PATRONI_CONFIGURATION: configuration is valid']);

@@ -11,13 +11,15 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
-import { createAccessCheck, type AccessOptions } from './access.js';
+import { createAccessCheck, normaliseAddress, type AccessOptions } from './access.js';
+import { createAuthFailures } from './auth-failures.js';
 import { clusterView } from './cluster-view.js';
 import { patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
 import { healthStatus } from './health.js';
 import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
+import { contentTypeRefusal, crossSiteRefusal } from './request-guard.js';
 import type { ApiSnapshot } from './state.js';
 import { requestManualFailover, type ApiAnswer, type SwitchoverPorts } from './switchover.js';
 
@@ -78,6 +80,8 @@ export interface ApiServerOptions {
   unsafeRate?: { perSecond: number; burst: number };
   /** Unsafe requests processed at once (default 4); more are refused with 503. */
   maxConcurrentUnsafe?: number;
+  /** Failed Basic-auth attempts a source may make per window before it is refused with 429 (default 10 per 60 s). */
+  authFailures?: { limit: number; windowMs: number };
   /** Resolves host names of the allowlist (default: node's DNS lookup). */
   resolveHost?: (host: string) => Promise<string[]>;
 }
@@ -105,6 +109,11 @@ const JSON_TYPE = 'application/json';
 const TEXT_TYPE = 'text/html';
 const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const STARTING = JSON.stringify({ state: 'starting', role: 'uninitialized' });
+const AUTH_FAILURES = { limit: 10, windowMs: 60_000 };
+/** Sources whose failed attempts are remembered at once (the oldest is forgotten first). */
+const AUTH_FAILURE_SOURCES = 1024;
+export const OPEN_API_WARNING =
+  'the REST API management endpoints (switchover, failover, restart, reinitialize, PATCH /config) are open to anyone who can reach this port: set restapi.authentication, restapi.allowlist or restapi.verify_client';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, snapshot: ApiSnapshot | null) => Promise<ApiAnswer> | ApiAnswer;
 
@@ -144,6 +153,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     ...(tls?.verifyClient ? { verifyClient: tls.verifyClient } : {}),
   };
   const access = createAccessCheck(accessOptions);
+  const authLimit = options.authFailures ?? AUTH_FAILURES;
+  const authFailures = createAuthFailures({ ...authLimit, maxSources: AUTH_FAILURE_SOURCES }, options.now);
+  // Patroni's default too; pgha says so, at start and in GET /patroni, rather than stay silent.
+  const openToAnyone = !options.authentication && !(options.allowlist && options.allowlist.length > 0) && !options.allowlistIncludeMembers && (tls?.verifyClient ?? 'none') === 'none';
   const limiter = createRateLimiter(options.unsafeRate ?? { perSecond: 10, burst: 20 }, options.now);
   const maxConcurrent = options.maxConcurrentUnsafe ?? 4;
   let inFlight = 0;
@@ -294,11 +307,29 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       authorized: socket.authorized === true,
       hasCertificate: typeof socket.getPeerCertificate === 'function' && Object.keys(socket.getPeerCertificate() ?? {}).length > 0,
     };
+    const refused = crossSiteRefusal(req.headers) ?? contentTypeRefusal(req.headers);
+    if (refused) {
+      req.resume();
+      options.logger.warn({ source: peer.address, method: req.method, path, status: refused.status }, `REST API request refused: ${refused.text}`);
+      return sendAnswer(res, refused);
+    }
+    const source = normaliseAddress(peer.address);
+    if (authFailures.blocked(source)) {
+      req.resume();
+      return sendAnswer(res, { status: 429, text: 'Too Many Requests: too many failed authentication attempts', headers: { 'Retry-After': String(Math.ceil(authLimit.windowMs / 1000)) } });
+    }
     const denial = access.check(peer, req.headers.authorization, published?.snapshot.cluster ?? null);
     if (denial) {
       req.resume();
+      if (denial.status === 401 && req.headers.authorization !== undefined) {
+        options.logger.warn({ source, method: req.method, path }, 'REST API: failed authentication');
+        if (authFailures.fail(source)) {
+          options.logger.warn({ source }, `REST API: ${authLimit.limit} failed authentication attempts from ${source}; refusing it for ${authLimit.windowMs / 1000} s`);
+        }
+      }
       return sendAnswer(res, denial);
     }
+    if (options.authentication) authFailures.succeed(source);
     if (!limiter.take()) {
       req.resume();
       return sendAnswer(res, { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '1' } });
@@ -382,10 +413,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     publish(snapshot) {
       const scheduled = local?.scheduled();
       const status = scheduled ? { ...snapshot.status, scheduled_restart: { ...scheduled } as Record<string, unknown> } : snapshot.status;
-      const body = JSON.stringify(status);
+      const body = JSON.stringify(openToAnyone ? { ...status, warnings: [OPEN_API_WARNING] } : status);
       published = { original: snapshot, snapshot: scheduled ? { ...snapshot, status } : snapshot, body, length: Buffer.byteLength(body), metrics: null, cluster: null };
     },
     async listen() {
+      if (openToAnyone) options.logger.warn(`SECURITY: ${OPEN_API_WARNING}`);
       for (const host of access.unresolved) {
         try {
           access.addResolved(await resolveHost(host));

@@ -64,7 +64,7 @@ const pg0 = store('pg0');
 const pg1 = store('pg1');
 const loop = new FakeLoop();
 let reloads = 0;
-const auth = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` };
+const auth = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}`, 'Content-Type': 'application/json' };
 const servers: ApiServer[] = [];
 
 function options(over: Partial<ApiServerOptions> = {}): ApiServerOptions {

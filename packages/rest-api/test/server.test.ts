@@ -17,7 +17,7 @@ const pg1 = store('pg1');
 let api: ApiServer;
 let base: string;
 let wakeups = 0;
-const auth = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` };
+const auth = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}`, 'Content-Type': 'application/json' };
 
 beforeAll(async () => {
   for (const [s, role] of [[pg0, 'primary'], [pg1, 'replica']] as const) {
@@ -72,9 +72,9 @@ describe('REST API server', () => {
   });
 
   it('requires Basic auth on management calls and rejects bad bodies', async () => {
-    const noAuth = await fetch(`${base}/switchover`, { method: 'POST', body: '{}' });
+    const noAuth = await fetch(`${base}/switchover`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
     expect([noAuth.status, await noAuth.text(), noAuth.headers.get('www-authenticate')]).toEqual([401, 'no auth header received', 'Basic realm="Patroni"']);
-    const wrong = await fetch(`${base}/switchover`, { method: 'POST', body: '{}', headers: { Authorization: 'Basic eDp5' } });
+    const wrong = await fetch(`${base}/switchover`, { method: 'POST', body: '{}', headers: { Authorization: 'Basic eDp5', 'Content-Type': 'application/json' } });
     expect([wrong.status, await wrong.text()]).toEqual([401, 'not authenticated']);
     const garbage = await fetch(`${base}/switchover`, { method: 'POST', body: '{"leader":', headers: auth });
     expect(garbage.status).toBe(400);

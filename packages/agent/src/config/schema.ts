@@ -32,6 +32,12 @@ export const restapiSectionSchema = z.looseObject({
   http_extra_headers: z.record(z.string(), z.string()).optional(),
   https_extra_headers: z.record(z.string(), z.string()).optional(),
   request_queue_size: z.coerce.number().int().positive().optional(),
+}).superRefine((r, ctx) => {
+  // Without cafile, node would check client certificates against the public root CAs: any
+  // certificate a public CA signed would pass as a member's or an operator's.
+  if (r.verify_client !== undefined && r.verify_client !== 'none' && !r.cafile) {
+    ctx.addIssue({ code: 'custom', path: ['verify_client'], message: `${r.verify_client} needs restapi.cafile, the CA that signs the client certificates (without it any publicly signed certificate would pass)` });
+  }
 });
 export type RestapiSection = z.infer<typeof restapiSectionSchema>;
 
