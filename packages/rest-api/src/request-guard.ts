@@ -28,7 +28,7 @@ export function crossSiteRefusal(headers: IncomingHttpHeaders): Refusal | null {
   }
   const origin = headers.origin;
   if (typeof origin === 'string') {
-    let host: string | null = null;
+    let host: string | null;
     try {
       host = new URL(origin).host.toLowerCase();
     } catch {
