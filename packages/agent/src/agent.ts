@@ -13,6 +13,7 @@ import { adaptPostgresController } from './adapters/postgres-port.js';
 import type { Identity } from './api-snapshot.js';
 import { createApiMetrics, instrumentStore, wireApi } from './api-wiring.js';
 import { applyEnvironment, configurationFromEnvironment } from './config/environment.js';
+export { takeEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
 import { createLogger } from './logging.js';
@@ -68,7 +69,14 @@ export interface RunningAgent {
 }
 
 /** Starts an agent from a validated configuration. */
-export async function startAgent(options: { configPath?: string; raw: Tree; config: AgentConfig; logger?: PinoLogger }): Promise<RunningAgent> {
+export async function startAgent(options: {
+  configPath?: string;
+  raw: Tree;
+  config: AgentConfig;
+  logger?: PinoLogger;
+  /** The `PATRONI_*` / `PGHA_*` variables taken out of the environment at start (for reloads). */
+  env?: Record<string, string | undefined>;
+}): Promise<RunningAgent> {
   const { raw, config } = options;
   const logger = options.logger ?? createLogger(config.log as Parameters<typeof createLogger>[0]);
   const timing = dynamicTiming(config);
@@ -241,7 +249,7 @@ export async function startAgent(options: { configPath?: string; raw: Tree; conf
     async reload() {
       if (!options.configPath) return;
       try {
-        const next = await loadAgentConfig(options.configPath);
+        const next = await loadAgentConfig(options.configPath, options.env ?? process.env);
         const change = await controller.updateConfiguration({
           postgresql: next.config.postgresql,
           ...(next.config.bootstrap ? { bootstrap: next.config.bootstrap } : {}),

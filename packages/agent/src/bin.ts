@@ -26,10 +26,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const path = argv.find((a) => !a.startsWith('-'));
   // Loaded here, not imported at the top, so that pg loads without Node's fetch globals (see the module).
-  const { loadAgentConfig, startAgent } = await importWithoutFetchGlobals(() => import('./agent.js'));
+  const { loadAgentConfig, startAgent, takeEnvironment } = await importWithoutFetchGlobals(() => import('./agent.js'));
+  // Out of the environment before anything is started: PostgreSQL and scripts inherit it.
+  const env = takeEnvironment(process.env);
   let loaded;
   try {
-    loaded = await loadAgentConfig(path);
+    loaded = await loadAgentConfig(path, env);
   } catch (e) {
     console.error(`pgha: ${(e as Error).message}`);
     return 1;
@@ -39,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${path ?? 'PATRONI_CONFIGURATION'}: configuration is valid`);
     return 0;
   }
-  const agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config });
+  const agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config, env });
   let stops = 0;
   const stop = () => {
     stops += 1;

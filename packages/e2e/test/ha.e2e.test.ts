@@ -12,8 +12,10 @@
  *
  * PGHA_E2E_DCS=etcd (or zookeeper) runs one DCS only; PGHA_E2E_ECHO=1 shows the agents' logs.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalCluster, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { REPLICATION, startLocalCluster, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { PROBE_TABLE, query, tryQuery } from './support/sql.js';
 import { startWriteChecker, type WriteChecker } from './support/write-checker.js';
@@ -22,6 +24,7 @@ import { WAIT_MS, isReplica, tail, waitForRow, waitForStreaming } from './suppor
 // loop_wait + 2 * retry_timeout <= ttl, as Patroni requires; short so each scenario is quick.
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SECRET_ENV = { PATRONI_REPLICATION_PASSWORD: REPLICATION.password };
 
 describe.each<DcsKind>((process.env["PGHA_E2E_DCS"]?.split(",") ?? ["etcd", "zookeeper"]) as DcsKind[])('HA cluster on %s', (dcs) => {
   let cluster: LocalCluster;
@@ -44,7 +47,9 @@ describe.each<DcsKind>((process.env["PGHA_E2E_DCS"]?.split(",") ?? ["etcd", "zoo
   // Setup, not a scenario: a failed assertion in one test must not leave the others without
   // their tables or the split-brain checker.
   beforeAll(async () => {
-    cluster = await startLocalCluster({ dcs, timing: TIMING, watchdog: true, echo: process.env['PGHA_E2E_ECHO'] === '1' });
+    // A password given the Patroni way, in the environment (the YAML has the same one).
+    const agentEnv = { 0: SECRET_ENV, 1: SECRET_ENV, 2: SECRET_ENV };
+    cluster = await startLocalCluster({ dcs, timing: TIMING, watchdog: true, agentEnv, echo: process.env['PGHA_E2E_ECHO'] === '1' });
     const primary = await healthyPrimary();
     await query(primary, `CREATE TABLE ${PROBE_TABLE} (id bigserial PRIMARY KEY, member text NOT NULL, at timestamptz DEFAULT now())`);
     await query(primary, 'CREATE TABLE e2e_rows (id int PRIMARY KEY, note text)');
@@ -82,6 +87,15 @@ describe.each<DcsKind>((process.env["PGHA_E2E_DCS"]?.split(",") ?? ["etcd", "zoo
     const replicas = cluster.members.filter((m) => m !== primary);
     for (const m of replicas) expect(await isReplica(m)).toBe(true);
     expectNoSplitBrain();
+  });
+
+  it("PostgreSQL does not inherit the agent's PATRONI_* secrets (/proc/<postmaster>/environ)", async () => {
+    for (const m of cluster.members) {
+      const pid = readFileSync(join(m.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      expect(environ.some((e) => e.startsWith('PATH=')), `${m.name}'s postmaster environment was read`).toBe(true);
+      expect(environ.filter((e) => e.startsWith('PATRONI_REPLICATION_PASSWORD=')), m.name).toEqual([]);
+    }
   });
 
   it('restarts the postmaster in place when only it is killed', async () => {

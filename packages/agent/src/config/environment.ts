@@ -164,6 +164,26 @@ function setPath(tree: Tree, path: string[], value: unknown): void {
   node[path[path.length - 1]!] = value;
 }
 
+/**
+ * Takes the variables pgha reads out of `env` and returns them (Patroni's `_popenv`): they may
+ * hold passwords (`PATRONI_SUPERUSER_PASSWORD`, `PATRONI_RESTAPI_PASSWORD`, a whole
+ * `PATRONI_CONFIGURATION`), and PostgreSQL, its archive and restore commands and every callback
+ * the agent starts would otherwise inherit them — readable by a role with `pg_read_server_files`
+ * in `/proc/<pid>/environ`. The agent keeps the returned copy for reloads. Other `PATRONI_*`
+ * variables (ones pgha does not read) are left alone.
+ */
+export function takeEnvironment(env: Env): Env {
+  const taken: Env = {};
+  for (const [variable, text] of Object.entries(env)) {
+    const prefix = PREFIXES.find((p) => variable.startsWith(p));
+    if (prefix === undefined || text === undefined) continue;
+    if (variable !== `${prefix}CONFIGURATION` && !placementOf(variable.slice(prefix.length))) continue;
+    taken[variable] = text;
+    delete env[variable];
+  }
+  return taken;
+}
+
 /** The whole-document variable, when set (`PGHA_CONFIGURATION` wins). */
 export function configurationFromEnvironment(env: Env): string | undefined {
   return env.PGHA_CONFIGURATION ?? env.PATRONI_CONFIGURATION;
