@@ -17,6 +17,7 @@ export { takeEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
 import { createLogger } from './logging.js';
+import { ensureUniqueName } from './unique-name.js';
 import { buildWatchdog } from './watchdog-wiring.js';
 import { parseWatchdogConfig } from '@pgha/watchdog';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
@@ -94,6 +95,50 @@ export async function startAgent(options: {
   });
   const store = createClusterStore(driver, { name: config.name, logger });
 
+  const apiHeaders: Record<string, string> = {};
+  // Members call each other's unsafe endpoints (POST /failsafe) with the REST API's own credentials, as Patroni does.
+  const apiAuth = config.restapi.authentication;
+  if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
+  // https peers are verified against the REST API's own CA unless ctl.insecure says otherwise (as Patroni's requests do).
+  const peerHttp = createPeerHttp({
+    rejectUnauthorized: config.ctl?.insecure !== true,
+    ...(config.restapi.cafile ? { ca: readFileSync(config.restapi.cafile) } : {}),
+  });
+
+  const api = splitHostPort(config.restapi.listen);
+  const apiConnect = splitHostPort(config.restapi.connect_address ?? config.restapi.listen);
+  const pgConnect = splitHostPort(String(config.postgresql.connect_address ?? config.postgresql.listen).split(',').pop()!);
+  const tags = config.tags ?? {};
+  const me: MemberIdentity = {
+    name: config.name,
+    connUrl: `postgres://${pgConnect.host}:${pgConnect.port}/postgres`,
+    apiUrl: `${config.restapi.certfile ? 'https' : 'http'}://${apiConnect.host}:${apiConnect.port}/patroni`,
+    tags,
+    version: PATRONI_COMPATIBLE_VERSION,
+  };
+
+  // Before anything is written to the DCS or done to PostgreSQL: a second agent with our name
+  // would share our member and leader keys (see unique-name.ts).
+  try {
+    await ensureUniqueName({
+      name: config.name,
+      scope: config.scope,
+      store,
+      driver,
+      fetch: peerHttp,
+      headers: apiHeaders,
+      clock,
+      logger,
+      ttl: timing.ttl,
+      loopWait: timing.loopWait,
+      me: { connUrl: me.connUrl, apiUrl: me.apiUrl },
+    });
+  } catch (e) {
+    // Nothing of ours is in the DCS yet; revoking only ends the (empty) session at once.
+    await store.close({ revoke: true }).catch(() => {});
+    throw e;
+  }
+
   const controller = createPostgresController({
     name: config.name,
     scope: config.scope,
@@ -138,32 +183,12 @@ export async function startAgent(options: {
     },
   }) as ClusterStore;
 
-  const api = splitHostPort(config.restapi.listen);
-  const apiConnect = splitHostPort(config.restapi.connect_address ?? config.restapi.listen);
-  const pgConnect = splitHostPort(String(config.postgresql.connect_address ?? config.postgresql.listen).split(',').pop()!);
-  const tags = config.tags ?? {};
-  const me: MemberIdentity = {
-    name: config.name,
-    connUrl: `postgres://${pgConnect.host}:${pgConnect.port}/postgres`,
-    apiUrl: `${config.restapi.certfile ? 'https' : 'http'}://${apiConnect.host}:${apiConnect.port}/patroni`,
-    tags,
-    version: PATRONI_COMPATIBLE_VERSION,
-  };
   const identity: Identity = { name: config.name, scope: config.scope, patroniVersion: PATRONI_COMPATIBLE_VERSION, pghaVersion: PGHA_VERSION, tags };
 
   let resolveFinished!: (code: number) => void;
   const finished = new Promise<number>((r) => (resolveFinished = r));
   let shuttingDown: Promise<void> | null = null;
 
-  const apiHeaders: Record<string, string> = {};
-  // Members call each other's unsafe endpoints (POST /failsafe) with the REST API's own credentials, as Patroni does.
-  const apiAuth = config.restapi.authentication;
-  if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
-  // https peers are verified against the REST API's own CA unless ctl.insecure says otherwise (as Patroni's requests do).
-  const peerHttp = createPeerHttp({
-    rejectUnauthorized: config.ctl?.insecure !== true,
-    ...(config.restapi.cafile ? { ca: readFileSync(config.restapi.cafile) } : {}),
-  });
   const apiMetrics = createApiMetrics();
   let self: RunningAgent | undefined;
   const watchdog = buildWatchdog({

@@ -41,7 +41,17 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${path ?? 'PATRONI_CONFIGURATION'}: configuration is valid`);
     return 0;
   }
-  const agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config, env });
+  let agent;
+  try {
+    agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config, env });
+  } catch (e) {
+    // A refusal to start is one line for the operator, not a stack trace.
+    if ((e as { code?: unknown }).code === 'AGENT_DUPLICATE_NAME') {
+      console.error(`pgha: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
   let stops = 0;
   const stop = () => {
     stops += 1;

@@ -1,13 +1,20 @@
 /**
  * The etcd v3 driver, with Patroni's etcd3 semantics: one lease per agent (TTL = ttl) carrying
  * the `leader` key and our own member key; acquire = create-if-absent transaction; renew =
- * keepalive, then re-attach the leader key to our lease if it names us on another lease; release
- * = delete guarded by `Value == name`; CAS on `mod_revision`.
+ * keepalive, then re-attach the leader key to our lease if it names us on an earlier lease of
+ * ours; release = delete guarded by the key's name and lease; CAS on `mod_revision`.
+ *
+ * A key that names us but sits on a lease this driver was never granted belongs to another agent
+ * started with our name (etcd deletes a lease's keys when it ends, so that lease is alive): it is
+ * never renewed, released or overwritten here, as that would hand the lock to both agents in
+ * turn (pgha issue 15).
  */
 import type { ICompare, IDeleteRangeRequest, IKeyValue, IPutRequest, IRangeRequest, IRequestOp, IResponseHeader, ITxnRequest } from 'etcd3';
 import { EtcdLeaseInvalidError } from 'etcd3';
 import {
   clusterPrefix,
+  DcsError,
+  DcsErrorCode,
   KEY,
   memberKey,
   type CallOptions,
@@ -122,8 +129,16 @@ export class EtcdDriver implements DcsDriver {
       const kv = res.kvs[0];
       if (!kv || kv.value.toString('utf8') !== this.name) return false;
       if (kv.lease === lease.id) return true;
-      // The key names us but sits on another lease (ours was regranted): move it to ours.
-      const moved = await withLease(lease, this.kv(a).txn({ compare: [this.ownsLeader()], success: [this.putLeader(lease)] }));
+      if (!this.ownsLeaseOf(kv)) {
+        this.logger.warn({ lease: lease.id, owner: kv.lease }, 'etcd3 leader key names us but is on the lease of another agent with our name; not taking it');
+        return false;
+      }
+      // The key names us but sits on an earlier lease of ours (a regrant): move it to ours,
+      // unless it changed since we read it.
+      const moved = await withLease(
+        lease,
+        this.kv(a).txn({ compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }], success: [this.putLeader(lease)] }),
+      );
       if (moved.succeeded) this.logger.info({ lease: lease.id, previous: kv.lease }, 'etcd3 leader key re-attached to our lease');
       return moved.succeeded;
     });
@@ -132,8 +147,12 @@ export class EtcdDriver implements DcsDriver {
   releaseLeader(options?: CallOptions): Promise<boolean> {
     return this.run('releaseLeader', options, async (a) => {
       const key = this.abs(KEY.leader);
+      const kv = (await this.kv(a).range({ key })).kvs[0];
+      // Absent after an attempt whose answer was lost: that attempt deleted it.
+      if (!kv) return a.uncertain;
+      if (kv.value.toString('utf8') !== this.name || !this.ownsLeaseOf(kv)) return false;
       const res = await this.kv(a).txn({
-        compare: [this.ownsLeader()],
+        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
         success: [{ request_delete_range: { key } }],
         failure: [{ request_range: { key } }],
       });
@@ -149,9 +168,17 @@ export class EtcdDriver implements DcsDriver {
     return this.run('touchMember', options, async (a) => {
       // Like Patroni, touching the member also keeps the lease alive, at most once per loop_wait.
       const lease = await this.refresh(a, false);
-      await withLease(lease, this.kv(a).put({ key: this.abs(memberKey(this.name)), value: Buffer.from(value), lease: lease.id }));
+      await this.putOwnMember(a, lease, value);
       if (this.session.current()?.id === lease.id) this.memberStale = false;
     });
+  }
+
+  ownsSession(owner: string): boolean {
+    return this.session.owns(owner);
+  }
+
+  adoptSession(owner: string): void {
+    this.session.adopt(owner);
   }
 
   deleteMember(name: string, options?: CallOptions): Promise<boolean> {
@@ -336,7 +363,7 @@ export class EtcdDriver implements DcsDriver {
     }
     if (!lease) throw new LeaseGoneError('(none)');
     if (this.memberStale && this.memberValue !== null) {
-      await withLease(lease, this.kv(a).put({ key: this.abs(memberKey(this.name)), value: Buffer.from(this.memberValue), lease: lease.id }));
+      await this.putOwnMember(a, lease, this.memberValue);
       if (this.session.current()?.id === lease.id) this.memberStale = false;
     }
     return lease;
@@ -345,24 +372,55 @@ export class EtcdDriver implements DcsDriver {
   /** TTL change: grant a lease of the new TTL and move the leader key (if ours) and member key to it. */
   private async replaceLease(a: Attempt, old: Lease): Promise<void> {
     const { lease, sentAt } = await this.session.grant(a);
-    const ops: IRequestOp[] = [];
-    if (this.memberValue !== null) {
-      ops.push({ request_put: { key: this.abs(memberKey(this.name)), value: Buffer.from(this.memberValue), lease: lease.id } });
-    }
     // Only a leader key that is ours and on our old lease moves; the txn keeps that check atomic.
     const key = this.abs(KEY.leader);
     await withLease(
       lease,
       this.kv(a).txn({
         compare: [this.ownsLeader(), { key, target: 'Lease', result: 'Equal', lease: old.id }],
-        success: [this.putLeader(lease), ...ops],
-        failure: ops,
+        success: [this.putLeader(lease)],
       }),
     );
+    if (this.memberValue !== null) await this.putOwnMember(a, lease, this.memberValue);
     if (this.session.current()?.id === old.id) {
       this.session.install(lease, sentAt);
       this.memberStale = false;
     }
+  }
+
+  /** Whether a key is on a lease of ours, or on none (a persistent key no live client owns). */
+  private ownsLeaseOf(kv: IKeyValue): boolean {
+    return !kv.lease || kv.lease === '0' || this.session.owns(kv.lease);
+  }
+
+  /**
+   * Writes our member key on `lease`: in one round trip when it is already there, else created
+   * if absent or moved from an earlier lease of ours, each conditional on what was read. A key of
+   * our name on another client's lease is left alone (DCS_CONFLICT): another agent runs with our
+   * name, and moving its key onto our lease would take its registration.
+   */
+  private async putOwnMember(a: Attempt, lease: Lease, value: string): Promise<void> {
+    const key = this.abs(memberKey(this.name));
+    const put: IRequestOp = { request_put: { key, value: Buffer.from(value), lease: lease.id } };
+    let compare: ICompare = { key, target: 'Lease', result: 'Equal', lease: lease.id };
+    for (let tries = 0; tries < 4; tries++) {
+      const res = await withLease(lease, this.kv(a).txn({ compare: [compare], success: [put], failure: [{ request_range: { key } }] }));
+      if (res.succeeded) return;
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      if (kv && !this.ownsLeaseOf(kv)) {
+        throw new DcsError(
+          DcsErrorCode.Conflict,
+          `etcd3: ${this.prefix}${memberKey(this.name)} is on lease ${kv.lease} of another agent named ${this.name}; not overwritten`,
+          { hint: 'two agents run with the same name: give each node its own `name`' },
+        );
+      }
+      compare = kv
+        ? kv.lease === lease.id
+          ? { key, target: 'Lease', result: 'Equal', lease: lease.id }
+          : { key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }
+        : { key, target: 'Create', result: 'Equal', create_revision: 0 };
+    }
+    throw new DcsError(DcsErrorCode.Unavailable, `etcd3: ${this.prefix}${memberKey(this.name)} kept changing under us; not written`);
   }
 
   private ownsLeader(): ICompare {

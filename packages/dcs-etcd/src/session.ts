@@ -18,12 +18,20 @@ export interface Lease {
   readonly grantedTtl: number;
 }
 
+/** Leases remembered as ours: a key can only be on one of the last few (see `owns`). */
+const MAX_REMEMBERED_LEASES = 16;
+
 export class LeaseSession {
   private lease: Lease | null = null;
   private validUntil: number | null = null;
   /** Monotonic ms of the send time of the last successful grant or keepalive. */
   private lastRefresh = Number.NEGATIVE_INFINITY;
   private granting: Promise<{ lease: Lease; sentAt: number }> | null = null;
+  /**
+   * Every lease granted to this session object, newest last (bounded: only recent ones can still
+   * carry a key of ours). A key on any other lease belongs to another client.
+   */
+  private readonly granted: string[] = [];
 
   /** The TTL to request, in seconds. */
   ttl: number;
@@ -38,6 +46,18 @@ export class LeaseSession {
 
   current(): Lease | null {
     return this.lease;
+  }
+
+  /** Whether lease `id` was granted to us (the current lease or an earlier one). */
+  owns(id: string): boolean {
+    return this.granted.includes(id);
+  }
+
+  /** Counts lease `id` as an earlier one of ours (DcsDriver.adoptSession). */
+  adopt(id: string): void {
+    if (this.granted.includes(id)) return;
+    this.granted.unshift(id);
+    if (this.granted.length > MAX_REMEMBERED_LEASES) this.granted.pop();
   }
 
   /** Milliseconds since the last successful refresh (Infinity if none). */
@@ -59,6 +79,8 @@ export class LeaseSession {
     const sentAt = this.clock.now();
     const pending = a.client.leaseClient.leaseGrant({ TTL: ttl }, a.options).then((res) => {
       if (res.error) throw new Error(`lease grant refused: ${res.error}`);
+      this.granted.push(res.ID);
+      if (this.granted.length > MAX_REMEMBERED_LEASES) this.granted.shift();
       // Timed from this request's send time, which every caller sharing it reuses.
       return { lease: { id: res.ID, requestedTtl: ttl, grantedTtl: Number(res.TTL) }, sentAt };
     });

@@ -1,7 +1,7 @@
 // Faults on a single etcd server: frozen (SIGSTOP), killed and restarted, lease revoked and keys
 // deleted behind the driver's back. One server for the file; each test uses its own scope.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isDcsError, type DcsDriver, type WatchEvent } from '@pgha/dcs';
+import { DcsErrorCode, isDcsError, type DcsDriver, type WatchEvent } from '@pgha/dcs';
 import { startEtcd, waitFor, type EtcdCluster } from '@pgha/test-servers';
 import { createDriver } from '../src/index.js';
 import { driverOptions, randomScope } from './fixtures/driver-options.js';
@@ -176,23 +176,56 @@ describe('keys changed behind the driver', () => {
     rec.stop();
   });
 
-  it('renew re-attaches a leader key that names us but sits on another lease', async () => {
-    const scope = randomScope();
-    const d = await make(scope, 'pg0');
-    await d.touchMember('{}');
-    const ours = (await d.load()).nodes.get('members/pg0')!.owner!;
-    // As after a regrant: the key still names us, on a lease that is not our current one.
+  /** A lease granted by etcdctl, as the decimal id the driver reports (etcdctl speaks hex). */
+  async function grantLease(): Promise<string> {
     const grant = await etcd.etcdctl(['lease', 'grant', '30']);
-    const foreign = /lease ([0-9a-f]+) granted/.exec(grant)![1]!;
-    await etcd.etcdctl(['put', `/service/${scope}/leader`, 'pg0', `--lease=${foreign}`]);
+    return BigInt(`0x${/lease ([0-9a-f]+) granted/.exec(grant)![1]!}`).toString();
+  }
+  const hex = (id: string) => BigInt(id).toString(16);
+
+  it('renew re-attaches a leader key naming us on an earlier lease of ours or on none, never one on a lease that is not ours', async () => {
+    const scope = randomScope();
+    const d = await make(scope, 'pg0', { ttl: 10 });
+    await d.touchMember('{}');
+    const first = (await d.load()).nodes.get('members/pg0')!.owner!;
+    // As after a lease change: a new lease is ours while the key is left on the earlier one (still alive).
+    await d.setTiming({ ttl: 16, loopWait: 1, retryTimeout: 3 });
+    const current = (await d.load()).nodes.get('members/pg0')!.owner!;
+    expect(current).not.toBe(first);
+    await etcd.etcdctl(['put', `/service/${scope}/leader`, 'pg0', `--lease=${hex(first)}`]);
     expect(await d.renewLeader()).toBe(true);
-    const leader = (await d.load()).nodes.get('leader');
-    expect(leader?.value).toBe('pg0');
-    expect(leader?.owner).toBe(ours);
+    expect((await d.load()).nodes.get('leader')?.owner).toBe(current);
+    // A key on no lease is nobody's session: re-attached too.
+    await etcd.etcdctl(['put', `/service/${scope}/leader`, 'pg0']);
+    expect(await d.renewLeader()).toBe(true);
+    expect((await d.load()).nodes.get('leader')?.owner).toBe(current);
+    // A lease we were never granted is another live client's, e.g. an agent started with our name
+    // (pgha issue 15): renewing, releasing and touching the member key leave its keys alone.
+    const foreign = await grantLease();
+    await etcd.etcdctl(['put', `/service/${scope}/leader`, 'pg0', `--lease=${hex(foreign)}`]);
+    expect(await d.renewLeader()).toBe(false);
+    expect(await d.releaseLeader()).toBe(false);
+    expect((await d.load()).nodes.get('leader')).toMatchObject({ value: 'pg0', owner: foreign });
     // A key naming someone else is never taken over.
-    await etcd.etcdctl(['put', `/service/${scope}/leader`, 'pg9', `--lease=${foreign}`]);
+    await etcd.etcdctl(['put', `/service/${scope}/leader`, 'pg9', `--lease=${hex(first)}`]);
     expect(await d.renewLeader()).toBe(false);
     expect((await d.load()).nodes.get('leader')?.value).toBe('pg9');
+  });
+
+  it('touchMember leaves a member key of our name on a lease that is not ours alone, rejecting DCS_CONFLICT', async () => {
+    const scope = randomScope();
+    const d = await make(scope, 'pg0');
+    const foreign = await grantLease();
+    await etcd.etcdctl(['put', `/service/${scope}/members/pg0`, '{"other":true}', `--lease=${hex(foreign)}`]);
+    const error = await d.touchMember('{}').then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isDcsError(error, DcsErrorCode.Conflict), String(error)).toBe(true);
+    expect((await d.load()).nodes.get('members/pg0')).toMatchObject({ value: '{"other":true}', owner: foreign });
+    await etcd.etcdctl(['lease', 'revoke', hex(foreign)]);
+    await d.touchMember('{}');
+    expect(d.ownsSession((await d.load()).nodes.get('members/pg0')!.owner!)).toBe(true);
   });
 
   it('moves the leader and member keys to a lease of the new ttl on setTiming', async () => {

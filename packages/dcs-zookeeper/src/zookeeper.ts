@@ -6,7 +6,9 @@
  * when a session ends (expired, child died or hung) the driver starts a new one and re-creates our
  * member znode in it. The leader znode is never re-created by the driver on a new session: only
  * `acquireLeader` (a new race) or `renewLeader` (a znode that still names us, left by our own dead
- * session) create it.
+ * session) create it. An ephemeral znode that names us but belongs to a session this driver never
+ * had is another live agent's with our name (ZooKeeper deletes a session's ephemerals when it
+ * ends): it is never renewed, released or replaced here (pgha issue 15).
  *
  * The hold is timed here, not by the library: an answer to a request that went through the
  * ensemble leader (a write or a sync) moves `validUntil` to the request's send time plus the
@@ -113,6 +115,8 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private knownMembers: Set<string> | null = null;
   /** The session in which we created (or adopted) our member znode. */
   private memberSession: string | null = null;
+  /** Ids of the sessions this driver opened, newest last (bounded: only recent ones can still own a znode). */
+  private readonly ownSessions: string[] = [];
   private stats = { sessionsStarted: 0, watchRegistrations: 0, watchFires: 0 };
   private readonly options: DriverOptions;
 
@@ -189,8 +193,12 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     this.expect(r, 'read', path);
     if (r.data !== this.options.name) return false;
     if (r.stat?.owner === r.sessionId) return true;
-    // It names us but belongs to another session: ours before a session change (or a persistent
-    // znode someone wrote). Replace it by one of our current session, conditional on its version.
+    if (r.stat?.owner !== undefined && !this.ownsSession(r.stat.owner)) {
+      this.options.logger.warn({ path, owner: r.stat.owner, session: r.sessionId }, 'leader znode names us but belongs to another agent with our name; not taking it');
+      return false;
+    }
+    // It names us but belongs to an earlier session of ours (a session change), or is a persistent
+    // znode someone wrote. Replace it by one of our current session, conditional on its version.
     this.options.logger.warn(
       { path, owner: r.stat?.owner ?? null, session: r.sessionId },
       'leader znode names us but belongs to another session; re-creating it in ours',
@@ -211,6 +219,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     if (r.rc === ZRC.noNode) return false;
     this.expect(r, 'read', path);
     if (r.data !== this.options.name) return false;
+    if (r.stat?.owner !== undefined && !this.ownsSession(r.stat.owner)) return false;
     const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
     if (d.rc === ZRC.ok) return true;
     if (d.rc === ZRC.noNode || d.rc === ZRC.badVersion) return false;
@@ -295,6 +304,14 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     this.memberSession = null;
   }
 
+  ownsSession(owner: string): boolean {
+    return this.ownSessions.includes(owner);
+  }
+
+  adoptSession(owner: string): void {
+    if (!this.ownSessions.includes(owner)) this.ownSessions.unshift(owner);
+  }
+
   watch(listener: (event: WatchEvent) => void): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
@@ -373,7 +390,10 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       auth: this.settings.auth,
       clock: this.options.clock,
       events: {
-        connected: (first) => this.onConnected(session, first),
+        connected: (first) => {
+          if (first && session.sessionId !== null) this.rememberSession(session.sessionId);
+          this.onConnected(session, first);
+        },
         connecting: () => {
           this.wakeWaiters();
           if (session !== this.session) return;
@@ -385,6 +405,11 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       },
     });
     return session;
+  }
+
+  private rememberSession(id: string): void {
+    this.ownSessions.push(id);
+    if (this.ownSessions.length > 16) this.ownSessions.shift();
   }
 
   private onConnected(session: ZooKeeperSession, first: boolean): void {
@@ -668,8 +693,9 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   /**
    * Writes our member znode as an ephemeral of the current session: overwrite it when we know it
-   * is ours, else create it; one left by another session (ours before, or a same-named impostor)
-   * is deleted and re-created, so it vanishes with our session and not someone else's.
+   * is ours, else create it; one left by an earlier session of ours (or a persistent one) is
+   * deleted and re-created, so it vanishes with our session. One of another driver's session is
+   * a live agent with our name: left alone, DCS_CONFLICT.
    */
   private async writeOwnMember(value: string, deadline: number): Promise<void> {
     const path = this.path(memberKey(this.options.name));
@@ -677,7 +703,8 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       const current = this.session?.sessionId ?? null;
       if (current !== null && this.memberSession === current) {
         const s = await this.exec({ op: 'set', path, data: value, version: -1 }, deadline);
-        if (s.rc === ZRC.ok && s.sessionId === current) return;
+        // Ours unless it was deleted and re-created meanwhile (by an agent of our name, say).
+        if (s.rc === ZRC.ok && s.sessionId === current && (s.stat?.owner === undefined || s.stat.owner === current)) return;
         if (s.rc !== ZRC.noNode && s.rc !== ZRC.ok) throw this.failure(s, 'set', path);
         this.memberSession = null;
         continue;
@@ -695,7 +722,12 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
         this.memberSession = g.sessionId;
         continue;
       }
-      this.options.logger.info({ path, owner: g.stat?.owner ?? null, session: g.sessionId }, 'our member znode belongs to another session; re-creating it');
+      if (g.stat?.owner !== undefined && !this.ownsSession(g.stat.owner)) {
+        throw new DcsError(DcsErrorCode.Conflict, `ZooKeeper ${path} belongs to session ${g.stat.owner} of another agent named ${this.options.name}; not replaced`, {
+          hint: 'two agents run with the same name: give each node its own `name`',
+        });
+      }
+      this.options.logger.info({ path, owner: g.stat?.owner ?? null, session: g.sessionId }, 'our member znode belongs to an earlier session of ours; re-creating it');
       const d = await this.exec({ op: 'delete', path, version: g.stat?.version ?? -1 }, deadline);
       if (d.rc !== ZRC.ok && d.rc !== ZRC.noNode && d.rc !== ZRC.badVersion) throw this.failure(d, 'delete', path);
     }

@@ -145,25 +145,50 @@ export interface DcsDriver {
 
   /**
    * Renews the lock: refreshes the session and checks that `leader` still holds our name and is
-   * attached to our current session (re-attaching it to our session if the backend replaced the
-   * session while the key still names us, as after a lease regrant). Never creates an absent key
-   * and never overwrites another member's name. Resolves true when, after the call, we hold the
-   * lock; false when the key is absent or names someone else. A true result moves
-   * `hold().validUntil` forward.
+   * attached to our current session (re-attaching it to our current session if it sits on an
+   * earlier session of this same driver, as after a lease regrant or a ttl change, or on none at
+   * all). Never creates an absent key, never overwrites another member's name, and never moves a
+   * key that names us but is attached to a session this driver never had: that is another live
+   * agent with our name, and taking its key would make two primaries. Resolves true when, after
+   * the call, we hold the lock; false when the key is absent, names someone else or belongs to
+   * another driver's session. A true result moves `hold().validUntil` forward.
    */
   renewLeader(options?: CallOptions): Promise<boolean>;
 
   /**
-   * Deletes `leader` only if it holds our name. Resolves true when deleted, false when it was
-   * absent or named someone else (nothing is changed then).
+   * Deletes `leader` only if it holds our name and is not attached to another driver's session
+   * (see `ownsSession`). Resolves true when deleted, false when it was absent, named someone
+   * else or belonged to another driver's session (nothing is changed then).
    */
   releaseLeader(options?: CallOptions): Promise<boolean>;
 
   /**
    * Writes `members/<our name>` = value, attached to the session (created if absent, overwritten
-   * otherwise). The key disappears when the session expires.
+   * if it is ours or on no session). The key disappears when the session expires. A key of our
+   * name attached to another driver's live session is left as it is and the call rejects
+   * `DCS_CONFLICT`: a second agent with the same name must not lose its key to us (nor we ours
+   * to it).
    */
   touchMember(value: string, options?: CallOptions): Promise<void>;
+
+  /**
+   * Whether `owner` (a `RawNode.owner` from `load()`) is a session of this driver: its current
+   * one, or an earlier one it replaced. False for any other session, also one of another driver
+   * with our name. Synchronous, no I/O, never throws. A key whose owner is set and not ours is
+   * held by another client whose session the server still counts as alive (etcd and ZooKeeper
+   * delete a session's keys when it ends); the agent's start-up check for a duplicate name
+   * relies on this.
+   */
+  ownsSession(owner: string): boolean;
+
+  /**
+   * Counts `owner` as an earlier session of ours from now on. The agent's start-up check calls
+   * it for its own previous run: a member key with our name and our own addresses, on a live
+   * session whose REST API does not answer (the agent crashed less than a ttl ago). renewLeader
+   * and touchMember then move those keys onto our session, as after our own session was
+   * replaced, so a restarted leader keeps its lock instead of waiting for it to expire.
+   */
+  adoptSession(owner: string): void;
 
   /** Deletes `members/<name>` of any member (used by `remove` and cleanup). True if it existed. */
   deleteMember(name: string, options?: CallOptions): Promise<boolean>;

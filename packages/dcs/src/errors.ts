@@ -16,6 +16,12 @@ export const DcsErrorCode = {
   PluginLoad: 'DCS_PLUGIN_LOAD',
   /** The DCS refused the request for a reason other than a lost race (auth, permission). */
   Rejected: 'DCS_REJECTED',
+  /**
+   * The key this member would write (its own `members/<name>`) is attached to another live
+   * session: a second agent runs with the same `name`. Nothing was written. Not retryable until
+   * the other agent stops.
+   */
+  Conflict: 'DCS_CONFLICT',
 } as const;
 export type DcsErrorCode = (typeof DcsErrorCode)[keyof typeof DcsErrorCode];
 

@@ -26,7 +26,7 @@ import type {
   StoredKey,
   WatchEvent,
 } from './driver.js';
-import { DcsError, DcsErrorCode } from './errors.js';
+import { DcsError, DcsErrorCode, isDcsError } from './errors.js';
 import { KEY, clusterPrefix, memberKey } from './keys.js';
 import type { Logger } from './logger.js';
 
@@ -198,6 +198,8 @@ class MemoryDriver implements DcsDriver {
   readonly #logger: Logger;
   #timing: DcsTiming;
   #session: Session | null = null;
+  /** Every session this driver opened: keys on any other session belong to another driver. */
+  readonly #ownSessions = new Set<string>();
   #validUntil: number | null = null;
   #closed = false;
   readonly #listeners = new Set<(event: WatchEvent) => void>();
@@ -242,7 +244,7 @@ class MemoryDriver implements DcsDriver {
       const session = this.#ensureSession();
       const key = this.prefix + KEY.leader;
       const node = this.#backend.keys.get(key);
-      if (node === undefined || node.value !== this.#name) return { value: false, refreshed: true };
+      if (node === undefined || node.value !== this.#name || this.#foreign(node)) return { value: false, refreshed: true };
       if (node.owner !== session.id) this.#put(key, this.#name, session.id);
       return { value: true, refreshed: true };
     });
@@ -252,7 +254,7 @@ class MemoryDriver implements DcsDriver {
     return this.#call(options, 'releaseLeader', () => {
       const key = this.prefix + KEY.leader;
       const node = this.#backend.keys.get(key);
-      if (node === undefined || node.value !== this.#name) return this.#answer(false);
+      if (node === undefined || node.value !== this.#name || this.#foreign(node)) return this.#answer(false);
       this.#delete(key);
       return this.#answer(true);
     });
@@ -261,7 +263,12 @@ class MemoryDriver implements DcsDriver {
   touchMember(value: string, options?: CallOptions): Promise<void> {
     return this.#call(options, 'touchMember', () => {
       const session = this.#ensureSession();
-      this.#put(this.prefix + memberKey(this.#name), value, session.id);
+      const key = this.prefix + memberKey(this.#name);
+      const node = this.#backend.keys.get(key);
+      if (node !== undefined && this.#foreign(node)) {
+        throw new DcsError(DcsErrorCode.Conflict, `memory DCS: ${key} belongs to another session (${node.owner}): another agent named ${this.#name} is running`);
+      }
+      this.#put(key, value, session.id);
       return { value: undefined, refreshed: true };
     });
   }
@@ -381,8 +388,22 @@ class MemoryDriver implements DcsDriver {
       return session;
     }
     this.#session = this.#backend.openSession(this.#name, this.#timing.ttl * 1000);
+    this.#ownSessions.add(this.#session.id);
     this.#validUntil = null;
     return this.#session;
+  }
+
+  ownsSession(owner: string): boolean {
+    return this.#ownSessions.has(owner);
+  }
+
+  adoptSession(owner: string): void {
+    this.#ownSessions.add(owner);
+  }
+
+  /** Attached to a session this driver never had: another driver's (maybe one with our name). */
+  #foreign(node: StoredNode): boolean {
+    return node.owner !== undefined && !this.#ownSessions.has(node.owner);
   }
 
   #holds(node: StoredNode | undefined, expect: Expectation): boolean {
@@ -448,7 +469,7 @@ class MemoryDriver implements DcsDriver {
       try {
         answer = operation();
       } catch (e) {
-        fail(unavailable(`memory DCS: ${what} failed: ${String(e)}`));
+        fail(isDcsError(e) ? e : unavailable(`memory DCS: ${what} failed: ${String(e)}`));
         return;
       }
       const deliver = (): void => {

@@ -18,6 +18,7 @@ import type { DcsDriver, RawCluster, StoredKey, WatchEvent } from './driver.js';
 import { DcsErrorCode, isDcsError } from './errors.js';
 import { silentLogger } from './logger.js';
 import { isInitialized } from './model.js';
+import { describeSameNameContract } from './testing-same-name.js';
 import type { MemberData } from './model.js';
 import type { ClusterStore } from './store.js';
 
@@ -318,6 +319,8 @@ export function describeDriverConformance(target: ConformanceTarget): void {
         expect(await observer.acquireLeader()).toBe(true);
       });
     });
+
+    describeSameNameContract({ make, randomScope, eventuallyLoad });
 
     describe('session hold', () => {
       it('is null or in the future before the first acquire, and about now + ttl after it', async () => {

@@ -114,8 +114,10 @@ export interface LocalCluster {
   /**
    * Adds a member online, as the seed manual's chapter 7 says: a copy of the others' YAML with
    * its own name and addresses, then its agent started. `tags` as in the `tags` option.
+   * `options.name` keeps another member's `name` in the copy (the mistake of issue 15: only the
+   * ports and the data directory changed); the member's directory is still its own, `pg<index>`.
    */
-  addMember(tags?: Record<string, unknown>): Promise<MemberHandle>;
+  addMember(tags?: Record<string, unknown>, options?: { name?: string }): Promise<MemberHandle>;
   stop(): Promise<void>;
 }
 
@@ -157,6 +159,8 @@ export function agentCommand(kind: AgentKind, configPath: string, useDist = fals
 export function memberConfig(options: {
   scope: string;
   name: string;
+  /** The member's directory under `root`; default its name. */
+  dirName?: string;
   root: string;
   pgPort: number;
   apiPort: number;
@@ -173,7 +177,7 @@ export function memberConfig(options: {
   /** Ports in the connect addresses instead of the listen ports (see `LocalClusterOptions.connectPorts`). */
   connectPorts?: { pg?: number; api?: number };
 }): Record<string, unknown> {
-  const dir = join(options.root, options.name);
+  const dir = join(options.root, options.dirName ?? options.name);
   const dcsSection =
     options.dcs.kind === 'etcd'
       ? { etcd3: { hosts: options.dcs.endpoints.map((e) => e.replace(/^https?:\/\//, '')) } }
@@ -247,9 +251,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const ports = await freePorts(count * 2);
 
   const members: MemberHandle[] = [];
-  const createMember = (i: number, pgPort: number, apiPort: number, tags: Record<string, unknown> | undefined): MemberHandle => {
-    const name = `pg${i}`;
-    const dir = join(root, name);
+  const createMember = (i: number, pgPort: number, apiPort: number, tags: Record<string, unknown> | undefined, nameOverride?: string): MemberHandle => {
+    const dirName = `pg${i}`;
+    const name = nameOverride ?? dirName;
+    const dir = join(root, dirName);
     mkdirSync(join(dir, 'tmp'), { recursive: true });
     chownSync(dir, ids.uid, ids.gid);
     chownSync(join(dir, 'tmp'), ids.uid, ids.gid);
@@ -257,7 +262,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const watchdog = options.watchdog && kind === 'pgha' ? superviseTestingDevice({ fifo: join(dir, 'watchdog.fifo'), onFire: () => killPostgres(join(dir, 'data')) }) : null;
     const margin = typeof options.watchdog === 'object' ? options.watchdog.safetyMargin : undefined;
     const config = memberConfig({
-      scope, name, root, pgPort, apiPort, timing,
+      scope, name, dirName, root, pgPort, apiPort, timing,
       dcs: { kind: dcsKind, endpoints },
       ...(options.dynamic ? { dynamic: options.dynamic } : {}),
       ...(tags ? { tags } : {}),
@@ -306,9 +311,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       }, timeoutMs, 200);
       return found!;
     },
-    async addMember(tags?: Record<string, unknown>) {
+    async addMember(tags?: Record<string, unknown>, addOptions?: { name?: string }) {
       const [pgPort, apiPort] = await freePorts(2);
-      const member = createMember(members.length, pgPort!, apiPort!, tags);
+      const member = createMember(members.length, pgPort!, apiPort!, tags, addOptions?.name);
       member.start();
       return member;
     },

@@ -3,33 +3,25 @@
  * `@pgha/dcs` would read them (for tests and benchmarks; the e2e's etcd-keys.ts reads etcd with
  * etcdctl, as the seed manual does).
  */
-import type { Cluster, ClusterStore } from '@pgha/dcs';
+import type { Cluster, ClusterStore, DcsDriver } from '@pgha/dcs';
 import { createClusterStore, silentLogger, systemClock } from '@pgha/dcs';
 import { createDriver as createEtcdDriver } from '@pgha/dcs-etcd';
 import { createDriver as createZooKeeperDriver } from '@pgha/dcs-zookeeper';
 import type { LocalCluster } from './cluster.js';
 
-export type { Cluster, ClusterStore } from '@pgha/dcs';
+export type { Cluster, ClusterStore, DcsDriver } from '@pgha/dcs';
+
+/** A driver on the cluster's DCS under a name no member has; tests only read through it. `close()` when done. */
+export async function openDcsDriver(cluster: LocalCluster, name = 'e2e-reader'): Promise<DcsDriver> {
+  const { kind, endpoints } = cluster.dcs;
+  const section = kind === 'etcd' ? { hosts: endpoints.map((e) => e.replace(/^https?:\/\//, '')) } : { hosts: endpoints };
+  const factory = kind === 'etcd' ? createEtcdDriver : createZooKeeperDriver;
+  return factory({ namespace: '/service', scope: cluster.scope, name, section, ttl: 30, loopWait: 10, retryTimeout: 10, clock: systemClock, logger: silentLogger });
+}
 
 /** A read-only view of the cluster's keys; `close()` when done. */
 export async function openClusterStore(cluster: LocalCluster): Promise<ClusterStore> {
-  const { kind, endpoints } = cluster.dcs;
-  const section =
-    kind === 'etcd' ? { hosts: endpoints.map((e) => e.replace(/^https?:\/\//, '')) } : { hosts: endpoints };
-  const factory = kind === 'etcd' ? createEtcdDriver : createZooKeeperDriver;
-  const driver = await factory({
-    namespace: '/service',
-    scope: cluster.scope,
-    // Never written: this store only reads.
-    name: 'e2e-reader',
-    section,
-    ttl: 30,
-    loopWait: 10,
-    retryTimeout: 10,
-    clock: systemClock,
-    logger: silentLogger,
-  });
-  return createClusterStore(driver, { name: cluster.scope, logger: silentLogger });
+  return createClusterStore(await openDcsDriver(cluster), { name: cluster.scope, logger: silentLogger });
 }
 
 /** The standbys the `sync` key names, sorted, when it names `leader`; [] otherwise. */
