@@ -114,6 +114,9 @@ export function adaptPostgresController(controller: PostgresController): Postgre
     async stop(options: StopOptions, signal) {
       await controller.stop({ mode: options.mode, ...(options.checkpoint ? { checkpoint: true } : {}), signal });
     },
+    async fence() {
+      await controller.fence();
+    },
     async restart(signal) {
       await controller.restart({ signal });
     },
