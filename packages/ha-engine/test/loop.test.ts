@@ -172,7 +172,7 @@ describe('DCS faults from the primary', () => {
     const pg0 = engines['pg0'] as Engine;
     t.dcs.backend.faults.expireSession('pg0');
     expect(await t.drive(t.dcs.store('pg9').acquireLeader())).toBe(true);
-    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader'), 30_000);
+    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg9 does not exist'), 30_000);
     await t.until(() => t.world.server('pg0').state === 'running' && t.world.server('pg0').role === 'replica', 10_000);
     expect(t.world.writablePrimaries()).toEqual([]);
   });
@@ -344,7 +344,7 @@ describe('fencing and the watchdog (issue 15)', () => {
     await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
     t.dcs.backend.faults.expireSession('pg0');
     expect(await t.drive(t.dcs.store('pg9').acquireLeader())).toBe(true);
-    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader'), 30_000);
+    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg9 does not exist'), 30_000);
     await t.until(() => t.world.server('pg0').role === 'replica' && t.world.server('pg0').running, 10_000);
     expect(wd.calls.filter((c) => c.startsWith('disable'))).toEqual(['disable (PostgreSQL down)']);
   });

@@ -5,9 +5,8 @@
  * so answering the API needs no query of its own.
  */
 import type { FollowTarget, LocalPostgresState, PostgresPort, SlotPlan, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
-import type { TimelineHistory } from '@pgha/dcs';
+import { parseConnUrl, type TimelineHistory } from '@pgha/dcs';
 import {
-  parseConnUrl,
   type PostgresController,
   type PostgresState,
   type ReplicationSource,
