@@ -14,7 +14,7 @@
  */
 import type { WatchdogDevice } from './device.js';
 import { WDIOF } from './device.js';
-import { WatchdogError, WatchdogErrorCode } from './errors.js';
+import { WatchdogError, WatchdogErrorCode, isWatchdogError } from './errors.js';
 import type { WatchdogConfig } from './config.js';
 import { WatchdogMode } from './config.js';
 import { linuxWatchdogDevice } from './linux-device.js';
@@ -123,7 +123,8 @@ export class Watchdog {
     try {
       await device.preflight();
     } catch (e) {
-      this.#o.logger.error(`Configuration requires a watchdog, but ${device.describe()} cannot be set up: ${(e as Error).message}`);
+      const code = isWatchdogError(e) ? ` (${e.code})` : '';
+      this.#o.logger.error(`Configuration requires a watchdog, but ${device.describe()} cannot be set up${code}: ${(e as Error).message}`);
       throw e;
     }
   }
