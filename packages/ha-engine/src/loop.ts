@@ -635,9 +635,11 @@ class Loop implements HaLoop {
           // A lock holder's watchdog is armed. It is disarmed when PostgreSQL is fenced or
           // demoted; if we keep (or get back) the lock after that — the DCS came back with our
           // lease alive, PostgreSQL restarted in place — arm it again before relying on it. In
-          // maintenance mode it stays disarmed (Patroni's rule).
+          // maintenance mode it stays disarmed (Patroni's rule), and during a demote too: the
+          // demote disarms it once PostgreSQL is down, and a renewal racing the release after
+          // that must not leave an armed watchdog on a replica nobody keeps alive.
           if (this.#watchdogArmed) await this.#callWatchdog('keepalive');
-          else if (!s.config.pause) await this.#callWatchdog('activate');
+          else if (!s.config.pause && this.#slot.running?.kind !== 'demote') await this.#callWatchdog('activate');
         }
         if (r === 'false') this.#setLockHeld(false);
         return r;

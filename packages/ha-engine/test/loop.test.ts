@@ -349,6 +349,23 @@ describe('fencing and the watchdog (issue 15)', () => {
     expect(wd.calls.filter((c) => c.startsWith('disable'))).toEqual(['disable (PostgreSQL down)']);
   });
 
+  it('a switchover (graceful demote) disarms the watchdog only after PostgreSQL stopped, and nothing re-arms it', async () => {
+    r = rig({ ttl: 30, loopWait: 1, retryTimeout: 3 });
+    const t = r;
+    const wd = recordingWatchdog(t, 'pg0');
+    const pg0 = t.engine('pg0', { watchdog: wd.port });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    const pg1 = t.engine('pg1');
+    pg1.loop.start();
+    await t.until(() => t.world.server('pg1').streaming, 60_000);
+    expect(await t.drive(pg0.store.setFailover({ leader: 'pg0', member: 'pg1' }))).toBe(true);
+    pg0.loop.wakeup();
+    await t.until(() => t.world.writablePrimaries().includes('pg1') && t.world.server('pg0').role === 'replica' && t.world.server('pg0').running, 60_000);
+    await t.advance(5_000);
+    expect(wd.calls).toEqual(['activate', 'keepalive', 'disable (PostgreSQL down)']);
+  });
+
   it('a demote whose stop fails leaves the watchdog armed', async () => {
     r = rig();
     const t = r;
