@@ -74,6 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await c?.fence().catch(() => {});
+  await c?.stop({ mode: 'immediate', timeoutMs: 10_000 }).catch(() => {});
   await c?.close();
   await dir?.remove();
 });
