@@ -197,6 +197,14 @@ export async function startAgent(options: {
     leaseSeconds: () => store.hold().ttl,
     logger: logger.child({ component: 'watchdog' }),
   });
+  // `required` and the device cannot be set up (missing, not writable, no ioctl helper): refuse
+  // to start now, with the watchdog's coded error, rather than at the first promotion.
+  try {
+    await watchdog.watchdog.verify();
+  } catch (e) {
+    await store.close({ revoke: true }).catch(() => {});
+    throw e;
+  }
   const loop = createHaLoop({
     me,
     watchdog: watchdog.port,

@@ -70,7 +70,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(`pgha: ${(e as Error).stack ?? String(e)}`);
+    // An error with a stable code (WATCHDOG_*, PG_*, DCS_*) was meant for the operator: its
+    // message and code say it all. Anything else is a bug: the stack helps.
+    const code = (e as { code?: unknown } | null)?.code;
+    const coded = typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code);
+    console.error(`pgha: ${coded ? `${(e as Error).message} (${code})` : ((e as Error).stack ?? String(e))}`);
     process.exit(1);
   },
 );

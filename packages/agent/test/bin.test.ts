@@ -60,6 +60,18 @@ describe('pgha command line', () => {
     expect([unknown.code, unknown.stderr.split('\n')[0]]).toEqual([2, 'pgha: unknown option --frobnicate']);
   });
 
+  it('watchdog mode required with a device but no python3 for its ioctls: refuses to start, with the code (issue 15)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgha-bin-'));
+    // /dev/null stands in for a device that is there and writable; the DCS is never reached.
+    const config = VALID.replace('127.0.0.1:2379', '127.0.0.1:9').replace('127.0.0.1:8008', '127.0.0.1:9') + 'watchdog: {mode: required, device: /dev/null}\n';
+    await writeFile(join(dir, 'wd.yml'), config);
+    const res = await pgha([join(dir, 'wd.yml')], { PGHA_WATCHDOG_PYTHON: join(dir, 'no-python3') });
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n').pop()).toBe(
+      `pgha: cannot issue ioctls to watchdog device /dev/null: cannot run ${join(dir, 'no-python3')} to issue watchdog ioctls: spawn ${join(dir, 'no-python3')} ENOENT (set PGHA_WATCHDOG_PYTHON to a python3) (WATCHDOG_IOCTL_UNAVAILABLE)`,
+    );
+  });
+
   it('fails clearly on a missing file', async () => {
     const res = await pgha(['/nonexistent/pgha.yml']);
     expect(res.code).toBe(1);

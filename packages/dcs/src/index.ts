@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './clock.js';
 export * from './logger.js';
 export * from './model.js';
+export * from './conn-url.js';
 export * from './keys.js';
 export type * from './driver.js';
 export type * from './store.js';

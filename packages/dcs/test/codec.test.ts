@@ -1,4 +1,5 @@
 import {
+  parseConnUrl,
   decodeCluster,
   parseConfig,
   parseFailover,
@@ -426,5 +427,15 @@ describe("config edited by hand, as in the seed manual", () => {
     const parsed = parseConfig('{"ttl": [30');
     expect(parsed.value).toBeNull();
     expect(parsed.warnings[0]).toMatch(/^config: not valid JSON/);
+  });
+});
+
+describe('conn_url', () => {
+  it('gives host and port of a postgres URL, null for anything else', () => {
+    expect(parseConnUrl('postgres://10.0.0.4:5433/postgres')).toEqual({ host: '10.0.0.4', port: 5433 });
+    expect(parseConnUrl('postgresql://[::1]/postgres')).toEqual({ host: '::1', port: 5432 });
+    expect(parseConnUrl('http://x')).toBeNull();
+    expect(parseConnUrl('not a url')).toBeNull();
+    expect(parseConnUrl('postgres:///postgres')).toBeNull();
   });
 });

@@ -30,7 +30,7 @@ const DEFAULT_TIMINGS: FakePostgresTimings = {
 };
 
 /** The operations a test can make fail once (`failNext`). */
-export type FakeOperation = 'state' | 'bootstrap' | 'createReplica' | 'start' | 'stop' | 'restart' | 'promote' | 'follow' | 'rewind' | 'syncSlots';
+export type FakeOperation = 'state' | 'bootstrap' | 'createReplica' | 'start' | 'stop' | 'fence' | 'restart' | 'promote' | 'follow' | 'rewind' | 'syncSlots';
 
 /** One simulated server; tests may read and change it directly. */
 export interface FakeServer {
@@ -55,6 +55,12 @@ export interface FakeServer {
   failNext: Partial<Record<FakeOperation, string>>;
   /** How long the next start takes to accept connections, overriding the timing (ms). */
   nextStartMs: number | null;
+  /**
+   * The lifecycle action holding the server (`promote`, `stop`), null when none. As the real
+   * controller's lifecycle lock, a `stop` or `promote` called meanwhile is refused at once;
+   * `fence` is not.
+   */
+  busy: string | null;
 }
 
 export class FakePostgresWorld {
@@ -89,6 +95,7 @@ export class FakePostgresWorld {
         frozen: false,
         failNext: {},
         nextStartMs: null,
+        busy: null,
       };
       this.servers.set(name, s);
     }
@@ -282,15 +289,22 @@ class FakePostgresPort implements PostgresPort {
     const s = this.#s;
     this.#maybeFail('stop');
     if (!s.running) return;
-    if (options.mode !== 'immediate' && s.role === 'primary' && s.state === 'running') {
-      // The shutdown checkpoint, sent to the streaming replicas before the postmaster exits.
-      s.lsn += 128;
-      this.#world.replicate();
-    }
-    s.state = 'stopping';
-    // Writes stop at once; the rest of the shutdown takes time.
-    await this.#clock.sleep(options.mode === 'immediate' ? 0 : this.#t.stopMs);
-    this.#down('stopped');
+    await this.#exclusive('stop', async () => {
+      if (options.mode !== 'immediate' && s.role === 'primary' && s.state === 'running') {
+        // The shutdown checkpoint, sent to the streaming replicas before the postmaster exits.
+        s.lsn += 128;
+        this.#world.replicate();
+      }
+      s.state = 'stopping';
+      // Writes stop at once; the rest of the shutdown takes time.
+      await this.#clock.sleep(options.mode === 'immediate' ? 0 : this.#t.stopMs);
+      this.#down('stopped');
+    });
+  }
+
+  async fence(_signal: AbortSignal): Promise<void> {
+    this.#maybeFail('fence');
+    if (this.#s.running) this.#down('stopped');
   }
 
   async restart(signal: AbortSignal): Promise<void> {
@@ -306,7 +320,7 @@ class FakePostgresPort implements PostgresPort {
     const s = this.#s;
     this.#maybeFail('promote');
     if (!s.running || s.role !== 'replica') throw new Error(`${s.name}: not a running replica`);
-    await this.#take(this.#t.promoteMs, signal);
+    await this.#exclusive('promote', () => this.#take(this.#t.promoteMs, signal));
     if (!s.running) throw new Error(`${s.name}: stopped while promoting`);
     s.history = [...s.history, { timeline: s.timeline, lsn: s.lsn, reason: 'no recovery target specified' }];
     s.timeline += 1;
@@ -377,6 +391,18 @@ class FakePostgresPort implements PostgresPort {
     s.running = false;
     s.streaming = false;
     s.state = state;
+  }
+
+  /** Runs `fn` holding the server, as the controller's lifecycle lock: refused while another action holds it. */
+  async #exclusive(action: string, fn: () => Promise<void>): Promise<void> {
+    const s = this.#s;
+    if (s.busy !== null) throw new Error(`${s.name}: cannot ${action}: ${s.busy} is in progress`);
+    s.busy = action;
+    try {
+      await fn();
+    } finally {
+      s.busy = null;
+    }
   }
 
   #maybeFail(op: FakeOperation): void {

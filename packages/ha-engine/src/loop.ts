@@ -44,6 +44,8 @@ import { initialMemory, isDcsUnavailable } from './snapshot.js';
 
 /** A PostgreSQL state read alongside a DCS read that took longer than this is read again. */
 const FRESH_LOCAL_STATE_MS = 200;
+/** Pause between fencing attempts that could not confirm PostgreSQL down. */
+const FENCE_RETRY_MS = 1000;
 
 export interface HaLoopOptions {
   me: MemberIdentity;
@@ -192,6 +194,8 @@ class Loop implements HaLoop {
   #failsafePing: FailsafePing | null = null;
   /** Monotonic ms until which a failsafe round let us keep running as primary. */
   #failsafeHoldUntil: number | null = null;
+  /** The fence's attempts until PostgreSQL is confirmed down; null when no fence runs. */
+  #fencing: Promise<void> | null = null;
 
   constructor(options: HaLoopOptions) {
     this.#o = {
@@ -631,9 +635,11 @@ class Loop implements HaLoop {
           // A lock holder's watchdog is armed. It is disarmed when PostgreSQL is fenced or
           // demoted; if we keep (or get back) the lock after that — the DCS came back with our
           // lease alive, PostgreSQL restarted in place — arm it again before relying on it. In
-          // maintenance mode it stays disarmed (Patroni's rule).
+          // maintenance mode it stays disarmed (Patroni's rule), and during a demote too: the
+          // demote disarms it once PostgreSQL is down, and a renewal racing the release after
+          // that must not leave an armed watchdog on a replica nobody keeps alive.
           if (this.#watchdogArmed) await this.#callWatchdog('keepalive');
-          else if (!s.config.pause) await this.#callWatchdog('activate');
+          else if (!s.config.pause && this.#slot.running?.kind !== 'demote') await this.#callWatchdog('activate');
         }
         if (r === 'false') this.#setLockHeld(false);
         return r;
@@ -766,11 +772,14 @@ class Loop implements HaLoop {
       case 'demote': {
         const immediate = action.mode === 'immediate' || action.mode === 'immediate-nolock';
         this.#log.info(`Demoting self (${action.mode})`);
-        await this.#callWatchdog('disable');
         const stopping = this.#o.clock.now();
         // Not abortable: a demote that has begun must bring PostgreSQL down.
         await pg.stop({ mode: immediate ? 'immediate' : 'fast', checkpoint: action.mode === 'graceful' }, new AbortController().signal);
         this.#log.info({ ms: Math.round(this.#o.clock.now() - stopping) }, 'PostgreSQL stopped');
+        // Disarmed only now (Patroni's safepoint): during the CHECKPOINT and the stop the server
+        // may still take writes, and if the lock is lost meanwhile the keepalives stop and the
+        // watchdog must be there to fire. A stop that fails leaves it armed.
+        await this.#callWatchdog('disable');
         if (action.mode === 'graceful' || action.mode === 'immediate') await this.#release();
         return startReplica(action.follow);
       }
@@ -829,14 +838,33 @@ class Loop implements HaLoop {
       { deadline, validUntil: this.#o.store.hold().validUntil },
       'leader lock could not be renewed before the safety deadline: stopping PostgreSQL (immediate)',
     );
-    // Not through the slot: this must not wait behind a hung background action.
+    // Not through the slot: this must not wait behind a hung background action. The abort also
+    // keeps an aborted start or restart from bringing the server back up after the kill.
     void this.#slot.abort();
-    void this.#callWatchdog('disable');
-    void withDeadline(this.#o.clock, this.#startTimeoutMs(), 'fencing PostgreSQL', (signal) =>
-      this.#o.postgres.stop({ mode: 'immediate' }, signal),
-    )
-      .then(() => this.wakeup())
-      .catch((e: unknown) => this.#log.error({ err: errorMessage(e) }, 'fencing PostgreSQL failed'));
+    // One round of attempts at a time: a later deadline joins the one already running.
+    if (this.#fencing === null) this.#fencing = this.#fenceUntilDown().finally(() => (this.#fencing = null));
+  }
+
+  /**
+   * Kills PostgreSQL through the port's `fence` (which does not wait behind the running action),
+   * again and again until it is confirmed down. Only then is the watchdog disarmed: while the
+   * fence cannot complete, the watchdog stays armed and, keepalives having stopped with the
+   * renewals, resets the machine before another member's lease can start.
+   */
+  async #fenceUntilDown(): Promise<void> {
+    const attemptMs = Math.max(1000, this.#config.safetyMargin * 1000);
+    for (let attempt = 1; !this.#stopped; attempt++) {
+      try {
+        await withDeadline(this.#o.clock, attemptMs, 'fencing PostgreSQL', (signal) => this.#o.postgres.fence(signal));
+        this.#log.info({ attempt }, 'PostgreSQL fenced (stopped)');
+        await this.#callWatchdog('disable');
+        this.wakeup();
+        return;
+      } catch (e) {
+        this.#log.error({ err: errorMessage(e), attempt }, 'fencing PostgreSQL failed; trying again; the watchdog stays armed');
+      }
+      await this.#o.clock.sleep(FENCE_RETRY_MS);
+    }
   }
 
   #settled(outcome: ActionOutcome): void {

@@ -87,6 +87,16 @@ export interface PostgresPort {
   /** Stops PostgreSQL; resolves once the postmaster is gone. Resolves at once when not running. */
   stop(options: StopOptions, signal: AbortSignal): Promise<void>;
 
+  /**
+   * Fencing (the lock holder's safety deadline passed): stops PostgreSQL at once — an immediate
+   * shutdown, then a kill of its processes — whatever other action is running on it. Unlike
+   * `stop` it must not wait for, or be refused because of, a promote, a start or a demote's
+   * CHECKPOINT in progress: those hold the server for up to pg_ctl_timeout, far longer than the
+   * safety margin. Resolves once the postmaster is confirmed gone (at once when not running);
+   * rejects when that cannot be confirmed. The loop calls it again until it resolves.
+   */
+  fence(signal: AbortSignal): Promise<void>;
+
   /** Restarts PostgreSQL in its current role. */
   restart(signal: AbortSignal): Promise<void>;
 

@@ -70,6 +70,58 @@ describe('following the leader', () => {
   });
 });
 
+describe('a leader that cannot be streamed from (issue 15, review M5)', () => {
+  // A leader key naming a member that does not exist (an orphaned or hand-written key), or one
+  // whose conn_url is missing or garbage: the old primary must not stay stopped for good.
+  const orphan = clusterWithLeader({ leader: 'pg9' });
+  const garbage = clusterWithLeader({ leader: 'pg2', members: [member('pg0'), member('pg1'), member('pg2', { role: 'primary', conn_url: 'not a url' })] });
+  const missing = clusterWithLeader({ leader: 'pg2', members: [member('pg0'), member('pg1'), member('pg2', { role: 'primary', conn_url: undefined })] });
+
+  it('a primary demotes to a read-only replica of nobody, and says why', () => {
+    const d = decide(snapshot({ cluster: orphan, local: runningPrimary() }));
+    expect(summary(d)).toEqual({
+      rule: 'follower',
+      reason: 'demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg9 does not exist',
+      actions: ['demote(immediate-nolock)'],
+    });
+    expect(actionOf(d, 'demote').follow).toBeNull();
+  });
+
+  it('a garbage or missing conn_url is the same', () => {
+    const bad = decide(snapshot({ cluster: garbage, local: runningPrimary() }));
+    expect(bad.reason).toBe('demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg2 has no usable conn_url ("not a url")');
+    expect(actionOf(bad, 'demote').follow).toBeNull();
+    const none = decide(snapshot({ cluster: missing, local: runningPrimary() }));
+    expect(none.reason).toBe('demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg2 has no usable conn_url (null)');
+  });
+
+  it('the stopped old primary starts read-only, following nobody, every later cycle too', () => {
+    const d = decide(snapshot({ cluster: orphan, local: stopped('primary', { state: 'crashed' }) }));
+    expect(summary(d)).toEqual({
+      rule: 'postgres-down',
+      reason: 'starting as a secondary; following nobody (read-only) because member pg9 does not exist',
+      actions: ['start(replica)'],
+    });
+    expect(actionOf(d, 'start').follow).toBeNull();
+  });
+
+  it('a running replica is left as it is, and the reason says why it does not re-point', () => {
+    const d = decide(snapshot({ cluster: garbage, local: runningReplica({ following: null, streaming: false }) }));
+    expect(summary(d)).toEqual({
+      rule: 'follower',
+      reason: 'no action. I am (pg1), a secondary, and following a leader (pg2); not streaming from it because member pg2 has no usable conn_url ("not a url")',
+      actions: [],
+    });
+  });
+
+  it('a replicatefrom member without a usable conn_url: the leader instead', () => {
+    const me = { name: 'pg1', connUrl: 'c', apiUrl: 'a', tags: { replicatefrom: 'pg2' }, version: 'v' };
+    const cluster = clusterWithLeader({ members: [member('pg0', { role: 'primary' }), member('pg1'), member('pg2', { conn_url: 'http://pg2' })] });
+    const d = decide(snapshot({ me, cluster, local: stopped('replica') }));
+    expect(summary(d).actions).toEqual(['start(replica→pg0)']);
+  });
+});
+
 describe('rejoining after a divergence', () => {
   const diverged = stopped('primary', { timeline: 1, lsn: 1500 });
 

@@ -3,7 +3,7 @@
 // deadline, a hung PostgreSQL, fatal conditions and shutdown.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterStore, MemberData } from '@pgha/dcs';
-import type { PeerProbe, PeerStatus, PostgresPort } from '../src/index.js';
+import type { PeerProbe, PeerStatus, PostgresPort, WatchdogPort } from '../src/index.js';
 import { unreachable } from '../src/index.js';
 import type { Engine, Rig } from './fixtures/engines.js';
 import { lastReason, rig } from './fixtures/engines.js';
@@ -172,7 +172,7 @@ describe('DCS faults from the primary', () => {
     const pg0 = engines['pg0'] as Engine;
     t.dcs.backend.faults.expireSession('pg0');
     expect(await t.drive(t.dcs.store('pg9').acquireLeader())).toBe(true);
-    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader'), 30_000);
+    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg9 does not exist'), 30_000);
     await t.until(() => t.world.server('pg0').state === 'running' && t.world.server('pg0').role === 'replica', 10_000);
     expect(t.world.writablePrimaries()).toEqual([]);
   });
@@ -272,6 +272,112 @@ describe('safety deadline', () => {
     expect(fencedAt).toBeGreaterThanOrEqual(validUntil - 5_000);
     expect(fencedAt).toBeLessThanOrEqual(validUntil - 5_000 + 100);
     t.dcs.backend.faults.heal();
+  });
+});
+
+/**
+ * A watchdog that notes, at each disarm, whether the member's PostgreSQL was still running then
+ * (issue 15: it must be disarmed only once PostgreSQL is down).
+ */
+function recordingWatchdog(t: Rig, name: string): { calls: string[]; port: WatchdogPort } {
+  const calls: string[] = [];
+  const port: WatchdogPort = {
+    activate: async () => (calls.push('activate'), true),
+    keepalive: async () => void (calls.at(-1) === 'keepalive' || calls.push('keepalive')),
+    disable: async () => void calls.push(`disable (PostgreSQL ${t.world.server(name).running ? 'running' : 'down'})`),
+    healthy: true,
+  };
+  return { calls, port };
+}
+
+describe('fencing and the watchdog (issue 15)', () => {
+  it('a fence during a promotion that holds the server still stops PostgreSQL, then disarms the watchdog', async () => {
+    const { rig: t, engines } = await cluster(['pg0', 'pg1'], { promoteMs: 40_000 });
+    await t.drive(engines['pg1']?.loop.stop() ?? Promise.resolve());
+    const wd = recordingWatchdog(t, 'pg1');
+    const pg1 = t.engine('pg1', { watchdog: wd.port });
+    pg1.loop.start();
+    t.down.add('pg0');
+    await t.drive(engines['pg0']?.loop.stop() ?? Promise.resolve());
+    t.world.crash('pg0');
+    await t.until(() => pg1.loop.status().running?.kind === 'promote', 60_000);
+    // The promotion holds the server as the controller's lifecycle lock does: a stop is refused.
+    expect(t.world.server('pg1').busy).toBe('promote');
+    t.dcs.backend.faults.unreachable({ member: 'pg1', mode: 'hang' });
+    await t.until(() => pg1.logs.some((l) => l.msg.includes('safety deadline')), 40_000);
+    await t.until(() => !t.world.server('pg1').running, 2_000);
+    await t.advance(1_000);
+    expect(t.world.server('pg1').running).toBe(false);
+    expect(t.world.writablePrimaries()).toEqual([]);
+    expect(wd.calls).toContain('disable (PostgreSQL down)');
+    expect(wd.calls).not.toContain('disable (PostgreSQL running)');
+    t.dcs.backend.faults.heal();
+  });
+
+  it('a fence that fails is tried again until PostgreSQL is down; the watchdog stays armed until then', async () => {
+    r = rig();
+    const t = r;
+    const wd = recordingWatchdog(t, 'pg0');
+    const pg0 = t.engine('pg0', { watchdog: wd.port });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    t.world.server('pg0').failNext.fence = 'kill failed';
+    t.dcs.backend.faults.unreachable({ member: 'pg0', mode: 'hang' });
+    await t.until(() => pg0.logs.some((l) => l.msg.startsWith('fencing PostgreSQL failed')), 40_000);
+    const failedAt = t.clock.now();
+    const disarmsAtFailure = wd.calls.filter((c) => c.startsWith('disable')).length;
+    await t.until(() => !t.world.server('pg0').running, 5_000);
+    // Down by the second attempt, a second later: not left until the next cycle's demote.
+    expect(t.clock.now() - failedAt).toBeLessThanOrEqual(1_500);
+    await t.advance(500);
+    expect(disarmsAtFailure).toBe(0);
+    expect(wd.calls.filter((c) => c.startsWith('disable'))).toEqual(['disable (PostgreSQL down)']);
+    t.dcs.backend.faults.heal();
+  });
+
+  it('a demote disarms the watchdog only after PostgreSQL stopped', async () => {
+    r = rig();
+    const t = r;
+    const wd = recordingWatchdog(t, 'pg0');
+    const pg0 = t.engine('pg0', { watchdog: wd.port });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    t.dcs.backend.faults.expireSession('pg0');
+    expect(await t.drive(t.dcs.store('pg9').acquireLeader())).toBe(true);
+    await t.until(() => pg0.reports.some((x) => x.reason === 'demoting self because I do not have the lock and I was a leader; following nobody (read-only) because member pg9 does not exist'), 30_000);
+    await t.until(() => t.world.server('pg0').role === 'replica' && t.world.server('pg0').running, 10_000);
+    expect(wd.calls.filter((c) => c.startsWith('disable'))).toEqual(['disable (PostgreSQL down)']);
+  });
+
+  it('a switchover (graceful demote) disarms the watchdog only after PostgreSQL stopped, and nothing re-arms it', async () => {
+    r = rig({ ttl: 30, loopWait: 1, retryTimeout: 3 });
+    const t = r;
+    const wd = recordingWatchdog(t, 'pg0');
+    const pg0 = t.engine('pg0', { watchdog: wd.port });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    const pg1 = t.engine('pg1');
+    pg1.loop.start();
+    await t.until(() => t.world.server('pg1').streaming, 60_000);
+    expect(await t.drive(pg0.store.setFailover({ leader: 'pg0', member: 'pg1' }))).toBe(true);
+    pg0.loop.wakeup();
+    await t.until(() => t.world.writablePrimaries().includes('pg1') && t.world.server('pg0').role === 'replica' && t.world.server('pg0').running, 60_000);
+    await t.advance(5_000);
+    expect(wd.calls).toEqual(['activate', 'keepalive', 'disable (PostgreSQL down)']);
+  });
+
+  it('a demote whose stop fails leaves the watchdog armed', async () => {
+    r = rig();
+    const t = r;
+    const wd = recordingWatchdog(t, 'pg0');
+    const pg0 = t.engine('pg0', { watchdog: wd.port });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock && t.world.writablePrimaries().includes('pg0'), 30_000);
+    t.world.server('pg0').failNext.stop = 'the postmaster did not exit';
+    t.dcs.backend.faults.expireSession('pg0');
+    expect(await t.drive(t.dcs.store('pg9').acquireLeader())).toBe(true);
+    await t.until(() => pg0.logs.some((l) => l.msg.includes('the postmaster did not exit')), 30_000);
+    expect(wd.calls.filter((c) => c.startsWith('disable'))).toEqual([]);
   });
 });
 

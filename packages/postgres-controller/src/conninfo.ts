@@ -122,19 +122,3 @@ export function pgpassContent(roles: Array<Authentication | undefined>): string 
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
-
-/**
- * Parses a member's `conn_url` (`postgres://host:port/postgres`) into host and port; null when
- * it is not such a URL.
- */
-export function parseConnUrl(url: string): { host: string; port: number } | null {
-  try {
-    const u = new URL(url);
-    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return null;
-    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (host === '') return null;
-    return { host, port: u.port === '' ? 5432 : Number(u.port) };
-  } catch {
-    return null;
-  }
-}

@@ -262,6 +262,14 @@ export interface PostgresController {
    */
   stop(options?: { mode?: StopMode; checkpoint?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
 
+  /**
+   * Fencing: SIGQUIT (immediate shutdown), then SIGKILL of the postmaster's process group after
+   * `graceMs` (default 2000), *without* waiting for or being refused by a running lifecycle
+   * action (promote, start, a demote's CHECKPOINT). Fires no callback. Resolves once the
+   * postmaster is gone; throws PG_STOP_FAILED if it cannot be confirmed gone.
+   */
+  fence(options?: { graceMs?: number }): Promise<void>;
+
   /** Stops (fast by default) and starts in the same role, firing `on_restart` (not on_stop/on_start). */
   restart(options?: { mode?: StopMode; timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
 

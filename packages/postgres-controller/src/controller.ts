@@ -759,6 +759,38 @@ class LocalPostgresController implements PostgresController {
     return this.exclusive('stop', () => this.stopPostmaster({ ...options, callback: 'on_stop' }));
   }
 
+  /**
+   * Fencing (the lock holder's safety deadline passed): stops the postmaster at once, *without*
+   * the lifecycle lock. A promote, a start or a demote's CHECKPOINT holds that lock for up to
+   * pg_ctl_timeout, and `stop` would be refused (PG_BUSY) all that time while the server may take
+   * writes with the lease running out. SIGQUIT (immediate shutdown) first; if the postmaster has
+   * not exited after `graceMs`, SIGKILL of its process group. Resolves once it is gone (at once
+   * when none runs); rejects with PG_STOP_FAILED when that cannot be confirmed. The action that
+   * held the lock then fails on its own (its server is gone); the caller aborts it as well.
+   */
+  async fence(options: { graceMs?: number } = {}): Promise<void> {
+    const pm = this.postmaster ?? ((await this.adopt()) !== null ? this.postmaster : null);
+    if (!pm) return;
+    this.expectingExit = true;
+    this.state_ = 'stopping';
+    this.logger.warn({ pid: pm.pid, busy: this.busy }, 'fencing PostgreSQL: immediate shutdown');
+    try {
+      process.kill(pm.pid, 'SIGQUIT');
+    } catch {
+      // already gone: the exit watcher reports it
+    }
+    let gone = await this.waitForExit(pm, options.graceMs ?? 2000);
+    if (!gone) {
+      this.logger.warn({ pid: pm.pid }, 'PostgreSQL did not stop at once when fenced; killing the postmaster and its processes');
+      await this.killPostmaster(pm.pid);
+      gone = await this.waitForExit(pm, 2000);
+    }
+    if (!gone) {
+      throw new PostgresError(PostgresErrorCode.StopFailed, `fencing: the postmaster (pid ${pm.pid}) of ${this.dataDir} did not exit, even after SIGKILL`);
+    }
+    this.state_ = 'stopped';
+  }
+
   private async stopPostmaster(opts: { mode?: StopMode | undefined; checkpoint?: boolean | undefined; timeoutMs?: number | undefined; callback: CallbackAction | null }): Promise<void> {
     const pm = this.postmaster ?? ((await this.adopt()) !== null ? this.postmaster : null);
     if (!pm) {

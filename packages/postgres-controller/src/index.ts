@@ -26,7 +26,6 @@ export type { SlotState } from './slot-state.js';
 export { formatSynchronousStandbyNames, quoteStandbyName, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
 export { parseTimelineHistory, type TimelineSwitch } from './timeline-history.js';
 export { DCS_ONLY_PARAMETERS } from './parameters.js';
-export { parseConnUrl } from './conninfo.js';
 export { CALLBACK_ACTIONS, type CallbackAction } from './callbacks.js';
 export type { ControlData } from './control-data.js';
 export { describeSalvage, parseWaldump, type SalvageReport, type SalvagedRelation } from './salvage.js';

@@ -39,6 +39,12 @@ export interface WatchdogDevice {
    * `WATCHDOG_NOT_A_WATCHDOG`; on rejection the device is left closed (disarmed when possible).
    */
   open(): Promise<void>;
+  /**
+   * Checks, without opening (so without arming) the device, that once opened it can be set up
+   * completely: whatever issues the ioctls runs. Rejects with `WATCHDOG_IOCTL_UNAVAILABLE`.
+   * `required` mode refuses to start then. Optional: a device without it is not checked.
+   */
+  preflight?(): Promise<void>;
   /** Capabilities read at `open()`. Throws `WATCHDOG_IO` when not open. */
   support(): WatchdogSupport;
   /** Sets the timeout (whole seconds, 1..65535). Rejects with `WATCHDOG_TIMEOUT`. */

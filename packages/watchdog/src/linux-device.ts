@@ -72,6 +72,23 @@ class LinuxWatchdogDevice implements WatchdogDevice {
     }
   }
 
+  async preflight(): Promise<void> {
+    // The helper is tried on /dev/null rather than the device: opening the device would arm it.
+    // Any answer, even ENOTTY, shows it runs; only a helper that cannot run at all (no python3,
+    // a timeout) is the failure this looks for.
+    const probe = await open('/dev/null', constants.O_WRONLY);
+    try {
+      await this.#ioctl.run(probe.fd, [{ op: 'getsupport' }]);
+    } catch (e) {
+      throw new WatchdogError(WatchdogErrorCode.IoctlUnavailable, `cannot issue ioctls to watchdog device ${this.path}: ${(e as Error).message}`, {
+        device: this.path,
+        cause: e,
+      });
+    } finally {
+      await probe.close().catch(() => {});
+    }
+  }
+
   async open(): Promise<void> {
     if (this.#handle) return;
     let info: Stats;
@@ -91,7 +108,7 @@ class LinuxWatchdogDevice implements WatchdogDevice {
     try {
       results = await this.#ioctl.run(handle.fd, [{ op: 'getsupport' }]);
     } catch (e) {
-      await handle.close().catch(() => {});
+      await giveUp(handle, info);
       throw new WatchdogError(WatchdogErrorCode.IoctlUnavailable, `cannot query watchdog device ${this.path}: ${(e as Error).message}`, {
         device: this.path,
         cause: e,
@@ -99,8 +116,8 @@ class LinuxWatchdogDevice implements WatchdogDevice {
     }
     const first = results[0];
     if (!first?.ok || first.op !== 'getsupport') {
-      // Not a watchdog, so nothing is armed: a plain close is right (no magic byte into a file).
-      await handle.close().catch(() => {});
+      // Most likely not a watchdog; but a watchdog driver failing GETSUPPORT is armed all the same.
+      await giveUp(handle, info);
       const what = info.isCharacterDevice() ? 'character device' : info.isFIFO() ? 'FIFO' : info.isFile() ? 'regular file' : 'file';
       const why = first && !first.ok ? `${first.errno}: ${first.message}` : 'no answer';
       throw new WatchdogError(
@@ -183,6 +200,17 @@ class LinuxWatchdogDevice implements WatchdogDevice {
       });
     }
   }
+}
+
+/**
+ * Closes a descriptor `open()` will not keep. Opening a watchdog arms it with the driver's default
+ * timeout, and a close without the magic character leaves it counting ("watchdog did not stop!"),
+ * so the host resets about a minute later. `V` is written first, except into a regular file,
+ * which cannot be a watchdog (and whose first byte it would overwrite).
+ */
+async function giveUp(handle: FileHandle, info: Stats): Promise<void> {
+  if (!info.isFile()) await handle.write('V').catch(() => {});
+  await handle.close().catch(() => {});
 }
 
 export function linuxWatchdogDevice(options: LinuxDeviceOptions = {}): WatchdogDevice {

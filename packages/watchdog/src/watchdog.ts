@@ -14,7 +14,7 @@
  */
 import type { WatchdogDevice } from './device.js';
 import { WDIOF } from './device.js';
-import { WatchdogError, WatchdogErrorCode } from './errors.js';
+import { WatchdogError, WatchdogErrorCode, isWatchdogError } from './errors.js';
 import type { WatchdogConfig } from './config.js';
 import { WatchdogMode } from './config.js';
 import { linuxWatchdogDevice } from './linux-device.js';
@@ -106,6 +106,27 @@ export class Watchdog {
       healthy: this.healthy,
       lastError: this.#lastError,
     };
+  }
+
+  /**
+   * At agent start, in `required` mode: a device that is there and writable but could not be set
+   * up once opened — the ioctl helper cannot run — is refused now with a WatchdogError
+   * (`WATCHDOG_IOCTL_UNAVAILABLE`, device named), so the agent does not start, rather than
+   * opening (arming) the device at its first promotion and failing there. A device that is
+   * missing or not writable is left to Patroni's rule: the member runs, is `watchdog_failed`, and
+   * never leads; it may appear later (`modprobe softdog`). Other modes resolve at once.
+   */
+  async verify(): Promise<void> {
+    if (this.#config.mode !== WatchdogMode.Required) return;
+    const device = this.#device;
+    if (!device?.preflight || !device.isHealthy()) return;
+    try {
+      await device.preflight();
+    } catch (e) {
+      const code = isWatchdogError(e) ? ` (${e.code})` : '';
+      this.#o.logger.error(`Configuration requires a watchdog, but ${device.describe()} cannot be set up${code}: ${(e as Error).message}`);
+      throw e;
+    }
   }
 
   activate(): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import {
   createWatchdog,
   isWatchdogError,
   linuxWatchdogDevice,
+  pythonIoctlRunner,
   superviseTestingDevice,
   watchdogIoctlNumbers,
   type TestingSupervisor,
@@ -113,5 +114,126 @@ describe('testing device and its supervisor', () => {
     const fired = await fire;
     expect(fired.timeout).toBe(1);
     expect(supervisor.events.map((e) => e.kind)).toEqual(['timeout', 'fired']);
+  });
+});
+
+/**
+ * Issue 15 (review H4): opening /dev/watchdog arms it, so every path that gives up a device it
+ * opened must write the magic `V` first. The "device" here is the testing supervisor's FIFO,
+ * which records every byte written to it (as a character device would receive them); the ioctl
+ * helper is made to fail by pointing it at an interpreter that does not exist, or one that hangs.
+ */
+describe('Linux device: giving up an opened device always writes the magic close', () => {
+  const missingPython = join(dir, 'no-such-python3');
+  function hangingPython(): string {
+    const path = join(dir, 'hanging-python3');
+    writeFileSync(path, '#!/bin/sh\nexec sleep 30\n');
+    chmodSync(path, 0o755);
+    return path;
+  }
+
+  /** The supervisor's events up to a sentinel written after `open()` gave up (FIFO order). */
+  async function eventsAfter(supervisor: TestingSupervisor): Promise<string[]> {
+    const fd = openSync(supervisor.fifo, 'w');
+    writeSync(fd, 'Ctimeout=77\n');
+    closeSync(fd);
+    const sentinel = (): boolean => supervisor.events.some((e) => e.kind === 'timeout' && e.seconds === 77);
+    for (let i = 0; i < 200 && !sentinel(); i++) await new Promise((r) => setTimeout(r, 10));
+    const kinds: string[] = [];
+    for (const e of supervisor.events) {
+      if (e.kind === 'timeout' && e.seconds === 77) break;
+      kinds.push(e.kind);
+    }
+    return kinds;
+  }
+
+  function supervised(name: string): TestingSupervisor {
+    const supervisor = superviseTestingDevice({ fifo: join(dir, `${name}.fifo`), onFire: () => 'fired' });
+    supervisors.push(supervisor);
+    return supervisor;
+  }
+
+  it('the ioctl helper cannot run (no python3): WATCHDOG_IOCTL_UNAVAILABLE, and V was written before the close', async () => {
+    const supervisor = supervised('nopython');
+    const device = linuxWatchdogDevice({ path: supervisor.fifo, ioctl: pythonIoctlRunner({ python: missingPython }) });
+    const e = await device.open().then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(isWatchdogError(e, WatchdogErrorCode.IoctlUnavailable)).toBe(true);
+    expect(device.running).toBe(false);
+    expect(await eventsAfter(supervisor)).toEqual(['disarm']);
+  });
+
+  it('the ioctl helper times out: V was written before the close', async () => {
+    const supervisor = supervised('slowpython');
+    const device = linuxWatchdogDevice({ path: supervisor.fifo, ioctl: pythonIoctlRunner({ python: hangingPython(), timeoutMs: 200 }) });
+    const e = await device.open().then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(isWatchdogError(e, WatchdogErrorCode.IoctlUnavailable)).toBe(true);
+    expect(await eventsAfter(supervisor)).toEqual(['disarm']);
+  });
+
+  it('GETSUPPORT fails on an opened device: V was written before the close', async () => {
+    const supervisor = supervised('nosupport');
+    // The real helper: a FIFO answers ENOTTY, as a watchdog driver failing the ioctl would fail it.
+    const e = await linuxWatchdogDevice({ path: supervisor.fifo }).open().then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(isWatchdogError(e, WatchdogErrorCode.NotAWatchdog)).toBe(true);
+    expect(await eventsAfter(supervisor)).toEqual(['disarm']);
+  });
+
+  it('a regular file named as the device is not written to', async () => {
+    const file = join(dir, 'not-a-device');
+    writeFileSync(file, 'keep');
+    await linuxWatchdogDevice({ path: file, ioctl: pythonIoctlRunner({ python: missingPython }) })
+      .open()
+      .catch(() => {});
+    expect(readFileSync(file, 'utf8')).toBe('keep');
+  });
+});
+
+describe('required mode refuses to start when the device cannot be fully set up', () => {
+  const config = (device: string) => ({ mode: 'required' as const, device, driver: 'default' as const, safetyMargin: 5 });
+  const timing = () => ({ ttl: 30, loopWait: 10 });
+
+  it('no python3 for the ioctls: verify() rejects with WATCHDOG_IOCTL_UNAVAILABLE, without arming the device', async () => {
+    const supervisor = superviseTestingDevice({ fifo: join(dir, 'verify.fifo'), onFire: () => 'fired' });
+    supervisors.push(supervisor);
+    const wd = createWatchdog({
+      config: config(supervisor.fifo),
+      timing,
+      createDevice: (c) => linuxWatchdogDevice({ path: c.device, ioctl: pythonIoctlRunner({ python: join(dir, 'no-such-python3') }) }),
+    });
+    const e = await wd.verify().then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(isWatchdogError(e, WatchdogErrorCode.IoctlUnavailable)).toBe(true);
+    expect((e as Error).message).toContain(supervisor.fifo);
+    expect(supervisor.events).toEqual([]);
+  });
+
+  it('a missing device is not refused at start (Patroni: the member runs, unhealthy, and never leads)', async () => {
+    const wd = createWatchdog({ config: config(join(dir, 'absent-watchdog')), timing });
+    await expect(wd.verify()).resolves.toBeUndefined();
+    expect(wd.healthy).toBe(false);
+  });
+
+  it('a device whose ioctl helper runs is not refused, and is not armed by the check', async () => {
+    const supervisor = superviseTestingDevice({ fifo: join(dir, 'verify-ok.fifo'), onFire: () => 'fired' });
+    supervisors.push(supervisor);
+    const wd = createWatchdog({ config: config(supervisor.fifo), timing });
+    await expect(wd.verify()).resolves.toBeUndefined();
+    expect(supervisor.events).toEqual([]);
+  });
+
+  it('automatic mode does not refuse', async () => {
+    const wd = createWatchdog({ config: { ...config(join(dir, 'absent-watchdog')), mode: 'automatic' }, timing });
+    await expect(wd.verify()).resolves.toBeUndefined();
   });
 });

@@ -5,9 +5,8 @@
  * so answering the API needs no query of its own.
  */
 import type { FollowTarget, LocalPostgresState, PostgresPort, SlotPlan, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
-import type { TimelineHistory } from '@pgha/dcs';
+import { parseConnUrl, type TimelineHistory } from '@pgha/dcs';
 import {
-  parseConnUrl,
   type PostgresController,
   type PostgresState,
   type ReplicationSource,
@@ -113,6 +112,9 @@ export function adaptPostgresController(controller: PostgresController): Postgre
     },
     async stop(options: StopOptions, signal) {
       await controller.stop({ mode: options.mode, ...(options.checkpoint ? { checkpoint: true } : {}), signal });
+    },
+    async fence() {
+      await controller.fence();
     },
     async restart(signal) {
       await controller.restart({ signal });

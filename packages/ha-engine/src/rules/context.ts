@@ -3,6 +3,7 @@
  * decision (do we hold the lock, whom to follow, the pending failover request).
  */
 import type { Cluster, Failover, Member } from '@pgha/dcs';
+import { parseConnUrl } from '@pgha/dcs';
 import type { Action, DemoteAction, DemoteMode, FollowTarget, Otherwise } from '../actions.js';
 import type { CandidateInput } from '../candidate.js';
 import { pendingFailover } from '../candidate.js';
@@ -64,26 +65,64 @@ export function targetOf(member: Member | undefined, name: string): FollowTarget
 }
 
 /**
- * Whom a replica should stream from: the member named by our `replicatefrom` tag when it has a
- * member key, else the leader; null when there is no leader (or it is us). In a standby cluster
- * the lock holder (the standby leader) streams from the remote primary.
+ * Whom a replica streams from: a member (or the remote primary), or nobody. Nobody means a
+ * read-only standby without `primary_conninfo`; `why` says why when a leader exists but cannot
+ * be streamed from (its member key is missing or has no usable conn_url: an orphaned or hand-
+ * written leader key). Such a leader must not keep a demoted primary down: it runs read-only,
+ * following nobody, and the cycle's reason says why (review M5; Patroni does the same).
  */
-export function followTarget(ctx: Ctx): FollowTarget | null {
-  const target = streamingTarget(ctx);
-  const noStream = ctx.s.me.tags['nostream'] === true || ctx.s.me.tags['nostream'] === 'true';
-  return target && noStream ? { ...target, noStream: true } : target;
+export type FollowChoice = { kind: 'member'; target: FollowTarget } | { kind: 'none'; why: string | null };
+
+/** `member` (named `name`) as a streaming upstream, or why it cannot be one. */
+export function streamableTarget(member: Member | undefined, name: string): FollowChoice {
+  if (!member) return { kind: 'none', why: `member ${name} does not exist` };
+  const connUrl = member.data.conn_url ?? null;
+  if (connUrl === null || parseConnUrl(connUrl) === null) {
+    return { kind: 'none', why: `member ${name} has no usable conn_url (${JSON.stringify(connUrl)})` };
+  }
+  return { kind: 'member', target: { name, connUrl } };
 }
 
-function streamingTarget(ctx: Ctx): FollowTarget | null {
+/**
+ * Whom a replica should stream from: the member named by our `replicatefrom` tag when it can be
+ * streamed from, else the leader; nobody when there is no leader (or it is us) or the leader
+ * cannot be streamed from. In a standby cluster the lock holder (the standby leader) streams
+ * from the remote primary.
+ */
+export function followChoice(ctx: Ctx): FollowChoice {
+  const choice = streamingChoice(ctx);
+  const noStream = ctx.s.me.tags['nostream'] === true || ctx.s.me.tags['nostream'] === 'true';
+  return choice.kind === 'member' && noStream ? { kind: 'member', target: { ...choice.target, noStream: true } } : choice;
+}
+
+/** `followChoice` as an action's `follow` (null = nobody). */
+export function followTarget(ctx: Ctx): FollowTarget | null {
+  const choice = followChoice(ctx);
+  return choice.kind === 'member' ? choice.target : null;
+}
+
+/**
+ * What a reason adds when there is a leader but it cannot be streamed from:
+ * `; <what> because member X does not exist`; nothing otherwise.
+ */
+export function followingNobody(choice: FollowChoice, what = 'following nobody (read-only)'): string {
+  return choice.kind === 'none' && choice.why ? `; ${what} because ${choice.why}` : '';
+}
+
+function streamingChoice(ctx: Ctx): FollowChoice {
   const standby = ctx.s.config.standbyCluster;
-  if (ctx.holder && standby) return remotePrimaryTarget(standby);
+  if (ctx.holder && standby) return { kind: 'member', target: remotePrimaryTarget(standby) };
   const replicateFrom = ctx.s.me.tags['replicatefrom'];
   if (typeof replicateFrom === 'string' && replicateFrom !== ctx.me) {
     const m = ctx.cluster.members.find((x) => x.name === replicateFrom);
-    if (m) return targetOf(m, m.name);
+    const choice = m ? streamableTarget(m, m.name) : null;
+    if (choice?.kind === 'member') return choice;
   }
-  if (!ctx.leaderName || ctx.leaderName === ctx.me) return null;
-  return targetOf(ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName);
+  if (!ctx.leaderName || ctx.leaderName === ctx.me) return { kind: 'none', why: null };
+  return streamableTarget(
+    ctx.cluster.members.find((m) => m.name === ctx.leaderName),
+    ctx.leaderName,
+  );
 }
 
 /**

@@ -5,14 +5,15 @@
 import type { RejoinPlan } from '../rejoin.js';
 import { planRejoin } from '../rejoin.js';
 import type { Ctx, Outcome } from './context.js';
-import { demote, followTarget, only, targetOf } from './context.js';
+import { demote, followChoice, followingNobody, followTarget, only, targetOf } from './context.js';
 
 export function follower(ctx: Ctx): Outcome {
   const { s } = ctx;
-  const target = followTarget(ctx);
+  const choice = followChoice(ctx);
+  const target = choice.kind === 'member' ? choice.target : null;
   if (ctx.isPrimary) {
     return {
-      reason: 'demoting self because I do not have the lock and I was a leader',
+      reason: `demoting self because I do not have the lock and I was a leader${followingNobody(choice)}`,
       actions: [demote('immediate-nolock', target)],
     };
   }
@@ -20,14 +21,14 @@ export function follower(ctx: Ctx): Outcome {
   const rejoin = rejoinOutcome(ctx, plan);
   if (rejoin) return rejoin;
   const notes = plan.kind === 'stuck' ? [plan.why] : [];
-  if (target && target.connUrl !== null && s.local.following !== target.name) {
+  if (target && s.local.following !== target.name) {
     return {
       reason: 'changing primary_conninfo and restarting',
       actions: [{ kind: 'follow', target, label: 'changing primary_conninfo and restarting' }],
       notes,
     };
   }
-  return only(`no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})`, notes);
+  return only(`no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})${followingNobody(choice, 'not streaming from it')}`, notes);
 }
 
 /** The actions of a rejoin plan; null when nothing is to be done (or can be done) about divergence. */

@@ -7,7 +7,7 @@
 import { evaluateFailoverPossible } from '../candidate.js';
 import { planRejoin } from '../rejoin.js';
 import type { Ctx, Outcome } from './context.js';
-import { demote, followTarget, otherwise } from './context.js';
+import { demote, followChoice, followingNobody, followTarget, otherwise } from './context.js';
 import { rejoinOutcome } from './follower.js';
 
 export function postgresDown(ctx: Ctx): Outcome {
@@ -26,7 +26,7 @@ export function postgresDown(ctx: Ctx): Outcome {
   const rejoin = rejoinOutcome(ctx, plan);
   if (rejoin) return rejoin;
   return {
-    reason: 'starting as a secondary',
+    reason: `starting as a secondary${followingNobody(followChoice(ctx))}`,
     actions: [{ kind: 'start', role: 'replica', follow: followTarget(ctx), label: 'restarting after failure', timeoutMs: startTimeoutMs(ctx) }],
     notes: plan.kind === 'stuck' ? [plan.why] : [],
   };

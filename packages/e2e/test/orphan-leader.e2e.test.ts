@@ -1,0 +1,92 @@
+/**
+ * Issue 15 (review M5), end to end on one three-member etcd cluster: a leader key naming a
+ * member that does not exist. It is written with etcdctl over the real leader's key, without a
+ * lease, so it never expires and nobody can take it. The real primary's next renewal finds the
+ * key is not its own and demotes; with nobody to stream from, it must run on as a read-only
+ * standby (standby.signal, no primary_conninfo) rather than stay stopped, and say why in its
+ * cycle's reason. When the key is deleted, the members elect a leader again; a row written
+ * before is still there, and at no time do two members accept writes.
+ *
+ * PGHA_E2E_ECHO=1 shows the agents' logs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { waitFor } from '@pgha/test-servers';
+import { WAIT_MS, isReplica, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { etcdctl, keyPath } from './support/etcd-keys.js';
+import { PROBE_TABLE, query, tryQuery } from './support/sql.js';
+import { startWriteChecker, type WriteChecker } from './support/write-checker.js';
+
+const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
+const TABLE = 'orphan_rows';
+const GHOST = 'ghost';
+const echo = process.env['PGHA_E2E_ECHO'] === '1';
+
+const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
+
+/** The settings of `primary_conninfo` the member's PostgreSQL runs with ('' = none). */
+async function primaryConninfo(member: MemberHandle): Promise<string | null> {
+  const rows = await tryQuery<{ v: string }>(member, "SELECT pg_catalog.current_setting('primary_conninfo') AS v");
+  return rows?.[0]?.v ?? null;
+}
+
+describe('a leader key naming a member that does not exist, on etcd', () => {
+  let cluster: LocalCluster;
+  let checker: WriteChecker;
+  let rowId: number;
+
+  beforeAll(async () => {
+    cluster = await startLocalCluster({ members: 3, scope: 'orphan', timing: TIMING, dcs: 'etcd', echo });
+    const primary = await cluster.waitForPrimary(WAIT_MS);
+    await waitForStreaming(cluster, primary).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
+    });
+    await query(primary, `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, note text)`);
+    await query(primary, `CREATE TABLE ${PROBE_TABLE} (id bigserial PRIMARY KEY, member text NOT NULL, at timestamptz DEFAULT now())`);
+    const [row] = await query<{ id: string }>(primary, `INSERT INTO ${TABLE} (note) VALUES ('before the orphan key') RETURNING id`);
+    rowId = Number(row!.id);
+    for (const m of cluster.members) await waitForRow(m, TABLE, rowId);
+    checker = startWriteChecker(cluster.members);
+  }, 300_000);
+
+  afterAll(async () => {
+    await checker?.stop();
+    await cluster?.stop();
+  }, 120_000);
+
+  it('the old primary runs on read-only, following nobody, and says why; deleting the key brings a leader back with nothing lost', async () => {
+    const old = await cluster.waitForPrimary(WAIT_MS);
+    // Over the real leader's key, without a lease: it never expires and no member can take it.
+    await etcdctl(cluster, 'put', keyPath(cluster, 'leader'), GHOST);
+
+    const why = `following nobody (read-only) because member ${GHOST} does not exist`;
+    await waitFor(`${old.name} demoting and saying why`, async () => old.output().includes(why), WAIT_MS, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
+    });
+    await waitFor(`${old.name} running again, in recovery`, () => isReplica(old), WAIT_MS, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${tail(old)}`);
+    });
+    // Later cycles keep it running and keep saying why it streams from nobody.
+    const later = `no action. I am (${old.name}), a secondary, and following a leader (${GHOST}); not streaming from it because member ${GHOST} does not exist`;
+    await waitFor(`${old.name}'s later cycles`, async () => old.output().includes(later), WAIT_MS, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${tail(old)}`);
+    });
+    expect(await isReplica(old)).toBe(true);
+    expect(await primaryConninfo(old)).toBe('');
+    expect((await tryQuery(old, `SELECT 1 FROM ${TABLE} WHERE id = $1`, [rowId]))?.length).toBe(1);
+    expect(old.output()).not.toContain('has no usable conn_url');
+    // While the orphan key stands, nobody accepts writes.
+    await waitFor('a write round where nobody is writable', async () => checker.lastWritable().length === 0, WAIT_MS, 250);
+    expect(checker.lastWritable()).toEqual([]);
+
+    await etcdctl(cluster, 'del', keyPath(cluster, 'leader'));
+    const next = await cluster.waitForPrimary(WAIT_MS);
+    await waitForStreaming(cluster, next).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
+    });
+    expect((await query(next, `SELECT note FROM ${TABLE} WHERE id = $1`, [rowId]))).toEqual([{ note: 'before the orphan key' }]);
+    const [after] = await query<{ id: string }>(next, `INSERT INTO ${TABLE} (note) VALUES ('after the key was deleted') RETURNING id`);
+    for (const m of cluster.members) await waitForRow(m, TABLE, Number(after!.id));
+    expect(checker.violations()).toEqual([]);
+  }, 600_000);
+});
