@@ -51,8 +51,19 @@ describe('operator mistakes in the configuration', () => {
     await waitForAll('three more DCS reads on every member', (s) => typeof s['dcs_last_seen'] === 'number' && s['dcs_last_seen'] >= mark + 3);
   };
 
-  const waitForLog = (members: MemberHandle[], from: number[], needle: string) =>
-    waitFor(`"${needle}" in the logs of ${members.map((m) => m.name).join(', ')}`, async () => members.every((m, i) => m.output().slice(from[i]).includes(needle)), STEP_MS, 250).catch(
+  /**
+   * A mark in a member's output: its last line now. The harness keeps only the last 200 lines, so
+   * offsets do not work; what follows the mark's last occurrence is newer (all of it, once the
+   * mark has scrolled out).
+   */
+  const markOf = (m: MemberHandle): string => m.output().trimEnd().split('\n').pop() ?? '';
+  const since = (m: MemberHandle, mark: string): string => {
+    const out = m.output();
+    const at = mark === '' ? -1 : out.lastIndexOf(mark);
+    return at < 0 ? out : out.slice(at + mark.length);
+  };
+  const waitForLog = (members: MemberHandle[], marks: string[], needle: string) =>
+    waitFor(`"${needle}" in the logs of ${members.map((m) => m.name).join(', ')}`, async () => members.every((m, i) => since(m, marks[i]!).includes(needle)), STEP_MS, 250).catch(
       (e: unknown) => {
         throw new Error(`${(e as Error).message}\n${diagnostics()}`);
       },
@@ -90,15 +101,16 @@ describe('operator mistakes in the configuration', () => {
 
     // 1. etcdctl writes an out-of-range ttl, and drops pause: applied, it would unpause every
     //    member and make every DCS call fail at once (a timer over 2^31-1 ms fires after 1 ms).
-    let from = cluster.members.map((m) => m.output().length);
+    let from = cluster.members.map(markOf);
     const { pause: _pause, ...unpaused } = good;
     await putConfigKey(JSON.stringify({ ...unpaused, ttl: 10_000_000 }));
-    await waitForLog(cluster.members, from, INVALID);
+    // Reads after the write see it: three of them on every member, then the outcome.
     await waitForCycles();
     const outOfRange = await statuses();
     expect(outOfRange.map((s) => s?.['pause'])).toEqual([true, true, true]);
     expect(outOfRange.filter((s) => s?.['role'] === 'master').map((s) => (s?.['patroni'] as { name: string }).name)).toEqual([primary.name]);
-    expect(cluster.members.map((m) => count(m.output().slice(from[m.index]), INVALID))).toEqual([1, 1, 1]);
+    await waitForLog(cluster.members, from, INVALID);
+    expect(cluster.members.map((m) => count(since(m, from[m.index]!), INVALID))).toEqual([1, 1, 1]);
     const shown = await fetch(`${primary.apiUrl}/config`);
     expect([shown.status, shown.headers.get('x-pgha-config-invalid'), await shown.json()]).toEqual([
       200,
@@ -112,14 +124,14 @@ describe('operator mistakes in the configuration', () => {
     ]);
 
     // 2. A hand edit that does not parse (a truncated value): every member keeps the last good one.
-    from = cluster.members.map((m) => m.output().length);
+    from = cluster.members.map(markOf);
     await putConfigKey('{"ttl": 10, "pause": tru');
-    await waitForLog(cluster.members, from, `${INVALID}: the config key does not parse`);
     await waitForCycles();
     const corrupt = await statuses();
     expect(corrupt.map((s) => s?.['pause'])).toEqual([true, true, true]);
     expect(corrupt.filter((s) => s?.['role'] === 'master').map((s) => (s?.['patroni'] as { name: string }).name)).toEqual([primary.name]);
-    expect(cluster.members.map((m) => count(m.output().slice(from[m.index]), INVALID))).toEqual([1, 1, 1]);
+    await waitForLog(cluster.members, from, `${INVALID}: the config key does not parse`);
+    expect(cluster.members.map((m) => count(since(m, from[m.index]!), INVALID))).toEqual([1, 1, 1]);
     const broken = await fetch(`${primary.apiUrl}/config`);
     expect([broken.status, broken.headers.get('x-pgha-config-invalid')?.startsWith('the config key does not parse'), await broken.json()]).toEqual([200, true, good]);
     const ctlBroken = await pghactl(primary, ['show-config']);
@@ -147,10 +159,8 @@ describe('operator mistakes in the configuration', () => {
         },
       },
     };
-    const from = cluster.members.map((m) => m.output().length);
+    const from = cluster.members.map(markOf);
     await putConfigKey(JSON.stringify(bad));
-    await waitForLog(cluster.members, from, 'Removing unexpected parameter');
-    await waitForLog(cluster.members, from, 'config.postgresql.pg_ident: expected a list of lines');
     // The valid rest is applied (work_mem is reload-context).
     await waitFor('work_mem 7MB on every member', async () => (await Promise.all(cluster.members.map((m) => query<{ work_mem: string }>(m, 'SHOW work_mem')))).every((r) => r[0]?.work_mem === '7MB'), STEP_MS, 250);
 
@@ -168,6 +178,8 @@ describe('operator mistakes in the configuration', () => {
       expect(conf).not.toContain('shared_preload_libraries');
       expect(readFileSync(join(m.dataDir, 'pg_hba.conf'), 'utf8')).not.toContain('0.0.0.0/0');
     }
+    await waitForLog(cluster.members, from, 'Removing unexpected parameter');
+    await waitForLog(cluster.members, from, 'config.postgresql.pg_ident: expected a list of lines');
     expect((await api(primary, 'PUT', '/config', good)).status).toBe(200);
   });
 
@@ -177,14 +189,14 @@ describe('operator mistakes in the configuration', () => {
     expect(original).toMatch(/^restapi:\n/m);
     expect(original).toMatch(/^postgresql:\n/m);
     try {
-      let from = member.output().length;
+      let from = markOf(member);
       writeFileSync(member.configPath, original.replace(/^postgresql:\n/m, 'postgresql:\n  pg_ctl_timeout: soon\n'));
       expect((await api(member, 'POST', '/reload', {})).status).toBe(202);
       await waitForLog([member], [from], 'configuration reload rejected, keeping the running configuration');
-      expect(member.output().slice(from)).toMatch(/configuration reload rejected, keeping the running configuration: invalid configuration:\s+postgresql\.pg_ctl_timeout: /);
+      expect(since(member, from)).toMatch(/configuration reload rejected, keeping the running configuration: invalid configuration:\s+postgresql\.pg_ctl_timeout: /);
       expect((await member.status())?.['state']).toBe('running');
 
-      from = member.output().length;
+      from = markOf(member);
       writeFileSync(member.configPath, original.replace(/^restapi:\n/m, 'restapi:\n  authentification:\n    username: admin\n    password: secret\n'));
       expect((await api(member, 'POST', '/reload', {})).status).toBe(202);
       await waitForLog([member], [from], 'restapi.authentification: unknown key, ignored');
