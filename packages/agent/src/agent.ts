@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
 import { createHaLoop, createHttpPeerProbe, nodeClock, type HaLoop, type MemberIdentity } from '@pgha/ha-engine';
-import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
+import { createPostgresController, sanitizeDynamicPostgresql, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
 import { createPeerHttp } from './adapters/peer-http.js';
@@ -139,34 +139,43 @@ export async function startAgent(options: {
     throw e;
   }
 
+  const bootstrapDynamic = (config.bootstrap?.dcs as Tree | undefined)?.['postgresql'] as DynamicPostgresql | undefined;
   const controller = createPostgresController({
     name: config.name,
     scope: config.scope,
     postgresql: config.postgresql,
     ...(config.bootstrap ? { bootstrap: config.bootstrap } : {}),
-    ...(((config.bootstrap?.dcs as Tree | undefined)?.['postgresql'] as DynamicPostgresql | undefined)
-      ? { dynamic: (config.bootstrap!.dcs as Tree)['postgresql'] as DynamicPostgresql }
-      : {}),
+    ...(bootstrapDynamic ? { dynamic: bootstrapDynamic } : {}),
     logger: logger.child({ component: 'postgresql' }),
     primaryRoleName: 'master',
   });
   const postgres = adaptPostgresController(controller);
 
   // The DCS `config` key's `postgresql` part is applied to the controller as soon as a read
-  // shows it changed, before the cycle decides anything on it.
+  // shows it changed, before the cycle decides anything on it. It is sanitized first (anyone with
+  // DCS access can write it): bad parameters are dropped, a bad pg_hba keeps the last good one. A
+  // version counts as applied only once the update succeeded, so a failure is retried next read;
+  // its warnings are said once per version, not on every retry.
   let appliedConfigVersion: string | null = null;
+  let warnedConfigVersion: string | null = null;
+  let lastGoodDynamic: DynamicPostgresql = bootstrapDynamic ?? {};
   const applyDynamic = async (cluster: Cluster) => {
     const current = cluster.config;
     if (!current || current.version === appliedConfigVersion) return;
-    appliedConfigVersion = current.version;
+    const firstTry = warnedConfigVersion !== current.version;
+    warnedConfigVersion = current.version;
+    const section = sanitizeDynamicPostgresql(current.value['postgresql'], lastGoodDynamic);
+    if (firstTry) for (const w of section.warnings) logger.warn(w);
     try {
-      const change = await controller.updateConfiguration({ dynamic: withSlotFeedback(current.value) });
+      const change = await controller.updateConfiguration({ dynamic: withSlotFeedback({ ...current.value, postgresql: section.value }) });
+      appliedConfigVersion = current.version;
+      lastGoodDynamic = section.value;
       if (change.changed.length > 0 || change.hbaChanged) {
         logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'applied the dynamic configuration');
       }
       for (const w of change.warnings) logger.warn(w);
     } catch (e) {
-      logger.warn({ err: e }, 'could not apply the dynamic configuration from the DCS');
+      if (firstTry) logger.warn({ err: e }, 'could not apply the dynamic configuration from the DCS; retrying on every read');
     }
   };
   const observedStore: ClusterStore = Object.create(store, {
@@ -283,6 +292,7 @@ export async function startAgent(options: {
       if (!options.configPath) return;
       try {
         const next = await loadAgentConfig(options.configPath, options.env ?? process.env);
+        for (const w of next.warnings) logger.warn(`configuration file: ${w}`);
         const change = await controller.updateConfiguration({
           postgresql: next.config.postgresql,
           ...(next.config.bootstrap ? { bootstrap: next.config.bootstrap } : {}),

@@ -58,7 +58,8 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
   if (engine.cluster && engine.cluster.leader === null) status.cluster_unlocked = true;
   if (engine.dcsLastSeen !== null) status.dcs_last_seen = Math.floor(engine.dcsLastSeen / 1000);
   status.tags = me.tags;
-  if (engine.cluster?.config?.value['pause'] === true) status.pause = true;
+  // The pause in effect: a broken config key leaves the engine (and so this flag) on the last good value.
+  if (engine.config.pause) status.pause = true;
   if (engine.failsafeActive) status.failsafe_mode_is_active = true;
   if (engine.cluster?.sync?.value.sync_standby.includes(me.name)) status.sync_standby = true;
   if (engine.lastReason) status.last_reason = engine.lastReason;
@@ -70,5 +71,7 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
     ttl: engine.config.ttl,
     maximumLagOnFailover: engine.config.maximumLagOnFailover,
     salvage,
+    configProblem: engine.configProblem,
+    configInEffect: engine.dynamicConfig?.value ?? null,
   };
 }

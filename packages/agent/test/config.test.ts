@@ -127,6 +127,45 @@ describe('configuration', () => {
     expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);
   });
 
+  // pgha issue 15: a typo inside a section (restapi.authentification) used to leave the API open silently.
+  it('warns about unknown keys inside the sections whose keys are all known, naming the key path', () => {
+    const raw = {
+      scope: 'x',
+      name: 'n',
+      restapi: { listen: ':8008', authentification: { username: 'a', password: 'b' }, verify_clients: 'required', authentication: { username: 'a', password: 'b', pasword: 'c' } },
+      ctl: { insecure: true, cacertfile: '/x' },
+      watchdog: { mode: 'off', saftey_margin: 5 },
+      postgresql: { listen: ':5432', data_dir: '/d', authentication: { superuser: { username: 'p', passwrd: 'x' }, replicaton: {} }, my_method: { command: 'x' } },
+      bootstrap: { my_method: { command: 'x' } },
+    };
+    expect(validateAgentConfig(raw).warnings).toEqual([
+      'restapi.authentification: unknown key, ignored',
+      'restapi.verify_clients: unknown key, ignored',
+      'restapi.authentication.pasword: unknown key, ignored',
+      'ctl.cacertfile: unknown key, ignored',
+      'watchdog.saftey_margin: unknown key, ignored',
+      'postgresql.authentication.replicaton: unknown key, ignored',
+      'postgresql.authentication.superuser.passwrd: unknown key, ignored',
+    ]);
+  });
+
+  it('refuses bootstrap.dcs timing values out of range and a bad safety_margin, naming the key path', () => {
+    const base = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' } };
+    const problems = (extra: Record<string, unknown>): string[] => {
+      try {
+        validateAgentConfig({ ...base, ...extra });
+        return [];
+      } catch (e) {
+        return (e as ConfigValidationError).problems;
+      }
+    };
+    expect(problems({ bootstrap: { dcs: { ttl: 1e7 } } })).toEqual(['bootstrap.dcs.ttl: must be between 4 and 86400 seconds, got 10000000']);
+    expect(problems({ bootstrap: { dcs: { retry_timeout: 0.01 } } })).toEqual(['bootstrap.dcs.retry_timeout: must be between 1 and 3600 seconds, got 0.01']);
+    expect(problems({ bootstrap: { dcs: { postgresql: { pg_hba: 'host all all 0.0.0.0/0 trust' } } } })).toEqual(['bootstrap.dcs.postgresql.pg_hba: expected a list of strings']);
+    expect(problems({ watchdog: { safety_margin: 1e7 } })).toEqual(['watchdog.safety_margin: expected -1 or seconds between 0 and 3600']);
+    expect(problems({ bootstrap: { dcs: { ttl: 4, loop_wait: 1, retry_timeout: 1 } }, watchdog: { safety_margin: -1 } })).toEqual([]);
+  });
+
   it('merges a configuration directory in name order', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgha-confdir-'));
     await mkdir(dir, { recursive: true });

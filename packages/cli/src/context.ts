@@ -23,6 +23,8 @@ export interface CommandContext {
   config: CtlConfig;
   /** Hands a result to the formatter (printed at once, so prompts and results interleave as in patronictl). */
   emit(out: Output): void;
+  /** A warning for the operator, on stderr (`Warning: ...`), so it never mixes with parseable output. */
+  warn(text: string): void;
   prompter: Prompter;
   api: ApiClient;
   /** The cluster named on the command line, or the configuration's `scope`. */

@@ -123,6 +123,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDepend
     const ctx: CommandContext = {
       config,
       emit,
+      warn: (text) => io.stderr(`Warning: ${text}\n`),
       prompter: createPrompter({ input: io.stdin, write: io.stdout, inputIsTTY: io.stdinIsTTY }),
       api: createApiClient({ auth: config.auth, insecure: config.insecure, timeoutMs: deps.apiTimeoutMs ?? 10_000 }),
       clusterName(arg) {

@@ -177,6 +177,40 @@ describe('edit-config', () => {
   });
 });
 
+// pgha issue 15 (security review H5, H6): edit-config used to write anything to the DCS.
+describe('edit-config and show-config with invalid values', () => {
+  it('refuses out-of-range timing and a string pg_hba, naming the key, and writes nothing', async () => {
+    const c = await seed();
+    const before = c.raw('config');
+    const cases: [string[], string][] = [
+      [['-s', 'ttl=10000000'], 'Error: Invalid configuration, not applied: ttl: must be between 4 and 86400 seconds, got 10000000\n'],
+      [['-s', 'retry_timeout=3000000'], 'Error: Invalid configuration, not applied: retry_timeout: must be between 1 and 3600 seconds, got 3000000\n'],
+      [['-s', 'postgresql.pg_hba=host all all 0.0.0.0/0 trust'], 'Error: Invalid configuration, not applied: postgresql.pg_hba: expected a list of strings\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await c.run(['edit-config', ...args, '--force']);
+      expect([r.code, r.stderr]).toEqual([1, stderr]);
+    }
+    expect(c.raw('config')).toBe(before);
+    expect((await c.run(['edit-config', '-s', 'ttl=4', '-s', 'loop_wait=1', '-s', 'retry_timeout=1', '--force', '-q'])).code).toBe(0);
+  });
+
+  it('show-config warns on stderr when the stored value is invalid; edit-config can replace a key that does not parse', async () => {
+    const c = await seed();
+    await c.drivers[0]!.write('config', '{"ttl":30,"pause":tru', { kind: 'any' });
+    const shown = await c.run(['show-config']);
+    expect(shown.code).toBe(0);
+    expect(shown.stderr).toMatch(/^Warning: the config key in the DCS is invalid \(config: not valid JSON: .*\); the members keep running on their last good configuration\. Fix it with edit-config\.\n$/);
+    const fixed = await c.run(['edit-config', '-s', 'ttl=30', '-s', 'pause=true', '--force', '-q']);
+    expect(fixed.code).toBe(0);
+    expect(JSON.parse(c.raw('config')!)).toEqual({ ttl: 30, pause: true });
+    expect((await c.run(['show-config'])).stderr).toBe('');
+
+    await c.drivers[0]!.write('config', '{"ttl":10000000}', { kind: 'any' });
+    expect((await c.run(['show-config'])).stderr).toBe('Warning: the configuration in the DCS is invalid (ttl: must be between 4 and 86400 seconds, got 10000000); fix it with edit-config.\n');
+  });
+});
+
 describe('actions when the member APIs do not answer', () => {
   it('switchover --force falls back to writing the failover key', async () => {
     const c = await seed();

@@ -14,7 +14,7 @@ import {
   GRPCUnauthenticatedError,
   type Etcd3,
 } from 'etcd3';
-import { DcsError, isDcsError } from '@pgha/dcs';
+import { DcsError, isDcsError, timerDelay } from '@pgha/dcs';
 
 /** One etcd member the driver talks to, with its own client (so rotation is deterministic). */
 export interface Endpoint {
@@ -108,7 +108,7 @@ export class CallRunner {
       const timer = setTimeout(() => {
         expired = true;
         reject(unavailable(what, budgetMs, tried, lastError ?? new Error('no answer before the deadline')));
-      }, budgetMs);
+      }, timerDelay(budgetMs));
       const loop = async (): Promise<T> => {
         let uncertain = false;
         let leaseRetries = 0;
@@ -162,7 +162,7 @@ export class CallRunner {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms)));
 }
 
 export function messageOf(e: unknown): string {

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MonotonicClock } from '@pgha/dcs';
+import { timerDelay, type MonotonicClock } from '@pgha/dcs';
 import type * as TypeScript from 'typescript';
 import type { ChildMessage, ParentMessage, Reply, Request } from './protocol.js';
 
@@ -191,7 +191,7 @@ export class ZooKeeperSession {
           ? setTimeout(() => {
               this.pending.delete(id);
               resolve({ kind: 'timeout' });
-            }, Math.max(0, timeoutMs))
+            }, timerDelay(timeoutMs))
           : undefined;
       this.pending.set(id, { resolve, sentAt, timer });
       if (!this.send({ t: 'call', id, request })) {

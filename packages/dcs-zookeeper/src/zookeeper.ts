@@ -24,6 +24,7 @@ import {
   DcsErrorCode,
   KEY,
   memberKey,
+  timerDelay,
   type CallOptions,
   type DcsDriver,
   type DcsTiming,
@@ -660,7 +661,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
           this.stateWaiters.delete(wake);
           resolve();
         };
-        const timer = setTimeout(wake, left);
+        const timer = setTimeout(wake, timerDelay(left));
         this.stateWaiters.add(wake);
       });
     }

@@ -41,6 +41,8 @@ export function createClusterStore(driver: DcsDriver, options: ClusterStoreOptio
   let ownMemberValue: string | undefined;
   /** The `status` value we last wrote successfully. */
   let lastStatus: string | undefined;
+  /** The warnings of the last load: a value that stays unreadable is reported once, not every cycle. */
+  let lastWarnings = new Set<string>();
 
   return {
     driver,
@@ -52,7 +54,10 @@ export function createClusterStore(driver: DcsDriver, options: ClusterStoreOptio
       // Compare the next status write against what the DCS holds now (another leader may have written since).
       lastStatus = raw.nodes.get('status')?.value;
       const cluster = decodeCluster(raw);
-      for (const warning of cluster.warnings) logger.warn({ prefix: driver.prefix, warning }, `unreadable DCS value under ${driver.prefix}: ${warning}`);
+      for (const warning of cluster.warnings) {
+        if (!lastWarnings.has(warning)) logger.warn({ prefix: driver.prefix, warning }, `unreadable DCS value under ${driver.prefix}: ${warning}`);
+      }
+      lastWarnings = new Set(cluster.warnings);
       return cluster;
     },
 

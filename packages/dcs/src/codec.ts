@@ -478,9 +478,12 @@ export function decodeCluster(raw: RawCluster): Cluster {
         }
         break;
       }
-      case KEY.config:
-        cluster.config = versioned(node, parseConfig(node.value, key));
+      case KEY.config: {
+        const parsed = parseConfig(node.value, key);
+        cluster.config = versioned(node, parsed);
+        if (parsed.value === null) cluster.configError = { value: parsed.warnings.join('; ') || `${key}: unreadable`, version: node.version };
         break;
+      }
       case KEY.failover:
         cluster.failover = versioned(node, parseFailover(node.value, key));
         break;

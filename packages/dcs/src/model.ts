@@ -153,6 +153,13 @@ export interface Cluster {
    */
   initialize: Versioned<string> | null;
   config: Versioned<ClusterConfig> | null;
+  /**
+   * Set when a `config` key exists but does not read as a configuration (not JSON, not an
+   * object): `config` is then null, and this says why, with the key's version. Readers must not
+   * take that for "no configuration" — the engine keeps the last good one, and nobody re-creates
+   * the key from `bootstrap.dcs` over the operator's broken edit. Absent when there is no such key.
+   */
+  configError?: Versioned<string> | null;
   leader: Leader | null;
   /** Sorted by name. */
   members: Member[];

@@ -161,6 +161,22 @@ describe('createClusterStore', () => {
     expect(warned.every((l) => l.msg?.includes('/service/batman/'))).toBe(true);
   });
 
+  // pgha issue 15: a value that stays unreadable is reported once per change, not on every cycle's load.
+  it('logs an unreadable value again only when it changes', async () => {
+    const logger = recordingLogger();
+    const d = makeDriver('pg0');
+    expect(await d.write('config', '{bad', { kind: 'any' })).toBe(true);
+    const store = createClusterStore(d, { name: 'pg0', logger });
+    for (let i = 0; i < 3; i++) expect((await store.loadCluster()).configError?.value).toBe('config: not valid JSON: "{bad"');
+    expect(await d.write('config', '{worse', { kind: 'any' })).toBe(true);
+    await store.loadCluster();
+    await store.loadCluster();
+    expect(logger.lines.filter((l) => l.level === 'warn').map((l) => (l.obj as { warning?: string }).warning)).toEqual([
+      'config: not valid JSON: "{bad"',
+      'config: not valid JSON: "{worse"',
+    ]);
+  });
+
   it('propagates DCS_UNAVAILABLE from the driver', async () => {
     const store = createClusterStore(makeDriver('pg0'), { name: 'pg0', logger: recordingLogger() });
     backend.faults.unreachable();

@@ -9,11 +9,10 @@
  */
 import { chmodSync, chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { pghactl } from './support/pghactl.js';
 import { api } from './support/rest.js';
 import { PROBE_TABLE, query, tryQuery } from './support/sql.js';
 import { startWriteChecker, type WriteChecker } from './support/write-checker.js';
@@ -256,29 +255,4 @@ async function addPrePromote(member: MemberHandle, body: string): Promise<void> 
   expect(reloaded.status).toBe(202);
   // The reload runs in the background; give it a moment to take the file in.
   await sleep(1000);
-}
-
-const CLI = fileURLToPath(new URL('../../cli/src/bin.ts', import.meta.url));
-
-/** Runs the real pghactl against the member's DCS (etcd, read from its YAML's hosts). */
-function pghactl(member: MemberHandle, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=@pgha/source', '--import', import.meta.resolve('tsx'), CLI, '-c', member.configPath, ...args], {
-      env: { ...process.env, HOME: '/nonexistent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pghactl ${args.join(' ')} did not finish within 60 s\n${stdout}\n${stderr}`));
-    }, 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }

@@ -8,6 +8,7 @@ import type { ClusterConfig } from '@pgha/dcs';
 import type { SlotSpec } from './actions.js';
 import type { StandbyClusterConfig } from './standby-cluster.js';
 import { standbyClusterOf } from './standby-cluster.js';
+import { DURATION_LIMITS, outOfRange, parseMaximumLagOnFailover, showValue, type FailoverLagLimit } from './config-bounds.js';
 
 export interface EngineConfig {
   /** Leader lock time to live, seconds (`ttl`, default 30). */
@@ -129,7 +130,16 @@ export function resolveEngineConfig(
     if (v === undefined || v === null) return fallback;
     const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
     if (typeof n === 'number' && Number.isFinite(n) && n >= min) return n;
-    warnings.push(`config.${key}: expected a number >= ${min}, got ${JSON.stringify(v)}; using ${fallback}`);
+    warnings.push(`config.${key}: expected a number >= ${min}, got ${showValue(v)}; using ${fallback}`);
+    return fallback;
+  };
+  // A duration outside DURATION_LIMITS (config-bounds.ts) would become a timer Node cannot arm or a
+  // DCS budget of milliseconds: it falls back to the default like a wrong-typed value.
+  const seconds = (key: string, fallback: number): number => {
+    const limit = DURATION_LIMITS[key] ?? { min: 0, max: Infinity };
+    const n = num(key, fallback, limit.min);
+    if (n <= limit.max) return n;
+    warnings.push(`config.${key}: expected at most ${limit.max} seconds, got ${n}; using ${fallback}`);
     return fallback;
   };
   const bool = (key: string, fallback: boolean, from: Record<string, unknown>, path: string): boolean => {
@@ -138,13 +148,13 @@ export function resolveEngineConfig(
     if (typeof v === 'boolean') return v;
     if (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v)) return true;
     if (typeof v === 'string' && /^(false|off|no|0)$/i.test(v)) return false;
-    warnings.push(`${path}.${key}: expected a boolean, got ${JSON.stringify(v)}; using ${fallback}`);
+    warnings.push(`${path}.${key}: expected a boolean, got ${showValue(v)}; using ${fallback}`);
     return fallback;
   };
 
-  const ttl = num('ttl', ENGINE_DEFAULTS.ttl, 1);
-  const askedLoopWait = num('loop_wait', ENGINE_DEFAULTS.loopWait, 0.01);
-  const askedRetryTimeout = num('retry_timeout', ENGINE_DEFAULTS.retryTimeout, 0.01);
+  const ttl = seconds('ttl', ENGINE_DEFAULTS.ttl);
+  const askedLoopWait = seconds('loop_wait', ENGINE_DEFAULTS.loopWait);
+  const askedRetryTimeout = seconds('retry_timeout', ENGINE_DEFAULTS.retryTimeout);
   const { loopWait, retryTimeout } = safeTiming(ttl, askedLoopWait, askedRetryTimeout, warnings);
   const lagLimit = lagOnFailover(source['maximum_lag_on_failover'], warnings);
   const startTimeoutKey = source['primary_start_timeout'] !== undefined ? 'primary_start_timeout' : 'master_start_timeout';
@@ -157,7 +167,7 @@ export function resolveEngineConfig(
       retryTimeout,
       maximumLagOnFailover: 'bytes' in lagLimit ? lagLimit.bytes : Number.MAX_SAFE_INTEGER,
       maximumReplayLagOnFailover: 'seconds' in lagLimit ? lagLimit.seconds : null,
-      primaryStartTimeout: num(startTimeoutKey, ENGINE_DEFAULTS.primaryStartTimeout, 0),
+      primaryStartTimeout: seconds(startTimeoutKey, ENGINE_DEFAULTS.primaryStartTimeout),
       checkTimeline: bool('check_timeline', ENGINE_DEFAULTS.checkTimeline, source, 'config'),
       maxTimelinesHistory: num('max_timelines_history', ENGINE_DEFAULTS.maxTimelinesHistory, 0),
       pause: bool('pause', false, source, 'config'),
@@ -192,40 +202,19 @@ function synchronousModeOf(v: unknown, warnings: string[]): SynchronousMode {
     if (/^(false|off|no|0)$/.test(text)) return 'off';
     if (text === 'quorum') return 'quorum';
   }
-  warnings.push(`config.synchronous_mode: expected on, off or quorum, got ${JSON.stringify(v)}; using off`);
+  warnings.push(`config.synchronous_mode: expected on, off or quorum, got ${showValue(v)}; using off`);
   return 'off';
-}
-
-/** `maximum_lag_on_failover`: bytes (a bare number, Patroni's form) or a replay time in seconds. */
-export type FailoverLagLimit = { bytes: number } | { seconds: number };
-
-const lagUnits: Record<string, number> = { ms: 0.001, s: 1, min: 60, h: 3600 };
-
-/**
- * Parses a `maximum_lag_on_failover` value: a non-negative number (or numeric string) is bytes; a
- * duration with a unit (`500ms`, `10s`, `2min`, `1h`) is a replay-time limit. Returns why it is
- * not one of those otherwise (for YAML validation, PATCH /config and the DCS warning alike).
- */
-export function parseMaximumLagOnFailover(v: unknown): { ok: true; limit: FailoverLagLimit } | { ok: false; error: string } {
-  const expected = 'expected a number of bytes or a duration such as 500ms, 10s or 2min';
-  if (typeof v === 'number') {
-    if (Number.isFinite(v) && v >= 0) return { ok: true, limit: { bytes: v } };
-    return { ok: false, error: `${expected}, got ${String(v)}${v < 0 ? ' (it must not be negative)' : ''}` };
-  }
-  if (typeof v === 'string') {
-    const text = v.trim();
-    if (/^-/.test(text)) return { ok: false, error: `${expected}, got ${JSON.stringify(v)} (it must not be negative)` };
-    if (/^\d+(\.\d+)?$/.test(text)) return { ok: true, limit: { bytes: Number(text) } };
-    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|min|h)$/.exec(text);
-    if (m) return { ok: true, limit: { seconds: Number(m[1]) * (lagUnits[m[2] as string] ?? 1) } };
-  }
-  return { ok: false, error: `${expected}, got ${JSON.stringify(v)}` };
 }
 
 /** `maximum_lag_on_failover` from the dynamic configuration; a bad value warns and falls back to 1 MiB. */
 function lagOnFailover(v: unknown, warnings: string[]): FailoverLagLimit {
   if (v === undefined || v === null) return { bytes: ENGINE_DEFAULTS.maximumLagOnFailover };
   const parsed = parseMaximumLagOnFailover(v);
+  const tooLong = parsed.ok && 'seconds' in parsed.limit ? outOfRange('maximum_lag_on_failover', parsed.limit.seconds) : null;
+  if (tooLong) {
+    warnings.push(`config.${tooLong}; using ${ENGINE_DEFAULTS.maximumLagOnFailover} bytes`);
+    return { bytes: ENGINE_DEFAULTS.maximumLagOnFailover };
+  }
   if (parsed.ok) return parsed.limit;
   warnings.push(`config.maximum_lag_on_failover: ${parsed.error}; using ${ENGINE_DEFAULTS.maximumLagOnFailover}`);
   return { bytes: ENGINE_DEFAULTS.maximumLagOnFailover };
@@ -236,7 +225,7 @@ function lagOnSyncnode(v: unknown, warnings: string[]): number {
   if (v === undefined || v === null) return ENGINE_DEFAULTS.maximumLagOnSyncnode;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
   if (typeof n === 'number' && Number.isFinite(n)) return n < 0 ? -1 : n;
-  warnings.push(`config.maximum_lag_on_syncnode: expected a number of bytes (-1 = no limit), got ${JSON.stringify(v)}; using -1`);
+  warnings.push(`config.maximum_lag_on_syncnode: expected a number of bytes (-1 = no limit), got ${showValue(v)}; using -1`);
   return -1;
 }
 
@@ -244,7 +233,7 @@ function lagOnSyncnode(v: unknown, warnings: string[]): number {
 function permanentSlotsOf(v: unknown, warnings: string[]): SlotSpec[] {
   if (v === undefined || v === null) return [];
   if (typeof v !== 'object' || Array.isArray(v)) {
-    warnings.push(`config.slots: expected a mapping of slot name to {type, database, plugin}, got ${JSON.stringify(v)}; ignored`);
+    warnings.push(`config.slots: expected a mapping of slot name to {type, database, plugin}, got ${showValue(v)}; ignored`);
     return [];
   }
   const slots: SlotSpec[] = [];
@@ -258,7 +247,7 @@ function permanentSlotsOf(v: unknown, warnings: string[]): SlotSpec[] {
     } else if (type === 'logical' && typeof entry['database'] === 'string' && typeof entry['plugin'] === 'string') {
       slots.push({ name, type: 'logical', database: entry['database'], plugin: entry['plugin'] });
     } else {
-      warnings.push(`config.slots.${name}: expected {type: physical} or {type: logical, database, plugin}, got ${JSON.stringify(raw)}; ignored`);
+      warnings.push(`config.slots.${name}: expected {type: physical} or {type: logical, database, plugin}, got ${showValue(raw)}; ignored`);
     }
   }
   return slots.sort((a, b) => a.name.localeCompare(b.name));
@@ -267,7 +256,7 @@ function permanentSlotsOf(v: unknown, warnings: string[]): SlotSpec[] {
 function ignoreSlotsOf(v: unknown, warnings: string[]): IgnoreSlotRule[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) {
-    warnings.push(`config.ignore_slots: expected a list of {name, type, database, plugin}, got ${JSON.stringify(v)}; ignored`);
+    warnings.push(`config.ignore_slots: expected a list of {name, type, database, plugin}, got ${showValue(v)}; ignored`);
     return [];
   }
   const rules: IgnoreSlotRule[] = [];
@@ -290,12 +279,15 @@ const durationUnits: Record<string, number> = { ms: 0.001, s: 1, min: 60, h: 360
 /** Seconds from a number (seconds) or a PostgreSQL-style duration string (`30min`, `90s`, `1h`). */
 function durationSeconds(v: unknown, fallback: number, path: string, warnings: string[]): number {
   if (v === undefined || v === null) return fallback;
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  let n: number | null = null;
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) n = v;
   if (typeof v === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$/.exec(v);
-    if (m) return Number(m[1]) * (durationUnits[m[2] ?? 's'] ?? 1);
+    if (m) n = Number(m[1]) * (durationUnits[m[2] ?? 's'] ?? 1);
   }
-  warnings.push(`${path}: expected seconds or a duration such as 30min, got ${JSON.stringify(v)}; using ${fallback}`);
+  const tooLong = n === null ? null : outOfRange(path.replace(/^config\./, ''), n);
+  if (n !== null && !tooLong) return n;
+  warnings.push(`${path}: expected seconds or a duration such as 30min${tooLong ? ` (${tooLong})` : ''}, got ${showValue(v)}; using ${fallback}`);
   return fallback;
 }
 
@@ -314,7 +306,7 @@ function safeTiming(ttl: number, loopWait: number, retryTimeout: number, warning
   const rule = `config: the rule "loop_wait + 2*retry_timeout <= ttl" is violated (ttl ${ttl}, loop_wait ${loopWait}, retry_timeout ${retryTimeout})`;
   const shortestLoop = Math.min(1, loopWait);
   if (shortestLoop + 2 * retryTimeout > ttl) {
-    const adjusted = { loopWait: shortestLoop, retryTimeout: Math.max(0.01, Math.floor(((ttl - shortestLoop) / 2) * 100) / 100) };
+    const adjusted = { loopWait: shortestLoop, retryTimeout: Math.max(DURATION_LIMITS['retry_timeout']?.min ?? 1, Math.floor(((ttl - shortestLoop) / 2) * 100) / 100) };
     warnings.push(`${rule}; running with loop_wait ${adjusted.loopWait} and retry_timeout ${adjusted.retryTimeout}`);
     return adjusted;
   }

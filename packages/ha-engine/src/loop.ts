@@ -10,7 +10,7 @@
  *   stop succeeding.
  * - The last cycle's state is kept for the REST API (`status()`).
  */
-import type { Cluster, ClusterStore, DcsTiming, Failsafe, Logger, MemberData } from '@pgha/dcs';
+import type { Cluster, ClusterConfig, ClusterStore, DcsTiming, Failsafe, Logger, MemberData, Versioned } from '@pgha/dcs';
 import { silentLogger } from '@pgha/dcs';
 import type { Action, Decision, FollowTarget, LongAction, Otherwise } from './actions.js';
 import { describeAction } from './actions.js';
@@ -19,6 +19,7 @@ import type { ProbeTarget } from './candidate.js';
 import { probeTargets } from './candidate.js';
 import type { EngineConfig, LocalEngineSettings } from './config.js';
 import { resolveEngineConfig } from './config.js';
+import { DynamicConfigKeeper } from './config-keeper.js';
 import { decide } from './decide.js';
 import { errorMessage, withDeadline } from './deadline.js';
 import { mergeHistory } from './history.js';
@@ -92,6 +93,13 @@ export interface EngineStatus {
    * that expires); on a replica, a primary pinged it within ttl.
    */
   failsafeActive: boolean;
+  /**
+   * Why the DCS `config` value is not the one in effect (it does not parse, or a timing value is
+   * out of range); null when it is. `dynamicConfig` is then the last good value.
+   */
+  configProblem: string | null;
+  /** The dynamic configuration in effect, with its DCS version; null before one was read. */
+  dynamicConfig: Versioned<ClusterConfig> | null;
 }
 
 /** A `POST /failsafe` request, as the REST API received it. */
@@ -188,7 +196,7 @@ class Loop implements HaLoop {
   #wake: AbortController | null = null;
   #wakePending = false;
   #unwatch: (() => void) | null = null;
-  #configWarnings = '';
+  #configKeeper: DynamicConfigKeeper;
   /** The `failsafe` key from the last successful read. */
   #lastFailsafe: Failsafe | null = null;
   #failsafePing: FailsafePing | null = null;
@@ -208,6 +216,7 @@ class Loop implements HaLoop {
     this.#settings = options.settings ?? {};
     this.#log = this.#o.logger;
     this.#config = resolveEngineConfig(null, this.#settings).config;
+    this.#configKeeper = new DynamicConfigKeeper(this.#settings, this.#log);
     this.#slot = new BackgroundSlot(this.#o.clock, (outcome) => this.#settled(outcome));
     this.#safety = new SafetyDeadline(this.#o.clock, (deadline) => this.#fence(deadline));
   }
@@ -291,6 +300,8 @@ class Loop implements HaLoop {
       config: this.#config,
       member: this.#lastMember,
       failsafeActive: this.#failsafeActive(),
+      configProblem: this.#configKeeper.problem,
+      dynamicConfig: this.#configKeeper.inEffect,
     };
   }
 
@@ -494,12 +505,8 @@ class Loop implements HaLoop {
   }
 
   #resolveConfig(cluster: Cluster): EngineConfig {
-    const { config, warnings } = resolveEngineConfig(cluster.config?.value, this.#settings);
-    // Said once per change of the configuration, not every cycle.
-    const said = warnings.join('\n');
-    if (said !== this.#configWarnings) for (const w of warnings) this.#log.warn(w);
-    this.#configWarnings = said;
-    return config;
+    // A broken or out-of-range stored value keeps the last good configuration (config-keeper.ts).
+    return this.#configKeeper.resolve(cluster);
   }
 
   /** Re-times the DCS session when ttl / loop_wait / retry_timeout changed. */

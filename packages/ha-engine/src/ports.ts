@@ -9,7 +9,7 @@
  * abort. The loop also bounds every call it waits for with its own deadline, so a port that
  * hangs delays nothing but itself.
  */
-import type { MonotonicClock, TimelineHistory } from '@pgha/dcs';
+import { timerDelay, type MonotonicClock, type TimelineHistory } from '@pgha/dcs';
 import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from './actions.js';
 import type { FailsafeAck, LocalPostgresState, PeerStatus } from './snapshot.js';
 
@@ -35,7 +35,7 @@ export const nodeClock: Clock = {
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      const timer = setTimeout(done, timerDelay(ms));
       signal?.addEventListener('abort', done, { once: true });
     }),
 };

@@ -3,6 +3,7 @@
  * primary. Parsed here once; the standby-leader rules (rules/standby-leader.ts) act on it.
  */
 import type { FollowTarget } from './actions.js';
+import { showValue } from './config-bounds.js';
 
 export interface StandbyClusterConfig {
   /** `standby_cluster.host` of the remote primary (required). */
@@ -26,18 +27,18 @@ const RECOVERY_KEYS = ['restore_command', 'archive_cleanup_command', 'recovery_m
 export function standbyClusterOf(v: unknown, warnings: string[]): StandbyClusterConfig | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'object' || Array.isArray(v)) {
-    warnings.push(`config.standby_cluster: expected a mapping with host and port, got ${JSON.stringify(v)}; ignored`);
+    warnings.push(`config.standby_cluster: expected a mapping with host and port, got ${showValue(v)}; ignored`);
     return null;
   }
   const raw = v as Record<string, unknown>;
   const host = raw['host'];
   if (typeof host !== 'string' || host.trim() === '') {
-    warnings.push(`config.standby_cluster.host: expected the remote primary's host name, got ${JSON.stringify(host)}; standby_cluster ignored`);
+    warnings.push(`config.standby_cluster.host: expected the remote primary's host name, got ${showValue(host)}; standby_cluster ignored`);
     return null;
   }
   const port = raw['port'] === undefined || raw['port'] === null ? 5432 : Number(raw['port']);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    warnings.push(`config.standby_cluster.port: expected a TCP port, got ${JSON.stringify(raw['port'])}; standby_cluster ignored`);
+    warnings.push(`config.standby_cluster.port: expected a TCP port, got ${showValue(raw['port'])}; standby_cluster ignored`);
     return null;
   }
   const slot = raw['primary_slot_name'];

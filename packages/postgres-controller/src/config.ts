@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { PostgresError, PostgresErrorCode } from './errors.js';
+import { PARAMETER_NAME } from './parameters.js';
 
 /** YAML and environment variables give booleans as `true`, `on`, `"yes"`, ... Accept them all. */
 const flexibleBoolean = z.preprocess((v) => {
@@ -25,7 +26,11 @@ const seconds = z.coerce.number().nonnegative();
 export const parameterValueSchema = z.union([z.string(), z.number(), z.boolean()]);
 export type ParameterValue = z.infer<typeof parameterValueSchema>;
 
-export const parametersSchema = z.record(z.string(), parameterValueSchema);
+/** Parameter names and values that render as exactly one postgresql.conf line each. */
+export const parametersSchema = z.record(
+  z.string().regex(PARAMETER_NAME, 'not a valid parameter name'),
+  parameterValueSchema.refine((v) => typeof v !== 'string' || !/[\r\n\0]/.test(v), 'a value must not contain a line break or NUL'),
+);
 
 /** Connection settings for one role (`postgresql.authentication.<superuser|replication|rewind>`). */
 export const authenticationSchema = z.looseObject({

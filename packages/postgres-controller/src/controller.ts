@@ -35,7 +35,7 @@ import { formatLsn, parseLsn } from './lsn.js';
 import { OLDEST_WAL_FILE_QUERY, READ_SLOT_STATES_QUERY, installSlotState, walStillHere, type SlotState } from './slot-state.js';
 import { REPLICA_MINIMUM_SOURCES, commandLineArguments, effectiveParameters, renderParameterValue, type EffectiveParameters } from './parameters.js';
 import { childProcesses, isPostgresProcess, processAlive, processGroup, readPostmasterPid } from './postmaster-pid.js';
-import { createNodeProcessRunner, type ProcessRunner, type RunningProcess, type RunResult } from './process-runner.js';
+import { createNodeProcessRunner, MAX_TIMER_MS, type ProcessRunner, type RunningProcess, type RunResult } from './process-runner.js';
 import { withConnection, LocalSession, type ConnectionTarget } from './sql.js';
 import { STATE_QUERY, parseReplication, parseSlots, pendingRestart, type StateRow } from './state-query.js';
 import { formatSynchronousStandbyNames, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
@@ -836,7 +836,7 @@ class LocalPostgresController implements PostgresController {
     const until = Date.now() + timeoutMs;
     if (pm.child) {
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+      const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.min(timeoutMs, MAX_TIMER_MS))));
       const done = await Promise.race([pm.child.exited.then(() => true as const), timedOut]);
       clearTimeout(timer);
       // Let the exit handler (queued on the same promise) run first.

@@ -100,6 +100,26 @@ export function comparableSetting(name: string, value: string): string {
   return normalizeBoolean(value) ?? value.trim();
 }
 
+/**
+ * A configuration parameter name PostgreSQL accepts: an identifier, or `class.name` for an
+ * extension's custom parameter. Anything else (a newline, `=`, `#`, a quote) could put a second
+ * line into postgresql.conf. (@pgha/ha-engine's config-bounds.ts checks PATCH /config with the
+ * same rule; the two packages do not depend on each other.)
+ */
+export const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
+
+export function isParameterName(name: string): boolean {
+  return PARAMETER_NAME.test(name);
+}
+
+/** Why a value cannot be written as one postgresql.conf line; null when it can. */
+export function parameterValueProblem(v: unknown): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? null : 'expected a finite number';
+  if (typeof v === 'boolean') return null;
+  if (typeof v === 'string') return /[\r\n\0]/.test(v) ? 'a value must not contain a line break or NUL' : null;
+  return 'expected a string, number or boolean';
+}
+
 /** `'value'` quoted for postgresql.conf. */
 export function quoteConfValue(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
@@ -146,11 +166,19 @@ export function effectiveParameters(inputs: ParameterInputs): EffectiveParameter
   const values = new Map<string, string>();
   const commandLine = new Map<string, string>();
 
+  // Every value becomes one postgresql.conf line: a name or value that could break out of it is
+  // dropped here whatever validated it before (schema, DCS sanitizer).
+  const unsafe = (layer: string, name: string, value: unknown): boolean => {
+    const problem = isParameterName(name) ? parameterValueProblem(value) : 'not a valid parameter name';
+    if (problem) warnings.push(`Removing unexpected parameter=${JSON.stringify(name)} from the ${layer} configuration: ${problem}`);
+    return problem !== null;
+  };
   for (const [name, value] of Object.entries(inputs.dynamic ?? {})) {
-    if (CONTROLLED.has(name) || RECOVERY_PARAMETERS.has(name)) continue;
+    if (CONTROLLED.has(name) || RECOVERY_PARAMETERS.has(name) || unsafe('dynamic', name, value)) continue;
     values.set(name, renderParameterValue(value));
   }
   for (const [name, value] of Object.entries(inputs.local ?? {})) {
+    if (unsafe('local', name, value)) continue;
     if (name in DCS_ONLY_PARAMETERS) {
       warnings.push(`postgresql.parameters.${name} is ignored: it can only be set in the dynamic configuration (DCS)`);
       continue;

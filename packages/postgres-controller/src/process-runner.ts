@@ -6,6 +6,9 @@
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 
+/** Node runs a timer longer than 2^31 - 1 ms after 1 ms: a huge configured timeout must not kill at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Which stream a line of output came from. */
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -179,7 +182,7 @@ export function createNodeProcessRunner(): ProcessRunner {
       const deadline = setTimeout(() => {
         timedOut = true;
         terminate();
-      }, options.timeoutMs);
+      }, Math.min(options.timeoutMs, MAX_TIMER_MS));
       const onAbort = () => {
         aborted = true;
         terminate();

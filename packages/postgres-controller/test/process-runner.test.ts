@@ -27,6 +27,13 @@ describe('the Node process runner', () => {
     expect(result.output).toBe('hello-set-gone');
   });
 
+  // pgha issue 15 (H5): a timer over 2^31 - 1 ms fires after 1 ms in Node; a huge pg_ctl_timeout
+  // must not kill every command at once.
+  it('does not kill a command at once when its timeout is beyond what a Node timer holds', async () => {
+    const result = await runner.run('sh', ['-c', 'sleep 0.2; echo done'], { timeoutMs: 3e9 });
+    expect(result).toMatchObject({ code: 0, timedOut: false, output: 'done' });
+  });
+
   it('kills the whole process group when the deadline passes', async () => {
     const result = await runner.run('sh', ['-c', 'sleep 30 & echo $!; wait'], { timeoutMs: 300 });
     expect(result.timedOut).toBe(true);

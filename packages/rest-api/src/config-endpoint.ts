@@ -4,7 +4,8 @@
  * overwrite each other; the engine picks the change up on its next read (the API wakes it).
  */
 import type { Cluster, ClusterConfig } from '@pgha/dcs';
-import { parseMaximumLagOnFailover } from '@pgha/ha-engine';
+import { dynamicConfigProblem } from '@pgha/ha-engine';
+import type { ApiSnapshot } from './state.js';
 import type { ApiAnswer } from './switchover.js';
 
 export interface ConfigPorts {
@@ -38,60 +39,13 @@ export function patchConfig(config: Tree, patch: Tree): Tree {
   return out;
 }
 
-/** Keys whose type is checked before a write: a wrong one would break every member's next cycle. */
-const NUMERIC_KEYS = [
-  'ttl',
-  'loop_wait',
-  'retry_timeout',
-  'maximum_lag_on_syncnode',
-  'max_timelines_history',
-  'primary_start_timeout',
-  'primary_stop_timeout',
-  'master_start_timeout',
-  'master_stop_timeout',
-  'synchronous_node_count',
-];
-const BOOLEAN_KEYS = ['pause', 'failsafe_mode', 'check_timeline', 'synchronous_mode_strict'];
-const OBJECT_KEYS = ['postgresql', 'standby_cluster', 'slots'];
-
-/** The first invalid field of a dynamic configuration, named by its key path; null when valid. */
+/**
+ * The first invalid field of a dynamic configuration, named by its key path; null when valid.
+ * The rules (types, the bounds of every duration, PostgreSQL parameter names and values, pg_hba
+ * lines) are the engine's (config-bounds.ts), shared with `pghactl edit-config` and the YAML.
+ */
 export function invalidConfigField(config: Tree): string | null {
-  for (const key of NUMERIC_KEYS) {
-    const v = config[key];
-    // -1 is Patroni's "off" for maximum_lag_on_syncnode (and its default).
-    const floor = key === 'maximum_lag_on_syncnode' ? -1 : 0;
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= floor) && !(typeof v === 'string' && /^-?\d+$/.test(v) && Number(v) >= floor)) {
-      return floor < 0 ? `${key}: expected -1 (off) or a non-negative number` : `${key}: expected a non-negative number`;
-    }
-  }
-  // Bytes as in Patroni, or (pgha) a replay time such as `10s`.
-  const lag = config['maximum_lag_on_failover'];
-  if (lag !== undefined) {
-    const parsed = parseMaximumLagOnFailover(lag);
-    if (!parsed.ok) return `maximum_lag_on_failover: ${parsed.error}`;
-  }
-  for (const key of BOOLEAN_KEYS) {
-    const v = config[key];
-    if (v !== undefined && typeof v !== 'boolean') return `${key}: expected true or false`;
-  }
-  for (const key of OBJECT_KEYS) {
-    const v = config[key];
-    if (v !== undefined && !isTree(v)) return `${key}: expected an object`;
-  }
-  const pg = config['postgresql'];
-  if (isTree(pg)) {
-    const params = pg['parameters'];
-    if (params !== undefined && !isTree(params)) return 'postgresql.parameters: expected an object';
-    for (const list of ['pg_hba', 'pg_ident']) {
-      const v = pg[list];
-      if (v !== undefined && !(Array.isArray(v) && v.every((line) => typeof line === 'string'))) return `postgresql.${list}: expected a list of strings`;
-    }
-  }
-  const mode = config['synchronous_mode'];
-  if (mode !== undefined && typeof mode !== 'boolean' && !['on', 'off', 'quorum', 'true', 'false'].includes(String(mode))) {
-    return 'synchronous_mode: expected on, off or quorum';
-  }
-  return null;
+  return dynamicConfigProblem(config);
 }
 
 const json = (status: number, value: unknown): ApiAnswer => ({ status, text: JSON.stringify(value), type: 'application/json' });
@@ -105,6 +59,10 @@ export async function patchClusterConfig(ports: ConfigPorts, patch: Tree): Promi
     return { status: 503, text: `DCS is not accessible: ${(e as Error).message}` };
   }
   const current = cluster.config;
+  if (cluster.configError) {
+    // Merging into a value nobody can read would guess at the operator's intent; PUT replaces it.
+    return { status: 503, text: `The configuration in the DCS is invalid (${cluster.configError.value}); replace it with PUT /config or pghactl edit-config` };
+  }
   if (!current) return { status: 503, text: 'Cluster has no configuration in the DCS' };
   const next = patchConfig(current.value, patch);
   const invalid = invalidConfigField(next);
@@ -133,4 +91,25 @@ export async function putClusterConfig(ports: ConfigPorts, config: Tree): Promis
   if (!written) return { status: 502, text: 'failed to write the configuration into DCS' };
   ports.wakeup();
   return json(200, config);
+}
+
+/** The header GET /config sets when the stored value is not the one in effect. */
+export const CONFIG_INVALID_HEADER = 'X-Pgha-Config-Invalid';
+
+/**
+ * GET /config: the DCS value (Patroni: 502 when there is none). When that value does not parse or
+ * is out of range, the engine runs on the last good one: that is what is answered, with
+ * CONFIG_INVALID_HEADER saying why, so a reader is never shown a configuration nobody applies.
+ */
+export function configAnswer(snapshot: ApiSnapshot): { status: number; text: string; type: string; headers?: Record<string, string> } {
+  const problem = snapshot.configProblem;
+  if (problem) {
+    // A header value must be one line of visible ASCII (the reason quotes DCS text).
+    const headers = { [CONFIG_INVALID_HEADER]: problem.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) };
+    const kept = snapshot.configInEffect;
+    if (kept) return { status: 200, text: JSON.stringify(kept), type: 'application/json', headers };
+    return { status: 502, text: `invalid configuration in the DCS: ${problem}`, type: 'text/plain', headers };
+  }
+  const config = snapshot.cluster?.config?.value;
+  return config ? { status: 200, text: JSON.stringify(config), type: 'application/json' } : { status: 502, text: 'Bad Gateway', type: 'text/plain' };
 }

@@ -14,7 +14,7 @@ import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
 import { createAccessCheck, normaliseAddress, type AccessOptions } from './access.js';
 import { createAuthFailures } from './auth-failures.js';
 import { clusterView } from './cluster-view.js';
-import { patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
+import { configAnswer, patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
 import { healthStatus } from './health.js';
 import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
@@ -231,8 +231,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         p.cluster ??= JSON.stringify(clusterView(snapshot.cluster, snapshot.status.patroni.scope));
         return send(res, 200, p.cluster, JSON_TYPE, withBody);
       case '/config': {
-        const config = snapshot.cluster?.config?.value;
-        return config ? send(res, 200, JSON.stringify(config), JSON_TYPE, withBody) : send(res, 502, 'Bad Gateway', TEXT_TYPE, withBody);
+        const a = configAnswer(snapshot);
+        return send(res, a.status, a.text, a.type === 'application/json' ? JSON_TYPE : TEXT_TYPE, withBody, a.headers);
       }
       case '/history': {
         // Patroni's five columns; a line whose timeline this member lost data from when it was

@@ -4,7 +4,7 @@
  * PostgreSQL or the DCS; they read this snapshot, so they cost microseconds and still reflect
  * reality within one cycle.
  */
-import type { Cluster } from '@pgha/dcs';
+import type { Cluster, ClusterConfig } from '@pgha/dcs';
 
 /** Patroni's role names as the API shows them (3.x spelling `master` is produced on request). */
 export type ApiRole = 'primary' | 'replica' | 'standby_leader' | 'uninitialized' | 'demoted' | 'promoted';
@@ -66,6 +66,14 @@ export interface ApiSnapshot {
    * /history` adds each to the line of the timeline it belongs to, as a sixth element.
    */
   salvage?: readonly SalvageEntry[];
+  /**
+   * Why the DCS `config` value is not the one the engine runs on (it does not parse, or a timing
+   * value is out of range); absent or null when it is. GET /config then answers with
+   * `configInEffect` (the last good value) and says so in a header.
+   */
+  configProblem?: string | null;
+  /** The dynamic configuration the engine runs on. */
+  configInEffect?: ClusterConfig | null;
 }
 
 /** A salvage report as the API shows it: the timeline it belongs to, and the rest as is. */

@@ -191,7 +191,7 @@ describe('PATCH and PUT /config', () => {
   it('rejects an invalid value naming the field, and writes nothing', async () => {
     const before = (await pg1.loadCluster()).config?.version;
     const res = await post('/config', { ttl: 'soon' }, 'PATCH');
-    expect([res.status, await res.text()]).toEqual([400, 'ttl: expected a non-negative number']);
+    expect([res.status, await res.text()]).toEqual([400, 'ttl: expected a number of seconds, got "soon"']);
     const bad = await post('/config', { postgresql: { pg_hba: 'host all all 0.0.0.0/0 trust' } }, 'PATCH');
     expect([bad.status, await bad.text()]).toEqual([400, 'postgresql.pg_hba: expected a list of strings']);
     const negative = await post('/config', { maximum_lag_on_syncnode: -2 }, 'PATCH');
@@ -205,6 +205,49 @@ describe('PATCH and PUT /config', () => {
     expect(below.status).toBe(400);
     expect(await below.text()).toMatch(/^maximum_lag_on_failover: .*must not be negative/);
     expect((await pg1.loadCluster()).config?.version).toBe(before);
+  });
+
+  // pgha issue 15 (H5, H6): values that would brick every member are refused before the write.
+  it('rejects timing values out of range and postgresql.conf injection, naming the key, and writes nothing', async () => {
+    const before = (await pg1.loadCluster()).config?.version;
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['PATCH', { ttl: 1e7 }, 'ttl: must be between 4 and 86400 seconds, got 10000000'],
+      ['PATCH', { retry_timeout: 3e6 }, 'retry_timeout: must be between 1 and 3600 seconds, got 3000000'],
+      ['PATCH', { ttl: 1 }, 'ttl: must be between 4 and 86400 seconds, got 1'],
+      ['PATCH', { postgresql: { parameters: { "x = 1\ninclude '/tmp/evil'": 'on' } } }, 'postgresql.parameters."x = 1\\ninclude \'/tmp/evil\'": not a valid parameter name'],
+      ['PATCH', { postgresql: { pg_ident: ['a b c\nd e f'] } }, 'postgresql.pg_ident[0]: a line must not contain a line break or NUL'],
+      ['PUT', { ttl: 1e7, loop_wait: 10 }, 'ttl: must be between 4 and 86400 seconds, got 10000000'],
+    ];
+    for (const [method, body, text] of cases) {
+      const res = await post('/config', body, method);
+      expect([method, res.status, await res.text()]).toEqual([method, 400, text]);
+    }
+    expect((await pg1.loadCluster()).config?.version).toBe(before);
+    expect((await post('/config', { ttl: 4, loop_wait: 1, retry_timeout: 1 }, 'PATCH')).status).toBe(200);
+    expect((await post('/config', { ttl: 10, retry_timeout: null }, 'PATCH')).status).toBe(200);
+  });
+
+  it('GET /config shows the configuration in effect and says when the stored one is invalid; PATCH refuses to merge into it', async () => {
+    const cluster = await pg1.loadCluster();
+    const good = cluster.config!.value;
+    api.publish({ ...snapshot({ role: 'replica' }), cluster, configProblem: 'config.ttl: must be between 4 and 86400 seconds, got 10000000', configInEffect: { ...good, pause: true } });
+    const res = await fetch(`${base}/config`);
+    expect([res.status, res.headers.get('x-pgha-config-invalid'), await res.json()]).toEqual([
+      200,
+      'config.ttl: must be between 4 and 86400 seconds, got 10000000',
+      { ...good, pause: true },
+    ]);
+    api.publish({ ...snapshot({ role: 'replica' }), cluster, configProblem: 'the config key does not parse (config: not valid JSON: "{")', configInEffect: null });
+    const none = await fetch(`${base}/config`);
+    expect([none.status, none.headers.get('x-pgha-config-invalid')]).toEqual([502, 'the config key does not parse (config: not valid JSON: "{")']);
+
+    expect(await pg1.driver.write('config', '{"ttl":', { kind: 'any' })).toBe(true);
+    const patch = await post('/config', { pause: true }, 'PATCH');
+    expect([patch.status, await patch.text()]).toEqual([503, 'The configuration in the DCS is invalid (config: not valid JSON: "{\\"ttl\\":"); replace it with PUT /config or pghactl edit-config']);
+    expect((await post('/config', good, 'PUT')).status).toBe(200);
+    api.publish({ ...snapshot({ role: 'replica', server_version: 150004 }), cluster: await pg1.loadCluster() });
+    const fixed = await fetch(`${base}/config`);
+    expect([fixed.status, fixed.headers.get('x-pgha-config-invalid'), await fixed.json()]).toEqual([200, null, good]);
   });
 
   it('accepts maximum_lag_on_failover as bytes or as a replay time', async () => {

@@ -4,8 +4,8 @@
  * reported as warnings, never rejected. Errors name the key path (`postgresql.listen: ...`).
  */
 import { z } from 'zod';
-import { parseMaximumLagOnFailover } from '@pgha/ha-engine';
-import { bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
+import { dynamicConfigProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
+import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
 
 const flexibleBoolean = z.preprocess((v) => {
   if (typeof v !== 'string') return v;
@@ -59,7 +59,11 @@ export const watchdogSectionSchema = z.looseObject({
   // and YAML booleans for a bare `off`); @pgha/watchdog reads them, with warnings for the rest.
   mode: z.union([z.string(), z.boolean()]).optional(),
   device: z.string().optional(),
-  safety_margin: z.coerce.number().optional(),
+  // Seconds, or -1 for ttl/2 (Patroni); bounded so the watchdog timeout stays a usable timer.
+  safety_margin: z.coerce
+    .number()
+    .refine((n) => n === -1 || (n >= SAFETY_MARGIN_LIMIT.min && n <= SAFETY_MARGIN_LIMIT.max), `expected -1 or seconds between ${SAFETY_MARGIN_LIMIT.min} and ${SAFETY_MARGIN_LIMIT.max}`)
+    .optional(),
   driver: z.string().optional(),
 });
 
@@ -112,15 +116,51 @@ export function validateAgentConfig(raw: Record<string, unknown>): { config: Age
   if (!result.success) {
     throw new ConfigValidationError(result.error.issues.map((i) => `${pathOf(i.path)}: ${i.message}`));
   }
-  // Checked here rather than left to the engine's warning: a typo in the YAML should stop the
-  // agent before it writes the value to the DCS for every member.
-  const lag = result.data.bootstrap?.dcs?.['maximum_lag_on_failover'];
-  if (lag !== undefined && lag !== null) {
-    const parsed = parseMaximumLagOnFailover(lag);
-    if (!parsed.ok) throw new ConfigValidationError([`bootstrap.dcs.maximum_lag_on_failover: ${parsed.error}`]);
-  }
+  // Checked here with the rules PATCH /config uses (config-bounds.ts) rather than left to the
+  // engine's warning: a typo in the YAML should stop the agent before it writes the value to the
+  // DCS for every member.
+  const dcs = result.data.bootstrap?.dcs;
+  const problem = dcs ? dynamicConfigProblem(dcs) : null;
+  if (problem) throw new ConfigValidationError([`bootstrap.dcs.${problem}`]);
   const warnings = Object.keys(raw)
     .filter((k) => !KNOWN_SECTIONS.has(k) && !(typeof raw[k] === 'object' && raw[k] !== null && 'driver' in (raw[k] as object)))
     .map((k) => `${k}: unknown section, ignored`);
+  warnings.push(...unknownKeyWarnings(raw));
   return { config: result.data, warnings };
+}
+
+type Shape = Record<string, unknown>;
+const credentialsShape: Shape = { username: true, password: true };
+
+/**
+ * Sections whose keys are all known, so that a key pgha does not know there is almost surely a
+ * typo: `restapi.authentification` or `restapi.verify_clients` would otherwise leave the API open
+ * without a word. (`postgresql` and `bootstrap` are left out: Patroni puts settings under keys named
+ * after replica and bootstrap methods there.)
+ */
+const CLOSED_SECTIONS: ReadonlyArray<readonly [string, Shape]> = [
+  ['restapi', restapiSectionSchema.shape],
+  ['restapi.authentication', credentialsShape],
+  ['ctl', ctlSectionSchema.shape],
+  ['ctl.authentication', credentialsShape],
+  ['watchdog', watchdogSectionSchema.shape],
+  ['log', logSectionSchema.shape],
+  ['postgresql.authentication', { superuser: true, replication: true, rewind: true }],
+  ['postgresql.authentication.superuser', authenticationSchema.shape],
+  ['postgresql.authentication.replication', authenticationSchema.shape],
+  ['postgresql.authentication.rewind', authenticationSchema.shape],
+];
+
+/** `path: unknown key, ignored` for every key of a closed section that the schema does not name. */
+export function unknownKeyWarnings(raw: Record<string, unknown>): string[] {
+  const warnings: string[] = [];
+  for (const [path, shape] of CLOSED_SECTIONS) {
+    let node: unknown = raw;
+    for (const part of path.split('.')) node = typeof node === 'object' && node !== null && !Array.isArray(node) ? (node as Shape)[part] : undefined;
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) continue;
+    for (const key of Object.keys(node)) {
+      if (!Object.hasOwn(shape, key)) warnings.push(`${path}.${key}: unknown key, ignored`);
+    }
+  }
+  return warnings;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ClusterConfig } from '@pgha/dcs';
+import { dynamicConfigProblem } from '@pgha/ha-engine';
 import { isPaused } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
@@ -12,7 +13,7 @@ import { pythonYaml } from '../python-text.js';
 import { unifiedDiff } from '../unified-diff.js';
 import { FORCE_OPTION, GROUP_OPTION, flagOpt, listOpt, positionals, stringOpt, type CommandDefinition } from './command.js';
 import { leaderFirst } from './members.js';
-import { loadExistingCluster } from './read.js';
+import { loadExistingCluster, warnIfInvalid } from './read.js';
 
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -124,7 +125,10 @@ export const editConfigCommand: CommandDefinition = {
     const force = flagOpt(parsed, 'force');
     const quiet = flagOpt(parsed, 'quiet');
     const cluster = await loadExistingCluster(ctx, name);
+    warnIfInvalid(ctx, cluster);
     const current = cluster.config?.value ?? {};
+    // A key that does not parse is replaced: the CAS names its version.
+    const version = cluster.config?.version ?? cluster.configError?.version ?? null;
     const before = pythonYaml(current);
     let changed: ClusterConfig | null = null;
     const replace = stringOpt(parsed, 'replace');
@@ -142,6 +146,10 @@ export const editConfigCommand: CommandDefinition = {
       if (!quiet) ctx.emit({ kind: 'text', text: 'Not changed' });
       return 0;
     }
+    // The same rules as PATCH /config (config-bounds.ts): nothing that would break the members'
+    // next cycle, or postgresql.conf, is written.
+    const problem = dynamicConfigProblem(changed);
+    if (problem) throw new CliError(CliErrorCode.Refused, `Invalid configuration, not applied: ${problem}`);
     if (!quiet) ctx.emit({ kind: 'diff', lines: unifiedDiff(before, pythonYaml(changed)) });
     if ((apply === '-' || replace === '-') && !force) {
       ctx.emit({ kind: 'text', text: 'Use --force option to apply changes' });
@@ -150,7 +158,7 @@ export const editConfigCommand: CommandDefinition = {
     if (force || (await ctx.prompter.confirm('Apply these changes?'))) {
       const store = await ctx.store(name);
       const next = changed;
-      const ok = await ctx.dcsCall('writing the config key', () => store.setConfig(next, cluster.config?.version ?? null));
+      const ok = await ctx.dcsCall('writing the config key', () => store.setConfig(next, version));
       if (!ok) throw new CliError(CliErrorCode.Refused, 'Config modification aborted due to concurrent changes');
       ctx.emit({ kind: 'text', text: 'Configuration changed' });
       return 0;

@@ -1,5 +1,6 @@
 /** Read-only commands, answered from the DCS: list, topology, history, show-config, dsn, version. */
 import type { Cluster } from '@pgha/dcs';
+import { dynamicConfigProblem } from '@pgha/ha-engine';
 import { clusterIsEmpty, connParams, membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode } from '../errors.js';
@@ -104,6 +105,7 @@ export const showConfigCommand: CommandDefinition = {
   async run(ctx, parsed) {
     const name = ctx.clusterName(positionals(parsed, 1, 'show-config')[0]);
     const cluster = await loadExistingCluster(ctx, name);
+    warnIfInvalid(ctx, cluster);
     ctx.emit({ kind: 'yaml', data: cluster.config?.value ?? {} });
     return 0;
   },
@@ -173,3 +175,17 @@ export const versionCommand: CommandDefinition = {
     return status;
   },
 };
+
+/**
+ * Says on stderr when the stored `config` value is not one the agents apply (it does not parse, or
+ * is out of range): they keep running on the last good configuration, so what is printed (or,
+ * for a broken key, nothing) is not what the cluster runs on.
+ */
+export function warnIfInvalid(ctx: CommandContext, cluster: Cluster): void {
+  if (cluster.configError) {
+    ctx.warn(`the config key in the DCS is invalid (${cluster.configError.value}); the members keep running on their last good configuration. Fix it with edit-config.`);
+    return;
+  }
+  const problem = cluster.config ? dynamicConfigProblem(cluster.config.value) : null;
+  if (problem) ctx.warn(`the configuration in the DCS is invalid (${problem}); fix it with edit-config.`);
+}

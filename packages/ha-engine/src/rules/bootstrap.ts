@@ -2,7 +2,7 @@
  * A new cluster and new members: the `initialize` race, cloning from the leader, finishing a
  * bootstrap, and the system-ID checks that keep a node out of a cluster it does not belong to.
  */
-import { isInitialized } from '@pgha/dcs';
+import { isInitialized, type Cluster } from '@pgha/dcs';
 import type { Action } from '../actions.js';
 import { isNoFailover } from '../candidate.js';
 import type { ActionOutcome } from '../snapshot.js';
@@ -75,7 +75,7 @@ export function afterBootstrap(ctx: Ctx, outcome: ActionOutcome): Outcome {
       otherwise: otherwise('failed to write the system ID to the initialize key'),
     },
   ];
-  if (cluster.config === null) actions.push({ kind: 'write_config', config: s.config.bootstrapDcs });
+  if (configMissing(cluster)) actions.push({ kind: 'write_config', config: s.config.bootstrapDcs });
   actions.push({ kind: 'acquire_lock', otherwise: otherwise('failed to acquire the leader lock after bootstrap') });
   return { reason: 'initialized a new cluster', actions };
 }
@@ -116,10 +116,18 @@ export function housekeeping(ctx: Ctx): Action[] {
       actions.push({ kind: 'set_initialize', sysid, expectVersion: cluster.initialize?.version ?? null });
     }
   }
-  if (ctx.holder && cluster.config === null) actions.push({ kind: 'write_config', config: s.config.bootstrapDcs });
+  if (ctx.holder && configMissing(cluster)) actions.push({ kind: 'write_config', config: s.config.bootstrapDcs });
   return actions;
 }
 
 function failedBefore(last: ActionOutcome | null, kinds: string[]): string[] {
   return last && !last.ok && kinds.includes(last.kind) ? [`failed to ${last.label}: ${last.error ?? 'unknown error'}`] : [];
+}
+
+/**
+ * No `config` key at all. A key that exists but does not parse is the operator's to fix: writing
+ * bootstrap.dcs over it would lose their edit (and the create-if-absent write fails anyway).
+ */
+function configMissing(cluster: Cluster): boolean {
+  return cluster.config === null && !cluster.configError;
 }
