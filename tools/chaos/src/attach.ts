@@ -159,7 +159,7 @@ export async function attachTarget(config: AttachConfig, timeoutMs: number): Pro
 
   const byName = new Map(config.members.map((m) => [m.name, m]));
   const actions: Partial<FaultActions> = {};
-  for (const [key, action] of Object.entries(COMMAND_KEYS) as [CommandKey, ActionName][]) {
+  for (const [key, action] of Object.entries(COMMAND_KEYS) as [CommandKey, (typeof COMMAND_KEYS)[CommandKey]][]) {
     const template = config.commands[key];
     if (template === undefined) continue;
     if (action === 'setClockOffset') {

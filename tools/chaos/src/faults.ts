@@ -21,6 +21,9 @@ export const FAULTS = [
   'isolate',
   'clock-jump',
   'clock-jump-back',
+  'duplicate-name',
+  'corrupt-config',
+  'bad-patch',
 ] as const;
 export type FaultName = (typeof FAULTS)[number];
 
@@ -133,6 +136,19 @@ const clockJump = (name: FaultName, offsetS: number, label: string): Fault => ({
   },
 });
 
+/** PATCH /config bodies that must be refused (issue 15): timers beyond 2^31-1 ms, a 10 ms DCS budget. */
+const OUT_OF_RANGE_PATCHES = [{ ttl: 1e7 }, { retry_timeout: 3e6 }, { ttl: 1 }, { loop_wait: 0 }];
+
+async function patchConfig(m: ChaosMember, body: Record<string, unknown>): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${m.apiUrl}/config`, {
+    method: 'PATCH',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
 const faults: Record<FaultName, Fault> = {
   'agent-kill': {
     name: 'agent-kill',
@@ -217,6 +233,43 @@ const faults: Record<FaultName, Fault> = {
   },
   'clock-jump': clockJump('clock-jump', 3600, '+1 h'),
   'clock-jump-back': clockJump('clock-jump-back', -3600, '-1 h'),
+  'duplicate-name': {
+    name: 'duplicate-name',
+    description: "an agent started from a copy of the primary's YAML whose name was not changed: it must refuse to start, touching nothing",
+    needs: ['startDuplicate'],
+    async inject({ act, primary, timing, log }) {
+      const { exitCode, output } = await act.startDuplicate(primary, (timing.ttl + timing.loopWait + 30) * 1000);
+      const said = output.trim().split('\n').filter((l) => l.includes('refusing to start')).at(-1) ?? '';
+      if (exitCode === null || exitCode === 0) {
+        throw new Error(`the duplicate of ${primary.name} did not refuse to start (${exitCode === null ? 'still running' : 'exit 0'}): ${output.slice(-400)}`);
+      }
+      log(`  the duplicate of ${primary.name} exited ${exitCode}: ${said.slice(0, 200)}`);
+    },
+  },
+  'corrupt-config': {
+    name: 'corrupt-config',
+    description: 'the config key cut in half (a partial write, as with etcdctl or zkCli) for ttl + 3 s, then put back',
+    needs: ['readDcsKey', 'writeDcsKey'],
+    async inject({ act, timing }) {
+      const original = await act.readDcsKey('config');
+      if (original === null) throw new Error('there is no config key to corrupt');
+      await during(() => act.writeDcsKey('config', original.slice(0, Math.floor(original.length / 2))), pastTtl(timing), () => act.writeDcsKey('config', original));
+    },
+  },
+  'bad-patch': {
+    name: 'bad-patch',
+    description: 'PATCH /config with timing values out of range (ttl 1e7, retry_timeout 3e6, ttl 1, loop_wait 0) on the primary: each must be refused',
+    needs: [],
+    async inject({ primary, log }) {
+      const accepted: string[] = [];
+      for (const body of OUT_OF_RANGE_PATCHES) {
+        const answer = await patchConfig(primary, body).catch((e: unknown) => ({ status: 0, text: (e as Error).message }));
+        if (answer.status === 200) accepted.push(JSON.stringify(body));
+        else log(`  PATCH /config ${JSON.stringify(body)}: ${answer.status} ${answer.text.slice(0, 120)}`);
+      }
+      if (accepted.length > 0) throw new Error(`PATCH /config accepted ${accepted.join(', ')}`);
+    },
+  },
 };
 
 export function fault(name: FaultName): Fault {

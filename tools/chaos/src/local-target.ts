@@ -13,7 +13,7 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalCluster, SUPERUSER, type AgentKind, type ClusterTiming, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { openDcsDriver, startLocalCluster, SUPERUSER, type AgentKind, type ClusterTiming, type DcsDriver, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { startProxy, type TcpProxy } from './proxy.js';
 import { memberOfConnection } from './socket-owner.js';
 import type { ChaosMember, ChaosTarget, FaultActions, ReplicationMode } from './target.js';
@@ -128,6 +128,9 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
       pg: { host: '127.0.0.1', port: m.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres' },
     }));
     const handle = (m: ChaosMember): MemberHandle => c.members.find((h) => h.name === m.name)!;
+    // A driver of the harness's own (never a member's name) for raw key reads and writes.
+    let driver: Promise<DcsDriver> | null = null;
+    const dcsDriver = (): Promise<DcsDriver> => (driver ??= openDcsDriver(c, 'chaos-operator'));
     const index = (m: ChaosMember): number => handle(m).index;
     const actions: FaultActions = {
       killAgent: (m) => handle(m).killAgent(),
@@ -165,6 +168,24 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
       },
       async setClockOffset(m, offsetS) {
         writeOffset(index(m), offsetS);
+      },
+      async startDuplicate(m, timeoutMs) {
+        const duplicate = await c.addMember(undefined, { name: m.name });
+        try {
+          const exited = duplicate.agent?.exited ?? Promise.resolve(null);
+          const exitCode = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), timeoutMs))]);
+          return { exitCode, output: duplicate.output() };
+        } finally {
+          await duplicate.stop();
+          // Not a member: the harness must never start it again.
+          c.members.splice(c.members.indexOf(duplicate), 1);
+        }
+      },
+      async readDcsKey(key) {
+        return (await dcsDriver()).load().then((raw) => raw.nodes.get(key)?.value ?? null);
+      },
+      async writeDcsKey(key, value) {
+        if (!(await (await dcsDriver()).write(key, value, { kind: 'any' }))) throw new Error(`could not write the ${key} key`);
       },
     };
     if (!clockDir) delete (actions as Partial<FaultActions>).setClockOffset;

@@ -34,6 +34,15 @@ export interface FaultActions {
   healPeers(m: ChaosMember): Promise<void>;
   /** Move the member agent's wall clock by `offsetS` seconds from the true time (0: back). */
   setClockOffset(m: ChaosMember, offsetS: number): Promise<void>;
+  /**
+   * Start a second agent from a copy of the member's YAML with only its ports and data directory
+   * changed (its `name` kept: the operator's mistake of issue 15), wait up to `timeoutMs` for it
+   * to exit, stop it if it did not, and say what it did.
+   */
+  startDuplicate(m: ChaosMember, timeoutMs: number): Promise<{ exitCode: number | null; output: string }>;
+  /** The raw value of one of the cluster's keys (null when absent), and a raw write of it. */
+  readDcsKey(key: 'config'): Promise<string | null>;
+  writeDcsKey(key: 'config', value: string): Promise<void>;
 }
 
 export type ActionName = keyof FaultActions;
