@@ -113,11 +113,12 @@ type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, 
  * 200 `Accepted` with our WAL position in the `lsn` header; 500 when we run as a primary
  * ourselves; 502 when failsafe mode is off.
  */
-export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<string, unknown>): ApiAnswer & { headers?: Record<string, string> } {
+export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<string, unknown>, source?: string): ApiAnswer & { headers?: Record<string, string> } {
   const name = body['name'];
   if (typeof name !== 'string' || name === '') return { status: 400, text: 'Bad Request: POST /failsafe needs the field "name" (the primary\'s member name)' };
   if (!port) return { status: 502, text: 'Failsafe mode is not enabled' };
-  const request: FailsafeRequest = { name };
+  // The loop decides whether `name` is the leader and `source` its address (ha-engine failsafe-ping.ts).
+  const request: FailsafeRequest = { name, ...(source ? { source } : {}) };
   if (typeof body['conn_url'] === 'string') request.conn_url = body['conn_url'];
   if (typeof body['api_url'] === 'string') request.api_url = body['api_url'];
   const answer = port(request);
@@ -128,6 +129,8 @@ export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<
       return { status: 500, text: 'Running as a leader' };
     case 'disabled':
       return { status: 502, text: 'Failsafe mode is not enabled' };
+    case 'refused':
+      return { status: answer.status, text: `POST /failsafe refused: ${answer.reason}` };
   }
 }
 
@@ -262,7 +265,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       '/restart': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.restart(body, snap))),
       '/reinitialize': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.reinitialize(body, snap))),
       '/reload': () => localOr503((l) => l.reload()),
-      '/failsafe': (_q, _r, body) => acceptFailsafe(options.failsafe, body),
+      '/failsafe': (req, _r, body) => acceptFailsafe(options.failsafe, body, req.socket.remoteAddress),
     },
     PATCH: {
       '/config': (_q, _r, body) => patchClusterConfig(configPorts, body),
