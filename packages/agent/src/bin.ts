@@ -40,6 +40,18 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config });
+  const { fencePostgres, installFaultInjection, installLastResort } = await import('./last-resort.js');
+  installLastResort({
+    logger: agent.logger,
+    mayBePrimary: () => {
+      const s = agent.loop.status();
+      return s.holdsLock || s.local === null || s.local.unknown !== undefined || (s.local.running && s.local.role === 'primary');
+    },
+    fence: () => fencePostgres(() => agent.controller.stop({ mode: 'immediate', timeoutMs: 10_000 }), loaded.config.postgresql.data_dir),
+    boundMs: 15_000,
+    exit: (code) => process.exit(code),
+  });
+  installFaultInjection(process.env['PGHA_FAULT_INJECTION'], agent.logger);
   let stops = 0;
   const stop = () => {
     stops += 1;
