@@ -48,11 +48,12 @@ function randomText(length: number): string {
   return s;
 }
 
+/** Nested `depth` levels, with an object at the top so the codec would keep it (as `tags`, or a config key). */
 function deepText(depth: number): string {
   let open = '';
   let close = '';
   for (let i = 0; i < depth; i++) {
-    const object = rand() < 0.5;
+    const object = i === 0 || rand() < 0.5;
     open += object ? '{"tags":' : '[';
     close = (object ? '}' : ']') + close;
   }
