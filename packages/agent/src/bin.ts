@@ -52,6 +52,19 @@ async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
+  const { fencePostgres, installFaultInjection, installLastResort } = await import('./last-resort.js');
+  installLastResort({
+    logger: agent.logger,
+    mayBePrimary: () => {
+      const s = agent.loop.status();
+      return s.holdsLock || s.local === null || s.local.unknown !== undefined || (s.local.running && s.local.role === 'primary');
+    },
+    // The controller's fence does not wait for a running promote or demote (no lifecycle lock).
+    fence: () => fencePostgres(() => agent.controller.fence(), loaded.config.postgresql.data_dir),
+    boundMs: 15_000,
+    exit: (code) => process.exit(code),
+  });
+  installFaultInjection(process.env['PGHA_FAULT_INJECTION'], agent.logger);
   let stops = 0;
   const stop = () => {
     stops += 1;

@@ -122,6 +122,27 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses restapi extra headers HTTP cannot carry (CR, LF, non-Latin-1, a bad name), naming the header (issue #15)', () => {
+    const base = { scope: 'x', name: 'n', postgresql: { listen: ':5432', data_dir: '/d' } };
+    const problemsOf = (restapi: Record<string, unknown>): string[] => {
+      try {
+        validateAgentConfig({ ...base, restapi: { listen: ':8008', ...restapi } });
+        return [];
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigValidationError);
+        return (e as ConfigValidationError).problems;
+      }
+    };
+    // YAML's `|` keeps the final newline: `X-Frame-Options: |\n  DENY` is "DENY\n".
+    const header = 'the value contains CR, LF or a character HTTP headers cannot carry (only tab, printable ASCII and Latin-1)';
+    expect(problemsOf({ http_extra_headers: { 'X-Frame-Options': 'DENY\n' } })).toEqual([`restapi.http_extra_headers.X-Frame-Options: ${header}`]);
+    expect(problemsOf({ https_extra_headers: { 'X-A': 'a\r\nSet-Cookie: x=1' } })).toEqual([`restapi.https_extra_headers.X-A: ${header}`]);
+    expect(problemsOf({ http_extra_headers: { 'X-Snow': '\u2603' } })).toEqual([`restapi.http_extra_headers.X-Snow: ${header}`]);
+    expect(problemsOf({ http_extra_headers: { 'Bad Name': 'v' } })).toEqual(['restapi.http_extra_headers.Bad Name: "Bad Name" is not a valid HTTP header name']);
+    // What HTTP allows passes: tabs, Latin-1, Patroni's usual security headers.
+    expect(problemsOf({ http_extra_headers: { 'Strict-Transport-Security': 'max-age=31536000; includeSubDomains', 'X-Note': 'caf\u00e9\tok' } })).toEqual([]);
+  });
+
   it('reports unknown sections as warnings instead of failing', () => {
     const raw = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' }, frobnicate: {} };
     expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);

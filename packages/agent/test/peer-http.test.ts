@@ -87,4 +87,40 @@ describe('peer HTTP client (node:http, no fetch)', () => {
     expect(why['huge']).toMatch(/larger than/);
     expect(why['bad-url']).toMatch(/not a URL/);
   });
+
+  it('bounds the bytes of all answers read at once (issue #15): bogus members answering large bodies together cannot fill the heap', async () => {
+    const CHUNK = 900 * 1024;
+    const COUNT = 20;
+    const open: ServerResponse[] = [];
+    // Every answer sends 900 KiB and holds the connection until all 20 were sent: the client
+    // must buffer them all at the same time.
+    const big = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(Buffer.alloc(CHUNK, 0x20));
+      open.push(res);
+      if (open.length === COUNT) setTimeout(() => open.forEach((r) => r.end('{}')), 200);
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(big.address() as AddressInfo).port}/patroni`;
+    const fetch = createPeerHttp({ maxBufferedBytes: 4 * 1024 * 1024 });
+    try {
+      const settled = await Promise.allSettled(Array.from({ length: COUNT }, () => fetch(url, { signal: AbortSignal.timeout(10_000) })));
+      const read = settled.filter((s) => s.status === 'fulfilled').length;
+      const refused = settled.flatMap((s) => (s.status === 'rejected' ? [String((s.reason as Error).message)] : []));
+      // At most 4 MiB / 900 KiB answers fit at once; the others fail, naming the budget.
+      expect(read).toBeLessThanOrEqual(4);
+      expect(refused.length).toBe(COUNT - read);
+      expect(refused[0]).toMatch(/over 4194304 bytes$/);
+      // The budget is given back: a later answer is read again.
+      open.length = 0;
+      const small = createServer((_req, res) => res.end('{"state":"running"}'));
+      await new Promise<void>((r) => small.listen(0, '127.0.0.1', r));
+      const again = await fetch(`http://127.0.0.1:${(small.address() as AddressInfo).port}/patroni`, { signal: AbortSignal.timeout(5000) });
+      expect(await again.json()).toEqual({ state: 'running' });
+      await new Promise((r) => small.close(r));
+    } finally {
+      big.closeAllConnections();
+      await new Promise((r) => big.close(r));
+    }
+  });
 });

@@ -47,7 +47,9 @@ const PERSISTENT = 0;
 const LOG_LEVEL_ERROR = 1;
 
 function send(message: ChildMessage): void {
-  if (process.connected) process.send?.(message);
+  // The callback takes a failed send (the parent went away meanwhile): without it, it would be an
+  // 'error' event with no listener. 'disconnect' then ends this process.
+  if (process.connected) process.send?.(message, undefined, {}, () => {});
 }
 
 function toStat(raw: RawStat | null): NodeStat | undefined {

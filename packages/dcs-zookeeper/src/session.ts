@@ -149,14 +149,20 @@ export class ZooKeeperSession {
         this.finish({ kind: 'exited', code, signal });
         resolve();
       });
-      this.child.once('error', (e) => {
-        this.finish({ kind: 'exited', code: null, signal: null, error: e.message });
+      // `on`, not `once`: a child can emit 'error' more than once (a failed spawn or kill, then a
+      // send on a closed channel), and an 'error' with no listener is an uncaught exception in
+      // the agent. finish() runs once; later errors only add a log line.
+      this.child.on('error', (e) => {
+        if (this.state !== 'ended') this.finish({ kind: 'exited', code: null, signal: null, error: e.message });
+        else options.events.log('debug', `ZooKeeper session process: ${e.message}`);
         resolve();
       });
     });
     this.child.on('message', (m: ChildMessage) => this.onMessage(m));
     let partial = '';
     this.child.stderr?.setEncoding('utf8');
+    // A broken pipe on the child's stderr must not reach the agent as an unhandled 'error'.
+    this.child.stderr?.on('error', (e) => options.events.log('debug', `ZooKeeper session process stderr: ${e.message}`));
     this.child.stderr?.on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
@@ -227,7 +233,11 @@ export class ZooKeeperSession {
   private send(message: ParentMessage): boolean {
     if (!this.child.connected) return false;
     try {
-      this.child.send(message);
+      // With a callback, a send that fails later (the channel closed meanwhile) is reported here
+      // rather than as another 'error' event; the exit handler ends the session either way.
+      this.child.send(message, (e) => {
+        if (e) this.options.events.log('debug', `ZooKeeper session process: send failed: ${e.message}`);
+      });
       return true;
     } catch {
       return false;

@@ -12,6 +12,7 @@
 import type { RawCluster, RawNode } from './driver.js';
 import { KEY, MEMBERS_DIR } from './keys.js';
 import { emptyCluster } from './model.js';
+import { dcsValueOutOfBounds } from './json-bounds.js';
 import type {
   Cluster,
   ClusterConfig,
@@ -53,8 +54,13 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
-/** JSON.parse that reports instead of throwing. */
+/** JSON.parse that reports instead of throwing; values too large or too deep are refused (json-bounds.ts). */
 function parseJson(value: string, key: string, warnings: string[]): { ok: true; json: unknown } | { ok: false } {
+  const outOfBounds = dcsValueOutOfBounds(value);
+  if (outOfBounds !== null) {
+    warnings.push(`${key}: ${outOfBounds}`);
+    return { ok: false };
+  }
   try {
     return { ok: true, json: JSON.parse(value) as unknown };
   } catch {
@@ -215,7 +221,8 @@ export function parseLeader(value: string, key: string = KEY.leader): Parsed<str
 export function parseConfig(value: string, key: string = KEY.config): Parsed<ClusterConfig> {
   const warnings: string[] = [];
   const strict = parseObjectValue(value, key, warnings);
-  if (strict !== null || !value.trim().startsWith('{')) return { value: strict, warnings };
+  // The YAML parser recurses too: an out-of-bounds value is not given a second chance.
+  if (strict !== null || !value.trim().startsWith('{') || dcsValueOutOfBounds(value) !== null) return { value: strict, warnings };
   try {
     const relaxed: unknown = parseYaml(value);
     if (isObject(relaxed)) {
@@ -241,6 +248,8 @@ export function serializeConfig(config: ClusterConfig): string {
 export function parseFailover(value: string, key: string = KEY.failover): Parsed<Failover> {
   const warnings: string[] = [];
   if (value.trim() === '') return { value: null, warnings };
+  const outOfBounds = dcsValueOutOfBounds(value);
+  if (outOfBounds !== null) return { value: null, warnings: [`${key}: ${outOfBounds}`] };
   let json: unknown;
   try {
     json = JSON.parse(value);

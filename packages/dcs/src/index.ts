@@ -9,6 +9,7 @@ export * from './keys.js';
 export type * from './driver.js';
 export type * from './store.js';
 export * from './codec.js';
+export * from './json-bounds.js';
 export * from './cluster-store.js';
 export * from './memory.js';
 export * from './loader.js';

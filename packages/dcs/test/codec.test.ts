@@ -15,6 +15,8 @@ import {
   serializeMemberData,
   serializeStatus,
   serializeSync,
+  jsonNestingDepth,
+  MAX_JSON_DEPTH,
   toPatroniJson,
 } from '@pgha/dcs';
 import type { MemberData, RawCluster } from '@pgha/dcs';
@@ -437,5 +439,50 @@ describe('conn_url', () => {
     expect(parseConnUrl('http://x')).toBeNull();
     expect(parseConnUrl('not a url')).toBeNull();
     expect(parseConnUrl('postgres:///postgres')).toBeNull();
+    });
+  });
+
+describe('hostile values: deep and huge (issue #15)', () => {
+  const deepArray = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const deepObject = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+  const keys = ['members/pg9', 'config', 'sync', 'failover', 'status', 'failsafe', 'history'];
+
+  it('reads a value nested 100 000 levels deep in any key as unreadable, with a warning, and the cluster serialises', () => {
+    for (const value of [deepArray, deepObject]) {
+      const c = decodeCluster(raw(Object.fromEntries(keys.map((k) => [k, value]))));
+      expect([c.config, c.sync, c.failover, c.status, c.failsafe, c.history]).toEqual([null, null, null, null, null, null]);
+      expect(c.members.map((m) => [m.name, m.data.role, m.data.extra])).toEqual([['pg9', 'unknown', {}]]);
+      for (const k of keys) expect(c.warnings).toContain(`${k}: value nested deeper than ${MAX_JSON_DEPTH} levels, ignored`);
+      // What GET /cluster and the logs do with it: must not throw RangeError.
+      expect(() => JSON.stringify(c)).not.toThrow();
+    }
+  });
+
+  it('a deep member field (tags, an extra field) is refused with the whole value, so nothing deep is kept', () => {
+    const deepTags = `{"role":"replica","tags":${deepObject}}`;
+    const { data, warnings } = parseMemberData(deepTags, 'members/pg9');
+    expect(data).toEqual({ role: 'unknown', tags: {}, extra: {} });
+    expect(warnings).toEqual([`members/pg9: value nested deeper than ${MAX_JSON_DEPTH} levels, ignored`]);
+  });
+
+  it('a config that is neither JSON nor shallow is not handed to the YAML fallback', () => {
+    const deepYaml = `${'{a: '.repeat(50_000)}1${'}'.repeat(50_000)}`;
+    expect(parseConfig(deepYaml)).toEqual({ value: null, warnings: [`config: value nested deeper than ${MAX_JSON_DEPTH} levels, ignored`] });
+  });
+
+  it('refuses values larger than etcd allows (1.5 MiB), and keeps near-limit ones', () => {
+    const huge = JSON.stringify({ ttl: 30, pad: 'x'.repeat(1600 * 1024) });
+    const parsed = parseConfig(huge);
+    expect(parsed.value).toBeNull();
+    expect(parsed.warnings[0]).toMatch(/^config: value of \d+ characters is larger than 1572864, ignored$/);
+    const big = JSON.stringify({ ttl: 30, pad: 'x'.repeat(1000 * 1024) });
+    expect(parseConfig(big).value?.['ttl']).toBe(30);
+  });
+
+  it('accepts nesting up to the bound; brackets inside strings do not count', () => {
+    const atBound = `${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}`;
+    expect(parseConfig(atBound).value).not.toBeNull();
+    expect(parseConfig(`{"a":${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}}`).value).toBeNull();
+    expect(jsonNestingDepth('{"s":"[[[[{{{{\\"[[["}')).toBe(1);
   });
 });

@@ -17,6 +17,7 @@ export * from './ports.js';
 export * from './deadline.js';
 export * from './safety.js';
 export * from './loop.js';
+export * from './failsafe-ping.js';
 export * from './fake-clock.js';
 export * from './fake-postgres.js';
 export * from './simulation.js';

@@ -21,6 +21,8 @@ import type { EngineConfig, LocalEngineSettings } from './config.js';
 import { resolveEngineConfig } from './config.js';
 import { DynamicConfigKeeper } from './config-keeper.js';
 import { decide } from './decide.js';
+import type { FailsafeAnswer, FailsafeRequest, LastLeader } from './failsafe-ping.js';
+import { judgeFailsafePing, lastLeaderOf } from './failsafe-ping.js';
 import { errorMessage, withDeadline } from './deadline.js';
 import { mergeHistory } from './history.js';
 import { unreachable } from './peer-status.js';
@@ -101,19 +103,6 @@ export interface EngineStatus {
   /** The dynamic configuration in effect, with its DCS version; null before one was read. */
   dynamicConfig: Versioned<ClusterConfig> | null;
 }
-
-/** A `POST /failsafe` request, as the REST API received it. */
-export interface FailsafeRequest {
-  name: string;
-  conn_url?: string;
-  api_url?: string;
-}
-
-/**
- * The answer to `POST /failsafe`: `accepted` (200 `Accepted`, with our WAL position as the `lsn`
- * header), `leader` (500 `Running as a leader`), `disabled` (502, failsafe mode is off).
- */
-export type FailsafeAnswer = { kind: 'accepted'; lsn: number | null } | { kind: 'leader' } | { kind: 'disabled' };
 
 /** What one cycle did. */
 export interface CycleReport {
@@ -200,6 +189,8 @@ class Loop implements HaLoop {
   /** The `failsafe` key from the last successful read. */
   #lastFailsafe: Failsafe | null = null;
   #failsafePing: FailsafePing | null = null;
+  /** The last lock holder read from the DCS: the only member whose failsafe ping we accept. */
+  #lastLeader: LastLeader | null = null;
   /** Monotonic ms until which a failsafe round let us keep running as primary. */
   #failsafeHoldUntil: number | null = null;
   /** The fence's attempts until PostgreSQL is confirmed down; null when no fence runs. */
@@ -306,11 +297,19 @@ class Loop implements HaLoop {
   }
 
   failsafePing(request: FailsafeRequest): FailsafeAnswer {
-    if (!this.#config.failsafeMode) return { kind: 'disabled' };
     const local = this.#lastLocal;
-    if (local?.running && local.role === 'primary' && !local.unknown) return { kind: 'leader' };
-    this.#failsafePing = { name: request.name, connUrl: request.conn_url ?? null, apiUrl: request.api_url ?? null, receivedAt: this.#o.clock.now() };
-    return { kind: 'accepted', lsn: local?.lsn ?? null };
+    // The engine decides who may make us follow it; we only remember an accepted ping.
+    const { answer, ping } = judgeFailsafePing({
+      request,
+      failsafeMode: this.#config.failsafeMode,
+      localPrimary: local?.running === true && local.role === 'primary' && !local.unknown,
+      lsn: local?.lsn ?? null,
+      lastLeader: this.#lastLeader,
+      now: this.#o.clock.now(),
+    });
+    if (ping) this.#failsafePing = ping;
+    if (answer.kind === 'refused') this.#log.warn({ member: request.name, source: request.source, status: answer.status }, `POST /failsafe refused: ${answer.reason}`);
+    return answer;
   }
 
   #failsafeActive(): boolean {
@@ -495,6 +494,7 @@ class Loop implements HaLoop {
       const cluster = await this.#dcs('read the cluster', (o) => this.#o.store.loadCluster(o));
       this.#lastCluster = cluster;
       this.#lastFailsafe = cluster.failsafe?.value ?? null;
+      this.#lastLeader = lastLeaderOf(cluster, this.#lastLeader);
       this.#dcsLastSeen = this.#o.clock.wallNow();
       this.#failsafeHoldUntil = null;
       return cluster;

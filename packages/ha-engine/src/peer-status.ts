@@ -49,46 +49,71 @@ export function failsafeUrl(apiUrl: string): string {
 }
 
 /**
- * A PeerProbe doing `GET <api_url>` (and `POST /failsafe`) with `fetchImpl`, all targets in
- * parallel, each bounded by the timeout.
+ * Requests to peers in flight at once. The members come from the DCS, and anyone who can write
+ * member keys could list hundreds whose `api_url` answers slowly with large bodies: all in
+ * parallel, under the agent's 128 MiB heap, that is an out-of-memory crash. Clusters have a
+ * handful of members, so 16 at a time never delays a real race; members not reached before the
+ * caller's deadline count as unreachable.
  */
-export function createHttpPeerProbe(options: { fetch: PeerFetch; headers?: Record<string, string> }): PeerProbe {
+export const MAX_PARALLEL_PEER_REQUESTS = 16;
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * A PeerProbe doing `GET <api_url>` (and `POST /failsafe`) with `fetchImpl`, at most
+ * MAX_PARALLEL_PEER_REQUESTS at a time, each bounded by the timeout.
+ */
+export function createHttpPeerProbe(options: { fetch: PeerFetch; headers?: Record<string, string>; maxParallel?: number }): PeerProbe {
+  const limit = options.maxParallel ?? MAX_PARALLEL_PEER_REQUESTS;
   return {
     postFailsafe(targets: PeerTarget[], payload: FailsafePayload, { timeoutMs, signal }): Promise<FailsafeAck[]> {
-      return Promise.all(
-        targets.map(async (t): Promise<FailsafeAck> => {
-          const url = failsafeUrl(t.apiUrl);
-          try {
-            const response = await options.fetch(url, {
-              signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-              method: 'POST',
-              headers: { ...(options.headers ?? {}), 'Content-Type': 'application/json' },
-              body: JSON.stringify(payload),
-            });
-            const text = response.text ? (await response.text()).trim() : '';
-            if (response.status === 200 && text === 'Accepted') return { name: t.name, accepted: true };
-            return { name: t.name, accepted: false, error: `POST ${url}: ${response.status} ${text}`.trim() };
-          } catch (e) {
-            return { name: t.name, accepted: false, error: `POST ${url}: ${errorMessage(e)}` };
-          }
-        }),
-      );
+      // One deadline for the whole round: members waiting for a free slot do not extend it. Each
+      // request gets a signal of its own that follows it (listeners are added per request).
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+      return mapBounded(targets, limit, async (t): Promise<FailsafeAck> => {
+        const url = failsafeUrl(t.apiUrl);
+        if (deadline.aborted) return { name: t.name, accepted: false, error: `POST ${url}: not asked before the deadline` };
+        try {
+          const response = await options.fetch(url, {
+            signal: AbortSignal.any([deadline]),
+            method: 'POST',
+            headers: { ...(options.headers ?? {}), 'Content-Type': 'application/json' },
+            body: JSON.stringify(payload),
+          });
+          const text = response.text ? (await response.text()).trim() : '';
+          if (response.status === 200 && text === 'Accepted') return { name: t.name, accepted: true };
+          return { name: t.name, accepted: false, error: `POST ${url}: ${response.status} ${text}`.trim() };
+        } catch (e) {
+          return { name: t.name, accepted: false, error: `POST ${url}: ${errorMessage(e)}` };
+        }
+      });
     },
     probe(targets: PeerTarget[], { timeoutMs, signal }) {
-      return Promise.all(
-        targets.map(async (t) => {
-          const bounded = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
-          try {
-            const init: { signal: AbortSignal; headers?: Record<string, string> } = { signal: bounded };
-            if (options.headers) init.headers = options.headers;
-            const response = await options.fetch(t.apiUrl, init);
-            // Patroni answers /patroni with 200; some proxies answer health paths with 503 and a body.
-            return peerStatusFromApi(t.name, await response.json());
-          } catch (e) {
-            return unreachable(t.name, `GET ${t.apiUrl}: ${errorMessage(e)}`);
-          }
-        }),
-      );
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+      return mapBounded(targets, limit, async (t) => {
+        if (deadline.aborted) return unreachable(t.name, `GET ${t.apiUrl}: not probed before the deadline`);
+        try {
+          const init: { signal: AbortSignal; headers?: Record<string, string> } = { signal: AbortSignal.any([deadline]) };
+          if (options.headers) init.headers = options.headers;
+          const response = await options.fetch(t.apiUrl, init);
+          // Patroni answers /patroni with 200; some proxies answer health paths with 503 and a body.
+          return peerStatusFromApi(t.name, await response.json());
+        } catch (e) {
+          return unreachable(t.name, `GET ${t.apiUrl}: ${errorMessage(e)}`);
+        }
+      });
     },
   };
 }

@@ -506,3 +506,22 @@ describe('leader race', () => {
     expect(t.world.writablePrimaries()).toHaveLength(1);
   });
 });
+
+describe('failsafe pings (issue #15)', () => {
+  it('a replica accepts a ping only from the lock holder it last read, and follows that member’s DCS conn_url, not the request’s', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    const pg1 = engines['pg1'] as Engine;
+    const current = (await t.drive(pg0.store.loadCluster())).config;
+    await t.drive(pg0.store.setConfig({ ...(current?.value ?? {}), failsafe_mode: true }, current?.version ?? null));
+    pg1.loop.wakeup();
+    await t.advance(1_000);
+    const evil = pg1.loop.failsafePing({ name: 'evil', conn_url: 'postgres://attacker:5432/postgres', api_url: 'http://attacker:8008/patroni' });
+    expect(evil).toEqual({ kind: 'refused', status: 409, reason: 'name: "evil" is not the leader (the DCS last named pg0)' });
+    const real = pg1.loop.failsafePing({ name: 'pg0', conn_url: 'postgres://attacker:5432/postgres', api_url: 'http://attacker:8008/patroni' });
+    expect(real.kind).toBe('accepted');
+    pg1.loop.wakeup();
+    await t.advance(1_000);
+    expect(pg1.reports.at(-1)?.snapshot.failsafePing).toMatchObject({ name: 'pg0', connUrl: 'postgres://pg0:5432/postgres', apiUrl: 'http://pg0:8008/patroni' });
+  });
+});

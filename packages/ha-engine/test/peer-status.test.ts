@@ -1,6 +1,6 @@
 // Reading members' `GET /patroni` answers, and the HTTP probe over an injected fetch.
 import { describe, expect, it } from 'vitest';
-import { createHttpPeerProbe, peerStatusFromApi } from '../src/index.js';
+import { createHttpPeerProbe, MAX_PARALLEL_PEER_REQUESTS, peerStatusFromApi, type PeerFetch } from '../src/index.js';
 
 describe('peerStatusFromApi', () => {
   it('reads a primary (wal.location present)', () => {
@@ -57,5 +57,40 @@ describe('createHttpPeerProbe', () => {
       ['pg3', false],
     ]);
     expect(results[2]?.error).toBe('GET http://pg3:8008/patroni: connect ECONNREFUSED');
+  });
+});
+
+describe('bounded probes (issue #15)', () => {
+  it('probes and failsafe rounds run at most MAX_PARALLEL_PEER_REQUESTS requests at once, in order, under one deadline', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const fetch: PeerFetch = async (url) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight--;
+      return { ok: true, status: 200, json: async () => ({ state: 'running', role: 'replica', xlog: { received_location: Number(url.split('/')[2]?.slice(1)) } }), text: async () => 'Accepted' };
+    };
+    const probe = createHttpPeerProbe({ fetch });
+    // 300 bogus member keys: a DCS writer can add as many as he likes.
+    const targets = Array.from({ length: 300 }, (_, i) => ({ name: `m${i}`, apiUrl: `http://m${i}/patroni` }));
+    const results = await probe.probe(targets, { timeoutMs: 10_000, signal: new AbortController().signal });
+    expect(peak).toBe(MAX_PARALLEL_PEER_REQUESTS);
+    expect(results.map((r) => [r.name, r.walPosition])).toEqual(targets.map((t, i) => [t.name, i]));
+    peak = 0;
+    const acks = await probe.postFailsafe!(targets, { name: 'pg0', conn_url: 'x', api_url: 'y' }, { timeoutMs: 10_000, signal: new AbortController().signal });
+    expect(peak).toBe(MAX_PARALLEL_PEER_REQUESTS);
+    expect(acks.every((a) => a.accepted)).toBe(true);
+  });
+
+  it('members still waiting for a slot when the deadline passes count as unreachable, without waiting longer', async () => {
+    const fetch: PeerFetch = (_url, init) =>
+      new Promise((_resolve, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+    const probe = createHttpPeerProbe({ fetch });
+    const targets = Array.from({ length: 40 }, (_, i) => ({ name: `m${i}`, apiUrl: `http://m${i}/patroni` }));
+    const results = await probe.probe(targets, { timeoutMs: 50, signal: new AbortController().signal });
+    expect(results.filter((r) => r.reachable)).toEqual([]);
+    expect(results).toHaveLength(40);
+    expect(results.at(-1)?.error).toBe('GET http://m39/patroni: not probed before the deadline');
   });
 });

@@ -10,6 +10,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { jsonNestingDepth, MAX_JSON_DEPTH } from '@pgha/dcs';
 import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
 import { createAccessCheck, normaliseAddress, type AccessOptions } from './access.js';
 import { createAuthFailures } from './auth-failures.js';
@@ -122,11 +123,12 @@ type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, 
  * 200 `Accepted` with our WAL position in the `lsn` header; 500 when we run as a primary
  * ourselves; 502 when failsafe mode is off.
  */
-export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<string, unknown>): ApiAnswer & { headers?: Record<string, string> } {
+export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<string, unknown>, source?: string): ApiAnswer & { headers?: Record<string, string> } {
   const name = body['name'];
   if (typeof name !== 'string' || name === '') return { status: 400, text: 'Bad Request: POST /failsafe needs the field "name" (the primary\'s member name)' };
   if (!port) return { status: 502, text: 'Failsafe mode is not enabled' };
-  const request: FailsafeRequest = { name };
+  // The loop decides whether `name` is the leader and `source` its address (ha-engine failsafe-ping.ts).
+  const request: FailsafeRequest = { name, ...(source ? { source } : {}) };
   if (typeof body['conn_url'] === 'string') request.conn_url = body['conn_url'];
   if (typeof body['api_url'] === 'string') request.api_url = body['api_url'];
   const answer = port(request);
@@ -137,6 +139,8 @@ export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<
       return { status: 500, text: 'Running as a leader' };
     case 'disabled':
       return { status: 502, text: 'Failsafe mode is not enabled' };
+    case 'refused':
+      return { status: answer.status, text: `POST /failsafe refused: ${answer.reason}` };
   }
 }
 
@@ -193,6 +197,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     }
     const text = Buffer.concat(chunks).toString('utf8');
     if (text.trim() === '') return { body: {} };
+    // Handlers serialise what they are given (into the DCS, into logs): a deep body would throw there.
+    if (jsonNestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { answer: { status: 400, text: `Bad Request: request body nested deeper than ${MAX_JSON_DEPTH} levels` } };
     try {
       const value: unknown = JSON.parse(text);
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return { answer: { status: 400, text: 'Bad Request: request body must be a JSON object' } };
@@ -275,7 +281,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       '/restart': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.restart(body, snap))),
       '/reinitialize': (_q, _r, body, s) => localOr503((l) => needSnapshot(s, (snap) => l.reinitialize(body, snap))),
       '/reload': () => localOr503((l) => l.reload()),
-      '/failsafe': (_q, _r, body) => acceptFailsafe(options.failsafe, body),
+      '/failsafe': (req, _r, body) => acceptFailsafe(options.failsafe, body, req.socket.remoteAddress),
     },
     PATCH: {
       '/config': (_q, _r, body) => patchClusterConfig(configPorts, body),
@@ -362,19 +368,36 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const query = q === -1 ? '' : url.slice(q + 1);
     const method = req.method ?? 'GET';
-    if (method === 'GET') return handleGet(res, path, query, true);
-    if (method === 'HEAD' || method === 'OPTIONS') return handleGet(res, path, query, false);
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return safeGet(res, path, query, method === 'GET');
     const handler = unsafe[method]?.[path];
     if (!handler) {
       req.resume();
       const known = Object.values(unsafe).some((m) => path in m);
       return send(res, known ? 501 : 404, known ? 'Unsupported method' : 'Not Found', TEXT_TYPE, true);
     }
-    handleUnsafe(req, res, handler, path).catch((e: unknown) => {
-      options.logger.warn({ err: e, path }, 'API request failed');
+    handleUnsafe(req, res, handler, path).catch((e: unknown) => failed(res, path, e));
+  };
+
+  /**
+   * Nothing a request does may end the process: a GET throws synchronously inside the 'request'
+   * listener (an uncaught exception), an unsafe handler rejects (an unhandled rejection). Either
+   * becomes a 500, or a closed socket if even that cannot be sent.
+   */
+  const failed = (res: ServerResponse, path: string, e: unknown) => {
+    options.logger.warn({ err: e, path }, 'API request failed');
+    try {
       if (!res.headersSent) send(res, 500, 'Internal Server Error', TEXT_TYPE, true);
       else res.destroy();
-    });
+    } catch {
+      res.destroy();
+    }
+  };
+  const safeGet = (res: ServerResponse, path: string, query: string, withBody: boolean) => {
+    try {
+      handleGet(res, path, query, withBody);
+    } catch (e) {
+      failed(res, path, e);
+    }
   };
 
   const server = tls

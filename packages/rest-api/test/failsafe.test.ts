@@ -51,7 +51,42 @@ describe('POST /failsafe', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('Accepted');
     expect(res.headers.get('lsn')).toBe('67395656');
-    expect(received.at(-1)).toEqual({ name: 'pg0', conn_url: 'postgres://127.0.0.1:5432/postgres', api_url: 'http://127.0.0.1:8008/patroni' });
+    // The source address goes with it: the loop checks it against the leader's (issue #15).
+    expect(received.at(-1)).toEqual({ name: 'pg0', conn_url: 'postgres://127.0.0.1:5432/postgres', api_url: 'http://127.0.0.1:8008/patroni', source: '127.0.0.1' });
+  });
+
+  it('a ping the loop refuses (not the leader, or not from its address) answers its status and reason', async () => {
+    answer = { kind: 'refused', status: 409, reason: 'name: "evil" is not the leader (the DCS last named pg0)' };
+    const res = await ping(base, { name: 'evil', conn_url: 'postgres://attacker:5432/postgres' });
+    expect([res.status, await res.text()]).toEqual([409, 'POST /failsafe refused: name: "evil" is not the leader (the DCS last named pg0)']);
+    answer = { kind: 'accepted', lsn: 67_395_656 };
+  });
+
+  it('is an unsafe endpoint: with restapi.authentication set, a ping without credentials is refused before the loop sees it', async () => {
+    const api = createApiServer({
+      host: '127.0.0.1',
+      port: 0,
+      now: () => systemClock.now(),
+      logger: silentLogger,
+      management: {} as ApiServerOptions['management'],
+      authentication: { username: 'u', password: 'p' },
+      failsafe: (request) => {
+        received.push(request);
+        return answer;
+      },
+    });
+    servers.push(api);
+    const { port } = await api.listen();
+    const before = received.length;
+    const res = await ping(`http://127.0.0.1:${port}`, { name: 'pg0' });
+    expect(res.status).toBe(401);
+    expect(received.length).toBe(before);
+    const ok = await fetch(`http://127.0.0.1:${port}/failsafe`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'pg0' }),
+      headers: { 'Content-Type': 'application/json', Authorization: `Basic ${Buffer.from('u:p').toString('base64')}` },
+    });
+    expect(ok.status).toBe(200);
   });
 
   it('refuses when this member runs as a primary itself, or failsafe mode is off', async () => {

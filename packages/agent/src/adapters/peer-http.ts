@@ -17,15 +17,25 @@ import type { PeerFetch } from '@pgha/ha-engine';
 
 /** Answers larger than this are cut off: a member's `/patroni` is a few hundred bytes. */
 const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * All answers being read at once, together: with MAX_PARALLEL_PEER_REQUESTS members answering
+ * the largest body each (bogus member keys can point anywhere), 16 MiB of a 128 MiB heap. An
+ * answer that would pass this fails as too large; its member counts as unreachable.
+ */
+export const MAX_BUFFERED_PEER_BYTES = 8 * 1024 * 1024;
 
 export interface PeerHttpOptions {
   /** For https API URLs: verify the peer's certificate (Patroni's `ctl.insecure` turned around). */
   rejectUnauthorized?: boolean;
   /** CA bundle (PEM) to verify https peers with. */
   ca?: string | Buffer;
+  /** Bytes of answers buffered at once, all requests together (default MAX_BUFFERED_PEER_BYTES). */
+  maxBufferedBytes?: number;
 }
 
 export function createPeerHttp(options: PeerHttpOptions = {}): PeerFetch {
+  const budget = options.maxBufferedBytes ?? MAX_BUFFERED_PEER_BYTES;
+  let buffered = 0;
   return (url, init) =>
     new Promise((resolve, reject) => {
       let target: URL;
@@ -55,16 +65,33 @@ export function createPeerHttp(options: PeerHttpOptions = {}): PeerFetch {
       req.once('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
+        // What this answer holds of the shared budget, given back however it ends.
+        const release = () => {
+          buffered -= size;
+          size = 0;
+        };
         res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_BODY_BYTES) {
+          if (size + chunk.length > MAX_BODY_BYTES) {
+            release();
             res.destroy(new Error(`the answer from ${url} is larger than ${MAX_BODY_BYTES} bytes`));
             return;
           }
+          if (buffered + chunk.length > budget) {
+            release();
+            res.destroy(new Error(`the answer from ${url} would take the answers being read from peers over ${budget} bytes`));
+            return;
+          }
+          size += chunk.length;
+          buffered += chunk.length;
           chunks.push(chunk);
         });
-        res.once('error', reject);
+        res.once('error', (e) => {
+          release();
+          reject(e);
+        });
+        res.once('close', release);
         res.once('end', () => {
+          release();
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           resolve({

@@ -17,6 +17,21 @@ const flexibleBoolean = z.preprocess((v) => {
 /** `host:port` as Patroni writes listen and connect addresses (`0.0.0.0:8008`, `[::1]:8008`, `:8008`). */
 export const hostPortSchema = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port');
 
+/**
+ * `restapi.http_extra_headers` and friends: names and values HTTP can carry. Node refuses to send
+ * a header with CR, LF or a character above U+00FF (`ERR_INVALID_CHAR`) and would throw on every
+ * response, so they are refused here, naming the header (YAML's `|` appends a newline).
+ */
+const extraHeadersSchema = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `${JSON.stringify(name)} is not a valid HTTP header name` });
+    } else if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'the value contains CR, LF or a character HTTP headers cannot carry (only tab, printable ASCII and Latin-1)' });
+    }
+  }
+});
+
 export const restapiSectionSchema = z.looseObject({
   listen: hostPortSchema,
   connect_address: hostPortSchema.optional(),
@@ -29,8 +44,8 @@ export const restapiSectionSchema = z.looseObject({
   verify_client: z.enum(['none', 'optional', 'required']).optional(),
   allowlist: z.array(z.string()).optional(),
   allowlist_include_members: flexibleBoolean.optional(),
-  http_extra_headers: z.record(z.string(), z.string()).optional(),
-  https_extra_headers: z.record(z.string(), z.string()).optional(),
+  http_extra_headers: extraHeadersSchema.optional(),
+  https_extra_headers: extraHeadersSchema.optional(),
   request_queue_size: z.coerce.number().int().positive().optional(),
 }).superRefine((r, ctx) => {
   // Without cafile, node would check client certificates against the public root CAs: any
