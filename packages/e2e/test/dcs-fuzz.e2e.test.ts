@@ -20,6 +20,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { seededRandom } from '@pgha/test-servers';
 import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
 import { etcdctl, keyPath, putKey, rawKey } from './support/etcd-keys.js';
 import { PROBE_TABLE, query } from './support/sql.js';
@@ -28,17 +29,7 @@ import { startWriteChecker, type WriteChecker } from './support/write-checker.js
 const SEED = 1515;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(SEED);
+const rand = seededRandom(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
 

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type DcsDriver } from '@pgha/dcs';
 import { createApiServer, OPEN_API_WARNING, type ApiLogger, type ApiServer } from '../src/server.js';
-import { snapshot } from './fixtures.js';
+import { managementOn, snapshot } from './fixtures.js';
 
 const backend = createMemoryBackend();
 const drivers: DcsDriver[] = [];
@@ -30,17 +30,7 @@ async function start(over: { authentication?: { username: string; password: stri
     logger: over.logger ?? silentLogger,
     ...(over.authentication ? { authentication: over.authentication } : {}),
     ...(over.authFailures ? { authFailures: over.authFailures } : {}),
-    management: {
-      loadCluster: () => pg0.loadCluster(),
-      setFailover: (f) => pg0.setFailover(f),
-      clearFailover: (v) => pg0.clearFailover(v),
-      setConfig: (c, v) => pg0.setConfig(c, v),
-      wakeup: () => {},
-      waitForChange: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
-      now: () => systemClock.now(),
-      wallNow: () => new Date(),
-      loopWait: () => 1,
-    },
+    management: managementOn(pg0),
   });
   servers.push(api);
   const { port } = await api.listen();

@@ -3,7 +3,7 @@ import { createClusterStore, createMemoryBackend, silentLogger, systemClock, typ
 import type { CycleSummary, LoopPort } from '../src/local-actions.js';
 import { createApiMetrics } from '../src/metrics.js';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../src/server.js';
-import { snapshot } from './fixtures.js';
+import { managementOn, snapshot } from './fixtures.js';
 
 const timing = { ttl: 10, loopWait: 1, retryTimeout: 2 };
 const backend = createMemoryBackend();
@@ -76,17 +76,7 @@ function options(over: Partial<ApiServerOptions> = {}): ApiServerOptions {
     logger: silentLogger,
     httpExtraHeaders: { 'X-Frame-Options': 'SAMEORIGIN' },
     metrics: createApiMetrics(),
-    management: {
-      loadCluster: () => pg1.loadCluster(),
-      setFailover: (f) => pg1.setFailover(f),
-      clearFailover: (v) => pg1.clearFailover(v),
-      setConfig: (c, v) => pg1.setConfig(c, v),
-      wakeup: () => {},
-      waitForChange: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
-      now: () => systemClock.now(),
-      wallNow: () => new Date(),
-      loopWait: () => 1,
-    },
+    management: managementOn(pg1),
     local: {
       loop,
       reload: async () => void reloads++,

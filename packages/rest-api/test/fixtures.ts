@@ -1,4 +1,5 @@
-import { emptyCluster, type Cluster, type Member, type MemberData } from '@pgha/dcs';
+import { emptyCluster, systemClock, type Cluster, type ClusterStore, type Member, type MemberData } from '@pgha/dcs';
+import type { ManagementPorts } from '../src/server.js';
 import type { ApiSnapshot, PatroniStatus } from '../src/state.js';
 
 export function member(name: string, data: Partial<MemberData> = {}): Member {
@@ -27,5 +28,20 @@ export function snapshot(status: Partial<PatroniStatus> = {}, over: Partial<ApiS
     ttl: 30,
     maximumLagOnFailover: 1048576,
     ...over,
+  };
+}
+
+/** The DCS side of the management endpoints on one store, with the wake-ups tests need (`loopWait` seconds). */
+export function managementOn(store: ClusterStore, loopWait = 1): ManagementPorts {
+  return {
+    loadCluster: () => store.loadCluster(),
+    setFailover: (f) => store.setFailover(f),
+    clearFailover: (v) => store.clearFailover(v),
+    setConfig: (c, v) => store.setConfig(c, v),
+    wakeup: () => {},
+    waitForChange: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
+    now: () => systemClock.now(),
+    wallNow: () => new Date(),
+    loopWait: () => loopWait,
   };
 }

@@ -3,9 +3,9 @@ import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type ClusterStore, type DcsDriver } from '@pgha/dcs';
-import { makeEtcdCertificates, tempDir } from '@pgha/test-servers';
+import { makeEtcdCertificates, seededRandom, tempDir } from '@pgha/test-servers';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../src/server.js';
-import { snapshot } from './fixtures.js';
+import { managementOn, snapshot } from './fixtures.js';
 
 const backend = createMemoryBackend();
 const drivers: DcsDriver[] = [];
@@ -27,17 +27,7 @@ function options(over: Partial<ApiServerOptions>): ApiServerOptions {
     port: 0,
     now: () => systemClock.now(),
     logger: silentLogger,
-    management: {
-      loadCluster: () => pg0.loadCluster(),
-      setFailover: (f) => pg0.setFailover(f),
-      clearFailover: (v) => pg0.clearFailover(v),
-      setConfig: (c, v) => pg0.setConfig(c, v),
-      wakeup: () => {},
-      waitForChange: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 20))),
-      now: () => systemClock.now(),
-      wallNow: () => new Date(),
-      loopWait: () => 1,
-    },
+    management: managementOn(pg0),
     ...over,
   };
 }
@@ -157,14 +147,7 @@ describe('fuzz', () => {
     ['DELETE', '/restart'],
   ];
 
-  /** A deterministic generator so a failure reproduces. */
-  function rng(seed: number) {
-    let s = seed >>> 0;
-    return () => {
-      s = (s * 1664525 + 1013904223) >>> 0;
-      return s / 2 ** 32;
-    };
-  }
+
 
   function hostileBody(r: () => number): string {
     const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -194,7 +177,7 @@ describe('fuzz', () => {
       authFailures: { limit: 10_000, windowMs: 60_000 },
     });
     // The cluster has a single member, so switchovers stop at "not possible" instead of waiting.
-    const r = rng(42);
+    const r = seededRandom(42);
     const statuses = new Map<number, number>();
     for (let i = 0; i < 300; i++) {
       const [method, path] = PATHS[Math.floor(r() * PATHS.length)]!;

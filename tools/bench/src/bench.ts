@@ -20,55 +20,33 @@
  * - idle agent CPU (% of one core, agent and helpers) and DCS requests per agent per minute, over 30 s.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { startLocalCluster, type AgentKind, type ClusterTiming, type DcsKind, type LocalCluster } from '@pgha/local-cluster';
+import { startLocalCluster, type AgentKind, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { crashPrimary, dcsRequestCount, healthy, sleep, sql, switchoverPrimary, watchLeaderDeletes } from './cluster-health.js';
 import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
 import { agentHelpers, agentRssMb } from './process-memory.js';
+import { flagValue, median, parseCommonArgs, type CommonOptions } from './options.js';
 
 const SCENARIOS = ['switchover', 'postmaster', 'crash', 'freeze'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-interface Options {
-  agents: AgentKind[];
-  dcs: DcsKind;
+interface Options extends CommonOptions {
   scenarios: Scenario[];
   watchdog: boolean;
-  reps: number;
-  timing: ClusterTiming;
-  dist: boolean;
-  json: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const [ttl, loopWait, retryTimeout] = (value('--timing') ?? '30/10/10').split('/').map(Number);
   return {
-    agents: (value('--agents') ?? 'pgha,patroni').split(',') as AgentKind[],
-    dcs: value('--dcs') === 'zookeeper' ? 'zookeeper' : 'etcd',
-    scenarios: (value('--scenarios') ?? 'switchover,postmaster,crash').split(',').map((x) => {
+    ...parseCommonArgs(argv, { ttl: 30, loopWait: 10, retryTimeout: 10 }),
+    scenarios: (flagValue(argv, '--scenarios') ?? 'switchover,postmaster,crash').split(',').map((x) => {
       if (!(SCENARIOS as readonly string[]).includes(x)) throw new Error(`--scenarios: unknown scenario ${x} (known: ${SCENARIOS.join(', ')})`);
       return x as Scenario;
     }),
     watchdog: argv.includes('--watchdog'),
-    reps: Number(value('--reps') ?? 3),
-    timing: { ttl: ttl ?? 30, loopWait: loopWait ?? 10, retryTimeout: retryTimeout ?? 10 },
-    dist: argv.includes('--dist'),
-    json: value('--json') ?? null,
   };
 }
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
-
-const median = (xs: number[]): number | null => {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 interface AgentResult {
   agent: AgentKind;

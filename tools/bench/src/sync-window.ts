@@ -29,39 +29,19 @@ import {
   syncStandbys,
   type AgentKind,
   type ClusterStore,
-  type ClusterTiming,
-  type DcsKind,
   type LocalCluster,
   type MemberHandle,
 } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { healthy, sleep, sql } from './cluster-health.js';
+import { median, parseCommonArgs, type CommonOptions } from './options.js';
 
 const POLL_MS = 50;
 
-interface Options {
-  agents: AgentKind[];
-  dcs: DcsKind;
-  reps: number;
-  timing: ClusterTiming;
-  dist: boolean;
-  json: string | null;
-}
+type Options = CommonOptions;
 
 function parseArgs(argv: string[]): Options {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const [ttl, loopWait, retryTimeout] = (value('--timing') ?? '20/5/7').split('/').map(Number);
-  return {
-    agents: (value('--agents') ?? 'pgha,patroni').split(',') as AgentKind[],
-    dcs: value('--dcs') === 'zookeeper' ? 'zookeeper' : 'etcd',
-    reps: Number(value('--reps') ?? 3),
-    timing: { ttl: ttl ?? 20, loopWait: loopWait ?? 5, retryTimeout: retryTimeout ?? 7 },
-    dist: argv.includes('--dist'),
-    json: value('--json') ?? null,
-  };
+  return parseCommonArgs(argv, { ttl: 20, loopWait: 5, retryTimeout: 7 });
 }
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString()} ${message}\n`);
@@ -215,12 +195,6 @@ async function runAgent(agent: AgentKind, o: Options): Promise<Result> {
   return r;
 }
 
-const median = (xs: number[]): number | null => {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 const seconds = (ms: number | null) => (ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
 
 function table(results: Result[], o: Options): string {

@@ -5,6 +5,7 @@
  * so a fault that should force a failover outlasts the leader lock.
  */
 import type { ClusterTiming } from '@pgha/local-cluster';
+import { seededRandom } from '@pgha/test-servers';
 import { query } from './connection.js';
 import { parseLsn } from './writer.js';
 import { waitForPrimary, type ActionName, type ChaosMember, type FaultActions } from './target.js';
@@ -290,18 +291,6 @@ export function isFaultName(s: string): s is FaultName {
  * a run can be repeated.
  */
 export function schedule(list: readonly FaultName[], rounds: number, order: 'cycle' | 'random', seed: number): FaultName[] {
-  const next = mulberry32(seed);
+  const next = seededRandom(seed);
   return Array.from({ length: rounds }, (_, i) => list[order === 'cycle' ? i % list.length : Math.floor(next() * list.length)]!);
-}
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same schedule. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -2,3 +2,4 @@ export * from './ports.js';
 export * from './process.js';
 export * from './etcd.js';
 export * from './zookeeper.js';
+export * from './random.js';
