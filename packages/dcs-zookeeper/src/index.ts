@@ -18,3 +18,4 @@ export const createDriver: DriverFactory = async (options) => {
 
 export { createZooKeeperDriver, type ZooKeeperDriver, type ZooKeeperDriverInfo } from './zookeeper.js';
 export { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
+export { ZooKeeperSession, type CallResult } from './session.js';

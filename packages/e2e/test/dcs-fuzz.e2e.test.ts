@@ -1,8 +1,10 @@
 /**
- * Issue 15, end to end: hostile values in the DCS. One 3-member pgha cluster on etcd; for every
+ * Issue 15, end to end: hostile values in the DCS. One 3-member pgha cluster per store (etcd,
+ * ZooKeeper); for every
  * key of the cluster (leader, members/*, config, sync, failover, status, failsafe, history,
  * initialize) write random, wrong-typed, huge (near 1 MiB) and deeply nested values with
- * etcdctl, one at a time, each left for a few agent cycles and then replaced by a valid value.
+ * etcdctl or a raw ZooKeeper session (support/raw-keys.ts), one at a time, each left for a few
+ * agent cycles and then replaced by a valid value.
  *
  * Throughout: every agent process keeps running and its API answers, and the write checker
  * never sees two writable primaries. At the end the cluster has healed: one primary, the others
@@ -16,20 +18,20 @@
  *   agent stop by design (Patroni's "system ID mismatch"), so the fuzz writes only values that
  *   are not a system ID; the lock holder rewrites those with the real one.
  *
- * PGHA_E2E_ECHO=1 shows the agents' logs.
+ * PGHA_E2E_DCS=etcd (or zookeeper) runs one store only; PGHA_E2E_ECHO=1 shows the agents' logs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { startLocalCluster, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { seededRandom } from '@pgha/test-servers';
 import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
-import { etcdctl, keyPath, putKey, rawKey } from './support/etcd-keys.js';
+import { openRawKeys, type RawKeys } from './support/raw-keys.js';
 import { PROBE_TABLE, query } from './support/sql.js';
 import { startWriteChecker, type WriteChecker } from './support/write-checker.js';
 
 const SEED = 1515;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const rand = seededRandom(SEED);
+let rand = seededRandom(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
 
@@ -81,91 +83,98 @@ function hostileValues(key: string): { label: string; value: string }[] {
   return key === 'initialize' ? values.map((v) => (/^\d{10,}$/.test(v.value) ? { ...v, value: `x${v.value}` } : v)) : values;
 }
 
-let cluster: LocalCluster;
-let checker: WriteChecker;
+const stores = (process.env['PGHA_E2E_DCS']?.split(',') ?? ['etcd', 'zookeeper']) as DcsKind[];
 
-const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 30)}`).join('\n');
+describe.each(stores)(`DCS fuzz on %s (seed ${SEED})`, (dcs) => {
+  let cluster: LocalCluster;
+  let checker: WriteChecker;
+  let keys: RawKeys;
 
-beforeAll(async () => {
-  cluster = await startLocalCluster({ dcs: 'etcd', timing: { ttl: 10, loopWait: 1, retryTimeout: 3 }, echo: process.env['PGHA_E2E_ECHO'] === '1' });
-  const primary = await cluster.waitForPrimary(WAIT_MS);
-  await waitForStreaming(cluster, primary);
-  await query(primary, `CREATE TABLE ${PROBE_TABLE} (id bigserial PRIMARY KEY, member text NOT NULL, at timestamptz DEFAULT now())`);
-  checker = startWriteChecker(cluster.members);
-}, 240_000);
 
-afterAll(async () => {
-  await checker?.stop();
-  await cluster?.stop();
-});
+  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 30)}`).join('\n');
 
-/** The GETs that serialise DCS values (the crash path of review §1.8 item 2), and /patroni. */
-const READS = ['/patroni', '/cluster', '/config', '/history', '/failsafe'];
-
-/** Members whose agent process has exited, and members whose API does not answer (any status is an answer). */
-async function casualties(): Promise<string[]> {
-  const out: string[] = [];
-  for (const m of cluster.members) {
-    const child = m.agent?.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      out.push(`${m.name}: agent exited (${child?.exitCode ?? child?.signalCode ?? 'no process'})`);
-      continue;
-    }
-    for (const path of READS) {
-      const answered = await fetch(`${m.apiUrl.replace(/\/patroni$/, '')}${path}`, { signal: AbortSignal.timeout(5000) }).then(
-        async (r) => (await r.arrayBuffer(), true),
-        () => false,
-      );
-      if (!answered) out.push(`${m.name}: GET ${path} does not answer`);
-    }
-  }
-  return out;
-}
-
-describe(`DCS fuzz on etcd (seed ${SEED})`, () => {
-  it('hostile values in every key: no agent dies, no second primary, and the cluster heals once valid values return', async () => {
+  beforeAll(async () => {
+    rand = seededRandom(SEED);
+    cluster = await startLocalCluster({ dcs, timing: { ttl: 10, loopWait: 1, retryTimeout: 3 }, echo: process.env['PGHA_E2E_ECHO'] === '1' });
     const primary = await cluster.waitForPrimary(WAIT_MS);
-    const replica = cluster.members.find((m) => m !== primary) as MemberHandle;
-    const keys = ['leader', `members/${replica.name}`, `members/${primary.name}`, 'config', 'sync', 'failover', 'status', 'failsafe', 'history', 'initialize'];
-    const problems: string[] = [];
-    // Who ran as what after each write, for the failure message.
-    const trace: string[] = [];
-    let writes = 0;
-    for (const key of keys) {
-      for (const { label, value } of hostileValues(key)) {
-        // The valid value to put back: the current one (the leader key: none, see the header).
-        const valid = key === 'leader' ? null : await rawKey(cluster, key);
-        await putKey(cluster, key, value);
-        writes++;
-        // A few cycles (loop_wait 1 s; the watch wakes the agents at once).
-        await sleep(2500);
-        for (const c of await casualties()) problems.push(`${key} = ${label}: ${c}`);
-        const roles = await Promise.all(cluster.members.map(async (m) => `${m.name}:${String((await m.status())?.['role'] ?? '?')}/${String((await m.status())?.['state'] ?? '?')}`));
-        trace.push(`${key} = ${label}: ${roles.join(' ')}`);
-        if (valid === null) await etcdctl(cluster, 'del', keyPath(cluster, key));
-        else await putKey(cluster, key, valid);
-        await sleep(500);
-        // A forged leader makes the primary demote, a real failover: let the cluster heal before
-        // the next write, so each failover is checked on its own rather than five in a row.
-        if (key === 'leader') {
-          try {
-            await waitForStreaming(cluster, await cluster.waitForPrimary(WAIT_MS));
-          } catch (e) {
-            problems.push(`${key} = ${label}: did not heal: ${(e as Error).message}`);
+    await waitForStreaming(cluster, primary);
+    await query(primary, `CREATE TABLE ${PROBE_TABLE} (id bigserial PRIMARY KEY, member text NOT NULL, at timestamptz DEFAULT now())`);
+    checker = startWriteChecker(cluster.members);
+    keys = await openRawKeys(cluster);
+  }, 240_000);
+
+  afterAll(async () => {
+    await keys?.close();
+    await checker?.stop();
+    await cluster?.stop();
+  });
+
+  /** The GETs that serialise DCS values (the crash path of review §1.8 item 2), and /patroni. */
+  const READS = ['/patroni', '/cluster', '/config', '/history', '/failsafe'];
+
+  /** Members whose agent process has exited, and members whose API does not answer (any status is an answer). */
+  async function casualties(): Promise<string[]> {
+    const out: string[] = [];
+    for (const m of cluster.members) {
+      const child = m.agent?.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) {
+        out.push(`${m.name}: agent exited (${child?.exitCode ?? child?.signalCode ?? 'no process'})`);
+        continue;
+      }
+      for (const path of READS) {
+        const answered = await fetch(`${m.apiUrl.replace(/\/patroni$/, '')}${path}`, { signal: AbortSignal.timeout(5000) }).then(
+          async (r) => (await r.arrayBuffer(), true),
+          () => false,
+        );
+        if (!answered) out.push(`${m.name}: GET ${path} does not answer`);
+      }
+    }
+    return out;
+  }
+
+    it('hostile values in every key: no agent dies, no second primary, and the cluster heals once valid values return', async () => {
+      const primary = await cluster.waitForPrimary(WAIT_MS);
+      const replica = cluster.members.find((m) => m !== primary) as MemberHandle;
+      const names = ['leader', `members/${replica.name}`, `members/${primary.name}`, 'config', 'sync', 'failover', 'status', 'failsafe', 'history', 'initialize'];
+      const problems: string[] = [];
+      // Who ran as what after each write, for the failure message.
+      const trace: string[] = [];
+      let writes = 0;
+      for (const key of names) {
+        for (const { label, value } of hostileValues(key)) {
+          // The valid value to put back: the current one (the leader key: none, see the header).
+          const valid = key === 'leader' ? null : await keys.get(key);
+          await keys.put(key, value);
+          writes++;
+          // A few cycles (loop_wait 1 s; the watch wakes the agents at once).
+          await sleep(2500);
+          for (const c of await casualties()) problems.push(`${key} = ${label}: ${c}`);
+          const roles = await Promise.all(cluster.members.map(async (m) => `${m.name}:${String((await m.status())?.['role'] ?? '?')}/${String((await m.status())?.['state'] ?? '?')}`));
+          trace.push(`${key} = ${label}: ${roles.join(' ')}`);
+          if (valid === null) await keys.del(key);
+          else await keys.put(key, valid);
+          await sleep(500);
+          // A forged leader makes the primary demote, a real failover: let the cluster heal before
+          // the next write, so each failover is checked on its own rather than five in a row.
+          if (key === 'leader') {
+            try {
+              await waitForStreaming(cluster, await cluster.waitForPrimary(WAIT_MS));
+            } catch (e) {
+              problems.push(`${key} = ${label}: did not heal: ${(e as Error).message}`);
+            }
           }
         }
       }
-    }
-    expect(writes).toBe(keys.length * 5);
-    expect(problems, diagnostics()).toEqual([]);
+      expect(writes).toBe(names.length * 5);
+      expect(problems, diagnostics()).toEqual([]);
 
-    // Healing: one primary holding the lock, the others streaming from it, every agent alive.
-    const healed = await cluster.waitForPrimary(WAIT_MS);
-    await waitForStreaming(cluster, healed).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${trace.join('\n')}\n${diagnostics()}`);
-    });
-    expect(await casualties()).toEqual([]);
-    expect((await rawKey(cluster, 'leader'))?.trim()).toBe(healed.name);
-    expect(checker.violations(), 'rounds where two members accepted a write').toEqual([]);
-  }, 600_000);
+      // Healing: one primary holding the lock, the others streaming from it, every agent alive.
+      const healed = await cluster.waitForPrimary(WAIT_MS);
+      await waitForStreaming(cluster, healed).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}\n${trace.join('\n')}\n${diagnostics()}`);
+      });
+      expect(await casualties()).toEqual([]);
+      expect((await keys.get('leader'))?.trim()).toBe(healed.name);
+      expect(checker.violations(), 'rounds where two members accepted a write').toEqual([]);
+    }, 600_000);
 });

@@ -1,0 +1,66 @@
+/**
+ * Raw reads and writes of the cluster's keys, on either store, as an operator with etcdctl or
+ * zkCli would make them (values written as given, no lease or session of a member): for tests
+ * that put garbage into the DCS. ZooKeeper goes through pgha's own session process, since zkCli
+ * cannot pass a value near the 1 MiB znode limit as an argument.
+ */
+import { systemClock } from '@pgha/dcs';
+import { ZooKeeperSession } from '@pgha/dcs-zookeeper';
+import type { LocalCluster } from '@pgha/local-cluster';
+import { etcdctl, keyPath, putKey, rawKey } from './etcd-keys.js';
+
+export interface RawKeys {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string): Promise<void>;
+  del(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const NO_NODE = -101;
+const NODE_EXISTS = -110;
+
+export async function openRawKeys(cluster: LocalCluster): Promise<RawKeys> {
+  if (cluster.dcs.kind === 'etcd') {
+    return {
+      get: (key) => rawKey(cluster, key),
+      put: (key, value) => putKey(cluster, key, value),
+      del: async (key) => void (await etcdctl(cluster, 'del', keyPath(cluster, key))),
+      close: async () => {},
+    };
+  }
+  let connected!: () => void;
+  const ready = new Promise<void>((r) => (connected = r));
+  const session = new ZooKeeperSession({
+    connect: cluster.dcs.endpoints.join(','),
+    timeoutMs: 30_000,
+    auth: [],
+    clock: systemClock,
+    events: { connected: () => connected(), connecting: () => {}, fired: () => {}, ended: () => {}, log: () => {} },
+  });
+  await Promise.race([ready, new Promise((_, reject) => setTimeout(() => reject(new Error('no ZooKeeper session within 20 s')), 20_000))]);
+  const call = async (request: Parameters<ZooKeeperSession['call']>[0]) => {
+    const result = await session.call(request, 10_000);
+    if (result.kind !== 'reply') throw new Error(`ZooKeeper ${request.op}: ${result.kind}`);
+    return result.reply;
+  };
+  return {
+    async get(key) {
+      const reply = await call({ op: 'get', path: keyPath(cluster, key) });
+      if (reply.rc === NO_NODE) return null;
+      if (reply.rc !== 0) throw new Error(`ZooKeeper get ${key}: ${reply.rc} ${reply.message ?? ''}`);
+      return reply.data ?? '';
+    },
+    async put(key, value) {
+      const path = keyPath(cluster, key);
+      let reply = await call({ op: 'set', path, data: value, version: -1 });
+      if (reply.rc === NO_NODE) reply = await call({ op: 'create', path, data: value, ephemeral: false });
+      if (reply.rc === NODE_EXISTS) reply = await call({ op: 'set', path, data: value, version: -1 });
+      if (reply.rc !== 0) throw new Error(`ZooKeeper put ${key}: ${reply.rc} ${reply.message ?? ''}`);
+    },
+    async del(key) {
+      const reply = await call({ op: 'delete', path: keyPath(cluster, key), version: -1 });
+      if (reply.rc !== 0 && reply.rc !== NO_NODE) throw new Error(`ZooKeeper delete ${key}: ${reply.rc} ${reply.message ?? ''}`);
+    },
+    close: () => session.end(false),
+  };
+}
