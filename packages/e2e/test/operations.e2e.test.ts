@@ -232,7 +232,9 @@ describe('maintenance mode, pre_promote and scheduled switchover on etcd', () =>
     }
     const promoted = await cluster.waitForPrimary(WAIT_MS, primary.name);
     expect(promoted.name).toBe(other.name);
-    expect(await isReplica(refusing)).toBe(true);
+    // It restarts to follow the new primary; once up, it is a replica (never a primary: the
+    // write checker would have seen two).
+    await waitFor(`${refusing.name} running as a replica of ${promoted.name}`, () => isReplica(refusing), WAIT_MS, 250);
     primary.start();
     await healthyPrimary(cluster);
     expect(checker!.violations()).toEqual([]);
@@ -251,8 +253,14 @@ async function addPrePromote(member: MemberHandle, body: string): Promise<void> 
   // The cluster tool writes `postgresql:` as a top-level block with two-space indentation.
   expect(yaml).toMatch(/^postgresql:\n/m);
   writeFileSync(member.configPath, yaml.replace(/^postgresql:\n/m, `postgresql:\n  pre_promote: ${script}\n`));
+  const reloadedBefore = reloads(member);
   const reloaded = await api(member, 'POST', '/reload', {});
   expect(reloaded.status).toBe(202);
-  // The reload runs in the background; give it a moment to take the file in.
-  await sleep(1000);
+  // The reload runs in the background: wait until the agent says it took the file in.
+  await waitFor(`${member.name} reloading its YAML`, async () => reloads(member) > reloadedBefore, WAIT_MS, 100);
+}
+
+/** How many times the member's agent has said it reloaded its configuration file. */
+function reloads(member: MemberHandle): number {
+  return member.output().split('reloaded the configuration file').length - 1;
 }

@@ -35,6 +35,13 @@ describe('empty DCS, empty data directory', () => {
     expect(summary(d)).toEqual({ rule: 'empty-data-directory', reason: 'waiting for leader to bootstrap', actions: [] });
   });
 
+  it('a member whose required watchdog is not usable leaves the race to the others', () => {
+    const s = snapshot({ cluster: emptyCluster(), local: emptyDataDirectory() });
+    const d = decide({ ...s, watchdogHealthy: false });
+    expect(summary(d)).toEqual({ rule: 'empty-data-directory', reason: 'waiting for leader to bootstrap', actions: [] });
+    expect(d.notes).toContain('not racing to bootstrap: Watchdog device is not usable');
+  });
+
   it('a member without a bootstrap section waits', () => {
     const s = snapshot({ cluster: emptyCluster(), local: emptyDataDirectory() });
     const d = decide({ ...s, config: { ...s.config, canBootstrap: false } });

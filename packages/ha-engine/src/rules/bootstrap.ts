@@ -33,12 +33,18 @@ export function emptyDataDirectory(ctx: Ctx): Outcome {
       };
     }
   }
+  const mayBootstrap = !isNoFailover(s.me.tags) && s.config.canBootstrap;
+  // A member whose required watchdog is not usable could bootstrap but never keep the lock
+  // after it (Patroni cancels the bootstrap and exits): it leaves the race to the others.
+  if (mayBootstrap && !s.watchdogHealthy) {
+    return only('waiting for leader to bootstrap', [...notes, 'not racing to bootstrap: Watchdog device is not usable']);
+  }
   const standby = s.config.standbyCluster;
-  if (!ctx.leaderName && standby && !isNoFailover(s.me.tags) && s.config.canBootstrap) {
+  if (!ctx.leaderName && standby && mayBootstrap) {
     const outcome = standbyBootstrap(ctx, standby, notes);
     if (outcome) return outcome;
   }
-  if (cluster.initialize === null && !isNoFailover(s.me.tags) && s.config.canBootstrap) {
+  if (cluster.initialize === null && mayBootstrap) {
     return {
       reason: 'trying to bootstrap a new cluster',
       actions: [
