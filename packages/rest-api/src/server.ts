@@ -8,12 +8,13 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { jsonNestingDepth, MAX_JSON_DEPTH } from '@pgha/dcs';
 import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
 import { createAccessCheck, normaliseAddress, type AccessOptions } from './access.js';
 import { createAuthFailures } from './auth-failures.js';
+import { CONNECTION_LIMITS, createConnectionLimits, type ConnectionLimitOptions } from './connection-limits.js';
 import { clusterView } from './cluster-view.js';
 import { configAnswer, patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
 import { healthStatus } from './health.js';
@@ -79,8 +80,12 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Unsafe requests allowed per second, with a burst (default 10/s, burst 20). */
   unsafeRate?: { perSecond: number; burst: number };
-  /** Unsafe requests processed at once (default 4); more are refused with 503. */
+  /** Unsafe requests processed at once, once their bodies are read (default 4); more are refused with 503. */
   maxConcurrentUnsafe?: number;
+  /** Connections in all and per source, bodies read at once per source (connection-limits.ts). */
+  connectionLimits?: Partial<ConnectionLimitOptions>;
+  /** Time a client has to send a request body once its headers arrived (default 10 s); then 408. */
+  bodyTimeoutMs?: number;
   /** Failed Basic-auth attempts a source may make per window before it is refused with 429 (default 10 per 60 s). */
   authFailures?: { limit: number; windowMs: number };
   /** Resolves host names of the allowlist (default: node's DNS lookup). */
@@ -164,6 +169,18 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const limiter = createRateLimiter(options.unsafeRate ?? { perSecond: 10, burst: 20 }, options.now);
   const maxConcurrent = options.maxConcurrentUnsafe ?? 4;
   let inFlight = 0;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
+  // Refusals come in floods: say so once per 10 s with a count, not once per connection.
+  let refusedSinceLog = 0;
+  let lastRefusalLog = -Infinity;
+  const limits = createConnectionLimits({ ...CONNECTION_LIMITS, ...options.connectionLimits }, (source, why) => {
+    refusedSinceLog++;
+    const t = options.now();
+    if (t - lastRefusalLog < 10_000) return;
+    options.logger.warn({ source, refused: refusedSinceLog }, `REST API: refusing connections (${why})`);
+    lastRefusalLog = t;
+    refusedSinceLog = 0;
+  });
 
   const republish = () => {
     if (published) api.publish(published.original);
@@ -184,7 +201,23 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const sendAnswer = (res: ServerResponse, a: ApiAnswer | { status: number; text: string; headers?: Record<string, string>; type?: string }) =>
     send(res, a.status, a.text, a.type ?? TEXT_TYPE, true, 'headers' in a ? a.headers : undefined);
 
+  /** The request body as JSON, or the answer to give; a body still incomplete after `bodyTimeoutMs` gets 408. */
   const readJsonBody = async (req: IncomingMessage): Promise<{ body: Record<string, unknown> } | { answer: ApiAnswer }> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<{ answer: ApiAnswer }>((resolve) => {
+      timer = setTimeout(() => resolve({ answer: { status: 408, text: `Request Timeout: the request body did not arrive within ${bodyTimeoutMs / 1000} s` } }), bodyTimeoutMs);
+    });
+    const parsing = parseJsonBody(req);
+    // After a 408 the request is destroyed and the unfinished read fails: nobody awaits it then.
+    parsing.catch(() => {});
+    try {
+      return await Promise.race([parsing, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const parseJsonBody = async (req: IncomingMessage): Promise<{ body: Record<string, unknown> } | { answer: ApiAnswer }> => {
     const length = req.headers['content-length'];
     if (length === undefined && req.headers['transfer-encoding'] === undefined) return { answer: { status: 411, text: 'Length Required' } };
     if (length !== undefined && Number(length) > maxBody) return { answer: { status: 413, text: `request body larger than ${maxBody} bytes` } };
@@ -336,23 +369,37 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return sendAnswer(res, denial);
     }
     if (options.authentication) authFailures.succeed(source);
-    if (!limiter.take()) {
+    if (!limiter.take(source)) {
       req.resume();
       return sendAnswer(res, { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '1' } });
     }
-    if (inFlight >= maxConcurrent) {
+    // The body is read before a processing slot is taken, with a deadline and at most a few at
+    // once per source: clients that send theirs a byte at a time hold their own connections,
+    // not the slots an operator's call needs.
+    const bodyDone = limits.startBody(source);
+    if (!bodyDone) {
       req.resume();
+      res.setHeader('Connection', 'close');
+      return sendAnswer(res, { status: 503, text: `too many request bodies in progress from ${source}`, headers: { 'Retry-After': '1' } });
+    }
+    let read: Awaited<ReturnType<typeof readJsonBody>>;
+    try {
+      // DELETE and POST /reload take no body (Patroni does not read one there).
+      read = req.method === 'DELETE' || path === '/reload' ? (req.resume(), { body: {} }) : await readJsonBody(req);
+    } finally {
+      bodyDone();
+    }
+    if ('answer' in read) {
+      // Closing stops a client that keeps streaming (or dripping) a body we will not read.
+      res.setHeader('Connection', 'close');
+      if (read.answer.status === 408) res.once('finish', () => req.destroy());
+      return sendAnswer(res, read.answer);
+    }
+    if (inFlight >= maxConcurrent) {
       return sendAnswer(res, { status: 503, text: 'too many management requests in progress', headers: { 'Retry-After': '1' } });
     }
     inFlight++;
     try {
-      // DELETE and POST /reload take no body (Patroni does not read one there).
-      const read = req.method === 'DELETE' || path === '/reload' ? (req.resume(), { body: {} }) : await readJsonBody(req);
-      if ('answer' in read) {
-        // Closing stops a client that keeps streaming a body we will not read.
-        res.setHeader('Connection', 'close');
-        return sendAnswer(res, read.answer);
-      }
       const answer = await handler(req, res, read.body, published?.snapshot ?? null);
       options.logger.info({ method: req.method, path, status: answer.status, answer: answer.type === JSON_TYPE ? undefined : answer.text }, 'API management request');
       sendAnswer(res, answer);
@@ -421,8 +468,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   // A slow or stalled client cannot hold a connection forever.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
-  server.maxConnections = 4096;
   server.maxHeadersCount = 100;
+  server.on('connection', (socket: Socket) => limits.admit(socket, normaliseAddress(socket.remoteAddress ?? '')));
 
   const resolveHost =
     options.resolveHost ??
@@ -450,7 +497,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       }
       return new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(options.port, options.host, () => {
+        // A deep accept queue: a flood that reconnects as fast as it is cut off must not fill it
+        // and leave the operator's SYN unanswered (the kernel caps it at net.core.somaxconn).
+        server.listen({ port: options.port, host: options.host, backlog: 4096 }, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
         });

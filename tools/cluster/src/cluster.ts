@@ -45,6 +45,8 @@ export interface LocalClusterOptions {
   bootstrap?: Record<string, unknown>;
   /** Per-member top-level YAML sections (e.g. `watchdog`), by member index, merged over the defaults. */
   extra?: Record<number, Record<string, unknown>>;
+  /** Extra keys merged into every member's `restapi:` section (e.g. `authentication`). */
+  restapi?: Record<string, unknown>;
   /** Run pgha from its built `dist` instead of the TypeScript sources. */
   useDist?: boolean;
   /** Forward agents' output to this process's stderr, prefixed with the member name. */
@@ -174,6 +176,8 @@ export function memberConfig(options: {
   postgresql?: Record<string, unknown>;
   /** Extra keys of the `bootstrap:` section. */
   bootstrap?: Record<string, unknown>;
+  /** Extra keys of the `restapi:` section. */
+  restapi?: Record<string, unknown>;
   /** Ports in the connect addresses instead of the listen ports (see `LocalClusterOptions.connectPorts`). */
   connectPorts?: { pg?: number; api?: number };
 }): Record<string, unknown> {
@@ -187,7 +191,7 @@ export function memberConfig(options: {
     namespace: '/service',
     name: options.name,
     log: { level: 'INFO' },
-    restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.connectPorts?.api ?? options.apiPort}` },
+    restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.connectPorts?.api ?? options.apiPort}`, ...options.restapi },
     ...dcsSection,
     bootstrap: {
       dcs: {
@@ -268,6 +272,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       ...(tags ? { tags } : {}),
       ...(options.postgresql ? { postgresql: options.postgresql } : {}),
       ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}),
+      ...(options.restapi ? { restapi: options.restapi } : {}),
       ...(options.connectPorts?.[i] ? { connectPorts: options.connectPorts[i] } : {}),
       ...(watchdog ? { watchdog: { mode: 'required', driver: 'testing', device: watchdog.fifo, ...(margin !== undefined ? { safety_margin: margin } : {}) } } : {}),
     });
