@@ -63,6 +63,11 @@ export interface ApiServerOptions {
   httpsExtraHeaders?: Record<string, string>;
   /** Ports the DCS management endpoints use. */
   management: ManagementPorts;
+  /**
+   * `postgresql.allow_dcs_commands` of this member's YAML (default false): PATCH / PUT /config may
+   * introduce or change commands PostgreSQL runs (`archive_command`, ...). Off, they answer 400.
+   */
+  allowDcsCommands?: boolean;
   /** Ports the local management endpoints (restart, reinitialize, reload) use; 503 when absent. */
   local?: Omit<LocalActionPorts, 'onScheduleChange'>;
   /**
@@ -267,6 +272,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const needSnapshot = (s: ApiSnapshot | null, f: (s: ApiSnapshot) => Promise<ApiAnswer> | ApiAnswer): Promise<ApiAnswer> | ApiAnswer =>
     s ? f(s) : { status: 503, text: 'the HA loop has not completed a cycle yet' };
 
+  const writeRules = { allowDcsCommands: options.allowDcsCommands === true };
   const configPorts: ConfigPorts = {
     loadCluster: () => options.management.loadCluster(),
     setConfig: (c, v) => options.management.setConfig(c, v),
@@ -284,10 +290,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       '/failsafe': (req, _r, body) => acceptFailsafe(options.failsafe, body, req.socket.remoteAddress),
     },
     PATCH: {
-      '/config': (_q, _r, body) => patchClusterConfig(configPorts, body),
+      '/config': (_q, _r, body) => patchClusterConfig(configPorts, body, writeRules),
     },
     PUT: {
-      '/config': (_q, _r, body) => putClusterConfig(configPorts, body),
+      '/config': (_q, _r, body) => putClusterConfig(configPorts, body, writeRules),
     },
     DELETE: {
       '/restart': () => localOr503((l) => l.deleteScheduledRestart()),
