@@ -187,6 +187,28 @@ describe('configuration', () => {
     expect(problems({ bootstrap: { dcs: { ttl: 4, loop_wait: 1, retry_timeout: 1 } }, watchdog: { safety_margin: -1 } })).toEqual([]);
   });
 
+  // pgha issue 16: a command in bootstrap.dcs goes to the DCS, where this member would ignore it.
+  it('refuses a command in bootstrap.dcs unless postgresql.allow_dcs_commands is true, naming the key path and the switch', () => {
+    const base = { scope: 'x', name: 'n', restapi: { listen: ':8008' } };
+    const dcs = { ttl: 30, postgresql: { parameters: { archive_mode: 'on', archive_command: 'wal-g wal-push %p' } }, standby_cluster: { host: 'remote', restore_command: 'wal-g wal-fetch %f %p' } };
+    const problems = (postgresql: Record<string, unknown>): string[] => {
+      try {
+        validateAgentConfig({ ...base, postgresql: { listen: ':5432', data_dir: '/d', ...postgresql }, bootstrap: { dcs } });
+        return [];
+      } catch (e) {
+        return (e as ConfigValidationError).problems;
+      }
+    };
+    expect(problems({})).toEqual([
+      'bootstrap.dcs.postgresql.parameters.archive_command: PostgreSQL would run it as a shell command on every member; commands are not accepted in the dynamic configuration unless the local YAML sets postgresql.allow_dcs_commands: true (or set it locally, in postgresql.parameters.archive_command)',
+    ]);
+    expect(problems({ allow_dcs_commands: 'off' })).toHaveLength(1);
+    expect(problems({ allow_dcs_commands: true })).toEqual([]);
+    expect(problems({ allow_dcs_commands: 'on' })).toEqual([]);
+    expect(validateAgentConfig({ ...base, postgresql: { listen: ':5432', data_dir: '/d', allow_dcs_commands: 'yes' } }).config.postgresql.allow_dcs_commands).toBe(true);
+    expect(problems({ allow_dcs_commands: 'sometimes' })).toEqual(['postgresql.allow_dcs_commands: Invalid input: expected boolean, received string']);
+  });
+
   it('merges a configuration directory in name order', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgha-confdir-'));
     await mkdir(dir, { recursive: true });

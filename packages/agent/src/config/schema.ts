@@ -4,7 +4,7 @@
  * reported as warnings, never rejected. Errors name the key path (`postgresql.listen: ...`).
  */
 import { z } from 'zod';
-import { dynamicConfigProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
+import { dynamicConfigWriteProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
 import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
 
 const flexibleBoolean = z.preprocess((v) => {
@@ -91,6 +91,16 @@ export const ctlSectionSchema = z.looseObject({
   keyfile_password: z.string().optional(),
 });
 
+/**
+ * The local `postgresql:` section: the controller's, plus the agent's own switch
+ * `allow_dcs_commands` (pgha's key; Patroni has none): commands PostgreSQL runs
+ * (`archive_command`, `restore_command`, ...) apply from the dynamic configuration only when it is
+ * true (ha-engine dcs-commands.ts). Read at start; a reload that changes it says it needs a restart.
+ */
+export const agentPostgresqlSectionSchema = postgresqlSectionSchema.extend({
+  allow_dcs_commands: flexibleBoolean.optional(),
+});
+
 export const agentConfigSchema = z.looseObject({
   scope: z.coerce.string().min(1),
   namespace: z.string().default('/service'),
@@ -99,7 +109,7 @@ export const agentConfigSchema = z.looseObject({
   restapi: restapiSectionSchema,
   ctl: ctlSectionSchema.optional(),
   bootstrap: bootstrapSectionSchema.optional(),
-  postgresql: postgresqlSectionSchema,
+  postgresql: agentPostgresqlSectionSchema,
   watchdog: watchdogSectionSchema.optional(),
   tags: z.record(z.string(), z.unknown()).default({}),
 });
@@ -131,11 +141,12 @@ export function validateAgentConfig(raw: Record<string, unknown>): { config: Age
   if (!result.success) {
     throw new ConfigValidationError(result.error.issues.map((i) => `${pathOf(i.path)}: ${i.message}`));
   }
-  // Checked here with the rules PATCH /config uses (config-bounds.ts) rather than left to the
-  // engine's warning: a typo in the YAML should stop the agent before it writes the value to the
-  // DCS for every member.
+  // Checked here with the rules PATCH /config uses (config-bounds.ts, dcs-commands.ts) rather
+  // than left to the engine's warning: a typo in the YAML should stop the agent before it writes
+  // the value to the DCS for every member, and a command this member would not apply from there
+  // should be moved to the local section (or allowed) now, not found missing later.
   const dcs = result.data.bootstrap?.dcs;
-  const problem = dcs ? dynamicConfigProblem(dcs) : null;
+  const problem = dcs ? dynamicConfigWriteProblem(dcs, { current: null, allowDcsCommands: result.data.postgresql.allow_dcs_commands === true }) : null;
   if (problem) throw new ConfigValidationError([`bootstrap.dcs.${problem}`]);
   const warnings = Object.keys(raw)
     .filter((k) => !KNOWN_SECTIONS.has(k) && !(typeof raw[k] === 'object' && raw[k] !== null && 'driver' in (raw[k] as object)))
