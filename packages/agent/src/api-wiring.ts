@@ -133,6 +133,8 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
     ...(restapi.allowlist_include_members ? { allowlistIncludeMembers: true } : {}),
     ...(restapi.http_extra_headers ? { httpExtraHeaders: restapi.http_extra_headers } : {}),
     ...(restapi.https_extra_headers ? { httpsExtraHeaders: restapi.https_extra_headers } : {}),
+    ...(restapi.server_tokens ? { serverTokens: restapi.server_tokens } : {}),
+    version: o.identity.pghaVersion,
     ...(tls ? { tls } : {}),
     allowDcsCommands: o.allowDcsCommands === true,
     now: () => clock.now(),

@@ -143,6 +143,23 @@ describe('configuration', () => {
     expect(problemsOf({ http_extra_headers: { 'Strict-Transport-Security': 'max-age=31536000; includeSubDomains', 'X-Note': 'caf\u00e9\tok' } })).toEqual([]);
   });
 
+  it("validates restapi.server_tokens: Patroni 4.1's values in any case, else an error naming the key (issue 16)", () => {
+    const base = { scope: 'x', name: 'n', postgresql: { listen: ':5432', data_dir: '/d' } };
+    const parse = (server_tokens: unknown) => validateAgentConfig({ ...base, restapi: { listen: ':8008', server_tokens } });
+    expect(parse('Minimal').config.restapi.server_tokens).toBe('minimal');
+    expect(parse('ProductOnly').config.restapi.server_tokens).toBe('productonly');
+    expect(parse('original').config.restapi.server_tokens).toBe('original');
+    expect(parse('original').warnings).toEqual([]);
+    for (const bad of ['foobar', 'prod', 1]) {
+      expect(() => parse(bad)).toThrow(ConfigValidationError);
+    }
+    try {
+      parse('foobar');
+    } catch (e) {
+      expect((e as ConfigValidationError).problems).toEqual(['restapi.server_tokens: expected original, productonly, minimal (in any case), got "foobar"']);
+    }
+  });
+
   it('reports unknown sections as warnings instead of failing', () => {
     const raw = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' }, frobnicate: {} };
     expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { dynamicConfigWriteProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
 import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
+import { SERVER_TOKENS, type ServerTokens } from '@pgha/rest-api';
 
 const flexibleBoolean = z.preprocess((v) => {
   if (typeof v !== 'string') return v;
@@ -32,6 +33,14 @@ const extraHeadersSchema = z.record(z.string(), z.string()).superRefine((headers
   }
 });
 
+/** `restapi.server_tokens`: Patroni 4.1's values, in any case (Patroni compares them lower-cased). */
+const serverTokensSchema = z.string().transform((v, ctx): ServerTokens => {
+  const token = v.trim().toLowerCase();
+  if ((SERVER_TOKENS as readonly string[]).includes(token)) return token as ServerTokens;
+  ctx.addIssue({ code: 'custom', message: `expected ${SERVER_TOKENS.join(', ')} (in any case), got ${JSON.stringify(v)}` });
+  return z.NEVER;
+});
+
 export const restapiSectionSchema = z.looseObject({
   listen: hostPortSchema,
   connect_address: hostPortSchema.optional(),
@@ -47,6 +56,7 @@ export const restapiSectionSchema = z.looseObject({
   http_extra_headers: extraHeadersSchema.optional(),
   https_extra_headers: extraHeadersSchema.optional(),
   request_queue_size: z.coerce.number().int().positive().optional(),
+  server_tokens: serverTokensSchema.optional(),
 }).superRefine((r, ctx) => {
   // Without cafile, node would check client certificates against the public root CAs: any
   // certificate a public CA signed would pass as a member's or an operator's.
