@@ -150,6 +150,9 @@ describe('configuration', () => {
     expect(parse('ProductOnly').config.restapi.server_tokens).toBe('productonly');
     expect(parse('original').config.restapi.server_tokens).toBe('original');
     expect(parse('original').warnings).toEqual([]);
+    // Patroni's PATRONI_RESTAPI_SERVER_TOKENS too.
+    const fromEnv = applyEnvironment({ ...base, restapi: { listen: ':8008' } }, { PATRONI_RESTAPI_SERVER_TOKENS: 'Minimal' }).config;
+    expect(validateAgentConfig(fromEnv).config.restapi.server_tokens).toBe('minimal');
     for (const bad of ['foobar', 'prod', 1]) {
       expect(() => parse(bad)).toThrow(ConfigValidationError);
     }
