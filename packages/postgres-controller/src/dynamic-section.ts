@@ -5,6 +5,10 @@
  * does ("Removing unexpected parameter"), a bad parameter is dropped with a warning and the rest is
  * kept; a bad pg_hba / pg_ident is ignored with a warning and the last good one stays. Nothing here
  * throws: a broken value must never stop a member from starting.
+ *
+ * Which commands may come from the DCS at all (`archive_command`, `recovery_conf.*_command`, ...;
+ * `postgresql.allow_dcs_commands`) is not decided here: the agent applies that rule
+ * (@pgha/ha-engine dcs-commands.ts) before it calls this, as this package depends on no other.
  */
 import type { DynamicPostgresql } from './config.js';
 import { isParameterName, parameterValueProblem } from './parameters.js';

@@ -4,7 +4,7 @@
  * overwrite each other; the engine picks the change up on its next read (the API wakes it).
  */
 import type { Cluster, ClusterConfig } from '@pgha/dcs';
-import { dynamicConfigProblem } from '@pgha/ha-engine';
+import { dcsCommandWriteProblem, dynamicConfigWriteProblem } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 import type { ApiAnswer } from './switchover.js';
 
@@ -39,19 +39,20 @@ export function patchConfig(config: Tree, patch: Tree): Tree {
   return out;
 }
 
-/**
- * The first invalid field of a dynamic configuration, named by its key path; null when valid.
- * The rules (types, the bounds of every duration, PostgreSQL parameter names and values, pg_hba
- * lines) are the engine's (config-bounds.ts), shared with `pghactl edit-config` and the YAML.
- */
-export function invalidConfigField(config: Tree): string | null {
-  return dynamicConfigProblem(config);
+/** This member's local rules for writes (`postgresql.allow_dcs_commands` of its YAML). */
+export interface ConfigWriteRules {
+  allowDcsCommands: boolean;
 }
 
 const json = (status: number, value: unknown): ApiAnswer => ({ status, text: JSON.stringify(value), type: 'application/json' });
 
-/** PATCH /config: merge `patch` into the current value, CAS on its version. */
-export async function patchClusterConfig(ports: ConfigPorts, patch: Tree): Promise<ApiAnswer> {
+/**
+ * PATCH /config: merge `patch` into the current value, CAS on its version. The result must pass
+ * the rules every writer of the key uses (`dynamicConfigWriteProblem`: types, bounds, PostgreSQL
+ * parameters, and no new or changed command unless this member allows them): 400 naming the key
+ * otherwise, and nothing is written.
+ */
+export async function patchClusterConfig(ports: ConfigPorts, patch: Tree, rules: ConfigWriteRules): Promise<ApiAnswer> {
   let cluster: Cluster;
   try {
     cluster = await ports.loadCluster();
@@ -65,7 +66,7 @@ export async function patchClusterConfig(ports: ConfigPorts, patch: Tree): Promi
   }
   if (!current) return { status: 503, text: 'Cluster has no configuration in the DCS' };
   const next = patchConfig(current.value, patch);
-  const invalid = invalidConfigField(next);
+  const invalid = dynamicConfigWriteProblem(next, { current: current.value, allowDcsCommands: rules.allowDcsCommands });
   if (invalid) return { status: 400, text: invalid };
   let written: boolean;
   try {
@@ -78,9 +79,18 @@ export async function patchClusterConfig(ports: ConfigPorts, patch: Tree): Promi
   return json(200, next);
 }
 
-/** PUT /config: replace the whole value. */
-export async function putClusterConfig(ports: ConfigPorts, config: Tree): Promise<ApiAnswer> {
-  const invalid = invalidConfigField(config);
+/** PUT /config: replace the whole value (the same rules as PATCH). */
+export async function putClusterConfig(ports: ConfigPorts, config: Tree, rules: ConfigWriteRules): Promise<ApiAnswer> {
+  let current: Tree | null = null;
+  if (dcsCommandWriteProblem(config, null, rules.allowDcsCommands)) {
+    // A command may stay only as it is already stored: read what is.
+    try {
+      current = (await ports.loadCluster()).config?.value ?? null;
+    } catch (e) {
+      return { status: 503, text: `DCS is not accessible: ${(e as Error).message}` };
+    }
+  }
+  const invalid = dynamicConfigWriteProblem(config, { current, allowDcsCommands: rules.allowDcsCommands });
   if (invalid) return { status: 400, text: invalid };
   let written: boolean;
   try {

@@ -62,8 +62,17 @@ export interface ApiServerOptions {
   /** `restapi.http_extra_headers` (every response) and `https_extra_headers` (every response over TLS). */
   httpExtraHeaders?: Record<string, string>;
   httpsExtraHeaders?: Record<string, string>;
+  /** `restapi.server_tokens` (default `original`): the `Server` header, see serverHeader(). */
+  serverTokens?: ServerTokens;
+  /** pgha's version, for `server_tokens: minimal`. */
+  version?: string;
   /** Ports the DCS management endpoints use. */
   management: ManagementPorts;
+  /**
+   * `postgresql.allow_dcs_commands` of this member's YAML (default false): PATCH / PUT /config may
+   * introduce or change commands PostgreSQL runs (`archive_command`, ...). Off, they answer 400.
+   */
+  allowDcsCommands?: boolean;
   /** Ports the local management endpoints (restart, reinitialize, reload) use; 503 when absent. */
   local?: Omit<LocalActionPorts, 'onScheduleChange'>;
   /**
@@ -121,6 +130,27 @@ const AUTH_FAILURE_SOURCES = 1024;
 export const OPEN_API_WARNING =
   'the REST API management endpoints (switchover, failover, restart, reinitialize, PATCH /config) are open to anyone who can reach this port: set restapi.authentication, restapi.allowlist or restapi.verify_client';
 
+/** `restapi.server_tokens` values (Patroni 4.1; YAML may spell them in any case). */
+export const SERVER_TOKENS = ['original', 'productonly', 'minimal'] as const;
+export type ServerTokens = (typeof SERVER_TOKENS)[number];
+
+/**
+ * The `Server` header for `restapi.server_tokens`, as Patroni 4.1's `construct_server_tokens`
+ * builds it: `original` leaves the server's own (node:http sends none, so there is none: nothing
+ * about Node or PostgreSQL is disclosed), `productonly` names the product alone (`pgha`), and
+ * `minimal` the product and its version (`pgha/0.1.0`). Null means no header.
+ */
+export function serverHeader(tokens: ServerTokens | undefined, version: string): string | null {
+  switch (tokens ?? 'original') {
+    case 'original':
+      return null;
+    case 'productonly':
+      return 'pgha';
+    case 'minimal':
+      return `pgha/${version}`;
+  }
+}
+
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, snapshot: ApiSnapshot | null) => Promise<ApiAnswer> | ApiAnswer;
 
 /**
@@ -154,6 +184,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const maxBody = options.maxBodyBytes ?? 64 * 1024;
   const tls = options.tls;
   const extraHeaders: Record<string, string> = { ...(options.httpExtraHeaders ?? {}), ...(tls ? (options.httpsExtraHeaders ?? {}) : {}) };
+  // On every response, errors included; a Server header among the extra headers wins.
+  const serverName = serverHeader(options.serverTokens, options.version ?? '0.0.0');
+  if (serverName !== null && !Object.keys(extraHeaders).some((name) => name.toLowerCase() === 'server')) extraHeaders['Server'] = serverName;
   const hasExtra = Object.keys(extraHeaders).length > 0;
   const accessOptions: AccessOptions = {
     ...(options.authentication ? { authentication: options.authentication } : {}),
@@ -300,6 +333,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const needSnapshot = (s: ApiSnapshot | null, f: (s: ApiSnapshot) => Promise<ApiAnswer> | ApiAnswer): Promise<ApiAnswer> | ApiAnswer =>
     s ? f(s) : { status: 503, text: 'the HA loop has not completed a cycle yet' };
 
+  const writeRules = { allowDcsCommands: options.allowDcsCommands === true };
   const configPorts: ConfigPorts = {
     loadCluster: () => options.management.loadCluster(),
     setConfig: (c, v) => options.management.setConfig(c, v),
@@ -317,10 +351,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       '/failsafe': (req, _r, body) => acceptFailsafe(options.failsafe, body, req.socket.remoteAddress),
     },
     PATCH: {
-      '/config': (_q, _r, body) => patchClusterConfig(configPorts, body),
+      '/config': (_q, _r, body) => patchClusterConfig(configPorts, body, writeRules),
     },
     PUT: {
-      '/config': (_q, _r, body) => putClusterConfig(configPorts, body),
+      '/config': (_q, _r, body) => putClusterConfig(configPorts, body, writeRules),
     },
     DELETE: {
       '/restart': () => localOr503((l) => l.deleteScheduledRestart()),

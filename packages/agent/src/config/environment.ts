@@ -57,6 +57,7 @@ const FIXED: Record<string, Placement> = {
   RESTAPI_HTTP_EXTRA_HEADERS: { path: ['restapi', 'http_extra_headers'], kind: 'map' },
   RESTAPI_HTTPS_EXTRA_HEADERS: { path: ['restapi', 'https_extra_headers'], kind: 'map' },
   RESTAPI_REQUEST_QUEUE_SIZE: { path: ['restapi', 'request_queue_size'], kind: 'number' },
+  RESTAPI_SERVER_TOKENS: { path: ['restapi', 'server_tokens'], kind: 'string' },
 
   CTL_USERNAME: { path: ['ctl', 'authentication', 'username'], kind: 'string' },
   CTL_PASSWORD: { path: ['ctl', 'authentication', 'password'], kind: 'string' },

@@ -4,8 +4,9 @@
  * reported as warnings, never rejected. Errors name the key path (`postgresql.listen: ...`).
  */
 import { z } from 'zod';
-import { dynamicConfigProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
+import { dynamicConfigWriteProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
 import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
+import { SERVER_TOKENS, type ServerTokens } from '@pgha/rest-api';
 
 const flexibleBoolean = z.preprocess((v) => {
   if (typeof v !== 'string') return v;
@@ -32,6 +33,14 @@ const extraHeadersSchema = z.record(z.string(), z.string()).superRefine((headers
   }
 });
 
+/** `restapi.server_tokens`: Patroni 4.1's values, in any case (Patroni compares them lower-cased). */
+const serverTokensSchema = z.string().transform((v, ctx): ServerTokens => {
+  const token = v.trim().toLowerCase();
+  if ((SERVER_TOKENS as readonly string[]).includes(token)) return token as ServerTokens;
+  ctx.addIssue({ code: 'custom', message: `expected ${SERVER_TOKENS.join(', ')} (in any case), got ${JSON.stringify(v)}` });
+  return z.NEVER;
+});
+
 export const restapiSectionSchema = z.looseObject({
   listen: hostPortSchema,
   connect_address: hostPortSchema.optional(),
@@ -47,6 +56,7 @@ export const restapiSectionSchema = z.looseObject({
   http_extra_headers: extraHeadersSchema.optional(),
   https_extra_headers: extraHeadersSchema.optional(),
   request_queue_size: z.coerce.number().int().positive().optional(),
+  server_tokens: serverTokensSchema.optional(),
 }).superRefine((r, ctx) => {
   // Without cafile, node would check client certificates against the public root CAs: any
   // certificate a public CA signed would pass as a member's or an operator's.
@@ -91,6 +101,16 @@ export const ctlSectionSchema = z.looseObject({
   keyfile_password: z.string().optional(),
 });
 
+/**
+ * The local `postgresql:` section: the controller's, plus the agent's own switch
+ * `allow_dcs_commands` (pgha's key; Patroni has none): commands PostgreSQL runs
+ * (`archive_command`, `restore_command`, ...) apply from the dynamic configuration only when it is
+ * true (ha-engine dcs-commands.ts). Read at start; a reload that changes it says it needs a restart.
+ */
+export const agentPostgresqlSectionSchema = postgresqlSectionSchema.extend({
+  allow_dcs_commands: flexibleBoolean.optional(),
+});
+
 export const agentConfigSchema = z.looseObject({
   scope: z.coerce.string().min(1),
   namespace: z.string().default('/service'),
@@ -99,7 +119,7 @@ export const agentConfigSchema = z.looseObject({
   restapi: restapiSectionSchema,
   ctl: ctlSectionSchema.optional(),
   bootstrap: bootstrapSectionSchema.optional(),
-  postgresql: postgresqlSectionSchema,
+  postgresql: agentPostgresqlSectionSchema,
   watchdog: watchdogSectionSchema.optional(),
   tags: z.record(z.string(), z.unknown()).default({}),
 });
@@ -131,11 +151,12 @@ export function validateAgentConfig(raw: Record<string, unknown>): { config: Age
   if (!result.success) {
     throw new ConfigValidationError(result.error.issues.map((i) => `${pathOf(i.path)}: ${i.message}`));
   }
-  // Checked here with the rules PATCH /config uses (config-bounds.ts) rather than left to the
-  // engine's warning: a typo in the YAML should stop the agent before it writes the value to the
-  // DCS for every member.
+  // Checked here with the rules PATCH /config uses (config-bounds.ts, dcs-commands.ts) rather
+  // than left to the engine's warning: a typo in the YAML should stop the agent before it writes
+  // the value to the DCS for every member, and a command this member would not apply from there
+  // should be moved to the local section (or allowed) now, not found missing later.
   const dcs = result.data.bootstrap?.dcs;
-  const problem = dcs ? dynamicConfigProblem(dcs) : null;
+  const problem = dcs ? dynamicConfigWriteProblem(dcs, { current: null, allowDcsCommands: result.data.postgresql.allow_dcs_commands === true }) : null;
   if (problem) throw new ConfigValidationError([`bootstrap.dcs.${problem}`]);
   const warnings = Object.keys(raw)
     .filter((k) => !KNOWN_SECTIONS.has(k) && !(typeof raw[k] === 'object' && raw[k] !== null && 'driver' in (raw[k] as object)))

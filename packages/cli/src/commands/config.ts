@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ClusterConfig } from '@pgha/dcs';
-import { dynamicConfigProblem } from '@pgha/ha-engine';
+import { dcsCommandsAllowed, dynamicConfigWriteProblem } from '@pgha/ha-engine';
 import { isPaused } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
@@ -146,9 +146,10 @@ export const editConfigCommand: CommandDefinition = {
       if (!quiet) ctx.emit({ kind: 'text', text: 'Not changed' });
       return 0;
     }
-    // The same rules as PATCH /config (config-bounds.ts): nothing that would break the members'
-    // next cycle, or postgresql.conf, is written.
-    const problem = dynamicConfigProblem(changed);
+    // The same rules as PATCH /config (config-bounds.ts, dcs-commands.ts): nothing that would break
+    // the members' next cycle or postgresql.conf, and no new or changed command unless this
+    // file's postgresql.allow_dcs_commands is true, is written.
+    const problem = dynamicConfigWriteProblem(changed, { current: cluster.config?.value ?? null, allowDcsCommands: dcsCommandsAllowed(ctx.config.raw['postgresql']) });
     if (problem) throw new CliError(CliErrorCode.Refused, `Invalid configuration, not applied: ${problem}`);
     if (!quiet) ctx.emit({ kind: 'diff', lines: unifiedDiff(before, pythonYaml(changed)) });
     if ((apply === '-' || replace === '-') && !force) {
