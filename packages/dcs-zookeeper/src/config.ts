@@ -24,8 +24,6 @@ const DEFAULT_PORT = 2181;
 const KNOWN_KEYS = new Set(['hosts', 'use_ssl', 'cacert', 'cert', 'key', 'key_password', 'verify', 'set_acls', 'auth_data']);
 const TLS_KEYS = ['cacert', 'cert', 'key', 'key_password', 'verify'] as const;
 const ACL_PERMISSIONS: Record<string, number> = { CREATE: PERM.create, READ: PERM.read, WRITE: PERM.write, DELETE: PERM.delete, ADMIN: PERM.admin, ALL: PERM.all };
-/** What the driver does on its own znodes: read, set, create children, delete children. */
-const NEEDED_PERMS = PERM.read | PERM.write | PERM.create | PERM.delete;
 /** `scheme:id`, ZooKeeper's own notation; a key without one is an x509 name, as in Patroni. */
 const SCHEME_PREFIX = /^([A-Za-z][A-Za-z0-9_-]*):([^]*)$/;
 /** A digest ACL id's hash: base64 of a SHA-1. */
@@ -160,7 +158,8 @@ function parsePerms(value: unknown, path: string): number {
   return perms;
 }
 
-const PERM_NAMES: Array<[number, string]> = [[PERM.read, 'READ'], [PERM.write, 'WRITE'], [PERM.create, 'CREATE'], [PERM.delete, 'DELETE']];
+/** What the driver does on its own znodes: read, set, create children, delete children. */
+const NEEDED_PERMS: Array<[number, string]> = [[PERM.read, 'READ'], [PERM.write, 'WRITE'], [PERM.create, 'CREATE'], [PERM.delete, 'DELETE']];
 
 /**
  * `set_acls` as Patroni 4.1 reads it (a principal without `scheme:` is x509; the scheme prefix
@@ -187,7 +186,7 @@ function parseAcls(value: unknown, auth: Array<[string, string]>, logger: Logger
   for (const a of acl) {
     if ((a.scheme === 'world' && a.id === 'anyone') || a.scheme === 'auth' || (a.scheme === 'digest' && digests.has(a.id))) granted |= a.perms;
   }
-  const missing = PERM_NAMES.filter(([bit]) => (granted & bit) === 0).map(([, name]) => name);
+  const missing = NEEDED_PERMS.filter(([bit]) => (granted & bit) === 0).map(([, name]) => name);
   if (missing.length > 0) {
     const who = digests.size > 0 ? `the digest user${digests.size > 1 ? 's' : ''} of auth_data (${[...digests].map((d) => d.slice(0, d.indexOf(':'))).join(', ')})` : 'an unauthenticated session (no digest in auth_data)';
     // ip entries (and custom schemes) may grant pgha what it needs: that is only known at the server.
