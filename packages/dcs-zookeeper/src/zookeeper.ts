@@ -702,12 +702,14 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
    * succeeds (the npm client can only create `world:anyone` znodes) and reads the Stat back.
    * For one round trip the znode is open to anyone. What happens in that window is checked:
    * - the setACL (ACL version 0) failed because the server refused it (someone changed the ACL
-   *   first, or the ACL itself is invalid): the znode is deleted (data version 0) and the create
-   *   rejected, so no world-open znode is left behind;
+   *   first, or the ACL itself is invalid): the znode is deleted (a persistent one only if nobody
+   *   wrote it since: data version 0) and the create rejected, so no world-open znode stays;
    * - our ephemeral's data changed (its version is no longer 0; only its creator writes it): it is
    *   deleted and the create rejected;
-   * - no answer (connection loss): the ACL is set again by the heartbeat (`repairAcls`) once the
+   * - no answer (connection loss): the heartbeat sets the ACL again (`repairAcls`) once the
    *   session is back, and the create is reported unavailable.
+   * A refused create (NOAUTH on the parent, NODEEXISTS) sends no setACL: a znode pgha did not
+   * create keeps its ACL.
    */
   private async createOne(path: string, data: string, ephemeral: boolean, deadline: number): Promise<Answer> {
     const acl = this.settings.acl;
