@@ -737,7 +737,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     }
     // Our ephemeral is only ours to write; a persistent znode written since by another agent is kept.
     const removed = await this.exec({ op: 'delete', path, version: ephemeral ? -1 : 0 }, deadline).then(
-      (d) => d.rc === ZRC.ok,
+      (d) => d.rc === ZRC.ok || d.rc === ZRC.noNode,
       () => false,
     );
     throw new DcsError(
