@@ -3,7 +3,9 @@
  * of `host[:port]`, optionally ending in a chroot), `use_ssl`, `cacert`, `cert`, `key`,
  * `key_password`, `verify`, `set_acls`, `auth_data`. Errors are `DCS_CONFIG` naming the key path.
  */
+import { createHash } from 'node:crypto';
 import { DcsError, DcsErrorCode, type Logger } from '@pgha/dcs';
+import { PERM, type AclEntry } from './protocol.js';
 
 export interface ZooKeeperSettings {
   /** `host:port` entries, in the order given. */
@@ -14,12 +16,23 @@ export interface ZooKeeperSettings {
   connectString: string;
   /** Credentials added to the session after connecting, as [scheme, credential]. */
   auth: Array<[string, string]>;
+  /** The ACL of every znode the driver creates; empty: `world:anyone` with all permissions. */
+  acl: AclEntry[];
 }
 
 const DEFAULT_PORT = 2181;
 const KNOWN_KEYS = new Set(['hosts', 'use_ssl', 'cacert', 'cert', 'key', 'key_password', 'verify', 'set_acls', 'auth_data']);
 const TLS_KEYS = ['cacert', 'cert', 'key', 'key_password', 'verify'] as const;
-const ACL_PERMISSIONS = new Set(['CREATE', 'READ', 'WRITE', 'DELETE', 'ADMIN', 'ALL']);
+const ACL_PERMISSIONS: Record<string, number> = { CREATE: PERM.create, READ: PERM.read, WRITE: PERM.write, DELETE: PERM.delete, ADMIN: PERM.admin, ALL: PERM.all };
+/** `scheme:id`, ZooKeeper's own notation; a key without one is an x509 name, as in Patroni. */
+const SCHEME_PREFIX = /^([A-Za-z][A-Za-z0-9_-]*):([^]*)$/;
+/** A digest ACL id's hash: base64 of a SHA-1. */
+const DIGEST_HASH = /^[A-Za-z0-9+/]{27}=$/;
+
+/** What the x509 refusals tell: the client library pgha runs has no TLS (see `use_ssl`). */
+const NO_TLS =
+  'the npm "zookeeper" addon (7.3.0) that pgha runs opens every connection with zookeeper_init(), which is plain TCP: ' +
+  'its bundled ZooKeeper C client 3.8.0 has zookeeper_init_ssl(), but the addon never calls it and takes no certificate option';
 
 function configError(path: string, message: string, hint?: string): DcsError {
   return new DcsError(DcsErrorCode.Config, `zookeeper.${path}: ${message}`, hint === undefined ? {} : { hint });
@@ -75,16 +88,129 @@ function optionalBoolean(section: Record<string, unknown>, key: string): boolean
   throw configError(key, `expected true or false, got ${JSON.stringify(v)}`);
 }
 
+function parseAuthData(data: unknown): Array<[string, string]> {
+  const auth: Array<[string, string]> = [];
+  if (data === undefined || data === null) return auth;
+  if (!isRecord(data)) throw configError('auth_data', 'expected a mapping of scheme to credential, e.g. {digest: "user:password"}');
+  for (const [scheme, credential] of Object.entries(data)) {
+    if (typeof credential !== 'string' || credential === '') {
+      throw configError(`auth_data.${scheme}`, 'expected a non-empty credential string');
+    }
+    auth.push([scheme, credential]);
+  }
+  return auth;
+}
+
+/** The digest ACL id a `user:password` credential authenticates as: `user:base64(sha1(user:password))`. */
+export function digestId(credential: string): string {
+  const user = credential.slice(0, Math.max(credential.indexOf(':'), 0));
+  return `${user}:${createHash('sha1').update(credential, 'utf8').digest('base64')}`;
+}
+
+function parsePrincipal(principal: string, path: string): { scheme: string; id: string } {
+  const m = SCHEME_PREFIX.exec(principal);
+  const scheme = m ? m[1]!.toLowerCase() : 'x509';
+  const id = m ? m[2]! : principal;
+  switch (scheme) {
+    case 'x509':
+      throw configError(
+        path,
+        `${m ? 'an x509 principal' : "a principal without a scheme is an x509 certificate name (Patroni's meaning)"}, which only a TLS client certificate can authenticate as, and TLS is impossible: ${NO_TLS}`,
+        'write the principal with its scheme, e.g. digest:<user>:<base64 SHA-1 of "user:password"> together with auth_data: {digest: "<user>:<password>"}; other schemes: world:anyone, ip:<address[/bits]>, sasl:<name>, auth:',
+      );
+    case 'world':
+      if (id !== 'anyone') throw configError(path, `the world scheme has one id, "anyone", not "${id}"`);
+      return { scheme, id };
+    case 'auth':
+      // ZooKeeper replaces it by every id the creating session authenticated as.
+      return { scheme, id: '' };
+    case 'digest': {
+      const colon = id.indexOf(':');
+      const hash = colon > 0 ? id.slice(colon + 1) : '';
+      if (!DIGEST_HASH.test(hash)) {
+        throw configError(
+          path,
+          'a digest principal is digest:<user>:<hash>, where <hash> is the base64 SHA-1 of "user:password" (28 characters), not the password',
+          'compute it with: printf %s "user:password" | openssl dgst -binary -sha1 | base64',
+        );
+      }
+      return { scheme, id };
+    }
+    case 'ip':
+      if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(id)) throw configError(path, `"${id}" is not an IP address or address/bits`);
+      return { scheme, id };
+    default:
+      // sasl, or a scheme of a custom AuthenticationProvider; the server answers INVALIDACL to one it lacks.
+      return { scheme, id };
+  }
+}
+
+function parsePerms(value: unknown, path: string): number {
+  const names = Object.keys(ACL_PERMISSIONS).join(', ');
+  if (!Array.isArray(value)) throw configError(path, `expected a list of ${names}`);
+  if (value.length === 0) throw configError(path, `lists no permission: expected one or more of ${names}`);
+  let perms = 0;
+  for (const p of value) {
+    const bit = typeof p === 'string' ? ACL_PERMISSIONS[p.toUpperCase()] : undefined;
+    if (bit === undefined) throw configError(path, `${JSON.stringify(p)} is not a permission: expected a list of ${names}`);
+    perms |= bit;
+  }
+  return perms;
+}
+
+/** What the driver does on its own znodes: read, set, create children, delete children. */
+const NEEDED_PERMS: Array<[number, string]> = [[PERM.read, 'READ'], [PERM.write, 'WRITE'], [PERM.create, 'CREATE'], [PERM.delete, 'DELETE']];
+
+/**
+ * `set_acls` as Patroni 4.1 reads it (a principal without `scheme:` is x509; the scheme prefix
+ * is Patroni's since #3479), and checked against pgha's own access: an ACL that does not let
+ * pgha's session read, write, create and delete would lock it out of the znodes it just made.
+ */
+function parseAcls(value: unknown, auth: Array<[string, string]>, logger: Logger): AclEntry[] {
+  if (value === undefined || value === null) return [];
+  if (!isRecord(value)) throw configError('set_acls', 'expected a mapping of principal to a list of permissions');
+  const acl: AclEntry[] = [];
+  for (const [principal, perms] of Object.entries(value)) {
+    const path = `set_acls.${principal}`;
+    const bits = parsePerms(perms, path);
+    acl.push({ ...parsePrincipal(principal, path), perms: bits });
+  }
+  if (acl.length === 0) return acl;
+
+  const digests = new Set(auth.filter(([scheme]) => scheme === 'digest').map(([, credential]) => digestId(credential)));
+  const authKey = Object.keys(value).find((k) => /^auth:/i.test(k));
+  if (authKey !== undefined && auth.length === 0) {
+    throw configError(`set_acls.${authKey}`, 'the auth scheme grants the ids the session authenticated as, and auth_data gives none', 'add auth_data, e.g. {digest: "user:password"}');
+  }
+  let granted = 0;
+  for (const a of acl) {
+    if ((a.scheme === 'world' && a.id === 'anyone') || a.scheme === 'auth' || (a.scheme === 'digest' && digests.has(a.id))) granted |= a.perms;
+  }
+  const missing = NEEDED_PERMS.filter(([bit]) => (granted & bit) === 0).map(([, name]) => name);
+  if (missing.length > 0) {
+    const who = digests.size > 0 ? `the digest user${digests.size > 1 ? 's' : ''} of auth_data (${[...digests].map((d) => d.slice(0, d.indexOf(':'))).join(', ')})` : 'an unauthenticated session (no digest in auth_data)';
+    // ip entries (and custom schemes) may grant pgha what it needs: that is only known at the server.
+    const unknowable = acl.filter((a) => a.scheme !== 'world' && a.scheme !== 'auth' && a.scheme !== 'digest' && a.scheme !== 'sasl');
+    const message = `no entry grants pgha, as ${who}, ${missing.join(', ')}: pgha needs READ, WRITE, CREATE and DELETE on the znodes it creates`;
+    if (unknowable.length === 0) {
+      throw configError('set_acls', message, 'add auth_data for a digest principal of set_acls, or grant those permissions to it (a digest id is user:base64(sha1("user:password")))');
+    }
+    logger.warn({ key: 'zookeeper.set_acls', relyingOn: unknowable.map((a) => `${a.scheme}:${a.id}`) }, `${message}, unless the entries it relies on match it`);
+  }
+  return acl;
+}
+
 /**
  * Validates the `zookeeper:` section. Throws `DCS_CONFIG` for what cannot work (a missing or
- * malformed `hosts`, `use_ssl: true`, ACLs); warns about keys it ignores.
+ * malformed `hosts`, `use_ssl: true`, x509 ACLs, an ACL that would lock pgha out); warns about
+ * keys it ignores.
  */
 export function parseZooKeeperSection(section: Record<string, unknown>, logger: Logger): ZooKeeperSettings {
   if (!isRecord(section)) throw configError('', 'the section must be a mapping');
   const { hosts, chroot } = parseHosts(section.hosts);
 
-  // The npm `zookeeper` client wraps the ZooKeeper C client built without OpenSSL: it cannot open
-  // a TLS connection at all, so a TLS setting must stop the agent rather than silently go plain.
+  // The npm `zookeeper` addon cannot open a TLS connection (NO_TLS), so a TLS setting must stop
+  // the agent rather than silently go plain.
   const useSsl = optionalBoolean(section, 'use_ssl');
   for (const key of TLS_KEYS) {
     if (key === 'verify') optionalBoolean(section, key);
@@ -95,7 +221,7 @@ export function parseZooKeeperSection(section: Record<string, unknown>, logger: 
   if (useSsl) {
     throw configError(
       'use_ssl',
-      'TLS is not supported: the native ZooKeeper client pgha uses (npm "zookeeper", C client built without OpenSSL) cannot open TLS connections',
+      `TLS is not supported: ${NO_TLS}`,
       'set use_ssl: false and reach ZooKeeper over a trusted network or a TLS tunnel (stunnel, ghostunnel), or use the etcd3 DCS',
     );
   }
@@ -104,39 +230,11 @@ export function parseZooKeeperSection(section: Record<string, unknown>, logger: 
     logger.warn({ keys: ignoredTls.map((k) => `zookeeper.${k}`) }, 'TLS settings are ignored: use_ssl is not set');
   }
 
-  if (section.set_acls !== undefined && section.set_acls !== null) {
-    const acls = section.set_acls;
-    if (!isRecord(acls)) throw configError('set_acls', 'expected a mapping of principal to a list of permissions');
-    for (const [principal, perms] of Object.entries(acls)) {
-      if (!Array.isArray(perms) || perms.some((p) => typeof p !== 'string' || !ACL_PERMISSIONS.has(p.toUpperCase()))) {
-        throw configError(`set_acls.${principal}`, `expected a list of ${[...ACL_PERMISSIONS].join(', ')}`);
-      }
-    }
-    if (Object.keys(acls).length > 0) {
-      // Patroni applies these as x509 ACLs, which only a TLS client certificate can satisfy; the
-      // native client has no TLS and creates every znode world-open, so they cannot be honoured.
-      throw configError(
-        'set_acls',
-        'x509 ACLs need TLS client certificates, which the native ZooKeeper client cannot present',
-        'remove set_acls, or use the etcd3 DCS if the cluster keys must be access-controlled',
-      );
-    }
-  }
-
-  const auth: Array<[string, string]> = [];
-  if (section.auth_data !== undefined && section.auth_data !== null) {
-    const data = section.auth_data;
-    if (!isRecord(data)) throw configError('auth_data', 'expected a mapping of scheme to credential, e.g. {digest: "user:password"}');
-    for (const [scheme, credential] of Object.entries(data)) {
-      if (typeof credential !== 'string' || credential === '') {
-        throw configError(`auth_data.${scheme}`, 'expected a non-empty credential string');
-      }
-      auth.push([scheme, credential]);
-    }
-  }
+  const auth = parseAuthData(section.auth_data);
+  const acl = parseAcls(section.set_acls, auth, logger);
 
   const unknown = Object.keys(section).filter((k) => !KNOWN_KEYS.has(k));
   if (unknown.length > 0) logger.warn({ keys: unknown.map((k) => `zookeeper.${k}`) }, 'unknown keys in the zookeeper section are ignored');
 
-  return { hosts, chroot, connectString: hosts.join(',') + chroot, auth };
+  return { hosts, chroot, connectString: hosts.join(',') + chroot, auth, acl };
 }

@@ -74,10 +74,26 @@ export interface NodeStat {
   /** Session id (hex) owning an ephemeral node; absent for persistent nodes. */
   owner?: string;
   numChildren: number;
+  /** Version of the znode's ACL (0 until a setACL). */
+  aversion: number;
+}
+
+/** ZooKeeper permission bits (`ZOO_PERM_*`). */
+export const PERM = { read: 1, write: 2, create: 4, delete: 8, admin: 16, all: 31 } as const;
+
+/** One ACL entry in ZooKeeper's terms: `scheme:id` and its permission bits. */
+export interface AclEntry {
+  scheme: string;
+  id: string;
+  perms: number;
 }
 
 export type Request =
-  | { op: 'create'; path: string; data: string; ephemeral: boolean }
+  /**
+   * With `acl`, the child sets it (`setACL`, ACL version 0) as soon as the create succeeds, then
+   * reads the Stat: the npm client always creates with `world:anyone` (see `session-process.ts`).
+   */
+  | { op: 'create'; path: string; data: string; ephemeral: boolean; acl?: AclEntry[] }
   | { op: 'get'; path: string }
   | { op: 'set'; path: string; data: string; version: number }
   | { op: 'delete'; path: string; version: number }
@@ -88,6 +104,15 @@ export type Request =
   | { op: 'watch_children'; path: string }
   /** Round trip through the ensemble leader: later reads on this session see everything committed before. */
   | { op: 'sync'; path: string }
+  /** setACL with an ACL version (-1: any). */
+  | { op: 'set_acl'; path: string; version: number; acl: AclEntry[] }
+  /**
+   * getACL. Only for a znode known to exist and be readable: when the server refuses it (no
+   * node, no READ or ADMIN permission, connection loss) the addon frees a NULL ACL vector and the
+   * process dies of SIGSEGV (zookeeper 7.3.0 `acl_completion`). The driver never sends it; tests
+   * read ACLs back with it, through a session process whose crash costs nothing.
+   */
+  | { op: 'get_acl'; path: string }
   /** Answered by the child itself, without ZooKeeper: proves the child's event loop runs. */
   | { op: 'ping' };
 
@@ -98,6 +123,10 @@ export interface Reply {
   stat?: NodeStat;
   data?: string;
   children?: string[];
+  /** get_acl: the ACL. */
+  acl?: AclEntry[];
+  /** create with `acl`: the setACL's code (absent when the create itself failed). */
+  aclRc?: number;
 }
 
 export interface InitMessage {

@@ -5,13 +5,20 @@
  * the parent goes away, so the parent treats "child gone" as "session gone".
  */
 import { createRequire } from 'node:module';
-import type { ChildMessage, InitMessage, NodeStat, ParentMessage, Reply, Request } from './protocol.js';
+import type { AclEntry, ChildMessage, InitMessage, NodeStat, ParentMessage, Reply, Request } from './protocol.js';
 import { WATCH_EVENT, ZRC } from './protocol.js';
 
 interface RawStat {
   version: number;
+  aversion: number;
   ephemeralOwner: string;
   numChildren: number;
+}
+/** The npm client's ACL entries: `perms` out of getACL; its setACL wrapper renames it to `perm`. */
+interface RawAcl {
+  perms: number;
+  scheme: string;
+  auth: string;
 }
 type Done = (rc: number, error: string) => void;
 
@@ -40,6 +47,9 @@ interface NativeHandle {
   ): number;
   add_auth(scheme: string, credential: string, cb: Done): number;
   a_sync(path: string, cb: Done): number;
+  a_exists(path: string, watch: boolean, cb: (rc: number, error: string, stat: RawStat | null) => void): number;
+  a_set_acl(path: string, version: number, acl: RawAcl[], cb: Done): number;
+  a_get_acl(path: string, cb: (rc: number, error: string, acl: RawAcl[] | null, stat: RawStat | null) => void): number;
 }
 
 const EPHEMERAL = 1;
@@ -56,7 +66,35 @@ function toStat(raw: RawStat | null): NodeStat | undefined {
   if (!raw) return undefined;
   // Persistent nodes report owner 0.
   const owner = raw.ephemeralOwner && raw.ephemeralOwner !== '0' ? raw.ephemeralOwner : undefined;
-  return owner === undefined ? { version: raw.version, numChildren: raw.numChildren } : { version: raw.version, owner, numChildren: raw.numChildren };
+  const stat: NodeStat = { version: raw.version, numChildren: raw.numChildren, aversion: raw.aversion };
+  if (owner !== undefined) stat.owner = owner;
+  return stat;
+}
+
+function toRawAcl(acl: AclEntry[]): RawAcl[] {
+  return acl.map((a) => ({ perms: a.perms, scheme: a.scheme, auth: a.id }));
+}
+
+/**
+ * The npm client creates every znode with `world:anyone` (its `a_create` hard-codes
+ * ZOO_OPEN_ACL_UNSAFE, and it has no multi), so an ACL'd create is a create, then a setACL sent
+ * the moment the create succeeds (ACL version 0: only if nobody changed the ACL in between), then
+ * a Stat read: the parent checks that nothing touched the znode in that one round trip.
+ */
+function createWithAcl(handle: NativeHandle, request: Extract<Request, { op: 'create' }>, acl: AclEntry[], reply: (r: Reply) => void): number {
+  return handle.a_create(request.path, Buffer.from(request.data, 'utf8'), request.ephemeral ? EPHEMERAL : PERSISTENT, (rc, message) => {
+    if (rc !== ZRC.ok) return reply({ rc, message });
+    const aclFailed = (aclRc: number, aclMessage: string) => reply({ rc, aclRc, message: aclMessage });
+    const sent = handle.a_set_acl(request.path, 0, toRawAcl(acl), (aclRc, aclMessage) => {
+      if (aclRc !== ZRC.ok) return aclFailed(aclRc, aclMessage);
+      const read = handle.a_exists(request.path, false, (statRc, _m, stat) => {
+        const s = statRc === ZRC.ok ? toStat(stat) : undefined;
+        reply(s ? { rc, message, aclRc, stat: s } : { rc, message, aclRc });
+      });
+      if (read < 0) reply({ rc, message, aclRc });
+    });
+    if (sent < 0) aclFailed(sent, 'setACL not sent (client state)');
+  });
 }
 
 function start(init: InitMessage): NativeHandle {
@@ -107,6 +145,7 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
     case 'ping':
       return reply({ rc: ZRC.ok });
     case 'create':
+      if (request.acl && request.acl.length > 0) return void fail(createWithAcl(handle, request, request.acl, reply));
       return void fail(
         handle.a_create(request.path, Buffer.from(request.data, 'utf8'), request.ephemeral ? EPHEMERAL : PERSISTENT, (rc, message) =>
           reply({ rc, message }),
@@ -130,6 +169,16 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
       return void fail(handle.a_delete_(request.path, request.version, (rc, message) => reply({ rc, message })));
     case 'sync':
       return void fail(handle.a_sync(request.path, (rc, message) => reply({ rc, message })));
+    case 'set_acl':
+      return void fail(handle.a_set_acl(request.path, request.version, toRawAcl(request.acl), (rc, message) => reply({ rc, message })));
+    case 'get_acl':
+      return void fail(
+        handle.a_get_acl(request.path, (rc, message, acl, stat) => {
+          const s = toStat(stat);
+          const entries = (acl ?? []).map((a) => ({ scheme: a.scheme, id: a.auth, perms: a.perms }));
+          reply(s ? { rc, message, acl: entries, stat: s } : { rc, message, acl: entries });
+        }),
+      );
     case 'children':
       return void fail(
         handle.a_get_children(request.path, false, (rc, message, children) => reply({ rc, message, children: children ?? [] })),

@@ -22,6 +22,7 @@ import {
   clusterPrefix,
   DcsError,
   DcsErrorCode,
+  isDcsError,
   KEY,
   memberKey,
   timerDelay,
@@ -119,6 +120,9 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   /** Ids of the sessions this driver opened, newest last (bounded: only recent ones can still own a znode). */
   private readonly ownSessions: string[] = [];
   private stats = { sessionsStarted: 0, watchRegistrations: 0, watchFires: 0 };
+  /** Znodes we may have created whose ACL is not known to be set (see `createOne`). */
+  private readonly aclPending = new Set<string>();
+  private aclRepairInFlight = false;
   private readonly options: DriverOptions;
 
   constructor(options: DriverOptions) {
@@ -173,7 +177,9 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       r = await this.create(path, this.options.name, true, deadline);
     } catch (e) {
       // The create may have been applied although its answer was lost. A read on the same
-      // session tells: ZooKeeper serves a session's requests in order.
+      // session tells: ZooKeeper serves a session's requests in order. A refusal is final (an
+      // ACL'd create that was tampered with must not be read back as ours).
+      if (!isDcsError(e, DcsErrorCode.Unavailable)) throw e;
       const owned = await this.readBackLeader(deadline).catch(() => null);
       if (owned === null) throw e;
       return owned;
@@ -521,6 +527,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private beat(): void {
     const session = this.session;
     if (this.heartbeatInFlight || this.closed || session?.state !== 'connected') return;
+    this.repairAcls();
     this.heartbeatInFlight = true;
     this.exec({ op: 'sync', path: '/' }, this.options.clock.now() + HEARTBEAT_MS * 2)
       .catch(() => undefined) // a failed beat only means the hold is not moved
@@ -619,8 +626,9 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
    * does): a queued request would only answer after the loop's decision had to be made. A session
    * that has not connected yet (start-up, or just replaced) is waited for within the deadline.
    */
-  private async exec(request: Request, deadline: number): Promise<Answer> {
+  private async exec(request: Request, deadline: number, onSent?: () => void): Promise<Answer> {
     const session = await this.usableSession(deadline, request);
+    onSent?.();
     const result = await session.call(request, deadline - this.options.clock.now());
     if (this.closed) throw this.closedError();
     const what = `${request.op} ${'path' in request ? request.path : ''}`;
@@ -672,17 +680,97 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     for (const wake of [...this.stateWaiters]) wake();
   }
 
-  /** create, making missing parents (persistent, empty) on the way, as kazoo's makepath does. */
+  /**
+   * create, making missing parents (persistent, empty) on the way, as kazoo's makepath does. With
+   * `set_acls`, every znode created here, parents included, gets that ACL (`createOne`); existing
+   * parents are left as they are, whatever their ACL.
+   */
   private async create(path: string, data: string, ephemeral: boolean, deadline: number): Promise<Answer> {
-    const r = await this.exec({ op: 'create', path, data, ephemeral }, deadline);
+    const r = await this.createOne(path, data, ephemeral, deadline);
     if (r.rc !== ZRC.noNode) return r;
     const parts = path.split('/').filter(Boolean);
     for (let i = 1; i < parts.length; i++) {
       const parent = `/${parts.slice(0, i).join('/')}`;
-      const p = await this.exec({ op: 'create', path: parent, data: '', ephemeral: false }, deadline);
+      const p = await this.createOne(parent, '', false, deadline);
       if (p.rc !== ZRC.ok && p.rc !== ZRC.nodeExists) throw this.failure(p, 'create', parent);
     }
-    return this.exec({ op: 'create', path, data, ephemeral }, deadline);
+    return this.createOne(path, data, ephemeral, deadline);
+  }
+
+  /**
+   * One create; with an ACL configured, the session process sets it right after the create
+   * succeeds (the npm client can only create `world:anyone` znodes) and reads the Stat back.
+   * For one round trip the znode is open to anyone. What happens in that window is checked:
+   * - the setACL (ACL version 0) failed because the server refused it (someone changed the ACL
+   *   first, or the ACL itself is invalid): the znode is deleted (a persistent one only if nobody
+   *   wrote it since: data version 0) and the create rejected, so no world-open znode stays;
+   * - our ephemeral's data changed (its version is no longer 0; only its creator writes it): it is
+   *   deleted and the create rejected;
+   * - no answer (connection loss): the heartbeat sets the ACL again (`repairAcls`) once the
+   *   session is back, and the create is reported unavailable.
+   * A refused create (NOAUTH on the parent, NODEEXISTS) sends no setACL: a znode pgha did not
+   * create keeps its ACL.
+   */
+  private async createOne(path: string, data: string, ephemeral: boolean, deadline: number): Promise<Answer> {
+    const acl = this.settings.acl;
+    if (acl.length === 0) return this.exec({ op: 'create', path, data, ephemeral }, deadline);
+    let sent = false;
+    let r: Answer;
+    try {
+      r = await this.exec({ op: 'create', path, data, ephemeral, acl }, deadline, () => (sent = true));
+    } catch (e) {
+      // Sent but unanswered: created or not, we cannot tell; if it was, its ACL may not be set.
+      if (sent) this.aclPending.add(path);
+      throw e;
+    }
+    if (r.rc !== ZRC.ok) return r;
+    if (r.aclRc === ZRC.ok) {
+      if (!ephemeral || r.stat === undefined || r.stat.version === 0) return r;
+      await this.exec({ op: 'delete', path, version: -1 }, deadline).catch(() => undefined);
+      throw new DcsError(DcsErrorCode.Rejected, `ZooKeeper ${path}: another client changed our new znode before its ACL was set; deleted it`, {
+        hint: 'an unauthenticated client races pgha\'s creates: keep ZooKeeper reachable only from trusted hosts',
+      });
+    }
+    if (r.aclRc === undefined || !SERVER_ANSWERS.has(r.aclRc)) {
+      this.aclPending.add(path);
+      throw this.unavailable(`ZooKeeper (${this.settings.connectString}) created ${path} but its ACL could not be set yet (${r.aclRc ?? '?'} ${r.message ?? ''}); retried in the background`);
+    }
+    // Our ephemeral is only ours to write; a persistent znode written since by another agent is kept.
+    const removed = await this.exec({ op: 'delete', path, version: ephemeral ? -1 : 0 }, deadline).then(
+      (d) => d.rc === ZRC.ok || d.rc === ZRC.noNode,
+      () => false,
+    );
+    throw new DcsError(
+      DcsErrorCode.Rejected,
+      `ZooKeeper (${this.settings.connectString}) refused the ACL of ${path} (zookeeper.set_acls): ${r.aclRc} ${r.message ?? ''}; ${removed ? 'the znode was deleted' : 'the znode could not be deleted'}`,
+      { hint: r.aclRc === ZRC.invalidAcl ? 'the server has no authentication provider for a scheme of zookeeper.set_acls, or an id is malformed' : 'another client changed the znode\'s ACL before pgha set it' },
+    );
+  }
+
+  /**
+   * Sets the ACL of znodes whose create went unanswered or whose setACL did not reach the server.
+   * ACL version 0: only a znode whose ACL nobody has set since its creation is changed.
+   */
+  private repairAcls(): void {
+    if (this.aclPending.size === 0 || this.aclRepairInFlight) return;
+    this.aclRepairInFlight = true;
+    const deadline = this.options.clock.now() + HEARTBEAT_MS * 2;
+    const paths = [...this.aclPending];
+    void Promise.all(
+      paths.map(async (path) => {
+        const r = await this.exec({ op: 'set_acl', path, version: 0, acl: this.settings.acl }, deadline).catch(() => null);
+        if (r === null) return;
+        this.aclPending.delete(path);
+        if (r.rc === ZRC.ok || r.rc === ZRC.noNode) return;
+        // BADVERSION: someone set it already (a create of ours that did go through, or another
+        // client in the window); NOAUTH: the ACL is ours already or another's. Either way not world-open by us.
+        if (r.rc !== ZRC.badVersion && r.rc !== ZRC.noAuth) {
+          this.options.logger.error({ path, rc: r.rc, message: r.message }, 'could not set the ACL of a znode pgha created (zookeeper.set_acls)');
+        }
+      }),
+    ).finally(() => {
+      this.aclRepairInFlight = false;
+    });
   }
 
   /** After an ambiguous acquire: true if the leader znode is ours, false if someone else's, null if unknown. */

@@ -345,12 +345,6 @@ describe('connection', () => {
     expect(d.inspect().state).toBe('connected');
   });
 
-  it('authenticates with auth_data before the first call', async () => {
-    const d = await make({ scope: randomScope(), name: 'pg0', section: { hosts: zk.connectString, auth_data: { digest: 'pgha:secret' } } });
-    expect(await d.acquireLeader()).toBe(true);
-    expect((await d.load()).nodes.get('leader')?.value).toBe('pg0');
-  });
-
   it('reads a large member list without the client closing the session', async () => {
     const scope = randomScope();
     const d = await make({ scope, name: 'pg0', retryTimeout: 10 });

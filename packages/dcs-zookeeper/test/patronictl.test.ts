@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, silentLogger, type ClusterStore, type MemberData } from '@pgha/dcs';
 import { startZooKeeper, tempDir, type ZooKeeperEnsemble } from '@pgha/test-servers';
+import { digestId } from '../src/config.js';
 import { createDriver } from '../src/index.js';
 import { driverOptions, randomScope } from './fixtures/driver-options.js';
 
@@ -132,6 +133,38 @@ describe('patronictl 3.0.2 on a cluster written by pgha', () => {
     expect(out).toMatch(/^maximum_lag_on_failover: 1048576$/m);
     expect(out).toMatch(/^ {4}max_connections: 100$/m);
     expect(out).toMatch(/^ {2}use_pg_rewind: true$/m);
+  });
+
+  it('lists a cluster whose znodes carry ACLs, from the agents\' own YAML (auth_data, set_acls)', async () => {
+    // Patroni 3.0.2 has no auth_data (3.3 added it) and reads every set_acls key as an x509 name
+    // (the scheme prefix is Patroni 4.2's): it reads such a cluster through world:anyone READ.
+    const aclScope = randomScope('robin');
+    const zookeeper = {
+      hosts: [zk.connectString],
+      auth_data: { digest: 'pgha:secret' },
+      set_acls: { [`digest:${digestId('pgha:secret')}`]: ['ALL'], 'world:anyone': ['READ'] },
+    };
+    for (const name of ['pg0', 'pg1']) {
+      const driver = await createDriver(driverOptions(zk.connectString, { scope: aclScope, name, ttl: 20, section: zookeeper }));
+      stores.push(createClusterStore(driver, { name, logger: silentLogger }));
+    }
+    const [pg0, pg1] = stores.slice(-2) as [ClusterStore, ClusterStore];
+    expect(await pg0.acquireLeader()).toBe(true);
+    await pg0.touchMember(member({ role: 'primary', conn_url: 'postgres://127.0.0.1:5442/postgres', api_url: 'http://127.0.0.1:8018/patroni', timeline: 1 }));
+    await pg1.touchMember(member({ conn_url: 'postgres://127.0.0.1:5443/postgres', api_url: 'http://127.0.0.1:8019/patroni', timeline: 1 }));
+    const aclConfig = join(dir.path, 'patronictl-acl.yaml');
+    // JSON is YAML.
+    await writeFile(aclConfig, JSON.stringify({ scope: aclScope, zookeeper }));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(PATRONICTL, ['-c', aclConfig, 'list', '-f', 'json'], { timeout: 60_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    const rows = JSON.parse(out) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => [r.Member, r.Role, r.State])).toEqual([
+      ['pg0', 'Leader', 'running'],
+      ['pg1', 'Replica', 'running'],
+    ]);
   });
 
   it('shows the timeline history', async () => {

@@ -33,6 +33,8 @@ export interface LocalClusterOptions {
   members?: number;
   agent?: AgentKind;
   dcs?: DcsKind;
+  /** Extra keys of every member's DCS section (`etcd3:` or `zookeeper:`), e.g. ZooKeeper's `auth_data` and `set_acls`. */
+  dcsSettings?: Record<string, unknown>;
   scope?: string;
   timing?: Partial<ClusterTiming>;
   /** Extra dynamic configuration merged into `bootstrap.dcs`. */
@@ -104,6 +106,8 @@ export interface LocalCluster {
   dcs: {
     kind: DcsKind;
     endpoints: string[];
+    /** The extra keys of the members' DCS section (`LocalClusterOptions.dcsSettings`). */
+    settings: Record<string, unknown>;
     freeze(): void;
     thaw(): void;
     /** SIGTERM, or SIGKILL with `{ kill: true }` (a crash, for chaos runs); keeps the data. */
@@ -166,7 +170,7 @@ export function memberConfig(options: {
   root: string;
   pgPort: number;
   apiPort: number;
-  dcs: { kind: DcsKind; endpoints: string[] };
+  dcs: { kind: DcsKind; endpoints: string[]; settings?: Record<string, unknown> };
   timing: ClusterTiming;
   dynamic?: Record<string, unknown>;
   tags?: Record<string, unknown>;
@@ -184,8 +188,8 @@ export function memberConfig(options: {
   const dir = join(options.root, options.dirName ?? options.name);
   const dcsSection =
     options.dcs.kind === 'etcd'
-      ? { etcd3: { hosts: options.dcs.endpoints.map((e) => e.replace(/^https?:\/\//, '')) } }
-      : { zookeeper: { hosts: options.dcs.endpoints } };
+      ? { etcd3: { hosts: options.dcs.endpoints.map((e) => e.replace(/^https?:\/\//, '')), ...options.dcs.settings } }
+      : { zookeeper: { hosts: options.dcs.endpoints, ...options.dcs.settings } };
   return {
     scope: options.scope,
     namespace: '/service',
@@ -267,7 +271,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const margin = typeof options.watchdog === 'object' ? options.watchdog.safetyMargin : undefined;
     const config = memberConfig({
       scope, name, dirName, root, pgPort, apiPort, timing,
-      dcs: { kind: dcsKind, endpoints },
+      dcs: { kind: dcsKind, endpoints, settings: options.dcsSettings ?? {} },
       ...(options.dynamic ? { dynamic: options.dynamic } : {}),
       ...(tags ? { tags } : {}),
       ...(options.postgresql ? { postgresql: options.postgresql } : {}),
@@ -293,6 +297,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     dcs: {
       kind: dcsKind,
       endpoints,
+      settings: options.dcsSettings ?? {},
       freeze: () => dcsServer.freeze(0),
       thaw: () => dcsServer.thaw(0),
       stop: (options?: { kill?: boolean }) => dcsServer.stopMember(0, options),

@@ -13,8 +13,8 @@ export type { Cluster, ClusterStore, DcsDriver } from '@pgha/dcs';
 
 /** A driver on the cluster's DCS under a name no member has; tests only read through it. `close()` when done. */
 export async function openDcsDriver(cluster: LocalCluster, name = 'e2e-reader'): Promise<DcsDriver> {
-  const { kind, endpoints } = cluster.dcs;
-  const section = kind === 'etcd' ? { hosts: endpoints.map((e) => e.replace(/^https?:\/\//, '')) } : { hosts: endpoints };
+  const { kind, endpoints, settings } = cluster.dcs;
+  const section = { hosts: kind === 'etcd' ? endpoints.map((e) => e.replace(/^https?:\/\//, '')) : endpoints, ...settings };
   const factory = kind === 'etcd' ? createEtcdDriver : createZooKeeperDriver;
   return factory({ namespace: '/service', scope: cluster.scope, name, section, ttl: 30, loopWait: 10, retryTimeout: 10, clock: systemClock, logger: silentLogger });
 }
