@@ -140,7 +140,29 @@ describe('addresses and connection strings', () => {
   it('quotes conninfo values and escapes .pgpass fields', () => {
     expect(formatConninfo({ user: 'rep', passfile: '/tmp/my pass', host: 'h', port: 5432, sslkey: undefined })).toBe("user=rep passfile='/tmp/my pass' host=h port=5432");
     expect(formatConninfo({ application_name: "o'neil\\x" })).toBe("application_name='o\\'neil\\\\x'");
-    expect(pgpassContent([{ username: 'rep', password: 'a:b\\c' }, { username: 'rep', password: 'other' }, { username: 'nopw' }])).toBe('*:*:*:rep:a\\:b\\\\c\n');
+    expect(pgpassContent([{ hosts: ['h'], port: 5432, auth: { username: 'rep', password: 'a:b\\c' } }])).toBe('h:5432:*:rep:a\\:b\\\\c\n');
+  });
+
+  // Issue 16: a password is offered only to the hosts and port its connection targets.
+  it('writes one .pgpass line per host and port, never a wildcard host', () => {
+    const repl = { username: 'replicator', password: 'r' };
+    const content = pgpassContent([
+      { hosts: ['10.0.0.7'], port: 5433, auth: { username: 'rewinder', password: 'w' } },
+      { hosts: ['10.0.0.7', 'db2.example'], port: 5433, auth: repl },
+      { hosts: ['10.0.0.7'], port: 5433, auth: { username: 'replicator', password: 'second' } },
+      { hosts: ['::1', '/var/run/postgresql', '*'], port: 5432, auth: { username: 'postgres', password: 's' } },
+      { hosts: ['127.0.0.1'], port: 5432, auth: { username: 'nopw' } },
+    ]);
+    expect(content).toMatchInlineSnapshot(`
+      "10.0.0.7:5433:*:rewinder:w
+      10.0.0.7:5433:*:replicator:r
+      db2.example:5433:*:replicator:r
+      \\:\\:1:5432:*:postgres:s
+      /var/run/postgresql:5432:*:postgres:s
+      localhost:5432:*:postgres:s
+      "
+    `);
+    expect(content).not.toMatch(/^\*/m);
   });
 
   it('reads back primary_conninfo from a written postgresql.conf', () => {
