@@ -2,10 +2,11 @@
  * The controller: one instance per agent, acting on the local data directory. See contract.ts for
  * what each method promises; this file is how.
  */
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { isIP } from 'node:net';
 import type { CustomTypesConfig } from 'pg';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { BootstrapSection, DynamicPostgresql, PostgresqlSection } from './config.js';
 import { methodSettings } from './config.js';
 import type {
@@ -1198,10 +1199,12 @@ class LocalPostgresController implements PostgresController {
   private async runInitdb(signal: AbortSignal | undefined): Promise<void> {
     const su = this.auth('superuser');
     const args = ['-D', this.dataDir, `--username=${this.superuserName()}`, ...optionArguments(this.bootstrapSection.initdb)];
-    let pwfile: string | undefined;
+    let pwdir: string | undefined;
     if (su?.password !== undefined) {
-      // Beside the .pgpass file, in a directory no other user can write (not a guessable /tmp name).
-      pwfile = join(dirname((await this.locatePgpass()).path), `.initdb-pw-${process.pid}-${Date.now()}`);
+      // In a fresh 0700 directory with an unpredictable name: another user cannot take the name first.
+      pwdir = await mkdtemp(join(tmpdir(), 'pgha-initdb-'));
+      if (this.runAs) await chown(pwdir, this.runAs.uid, this.runAs.gid);
+      const pwfile = join(pwdir, 'pwfile');
       await writeOwnedFile(pwfile, `${su.password}\n`, { mode: 0o600, owner: this.runAs });
       args.push(`--pwfile=${pwfile}`);
     }
@@ -1209,7 +1212,7 @@ class LocalPostgresController implements PostgresController {
       const result = await this.runBinary('initdb', args, { timeoutMs: this.longTimeoutMs, signal });
       if (result.code !== 0) throw new Error(`initdb ${describeRun(result)}:\n${lastLines(result.output)}`);
     } finally {
-      if (pwfile) await rm(pwfile, { force: true });
+      if (pwdir) await rm(pwdir, { recursive: true, force: true });
     }
   }
 

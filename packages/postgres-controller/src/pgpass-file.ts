@@ -57,7 +57,7 @@ export async function directoryRisk(dir: string, owner: RunAs | undefined): Prom
     }
     if (othersWrite && leaf) leafShared = true;
     const parent = dirname(path);
-    if (parent === path) return { risk: leafShared ? `${dir} is a shared directory: another local user can create the file first` : null, leafShared };
+    if (parent === path) return { risk: leafShared ? `${dir} is a shared directory where anyone can create a file first` : null, leafShared };
     path = parent;
     leaf = false;
   }
@@ -123,7 +123,7 @@ export async function locatePgpass(options: { configured: string | undefined; da
     if (risk !== null) {
       logger.warn(
         { pgpass: configured },
-        `SECURITY: postgresql.pgpass (${configured}) is not private: ${risk}. Another local user can stop PostgreSQL from starting there. Leave postgresql.pgpass unset (pgha then uses ${defaultPgpassPath(options.dataDir)}) or point it into a directory only the PostgreSQL user can write`,
+        `SECURITY: postgresql.pgpass (${configured}) is not private: ${risk}, so another local user can keep PostgreSQL from starting. Leave postgresql.pgpass unset (pgha then uses ${defaultPgpassPath(options.dataDir)}) or point it into a directory only the PostgreSQL user can write`,
       );
     }
     return { path: configured, temporary: false };
