@@ -79,11 +79,16 @@ export function formatConninfo(params: Record<string, string | number | undefine
     .join(' ');
 }
 
-/** The SSL / GSS options of an authentication block, as conninfo keys (never the password). */
+/**
+ * The SSL / GSS options of an authentication block, as conninfo keys (never the login password,
+ * which is in the .pgpass file). `sslpassword` is here for primary_conninfo (a 0600 file, as in
+ * Patroni); command lines move it to a service file instead.
+ */
 export function sslOptions(auth: Authentication | undefined): Record<string, string | undefined> {
   return {
     sslmode: auth?.sslmode ?? 'prefer',
     sslkey: auth?.sslkey,
+    sslpassword: auth?.sslpassword,
     sslcert: auth?.sslcert,
     sslrootcert: auth?.sslrootcert,
     sslcrl: auth?.sslcrl,

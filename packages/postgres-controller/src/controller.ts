@@ -268,19 +268,55 @@ class LocalPostgresController implements PostgresController {
     };
   }
 
-  /** libpq conninfo towards `source`, never with a password: that is in the .pgpass file. */
-  private sourceConninfo(source: ReplicationSource, kind: 'replication' | 'rewind', extra: Record<string, string | number | undefined> = {}): string {
+  /**
+   * libpq conninfo towards `source`, never with a password: that is in the .pgpass file. With
+   * `service`, a `sslpassword` is left out for `service=<name>` instead (a command line is visible
+   * to every local user; see withSslPasswordService).
+   */
+  private sourceConninfo(
+    source: ReplicationSource,
+    kind: 'replication' | 'rewind',
+    extra: Record<string, string | number | undefined> = {},
+    service?: string,
+  ): string {
     const auth = this.auth(this.sourceRole(kind));
     const target = this.sourceTarget(source, kind);
+    const ssl = sslOptions(auth);
+    if (service !== undefined && ssl.sslpassword !== undefined) {
+      delete ssl.sslpassword;
+      ssl.service = service;
+    }
     return formatConninfo({
       user: target.user,
       passfile: auth?.password !== undefined ? this.pgpassPath : undefined,
       host: source.host,
       port: source.port,
       ...(kind === 'rewind' ? { dbname: 'postgres' } : {}),
-      ...sslOptions(auth),
+      ...ssl,
       ...extra,
     });
+  }
+
+  /**
+   * Runs `fn` for a command that connects with `kind`'s role. When the role has a `sslpassword`,
+   * it goes in a libpq service file in a fresh 0700 temp directory (named by PGSERVICEFILE in
+   * `env`, removed afterwards) and `service` names its section; else both are empty.
+   */
+  private async withSslPasswordService<T>(kind: 'replication' | 'rewind', fn: (service: string | undefined, env: Record<string, string>) => Promise<T>): Promise<T> {
+    const sslpassword = this.auth(this.sourceRole(kind))?.sslpassword;
+    if (sslpassword === undefined) return fn(undefined, {});
+    if (/[\r\n]/.test(sslpassword)) {
+      throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: postgresql.authentication.${this.sourceRole(kind)}.sslpassword contains a line break`);
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'pgha-service-'));
+    try {
+      if (this.runAs) await chown(dir, this.runAs.uid, this.runAs.gid);
+      const file = join(dir, 'pg_service.conf');
+      await writeOwnedFile(file, `[pgha]\nsslpassword=${sslpassword}\n`, { mode: 0o600, owner: this.runAs });
+      return await fn('pgha', { PGSERVICEFILE: file });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   private async serverVersion(): Promise<number> {
@@ -1364,17 +1400,23 @@ class LocalPostgresController implements PostgresController {
     source: ReplicationSource | null,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const conninfo = source ? this.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }) : null;
-    let result: RunResult;
-    if (method === 'basebackup') {
+    const result = await this.withSslPasswordService('replication', async (service, env): Promise<RunResult> => {
+      const conninfo = source ? this.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }, service) : null;
+      if (method !== 'basebackup') {
+        const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir, connstring: conninfo });
+        const ran = await runScript(this.scriptContext(env), `postgresql.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal });
+        throwIfAborted(signal, 'replica creation');
+        return ran;
+      }
       const userArgs = optionArguments(this.local.basebackup);
       const given = optionNames(userArgs);
       const args = [`--pgdata=${this.dataDir}`, `--dbname=${conninfo}`, '--progress', '--verbose', ...userArgs];
       if (!given.has('wal-method') && !given.has('X')) args.push('--wal-method=stream');
       let lastProgress = 0;
-      result = await this.runBinary('pg_basebackup', args, {
+      return this.runBinary('pg_basebackup', args, {
         timeoutMs: this.longTimeoutMs,
         signal,
+        env,
         onLine: (line) => {
           // --progress rewrites one line every second; log it every 5 s.
           const progress = /\d+\/\d+ kB/.test(line);
@@ -1383,11 +1425,7 @@ class LocalPostgresController implements PostgresController {
           this.logger.info({ source: 'pg_basebackup' }, line);
         },
       });
-    } else {
-      const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir, connstring: conninfo });
-      result = await runScript(this.scriptContext(), `postgresql.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal });
-      throwIfAborted(signal, 'replica creation');
-    }
+    });
     if (result.code !== 0) throw new Error(`${method === 'basebackup' ? 'pg_basebackup' : settings.command} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
   }
 
@@ -1527,12 +1565,14 @@ class LocalPostgresController implements PostgresController {
     await this.waitForSourceCheckpoint(source, signal);
     await this.salvage(source, signal).catch((e: unknown) => this.logger.warn({ err: describeError(e) }, 'could not tell what pg_rewind will discard'));
     const saved = await this.saveLocalConfigFiles();
-    const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 });
-    const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
-    if (this.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
     this.logger.info({ source: from }, `running pg_rewind from ${from}`);
     await this.writePgpass({ source, kind: 'rewind' });
-    const result = await this.runBinary('pg_rewind', args, { timeoutMs: this.longTimeoutMs, signal });
+    const result = await this.withSslPasswordService('rewind', (service, env) => {
+      const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 }, service);
+      const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
+      if (this.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
+      return this.runBinary('pg_rewind', args, { timeoutMs: this.longTimeoutMs, signal, env });
+    });
     await this.restoreLocalConfigFiles(saved);
     if (result.code !== 0) {
       throw new PostgresError(PostgresErrorCode.RewindFailed, `pg_rewind from ${from} ${describeRun(result)}: ${lastLines(result.output, 4)}`);

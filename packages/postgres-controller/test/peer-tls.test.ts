@@ -49,13 +49,24 @@ function source(name: Member, host = '127.0.0.1'): ReplicationSource {
   return { name, host, port: ports[name] };
 }
 
-/** Every role verifies the server (verify-full against the test CA); the rewind role also presents a client certificate and requires channel binding. */
+/**
+ * Every role verifies the server (verify-full against the test CA); the rewind role also presents
+ * a client certificate whose key is encrypted (sslpassword) and requires channel binding.
+ */
 function authentication(overrides: { replication?: Record<string, string> } = {}) {
   const tls = { sslmode: 'verify-full', sslrootcert: certs.caCert };
   return {
     superuser: { username: 'postgres', password: SUPERUSER_PASSWORD, ...tls },
     replication: { username: 'replicator', password: REPLICATION_PASSWORD, ...tls, ...overrides.replication },
-    rewind: { username: 'rewinder', password: REWIND_PASSWORD, ...tls, sslcert: certs.clientCert, sslkey: certs.clientKey, channel_binding: 'require' },
+    rewind: {
+      username: 'rewinder',
+      password: REWIND_PASSWORD,
+      ...tls,
+      sslcert: certs.clientCert,
+      sslkey: certs.clientKeyEncrypted,
+      sslpassword: certs.clientKeyPassphrase,
+      channel_binding: 'require',
+    },
   };
 }
 
@@ -207,7 +218,7 @@ describe('connections to a peer over TLS', () => {
     await expect(peerQuery('app', { gssencmode: 'require' })).rejects.toThrow(/gssencmode is require/);
   });
 
-  it('rewinds the old primary over TLS with a client certificate and channel binding', async () => {
+  it('rewinds the old primary over TLS with an encrypted client key and channel binding', async () => {
     await b.promote();
     await b.checkpoint();
     expect(await b.createPhysicalSlot(slotNameForMember('pg0'))).toBe(true);
@@ -226,10 +237,14 @@ describe('connections to a peer over TLS', () => {
     expect(sourceServer).toContain('sslmode=verify-full');
     expect(sourceServer).toContain(`sslcert=${certs.clientCert}`);
     expect(sourceServer).toContain('channel_binding=require');
+    // The key's passphrase reached pg_rewind through a service file, not its command line.
+    expect(sourceServer).toContain('service=pgha');
+    expect(rewind?.env.PGSERVICEFILE).toMatch(/pgha-service-\w+\/pg_service\.conf$/);
+    await expect(stat(rewind!.env.PGSERVICEFILE!)).rejects.toThrow(/ENOENT/); // removed afterwards
   });
 
   it('keeps every password out of command lines, environments and logs', () => {
-    const secrets = [SUPERUSER_PASSWORD, REPLICATION_PASSWORD, REWIND_PASSWORD, APP_PASSWORD];
+    const secrets = [SUPERUSER_PASSWORD, REPLICATION_PASSWORD, REWIND_PASSWORD, APP_PASSWORD, certs.clientKeyPassphrase];
     const commands = JSON.stringify(runner.commands.map((c) => [c.command, c.args, c.env]));
     const logs = JSON.stringify(logger.entries);
     for (const secret of secrets) {
