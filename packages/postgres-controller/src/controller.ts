@@ -3,8 +3,8 @@
  * what each method promises; this file is how.
  */
 import { chown, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
 import type { CustomTypesConfig } from 'pg';
 import { isAbsolute, join } from 'node:path';
 import type { BootstrapSection, DynamicPostgresql, PostgresqlSection } from './config.js';
@@ -504,9 +504,10 @@ class LocalPostgresController implements PostgresController {
       targets.push({ hosts: hostsOf(this.upstream), port: this.upstream.port, auth: this.auth('replication') });
     }
     const local = new Set(this.listen.hosts.map(localHostFor));
-    if (this.local.connect_address) {
-      const connect = parseHostPort(this.local.connect_address, 'postgresql.connect_address', this.listen.port);
-      for (const host of connect.hosts) local.add(host);
+    try {
+      if (this.local.connect_address) for (const host of parseHostPort(this.local.connect_address, 'postgresql.connect_address', this.listen.port).hosts) local.add(host);
+    } catch {
+      // A bad connect_address is reported where it is used; it only adds no line here.
     }
     local.add(this.socketDirectory());
     local.add('localhost');

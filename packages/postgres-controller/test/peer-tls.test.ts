@@ -252,5 +252,8 @@ describe('connections to a peer over TLS', () => {
       expect(logs).not.toContain(secret);
     }
     expect(commands).toContain('pg_rewind');
+    // initdb's password file was in a fresh private directory, not at a guessable /tmp name.
+    const initdb = runner.commands.find((c) => c.command.endsWith('initdb'));
+    expect(initdb?.args.find((arg) => arg.startsWith('--pwfile='))).toMatch(/\/pgha-initdb-\w{6}\/pwfile$/);
   });
 });
