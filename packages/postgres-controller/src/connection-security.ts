@@ -23,7 +23,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { PostgresError, PostgresErrorCode } from './errors.js';
+import { PostgresError, PostgresErrorCode, isPostgresError } from './errors.js';
 
 /** The libpq security keys of one authentication block. */
 export interface ConnectionSecurity {
@@ -182,7 +182,7 @@ export async function tlsOptions(plan: ConnectionPlan, security: ConnectionSecur
     try {
       await checkKeyPermissions(keyPath, `${where}.sslkey`);
     } catch (e) {
-      if (e instanceof PostgresError) throw e;
+      if (isPostgresError(e)) throw e;
       throw new PostgresError(PostgresErrorCode.Config, `cannot read ${where}.sslkey (${keyPath}): ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
     }
     options.key = await readConfigured(keyPath, `${where}.sslkey`);

@@ -8,7 +8,7 @@
  * old primary is rewound with pg_rewind over TLS with a client certificate and channel binding.
  * The tests share the servers and run in order.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { chmod, copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +216,11 @@ describe('connections to a peer over TLS', () => {
     await expect(peerQuery('app', { sslmode: 'require', channel_binding: 'require' })).rejects.toThrow(/channel_binding is require, but the server asked for a cleartext password/);
     await expect(peerQuery('app', { sslmode: 'require' })).resolves.toEqual([{ one: 1 }]);
     await expect(peerQuery('app', { gssencmode: 'require' })).rejects.toThrow(/gssencmode is require/);
+    // A private key others can read is refused, as libpq refuses it.
+    const loose = join(dir.path, 'loose.key');
+    await copyFile(certs.clientKey, loose);
+    await chmod(loose, 0o644);
+    await expect(peerQuery('app', { sslmode: 'require', sslcert: certs.clientCert, sslkey: loose })).rejects.toThrow(/has group or world access/);
   });
 
   it('rewinds the old primary over TLS with an encrypted client key and channel binding', async () => {
