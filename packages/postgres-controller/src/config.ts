@@ -7,6 +7,7 @@
  * config schema from these.
  */
 import { z } from 'zod';
+import { CHANNEL_BINDING_MODES, GSSENC_MODES, SSL_MODES, SSL_NEGOTIATIONS } from './connection-security.js';
 import { PostgresError, PostgresErrorCode } from './errors.js';
 import { PARAMETER_NAME } from './parameters.js';
 
@@ -32,20 +33,25 @@ export const parametersSchema = z.record(
   parameterValueSchema.refine((v) => typeof v !== 'string' || !/[\r\n\0]/.test(v), 'a value must not contain a line break or NUL'),
 );
 
-/** Connection settings for one role (`postgresql.authentication.<superuser|replication|rewind>`). */
+/**
+ * Connection settings for one role (`postgresql.authentication.<superuser|replication|rewind>`).
+ * The libpq keys go into every libpq connection string of that role (pg_basebackup, pg_rewind,
+ * primary_conninfo) and are applied by the agent's own SQL connections (connection-security.ts).
+ * Values libpq would reject are refused here, naming the key.
+ */
 export const authenticationSchema = z.looseObject({
   username: z.string().min(1).optional(),
   password: z.union([z.string(), z.number()]).transform(String).optional(),
-  sslmode: z.string().optional(),
+  sslmode: z.enum(SSL_MODES).optional(),
   sslkey: z.string().optional(),
   sslpassword: z.string().optional(),
   sslcert: z.string().optional(),
   sslrootcert: z.string().optional(),
   sslcrl: z.string().optional(),
   sslcrldir: z.string().optional(),
-  sslnegotiation: z.string().optional(),
-  gssencmode: z.string().optional(),
-  channel_binding: z.string().optional(),
+  sslnegotiation: z.enum(SSL_NEGOTIATIONS).optional(),
+  gssencmode: z.enum(GSSENC_MODES).optional(),
+  channel_binding: z.enum(CHANNEL_BINDING_MODES).optional(),
 });
 export type Authentication = z.infer<typeof authenticationSchema>;
 
@@ -106,7 +112,10 @@ export const postgresqlSectionSchema = z.looseObject({
       pg_rewind: z.string().optional(),
     })
     .optional(),
-  /** Password file written before commands that connect; defaults to `<data_dir>/../pgpass.<name>`-like path chosen by the controller. */
+  /**
+   * The password file libpq reads (PGPASSFILE, primary_conninfo's passfile). Default
+   * `<data_dir>.pgha/pgpass`, in a 0700 directory of the PostgreSQL user (pgpass-file.ts).
+   */
   pgpass: z.string().optional(),
   /** The DBA's own configuration file, included by the generated postgresql.conf instead of postgresql.base.conf. */
   custom_conf: z.string().optional(),

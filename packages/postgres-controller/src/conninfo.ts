@@ -79,11 +79,16 @@ export function formatConninfo(params: Record<string, string | number | undefine
     .join(' ');
 }
 
-/** The SSL / GSS options of an authentication block, as conninfo keys (never the password). */
+/**
+ * The SSL / GSS options of an authentication block, as conninfo keys (never the login password,
+ * which is in the .pgpass file). `sslpassword` is here for primary_conninfo (a 0600 file, as in
+ * Patroni); command lines move it to a service file instead.
+ */
 export function sslOptions(auth: Authentication | undefined): Record<string, string | undefined> {
   return {
     sslmode: auth?.sslmode ?? 'prefer',
     sslkey: auth?.sslkey,
+    sslpassword: auth?.sslpassword,
     sslcert: auth?.sslcert,
     sslrootcert: auth?.sslrootcert,
     sslcrl: auth?.sslcrl,
@@ -108,17 +113,34 @@ export function pgpassLine(entry: { host?: string; port?: number | string; datab
   return [entry.host ?? '*', String(entry.port ?? '*'), entry.database ?? '*', entry.user, entry.password].map((s, i) => (i === 4 || s !== '*' ? esc(s) : s)).join(':');
 }
 
+/** The hosts and port a role's password is offered to, and that role. */
+export interface PgpassTarget {
+  /** Host names, IP addresses or unix socket directories, as the connection names them. */
+  hosts: readonly string[];
+  port: number;
+  auth: Authentication | undefined;
+}
+
 /**
- * The .pgpass content for the configured roles: one wildcard line per user name that has a
- * password (the first role wins when two share a name, as libpq uses the first match).
+ * The .pgpass content: one line per host and port a connection targets, for the role it uses
+ * (never `*` for the host or port, so a password is offered to no other server). Roles without a
+ * user name or password give no line. When two targets give the same host, port and user, the
+ * first wins, as libpq uses the first match. A socket directory also gets a `localhost` line: libpq
+ * matches connections through the default socket directory against `localhost` (as Patroni does).
  */
-export function pgpassContent(roles: Array<Authentication | undefined>): string {
+export function pgpassContent(targets: readonly PgpassTarget[]): string {
   const seen = new Set<string>();
   const lines: string[] = [];
-  for (const auth of roles) {
-    if (!auth?.username || auth.password === undefined || seen.has(auth.username)) continue;
-    seen.add(auth.username);
-    lines.push(pgpassLine({ user: auth.username, password: auth.password }));
+  for (const { hosts, port, auth } of targets) {
+    if (!auth?.username || auth.password === undefined) continue;
+    const names = hosts.map((h) => h.trim()).filter((h) => h.length > 0 && h !== '*');
+    if (names.some((h) => h.startsWith('/')) && !names.includes('localhost')) names.push('localhost');
+    for (const host of names) {
+      const key = JSON.stringify([host, port, auth.username]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      lines.push(pgpassLine({ host, port, user: auth.username, password: auth.password }));
+    }
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

@@ -2,7 +2,7 @@
  * The controller: one instance per agent, acting on the local data directory. See contract.ts for
  * what each method promises; this file is how.
  */
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { CustomTypesConfig } from 'pg';
@@ -26,11 +26,12 @@ import type {
 import { CallbackExecutor, describeRun, runScript, type CallbackAction, type ScriptContext } from './callbacks.js';
 import { bootstrapMethodArguments, optionArguments, optionNames, replicaMethodArguments } from './command-arguments.js';
 import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderLinesFile, renderPostgresqlConf, type StandbySettings } from './config-files.js';
-import { connectionUrl, formatConninfo, localHostFor, parseConninfo, parseHostPort, pgpassContent, sslOptions, type HostPort } from './conninfo.js';
+import { connectionUrl, formatConninfo, localHostFor, parseConninfo, parseHostPort, pgpassContent, sslOptions, type HostPort, type PgpassTarget } from './conninfo.js';
 import { parseControlData, stoppedPosition, type ControlData } from './control-data.js';
 import { PostgresError, PostgresErrorCode, describeError, isPostgresError } from './errors.js';
 import { ensureOwnedDirectory, inspectDataDirectoryPath, moveAside, pathExists, removeTree, writeOwnedFile, type RunAs } from './files.js';
 import { silentLogger, type Logger } from './logger.js';
+import { defaultPgpassPath, locatePgpass, removePgpassLocation, writePgpassFile, type PgpassLocation } from './pgpass-file.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import { OLDEST_WAL_FILE_QUERY, READ_SLOT_STATES_QUERY, installSlotState, walStillHere, type SlotState } from './slot-state.js';
 import { REPLICA_MINIMUM_SOURCES, commandLineArguments, effectiveParameters, renderParameterValue, type EffectiveParameters } from './parameters.js';
@@ -135,6 +136,8 @@ class LocalPostgresController implements PostgresController {
   private written: EffectiveParameters | null = null;
   private versionNum: number | null = null;
   private controlCache: { mtime: number; control: ControlData } | undefined;
+  /** Where the .pgpass file went, for the `postgresql.pgpass` value (or default) it was decided for. */
+  private pgpassLocation: { for: string; location: PgpassLocation } | undefined;
 
   private readonly options: PostgresControllerOptions;
 
@@ -174,8 +177,9 @@ class LocalPostgresController implements PostgresController {
     return join(this.configDir, 'postgresql.conf');
   }
 
+  /** The .pgpass file: `postgresql.pgpass`, else `<data_dir>.pgha/pgpass` (pgpass-file.ts; decided at the first write). */
   private get pgpassPath(): string {
-    return this.local.pgpass ?? join(tmpdir(), `pgpass.pgha.${this.options.scope}.${this.options.name}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+    return this.pgpassLocation?.location.path ?? this.local.pgpass ?? defaultPgpassPath(this.dataDir);
   }
 
   private get pgCtlTimeoutMs(): number {
@@ -206,7 +210,16 @@ class LocalPostgresController implements PostgresController {
   }
 
   private scriptContext(env: Record<string, string> = {}): ScriptContext {
-    return { runner: this.runner, logger: this.logger, runAs: this.runAs, env: { PGPASSFILE: this.pgpassPath, ...env } };
+    const pgpass = () => this.pgpassPath;
+    return {
+      runner: this.runner,
+      logger: this.logger,
+      runAs: this.runAs,
+      // Read at each run: the .pgpass place is decided at its first write.
+      get env() {
+        return { PGPASSFILE: pgpass(), ...env };
+      },
+    };
   }
 
   private socketDirectory(): string {
@@ -216,38 +229,94 @@ class LocalPostgresController implements PostgresController {
     return first && first.length > 0 ? first : '/var/run/postgresql';
   }
 
-  /** How the agent reaches its own server: the unix socket when `use_unix_socket`, else the first listen address. */
+  /**
+   * How the agent reaches its own server: the unix socket when `use_unix_socket`, else the first
+   * listen address, with the superuser's security keys (as Patroni's local connection).
+   */
   private localTarget(): ConnectionTarget {
     const su = this.auth('superuser');
     const host = this.local.use_unix_socket ? this.socketDirectory() : localHostFor(this.listen.hosts[0]!);
-    return { host, port: this.listen.port, user: this.superuserName(), password: su?.password, database: 'postgres' };
+    return { host, port: this.listen.port, user: this.superuserName(), password: su?.password, database: 'postgres', ...this.security('superuser') };
   }
 
-  private sourceTarget(source: ReplicationSource, kind: 'replication' | 'rewind'): ConnectionTarget {
-    const auth = kind === 'rewind' ? (this.auth('rewind') ?? this.auth('superuser')) : this.auth('replication');
+  /** The role whose credentials and security keys a connection to a peer uses. */
+  private sourceRole(kind: 'replication' | 'rewind' | 'superuser'): 'replication' | 'rewind' | 'superuser' {
+    return kind === 'rewind' && !this.auth('rewind') ? 'superuser' : kind;
+  }
+
+  /** A role's security keys for the agent's own connections, and the key path errors name. */
+  private security(role: 'replication' | 'rewind' | 'superuser'): Pick<ConnectionTarget, 'security' | 'securityKey'> {
+    return { security: this.auth(role), securityKey: `postgresql.authentication.${role}` };
+  }
+
+  /**
+   * The agent's own connection to a peer: replication (IDENTIFY_SYSTEM, TIMELINE_HISTORY), rewind
+   * (the checkpoint wait; the rewind role, else the superuser, as Patroni's rewind_credentials) or
+   * superuser (logical slot files), with that role's sslmode and certificates.
+   */
+  private sourceTarget(source: ReplicationSource, kind: 'replication' | 'rewind' | 'superuser'): ConnectionTarget {
+    const role = this.sourceRole(kind);
+    const auth = this.auth(role);
     return {
       host: source.host,
       port: source.port,
-      user: auth?.username ?? (kind === 'rewind' ? this.superuserName() : 'replicator'),
+      user: auth?.username ?? (role === 'replication' ? 'replicator' : this.superuserName()),
       password: auth?.password,
       database: 'postgres',
       replication: kind === 'replication',
+      ...this.security(role),
     };
   }
 
-  /** libpq conninfo towards `source`, never with a password: that is in the .pgpass file. */
-  private sourceConninfo(source: ReplicationSource, kind: 'replication' | 'rewind', extra: Record<string, string | number | undefined> = {}): string {
-    const auth = kind === 'rewind' ? (this.auth('rewind') ?? this.auth('superuser')) : this.auth('replication');
+  /**
+   * libpq conninfo towards `source`, never with a password: that is in the .pgpass file. With
+   * `service`, a `sslpassword` is left out for `service=<name>` instead (a command line is visible
+   * to every local user; see withSslPasswordService).
+   */
+  private sourceConninfo(
+    source: ReplicationSource,
+    kind: 'replication' | 'rewind',
+    extra: Record<string, string | number | undefined> = {},
+    service?: string,
+  ): string {
+    const auth = this.auth(this.sourceRole(kind));
     const target = this.sourceTarget(source, kind);
+    const ssl = sslOptions(auth);
+    if (service !== undefined && ssl.sslpassword !== undefined) {
+      delete ssl.sslpassword;
+      ssl.service = service;
+    }
     return formatConninfo({
       user: target.user,
       passfile: auth?.password !== undefined ? this.pgpassPath : undefined,
       host: source.host,
       port: source.port,
       ...(kind === 'rewind' ? { dbname: 'postgres' } : {}),
-      ...sslOptions(auth),
+      ...ssl,
       ...extra,
     });
+  }
+
+  /**
+   * Runs `fn` for a command that connects with `kind`'s role. When the role has a `sslpassword`,
+   * it goes in a libpq service file in a fresh 0700 temp directory (named by PGSERVICEFILE in
+   * `env`, removed afterwards) and `service` names its section; else both are empty.
+   */
+  private async withSslPasswordService<T>(kind: 'replication' | 'rewind', fn: (service: string | undefined, env: Record<string, string>) => Promise<T>): Promise<T> {
+    const sslpassword = this.auth(this.sourceRole(kind))?.sslpassword;
+    if (sslpassword === undefined) return fn(undefined, {});
+    if (/[\r\n]/.test(sslpassword)) {
+      throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: postgresql.authentication.${this.sourceRole(kind)}.sslpassword contains a line break`);
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'pgha-service-'));
+    try {
+      if (this.runAs) await chown(dir, this.runAs.uid, this.runAs.gid);
+      const file = join(dir, 'pg_service.conf');
+      await writeOwnedFile(file, `[pgha]\nsslpassword=${sslpassword}\n`, { mode: 0o600, owner: this.runAs });
+      return await fn('pgha', { PGSERVICEFILE: file });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   private async serverVersion(): Promise<number> {
@@ -403,9 +472,52 @@ class LocalPostgresController implements PostgresController {
 
   // ---------------------------------------------------------------- configuration files
 
-  private async writePgpass(): Promise<void> {
-    const content = pgpassContent([this.auth('replication'), this.auth('rewind'), this.auth('superuser')]);
-    await writeOwnedFile(this.pgpassPath, content, { mode: 0o600, owner: this.runAs });
+  /** Decides where the .pgpass file goes (once per `postgresql.pgpass` value); the location. */
+  private async locatePgpass(): Promise<PgpassLocation> {
+    const key = this.local.pgpass ?? `default:${this.dataDir}`;
+    if (this.pgpassLocation?.for === key) return this.pgpassLocation.location;
+    const previous = this.pgpassLocation?.location;
+    const location = await locatePgpass({
+      configured: this.local.pgpass,
+      dataDir: this.dataDir,
+      owner: this.runAs,
+      scope: this.options.scope,
+      name: this.options.name,
+      logger: this.logger,
+    });
+    this.pgpassLocation = { for: key, location };
+    if (previous) await removePgpassLocation(previous);
+    return location;
+  }
+
+  /**
+   * The hosts each role's password is offered to: `also` first (the source of a clone or rewind
+   * about to run), then the upstream primary_conninfo streams from, then this server's own
+   * addresses (its listen addresses, connect_address, socket directory, localhost) for scripts
+   * such as post_bootstrap and callbacks.
+   */
+  private pgpassTargets(also?: { source: ReplicationSource; kind: 'replication' | 'rewind' }): PgpassTarget[] {
+    const targets: PgpassTarget[] = [];
+    const hostsOf = (source: ReplicationSource) => source.host.split(',');
+    if (also) targets.push({ hosts: hostsOf(also.source), port: also.source.port, auth: this.auth(this.sourceRole(also.kind)) });
+    if (this.role === 'replica' && this.upstream && !this.upstream.noStream) {
+      targets.push({ hosts: hostsOf(this.upstream), port: this.upstream.port, auth: this.auth('replication') });
+    }
+    const local = new Set(this.listen.hosts.map(localHostFor));
+    try {
+      if (this.local.connect_address) for (const host of parseHostPort(this.local.connect_address, 'postgresql.connect_address', this.listen.port).hosts) local.add(host);
+    } catch {
+      // A bad connect_address is reported where it is used; it only adds no line here.
+    }
+    local.add(this.socketDirectory());
+    local.add('localhost');
+    for (const role of ['superuser', 'replication', 'rewind'] as const) targets.push({ hosts: [...local], port: this.listen.port, auth: this.auth(role) });
+    return targets;
+  }
+
+  private async writePgpass(also?: { source: ReplicationSource; kind: 'replication' | 'rewind' }): Promise<void> {
+    const location = await this.locatePgpass();
+    await writePgpassFile(location, pgpassContent(this.pgpassTargets(also)), this.runAs, this.local.pgpass !== undefined);
   }
 
   /**
@@ -1124,9 +1236,12 @@ class LocalPostgresController implements PostgresController {
   private async runInitdb(signal: AbortSignal | undefined): Promise<void> {
     const su = this.auth('superuser');
     const args = ['-D', this.dataDir, `--username=${this.superuserName()}`, ...optionArguments(this.bootstrapSection.initdb)];
-    let pwfile: string | undefined;
+    let pwdir: string | undefined;
     if (su?.password !== undefined) {
-      pwfile = join(tmpdir(), `pgha-initdb-pw-${process.pid}-${Date.now()}`);
+      // In a fresh 0700 directory with an unpredictable name: another user cannot take the name first.
+      pwdir = await mkdtemp(join(tmpdir(), 'pgha-initdb-'));
+      if (this.runAs) await chown(pwdir, this.runAs.uid, this.runAs.gid);
+      const pwfile = join(pwdir, 'pwfile');
       await writeOwnedFile(pwfile, `${su.password}\n`, { mode: 0o600, owner: this.runAs });
       args.push(`--pwfile=${pwfile}`);
     }
@@ -1134,7 +1249,7 @@ class LocalPostgresController implements PostgresController {
       const result = await this.runBinary('initdb', args, { timeoutMs: this.longTimeoutMs, signal });
       if (result.code !== 0) throw new Error(`initdb ${describeRun(result)}:\n${lastLines(result.output)}`);
     } finally {
-      if (pwfile) await rm(pwfile, { force: true });
+      if (pwdir) await rm(pwdir, { recursive: true, force: true });
     }
   }
 
@@ -1233,7 +1348,7 @@ class LocalPostgresController implements PostgresController {
     await this.serverVersion();
     await this.prepareEmptyDataDirectory('create a replica');
     this.state_ = 'creating replica';
-    await this.writePgpass();
+    await this.writePgpass(options.source ? { source: options.source, kind: 'replication' } : undefined);
     // A standby cluster's `standby_cluster.create_replica_methods` decide how its leader clones the remote primary.
     const methods = options.source?.remote?.createReplicaMethods ?? this.local.create_replica_methods ?? ['basebackup'];
     const failures: string[] = [];
@@ -1286,17 +1401,23 @@ class LocalPostgresController implements PostgresController {
     source: ReplicationSource | null,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const conninfo = source ? this.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }) : null;
-    let result: RunResult;
-    if (method === 'basebackup') {
+    const result = await this.withSslPasswordService('replication', async (service, env): Promise<RunResult> => {
+      const conninfo = source ? this.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }, service) : null;
+      if (method !== 'basebackup') {
+        const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir, connstring: conninfo });
+        const ran = await runScript(this.scriptContext(env), `postgresql.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal });
+        throwIfAborted(signal, 'replica creation');
+        return ran;
+      }
       const userArgs = optionArguments(this.local.basebackup);
       const given = optionNames(userArgs);
       const args = [`--pgdata=${this.dataDir}`, `--dbname=${conninfo}`, '--progress', '--verbose', ...userArgs];
       if (!given.has('wal-method') && !given.has('X')) args.push('--wal-method=stream');
       let lastProgress = 0;
-      result = await this.runBinary('pg_basebackup', args, {
+      return this.runBinary('pg_basebackup', args, {
         timeoutMs: this.longTimeoutMs,
         signal,
+        env,
         onLine: (line) => {
           // --progress rewrites one line every second; log it every 5 s.
           const progress = /\d+\/\d+ kB/.test(line);
@@ -1305,11 +1426,7 @@ class LocalPostgresController implements PostgresController {
           this.logger.info({ source: 'pg_basebackup' }, line);
         },
       });
-    } else {
-      const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir, connstring: conninfo });
-      result = await runScript(this.scriptContext(), `postgresql.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal });
-      throwIfAborted(signal, 'replica creation');
-    }
+    });
     if (result.code !== 0) throw new Error(`${method === 'basebackup' ? 'pg_basebackup' : settings.command} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
   }
 
@@ -1449,12 +1566,14 @@ class LocalPostgresController implements PostgresController {
     await this.waitForSourceCheckpoint(source, signal);
     await this.salvage(source, signal).catch((e: unknown) => this.logger.warn({ err: describeError(e) }, 'could not tell what pg_rewind will discard'));
     const saved = await this.saveLocalConfigFiles();
-    const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 });
-    const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
-    if (this.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
     this.logger.info({ source: from }, `running pg_rewind from ${from}`);
-    await this.writePgpass();
-    const result = await this.runBinary('pg_rewind', args, { timeoutMs: this.longTimeoutMs, signal });
+    await this.writePgpass({ source, kind: 'rewind' });
+    const result = await this.withSslPasswordService('rewind', (service, env) => {
+      const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 }, service);
+      const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
+      if (this.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
+      return this.runBinary('pg_rewind', args, { timeoutMs: this.longTimeoutMs, signal, env });
+    });
     await this.restoreLocalConfigFiles(saved);
     if (result.code !== 0) {
       throw new PostgresError(PostgresErrorCode.RewindFailed, `pg_rewind from ${from} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
@@ -1628,8 +1747,7 @@ class LocalPostgresController implements PostgresController {
 
   async readLogicalSlotStates(source: ReplicationSource, names: readonly string[]): Promise<SlotState[]> {
     // pg_read_binary_file of a data directory file needs a superuser.
-    const target: ConnectionTarget = { host: source.host, port: source.port, user: this.superuserName(), password: this.auth('superuser')?.password, database: 'postgres' };
-    const rows = await withConnection(target, this.queryTimeoutMs * 2, async (c) =>
+    const rows = await withConnection(this.sourceTarget(source, 'superuser'), this.queryTimeoutMs * 2, async (c) =>
       (await c.query<{ slot_name: string; state: Buffer; restart_file: string }>(READ_SLOT_STATES_QUERY, [names])).rows,
     );
     const states = rows.map((r) => ({ name: r.slot_name, state: new Uint8Array(r.state), restartFile: r.restart_file }));
@@ -1683,6 +1801,8 @@ class LocalPostgresController implements PostgresController {
   async close(): Promise<void> {
     if (this.postmaster?.poll) clearInterval(this.postmaster.poll);
     this.session.close();
+    // A temporary .pgpass directory goes with this run, unless PostgreSQL still reads it.
+    if (this.pgpassLocation?.location.temporary && !this.postmaster) await removePgpassLocation(this.pgpassLocation.location).catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.callbacks.idle(), new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
     clearTimeout(timer);

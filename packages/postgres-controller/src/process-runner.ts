@@ -4,6 +4,7 @@
  * agent can observe, restrict or replace it. Passwords never go into `args`: callers pass them
  * through a password file named in `env` (PGPASSFILE) or a file argument.
  */
+import { readFileSync } from 'node:fs';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 
 /** Node runs a timer longer than 2^31 - 1 ms after 1 ms: a huge configured timeout must not kill at once. */
@@ -96,8 +97,35 @@ function lineSplitter(emit: (line: string) => void): { push(chunk: Buffer): void
   };
 }
 
-function mergedEnv(env: Record<string, string | undefined> | undefined): NodeJS.ProcessEnv {
+const homes = new Map<number, string | undefined>();
+
+/** The home directory /etc/passwd gives `uid` (cached), or undefined. */
+function homeOf(uid: number): string | undefined {
+  if (!homes.has(uid)) {
+    let home: string | undefined;
+    try {
+      const line = readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .find((l) => l.split(':')[2] === String(uid));
+      home = line?.split(':')[5] || undefined;
+    } catch {
+      home = undefined;
+    }
+    homes.set(uid, home);
+  }
+  return homes.get(uid);
+}
+
+/**
+ * The agent's environment with `env` over it. A child run as another user gets that user's HOME:
+ * libpq reads ~/.postgresql/ (client certificates, root.crt) and fails on a HOME it cannot enter.
+ */
+function mergedEnv(env: Record<string, string | undefined> | undefined, uid?: number): NodeJS.ProcessEnv {
   const result: NodeJS.ProcessEnv = { ...process.env };
+  if (uid !== undefined && uid !== process.getuid?.()) {
+    const home = homeOf(uid);
+    if (home !== undefined) result.HOME = home;
+  }
   for (const [k, v] of Object.entries(env ?? {})) {
     if (v === undefined) delete result[k];
     else result[k] = v;
@@ -149,7 +177,7 @@ export function createNodeProcessRunner(): ProcessRunner {
     async run(command, args, options) {
       const child = spawnChild(command, args, {
         cwd: options.cwd,
-        env: mergedEnv(options.env),
+        env: mergedEnv(options.env, options.uid),
         uid: options.uid,
         gid: options.gid,
         detached: true,
@@ -200,7 +228,7 @@ export function createNodeProcessRunner(): ProcessRunner {
     async spawn(command, args, options) {
       const child = spawnChild(command, args, {
         cwd: options.cwd,
-        env: mergedEnv(options.env),
+        env: mergedEnv(options.env, options.uid),
         uid: options.uid,
         gid: options.gid,
         detached: true,

@@ -5,6 +5,7 @@ import { bootstrapMethodArguments, optionArguments, replicaMethodArguments } fro
 import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderPostgresqlConf } from '../src/config-files.js';
 import { describeSalvage, parseWaldump } from '../src/salvage.js';
 import { bootstrapSectionSchema, parseSection, postgresqlSectionSchema } from '../src/config.js';
+import { connectionPlan } from '../src/connection-security.js';
 import { connectionUrl, formatConninfo, parseConninfo, parseHostPort, pgpassContent } from '../src/conninfo.js';
 import { parseControlData, stoppedPosition } from '../src/control-data.js';
 import { isPostgresError } from '../src/errors.js';
@@ -140,7 +141,58 @@ describe('addresses and connection strings', () => {
   it('quotes conninfo values and escapes .pgpass fields', () => {
     expect(formatConninfo({ user: 'rep', passfile: '/tmp/my pass', host: 'h', port: 5432, sslkey: undefined })).toBe("user=rep passfile='/tmp/my pass' host=h port=5432");
     expect(formatConninfo({ application_name: "o'neil\\x" })).toBe("application_name='o\\'neil\\\\x'");
-    expect(pgpassContent([{ username: 'rep', password: 'a:b\\c' }, { username: 'rep', password: 'other' }, { username: 'nopw' }])).toBe('*:*:*:rep:a\\:b\\\\c\n');
+    expect(pgpassContent([{ hosts: ['h'], port: 5432, auth: { username: 'rep', password: 'a:b\\c' } }])).toBe('h:5432:*:rep:a\\:b\\\\c\n');
+  });
+
+  // Issue 16: a password is offered only to the hosts and port its connection targets.
+  it('writes one .pgpass line per host and port, never a wildcard host', () => {
+    const repl = { username: 'replicator', password: 'r' };
+    const content = pgpassContent([
+      { hosts: ['10.0.0.7'], port: 5433, auth: { username: 'rewinder', password: 'w' } },
+      { hosts: ['10.0.0.7', 'db2.example'], port: 5433, auth: repl },
+      { hosts: ['10.0.0.7'], port: 5433, auth: { username: 'replicator', password: 'second' } },
+      { hosts: ['::1', '/var/run/postgresql', '*'], port: 5432, auth: { username: 'postgres', password: 's' } },
+      { hosts: ['127.0.0.1'], port: 5432, auth: { username: 'nopw' } },
+    ]);
+    expect(content).toMatchInlineSnapshot(`
+      "10.0.0.7:5433:*:rewinder:w
+      10.0.0.7:5433:*:replicator:r
+      db2.example:5433:*:replicator:r
+      \\:\\:1:5432:*:postgres:s
+      /var/run/postgresql:5432:*:postgres:s
+      localhost:5432:*:postgres:s
+      "
+    `);
+    expect(content).not.toMatch(/^\*/m);
+  });
+
+  // Issue 16: the agent's own connections try plaintext and TLS in libpq's order for each sslmode.
+  it("plans the agent's own connections from a role's sslmode as libpq does", () => {
+    const where = 'postgresql.authentication.replication';
+    const attempts = (sslmode?: string, host = '10.0.0.1') => connectionPlan(sslmode === undefined ? {} : { sslmode }, host, where).attempts.join(' then ');
+    expect(
+      Object.fromEntries([undefined, 'disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'].map((m) => [m ?? '(unset)', attempts(m)])),
+    ).toMatchInlineSnapshot(`
+      {
+        "(unset)": "tls then plaintext",
+        "allow": "plaintext then tls",
+        "disable": "plaintext",
+        "prefer": "tls then plaintext",
+        "require": "tls",
+        "verify-ca": "tls",
+        "verify-full": "tls",
+      }
+    `);
+    // libpq ignores sslmode on a unix socket.
+    expect(attempts('verify-full', '/var/run/postgresql')).toBe('plaintext');
+    expect(connectionPlan({ sslmode: 'verify-full', sslrootcert: '/etc/ca.crt' }, 'h', where)).toMatchObject({ mode: 'verify-full', rootCert: '/etc/ca.crt', channelBinding: 'prefer' });
+    expect(() => connectionPlan({ sslmode: 'verify' }, 'h', where)).toThrow('invalid configuration: postgresql.authentication.replication.sslmode: "verify" is not one of disable, allow, prefer, require, verify-ca, verify-full');
+    expect(() => connectionPlan({ sslmode: 'require', sslrootcert: 'system' }, 'h', where)).toThrow(/sslrootcert is system, which needs sslmode verify-full/);
+    expect(() => connectionPlan({ gssencmode: 'require' }, 'h', where)).toThrow(/cannot use GSSAPI encryption/);
+    expect(connectionPlan({ gssencmode: 'require' }, '/tmp', where).attempts).toEqual(['plaintext']);
+    expect(() => parseSection(postgresqlSectionSchema, { listen: ':5432', data_dir: '/d', authentication: { rewind: { sslmode: 'on' } } }, 'postgresql')).toThrow(
+      /postgresql\.authentication\.rewind\.sslmode/,
+    );
   });
 
   it('reads back primary_conninfo from a written postgresql.conf', () => {
