@@ -3,3 +3,4 @@ export * from './process.js';
 export * from './etcd.js';
 export * from './zookeeper.js';
 export * from './random.js';
+export * from './certificates.js';
