@@ -114,7 +114,7 @@ export async function startAgent(options: {
   const apiAuth = config.ctl?.authentication ?? config.restapi.authentication;
   if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
   const peerTls = restClientTls({ client: 'agent', ctl: config.ctl, restapi: config.restapi });
-  logPeerTls(logger, peerTls, config.restapi.verify_client);
+  if (config.restapi.certfile || peerTls.cert || peerTls.ca || peerTls.verify === 'none') logPeerTls(logger, peerTls, config.restapi.verify_client);
   let peerHttp: ReturnType<typeof createPeerHttp>;
   try {
     peerHttp = createPeerHttp({ tls: peerTls });
