@@ -2,9 +2,8 @@
  * The agent: reads the configuration, builds every part and wires them together. No HA logic
  * lives here: the engine decides, the controller and the DCS driver act, the API reports.
  */
-import { readFileSync } from 'node:fs';
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
-import { createHaLoop, createHttpPeerProbe, nodeClock, type HaLoop, type MemberIdentity } from '@pgha/ha-engine';
+import { createHaLoop, createHttpPeerProbe, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type RestClientTls } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
@@ -70,6 +69,20 @@ export interface RunningAgent {
   readonly finished: Promise<number>;
 }
 
+/**
+ * Says at start how this member calls its peers over https, and warns when the members ask for
+ * client certificates (`restapi.verify_client`) and this one has none to present: every
+ * leader-race probe and failsafe ping would then be refused.
+ */
+function logPeerTls(logger: PinoLogger, tls: RestClientTls, verifyClient: string | undefined): void {
+  const verify = { none: 'not verified (ctl.insecure)', chain: `verified against ${tls.ca?.from} ${tls.ca?.file}`, full: 'verified against the public CAs and their host names' }[tls.verify];
+  const cert = tls.cert ? `presenting ${tls.cert.from} ${tls.cert.certfile}` : 'presenting no client certificate';
+  logger.info({ peerTls: { verify: tls.verify, cert: tls.cert?.certfile ?? null, ca: tls.ca?.file ?? null } }, `https peers: certificates ${verify}, ${cert}`);
+  if (!tls.cert && (verifyClient === 'optional' || verifyClient === 'required')) {
+    logger.warn(`restapi.verify_client is ${verifyClient} but this member has no client certificate for its peers: set ctl.certfile and ctl.keyfile, or leader races cannot compare WAL positions with members that ask for one`);
+  }
+}
+
 /** Starts an agent from a validated configuration. */
 export async function startAgent(options: {
   configPath?: string;
@@ -97,14 +110,19 @@ export async function startAgent(options: {
   const store = createClusterStore(driver, { name: config.name, logger });
 
   const apiHeaders: Record<string, string> = {};
-  // Members call each other's unsafe endpoints (POST /failsafe) with the REST API's own credentials, as Patroni does.
-  const apiAuth = config.restapi.authentication;
+  // Members call each other's unsafe endpoints (POST /failsafe) with `ctl.authentication`, else the
+  // REST API's own credentials, as Patroni's PatroniRequest does.
+  const apiAuth = config.ctl?.authentication ?? config.restapi.authentication;
   if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
-  // https peers are verified against the REST API's own CA unless ctl.insecure says otherwise (as Patroni's requests do).
-  const peerHttp = createPeerHttp({
-    rejectUnauthorized: config.ctl?.insecure !== true,
-    ...(config.restapi.cafile ? { ca: readFileSync(config.restapi.cafile) } : {}),
-  });
+  const peerTls = restClientTls({ client: 'agent', ctl: config.ctl, restapi: config.restapi });
+  if (config.restapi.certfile || peerTls.cert || peerTls.ca || peerTls.verify === 'none') logPeerTls(logger, peerTls, config.restapi.verify_client);
+  let peerHttp: ReturnType<typeof createPeerHttp>;
+  try {
+    peerHttp = createPeerHttp({ tls: peerTls });
+  } catch (e) {
+    await store.close({ revoke: true }).catch(() => {});
+    throw e;
+  }
 
   const api = splitHostPort(config.restapi.listen);
   const apiConnect = splitHostPort(config.restapi.connect_address ?? config.restapi.listen);

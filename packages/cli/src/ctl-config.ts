@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { restClientTls, type RestClientTls } from '@pgha/ha-engine';
 import { CliError, CliErrorCode } from './errors.js';
 
 export interface BasicAuth {
@@ -29,6 +30,11 @@ export interface CtlConfig {
   auth: BasicAuth | undefined;
   /** `-k/--insecure` or `ctl.insecure`: do not verify the REST API's TLS certificate. */
   insecure: boolean;
+  /**
+   * TLS towards members' https APIs (ha-engine `restClientTls`): `ctl.certfile` / `keyfile` /
+   * `keyfile_password` presented, `ctl.cacert` (else `restapi.cafile`) trusted.
+   */
+  tls: RestClientTls;
   /** Deadline of one DCS call, seconds (`retry_timeout`, default 10). */
   dcsTimeout: number;
 }
@@ -80,7 +86,41 @@ function defaultPath(env: LoadCtlConfigOptions['env']): { path: string; explicit
   return { path: existsSync(own) || !existsSync(patroni) ? own : patroni, explicit: false };
 }
 
+/** `PATRONI_CTL_<KEY>` / `PATRONI_RESTAPI_<KEY>` for the TLS settings, as Patroni reads them. */
+const TLS_ENV: ReadonlyArray<readonly [string, string]> = [
+  ['ctl', 'insecure'],
+  ['ctl', 'cacert'],
+  ['ctl', 'certfile'],
+  ['ctl', 'keyfile'],
+  ['ctl', 'keyfile_password'],
+  ['restapi', 'cafile'],
+  ['restapi', 'certfile'],
+  ['restapi', 'keyfile'],
+  ['restapi', 'keyfile_password'],
+  ['restapi', 'verify_client'],
+];
+
+/** YAML `on`/`yes`/`true` or their environment spellings; anything else is false. */
+function truthy(v: unknown): boolean {
+  return v === true || (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v.trim()));
+}
+
+/** The string keys of `section`; file paths made absolute from `cwd`, as Python opens them. */
+function stringsOf(section: unknown, keys: readonly string[], cwd: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isMap(section)) return out;
+  for (const k of keys) {
+    const v = section[k];
+    if (typeof v === 'string' && v !== '') out[k] = k.endsWith('file') || k === 'cacert' ? resolve(cwd, v) : v;
+  }
+  return out;
+}
+
 function applyEnv(raw: Record<string, unknown>, env: LoadCtlConfigOptions['env']): void {
+  for (const [section, key] of TLS_ENV) {
+    const value = env[`PATRONI_${section.toUpperCase()}_${key.toUpperCase()}`];
+    if (value) raw[section] = { ...(isMap(raw[section]) ? raw[section] : {}), [key]: value };
+  }
   if (env.PATRONI_SCOPE) raw.scope = env.PATRONI_SCOPE;
   if (env.PATRONI_NAMESPACE) raw.namespace = env.PATRONI_NAMESPACE;
   for (const [section, name] of [['etcd3', 'ETCD3'], ['zookeeper', 'ZOOKEEPER']] as const) {
@@ -135,6 +175,13 @@ export function loadCtlConfig(options: LoadCtlConfigOptions): CtlConfig {
   }
   const ctl = isMap(raw.ctl) ? raw.ctl : {};
   const retry = Number(raw.retry_timeout);
+  const insecure = options.insecure === true || truthy(ctl.insecure);
+  const tls = restClientTls({
+    client: 'ctl',
+    insecure,
+    ctl: stringsOf(ctl, ['cacert', 'certfile', 'keyfile', 'keyfile_password'], cwd),
+    restapi: stringsOf(raw.restapi, ['cafile', 'certfile', 'keyfile', 'keyfile_password', 'verify_client'], cwd),
+  });
   return {
     raw,
     path: loaded,
@@ -142,7 +189,8 @@ export function loadCtlConfig(options: LoadCtlConfigOptions): CtlConfig {
     scope: typeof raw.scope === 'string' || typeof raw.scope === 'number' ? String(raw.scope) : undefined,
     namespace: typeof raw.namespace === 'string' ? raw.namespace : '/service',
     auth: authOf(ctl) ?? authOf(raw.restapi),
-    insecure: options.insecure === true || ctl.insecure === true,
+    insecure,
+    tls,
     dcsTimeout: Number.isFinite(retry) && retry > 0 ? retry : 10,
   };
 }

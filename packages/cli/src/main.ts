@@ -125,7 +125,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDepend
       emit,
       warn: (text) => io.stderr(`Warning: ${text}\n`),
       prompter: createPrompter({ input: io.stdin, write: io.stdout, inputIsTTY: io.stdinIsTTY }),
-      api: createApiClient({ auth: config.auth, insecure: config.insecure, timeoutMs: deps.apiTimeoutMs ?? 10_000 }),
+      api: createApiClient({ auth: config.auth, tls: config.tls, timeoutMs: deps.apiTimeoutMs ?? 10_000 }),
       clusterName(arg) {
         const n = arg ?? config.scope;
         if (n === undefined || n === '') {

@@ -22,3 +22,4 @@ export * from './failsafe-ping.js';
 export * from './fake-clock.js';
 export * from './fake-postgres.js';
 export * from './simulation.js';
+export * from './rest-client-tls.js';

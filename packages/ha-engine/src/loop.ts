@@ -438,6 +438,17 @@ class Loop implements HaLoop {
     const probe = decision.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');
     if (probe?.kind === 'probe_peers') {
       const peers = early && sameTargets(early.targets, probe.members) ? await early.results : await this.#probe(probe.members);
+      // What each member answered, and why one we could not ask is left out of the WAL comparison
+      // (Patroni's `Got response from` / `Request failed to`).
+      for (const p of peers) {
+        if (!p.reachable) {
+          this.#log.warn({ member: p.name }, `Request failed to ${p.name}: ${p.error ?? 'no answer'}`);
+          continue;
+        }
+        const url = probe.members.find((m) => m.name === p.name)?.apiUrl ?? '';
+        const role = p.inRecovery ? 'in recovery' : 'running as primary';
+        this.#log.info({ member: p.name, wal: p.walPosition }, `Got response from ${p.name} ${url}: ${role}, wal position ${p.walPosition ?? 'unknown'}, timeline ${p.timeline ?? 'unknown'}`);
+      }
       snapshot = { ...snapshot, peers, now: clock.now() };
       decision = decide(snapshot);
     } else if (probe?.kind === 'failsafe_check') {
@@ -594,7 +605,8 @@ class Loop implements HaLoop {
     }
     return members.map((m) => {
       const ack = acks.find((a) => a.name === m.name) ?? { name: m.name, accepted: false, error: 'no answer' };
-      this.#log.info({ member: m.name, accepted: ack.accepted }, `Got response from ${m.name} ${m.apiUrl}: ${ack.accepted ? 'Accepted' : (ack.error ?? 'no answer')}`);
+      if (ack.accepted) this.#log.info({ member: m.name, accepted: true }, `Got response from ${m.name} ${m.apiUrl}: Accepted`);
+      else this.#log.warn({ member: m.name, accepted: false }, `No failsafe acknowledgement from ${m.name}: ${ack.error ?? 'no answer'}`);
       return ack;
     });
   }

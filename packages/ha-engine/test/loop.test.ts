@@ -507,6 +507,26 @@ describe('leader race', () => {
   });
 });
 
+describe('members left out of a leader race (issue 16)', () => {
+  it('a replica that cannot ask a member says why, before the race goes on without it', async () => {
+    const { rig: t, engines } = await cluster();
+    const pg0 = engines['pg0'] as Engine;
+    const tlsError = 'GET https://pg2:8008/patroni: TLS: pg2:8008 requires a client certificate (its restapi.verify_client) and none was presented: set ctl.certfile and ctl.keyfile';
+    const peers: PeerProbe = { probe: async (targets) => targets.map((x) => unreachable(x.name, tlsError)) };
+    const pg2 = t.engine('pg2', { peers });
+    pg2.loop.start();
+    await t.until(() => t.world.server('pg2').streaming, 60_000);
+    t.down.add('pg0');
+    await t.drive(pg0.loop.stop());
+    t.world.crash('pg0');
+    await t.until(() => t.world.writablePrimaries().length === 1, 60_000);
+    const warned = pg2.logs.filter((l) => l.level === 'warn' && l.msg.startsWith('Request failed to pg1'));
+    expect(warned[0]?.msg).toBe(`Request failed to pg1: ${tlsError}`);
+    const raced = pg2.reports.find((x) => x.snapshot.peers !== null);
+    expect(raced?.decision.notes).toContain('Member pg1 is not reachable');
+  });
+});
+
 describe('failsafe pings (issue #15)', () => {
   it('a replica accepts a ping only from the lock holder it last read, and follows that member’s DCS conn_url, not the request’s', async () => {
     const { rig: t, engines } = await cluster();

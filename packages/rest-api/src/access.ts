@@ -48,7 +48,7 @@ function matches(list: BlockList, address: string): boolean {
   return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** The hosts of the members' api_url and conn_url (IP literals only; names are resolved by the caller). */
+/** The hosts of the members' api_url and conn_url: IP literals and names (see member-hosts.ts). */
 export function memberHosts(cluster: Cluster | null): string[] {
   const hosts: string[] = [];
   for (const m of cluster?.members ?? []) {
@@ -73,17 +73,27 @@ export interface AccessCheck {
   readonly unresolved: string[];
 }
 
-export function createAccessCheck(options: AccessOptions, resolveMemberHost: (host: string) => string[] = (h) => [h]): AccessCheck {
+/** The addresses found for member host names (member-hosts.ts), as the access check reads them. */
+export interface ResolvedNames {
+  addresses(host: string): readonly string[];
+  /** Changes whenever some name's addresses do. */
+  generation(): number;
+}
+
+const NO_NAMES: ResolvedNames = { addresses: () => [], generation: () => 0 };
+
+export function createAccessCheck(options: AccessOptions, names: ResolvedNames = NO_NAMES): AccessCheck {
   const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowList(options.allowlist) : null;
   const auth = options.authentication;
   const expected = auth ? Buffer.from(`Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`) : null;
-  let memberCache: { cluster: Cluster | null; list: BlockList } | null = null;
+  let memberCache: { cluster: Cluster | null; generation: number; list: BlockList } | null = null;
 
   const memberList = (cluster: Cluster | null): BlockList => {
-    if (memberCache?.cluster === cluster) return memberCache.list;
-    const ips = memberHosts(cluster).flatMap(resolveMemberHost).filter((h) => isIP(h) !== 0);
+    const generation = names.generation();
+    if (memberCache?.cluster === cluster && memberCache.generation === generation) return memberCache.list;
+    const ips = memberHosts(cluster).flatMap((h) => (isIP(h) !== 0 ? [h] : names.addresses(h)));
     const { list } = buildAllowList(ips);
-    memberCache = { cluster, list };
+    memberCache = { cluster, generation, list };
     return list;
   };
 

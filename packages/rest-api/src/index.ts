@@ -9,3 +9,4 @@ export * from './metrics.js';
 export * from './access.js';
 export * from './rate-limit.js';
 export * from './server.js';
+export * from './member-hosts.js';

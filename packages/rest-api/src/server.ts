@@ -8,16 +8,17 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { jsonNestingDepth, MAX_JSON_DEPTH } from '@pgha/dcs';
+import { jsonNestingDepth, MAX_JSON_DEPTH, type Cluster } from '@pgha/dcs';
 import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
-import { createAccessCheck, normaliseAddress, type AccessOptions } from './access.js';
+import { createAccessCheck, memberHosts, normaliseAddress, type AccessOptions } from './access.js';
 import { createAuthFailures } from './auth-failures.js';
 import { CONNECTION_LIMITS, createConnectionLimits, type ConnectionLimitOptions } from './connection-limits.js';
 import { clusterView } from './cluster-view.js';
 import { configAnswer, patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
 import { healthStatus } from './health.js';
+import { createMemberHosts, type MemberHostsOptions } from './member-hosts.js';
 import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -97,8 +98,10 @@ export interface ApiServerOptions {
   bodyTimeoutMs?: number;
   /** Failed Basic-auth attempts a source may make per window before it is refused with 429 (default 10 per 60 s). */
   authFailures?: { limit: number; windowMs: number };
-  /** Resolves host names of the allowlist (default: node's DNS lookup). */
+  /** Resolves host names of the allowlist and of member keys (default: node's DNS lookup). */
   resolveHost?: (host: string) => Promise<string[]>;
+  /** Deadlines, refresh intervals and bounds of member host name lookups (member-hosts.ts). */
+  memberHosts?: Pick<MemberHostsOptions, 'timeoutMs' | 'refreshMs' | 'retryMs' | 'maxNames' | 'maxParallel'>;
 }
 
 export interface ApiServer {
@@ -194,7 +197,24 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     ...(options.allowlistIncludeMembers ? { allowlistIncludeMembers: true } : {}),
     ...(tls?.verifyClient ? { verifyClient: tls.verifyClient } : {}),
   };
-  const access = createAccessCheck(accessOptions);
+  const resolveHost =
+    options.resolveHost ??
+    (async (host: string) => {
+      const { lookup } = await import('node:dns/promises');
+      return (await lookup(host, { all: true })).map((a) => a.address);
+    });
+  // Host names in member keys, for allowlist_include_members (member-hosts.ts).
+  const names = options.allowlistIncludeMembers
+    ? createMemberHosts({
+        lookup: resolveHost,
+        now: () => options.now(),
+        warn: (m) => options.logger.warn(m),
+        info: (m) => options.logger.info(m),
+        ...options.memberHosts,
+      })
+    : null;
+  const memberNames = (cluster: Cluster | null) => memberHosts(cluster).filter((h) => isIP(h) === 0);
+  const access = createAccessCheck(accessOptions, names ?? undefined);
   const authLimit = options.authFailures ?? AUTH_FAILURES;
   const authFailures = createAuthFailures({ ...authLimit, maxSources: AUTH_FAILURE_SOURCES }, options.now);
   // Patroni's default too; pgha says so, at start and in GET /patroni, rather than stay silent.
@@ -391,7 +411,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       req.resume();
       return sendAnswer(res, { status: 429, text: 'Too Many Requests: too many failed authentication attempts', headers: { 'Retry-After': String(Math.ceil(authLimit.windowMs / 1000)) } });
     }
-    const denial = access.check(peer, req.headers.authorization, published?.snapshot.cluster ?? null);
+    const cluster = published?.snapshot.cluster ?? null;
+    let denial = access.check(peer, req.headers.authorization, cluster);
+    if (denial?.text === 'Access is denied' && names) {
+      // A member that just joined, or whose name is being looked up again: wait for that lookup
+      // (it has a deadline) before refusing it.
+      await names.track(memberNames(cluster));
+      denial = access.check(peer, req.headers.authorization, cluster);
+    }
     if (denial) {
       req.resume();
       if (denial.status === 401 && req.headers.authorization !== undefined) {
@@ -505,13 +532,6 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   server.maxHeadersCount = 100;
   server.on('connection', (socket: Socket) => limits.admit(socket, normaliseAddress(socket.remoteAddress ?? '')));
 
-  const resolveHost =
-    options.resolveHost ??
-    (async (host: string) => {
-      const { lookup } = await import('node:dns/promises');
-      return (await lookup(host, { all: true })).map((a) => a.address);
-    });
-
   const api: ApiServer = {
     server,
     publish(snapshot) {
@@ -519,6 +539,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       const status = scheduled ? { ...snapshot.status, scheduled_restart: { ...scheduled } as Record<string, unknown> } : snapshot.status;
       const body = JSON.stringify(openToAnyone ? { ...status, warnings: [OPEN_API_WARNING] } : status);
       published = { original: snapshot, snapshot: scheduled ? { ...snapshot, status } : snapshot, body, length: Buffer.byteLength(body), metrics: null, cluster: null };
+      // New members are looked up now, stale names again; nothing waits for it here.
+      if (names) void names.track(memberNames(snapshot.cluster));
     },
     async listen() {
       if (openToAnyone) options.logger.warn(`SECURITY: ${OPEN_API_WARNING}`);

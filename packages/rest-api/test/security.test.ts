@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type ClusterStore, type DcsDriver } from '@pgha/dcs';
 import { makeEtcdCertificates, seededRandom, tempDir } from '@pgha/test-servers';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../src/server.js';
-import { managementOn, snapshot } from './fixtures.js';
+import { cluster, managementOn, member, snapshot } from './fixtures.js';
 
 const backend = createMemoryBackend();
 const drivers: DcsDriver[] = [];
@@ -131,6 +131,69 @@ describe('allowlist', () => {
     // pg0's api_url and conn_url are on 127.0.0.1.
     const res = await fetch(`http://127.0.0.1:${port}/config`, { method: 'PATCH', body: '{"loop_wait":1}', headers: JSON_BODY });
     expect([res.status, await res.text()]).toEqual([200, expect.any(String)]);
+  });
+});
+
+describe('allowlist_include_members with member host names (issue 16)', () => {
+  /** A logger that keeps its warnings. */
+  const recording = () => {
+    const warnings: string[] = [];
+    const push = (o: object | string, m?: string) => void warnings.push(typeof o === 'string' ? o : (m ?? ''));
+    return { warnings, logger: { info: () => {}, debug: () => {}, warn: push } };
+  };
+  const patch = (port: number) => fetch(`http://127.0.0.1:${port}/config`, { method: 'PATCH', body: '{"loop_wait":1}', headers: JSON_BODY }).then(async (r) => [r.status, await r.text()] as const);
+  /** Publishes a cluster whose only other member is at `host` (api_url and conn_url). */
+  const publishMember = (api: ApiServer, host: string) =>
+    api.publish({ ...snapshot({ role: 'master' }), hasLock: true, cluster: cluster({ members: [member('pg0', { role: 'primary', api_url: 'http://10.1.1.1:8008/patroni' }), member('pg1', { api_url: `http://${host}:8008/patroni`, conn_url: `postgres://${host}:5432/postgres` })] }) });
+
+  it('admits the address of a member whose api_url host is `localhost` (resolved with the system resolver)', async () => {
+    const { api, port } = await start({ allowlistIncludeMembers: true });
+    publishMember(api, '10.9.9.9');
+    expect(await patch(port)).toEqual([403, 'Access is denied']);
+    publishMember(api, 'localhost');
+    expect((await patch(port))[0]).toBe(200);
+  });
+
+  it('refuses, and logs once, a member name that does not resolve; other members still pass', async () => {
+    const { warnings, logger } = recording();
+    const { api, port } = await start({ allowlistIncludeMembers: true, logger });
+    publishMember(api, 'pg1.invalid');
+    expect(await patch(port)).toEqual([403, 'Access is denied']);
+    expect(await patch(port)).toEqual([403, 'Access is denied']);
+    const said = warnings.filter((w) => w.includes('pg1.invalid'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^restapi\.allowlist_include_members: cannot resolve member host pg1\.invalid: .*; requests from it are refused until it resolves$/);
+  });
+
+  it('looks up a member that joins at once, waits for that lookup before refusing, and bounds it with a deadline', async () => {
+    const { warnings, logger } = recording();
+    const answers: Record<string, string[] | 'never'> = { 'pg1.example': ['127.0.0.1'], 'slow.example': ['127.0.0.1'], 'hang.example': 'never' };
+    const lookups: string[] = [];
+    const resolveHost = async (host: string) => {
+      lookups.push(host);
+      const a = answers[host];
+      if (a === 'never') return new Promise<string[]>(() => {});
+      if (host === 'slow.example') await new Promise((r) => setTimeout(r, 300));
+      if (!a) throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+      return a;
+    };
+    const { api, port } = await start({ allowlistIncludeMembers: true, logger, resolveHost, memberHosts: { timeoutMs: 500 } });
+    publishMember(api, 'pg1.example');
+    expect((await patch(port))[0]).toBe(200);
+    // Resolved once, not on every request.
+    expect((await patch(port))[0]).toBe(200);
+    expect(lookups.filter((h) => h === 'pg1.example')).toHaveLength(1);
+    // The member moves to a name still being looked up when its request arrives.
+    publishMember(api, 'slow.example');
+    expect((await patch(port))[0]).toBe(200);
+    // A lookup that never answers: refused after the deadline, said once.
+    publishMember(api, 'hang.example');
+    const started = Date.now();
+    expect(await patch(port)).toEqual([403, 'Access is denied']);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(warnings.filter((w) => w.includes('hang.example'))).toEqual([
+      'restapi.allowlist_include_members: cannot resolve member host hang.example: no answer within 500 ms; requests from it are refused until it resolves',
+    ]);
   });
 });
 

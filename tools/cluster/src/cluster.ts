@@ -5,18 +5,22 @@
  * user (PostgreSQL refuses root), in a temporary directory removed by `stop()`.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import {
   freePorts,
+  makeTestCertificates,
   startEtcd,
   startProcess,
   startZooKeeper,
   tempDir,
   waitFor,
   type ServerProcess,
+  type TestCertificates,
 } from '@pgha/test-servers';
 import { killPostgres, superviseTestingDevice, type TestingSupervisor } from '@pgha/watchdog';
 
@@ -69,6 +73,21 @@ export interface LocalClusterOptions {
   connectPorts?: Record<number, { pg?: number; api?: number }>;
   /** Per-member extra environment of the agent (inherited by what it starts), by member index. */
   agentEnv?: Record<number, Record<string, string>>;
+  /**
+   * Serve every member's REST API over https with certificates of a private CA made here
+   * (`restapi.certfile`, `keyfile`, `cafile`, `verify_client`), and give each member the client
+   * certificate for its peers (`ctl.certfile`, `keyfile`, `cacert`) unless `ctlCertificate` is
+   * false. The harness calls the APIs with that client certificate too.
+   */
+  restapiTls?: { verifyClient?: 'none' | 'optional' | 'required'; ctlCertificate?: boolean };
+}
+
+/** What the harness calls members' https APIs with (see `LocalClusterOptions.restapiTls`). */
+export interface ClusterTls {
+  certificates: TestCertificates;
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
 }
 
 export interface MemberHandle {
@@ -93,6 +112,8 @@ export interface MemberHandle {
   thawAgent(): void;
   /** GET /patroni, or null when the API does not answer. */
   status(): Promise<Record<string, unknown> | null>;
+  /** GET `path` on the member's API (over TLS with the client certificate when the cluster has one); null when it does not answer. */
+  get(path: string): Promise<{ status: number; body: string } | null>;
   /** The agent's output so far. */
   output(): string;
   /** This member's watchdog supervisor, when the cluster runs with `watchdog`. */
@@ -115,6 +136,8 @@ export interface LocalCluster {
     start(): Promise<void>;
   };
   timing: ClusterTiming;
+  /** The certificates of an https cluster (`restapiTls`), else null. */
+  tls: ClusterTls | null;
   /** The member whose API says it is the primary holding the lock, waiting up to `timeoutMs`. */
   waitForPrimary(timeoutMs?: number, exclude?: string): Promise<MemberHandle>;
   /**
@@ -180,10 +203,11 @@ export function memberConfig(options: {
   postgresql?: Record<string, unknown>;
   /** Extra keys of the `bootstrap:` section. */
   bootstrap?: Record<string, unknown>;
-  /** Extra keys of the `restapi:` section. */
-  restapi?: Record<string, unknown>;
   /** Ports in the connect addresses instead of the listen ports (see `LocalClusterOptions.connectPorts`). */
   connectPorts?: { pg?: number; api?: number };
+  /** Keys merged into `restapi:` (TLS, authentication), and the `ctl:` section. */
+  restapi?: Record<string, unknown>;
+  ctl?: Record<string, unknown>;
 }): Record<string, unknown> {
   const dir = join(options.root, options.dirName ?? options.name);
   const dcsSection =
@@ -196,6 +220,7 @@ export function memberConfig(options: {
     name: options.name,
     log: { level: 'INFO' },
     restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.connectPorts?.api ?? options.apiPort}`, ...options.restapi },
+    ...(options.ctl ? { ctl: options.ctl } : {}),
     ...dcsSection,
     bootstrap: {
       dcs: {
@@ -257,6 +282,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1, tickTime });
   const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
   const ports = await freePorts(count * 2);
+  const tls = options.restapiTls ? await makeClusterTls(root, ids) : null;
+  const restapiTls = tls
+    ? { certfile: tls.certificates.serverCertFile, keyfile: tls.certificates.serverKeyFile, cafile: tls.certificates.caFile, verify_client: options.restapiTls?.verifyClient ?? 'required' }
+    : undefined;
+  const ctlTls =
+    tls && options.restapiTls?.ctlCertificate !== false
+      ? { certfile: tls.certificates.clientCertFile, keyfile: tls.certificates.clientKeyFile, cacert: tls.certificates.caFile }
+      : undefined;
 
   const members: MemberHandle[] = [];
   const createMember = (i: number, pgPort: number, apiPort: number, tags: Record<string, unknown> | undefined, nameOverride?: string): MemberHandle => {
@@ -276,13 +309,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       ...(tags ? { tags } : {}),
       ...(options.postgresql ? { postgresql: options.postgresql } : {}),
       ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}),
-      ...(options.restapi ? { restapi: options.restapi } : {}),
       ...(options.connectPorts?.[i] ? { connectPorts: options.connectPorts[i] } : {}),
+      ...(restapiTls || options.restapi ? { restapi: { ...restapiTls, ...options.restapi } } : {}),
+      ...(ctlTls ? { ctl: ctlTls } : {}),
       ...(watchdog ? { watchdog: { mode: 'required', driver: 'testing', device: watchdog.fifo, ...(margin !== undefined ? { safety_margin: margin } : {}) } } : {}),
     });
     writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {} });
+    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls });
     members.push(member);
     return member;
   };
@@ -294,6 +328,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     root,
     members,
     timing,
+    tls,
     dcs: {
       kind: dcsKind,
       endpoints,
@@ -310,7 +345,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
           if (m.name === exclude) continue;
           const s = await m.status();
           if (s && (s['role'] === 'master' || s['role'] === 'primary') && s['state'] === 'running') {
-            const res = await fetch(`${m.apiUrl}/primary`).catch(() => null);
+            const res = await m.get('/primary');
             if (res?.status === 200) {
               found = m;
               return true;
@@ -342,9 +377,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function makeMember(o: {
   name: string; index: number; pgPort: number; apiPort: number; dir: string; configPath: string;
   kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean; watchdog: TestingSupervisor | null;
-  env: Record<string, string>;
+  env: Record<string, string>; tls: ClusterTls | null;
 }): MemberHandle {
-  const apiUrl = `http://127.0.0.1:${o.apiPort}`;
+  const apiUrl = `${o.tls ? 'https' : 'http'}://127.0.0.1:${o.apiPort}`;
   const dataDir = join(o.dir, 'data');
   const outputs: string[] = [];
   const handle: MemberHandle = {
@@ -407,15 +442,53 @@ function makeMember(o: {
     freezeAgent: () => handle.agent?.freeze(),
     thawAgent: () => handle.agent?.thaw(),
     async status() {
+      const res = await handle.get('/patroni');
       try {
-        const res = await fetch(`${apiUrl}/patroni`, { signal: AbortSignal.timeout(2000) });
-        return (await res.json()) as Record<string, unknown>;
+        return res ? (JSON.parse(res.body) as Record<string, unknown>) : null;
       } catch {
         return null;
       }
     },
+    get: (path) => apiGet(`${apiUrl}${path}`, o.tls),
     output: () => [...outputs, handle.agent?.output() ?? ''].join('\n'),
     watchdog: o.watchdog,
   };
   return handle;
+}
+
+/**
+ * A private CA, member and client certificates under `root/certs`, readable by the agents (they
+ * run as `postgres`; the keys stay 0600).
+ */
+async function makeClusterTls(root: string, ids: { uid: number; gid: number }): Promise<ClusterTls> {
+  const dir = join(root, 'certs');
+  mkdirSync(dir, { recursive: true });
+  const certificates = await makeTestCertificates(dir);
+  chownSync(dir, ids.uid, ids.gid);
+  for (const f of readdirSync(dir)) {
+    chownSync(join(dir, f), ids.uid, ids.gid);
+    if (f.endsWith('-key.pem') || f.includes('key-')) chmodSync(join(dir, f), 0o600);
+  }
+  return {
+    certificates,
+    ca: readFileSync(certificates.caFile),
+    cert: readFileSync(certificates.clientCertFile),
+    key: readFileSync(certificates.clientKeyFile),
+  };
+}
+
+/** GET over http or https (the cluster's CA and client certificate); null when nothing answers within 2 s. */
+function apiGet(url: string, tls: ClusterTls | null): Promise<{ status: number; body: string } | null> {
+  return new Promise((resolve) => {
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = send(url, { agent: false, timeout: 2000, ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(null));
+    req.end();
+  });
 }

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openssl } from './certificates.js';
 import { freePorts } from './ports.js';
 import { startProcess, waitFor, type ServerProcess } from './process.js';
 
@@ -240,14 +241,6 @@ async function getHealth(url: string, tls: EtcdTls | undefined): Promise<string>
     req.on('timeout', () => req.destroy(new Error('health check timed out')));
     req.on('error', reject);
     req.end();
-  });
-}
-
-function openssl(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('openssl', args, { cwd, timeout: 30_000 }, (err, _stdout, stderr) =>
-      err ? reject(new Error(`openssl ${args.join(' ')}: ${err.message} ${stderr}`)) : resolve(),
-    );
   });
 }
 

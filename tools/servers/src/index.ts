@@ -4,3 +4,4 @@ export * from './etcd.js';
 export * from './zookeeper.js';
 export * from './random.js';
 export * from './load.js';
+export * from './certificates.js';

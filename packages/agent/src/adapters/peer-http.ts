@@ -10,10 +10,17 @@
  * Every request uses a fresh connection: a probe decides whether a member counts as reachable in
  * a leader race, and a pooled socket the peer has just closed would turn into a spurious
  * "unreachable". Loopback and LAN connects are cheap next to that risk.
+ *
+ * TLS follows `restClientTls` (ha-engine rest-client-tls.ts): the `ctl` client certificate, the
+ * `ctl.cacert` / `restapi.cafile` CA. The files are read and the key decrypted once, when the
+ * client is made, so a wrong path or password stops the agent at start; a TLS failure of a call
+ * is rejected with a sentence naming the setting to change (`tlsFailureHint`).
  */
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import type { PeerFetch } from '@pgha/ha-engine';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { createSecureContext, type ConnectionOptions } from 'node:tls';
+import { restClientTls, tlsFailureHint, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
 
 /** Answers larger than this are cut off: a member's `/patroni` is a few hundred bytes. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,16 +32,56 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_BUFFERED_PEER_BYTES = 8 * 1024 * 1024;
 
 export interface PeerHttpOptions {
-  /** For https API URLs: verify the peer's certificate (Patroni's `ctl.insecure` turned around). */
-  rejectUnauthorized?: boolean;
-  /** CA bundle (PEM) to verify https peers with. */
-  ca?: string | Buffer;
+  /** How https peers are called; without it, verified against Node's public roots, no client certificate. */
+  tls?: RestClientTls;
+  /** Reads the files `tls` names (default: readFileSync). */
+  readFile?: (path: string) => Buffer;
   /** Bytes of answers buffered at once, all requests together (default MAX_BUFFERED_PEER_BYTES). */
   maxBufferedBytes?: number;
 }
 
+/** What node:https passes on to `tls.connect` (its types omit `secureContext`). */
+export type PeerTlsOptions = RequestOptions & Pick<ConnectionOptions, 'secureContext'>;
+
+/**
+ * The node:https options of `tls`, the files read and the key decrypted now. Throws, naming the
+ * setting, when a file cannot be read or the key does not open.
+ */
+export function peerTlsOptions(tls: RestClientTls, read: (path: string) => Buffer = readFileSync): PeerTlsOptions {
+  const file = (key: string, path: string): Buffer => {
+    try {
+      return read(path);
+    } catch (e) {
+      throw new Error(`${key}: cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const certKey = tls.cert?.from ?? 'ctl.certfile';
+  const keyKey = certKey === 'ctl.certfile' ? 'ctl.keyfile' : 'restapi.keyfile';
+  const material = {
+    ...(tls.ca ? { ca: file(tls.ca.from, tls.ca.file) } : {}),
+    ...(tls.cert
+      ? { cert: file(certKey, tls.cert.certfile), key: file(keyKey, tls.cert.keyfile), ...(tls.cert.passphrase !== undefined ? { passphrase: tls.cert.passphrase } : {}) }
+      : {}),
+  };
+  let secureContext;
+  try {
+    secureContext = createSecureContext(material);
+  } catch (e) {
+    const hint = tlsFailureHint(e, { tls, host: 'this member', handshakeDone: false });
+    throw new Error(`${certKey}: cannot use the client certificate ${tls.cert?.certfile ?? ''} with ${tls.cert?.keyfile ?? ''}: ${hint ?? (e as Error).message}`, { cause: e });
+  }
+  return {
+    secureContext,
+    rejectUnauthorized: tls.verify !== 'none',
+    // `chain`: signed by the configured CA is enough, as Patroni's members check each other.
+    ...(tls.verify === 'chain' ? { checkServerIdentity: () => undefined } : {}),
+  };
+}
+
 export function createPeerHttp(options: PeerHttpOptions = {}): PeerFetch {
   const budget = options.maxBufferedBytes ?? MAX_BUFFERED_PEER_BYTES;
+  const tls = options.tls ?? restClientTls({ client: 'agent' });
+  const tlsOptions = peerTlsOptions(tls, options.readFile);
   let buffered = 0;
   return (url, init) =>
     new Promise((resolve, reject) => {
@@ -59,9 +106,14 @@ export function createPeerHttp(options: PeerHttpOptions = {}): PeerFetch {
         headers,
         agent: false,
         signal: init.signal,
-        ...(https ? { rejectUnauthorized: options.rejectUnauthorized ?? true, ...(options.ca ? { ca: options.ca } : {}) } : {}),
+        ...(https ? tlsOptions : {}),
       });
-      req.once('error', reject);
+      let handshakeDone = false;
+      if (https) req.once('socket', (socket) => socket.once('secureConnect', () => (handshakeDone = true)));
+      req.once('error', (e) => {
+        const hint = https ? tlsFailureHint(e, { tls, host: target.host, handshakeDone }) : null;
+        reject(hint ? new Error(hint, { cause: e }) : e);
+      });
       req.once('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;

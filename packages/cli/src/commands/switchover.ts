@@ -94,6 +94,8 @@ async function switchoverOrFailover(
   } catch (e) {
     if (!isCliError(e, CliErrorCode.Api)) throw e;
     ctx.emit({ kind: 'text', text: `${timestamp(ctx.now())} Could not ${action} using Patroni api, falling back to DCS` });
+    // patronictl says nothing more; the reason (a refused certificate, say) goes to stderr.
+    ctx.warn(e.message);
     const failover: Failover = {};
     if (leader) failover.leader = leader;
     if (candidate) failover.member = candidate;
