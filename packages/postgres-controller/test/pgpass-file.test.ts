@@ -63,6 +63,8 @@ const warnings: string[] = [];
 const logger = { warn: (_: object, msg: string) => warnings.push(msg) };
 
 beforeAll(async () => {
+  // Planting files as `nobody` and starting PostgreSQL as `postgres` needs root, as the suite runs.
+  if (process.getuid?.() !== 0) throw new Error('pgpass-file.test.ts must run as root (it plants files as nobody and starts PostgreSQL as postgres)');
   runAs = await postgresUser();
   dir = await ownedTempDir('pgpass', runAs);
 });
@@ -73,7 +75,7 @@ afterAll(async () => {
 });
 
 describe('the .pgpass file of a PostgreSQL started by the postgres user', () => {
-  it.skipIf(!process.getuid || process.getuid() !== 0)('ignores a symlink or a file another user planted at the old /tmp path', async () => {
+  it('ignores a symlink or a file another user planted at the old /tmp path', async () => {
     const scope = `m8-${randomBytes(4).toString('hex')}`;
     const victim = join(tmpdir(), `pgha-m8-victim-${randomBytes(4).toString('hex')}`);
     await plant(victim, { content: '' });
@@ -99,7 +101,7 @@ describe('the .pgpass file of a PostgreSQL started by the postgres user', () => 
     expect(await readFile(join(tmpdir(), `pgpass.pgha.${scope}.pg1`), 'utf8')).toBe('attacker\n');
   });
 
-  it.skipIf(!process.getuid || process.getuid() !== 0)('says clearly that a configured postgresql.pgpass in a shared directory was taken by another user', async () => {
+  it('says clearly that a configured postgresql.pgpass in a shared directory was taken by another user', async () => {
     const taken = join(tmpdir(), `pgha-m8-taken-${randomBytes(4).toString('hex')}`);
     await plant(taken, { content: '' });
     const report = await startAsPostgres({ scope: 'm8', name: 'pg2', postgresql: await section('pg2', { pgpass: taken }) });
