@@ -2,11 +2,10 @@
 // requests a browser marks cross-site and non-JSON bodies are refused before anything is read;
 // failed Basic-auth attempts are logged with the source and a guessing source is refused; an API
 // open to anyone says so at start and in GET /patroni. A real server on loopback throughout.
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type DcsDriver } from '@pgha/dcs';
 import { createApiServer, OPEN_API_WARNING, type ApiLogger, type ApiServer } from '../src/server.js';
-import { managementOn, snapshot } from './fixtures.js';
+import { managementOn, rawRequest, snapshot } from './fixtures.js';
 
 const backend = createMemoryBackend();
 const drivers: DcsDriver[] = [];
@@ -38,19 +37,7 @@ async function start(over: { authentication?: { username: string; password: stri
   return { api, port };
 }
 
-/** A raw request, with exactly the headers given (no Content-Type unless named), as patronictl sends them. */
-function raw(port: number, method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { 'Content-Length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const raw = (port: number, method: string, path: string, body: string, headers: Record<string, string> = {}) => rawRequest(port, method, path, body, headers);
 
 const loopWait = async () => ((await pg0.loadCluster()).config?.value as Record<string, unknown> | undefined)?.['loop_wait'];
 

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { emptyCluster, systemClock, type Cluster, type ClusterStore, type Member, type MemberData } from '@pgha/dcs';
 import type { ManagementPorts } from '../src/server.js';
 import type { ApiSnapshot, PatroniStatus } from '../src/state.js';
@@ -44,4 +45,30 @@ export function managementOn(store: ClusterStore, loopWait = 1): ManagementPorts
     wallNow: () => new Date(),
     loopWait: () => loopWait,
   };
+}
+
+/**
+ * A raw request to a server on 127.0.0.1, with exactly the headers given (no Content-Type unless
+ * named, as patronictl sends them) and a fresh connection, optionally from another loopback
+ * address standing for another host.
+ */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+  localAddress?: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const length: Record<string, string> = body === undefined ? {} : { 'Content-Length': String(Buffer.byteLength(body)) };
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...length, ...headers }, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

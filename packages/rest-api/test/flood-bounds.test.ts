@@ -2,13 +2,12 @@
 // byte at a time cannot hold the slots an operator's call needs, a body that never finishes is
 // answered 408, and one source cannot open every connection. Two loopback addresses stand for
 // two hosts (127.0.0.1 the flood, 127.0.0.2 the operator).
-import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, silentLogger, systemClock } from '@pgha/dcs';
 import { waitFor } from '@pgha/test-servers';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../src/server.js';
-import { managementOn, snapshot } from './fixtures.js';
+import { managementOn, rawRequest, snapshot } from './fixtures.js';
 
 const backend = createMemoryBackend();
 const driver = backend.createDriver({ ttl: 10, loopWait: 1, retryTimeout: 2, namespace: '/service', scope: 'flood', name: 'pg0', section: {}, clock: systemClock, logger: silentLogger });
@@ -46,19 +45,8 @@ function untilClosed(socket: Socket): Promise<string> {
   });
 }
 
-function call(port: number, localAddress: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) };
-    const req = request({ host: '127.0.0.1', port, localAddress, method, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const call = (port: number, localAddress: string, method: string, path: string, body?: string) =>
+  rawRequest(port, method, path, body, body === undefined ? {} : { 'Content-Type': 'application/json' }, localAddress);
 
 beforeAll(async () => {
   await store.setConfig({ ttl: 10, loop_wait: 1 });
