@@ -3,14 +3,14 @@
  * lives here: the engine decides, the controller and the DCS driver act, the API reports.
  */
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
-import { createHaLoop, createHttpPeerProbe, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type RestClientTls } from '@pgha/ha-engine';
+import { createHaLoop, createHttpPeerProbe, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
 import { createPeerHttp } from './adapters/peer-http.js';
 import { adaptPostgresController } from './adapters/postgres-port.js';
 import type { Identity } from './api-snapshot.js';
-import { createApiMetrics, instrumentStore, wireApi } from './api-wiring.js';
+import { apiSettings, createApiMetrics, instrumentStore, wireApi } from './api-wiring.js';
 import { applyEnvironment, configurationFromEnvironment } from './config/environment.js';
 export { takeEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
@@ -83,6 +83,26 @@ function logPeerTls(logger: PinoLogger, tls: RestClientTls, verifyClient: string
   }
 }
 
+interface PeerClient {
+  fetch: PeerFetch;
+  headers: Record<string, string>;
+}
+
+/**
+ * How this member calls its peers' APIs: TLS from `ctl` / `restapi` (files read now, so a bad
+ * path throws naming the key) and Basic auth for their unsafe endpoints (POST /failsafe) with
+ * `ctl.authentication`, else the REST API's own credentials, as Patroni's PatroniRequest does.
+ */
+function peerClientOf(config: AgentConfig, logger: PinoLogger): PeerClient {
+  const headers: Record<string, string> = {};
+  const apiAuth = config.ctl?.authentication ?? config.restapi.authentication;
+  if (apiAuth) headers['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
+  const tls = restClientTls({ client: 'agent', ctl: config.ctl, restapi: config.restapi });
+  const fetch = createPeerHttp({ tls });
+  if (config.restapi.certfile || tls.cert || tls.ca || tls.verify === 'none') logPeerTls(logger, tls, config.restapi.verify_client);
+  return { fetch, headers };
+}
+
 /** Starts an agent from a validated configuration. */
 export async function startAgent(options: {
   configPath?: string;
@@ -109,22 +129,25 @@ export async function startAgent(options: {
   });
   const store = createClusterStore(driver, { name: config.name, logger });
 
+  // Shared by reference with the peer probe: a reload rewrites it in place.
   const apiHeaders: Record<string, string> = {};
-  // Members call each other's unsafe endpoints (POST /failsafe) with `ctl.authentication`, else the
-  // REST API's own credentials, as Patroni's PatroniRequest does.
-  const apiAuth = config.ctl?.authentication ?? config.restapi.authentication;
-  if (apiAuth) apiHeaders['Authorization'] = `Basic ${Buffer.from(`${apiAuth.username}:${apiAuth.password}`).toString('base64')}`;
-  const peerTls = restClientTls({ client: 'agent', ctl: config.ctl, restapi: config.restapi });
-  if (config.restapi.certfile || peerTls.cert || peerTls.ca || peerTls.verify === 'none') logPeerTls(logger, peerTls, config.restapi.verify_client);
-  let peerHttp: ReturnType<typeof createPeerHttp>;
+  let peerClient: PeerClient;
   try {
-    peerHttp = createPeerHttp({ tls: peerTls });
+    peerClient = peerClientOf(config, logger);
   } catch (e) {
     await store.close({ revoke: true }).catch(() => {});
     throw e;
   }
+  const setPeerClient = (next: PeerClient) => {
+    peerClient = next;
+    for (const key of Object.keys(apiHeaders)) delete apiHeaders[key];
+    Object.assign(apiHeaders, next.headers);
+  };
+  setPeerClient(peerClient);
+  const peerHttp: PeerFetch = (url, init) => peerClient.fetch(url, init);
 
   const api = splitHostPort(config.restapi.listen);
+  let apiListen = config.restapi.listen;
   const apiConnect = splitHostPort(config.restapi.connect_address ?? config.restapi.listen);
   const pgConnect = splitHostPort(String(config.postgresql.connect_address ?? config.postgresql.listen).split(',').pop()!);
   const tags = config.tags ?? {};
@@ -302,6 +325,9 @@ export async function startAgent(options: {
       try {
         const next = await loadAgentConfig(options.configPath, options.env ?? process.env);
         for (const w of next.warnings) logger.warn(`configuration file: ${w}`);
+        // Everything that reads files or can refuse is prepared before anything changes.
+        const nextApi = apiSettings(next.config.restapi, splitHostPort(next.config.restapi.listen));
+        const nextPeers = peerClientOf(next.config, logger);
         if ((next.config.postgresql.allow_dcs_commands === true) !== allowDcsCommands) {
           logger.warn(`configuration file: postgresql.allow_dcs_commands changed; it takes effect when the agent restarts (commands from the DCS stay ${allowDcsCommands ? 'allowed' : 'ignored'} until then)`);
         }
@@ -311,6 +337,15 @@ export async function startAgent(options: {
         });
         controllerSection = next.config.postgresql;
         await watchdog.watchdog.reconfigure(parseWatchdogConfig(next.config.watchdog).config);
+        const listener = await server.reconfigure(nextApi).catch((e: unknown) => {
+          logger.error(`restapi.listen: cannot listen on ${next.config.restapi.listen}, the REST API stays on ${apiListen}: ${(e as Error).message}`);
+          return null;
+        });
+        if (listener === 'reopened') {
+          apiListen = next.config.restapi.listen;
+          logger.info(`REST API now on ${apiListen}`);
+        }
+        setPeerClient(nextPeers);
         logger.info({ changed: change.changed.map((c) => c.name), restartRequired: change.restartRequired }, 'reloaded the configuration file');
         loop.wakeup();
       } catch (e) {

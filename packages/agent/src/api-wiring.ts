@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ClusterStore } from '@pgha/dcs';
 import type { Clock, CycleReport, HaLoop } from '@pgha/ha-engine';
 import type { PostgresState } from '@pgha/postgres-controller';
-import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiSnapshot, type ApiTls, type CycleSummary, type LoopPort, type SalvageEntry } from '@pgha/rest-api';
+import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiSettings, type ApiSnapshot, type ApiTls, type CycleSummary, type LoopPort, type SalvageEntry } from '@pgha/rest-api';
 import { buildApiSnapshot, type Identity } from './api-snapshot.js';
 import type { RestapiSection } from './config/schema.js';
 
@@ -56,6 +56,26 @@ function readTls(restapi: RestapiSection): ApiTls | undefined {
     ...(restapi.cafile ? { ca: read('cafile', restapi.cafile) } : {}),
     ...(restapi.ciphers ? { ciphers: restapi.ciphers } : {}),
     ...(restapi.verify_client ? { verifyClient: restapi.verify_client } : {}),
+  };
+}
+
+/**
+ * The settings of the running server a reload may change, from the `restapi` section and where
+ * to listen. Reads the certificate files now: an unreadable one throws, naming the key, before
+ * anything is changed.
+ */
+export function apiSettings(restapi: RestapiSection, listen: { host: string; port: number }): ApiSettings {
+  const tls = readTls(restapi);
+  return {
+    host: listen.host,
+    port: listen.port,
+    ...(restapi.authentication ? { authentication: { username: restapi.authentication.username, password: restapi.authentication.password } } : {}),
+    ...(restapi.allowlist ? { allowlist: restapi.allowlist } : {}),
+    ...(restapi.allowlist_include_members ? { allowlistIncludeMembers: true } : {}),
+    ...(restapi.http_extra_headers ? { httpExtraHeaders: restapi.http_extra_headers } : {}),
+    ...(restapi.https_extra_headers ? { httpsExtraHeaders: restapi.https_extra_headers } : {}),
+    ...(restapi.server_tokens ? { serverTokens: restapi.server_tokens } : {}),
+    ...(tls ? { tls } : {}),
   };
 }
 
@@ -124,18 +144,9 @@ export function instrumentStore(store: ClusterStore, metrics: ApiMetrics, clock:
 
 export function wireApi(o: ApiWiringOptions): WiredApi {
   const { restapi, loop, store, clock } = o;
-  const tls = readTls(restapi);
   const server = createApiServer({
-    host: o.listen.host,
-    port: o.listen.port,
-    ...(restapi.authentication ? { authentication: { username: restapi.authentication.username, password: restapi.authentication.password } } : {}),
-    ...(restapi.allowlist ? { allowlist: restapi.allowlist } : {}),
-    ...(restapi.allowlist_include_members ? { allowlistIncludeMembers: true } : {}),
-    ...(restapi.http_extra_headers ? { httpExtraHeaders: restapi.http_extra_headers } : {}),
-    ...(restapi.https_extra_headers ? { httpsExtraHeaders: restapi.https_extra_headers } : {}),
-    ...(restapi.server_tokens ? { serverTokens: restapi.server_tokens } : {}),
+    ...apiSettings(restapi, o.listen),
     version: o.identity.pghaVersion,
-    ...(tls ? { tls } : {}),
     allowDcsCommands: o.allowDcsCommands === true,
     now: () => clock.now(),
     logger: o.logger,

@@ -67,13 +67,9 @@ export function memberHosts(cluster: Cluster | null): string[] {
 export interface AccessCheck {
   /** Null when the request may proceed, else the answer to send. */
   check(peer: { address: string; authorized: boolean; hasCertificate: boolean }, authorization: string | undefined, cluster: Cluster | null): Denial | null;
-  /** Adds resolved addresses for allowlist host names. */
-  addResolved(addresses: string[]): void;
-  /** Host names of the allowlist that need resolving. */
-  readonly unresolved: string[];
 }
 
-/** The addresses found for member host names (member-hosts.ts), as the access check reads them. */
+/** The addresses found for host names (member-hosts.ts), as the access check reads them. */
 export interface ResolvedNames {
   addresses(host: string): readonly string[];
   /** Changes whenever some name's addresses do. */
@@ -82,33 +78,40 @@ export interface ResolvedNames {
 
 const NO_NAMES: ResolvedNames = { addresses: () => [], generation: () => 0 };
 
-export function createAccessCheck(options: AccessOptions, names: ResolvedNames = NO_NAMES): AccessCheck {
+/** The host names among `restapi.allowlist`'s entries (the rest are IPs and CIDR ranges). */
+export function allowlistNames(allowlist: readonly string[] | undefined): string[] {
+  return allowlist && allowlist.length > 0 ? buildAllowList([...allowlist]).unresolved : [];
+}
+
+/**
+ * `names.members` resolves the host names in member keys, `names.allowlist` those written in
+ * `restapi.allowlist`: both are looked up ahead and again as they fall due (member-hosts.ts).
+ */
+export function createAccessCheck(options: AccessOptions, names: { members?: ResolvedNames; allowlist?: ResolvedNames } = {}): AccessCheck {
   const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowList(options.allowlist) : null;
+  const memberNames = names.members ?? NO_NAMES;
+  const listNames = names.allowlist ?? NO_NAMES;
   const auth = options.authentication;
   const expected = auth ? Buffer.from(`Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`) : null;
   let memberCache: { cluster: Cluster | null; generation: number; list: BlockList } | null = null;
 
   const memberList = (cluster: Cluster | null): BlockList => {
-    const generation = names.generation();
+    const generation = memberNames.generation();
     if (memberCache?.cluster === cluster && memberCache.generation === generation) return memberCache.list;
-    const ips = memberHosts(cluster).flatMap((h) => (isIP(h) !== 0 ? [h] : names.addresses(h)));
+    const ips = memberHosts(cluster).flatMap((h) => (isIP(h) !== 0 ? [h] : memberNames.addresses(h)));
     const { list } = buildAllowList(ips);
     memberCache = { cluster, generation, list };
     return list;
   };
+  const namedInAllowlist = (address: string) => allowlist !== null && allowlist.unresolved.some((name) => listNames.addresses(name).includes(address));
 
   return {
-    unresolved: allowlist?.unresolved ?? [],
-    addResolved(addresses) {
-      for (const a of addresses) {
-        const family = isIP(a);
-        if (family !== 0) allowlist?.list.addAddress(a, family === 4 ? 'ipv4' : 'ipv6');
-      }
-    },
     check(peer, authorization, cluster) {
       const address = normaliseAddress(peer.address);
       if (allowlist || options.allowlistIncludeMembers) {
-        const allowed = (allowlist !== null && matches(allowlist.list, address)) || (options.allowlistIncludeMembers === true && matches(memberList(cluster), address));
+        const allowed =
+          (allowlist !== null && (matches(allowlist.list, address) || namedInAllowlist(address))) ||
+          (options.allowlistIncludeMembers === true && matches(memberList(cluster), address));
         if (!allowed) return { status: 403, text: 'Access is denied' };
       }
       const verify = options.verifyClient ?? 'none';

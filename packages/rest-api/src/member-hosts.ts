@@ -1,9 +1,11 @@
 /**
- * The addresses of members' host names, for `restapi.allowlist_include_members` (Patroni resolves
- * each member's api_url host on every request; here they are resolved ahead and cached).
+ * The addresses of host names the REST API allows: those in members' keys, for
+ * `restapi.allowlist_include_members`, and those in `restapi.allowlist` (Patroni resolves them on
+ * every request; here they are resolved ahead and cached). One instance per source of names.
  *
- * - The names are those of the last published cluster: `track` is called on every publish, so a
- *   member that joins is looked up at once, one that leaves is forgotten.
+ * - `track` is called on every publish with the names wanted now (the last published cluster's,
+ *   or the allowlist's), so a member that joins is looked up at once, one that leaves is
+ *   forgotten, and every name is looked up again as it falls due.
  * - A name is looked up again after `refreshMs`, a failed one after `retryMs`; a failed lookup
  *   keeps the addresses found before (a DNS outage during a DCS outage must not refuse the
  *   members' failsafe pings), and is logged once until it resolves again.
@@ -14,6 +16,10 @@
  */
 
 export interface MemberHostsOptions {
+  /** Where the names come from, for log lines (default `restapi.allowlist_include_members`). */
+  setting?: string;
+  /** What a name is, for log lines (default `member host`). */
+  kind?: string;
   /** Addresses of a host name (node's `dns.lookup(host, { all: true })`). */
   lookup: (host: string) => Promise<string[]>;
   /** Monotonic milliseconds. */
@@ -59,6 +65,8 @@ export function createMemberHosts(options: MemberHostsOptions): MemberHosts {
   const retryMs = options.retryMs ?? 10_000;
   const maxNames = options.maxNames ?? 64;
   const maxParallel = options.maxParallel ?? 2;
+  const setting = options.setting ?? 'restapi.allowlist_include_members';
+  const kind = options.kind ?? 'member host';
   const entries = new Map<string, Entry>();
   let generation = 0;
   let running = 0;
@@ -94,12 +102,12 @@ export function createMemberHosts(options: MemberHostsOptions): MemberHosts {
       if (error) {
         if (!entry.failed) {
           const kept = entry.addresses.length > 0 ? `; keeping its last addresses ${entry.addresses.join(', ')}` : '; requests from it are refused until it resolves';
-          options.warn(`restapi.allowlist_include_members: cannot resolve member host ${name}: ${error.message}${kept}`);
+          options.warn(`${setting}: cannot resolve ${kind} ${name}: ${error.message}${kept}`);
         }
         entry.failed = true;
       } else {
         const found = [...new Set(addresses ?? [])].sort();
-        if (entry.failed) options.info(`restapi.allowlist_include_members: member host ${name} resolves again (${found.join(', ')})`);
+        if (entry.failed) options.info(`${setting}: ${kind} ${name} resolves again (${found.join(', ')})`);
         entry.failed = false;
         if (found.join() !== entry.addresses.join()) {
           entry.addresses = found;
@@ -125,7 +133,7 @@ export function createMemberHosts(options: MemberHostsOptions): MemberHosts {
     track(hosts) {
       const wanted = [...new Set(hosts.map((h) => h.toLowerCase()))];
       if (wanted.length > maxNames && !warnedTooMany) {
-        options.warn(`restapi.allowlist_include_members: the members name ${wanted.length} host names; only the first ${maxNames} are resolved`);
+        options.warn(`${setting}: ${wanted.length} host names; only the first ${maxNames} are resolved`);
       }
       warnedTooMany = wanted.length > maxNames;
       const kept = new Set(wanted.slice(0, maxNames));

@@ -6,19 +6,22 @@
  * through access control, a size limit and a rate limit, then record intents (see
  * switchover.ts, config-endpoint.ts, local-actions.ts).
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { isIP, type AddressInfo, type Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { jsonNestingDepth, MAX_JSON_DEPTH, type Cluster } from '@pgha/dcs';
 import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
-import { createAccessCheck, memberHosts, normaliseAddress, type AccessOptions } from './access.js';
+import { normaliseAddress, type AccessOptions } from './access.js';
+import { createAccessPolicy, OPEN_API_WARNING, type AccessPolicy } from './access-policy.js';
 import { createAuthFailures } from './auth-failures.js';
 import { CONNECTION_LIMITS, createConnectionLimits, type ConnectionLimitOptions } from './connection-limits.js';
 import { clusterView } from './cluster-view.js';
 import { configAnswer, patchClusterConfig, putClusterConfig, type ConfigPorts } from './config-endpoint.js';
 import { healthStatus } from './health.js';
-import { createMemberHosts, type MemberHostsOptions } from './member-hosts.js';
+import { createListener, type ApiHttpServer, type ApiTls, type ListenerChange } from './listener.js';
+import { type MemberHostsOptions } from './member-hosts.js';
+import { createBodyReader } from './request-body.js';
+import { acceptFailsafe } from './failsafe-endpoint.js';
+import { responseHeaders, type ServerTokens } from './response-headers.js';
 import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -38,18 +41,13 @@ export interface ManagementPorts extends SwitchoverPorts, Omit<ConfigPorts, 'loa
   clearFailover(expectVersion?: string): Promise<boolean>;
 }
 
-/** `restapi.certfile` and friends, with the files already read. */
-export interface ApiTls {
-  cert: string | Buffer;
-  key: string | Buffer;
-  passphrase?: string;
-  ca?: string | Buffer;
-  /** `restapi.verify_client`. */
-  verifyClient?: 'none' | 'optional' | 'required';
-  ciphers?: string;
-}
+export type { ApiTls } from './listener.js';
+export { SERVER_TOKENS, serverHeader, type ServerTokens } from './response-headers.js';
+export { acceptFailsafe } from './failsafe-endpoint.js';
+export { OPEN_API_WARNING } from './access-policy.js';
 
-export interface ApiServerOptions {
+/** The parts of `restapi` a reload (SIGHUP, POST /reload) may change on a running server. */
+export interface ApiSettings {
   /** `restapi.listen`: host and port. */
   host: string;
   port: number;
@@ -65,6 +63,9 @@ export interface ApiServerOptions {
   httpsExtraHeaders?: Record<string, string>;
   /** `restapi.server_tokens` (default `original`): the `Server` header, see serverHeader(). */
   serverTokens?: ServerTokens;
+}
+
+export interface ApiServerOptions extends ApiSettings {
   /** pgha's version, for `server_tokens: minimal`. */
   version?: string;
   /** Ports the DCS management endpoints use. */
@@ -108,8 +109,15 @@ export interface ApiServer {
   /** Makes `snapshot` the state every following request is answered from. */
   publish(snapshot: ApiSnapshot): void;
   listen(): Promise<AddressInfo>;
+  /**
+   * Applies reloaded settings without a restart: access rules and headers at once, TLS to the
+   * next handshakes, a new address by opening it before closing the old one. Rejects, changing
+   * nothing, when the new address cannot be listened on.
+   */
+  reconfigure(settings: ApiSettings): Promise<ListenerChange>;
   close(): Promise<void>;
-  readonly server: HttpServer | HttpsServer;
+  /** The server now answering (a reload that changes the address replaces it). */
+  readonly server: ApiHttpServer;
 }
 
 interface Published {
@@ -130,99 +138,45 @@ const STARTING = JSON.stringify({ state: 'starting', role: 'uninitialized' });
 const AUTH_FAILURES = { limit: 10, windowMs: 60_000 };
 /** Sources whose failed attempts are remembered at once (the oldest is forgotten first). */
 const AUTH_FAILURE_SOURCES = 1024;
-export const OPEN_API_WARNING =
-  'the REST API management endpoints (switchover, failover, restart, reinitialize, PATCH /config) are open to anyone who can reach this port: set restapi.authentication, restapi.allowlist or restapi.verify_client';
 
-/** `restapi.server_tokens` values (Patroni 4.1; YAML may spell them in any case). */
-export const SERVER_TOKENS = ['original', 'productonly', 'minimal'] as const;
-export type ServerTokens = (typeof SERVER_TOKENS)[number];
-
-/**
- * The `Server` header for `restapi.server_tokens`, as Patroni 4.1's `construct_server_tokens`
- * builds it: `original` leaves the server's own (node:http sends none, so there is none: nothing
- * about Node or PostgreSQL is disclosed), `productonly` names the product alone (`pgha`), and
- * `minimal` the product and its version (`pgha/0.1.0`). Null means no header.
- */
-export function serverHeader(tokens: ServerTokens | undefined, version: string): string | null {
-  switch (tokens ?? 'original') {
-    case 'original':
-      return null;
-    case 'productonly':
-      return 'pgha';
-    case 'minimal':
-      return `pgha/${version}`;
-  }
+function accessOptions(settings: ApiSettings): AccessOptions {
+  return {
+    ...(settings.authentication ? { authentication: settings.authentication } : {}),
+    ...(settings.allowlist ? { allowlist: settings.allowlist } : {}),
+    ...(settings.allowlistIncludeMembers ? { allowlistIncludeMembers: true } : {}),
+    ...(settings.tls?.verifyClient ? { verifyClient: settings.tls.verifyClient } : {}),
+  };
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, snapshot: ApiSnapshot | null) => Promise<ApiAnswer> | ApiAnswer;
 
-/**
- * Patroni's `do_POST_failsafe`: a primary cut off from the DCS asks us to acknowledge it.
- * 200 `Accepted` with our WAL position in the `lsn` header; 500 when we run as a primary
- * ourselves; 502 when failsafe mode is off.
- */
-export function acceptFailsafe(port: ApiServerOptions['failsafe'], body: Record<string, unknown>, source?: string): ApiAnswer & { headers?: Record<string, string> } {
-  const name = body['name'];
-  if (typeof name !== 'string' || name === '') return { status: 400, text: 'Bad Request: POST /failsafe needs the field "name" (the primary\'s member name)' };
-  if (!port) return { status: 502, text: 'Failsafe mode is not enabled' };
-  // The loop decides whether `name` is the leader and `source` its address (ha-engine failsafe-ping.ts).
-  const request: FailsafeRequest = { name, ...(source ? { source } : {}) };
-  if (typeof body['conn_url'] === 'string') request.conn_url = body['conn_url'];
-  if (typeof body['api_url'] === 'string') request.api_url = body['api_url'];
-  const answer = port(request);
-  switch (answer.kind) {
-    case 'accepted':
-      return { status: 200, text: 'Accepted', ...(answer.lsn !== null ? { headers: { lsn: String(answer.lsn) } } : {}) };
-    case 'leader':
-      return { status: 500, text: 'Running as a leader' };
-    case 'disabled':
-      return { status: 502, text: 'Failsafe mode is not enabled' };
-    case 'refused':
-      return { status: answer.status, text: `POST /failsafe refused: ${answer.reason}` };
-  }
-}
-
 export function createApiServer(options: ApiServerOptions): ApiServer {
   let published: Published | null = null;
-  const maxBody = options.maxBodyBytes ?? 64 * 1024;
-  const tls = options.tls;
-  const extraHeaders: Record<string, string> = { ...(options.httpExtraHeaders ?? {}), ...(tls ? (options.httpsExtraHeaders ?? {}) : {}) };
-  // On every response, errors included; a Server header among the extra headers wins.
-  const serverName = serverHeader(options.serverTokens, options.version ?? '0.0.0');
-  if (serverName !== null && !Object.keys(extraHeaders).some((name) => name.toLowerCase() === 'server')) extraHeaders['Server'] = serverName;
-  const hasExtra = Object.keys(extraHeaders).length > 0;
-  const accessOptions: AccessOptions = {
-    ...(options.authentication ? { authentication: options.authentication } : {}),
-    ...(options.allowlist ? { allowlist: options.allowlist } : {}),
-    ...(options.allowlistIncludeMembers ? { allowlistIncludeMembers: true } : {}),
-    ...(tls?.verifyClient ? { verifyClient: tls.verifyClient } : {}),
-  };
+  const version = options.version ?? '0.0.0';
+  let settings: ApiSettings = options;
+  let extraHeaders = responseHeaders(settings, version);
+  let hasExtra = Object.keys(extraHeaders).length > 0;
   const resolveHost =
     options.resolveHost ??
     (async (host: string) => {
       const { lookup } = await import('node:dns/promises');
       return (await lookup(host, { all: true })).map((a) => a.address);
     });
-  // Host names in member keys, for allowlist_include_members (member-hosts.ts).
-  const names = options.allowlistIncludeMembers
-    ? createMemberHosts({
-        lookup: resolveHost,
-        now: () => options.now(),
-        warn: (m) => options.logger.warn(m),
-        info: (m) => options.logger.info(m),
-        ...options.memberHosts,
-      })
-    : null;
-  const memberNames = (cluster: Cluster | null) => memberHosts(cluster).filter((h) => isIP(h) === 0);
-  const access = createAccessCheck(accessOptions, names ?? undefined);
+  const makePolicy = (s: ApiSettings): AccessPolicy =>
+    createAccessPolicy(accessOptions(s), {
+      lookup: resolveHost,
+      now: () => options.now(),
+      warn: (m) => options.logger.warn(m),
+      info: (m) => options.logger.info(m),
+      ...(options.memberHosts ? { names: options.memberHosts } : {}),
+    });
+  // Replaced whole by a reload; Patroni's default (open to anyone) is said at start and in GET /patroni.
+  let policy = makePolicy(settings);
   const authLimit = options.authFailures ?? AUTH_FAILURES;
   const authFailures = createAuthFailures({ ...authLimit, maxSources: AUTH_FAILURE_SOURCES }, options.now);
-  // Patroni's default too; pgha says so, at start and in GET /patroni, rather than stay silent.
-  const openToAnyone = !options.authentication && !(options.allowlist && options.allowlist.length > 0) && !options.allowlistIncludeMembers && (tls?.verifyClient ?? 'none') === 'none';
   const limiter = createRateLimiter(options.unsafeRate ?? { perSecond: 10, burst: 20 }, options.now);
   const maxConcurrent = options.maxConcurrentUnsafe ?? 4;
   let inFlight = 0;
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
   // Refusals come in floods: say so once per 10 s with a count, not once per connection.
   let refusedSinceLog = 0;
   let lastRefusalLog = -Infinity;
@@ -254,45 +208,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const sendAnswer = (res: ServerResponse, a: ApiAnswer | { status: number; text: string; headers?: Record<string, string>; type?: string }) =>
     send(res, a.status, a.text, a.type ?? TEXT_TYPE, true, 'headers' in a ? a.headers : undefined);
 
-  /** The request body as JSON, or the answer to give; a body still incomplete after `bodyTimeoutMs` gets 408. */
-  const readJsonBody = async (req: IncomingMessage): Promise<{ body: Record<string, unknown> } | { answer: ApiAnswer }> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<{ answer: ApiAnswer }>((resolve) => {
-      timer = setTimeout(() => resolve({ answer: { status: 408, text: `Request Timeout: the request body did not arrive within ${bodyTimeoutMs / 1000} s` } }), bodyTimeoutMs);
-    });
-    const parsing = parseJsonBody(req);
-    // After a 408 the request is destroyed and the unfinished read fails: nobody awaits it then.
-    parsing.catch(() => {});
-    try {
-      return await Promise.race([parsing, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-
-  const parseJsonBody = async (req: IncomingMessage): Promise<{ body: Record<string, unknown> } | { answer: ApiAnswer }> => {
-    const length = req.headers['content-length'];
-    if (length === undefined && req.headers['transfer-encoding'] === undefined) return { answer: { status: 411, text: 'Length Required' } };
-    if (length !== undefined && Number(length) > maxBody) return { answer: { status: 413, text: `request body larger than ${maxBody} bytes` } };
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > maxBody) return { answer: { status: 413, text: `request body larger than ${maxBody} bytes` } };
-      chunks.push(chunk as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (text.trim() === '') return { body: {} };
-    // Handlers serialise what they are given (into the DCS, into logs): a deep body would throw there.
-    if (jsonNestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { answer: { status: 400, text: `Bad Request: request body nested deeper than ${MAX_JSON_DEPTH} levels` } };
-    try {
-      const value: unknown = JSON.parse(text);
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return { answer: { status: 400, text: 'Bad Request: request body must be a JSON object' } };
-      return { body: value as Record<string, unknown> };
-    } catch {
-      return { answer: { status: 400, text: 'Bad Request: request body is not valid JSON' } };
-    }
-  };
+  const readJsonBody = createBodyReader({ maxBytes: options.maxBodyBytes ?? 64 * 1024, timeoutMs: options.bodyTimeoutMs ?? 10_000 });
 
   const cachedMetrics = (p: Published): string => {
     p.metrics ??= renderPatroniMetrics(p.snapshot);
@@ -412,13 +328,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return sendAnswer(res, { status: 429, text: 'Too Many Requests: too many failed authentication attempts', headers: { 'Retry-After': String(Math.ceil(authLimit.windowMs / 1000)) } });
     }
     const cluster = published?.snapshot.cluster ?? null;
-    let denial = access.check(peer, req.headers.authorization, cluster);
-    if (denial?.text === 'Access is denied' && names) {
-      // A member that just joined, or whose name is being looked up again: wait for that lookup
-      // (it has a deadline) before refusing it.
-      await names.track(memberNames(cluster));
-      denial = access.check(peer, req.headers.authorization, cluster);
-    }
+    const checking = policy;
+    const denial = await checking.check(peer, req.headers.authorization, cluster);
     if (denial) {
       req.resume();
       if (denial.status === 401 && req.headers.authorization !== undefined) {
@@ -429,7 +340,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       }
       return sendAnswer(res, denial);
     }
-    if (options.authentication) authFailures.succeed(source);
+    if (checking.options.authentication) authFailures.succeed(source);
     if (!limiter.take(source)) {
       req.resume();
       return sendAnswer(res, { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '1' } });
@@ -508,65 +419,41 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     }
   };
 
-  const server = tls
-    ? createHttpsServer(
-        {
-          cert: tls.cert,
-          key: tls.key,
-          ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}),
-          ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
-          ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
-          requestCert: (tls.verifyClient ?? 'none') !== 'none',
-          // `required` refuses the handshake without a valid client certificate; `optional`
-          // lets it through and the unsafe endpoints check it.
-          rejectUnauthorized: tls.verifyClient === 'required',
-        },
-        onRequest,
-      )
-    : createHttpServer(onRequest);
-  // Load balancers keep connections open and poll; keep idle sockets longer than their interval.
-  server.keepAliveTimeout = 65_000;
-  // A slow or stalled client cannot hold a connection forever.
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 60_000;
-  server.maxHeadersCount = 100;
-  server.on('connection', (socket: Socket) => limits.admit(socket, normaliseAddress(socket.remoteAddress ?? '')));
+  const listener = createListener({ host: options.host, port: options.port }, options.tls, onRequest, (socket: Socket) => limits.admit(socket, normaliseAddress(socket.remoteAddress ?? '')));
 
   const api: ApiServer = {
-    server,
+    get server() {
+      return listener.server;
+    },
     publish(snapshot) {
       const scheduled = local?.scheduled();
       const status = scheduled ? { ...snapshot.status, scheduled_restart: { ...scheduled } as Record<string, unknown> } : snapshot.status;
-      const body = JSON.stringify(openToAnyone ? { ...status, warnings: [OPEN_API_WARNING] } : status);
+      const body = JSON.stringify(policy.openToAnyone ? { ...status, warnings: [OPEN_API_WARNING] } : status);
       published = { original: snapshot, snapshot: scheduled ? { ...snapshot, status } : snapshot, body, length: Buffer.byteLength(body), metrics: null, cluster: null };
       // New members are looked up now, stale names again; nothing waits for it here.
-      if (names) void names.track(memberNames(snapshot.cluster));
+      void policy.track(snapshot.cluster);
     },
     async listen() {
-      if (openToAnyone) options.logger.warn(`SECURITY: ${OPEN_API_WARNING}`);
-      for (const host of access.unresolved) {
-        try {
-          access.addResolved(await resolveHost(host));
-        } catch (e) {
-          options.logger.warn(`restapi.allowlist: cannot resolve ${host}: ${(e as Error).message}`);
-        }
-      }
-      return new Promise<AddressInfo>((resolve, reject) => {
-        server.once('error', reject);
-        // A deep accept queue: a flood that reconnects as fast as it is cut off must not fill it
-        // and leave the operator's SYN unanswered (the kernel caps it at net.core.somaxconn).
-        server.listen({ port: options.port, host: options.host, backlog: 4096 }, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
+      if (policy.openToAnyone) options.logger.warn(`SECURITY: ${OPEN_API_WARNING}`);
+      await policy.track(published?.snapshot.cluster ?? null);
+      return listener.listen();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        local?.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    async reconfigure(next) {
+      const change = await listener.change({ host: next.host, port: next.port }, next.tls);
+      const wasOpen = policy.openToAnyone;
+      settings = next;
+      extraHeaders = responseHeaders(settings, version);
+      hasExtra = Object.keys(extraHeaders).length > 0;
+      policy = makePolicy(settings);
+      if (policy.openToAnyone && !wasOpen) options.logger.warn(`SECURITY: ${OPEN_API_WARNING}`);
+      republish();
+      await policy.track(published?.snapshot.cluster ?? null);
+      return change;
+    },
+    async close() {
+      local?.close();
+      await listener.close();
+    },
   };
   return api;
 }

@@ -68,6 +68,6 @@ describe('member host names', () => {
     await r.hosts.track(['a', 'b', 'c', 'd']);
     expect(r.lookups).toEqual(['a', 'b', 'c']);
     expect(r.hosts.addresses('d')).toEqual([]);
-    expect(r.warnings).toEqual(['restapi.allowlist_include_members: the members name 4 host names; only the first 3 are resolved']);
+    expect(r.warnings).toEqual(['restapi.allowlist_include_members: 4 host names; only the first 3 are resolved']);
   });
 });

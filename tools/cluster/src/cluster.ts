@@ -10,7 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify as toYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import {
   freePorts,
   makeTestCertificates,
@@ -110,6 +110,10 @@ export interface MemberHandle {
   killPostmaster(): boolean;
   freezeAgent(): void;
   thawAgent(): void;
+  /** Rewrites the member's YAML with `change` applied, as an operator edits it before a reload. */
+  editConfig(change: (config: Record<string, unknown>) => Record<string, unknown>): void;
+  /** SIGHUP to the agent: it re-reads its YAML. */
+  reload(): void;
   /** GET /patroni, or null when the API does not answer. */
   status(): Promise<Record<string, unknown> | null>;
   /** GET `path` on the member's API (over TLS with the client certificate when the cluster has one); null when it does not answer. */
@@ -441,6 +445,15 @@ function makeMember(o: {
     },
     freezeAgent: () => handle.agent?.freeze(),
     thawAgent: () => handle.agent?.thaw(),
+    editConfig(change) {
+      writeFileSync(o.configPath, toYaml(change(parseYaml(readFileSync(o.configPath, 'utf8')) as Record<string, unknown>)));
+      chownSync(o.configPath, o.ids.uid, o.ids.gid);
+    },
+    reload() {
+      const pid = handle.agent?.child.pid;
+      if (pid === undefined) throw new Error(`${o.name}: no agent runs to reload`);
+      process.kill(pid, 'SIGHUP');
+    },
     async status() {
       const res = await handle.get('/patroni');
       try {
