@@ -39,6 +39,11 @@ export interface LocalClusterOptions {
   dcs?: DcsKind;
   /** Extra keys of every member's DCS section (`etcd3:` or `zookeeper:`), e.g. ZooKeeper's `auth_data` and `set_acls`. */
   dcsSettings?: Record<string, unknown>;
+  /**
+   * Runs once etcd is up and before any member starts, with the server's `etcdctl` (e.g. to
+   * create users and roles and enable authentication). Only with `dcs: 'etcd'`.
+   */
+  etcdSetup?: (etcdctl: (args: string[]) => Promise<string>) => Promise<void>;
   scope?: string;
   timing?: Partial<ClusterTiming>;
   /** Extra dynamic configuration merged into `bootstrap.dcs`. */
@@ -285,6 +290,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const tickTime = Math.max(500, Math.ceil((timing.ttl * 1000) / 20));
   const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1, tickTime });
   const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
+  if (options.etcdSetup) {
+    if (!('etcdctl' in dcsServer)) throw new Error('startLocalCluster: etcdSetup needs dcs: etcd');
+    await options.etcdSetup((args) => dcsServer.etcdctl(args));
+  }
   const ports = await freePorts(count * 2);
   const tls = options.restapiTls ? await makeClusterTls(root, ids) : null;
   const restapiTls = tls
