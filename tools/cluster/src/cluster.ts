@@ -85,6 +85,21 @@ export interface LocalClusterOptions {
    * false. The harness calls the APIs with that client certificate too.
    */
   restapiTls?: { verifyClient?: 'none' | 'optional' | 'required'; ctlCertificate?: boolean };
+  /**
+   * The locked-down cluster of docs/security.md's hardening section: https with a private CA,
+   * `verify_client: required`, each member's client certificate in `ctl`, Basic auth
+   * (HARDENED_API_USER) on the API. Default: on when PGHA_E2E_HARDENED=1 and the cluster sets
+   * neither `restapiTls` nor `restapi` itself (so the whole e2e suite can run locked down).
+   */
+  hardened?: boolean;
+}
+
+/** The API credentials of a `hardened` cluster. */
+export const HARDENED_API_USER = { username: 'pgha-admin', password: 'pgha-hardened-secret' };
+
+/** Whether `options` asks for a hardened cluster, explicitly or through PGHA_E2E_HARDENED=1. */
+export function isHardened(options: LocalClusterOptions): boolean {
+  return options.hardened ?? (process.env['PGHA_E2E_HARDENED'] === '1' && !options.restapiTls && !options.restapi);
 }
 
 /** What the harness calls members' https APIs with (see `LocalClusterOptions.restapiTls`). */
@@ -123,6 +138,12 @@ export interface MemberHandle {
   status(): Promise<Record<string, unknown> | null>;
   /** GET `path` on the member's API (over TLS with the client certificate when the cluster has one); null when it does not answer. */
   get(path: string): Promise<{ status: number; body: string } | null>;
+  /**
+   * `method path` on the member's API as an operator's script sends it: a JSON body, the
+   * cluster's client certificate and API password when it has them. Rejects when nothing answers
+   * within `timeoutMs` (default 90 s).
+   */
+  request(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<{ status: number; text: string }>;
   /** The agent's output so far. */
   output(): string;
   /** This member's watchdog supervisor, when the cluster runs with `watchdog`. */
@@ -295,10 +316,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     await options.etcdSetup((args) => dcsServer.etcdctl(args));
   }
   const ports = await freePorts(count * 2);
-  const tls = options.restapiTls ? await makeClusterTls(root, ids) : null;
+  const hardened = isHardened(options);
+  const tlsWanted = options.restapiTls ?? (hardened ? { verifyClient: 'required' as const } : undefined);
+  const tls = tlsWanted ? await makeClusterTls(root, ids) : null;
   const restapiTls = tls
-    ? { certfile: tls.certificates.serverCertFile, keyfile: tls.certificates.serverKeyFile, cafile: tls.certificates.caFile, verify_client: options.restapiTls?.verifyClient ?? 'required' }
+    ? { certfile: tls.certificates.serverCertFile, keyfile: tls.certificates.serverKeyFile, cafile: tls.certificates.caFile, verify_client: tlsWanted?.verifyClient ?? 'required' }
     : undefined;
+  const restapiExtra = { ...(hardened ? { authentication: HARDENED_API_USER } : {}), ...options.restapi };
+  const apiAuth = (restapiExtra as { authentication?: { username: string; password: string } }).authentication;
   const ctlTls =
     tls && options.restapiTls?.ctlCertificate !== false
       ? { certfile: tls.certificates.clientCertFile, keyfile: tls.certificates.clientKeyFile, cacert: tls.certificates.caFile }
@@ -323,13 +348,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       ...(options.postgresql ? { postgresql: options.postgresql } : {}),
       ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}),
       ...(options.connectPorts?.[i] ? { connectPorts: options.connectPorts[i] } : {}),
-      ...(restapiTls || options.restapi ? { restapi: { ...restapiTls, ...options.restapi } } : {}),
+      ...(restapiTls || Object.keys(restapiExtra).length > 0 ? { restapi: { ...restapiTls, ...restapiExtra } } : {}),
       ...(ctlTls ? { ctl: ctlTls } : {}),
       ...(watchdog ? { watchdog: { mode: 'required', driver: 'testing', device: watchdog.fifo, ...(margin !== undefined ? { safety_margin: margin } : {}) } } : {}),
     });
     writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls });
+    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls, ...(apiAuth ? { apiAuth } : {}) });
     members.push(member);
     return member;
   };
@@ -390,7 +415,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function makeMember(o: {
   name: string; index: number; pgPort: number; apiPort: number; dir: string; configPath: string;
   kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean; watchdog: TestingSupervisor | null;
-  env: Record<string, string>; tls: ClusterTls | null;
+  env: Record<string, string>; tls: ClusterTls | null; apiAuth?: { username: string; password: string };
 }): MemberHandle {
   const apiUrl = `${o.tls ? 'https' : 'http'}://127.0.0.1:${o.apiPort}`;
   const dataDir = join(o.dir, 'data');
@@ -472,6 +497,7 @@ function makeMember(o: {
       }
     },
     get: (path) => apiGet(`${apiUrl}${path}`, o.tls),
+    request: (method, path, body, timeoutMs = 90_000) => apiRequest(`${apiUrl}${path}`, method, body, { tls: o.tls, auth: o.apiAuth, timeoutMs }),
     output: () => [...outputs, handle.agent?.output() ?? ''].join('\n'),
     watchdog: o.watchdog,
   };
@@ -497,6 +523,32 @@ async function makeClusterTls(root: string, ids: { uid: number; gid: number }): 
     cert: readFileSync(certificates.clientCertFile),
     key: readFileSync(certificates.clientKeyFile),
   };
+}
+
+/** MemberHandle.request: JSON body, client certificate and Basic auth when the cluster has them. */
+function apiRequest(
+  url: string,
+  method: string,
+  body: unknown,
+  o: { tls: ClusterTls | null; auth: { username: string; password: string } | undefined; timeoutMs: number },
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = {
+      ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)) } : {}),
+      ...(o.auth ? { Authorization: `Basic ${Buffer.from(`${o.auth.username}:${o.auth.password}`).toString('base64')}` } : {}),
+    };
+    const req = send(url, { method, headers, agent: false, timeout: o.timeoutMs, ...(o.tls ? { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within ${o.timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /** GET over http or https (the cluster's CA and client certificate); null when nothing answers within 2 s. */

@@ -1,4 +1,7 @@
-/** Calls on a member's REST API, as an operator's script would (plain fetch, JSON bodies). */
+/**
+ * Calls on a member's REST API, as an operator's script would: JSON bodies, and the cluster's
+ * client certificate and API password when it has them (a hardened cluster, PGHA_E2E_HARDENED=1).
+ */
 import type { MemberHandle } from '@pgha/local-cluster';
 
 export interface ApiAnswer {
@@ -7,11 +10,6 @@ export interface ApiAnswer {
 }
 
 /** `method path` on the member's API; bounded so that a hung agent fails the test instead of hanging it. */
-export async function api(member: MemberHandle, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
-  const res = await fetch(`${member.apiUrl}${path}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } } : {}),
-    signal: AbortSignal.timeout(90_000),
-  });
-  return { status: res.status, text: await res.text() };
+export function api(member: MemberHandle, method: string, path: string, body?: unknown, timeoutMs = 90_000): Promise<ApiAnswer> {
+  return member.request(method, path, body, timeoutMs);
 }
