@@ -2,7 +2,7 @@
 // clock, the history merge.
 import { describe, expect, it } from 'vitest';
 import type { LongAction } from '../src/index.js';
-import { BackgroundSlot } from '../src/background.js';
+import { BackgroundSlot } from '../src/runtime/background.js';
 import { createFakeClock, DeadlineExceeded, mergeHistory, SafetyDeadline, withDeadline } from '../src/index.js';
 
 const action = (label: string, preempt = false): LongAction => ({ kind: 'restart', label, preempt });

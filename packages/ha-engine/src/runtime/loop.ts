@@ -12,19 +12,19 @@
  */
 import type { Cluster, ClusterConfig, ClusterStore, DcsTiming, Failsafe, Logger, MemberData, Versioned } from '@pgha/dcs';
 import { silentLogger } from '@pgha/dcs';
-import type { Action, Decision, FollowTarget, LongAction, Otherwise } from './actions.js';
-import { describeAction } from './actions.js';
+import type { Action, Decision, FollowTarget, LongAction, Otherwise } from '../core/actions.js';
+import { describeAction } from '../core/actions.js';
 import { BackgroundSlot } from './background.js';
-import type { ProbeTarget } from './candidate.js';
-import { probeTargets } from './candidate.js';
-import type { EngineConfig, LocalEngineSettings } from './config.js';
-import { resolveEngineConfig } from './config.js';
-import { DynamicConfigKeeper } from './config-keeper.js';
-import { decide } from './decide.js';
-import type { FailsafeAnswer, FailsafeRequest, LastLeader } from './failsafe-ping.js';
-import { judgeFailsafePing, lastLeaderOf } from './failsafe-ping.js';
+import type { ProbeTarget } from '../core/candidate.js';
+import { probeTargets } from '../core/candidate.js';
+import type { EngineConfig, LocalEngineSettings } from '../core/config.js';
+import { resolveEngineConfig } from '../core/config.js';
+import { DynamicConfigKeeper } from '../core/config-keeper.js';
+import { decide } from '../core/decide.js';
+import type { FailsafeAnswer, FailsafeRequest, LastLeader } from '../core/failsafe-ping.js';
+import { judgeFailsafePing, lastLeaderOf } from '../core/failsafe-ping.js';
 import { errorMessage, withDeadline } from './deadline.js';
-import { mergeHistory } from './history.js';
+import { mergeHistory } from '../core/history.js';
 import { unreachable } from './peer-status.js';
 import type { Clock, PeerProbe, PostgresPort, WatchdogPort } from './ports.js';
 import { nullWatchdog, nodeClock } from './ports.js';
@@ -42,8 +42,8 @@ import type {
   PeerStatus,
   RunningAction,
   Snapshot,
-} from './snapshot.js';
-import { initialMemory, isDcsUnavailable } from './snapshot.js';
+} from '../core/snapshot.js';
+import { initialMemory, isDcsUnavailable } from '../core/snapshot.js';
 
 /** A PostgreSQL state read alongside a DCS read that took longer than this is read again. */
 const FRESH_LOCAL_STATE_MS = 200;
