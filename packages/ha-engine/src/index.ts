@@ -1,5 +1,5 @@
-// @pgha/ha-engine: the HA decisions (a pure `decide`), the loop that runs them through ports,
-// and a simulation harness for trying rules against scenarios.
+// @pgha/ha-engine: the HA decisions (a pure `decide`, in core/) and the loop that runs them
+// through ports (runtime/). The fakes and the simulation harness are `@pgha/ha-engine/testing`.
 export * from './core/actions.js';
 export * from './core/snapshot.js';
 export * from './core/config.js';
@@ -19,7 +19,4 @@ export * from './runtime/deadline.js';
 export * from './runtime/safety.js';
 export * from './runtime/loop.js';
 export * from './core/failsafe-ping.js';
-export * from './testing/fake-clock.js';
-export * from './testing/fake-postgres.js';
-export * from './testing/simulation.js';
 export * from './core/rest-client-tls.js';

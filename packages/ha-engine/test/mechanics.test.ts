@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LongAction } from '../src/index.js';
 import { BackgroundSlot } from '../src/runtime/background.js';
-import { createFakeClock, DeadlineExceeded, mergeHistory, SafetyDeadline, withDeadline } from '../src/index.js';
+import { DeadlineExceeded, mergeHistory, SafetyDeadline, withDeadline } from '../src/index.js';
+import { createFakeClock } from '@pgha/ha-engine/testing';
 
 const action = (label: string, preempt = false): LongAction => ({ kind: 'restart', label, preempt });
 
