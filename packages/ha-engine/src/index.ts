@@ -13,6 +13,7 @@ export * from './core/decide.js';
 export * from './core/slots.js';
 export * from './core/member-data.js';
 export * from './core/history.js';
+export * from './core/lease.js';
 export * from './runtime/peer-status.js';
 export * from './runtime/ports.js';
 export * from './runtime/deadline.js';

@@ -4,6 +4,8 @@
  * fencing PostgreSQL when it passes, and the watchdog's arming.
  */
 import type { Logger } from '@pgha/dcs';
+import type { LongAction } from '../core/actions.js';
+import { fencePlan, startsWritable } from '../core/lease.js';
 import type { LocalPostgresState } from '../core/snapshot.js';
 import type { BackgroundSlot } from './background.js';
 import type { Runtime } from './context.js';
@@ -102,9 +104,9 @@ export class LeaseGuard {
     this.#maybeWritableSinceRead = false;
   }
 
-  /** An action that may make PostgreSQL writable began. */
-  mayBecomeWritable(): void {
-    this.#maybeWritableSinceRead = true;
+  /** A long action began: remember it when it may make PostgreSQL writable (core/lease.ts). */
+  began(action: LongAction): void {
+    if (startsWritable(action)) this.#maybeWritableSinceRead = true;
   }
 
   async watchdog(what: WatchdogCall): Promise<boolean> {
@@ -125,17 +127,17 @@ export class LeaseGuard {
   #fence(deadline: number): void {
     const rt = this.#rt;
     this.setHeld(false);
-    const local = this.#lastLocal();
-    const running = this.#slot.running;
-    const writable =
-      this.#maybeWritableSinceRead ||
-      (local !== null && local.running && local.role === 'primary') ||
-      (running !== null && ['promote', 'bootstrap', 'restart'].includes(running.kind));
-    if (!writable) {
+    const plan = fencePlan({
+      startedWritable: this.#maybeWritableSinceRead,
+      local: this.#lastLocal(),
+      running: this.#slot.running,
+      paused: rt.config.pause,
+    });
+    if (plan.kind === 'skip' && plan.why === 'not-writable') {
       rt.log.warn({ deadline }, 'leader lock could not be renewed in time; PostgreSQL is not a primary, nothing to fence');
       return;
     }
-    if (rt.config.pause) {
+    if (plan.kind === 'skip') {
       rt.log.warn({ deadline }, 'leader lock could not be renewed in time; not stopping PostgreSQL because the cluster is paused');
       return;
     }

@@ -29,9 +29,7 @@ export class LongActions {
       this.#rt.log.warn({ action: describeAction(action) }, `not starting ${action.label}: ${this.#slot.running?.label} in progress`);
       return 'false';
     }
-    if (action.kind === 'promote' || action.kind === 'bootstrap' || action.kind === 'restart' || (action.kind === 'start' && action.role === 'primary')) {
-      this.#lease.mayBecomeWritable();
-    }
+    this.#lease.began(action);
     return 'ok';
   }
 
