@@ -2,7 +2,7 @@
 // the fence, and that a paused cluster is never fenced.
 import { describe, expect, it } from 'vitest';
 import type { LocalPostgresState, RunningAction } from '../src/index.js';
-import { fencePlan, mayTakeWrites, startsWritable } from '../src/index.js';
+import { fencePlan, mayTakeWrites, startsWritable, watchdogAfterRenewal } from '../src/index.js';
 
 const local = (role: 'primary' | 'replica', running = true): LocalPostgresState => ({
   dataDirectory: 'initialized',
@@ -72,5 +72,19 @@ describe('fencePlan', () => {
   });
   it('never fences in maintenance mode, writable or not', () => {
     expect(fencePlan({ startedWritable: true, local: local('primary'), running: running('promote'), paused: true })).toEqual({ kind: 'skip', why: 'paused' });
+  });
+});
+
+describe('watchdogAfterRenewal', () => {
+  it('keeps an armed watchdog alive, paused or demoting alike', () => {
+    expect(watchdogAfterRenewal({ armed: true, paused: true, running: running('demote') })).toBe('keepalive');
+  });
+  it('re-arms a disarmed one (after a fence, a DCS outage survived)', () => {
+    expect(watchdogAfterRenewal({ armed: false, paused: false, running: null })).toBe('activate');
+    expect(watchdogAfterRenewal({ armed: false, paused: false, running: running('restart') })).toBe('activate');
+  });
+  it('leaves it disarmed in maintenance mode and while a demote runs', () => {
+    expect(watchdogAfterRenewal({ armed: false, paused: true, running: null })).toBe('none');
+    expect(watchdogAfterRenewal({ armed: false, paused: false, running: running('demote') })).toBe('none');
   });
 });

@@ -48,3 +48,18 @@ export function fencePlan(f: WritableFacts & { paused: boolean }): FencePlan {
   if (f.paused) return { kind: 'skip', why: 'paused' };
   return { kind: 'fence' };
 }
+
+/**
+ * What the watchdog gets after a successful renewal. A lock holder's watchdog is armed: kept
+ * alive when it is. It is disarmed when PostgreSQL is fenced or demoted; if we keep (or get
+ * back) the lock after that — the DCS came back with our lease alive, PostgreSQL restarted in
+ * place — it is armed again before we rely on it. In maintenance mode it stays disarmed
+ * (Patroni's rule), and during a demote too: the demote disarms it once PostgreSQL is down, and a
+ * renewal racing the release after that must not leave an armed watchdog on a replica nobody
+ * keeps alive.
+ */
+export function watchdogAfterRenewal(f: { armed: boolean; paused: boolean; running: RunningAction | null }): 'keepalive' | 'activate' | 'none' {
+  if (f.armed) return 'keepalive';
+  if (f.paused || f.running?.kind === 'demote') return 'none';
+  return 'activate';
+}

@@ -6,6 +6,7 @@
 import type { Action, Otherwise } from '../core/actions.js';
 import { describeAction } from '../core/actions.js';
 import { mergeHistory } from '../core/history.js';
+import { watchdogAfterRenewal } from '../core/lease.js';
 import type { IntentKind, Snapshot } from '../core/snapshot.js';
 import { isDcsUnavailable } from '../core/snapshot.js';
 import type { BackgroundSlot } from './background.js';
@@ -78,14 +79,10 @@ export class Executor {
         const r = await asResult('update the leader lock', () => dcs('update the leader lock', (o) => store.updateLeader(status, o)));
         if (r === 'ok') {
           lease.gained();
-          // A lock holder's watchdog is armed. It is disarmed when PostgreSQL is fenced or
-          // demoted; if we keep (or get back) the lock after that — the DCS came back with our
-          // lease alive, PostgreSQL restarted in place — arm it again before relying on it. In
-          // maintenance mode it stays disarmed (Patroni's rule), and during a demote too: the
-          // demote disarms it once PostgreSQL is down, and a renewal racing the release after
-          // that must not leave an armed watchdog on a replica nobody keeps alive.
-          if (lease.watchdogArmed) await lease.watchdog('keepalive');
-          else if (!s.config.pause && this.#d.slot.running?.kind !== 'demote') await lease.watchdog('activate');
+          // Facts as they are now, not at the snapshot: the lease guard or a settled action may
+          // have changed them during the cycle (core/lease.ts has the rule).
+          const call = watchdogAfterRenewal({ armed: lease.watchdogArmed, paused: s.config.pause, running: this.#d.slot.running });
+          if (call !== 'none') await lease.watchdog(call);
         }
         if (r === 'false') lease.setHeld(false);
         return r;
