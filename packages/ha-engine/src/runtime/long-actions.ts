@@ -3,8 +3,10 @@
  * A step checks the action's AbortSignal before it begins, so an aborted action stops between
  * steps; the port calls themselves get the signal too.
  */
-import type { FollowTarget, LongAction } from '../core/actions.js';
+import type { LongAction } from '../core/actions.js';
 import { describeAction } from '../core/actions.js';
+import type { LongActionStep } from '../core/long-action-steps.js';
+import { longActionSteps } from '../core/long-action-steps.js';
 import type { ActionOutcome } from '../core/snapshot.js';
 import type { BackgroundSlot } from './background.js';
 import type { Runtime } from './context.js';
@@ -33,59 +35,75 @@ export class LongActions {
     return 'ok';
   }
 
-  /** The body of a background action. */
+  /** The body of a background action: its steps (core/long-action-steps.ts), in order. */
   async #work(action: LongAction, signal: AbortSignal): Promise<void> {
+    if (action.kind === 'demote') this.#rt.log.info(`Demoting self (${action.mode})`);
+    for (const step of longActionSteps(action, startTimeoutMs(this.#rt))) await this.#step(step, signal);
+  }
+
+  /** One step; an abortable step checks the signal before it begins. */
+  async #step(step: LongActionStep, signal: AbortSignal): Promise<void> {
     const rt = this.#rt;
     const pg = rt.postgres;
-    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-      if (signal.aborted) throw new Error(`aborted before ${what}`);
-      await fn();
-    };
-    const startReplica = (follow: FollowTarget | null): Promise<void> =>
-      step('starting as a replica', () => pg.start({ role: 'replica', follow, timeoutMs: startTimeoutMs(rt) }, signal));
-    switch (action.kind) {
+    if (abortableStep(step) && signal.aborted) throw new Error(`aborted before ${step.kind === 'start' ? step.what : STEP_NAMES[step.kind]}`);
+    switch (step.kind) {
       case 'bootstrap':
-        return step('bootstrap', () => pg.bootstrap(signal));
-      case 'create_replica':
-        await step('clone', () => pg.createReplica(action.source, signal));
-        return startReplica(action.follow);
+        return pg.bootstrap(signal);
+      case 'clone':
+        return pg.createReplica(step.source, signal);
       case 'start':
-        return step('start', () => pg.start({ role: action.role, follow: action.follow, timeoutMs: action.timeoutMs }, signal));
-      case 'stop':
-        return step('stop', () => pg.stop({ mode: action.mode }, signal));
-      case 'restart': {
-        const copy = action.copyLogicalSlots;
-        if (copy) await step('copying logical slots', () => pg.copyLogicalSlots(copy.source, copy.slots, signal));
-        return step('restart', () => pg.restart(signal));
-      }
-      case 'promote':
-        return step('promote', () => pg.promote(signal));
-      case 'follow':
-        return step('follow', () => pg.follow(action.target, signal));
-      case 'rewind':
-        await step('pg_rewind', () => pg.rewind(action.source, signal));
-        return startReplica(action.source);
-      case 'reinitialize':
-        await step('stop', () => pg.stop({ mode: 'immediate' }, signal));
-        await step('remove the data directory', () => pg.removeDataDirectory(signal));
-        await step('clone', () => pg.createReplica(action.source, signal));
-        return startReplica(action.follow);
-      case 'demote': {
-        const immediate = action.mode === 'immediate' || action.mode === 'immediate-nolock';
-        rt.log.info(`Demoting self (${action.mode})`);
+        return pg.start({ role: step.role, follow: step.follow, timeoutMs: step.timeoutMs }, signal);
+      case 'stop': {
+        if (step.abortable) return pg.stop({ mode: step.mode }, signal);
         const stopping = rt.clock.now();
-        // Not abortable: a demote that has begun must bring PostgreSQL down.
-        await pg.stop({ mode: immediate ? 'immediate' : 'fast', checkpoint: action.mode === 'graceful' }, new AbortController().signal);
+        await pg.stop({ mode: step.mode, checkpoint: step.checkpoint === true }, new AbortController().signal);
         rt.log.info({ ms: Math.round(rt.clock.now() - stopping) }, 'PostgreSQL stopped');
-        // Disarmed only now (Patroni's safepoint): during the CHECKPOINT and the stop the server
-        // may still take writes, and if the lock is lost meanwhile the keepalives stop and the
-        // watchdog must be there to fire. A stop that fails leaves it armed.
-        await this.#lease.watchdog('disable');
-        if (action.mode === 'graceful' || action.mode === 'immediate') await this.#lease.release();
-        return startReplica(action.follow);
+        return;
       }
+      case 'copy_logical_slots':
+        return pg.copyLogicalSlots(step.source, step.slots, signal);
+      case 'restart':
+        return pg.restart(signal);
+      case 'promote':
+        return pg.promote(signal);
+      case 'follow':
+        return pg.follow(step.target, signal);
+      case 'rewind':
+        return pg.rewind(step.source, signal);
+      case 'remove_data_directory':
+        return pg.removeDataDirectory(signal);
+      case 'disable_watchdog':
+        await this.#lease.watchdog('disable');
+        return;
+      case 'release_lock':
+        return this.#lease.release();
     }
   }
+}
+
+/** How a step is named in "aborted before ..." (the action's failure reason). */
+const STEP_NAMES: Record<Exclude<LongActionStep['kind'], 'start'>, string> = {
+  bootstrap: 'bootstrap',
+  clone: 'clone',
+  stop: 'stop',
+  copy_logical_slots: 'copying logical slots',
+  restart: 'restart',
+  promote: 'promote',
+  follow: 'follow',
+  rewind: 'pg_rewind',
+  remove_data_directory: 'remove the data directory',
+  disable_watchdog: 'disabling the watchdog',
+  release_lock: 'releasing the leader lock',
+};
+
+/**
+ * Whether an abort stops the action before `step`. Not before a demote's stop (once begun it must
+ * bring PostgreSQL down), nor before what a stopped primary owes: disarming the watchdog and
+ * releasing the lock.
+ */
+function abortableStep(step: LongActionStep): boolean {
+  if (step.kind === 'stop') return step.abortable;
+  return step.kind !== 'disable_watchdog' && step.kind !== 'release_lock';
 }
 
 /**
