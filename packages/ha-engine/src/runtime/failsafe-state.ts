@@ -5,7 +5,7 @@
  */
 import type { Cluster, Failsafe } from '@pgha/dcs';
 import type { FailsafeAnswer, FailsafeRequest, LastLeader } from '../core/failsafe-ping.js';
-import { judgeFailsafePing, lastLeaderOf } from '../core/failsafe-ping.js';
+import { answerFailsafePing, failsafeActive, lastLeaderOf } from '../core/failsafe-ping.js';
 import type { FailsafePing, LocalPostgresState } from '../core/snapshot.js';
 import type { Runtime } from './context.js';
 
@@ -49,24 +49,13 @@ export class FailsafeState {
   answer(request: FailsafeRequest, local: LocalPostgresState | null): FailsafeAnswer {
     const rt = this.#rt;
     // The engine decides who may make us follow it; we only remember an accepted ping.
-    const { answer, ping } = judgeFailsafePing({
-      request,
-      failsafeMode: rt.config.failsafeMode,
-      localPrimary: local?.running === true && local.role === 'primary' && !local.unknown,
-      lsn: local?.lsn ?? null,
-      lastLeader: this.#lastLeader,
-      now: rt.clock.now(),
-    });
+    const { answer, ping } = answerFailsafePing({ request, config: rt.config, local, lastLeader: this.#lastLeader, now: rt.clock.now() });
     if (ping) this.#ping = ping;
     if (answer.kind === 'refused') rt.log.warn({ member: request.name, source: request.source, status: answer.status }, `POST /failsafe refused: ${answer.reason}`);
     return answer;
   }
 
   active(): boolean {
-    const rt = this.#rt;
-    if (!rt.config.failsafeMode) return false;
-    const now = rt.clock.now();
-    if (this.#holdUntil !== null && now < this.#holdUntil) return true;
-    return this.#ping !== null && now - this.#ping.receivedAt < rt.config.ttl * 1000;
+    return failsafeActive({ config: this.#rt.config, now: this.#rt.clock.now(), holdUntil: this.#holdUntil, ping: this.#ping });
   }
 }
