@@ -6,11 +6,10 @@
  */
 import type { Cluster, ClusterConfig, DcsTiming, Versioned } from '@pgha/dcs';
 import type { ProbeTarget } from '../core/candidate.js';
-import { probeTargets } from '../core/candidate.js';
 import type { LocalEngineSettings } from '../core/config.js';
 import { DynamicConfigKeeper } from '../core/config-keeper.js';
 import type { DcsUnavailable, FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
-import { isDcsUnavailable } from '../core/snapshot.js';
+import { earlyProbeTargets } from '../core/rules/race.js';
 import type { Runtime } from './context.js';
 import { dcsCall, dcsTimeoutMs } from './context.js';
 import { errorMessage, withDeadline } from './deadline.js';
@@ -128,14 +127,12 @@ export class Observation {
   }
 
   /**
-   * With the lock free, a leader race is likely and needs the other members' positions: start
-   * asking them now, while PostgreSQL's state is read, instead of after. The rules ask exactly
-   * `probeTargets`; the results are used only if they do, and are as fresh as Patroni's (taken
-   * after the cluster was read). Not when paused: no race happens then.
+   * With a leader race likely, start asking the members now, while PostgreSQL's state is read,
+   * instead of after (core/rules/race.ts says when, and whom). The answers are as fresh as
+   * Patroni's: taken after the cluster was read.
    */
   earlyProbe(cluster: Cluster | DcsUnavailable): EarlyProbe | null {
-    if (isDcsUnavailable(cluster) || cluster.leader !== null || this.#rt.config.pause) return null;
-    const targets = probeTargets(cluster, this.#rt.me.name);
+    const targets = earlyProbeTargets(cluster, this.#rt.config, this.#rt.me.name);
     if (targets.length === 0) return null;
     return { targets, results: this.probe(targets) };
   }
