@@ -18,23 +18,50 @@ const layers = {
 };
 const all = Object.keys(layers);
 
+/** The import bans of `pkg`'s sources: public exports only, and no layer above it. */
+function layerPatterns(pkg, allowed) {
+  return [
+    { group: ['@pgha/*/src/*', '@pgha/*/dist/*'], message: 'Import a package through its public exports.' },
+    ...all.filter((p) => p !== pkg && !allowed.includes(p)).map((p) => ({
+      group: [`@pgha/${p}`, `@pgha/${p}/*`],
+      message: `@pgha/${pkg} may not depend on @pgha/${p} (see architecture.md, layers).`,
+    })),
+    ...(pkg === 'ha-engine'
+      ? [{ group: ['pg', 'etcd3', 'zookeeper', 'node:fs', 'node:fs/*', 'fs', 'node:child_process', 'node:net', 'node:http'], message: 'The engine does no I/O: use a port.' }]
+      : []),
+  ];
+}
+
 const layering = Object.entries(layers).map(([pkg, allowed]) => ({
   files: [`packages/${pkg}/src/**/*.ts`],
+  rules: { 'no-restricted-imports': ['error', { patterns: layerPatterns(pkg, allowed) }] },
+}));
+
+/**
+ * The engine's core (decide, the rules, the facts they read) is pure: the same snapshot gives the
+ * same decision, so it may not read a clock, set a timer or reach Node. Time comes in the
+ * snapshot (`now`, `wallNow`); timers and calls live in `runtime/`.
+ */
+const noTime = 'The engine core is pure: time comes in the snapshot; timers belong in runtime/.';
+const engineCore = {
+  files: ['packages/ha-engine/src/core/**/*.ts'],
   rules: {
     'no-restricted-imports': ['error', {
       patterns: [
-        { group: ['@pgha/*/src/*', '@pgha/*/dist/*'], message: 'Import a package through its public exports.' },
-        ...all.filter((p) => p !== pkg && !allowed.includes(p)).map((p) => ({
-          group: [`@pgha/${p}`, `@pgha/${p}/*`],
-          message: `@pgha/${pkg} may not depend on @pgha/${p} (see architecture.md, layers).`,
-        })),
-        ...(pkg === 'ha-engine'
-          ? [{ group: ['pg', 'etcd3', 'zookeeper', 'node:fs', 'node:fs/*', 'fs', 'node:child_process', 'node:net', 'node:http'], message: 'The engine does no I/O: use a port.' }]
-          : []),
+        ...layerPatterns('ha-engine', layers['ha-engine']),
+        { group: ['node:*'], message: 'The engine core is pure: no Node modules (runtime/ does I/O).' },
+        { group: ['**/runtime/*', '**/testing/*'], message: 'The engine core may not import the runtime or the test harness.' },
       ],
     }],
+    'no-restricted-globals': ['error',
+      ...['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'performance'].map((name) => ({ name, message: noTime })),
+    ],
+    'no-restricted-syntax': ['error',
+      { selector: "NewExpression[callee.name='Date']", message: noTime },
+      { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: noTime },
+    ],
   },
-}));
+};
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/*.js', '!eslint.config.js'] },
@@ -52,4 +79,5 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   ...layering,
+  engineCore,
 );

@@ -1,3 +1,3 @@
 import { libraryBuild } from '../../tsup.shared.ts';
 
-export default libraryBuild(['src/index.ts']);
+export default libraryBuild(['src/index.ts', 'src/testing/index.ts']);

@@ -2,7 +2,8 @@
 // fake clock: the rule (refuse a live other session, wait out a crashed run's) is pure logic.
 import { describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, serializeMemberData, silentLogger, type DcsDriver, type MemberData } from '@pgha/dcs';
-import { createFakeClock, type PeerFetch } from '@pgha/ha-engine';
+import type { PeerFetch } from '@pgha/ha-engine';
+import { createFakeClock } from '@pgha/ha-engine/testing';
 import { DuplicateNameError, ensureUniqueName } from '../src/unique-name.js';
 
 const OTHER = { conn_url: 'postgres://10.0.0.1:5432/postgres', api_url: 'http://10.0.0.1:8008/patroni', state: 'running', role: 'primary', tags: {}, extra: {} } satisfies MemberData;

@@ -1,8 +1,10 @@
 // `maximum_lag_on_failover` as a time (`10s`): parsing, and the leader race of a replica whose
 // engine watched the leader's published position on a fake monotonic clock, cycle by cycle.
 import { describe, expect, it } from 'vitest';
-import type { Decision, EngineMemory, FakeClock, Snapshot } from '../src/index.js';
-import { createFakeClock, decide, initialMemory, parseMaximumLagOnFailover, resolveEngineConfig } from '../src/index.js';
+import type { FakeClock } from '@pgha/ha-engine/testing';
+import { createFakeClock } from '@pgha/ha-engine/testing';
+import type { Decision, EngineMemory, Snapshot } from '../src/index.js';
+import { decide, initialMemory, parseMaximumLagOnFailover, resolveEngineConfig } from '../src/index.js';
 import { clusterWithLeader, config, peer, runningReplica, snapshot, summary, unlockedCluster } from './fixtures/snapshots.js';
 
 describe('parseMaximumLagOnFailover', () => {

@@ -4,8 +4,8 @@ import type { Cluster, SyncState } from '@pgha/dcs';
 import { describe, expect, it } from 'vitest';
 import type { Action, Decision, EngineMemory, Snapshot, SynchronousStandbySetting, WalSenderState } from '../src/index.js';
 import { decide, initialMemory, resolveEngineConfig } from '../src/index.js';
-import { SYNC_RECHECK_MS, SYNC_WATCH_MS } from '../src/rules/sync.js';
-import { parseSynchronousStandbyNames } from '../src/synchronous-standby-names.js';
+import { SYNC_RECHECK_MS, SYNC_WATCH_MS } from '../src/core/rules/sync.js';
+import { parseSynchronousStandbyNames } from '../src/core/synchronous-standby-names.js';
 import { actionOf, clusterWithLeader, config, leaderSnapshot, member, peer, runningPrimary, runningReplica, snapshot, summary, unlockedCluster } from './fixtures/snapshots.js';
 
 const PRIMARY_LSN = 50_331_648;

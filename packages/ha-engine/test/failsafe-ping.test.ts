@@ -3,8 +3,8 @@
 // its DCS member key, never the request's.
 import type { Cluster } from '@pgha/dcs';
 import { describe, expect, it } from 'vitest';
-import { judgeFailsafePing, lastLeaderOf, type FailsafePingInput, type LastLeader } from '../src/index.js';
-import { clusterWithLeader, unlockedCluster } from './fixtures/snapshots.js';
+import { answerFailsafePing, failsafeActive, judgeFailsafePing, lastLeaderOf, type FailsafePingInput, type LastLeader } from '../src/index.js';
+import { clusterWithLeader, runningPrimary, runningReplica, stopped, unlockedCluster } from './fixtures/snapshots.js';
 
 const PG0: LastLeader = { name: 'pg0', connUrl: 'postgres://10.0.0.10:5432/postgres', apiUrl: 'http://10.0.0.10:8008/patroni' };
 
@@ -86,5 +86,39 @@ describe('lastLeaderOf', () => {
     const noMember: Cluster = { ...withLeader, leader: { name: 'pg0', version: '1' }, members: withLeader.members.filter((m) => m.name !== 'pg0') };
     expect(lastLeaderOf(noMember, PG0)).toEqual(PG0);
     expect(lastLeaderOf(noMember, { ...PG0, name: 'pg9' })).toEqual({ name: 'pg0', connUrl: null, apiUrl: null });
+  });
+});
+
+describe('answerFailsafePing (what the runtime last saw)', () => {
+  const request = { name: 'pg0', source: '10.0.0.10' };
+  const answer = (local: Parameters<typeof answerFailsafePing>[0]['local'], failsafeMode = true) =>
+    answerFailsafePing({ request, config: { failsafeMode }, local, lastLeader: PG0, now: 7 }).answer.kind;
+  it('disabled when failsafe mode is off, whatever the state', () => {
+    expect(answer(runningPrimary(), false)).toBe('disabled');
+  });
+  it('a running primary answers as the leader; a stopped one, an unreadable state or none at all does not', () => {
+    expect(answer(runningPrimary())).toBe('leader');
+    expect(answer(stopped('primary'))).toBe('accepted');
+    expect(answer(runningPrimary({ unknown: 'timeout' }))).toBe('accepted');
+    expect(answer(null)).toBe('accepted');
+  });
+  it('a replica accepts, with its WAL position', () => {
+    expect(answerFailsafePing({ request, config: { failsafeMode: true }, local: runningReplica({ lsn: 99 }), lastLeader: PG0, now: 7 }).answer).toEqual({ kind: 'accepted', lsn: 99 });
+  });
+});
+
+describe('failsafeActive', () => {
+  const config = { failsafeMode: true, ttl: 30 };
+  const ping = { name: 'pg0', connUrl: null, apiUrl: null, receivedAt: 1000 };
+  it('off without failsafe mode, whatever the hold or ping', () => {
+    expect(failsafeActive({ config: { ...config, failsafeMode: false }, now: 1000, holdUntil: 5000, ping })).toBe(false);
+  });
+  it('a primary while its hold lasts', () => {
+    expect(failsafeActive({ config, now: 4999, holdUntil: 5000, ping: null })).toBe(true);
+    expect(failsafeActive({ config, now: 5000, holdUntil: 5000, ping: null })).toBe(false);
+  });
+  it('a replica for ttl after the ping', () => {
+    expect(failsafeActive({ config, now: 30_999, holdUntil: null, ping })).toBe(true);
+    expect(failsafeActive({ config, now: 31_000, holdUntil: null, ping })).toBe(false);
   });
 });

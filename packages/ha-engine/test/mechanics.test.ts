@@ -2,8 +2,9 @@
 // clock, the history merge.
 import { describe, expect, it } from 'vitest';
 import type { LongAction } from '../src/index.js';
-import { BackgroundSlot } from '../src/background.js';
-import { createFakeClock, DeadlineExceeded, mergeHistory, SafetyDeadline, withDeadline } from '../src/index.js';
+import { BackgroundSlot } from '../src/runtime/background.js';
+import { DeadlineExceeded, mergeHistory, SafetyDeadline, withDeadline } from '../src/index.js';
+import { createFakeClock } from '@pgha/ha-engine/testing';
 
 const action = (label: string, preempt = false): LongAction => ({ kind: 'restart', label, preempt });
 

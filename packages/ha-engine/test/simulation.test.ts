@@ -2,8 +2,8 @@
 // scenario checks, after every movement of the clock, that at most one server accepts writes
 // (`violations` stays empty).
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Simulation } from '../src/index.js';
-import { createSimulation } from '../src/index.js';
+import type { Simulation } from '@pgha/ha-engine/testing';
+import { createSimulation } from '@pgha/ha-engine/testing';
 import type { MemoryDcs } from './fixtures/memory-dcs.js';
 import { memoryDcs } from './fixtures/memory-dcs.js';
 

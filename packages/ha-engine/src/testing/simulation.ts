@@ -16,16 +16,16 @@
  */
 import type { ClusterStore, Logger } from '@pgha/dcs';
 import { silentLogger } from '@pgha/dcs';
-import type { LocalEngineSettings } from './config.js';
+import type { LocalEngineSettings } from '../core/config.js';
 import type { FakeClock } from './fake-clock.js';
 import { createFakeClock } from './fake-clock.js';
 import type { FakePostgresTimings } from './fake-postgres.js';
 import { FakePostgresWorld } from './fake-postgres.js';
-import type { CycleReport, HaLoop } from './loop.js';
-import { createHaLoop } from './loop.js';
-import { unreachable } from './peer-status.js';
-import type { PeerProbe, WatchdogPort } from './ports.js';
-import type { MemberIdentity, PeerStatus } from './snapshot.js';
+import type { CycleReport, HaLoop } from '../runtime/loop.js';
+import { createHaLoop } from '../runtime/loop.js';
+import { unreachable } from '../runtime/peer-status.js';
+import type { PeerProbe, WatchdogPort } from '../runtime/ports.js';
+import type { MemberIdentity, PeerStatus } from '../core/snapshot.js';
 
 export interface SimulationMember {
   name: string;

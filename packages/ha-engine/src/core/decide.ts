@@ -41,48 +41,91 @@ import { planSlots } from './slots.js';
 import type { EngineMemory, Snapshot } from './snapshot.js';
 import { isDcsUnavailable } from './snapshot.js';
 
+/** The rows of the rules table, in order, and `dcs-unavailable` (decided before the table). */
+export type RuleName =
+  | 'dcs-unavailable'
+  | 'long-action'
+  | 'postgres-unknown'
+  | 'after-bootstrap'
+  | 'empty-data-directory'
+  | 'invalid-system-id'
+  | 'system-id-mismatch'
+  | 'uninitialized-replica'
+  | 'primary-starting'
+  | 'reinitialize-requested'
+  | 'restart-requested'
+  | 'paused'
+  | 'standby-leader-down'
+  | 'postgres-down'
+  | 'promote-cancelled'
+  | 'promote-backoff'
+  | 'lock-free'
+  | 'primary-in-standby-cluster'
+  | 'standby-leader'
+  | 'leader-with-lock'
+  | 'follower';
+
+/**
+ * The per-cycle upkeep Patroni does outside the HA rules proper, which a row may take part in.
+ * - `housekeeping`: before the row's actions, the lock holder's DCS bookkeeping (a missing
+ *   `initialize` / `config`, adopting a data directory).
+ * - `primary-slots`: slots as a primary (a slot per other member, permanent slots) when
+ *   PostgreSQL runs as primary; `cascade-slots`: the same while it runs as a replica (a standby
+ *   leader keeps the slots of the members cascading from it); `replica-slots`: a replica's slots
+ *   (permanent slots, logical slot copies) while it runs as a replica. slots.ts has the policy.
+ * - `failsafe-topology`: the lock holder renewing its lock publishes the failsafe topology.
+ * - `leader-sync`: last, synchronous replication's `sync` key and `synchronous_standby_names`,
+ *   on a running primary; its guarded writes drop what follows them when they fail.
+ */
+export type UpkeepPhase = 'housekeeping' | 'primary-slots' | 'cascade-slots' | 'replica-slots' | 'failsafe-topology' | 'leader-sync';
+
+export const UPKEEP_PHASES: readonly UpkeepPhase[] = ['housekeeping', 'primary-slots', 'cascade-slots', 'replica-slots', 'failsafe-topology', 'leader-sync'];
+
 /** One row of the rules table. */
 export interface Rule {
-  name: string;
+  name: Exclude<RuleName, 'dcs-unavailable'>;
   /** The situation the row handles, in words. */
   situation: string;
-  /** Prepend the lock holder's DCS bookkeeping (missing `initialize` / `config`, adopting data). */
-  housekeeping: boolean;
+  /** The upkeep that goes with the row's decision. */
+  upkeep: readonly UpkeepPhase[];
   /** The row's decision, or null when the situation does not apply. */
   apply(ctx: Ctx): Outcome | null;
 }
+
+const ALWAYS: readonly UpkeepPhase[] = ['housekeeping', 'failsafe-topology'];
+const NO_HOUSEKEEPING: readonly UpkeepPhase[] = ['failsafe-topology'];
 
 export const RULES: readonly Rule[] = [
   {
     name: 'long-action',
     situation: 'a background action (bootstrap, clone, start, promote, rewind, ...) is running',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => (ctx.s.running ? longActionInProgress(ctx, ctx.s.running) : null),
   },
   {
     name: 'postgres-unknown',
     situation: 'the state of PostgreSQL could not be read',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: (ctx) =>
       ctx.s.local.unknown !== undefined ? only('Error communicating with PostgreSQL. Will try again later', [ctx.s.local.unknown]) : null,
   },
   {
     name: 'after-bootstrap',
     situation: 'our bootstrap ended and the initialize key still waits for the system ID',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: (ctx) =>
       ctx.s.lastAction?.kind === 'bootstrap' && !isInitialized(ctx.cluster) ? afterBootstrap(ctx, ctx.s.lastAction) : null,
   },
   {
     name: 'empty-data-directory',
     situation: 'the data directory is empty: a new member',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: (ctx) => (ctx.s.local.dataDirectory === 'empty' && !ctx.s.local.running ? emptyDataDirectory(ctx) : null),
   },
   {
     name: 'invalid-system-id',
     situation: 'the data directory is not empty but has no readable system ID',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: (ctx) =>
       ctx.s.local.dataDirectory === 'invalid' || !isValidSysid(ctx.s.local.systemId)
         ? only('data dir for the cluster is not empty, but system ID is invalid; consider doing reinitialize')
@@ -91,19 +134,19 @@ export const RULES: readonly Rule[] = [
   {
     name: 'system-id-mismatch',
     situation: 'the data directory belongs to another cluster',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: sysidMismatch,
   },
   {
     name: 'uninitialized-replica',
     situation: 'no initialize key while PostgreSQL runs as a replica',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: uninitializedReplica,
   },
   {
     name: 'primary-starting',
     situation: 'our primary is still starting after a crash while we hold the lock',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => {
       const deadline = ctx.memory.primaryStartDeadline;
       return ctx.holder && ctx.s.local.running && ctx.s.local.state === 'starting' && deadline !== null
@@ -114,7 +157,7 @@ export const RULES: readonly Rule[] = [
   {
     name: 'reinitialize-requested',
     situation: 'the REST API asked to reinitialize this member',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => {
       const intent = ctx.s.intents.reinitialize;
       return intent ? reinitializeRequested(ctx, intent.fromLeader) : null;
@@ -123,19 +166,19 @@ export const RULES: readonly Rule[] = [
   {
     name: 'restart-requested',
     situation: 'the REST API asked to restart PostgreSQL',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => (ctx.s.intents.restart ? restartRequested(ctx) : null),
   },
   {
     name: 'paused',
     situation: 'maintenance mode: the cluster is paused',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => (ctx.s.config.pause ? paused(ctx) : null),
   },
   {
     name: 'standby-leader-down',
     situation: 'we lead a standby cluster and PostgreSQL is not running',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => {
       const standby = ctx.s.config.standbyCluster;
       return standby && ctx.holder && !ctx.s.local.running && ctx.s.local.role !== 'primary' ? standbyLeaderDown(ctx, standby) : null;
@@ -144,31 +187,31 @@ export const RULES: readonly Rule[] = [
   {
     name: 'postgres-down',
     situation: 'PostgreSQL is not running',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => (!ctx.s.local.running ? postgresDown(ctx) : null),
   },
   {
     name: 'promote-cancelled',
     situation: 'our promotion failed (pre_promote refused it) while we hold the lock',
-    housekeeping: false,
+    upkeep: NO_HOUSEKEEPING,
     apply: (ctx) => (ctx.holder && !ctx.isPrimary && promoteJustFailed(ctx) ? promoteCancelled() : null),
   },
   {
     name: 'promote-backoff',
     situation: 'the lock is free but our promotion failed less than ttl ago',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => (ctx.leaderName === null && !ctx.isPrimary && inPromoteBackoff(ctx) ? promoteBackoff() : null),
   },
   {
     name: 'lock-free',
     situation: 'nobody holds the leader lock',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => (ctx.leaderName === null ? leaderRace(ctx) : null),
   },
   {
     name: 'primary-in-standby-cluster',
     situation: 'we hold the lock as a running primary, but the configuration makes this a standby cluster',
-    housekeeping: true,
+    upkeep: ALWAYS,
     apply: (ctx) => {
       const standby = ctx.s.config.standbyCluster;
       return standby && ctx.holder && ctx.isPrimary ? primaryInStandbyCluster(standby) : null;
@@ -177,7 +220,7 @@ export const RULES: readonly Rule[] = [
   {
     name: 'standby-leader',
     situation: 'we hold the leader lock of a standby cluster: stream from the remote primary',
-    housekeeping: true,
+    upkeep: ['housekeeping', 'cascade-slots', 'failsafe-topology'],
     apply: (ctx) => {
       const standby = standbyLeading(ctx);
       return standby ? standbyLeaderWithLock(ctx, standby) : null;
@@ -186,13 +229,13 @@ export const RULES: readonly Rule[] = [
   {
     name: 'leader-with-lock',
     situation: 'we hold the leader lock',
-    housekeeping: true,
+    upkeep: ['housekeeping', 'primary-slots', 'failsafe-topology', 'leader-sync'],
     apply: (ctx) => (ctx.holder ? leaderWithLock(ctx) : null),
   },
   {
     name: 'follower',
     situation: 'another member holds the leader lock',
-    housekeeping: true,
+    upkeep: ['housekeeping', 'replica-slots', 'failsafe-topology'],
     apply: follower,
   },
 ];
@@ -213,28 +256,28 @@ function decideWithCluster(s: Snapshot, read: Cluster): Decision {
   const ctx = makeContext(s, cluster, memory);
   for (const rule of RULES) {
     const outcome = rule.apply(ctx);
-    if (!outcome) continue;
-    const actions = rule.housekeeping ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
-    const slots = slotUpkeep(s, cluster, rule.name, actions);
-    const upkeep = [...slots.actions, ...failsafeUpkeep(s, cluster, actions)];
-    // Last: its guarded writes drop what follows them when they fail.
-    const sync = leaderSyncUpkeep(ctx, rule.name, actions);
-    const notes = [...(outcome.notes ?? []), ...sync.notes];
-    return complete(
-      s,
-      {
-        ...outcome,
-        actions: [...withSlotStatus(actions, slots.status), ...upkeep, ...sync.actions],
-        notes,
-        memory: { ...outcome.memory, ...slots.memory, ...sync.memory },
-        ...sooner(outcome.wakeAfterMs, sync.wakeAfterMs),
-      },
-      rule.name,
-      memory,
-    );
+    if (outcome) return complete(s, withUpkeep(rule.upkeep, ctx, outcome), rule.name, memory);
   }
   // The last row always applies; this is for the type checker.
   throw new Error('no HA rule applied');
+}
+
+/** A row's outcome with the upkeep of its `phases` (see UpkeepPhase) added, in their order. */
+export function withUpkeep(phases: readonly UpkeepPhase[], ctx: Ctx, outcome: Outcome): Outcome {
+  const { s, cluster } = ctx;
+  const has = (phase: UpkeepPhase): boolean => phases.includes(phase);
+  const actions = has('housekeeping') ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
+  const slots = slotUpkeep(s, cluster, phases, actions);
+  const upkeep = [...slots.actions, ...(has('failsafe-topology') ? failsafeUpkeep(s, cluster, actions) : [])];
+  // Last: its guarded writes drop what follows them when they fail.
+  const sync = leaderSyncUpkeep(ctx, has('leader-sync'), actions);
+  return {
+    ...outcome,
+    actions: [...withSlotStatus(actions, slots.status), ...upkeep, ...sync.actions],
+    notes: [...(outcome.notes ?? []), ...sync.notes],
+    memory: { ...outcome.memory, ...slots.memory, ...sync.memory },
+    ...sooner(outcome.wakeAfterMs, sync.wakeAfterMs),
+  };
 }
 
 /** The earlier of two optional wake-ups, as an Outcome field. */
@@ -243,7 +286,7 @@ function sooner(a: number | undefined, b: number | undefined): { wakeAfterMs?: n
   return { wakeAfterMs: b === undefined ? a : Math.min(a, b) };
 }
 
-function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMemory): Decision {
+function complete(s: Snapshot, outcome: Outcome, rule: RuleName, memory: EngineMemory): Decision {
   const probe = outcome.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');
   const nextMemory = { ...memory, ...outcome.memory };
   if (probe) {
@@ -263,18 +306,17 @@ function complete(s: Snapshot, outcome: Outcome, rule: string, memory: EngineMem
 }
 
 /**
- * Patroni syncs replication slots every cycle, outside the HA rules proper: here, after a
- * `leader-with-lock` decision that leaves PostgreSQL running as primary, or a `follower` one that
- * leaves it running as a replica. The policy itself is in slots.ts.
+ * Patroni syncs replication slots every cycle, outside the HA rules proper: here, for a row with
+ * a slots phase whose decision leaves PostgreSQL running in the role the phase needs (and starts
+ * no long action, releases no lock). The policy itself is in slots.ts.
  */
-function slotUpkeep(s: Snapshot, cluster: Cluster, rule: string, actions: Action[]): SlotUpkeep {
+function slotUpkeep(s: Snapshot, cluster: Cluster, phases: readonly UpkeepPhase[], actions: Action[]): SlotUpkeep {
   const none: SlotUpkeep = { actions: [], status: null, memory: {} };
   if (!s.config.useSlots || !s.local.running || s.local.state !== 'running') return none;
   if (actions.some((a) => isLongAction(a) || a.kind === 'release_lock')) return none;
-  if (rule === 'leader-with-lock' && s.local.role === 'primary') return planSlots(s, cluster, 'primary');
-  if (rule === 'follower' && s.local.role === 'replica') return planSlots(s, cluster, 'replica');
-  // A standby leader keeps the slots of the members cascading from it, as a primary would.
-  if (rule === 'standby-leader' && s.local.role === 'replica') return planSlots(s, cluster, 'primary');
+  if (phases.includes('primary-slots') && s.local.role === 'primary') return planSlots(s, cluster, 'primary');
+  if (phases.includes('replica-slots') && s.local.role === 'replica') return planSlots(s, cluster, 'replica');
+  if (phases.includes('cascade-slots') && s.local.role === 'replica') return planSlots(s, cluster, 'primary');
   return none;
 }
 

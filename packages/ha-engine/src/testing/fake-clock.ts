@@ -2,7 +2,7 @@
  * A fake clock for tests and the simulation: time moves only when `advance` is called, and
  * sleepers wake in due order, with promise chains given the chance to settle in between.
  */
-import type { Clock } from './ports.js';
+import type { Clock } from '../runtime/ports.js';
 
 export interface FakeClock extends Clock {
   /** Moves time forward by `ms`, waking each sleeper at its due time in order. */

@@ -4,7 +4,7 @@
  * or one with TLS and authentication set up).
  */
 import type { FailsafePayload, PeerProbe, PeerTarget } from './ports.js';
-import type { FailsafeAck, PeerStatus } from './snapshot.js';
+import type { FailsafeAck, PeerStatus } from '../core/snapshot.js';
 import { errorMessage } from './deadline.js';
 
 /**

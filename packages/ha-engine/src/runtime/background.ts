@@ -2,9 +2,9 @@
  * The background slot: runs one long PostgreSQL action at a time (Patroni's `AsyncExecutor`),
  * so the loop can keep renewing the lock while a basebackup, a rewind or a restart runs.
  */
-import type { LongAction } from './actions.js';
+import type { LongAction } from '../core/actions.js';
 import type { Clock } from './ports.js';
-import type { ActionOutcome, RunningAction } from './snapshot.js';
+import type { ActionOutcome, RunningAction } from '../core/snapshot.js';
 import { errorMessage } from './deadline.js';
 
 type Work = (signal: AbortSignal) => Promise<void>;

@@ -7,9 +7,9 @@
  * Actions take simulated time on the injected clock and honour their AbortSignal.
  */
 import type { TimelineHistory, TimelineHistoryEntry } from '@pgha/dcs';
-import type { FollowTarget, SlotPlan, SynchronousStandbySetting } from './actions.js';
-import type { Clock, PostgresPort, StartOptions, StopOptions } from './ports.js';
-import type { LocalPostgresState, PostgresRole } from './snapshot.js';
+import type { FollowTarget, SlotPlan, SynchronousStandbySetting } from '../core/actions.js';
+import type { Clock, PostgresPort, StartOptions, StopOptions } from '../runtime/ports.js';
+import type { LocalPostgresState, PostgresRole } from '../core/snapshot.js';
 
 export interface FakePostgresTimings {
   bootstrapMs: number;

@@ -16,6 +16,7 @@
  * and runs `otherwise.actions` instead. That keeps every branch decided by the pure function.
  */
 import type { ClusterConfig, Failsafe, MemberData, Status } from '@pgha/dcs';
+import type { RuleName } from './decide.js';
 import type { EngineMemory, IntentKind, LongActionKind } from './snapshot.js';
 
 /** What to do when a guarded action does not succeed. */
@@ -397,7 +398,7 @@ export interface Decision {
   /** One sentence saying why (Patroni's sentence where Patroni has one). */
   reason: string;
   /** The row of the rules table that decided (`dcs-unavailable` when the DCS read failed). */
-  rule: string;
+  rule: RuleName;
   actions: Action[];
   /** Extra log lines explaining the decision (candidate checks, failover key handling). */
   notes: string[];

@@ -261,11 +261,14 @@ function memberName(cluster: Cluster, name: string): string {
   return cluster.members.find((m) => m.name.toLowerCase() === name.toLowerCase())?.name ?? name;
 }
 
-/** The upkeep after a decision of `rule`: only a running primary that keeps the lock this cycle. */
-export function leaderSyncUpkeep(ctx: Ctx, rule: string, actions: readonly Action[]): SyncUpkeep {
+/**
+ * The upkeep after a decision of a row with the `leader-sync` phase (`applies`): only a running
+ * primary that keeps the lock this cycle.
+ */
+export function leaderSyncUpkeep(ctx: Ctx, applies: boolean, actions: readonly Action[]): SyncUpkeep {
   const none: SyncUpkeep = { actions: [], notes: [], memory: { syncLagSince: null } };
   const { local } = ctx.s;
-  if (rule !== 'leader-with-lock' || !local.running || local.role !== 'primary' || local.state !== 'running') return none;
+  if (!applies || !local.running || local.role !== 'primary' || local.state !== 'running') return none;
   if (actions.some((a) => isLongAction(a) || a.kind === 'release_lock' || a.kind === 'probe_peers')) return none;
   return syncUpkeep(ctx);
 }

@@ -3,12 +3,29 @@
  * for it (create-if-absent, so at most one wins) and promotes; a primary that may not lead, or
  * loses the race, demotes.
  */
+import type { Cluster } from '@pgha/dcs';
 import type { Action } from '../actions.js';
-import { evaluateLeaderRace, isNoFailover } from '../candidate.js';
+import type { ProbeTarget } from '../candidate.js';
+import { evaluateLeaderRace, isNoFailover, probeTargets } from '../candidate.js';
+import type { EngineConfig } from '../config.js';
+import type { DcsUnavailable } from '../snapshot.js';
+import { isDcsUnavailable } from '../snapshot.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, followTarget, otherwise } from './context.js';
 import { standbyLeaderRace } from './standby-leader.js';
 import { syncBeforePromote } from './sync.js';
+
+/**
+ * The members to ask for their WAL positions before deciding, while PostgreSQL's state is still
+ * being read: with the lock free and the cluster not paused, the `lock-free` row races, and the
+ * race asks exactly `probeTargets` (evaluateLeaderRace). Paused, the `paused` row decides first
+ * and nobody races. The runtime uses the answers only if the decision asks the same members,
+ * so a row that decides otherwise costs one wasted round of probes, never a wrong decision.
+ */
+export function earlyProbeTargets(cluster: Cluster | DcsUnavailable, config: Pick<EngineConfig, 'pause'>, me: string): ProbeTarget[] {
+  if (isDcsUnavailable(cluster) || cluster.leader !== null || config.pause) return [];
+  return probeTargets(cluster, me);
+}
 
 export function leaderRace(ctx: Ctx): Outcome {
   const verdict = evaluateLeaderRace(ctx.candidate);

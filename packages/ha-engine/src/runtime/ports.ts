@@ -10,8 +10,8 @@
  * hangs delays nothing but itself.
  */
 import { timerDelay, type MonotonicClock, type TimelineHistory } from '@pgha/dcs';
-import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from './actions.js';
-import type { FailsafeAck, LocalPostgresState, PeerStatus } from './snapshot.js';
+import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from '../core/actions.js';
+import type { FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
 
 /** Time, for the loop, the safety deadline and the deadlines of calls. */
 export interface Clock extends MonotonicClock {

@@ -15,7 +15,8 @@
  * when it is the real leader, its ping is accepted the same way.
  */
 import type { Cluster } from '@pgha/dcs';
-import type { FailsafePing } from './snapshot.js';
+import type { EngineConfig } from './config.js';
+import type { FailsafePing, LocalPostgresState } from './snapshot.js';
 
 /** A `POST /failsafe` request, as the REST API received it. */
 export interface FailsafeRequest {
@@ -139,4 +140,41 @@ function sameHost(host: string, source: string): boolean {
   if (from === null) return false;
   if (host === 'localhost') return isLoopback(from);
   return ipLiteral(host) === from;
+}
+
+/**
+ * The answer to a ping from what the runtime last saw: Patroni answers `Running as a leader`
+ * when PostgreSQL was last read running as a primary (a state that could not be read is not one).
+ */
+export function answerFailsafePing(input: {
+  request: FailsafeRequest;
+  config: Pick<EngineConfig, 'failsafeMode'>;
+  local: LocalPostgresState | null;
+  lastLeader: LastLeader | null;
+  now: number;
+}): { answer: FailsafeAnswer; ping: FailsafePing | null } {
+  const { local } = input;
+  return judgeFailsafePing({
+    request: input.request,
+    failsafeMode: input.config.failsafeMode,
+    localPrimary: local?.running === true && local.role === 'primary' && !local.unknown,
+    lsn: local?.lsn ?? null,
+    lastLeader: input.lastLeader,
+    now: input.now,
+  });
+}
+
+/**
+ * Failsafe mode is in effect for this member: as a primary, a round of acknowledgements holds
+ * until `holdUntil`; as a replica, a primary pinged us less than ttl ago.
+ */
+export function failsafeActive(f: {
+  config: Pick<EngineConfig, 'failsafeMode' | 'ttl'>;
+  now: number;
+  holdUntil: number | null;
+  ping: FailsafePing | null;
+}): boolean {
+  if (!f.config.failsafeMode) return false;
+  if (f.holdUntil !== null && f.now < f.holdUntil) return true;
+  return f.ping !== null && f.now - f.ping.receivedAt < f.config.ttl * 1000;
 }

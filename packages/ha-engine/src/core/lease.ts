@@ -1,0 +1,65 @@
+/**
+ * The lock holder's rules that apply between cycles, when the runtime acts without a decision:
+ * whether PostgreSQL may take writes (so the safety deadline must fence it), whether to fence
+ * at all, and what the watchdog gets after a renewal. Pure; lease-guard.ts applies them.
+ */
+import type { LongAction } from './actions.js';
+import type { LocalPostgresState, RunningAction } from './snapshot.js';
+
+/** Long actions after whose start PostgreSQL may accept writes before the next state read. */
+export function startsWritable(action: Pick<LongAction, 'kind'> & { role?: 'primary' | 'replica' }): boolean {
+  return action.kind === 'promote' || action.kind === 'bootstrap' || action.kind === 'restart' || (action.kind === 'start' && action.role === 'primary');
+}
+
+/**
+ * The running actions that count as writable whatever the last state read showed. These are the
+ * `startsWritable` kinds whose every form may write: a running action is known by its kind only,
+ * and a running `start` may be a replica's; a primary's start is covered by `startedWritable`
+ * until the next state read shows the server as it is.
+ */
+const WRITABLE_WHILE_RUNNING: ReadonlySet<string> = new Set(['promote', 'bootstrap', 'restart']);
+
+export interface WritableFacts {
+  /** A `startsWritable` action began since PostgreSQL's state was last read. */
+  startedWritable: boolean;
+  /** The last state read. */
+  local: LocalPostgresState | null;
+  running: RunningAction | null;
+}
+
+/** PostgreSQL may be taking writes: a primary was read, or an action that makes one began or runs. */
+export function mayTakeWrites(f: WritableFacts): boolean {
+  return (
+    f.startedWritable ||
+    (f.local !== null && f.local.running && f.local.role === 'primary') ||
+    (f.running !== null && WRITABLE_WHILE_RUNNING.has(f.running.kind))
+  );
+}
+
+/**
+ * What to do when the safety deadline passed without a renewal: fence (stop PostgreSQL at once)
+ * when it may take writes, except in maintenance mode, where pgha never stops PostgreSQL on its
+ * own (Patroni's rule: paused, the operator owns the server).
+ */
+export type FencePlan = { kind: 'fence' } | { kind: 'skip'; why: 'not-writable' | 'paused' };
+
+export function fencePlan(f: WritableFacts & { paused: boolean }): FencePlan {
+  if (!mayTakeWrites(f)) return { kind: 'skip', why: 'not-writable' };
+  if (f.paused) return { kind: 'skip', why: 'paused' };
+  return { kind: 'fence' };
+}
+
+/**
+ * What the watchdog gets after a successful renewal. A lock holder's watchdog is armed: kept
+ * alive when it is. It is disarmed when PostgreSQL is fenced or demoted; if we keep (or get
+ * back) the lock after that — the DCS came back with our lease alive, PostgreSQL restarted in
+ * place — it is armed again before we rely on it. In maintenance mode it stays disarmed
+ * (Patroni's rule), and during a demote too: the demote disarms it once PostgreSQL is down, and a
+ * renewal racing the release after that must not leave an armed watchdog on a replica nobody
+ * keeps alive.
+ */
+export function watchdogAfterRenewal(f: { armed: boolean; paused: boolean; running: RunningAction | null }): 'keepalive' | 'activate' | 'none' {
+  if (f.armed) return 'keepalive';
+  if (f.paused || f.running?.kind === 'demote') return 'none';
+  return 'activate';
+}

@@ -1,0 +1,173 @@
+/**
+ * Running a decision's actions through the ports, in order. DCS calls and the short PostgreSQL
+ * calls run inline, each bounded; long ones go to the background slot (long-actions.ts). A
+ * guarded action that does not succeed switches to its `otherwise` (actions.ts, guards).
+ */
+import type { Action, Otherwise } from '../core/actions.js';
+import { describeAction } from '../core/actions.js';
+import { mergeHistory } from '../core/history.js';
+import { watchdogAfterRenewal } from '../core/lease.js';
+import type { IntentKind, Snapshot } from '../core/snapshot.js';
+import { isDcsUnavailable } from '../core/snapshot.js';
+import type { BackgroundSlot } from './background.js';
+import type { Runtime } from './context.js';
+import { dcsCall, dcsTimeoutMs } from './context.js';
+import { errorMessage, withDeadline } from './deadline.js';
+import type { FailsafeState } from './failsafe-state.js';
+import type { LeaseGuard } from './lease-guard.js';
+import type { LongActions } from './long-actions.js';
+
+type Result = 'ok' | 'false' | 'error';
+
+export interface ExecutorDeps {
+  slot: BackgroundSlot;
+  lease: LeaseGuard;
+  longActions: LongActions;
+  failsafe: FailsafeState;
+  consumeIntent(intent: IntentKind): void;
+  /** An `exit` action: stop cycling and tell the agent. */
+  exit(message: string): void;
+}
+
+export class Executor {
+  readonly #rt: Runtime;
+  readonly #d: ExecutorDeps;
+
+  constructor(rt: Runtime, deps: ExecutorDeps) {
+    this.#rt = rt;
+    this.#d = deps;
+  }
+
+  /** Runs `actions` in order; a guard that does not succeed switches to its `otherwise`. */
+  async execute(actions: Action[], reason: string, s: Snapshot, executed: string[]): Promise<string> {
+    for (const action of actions) {
+      if (this.#rt.stopped) break;
+      executed.push(describeAction(action));
+      const result = await this.#perform(action, s);
+      if (result === 'ok') continue;
+      const alternative = alternativeFor(action, result);
+      if (alternative) {
+        this.#rt.log.info({ action: describeAction(action), result }, `${describeAction(action)} did not succeed: ${alternative.reason}`);
+        return this.execute(alternative.actions, alternative.reason, s, executed);
+      }
+    }
+    return reason;
+  }
+
+  async #perform(action: Action, s: Snapshot): Promise<Result> {
+    const rt = this.#rt;
+    const { store } = rt;
+    const { lease } = this.#d;
+    const dcs = <T>(what: string, call: (o: { timeoutMs: number }) => Promise<T>): Promise<T> => dcsCall(rt, what, call);
+    const asResult = async (what: string, call: () => Promise<boolean>): Promise<Result> => {
+      try {
+        return (await call()) ? 'ok' : 'false';
+      } catch (e) {
+        rt.log.warn({ err: errorMessage(e) }, `failed to ${what}`);
+        return 'error';
+      }
+    };
+    switch (action.kind) {
+      case 'acquire_lock': {
+        const r = await asResult('acquire the leader lock', () => dcs('acquire the leader lock', (o) => store.acquireLeader(o)));
+        if (r === 'ok') lease.gained();
+        if (r === 'false') lease.setHeld(false);
+        return r;
+      }
+      case 'renew_lock': {
+        const status = action.status ?? undefined;
+        const r = await asResult('update the leader lock', () => dcs('update the leader lock', (o) => store.updateLeader(status, o)));
+        if (r === 'ok') {
+          lease.gained();
+          // Facts as they are now, not at the snapshot: the lease guard or a settled action may
+          // have changed them during the cycle (core/lease.ts has the rule).
+          const call = watchdogAfterRenewal({ armed: lease.watchdogArmed, paused: s.config.pause, running: this.#d.slot.running });
+          if (call !== 'none') await lease.watchdog(call);
+        }
+        if (r === 'false') lease.setHeld(false);
+        return r;
+      }
+      case 'release_lock':
+        await lease.release();
+        return 'ok';
+      case 'attempt_initialize':
+        return asResult('race for the initialize key', () => dcs('create the initialize key', (o) => store.attemptToInitialize(o)));
+      case 'set_initialize':
+        return asResult('write the initialize key', () => dcs('write the initialize key', (o) => store.setInitialize(action.sysid, action.expectVersion, o)));
+      case 'cancel_initialize':
+        return asResult('remove the initialize key', () => dcs('remove the initialize key', (o) => store.cancelInitialization(o)));
+      case 'write_config':
+        return asResult('write the config key', () => dcs('write the config key', (o) => store.setConfig(action.config, null, o)));
+      case 'clear_failover':
+        return asResult('clear the failover key', () => dcs('clear the failover key', (o) => store.clearFailover(action.expectVersion, o)));
+      case 'write_history':
+        return asResult('write the history key', () => this.#writeHistory(action, s));
+      case 'probe_peers':
+      case 'failsafe_check':
+        return 'ok';
+      case 'failsafe_hold':
+        // As a renewal would: the members' acknowledgements stand in for the lease until then.
+        lease.heldUntil(action.validUntil);
+        this.#d.failsafe.hold(action.validUntil);
+        await lease.watchdog('keepalive');
+        return 'ok';
+      case 'write_failsafe':
+        return asResult('write the failsafe key', () => dcs('write the failsafe key', (o) => store.setFailsafe(action.topology, o)));
+      case 'activate_watchdog':
+        return (await lease.watchdog('activate')) ? 'ok' : 'false';
+      case 'disable_watchdog':
+        await lease.watchdog('disable');
+        return 'ok';
+      case 'exit':
+        this.#d.exit(action.message);
+        return 'ok';
+      case 'sync_slots': {
+        try {
+          await withDeadline(rt.clock, dcsTimeoutMs(rt), 'syncing replication slots', (signal) => rt.postgres.syncSlots(action.plan, signal));
+        } catch (e) {
+          rt.log.warn({ err: errorMessage(e) }, 'failed to sync the replication slots');
+        }
+        return 'ok';
+      }
+      case 'write_sync':
+        return asResult('write the sync key', () =>
+          dcs('write the sync key', (o) => store.setSync({ leader: action.leader, sync_standby: action.standbys, quorum: action.quorum }, action.expectVersion, o)),
+        );
+      case 'delete_sync':
+        return asResult('delete the sync key', () => dcs('delete the sync key', (o) => store.deleteSync(action.expectVersion, o)));
+      case 'set_synchronous_standby_names':
+        return asResult('set synchronous_standby_names', async () => {
+          await withDeadline(rt.clock, dcsTimeoutMs(rt), 'setting synchronous_standby_names', (signal) =>
+            rt.postgres.setSynchronousStandbyNames(action.setting, signal),
+          );
+          return true;
+        });
+      case 'consume_intent':
+        this.#d.consumeIntent(action.intent);
+        return 'ok';
+      default:
+        return this.#d.longActions.start(action);
+    }
+  }
+
+  async #writeHistory(action: Extract<Action, { kind: 'write_history' }>, s: Snapshot): Promise<boolean> {
+    const rt = this.#rt;
+    const fromFiles = await withDeadline(rt.clock, dcsTimeoutMs(rt), 'reading the timeline history', (signal) => rt.postgres.timelineHistory(signal));
+    const existing = isDcsUnavailable(s.cluster) ? [] : (s.cluster.history?.value ?? []);
+    const history = mergeHistory({
+      fromFiles,
+      existing,
+      newLeader: action.newLeader,
+      nowIso: new Date(rt.clock.wallNow()).toISOString(),
+      maxLines: action.maxLines,
+    });
+    return dcsCall(rt, 'write the history key', (o) => rt.store.setHistory(history, action.expectVersion, o));
+  }
+}
+
+/** The branch a guarded action takes when it did not succeed (none for unguarded actions). */
+function alternativeFor(action: Action, result: 'false' | 'error'): Otherwise | undefined {
+  if (!('otherwise' in action) && !('onError' in action)) return undefined;
+  const guard: { otherwise?: Otherwise; onError?: Otherwise } = action;
+  return result === 'error' ? (guard.onError ?? guard.otherwise) : guard.otherwise;
+}

@@ -1,0 +1,59 @@
+// The step order of each long action, and which demote modes give the leader key up
+// (core/long-action-steps.ts).
+import { describe, expect, it } from 'vitest';
+import type { DemoteMode, FollowTarget, LongAction } from '../src/index.js';
+import { demoteReleasesLock, longActionSteps } from '../src/index.js';
+
+const pg0: FollowTarget = { name: 'pg0', connUrl: 'postgres://pg0:5432/postgres' };
+const kinds = (action: LongAction): string[] => longActionSteps(action, 30_000).map((s) => (s.kind === 'stop' ? `stop(${s.mode}${s.checkpoint ? ',checkpoint' : ''}${s.abortable ? '' : ',not abortable'})` : s.kind));
+
+describe('longActionSteps', () => {
+  it('demote: stop, then disarm the watchdog, then release (graceful, immediate), then start as a replica', () => {
+    const modes: DemoteMode[] = ['graceful', 'immediate', 'immediate-nolock', 'offline'];
+    expect(Object.fromEntries(modes.map((mode) => [mode, kinds({ kind: 'demote', mode, follow: pg0, label: 'demote' })]))).toMatchInlineSnapshot(`
+      {
+        "graceful": [
+          "stop(fast,checkpoint,not abortable)",
+          "disable_watchdog",
+          "release_lock",
+          "start",
+        ],
+        "immediate": [
+          "stop(immediate,not abortable)",
+          "disable_watchdog",
+          "release_lock",
+          "start",
+        ],
+        "immediate-nolock": [
+          "stop(immediate,not abortable)",
+          "disable_watchdog",
+          "start",
+        ],
+        "offline": [
+          "stop(fast,not abortable)",
+          "disable_watchdog",
+          "start",
+        ],
+      }
+    `);
+  });
+  it('only graceful and immediate release the lock', () => {
+    expect((['graceful', 'immediate', 'immediate-nolock', 'offline'] as const).filter(demoteReleasesLock)).toEqual(['graceful', 'immediate']);
+  });
+  it('reinitialize: stop immediately, remove the data directory, clone, start; rewind: pg_rewind, start', () => {
+    expect(kinds({ kind: 'reinitialize', source: pg0, follow: pg0, label: 'reinitialize' })).toEqual(['stop(immediate)', 'remove_data_directory', 'clone', 'start']);
+    expect(kinds({ kind: 'rewind', source: pg0, label: 'rewind' })).toEqual(['rewind', 'start']);
+  });
+  it('a start that ends an action is a replica start following the target, bounded by the given timeout', () => {
+    expect(longActionSteps({ kind: 'rewind', source: pg0, label: 'rewind' }, 42_000).at(-1)).toEqual({
+      kind: 'start',
+      what: 'starting as a replica',
+      role: 'replica',
+      follow: pg0,
+      timeoutMs: 42_000,
+    });
+  });
+  it('restart copies logical slots first when asked', () => {
+    expect(kinds({ kind: 'restart', label: 'restart', copyLogicalSlots: { source: pg0, slots: ['s'] } })).toEqual(['copy_logical_slots', 'restart']);
+  });
+});
