@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PNPM_VERSION=12.4.2
-APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3 make g++ faketime wrk)
+APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
