@@ -57,9 +57,15 @@ describe('mayTakeWrites', () => {
   it('a writable action begun since the last read, even if the read showed a replica', () => {
     expect(mayTakeWrites({ ...none, startedWritable: true, local: local('replica') })).toBe(true);
   });
-  it('a running promote, bootstrap or restart; not a running start, whose role is unknown', () => {
+  it('a running promote, bootstrap, restart or primary start; not a replica start, a stop, a demote, a rewind', () => {
     for (const kind of ['promote', 'bootstrap', 'restart'] as const) expect(mayTakeWrites({ ...none, running: running(kind) })).toBe(true);
     for (const kind of ['start', 'stop', 'demote', 'rewind', 'create_replica'] as const) expect(mayTakeWrites({ ...none, running: running(kind) })).toBe(false);
+    expect(mayTakeWrites({ ...none, running: { ...running('start'), role: 'replica' } })).toBe(false);
+  });
+  it('a primary start still running after a state read showed the server down (crash recovery outlasting the lease)', () => {
+    const recovering = { startedWritable: false, local: local('primary', false), running: { ...running('start'), role: 'primary' as const } };
+    expect(mayTakeWrites(recovering)).toBe(true);
+    expect(fencePlan({ ...recovering, paused: false })).toEqual({ kind: 'fence' });
   });
 });
 

@@ -11,14 +11,6 @@ export function startsWritable(action: Pick<LongAction, 'kind'> & { role?: 'prim
   return action.kind === 'promote' || action.kind === 'bootstrap' || action.kind === 'restart' || (action.kind === 'start' && action.role === 'primary');
 }
 
-/**
- * The running actions that count as writable whatever the last state read showed. These are the
- * `startsWritable` kinds whose every form may write: a running action is known by its kind only,
- * and a running `start` may be a replica's; a primary's start is covered by `startedWritable`
- * until the next state read shows the server as it is.
- */
-const WRITABLE_WHILE_RUNNING: ReadonlySet<string> = new Set(['promote', 'bootstrap', 'restart']);
-
 export interface WritableFacts {
   /** A `startsWritable` action began since PostgreSQL's state was last read. */
   startedWritable: boolean;
@@ -27,12 +19,17 @@ export interface WritableFacts {
   running: RunningAction | null;
 }
 
-/** PostgreSQL may be taking writes: a primary was read, or an action that makes one began or runs. */
+/**
+ * PostgreSQL may be taking writes: a primary was read, or an action that makes one began or
+ * runs. A running one counts whatever the last state read showed: a read taken while it runs (a
+ * primary still in crash recovery, not yet accepting connections) says nothing about the moment
+ * it finishes, which may come after the lease is gone.
+ */
 export function mayTakeWrites(f: WritableFacts): boolean {
   return (
     f.startedWritable ||
     (f.local !== null && f.local.running && f.local.role === 'primary') ||
-    (f.running !== null && WRITABLE_WHILE_RUNNING.has(f.running.kind))
+    (f.running !== null && startsWritable(f.running))
   );
 }
 

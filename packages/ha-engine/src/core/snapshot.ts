@@ -184,6 +184,8 @@ export interface RunningAction {
   /** Patroni's name for it, used in reasons (`updated leader lock during <label>`). */
   label: string;
   startedAt: number;
+  /** A `start`'s role: a primary's start may accept writes as soon as the server is up. */
+  role?: 'primary' | 'replica';
 }
 
 /** How the most recent background action ended. Kept until the next one starts. */

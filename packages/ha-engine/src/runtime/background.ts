@@ -36,7 +36,8 @@ export class BackgroundSlot {
 
   get running(): RunningAction | null {
     const c = this.#current;
-    return c ? { kind: c.action.kind, label: c.action.label, startedAt: c.startedAt } : null;
+    if (!c) return null;
+    return { kind: c.action.kind, label: c.action.label, startedAt: c.startedAt, ...(c.action.kind === 'start' ? { role: c.action.role } : {}) };
   }
 
   get last(): ActionOutcome | null {
