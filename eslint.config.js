@@ -63,6 +63,30 @@ const engineCore = {
   },
 };
 
+// Tests are real: none is skipped, focused or left as a to-do, at load time or at run time. A test
+// that cannot run here (not root, no server binary) fails with a message saying what it needs.
+const TEST_API = '/^(describe|suite|it|test|bench)$/';
+const DISABLING = '/^(skip|only|todo|skipIf|runIf)$/';
+const disabledTests = {
+  files: ['packages/*/test/**/*.ts', 'tools/*/test/**/*.ts', 'packages/dcs/src/testing.ts'],
+  rules: {
+    'no-restricted-syntax': ['error',
+      {
+        selector: `MemberExpression[object.name=${TEST_API}][property.name=${DISABLING}]`,
+        message: 'No skipped, focused or to-do tests: a test that cannot run here must fail and say what it needs.',
+      },
+      {
+        selector: `MemberExpression[object.type='MemberExpression'][object.object.name=${TEST_API}][property.name=${DISABLING}]`,
+        message: 'No skipped, focused or to-do tests: a test that cannot run here must fail and say what it needs.',
+      },
+      {
+        selector: `CallExpression[callee.type='MemberExpression'][callee.property.name='skip'][callee.object.name!=${TEST_API}]:not([callee.object.type='MemberExpression'][callee.object.object.name=${TEST_API}])`,
+        message: 'A test must not skip itself at run time: throw an error that says what it needs.',
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/*.js', '!eslint.config.js'] },
   js.configs.recommended,
@@ -80,4 +104,5 @@ export default tseslint.config(
   },
   ...layering,
   engineCore,
+  disabledTests,
 );

@@ -23,8 +23,8 @@ import { waitFor } from '@pgha/test-servers';
 import { etcdctl, keyPath, readKey } from './support/etcd-keys.js';
 import { pghactl } from './support/pghactl.js';
 import { api } from './support/rest.js';
-import { query } from './support/sql.js';
-import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
+import { query } from '@pgha/workload';
+import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
@@ -34,7 +34,6 @@ describe('operator mistakes in the configuration', () => {
   let cluster: LocalCluster;
   let primary: MemberHandle;
 
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 30)}`).join('\n');
   const putConfigKey = (value: string) => etcdctl(cluster, 'put', keyPath(cluster, 'config'), value);
   const statuses = () => Promise.all(cluster.members.map((m) => m.status()));
   const count = (text: string, needle: string) => text.split(needle).length - 1;
@@ -42,7 +41,7 @@ describe('operator mistakes in the configuration', () => {
   /** Waits until every member's GET /patroni satisfies `check`. */
   const waitForAll = (what: string, check: (s: Record<string, unknown>) => boolean, timeoutMs = STEP_MS) =>
     waitFor(what, async () => (await statuses()).every((s) => s !== null && check(s)), timeoutMs, 250).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 30)}`);
     });
 
   /** Waits until every member has read the DCS a few more times (several cycles at loop_wait 1). */
@@ -65,7 +64,7 @@ describe('operator mistakes in the configuration', () => {
   const waitForLog = (members: MemberHandle[], marks: string[], needle: string) =>
     waitFor(`"${needle}" in the logs of ${members.map((m) => m.name).join(', ')}`, async () => members.every((m, i) => since(m, marks[i]!).includes(needle)), STEP_MS, 250).catch(
       (e: unknown) => {
-        throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+        throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 30)}`);
       },
     );
 
@@ -166,7 +165,7 @@ describe('operator mistakes in the configuration', () => {
 
     const replica = cluster.members.find((m) => m !== primary)!;
     const restarted = await api(replica, 'POST', '/restart', {});
-    expect(restarted, diagnostics()).toEqual({ status: 200, text: 'restarted successfully' });
+    expect(restarted, diagnostics(cluster, 30)).toEqual({ status: 200, text: 'restarted successfully' });
     await waitForStreaming(cluster, primary);
     expect((await statuses()).map((s) => s?.['state'])).toEqual(['running', 'running', 'running']);
 

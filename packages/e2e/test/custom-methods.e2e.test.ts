@@ -23,14 +23,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_BIN_DIR, startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { freePort, waitFor } from '@pgha/test-servers';
-import { query, replicationStates, tryQuery } from './support/sql.js';
-import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { query, replicationStates, tryQuery } from '@pgha/workload';
+import { WAIT_MS, diagnostics, healthyPrimary, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const TABLE = 'restored_probe';
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 
-const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 
 /** Runs a command as the postgres OS user (PostgreSQL refuses root), bounded. */
 function asPostgres(command: string, args: string[]): string {
@@ -104,18 +103,8 @@ ${PG_BIN_DIR}/pg_basebackup -D "$d" -d "$c" -X stream -c fast`);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  async function healthyPrimary(): Promise<MemberHandle> {
-    const primary = await cluster.waitForPrimary(WAIT_MS).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
-    });
-    await waitForStreaming(cluster, primary).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
-    });
-    return primary;
-  }
-
   it('bootstraps from the restored backup: the backup’s table and system identifier', async () => {
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     expect(await query(primary, `SELECT note FROM ${TABLE} WHERE id = 1`)).toEqual([{ note: 'from the backup' }]);
     const [row] = await query<{ id: string }>(primary, 'SELECT system_identifier::text AS id FROM pg_control_system()');
     expect(row!.id).toBe(sourceSystemId);
@@ -130,7 +119,7 @@ ${PG_BIN_DIR}/pg_basebackup -D "$d" -d "$c" -X stream -c fast`);
   });
 
   it('a replica is created by the custom script; with the script failing, a new member falls back to basebackup', async () => {
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     const replica = cluster.members.find((m) => m !== primary)!;
     expect(markers(join(work, 'owned'))).toEqual([`${replica.dataDir} ran`]);
     await waitForRow(replica, TABLE, 2);
@@ -158,7 +147,6 @@ describe('a running cluster turned into a standby cluster on etcd', () => {
     expect(res.status, await res.text()).toBe(200);
   };
   const role = async (member: MemberHandle) => ((await member.status()) ?? {})['role'];
-  const both = () => [source, target].flatMap((c) => c.members.map((m) => `--- ${c.scope}/${m.name}\n${tail(m)}`)).join('\n');
 
   beforeAll(async () => {
     scriptDir = mkdtempSync(join(tmpdir(), 'pgha-turn-'));
@@ -190,7 +178,7 @@ describe('a running cluster turned into a standby cluster on etcd', () => {
     await waitFor('the copy streaming from the source as its standby leader', async () =>
       (await role(copy)) === 'standby_leader' && (await replicationStates(old)).get(copy.name) === 'streaming', WAIT_MS, 250,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${both()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics([source, target])}`);
     });
     await waitForRow(copy, PROBE, 1);
 
@@ -202,13 +190,13 @@ describe('a running cluster turned into a standby cluster on etcd', () => {
 
     await waitFor(`${old.name} running as the standby leader`, async () => (await role(old)) === 'standby_leader' && (await old.status())?.['state'] === 'running', WAIT_MS, 250)
       .catch((e: unknown) => {
-        throw new Error(`${(e as Error).message}\n${both()}`);
+        throw new Error(`${(e as Error).message}\n${diagnostics([source, target])}`);
       });
     expect(old.output()).toContain('cannot be a real primary in standby cluster');
     expect(await tryQuery(old, 'SELECT pg_is_in_recovery() AS r')).toEqual([{ r: true }]);
     const [row] = await query<{ id: string }>(copy, `INSERT INTO ${PROBE} (note) VALUES ('on the promoted copy') RETURNING id`);
     await waitForRow(old, PROBE, Number(row!.id)).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${both()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics([source, target])}`);
     });
     expect(await tryQuery(old, `INSERT INTO ${PROBE} (note) VALUES ('must fail')`)).toBeNull();
     const callbacks = readFileSync(join(old.dataDir, '..', 'callbacks.log'), 'utf8').split('\n');

@@ -15,8 +15,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDcsDriver, startLocalCluster, type DcsDriver, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
-import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
-import { query } from './support/sql.js';
+import { WAIT_MS, healthyPrimary, tail } from './support/cluster-checks.js';
+import { query } from '@pgha/workload';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const TABLE = 'duplicate_name_probe';
@@ -63,10 +63,7 @@ describe.each(['etcd', 'zookeeper'] as const satisfies readonly DcsKind[])('a se
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ members: 3, dcs, scope: `duplicate-name-${dcs}`, timing: TIMING, echo });
-    primary = await cluster.waitForPrimary(WAIT_MS);
-    await waitForStreaming(cluster, primary).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n')}`);
-    });
+    primary = await healthyPrimary(cluster);
     await query(primary, `CREATE TABLE ${TABLE} (id int PRIMARY KEY, note text)`);
     await query(primary, `INSERT INTO ${TABLE} VALUES (1, 'written before any duplicate started')`);
     observer = await openDcsDriver(cluster, 'e2e-observer');

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
-import { query, tryQuery } from './support/sql.js';
-import { WAIT_MS, isReplica, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { query, tryQuery } from '@pgha/workload';
+import { WAIT_MS, diagnostics, isReplica, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
@@ -36,7 +36,6 @@ describe('four members: synchronous standbys and failover priorities', () => {
 
   const member = (name: string): MemberHandle => cluster.members.find((m) => m.name === name)!;
   const replicas = () => cluster.members.filter((m) => m !== primary);
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 25)}`).join('\n');
 
   const syncKey = () => readKey<SyncKey>(cluster, 'sync');
 
@@ -59,7 +58,7 @@ describe('four members: synchronous standbys and failover priorities', () => {
       STEP_MS,
       250,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; last seen ${JSON.stringify(last)}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}; last seen ${JSON.stringify(last)}\n${diagnostics(cluster, 25)}`);
     });
     return last!;
   };
@@ -91,7 +90,7 @@ describe('four members: synchronous standbys and failover priorities', () => {
     await old.killAgent();
     old.killPostmaster();
     const next = await cluster.waitForPrimary(WAIT_MS, old.name).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 25)}`);
     });
     primary = next;
     return old;

@@ -19,15 +19,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { api } from './support/rest.js';
-import { query } from './support/sql.js';
-import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { query } from '@pgha/workload';
+import { WAIT_MS, diagnostics, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const SCOPE = 'members';
 const TABLE = 'members_probe';
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 
-const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 
 
 /** The callback lines a member logged: `<epoch seconds> <action> <role> <scope>`, without the timestamp. */

@@ -10,15 +10,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
+import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
 import { pghactl } from './support/pghactl.js';
-import { query } from './support/sql.js';
+import { query } from '@pgha/workload';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 
 describe('mutual TLS between members and from pghactl (etcd)', () => {
   let cluster: LocalCluster;
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 60)}`).join('\n');
   const priority = (m: MemberHandle) => m.index + 1;
 
   beforeAll(async () => {
@@ -63,20 +62,20 @@ describe('mutual TLS between members and from pghactl (etcd)', () => {
     await old.killAgent();
     old.killPostmaster();
     const next = await cluster.waitForPrimary(WAIT_MS, old.name).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 60)}`);
     });
     const loser = replicas.find((r) => r !== next)!;
     const [high, low] = replicas[0]!.index > replicas[1]!.index ? [replicas[0]!, replicas[1]!] : [replicas[1]!, replicas[0]!];
 
     // The winner read the loser's answer over TLS, never failed to.
-    expect(since(next), diagnostics()).toMatch(new RegExp(`Got response from ${loser.name} https://127\\.0\\.0\\.1:${loser.apiPort}/patroni: in recovery, wal position \\d+`));
+    expect(since(next), diagnostics(cluster, 60)).toMatch(new RegExp(`Got response from ${loser.name} https://127\\.0\\.0\\.1:${loser.apiPort}/patroni: in recovery, wal position \\d+`));
     expect(since(next)).not.toContain(`Request failed to ${loser.name}`);
     // Equal WAL: the higher priority wins and the other says why it stood back; if the lower one
     // was ahead, it wins and the higher one says that instead. Either sentence needs the peer's answer.
     if (next === high) {
-      expect(since(low), diagnostics()).toContain(`${high.name} has equally tolerable WAL position and priority ${priority(high)}, while this node has priority ${priority(low)}`);
+      expect(since(low), diagnostics(cluster, 60)).toContain(`${high.name} has equally tolerable WAL position and priority ${priority(high)}, while this node has priority ${priority(low)}`);
     } else {
-      expect(since(high), diagnostics()).toContain(`Wal position of ${low.name} is ahead of my wal position`);
+      expect(since(high), diagnostics(cluster, 60)).toContain(`Wal position of ${low.name} is ahead of my wal position`);
     }
     expect(since(loser)).not.toContain(`Request failed to ${next.name}`);
 
@@ -94,7 +93,7 @@ describe('mutual TLS between members and from pghactl (etcd)', () => {
     const version = await pghactl(primary, ['version', 'mtls']);
     expect(version.stdout, version.stderr).toMatch(new RegExp(`${primary.name}: Patroni [\\d.]+ PostgreSQL`));
     const switchover = await pghactl(primary, ['switchover', '--leader', primary.name, '--candidate', candidate.name, '--force']);
-    expect(switchover.stdout, `${switchover.stderr}\n${diagnostics()}`).toContain(`Successfully switched over to "${candidate.name}"`);
+    expect(switchover.stdout, `${switchover.stderr}\n${diagnostics(cluster, 60)}`).toContain(`Successfully switched over to "${candidate.name}"`);
     expect(switchover.stdout).not.toContain('falling back to DCS');
     expect(switchover.stderr).toBe('');
     expect((await cluster.waitForPrimary(WAIT_MS)).name).toBe(candidate.name);

@@ -24,8 +24,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { api } from './support/rest.js';
-import { query, tryQuery } from './support/sql.js';
-import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { query, tryQuery } from '@pgha/workload';
+import { WAIT_MS, healthyPrimary, tail, waitForRow } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const SCOPE = 'ops2';
@@ -34,7 +34,6 @@ const echo = process.env['PGHA_E2E_ECHO'] === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
-const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 
 /** GET /patroni's `postmaster_start_time` as epoch ms, or null while PostgreSQL is down. */
 async function startTime(member: MemberHandle): Promise<number | null> {
@@ -74,22 +73,14 @@ function leaderLeaseTtl(cluster: LocalCluster): number | null {
 describe('scheduled restart, parameter classes and reinitialize on etcd', () => {
   let cluster: LocalCluster;
 
-  async function healthyPrimary(): Promise<MemberHandle> {
-    const primary = await cluster.waitForPrimary(WAIT_MS);
-    await waitForStreaming(cluster, primary).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
-    });
-    return primary;
-  }
-
   async function replicaOf(): Promise<{ primary: MemberHandle; replica: MemberHandle }> {
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     return { primary, replica: cluster.members.find((m) => m !== primary)! };
   }
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ members: 3, scope: SCOPE, timing: TIMING, echo });
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     await query(primary, `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, note text)`);
   });
 
@@ -123,7 +114,7 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
     // The new postmaster started after the scheduled moment (whole-second margin for the clocks' rounding).
     expect(after!).toBeGreaterThanOrEqual(at.getTime() - 1000);
     expect((await replica.status())?.['scheduled_restart']).toBeUndefined();
-    await healthyPrimary();
+    await healthyPrimary(cluster);
   });
 
   it('a restart whose conditions do not hold is refused now, and skipped when scheduled', async () => {
@@ -156,7 +147,7 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
   });
 
   it('a postmaster-context parameter waits for a restart on every member; a restart_pending restart applies it', async () => {
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     expect(await show(primary, 'max_connections')).toBe('50');
     const patched = await api(primary, 'PATCH', '/config', { postgresql: { parameters: { max_connections: 60 } } });
     expect(patched.status, patched.text).toBe(200);
@@ -184,11 +175,11 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
       await waitFor(`${m.name} running with max_connections 60`, async () => (await show(m, 'max_connections')) === '60', WAIT_MS, 250);
       await waitFor(`${m.name} no longer pending_restart`, async () => (await m.status())?.['pending_restart'] === undefined, WAIT_MS, 250);
     }
-    await healthyPrimary();
+    await healthyPrimary(cluster);
   });
 
   it('a reload-context parameter applies live on every member, without a restart', async () => {
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     const started = new Map<string, number | null>();
     for (const m of cluster.members) started.set(m.name, await startTime(m));
     const res = await api(primary, 'PATCH', '/config', { postgresql: { parameters: { work_mem: '7MB' } } });
@@ -201,7 +192,7 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
   });
 
   it('ttl changed in the DCS re-grants the leader key lease; a bad timing is adjusted; a malformed PATCH changes nothing', async () => {
-    const primary = await healthyPrimary();
+    const primary = await healthyPrimary(cluster);
     expect(leaderLeaseTtl(cluster)).toBe(TIMING.ttl);
     expect((await api(primary, 'PATCH', '/config', { ttl: 20, loop_wait: 2 })).status).toBe(200);
     await waitFor('the leader key on a lease of 20 s', async () => leaderLeaseTtl(cluster) === 20, WAIT_MS, 500).catch((e: unknown) => {
@@ -240,7 +231,7 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
     expect(await dcsConfig(primary)).toEqual(configBefore);
     await sleep(2000);
     expect(await show(primary, 'work_mem')).toBe('7MB');
-    await healthyPrimary();
+    await healthyPrimary(cluster);
   });
 
   it('POST /reinitialize re-clones a replica, which streams again; the leader refuses', async () => {
@@ -255,7 +246,7 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
       .catch((e: unknown) => {
         throw new Error(`${(e as Error).message}\n${tail(replica)}`);
       });
-    await healthyPrimary();
+    await healthyPrimary(cluster);
     const [row] = await query<{ id: string }>(primary, `INSERT INTO ${TABLE} (note) VALUES ('after reinitialize') RETURNING id`);
     await waitForRow(replica, TABLE, Number(row!.id));
 
@@ -264,7 +255,7 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
     const forced = await api(replica, 'POST', '/reinitialize', { force: true });
     expect(forced, tail(replica)).toEqual({ status: 200, text: 'reinitialize started' });
     await waitFor(`${replica.name}'s data directory re-cloned (force)`, async () => !existsSync(marker) && (await tryQuery(replica, 'SELECT 1')) !== null, WAIT_MS, 250);
-    await healthyPrimary();
+    await healthyPrimary(cluster);
     const [row2] = await query<{ id: string }>(primary, `INSERT INTO ${TABLE} (note) VALUES ('after forced reinitialize') RETURNING id`);
     await waitForRow(replica, TABLE, Number(row2!.id));
   });

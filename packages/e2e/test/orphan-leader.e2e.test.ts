@@ -12,17 +12,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { WAIT_MS, isReplica, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { WAIT_MS, diagnostics, isReplica, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { etcdctl, keyPath } from './support/etcd-keys.js';
-import { PROBE_TABLE, query, tryQuery } from './support/sql.js';
-import { startWriteChecker, type WriteChecker } from './support/write-checker.js';
+import { PROBE_TABLE_DDL, query, splitBrainWindows, startProber, tryQuery, type Prober } from '@pgha/workload';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const TABLE = 'orphan_rows';
 const GHOST = 'ghost';
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 
-const diagnostics = (cluster: LocalCluster) => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
 
 /** The settings of `primary_conninfo` the member's PostgreSQL runs with ('' = none). */
 async function primaryConninfo(member: MemberHandle): Promise<string | null> {
@@ -32,7 +30,7 @@ async function primaryConninfo(member: MemberHandle): Promise<string | null> {
 
 describe('a leader key naming a member that does not exist, on etcd', () => {
   let cluster: LocalCluster;
-  let checker: WriteChecker;
+  let prober: Prober;
   let rowId: number;
 
   beforeAll(async () => {
@@ -42,15 +40,15 @@ describe('a leader key naming a member that does not exist, on etcd', () => {
       throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
     });
     await query(primary, `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, note text)`);
-    await query(primary, `CREATE TABLE ${PROBE_TABLE} (id bigserial PRIMARY KEY, member text NOT NULL, at timestamptz DEFAULT now())`);
+    await query(primary, PROBE_TABLE_DDL);
     const [row] = await query<{ id: string }>(primary, `INSERT INTO ${TABLE} (note) VALUES ('before the orphan key') RETURNING id`);
     rowId = Number(row!.id);
     for (const m of cluster.members) await waitForRow(m, TABLE, rowId);
-    checker = startWriteChecker(cluster.members);
+    prober = startProber(cluster.members, { intervalMs: 100 });
   }, 300_000);
 
   afterAll(async () => {
-    await checker?.stop();
+    await prober?.stop();
     await cluster?.stop();
   }, 120_000);
 
@@ -83,8 +81,9 @@ describe('a leader key naming a member that does not exist, on etcd', () => {
     expect((await tryQuery(old, `SELECT 1 FROM ${TABLE} WHERE id = $1`, [rowId]))?.length).toBe(1);
     expect(old.output()).not.toContain('has no usable conn_url');
     // While the orphan key stands, nobody accepts writes.
-    await waitFor('a write round where nobody is writable', async () => checker.lastWritable().length === 0, WAIT_MS, 250);
-    expect(checker.lastWritable()).toEqual([]);
+    // Every member refuses the probe outright (read-only), not merely fails to answer it.
+    await waitFor('every member refusing writes', async () => cluster.members.every((m) => prober.lastOutcome(m.name) === 'refused'), WAIT_MS, 250);
+    expect(prober.writableNow()).toEqual([]);
 
     await etcdctl(cluster, 'del', keyPath(cluster, 'leader'));
     const next = await cluster.waitForPrimary(WAIT_MS);
@@ -94,6 +93,6 @@ describe('a leader key naming a member that does not exist, on etcd', () => {
     expect((await query(next, `SELECT note FROM ${TABLE} WHERE id = $1`, [rowId]))).toEqual([{ note: 'before the orphan key' }]);
     const [after] = await query<{ id: string }>(next, `INSERT INTO ${TABLE} (note) VALUES ('after the key was deleted') RETURNING id`);
     for (const m of cluster.members) await waitForRow(m, TABLE, Number(after!.id));
-    expect(checker.violations()).toEqual([]);
+    expect(splitBrainWindows(prober.intervals()), 'times when two members accepted writes').toEqual([]);
   }, 600_000);
 });

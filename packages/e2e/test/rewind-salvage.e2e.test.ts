@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { query, tryQuery } from './support/sql.js';
+import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, isReplica, tail, waitForStreaming } from './support/cluster-checks.js';
 
 interface SalvageLine {

@@ -13,8 +13,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { query, tryQuery } from './support/sql.js';
-import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
+import { query, tryQuery } from '@pgha/workload';
+import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const MEMBER_SLOTS_TTL = 20;
@@ -35,7 +35,6 @@ describe('replication slots', () => {
   /** confirmed_flush_lsn of `cdc` on the primary after the consumer read the first changes (bytes). */
   let consumed = 0;
   const member = (name: string) => cluster.members.find((m) => m.name === name)!;
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 30)}`).join('\n');
 
   const slotsOf = async (m: MemberHandle): Promise<Map<string, SlotRow>> => {
     const rows =
@@ -57,7 +56,7 @@ describe('replication slots', () => {
       timeoutMs,
       250,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; slots on ${m.name}: ${JSON.stringify([...last.values()])}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}; slots on ${m.name}: ${JSON.stringify([...last.values()])}\n${diagnostics(cluster, 30)}`);
     });
     return last;
   };
@@ -168,7 +167,7 @@ describe('replication slots', () => {
       STEP_MS,
       250,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 30)}`);
     });
     await waitForSlots('the slot of pg2 on pg1, in use', pg1, (s) => s.has('pg2'));
     // In use: read until it is, since pg2 may still be reconnecting after a topology change
@@ -179,7 +178,7 @@ describe('replication slots', () => {
       STEP_MS,
       250,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 30)}`);
     });
     await waitForSlots(`no slot of pg2 on ${primary.name}, a slot of pg1`, primary, (s) => !s.has('pg2') && s.has('pg1'));
   });

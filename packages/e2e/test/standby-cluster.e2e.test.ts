@@ -11,16 +11,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { query, replicationStates, tryQuery } from './support/sql.js';
-import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { query, replicationStates, tryQuery } from '@pgha/workload';
+import { WAIT_MS, diagnostics, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 const SLOT = 'standby_copy';
 const TABLE = 'standby_probe';
 
-const diagnostics = (...clusters: LocalCluster[]) =>
-  clusters.flatMap((c) => c.members.map((m) => `--- ${c.scope}/${m.name}\n${tail(m)}`)).join('\n');
 
 const httpStatus = async (member: MemberHandle, path: string): Promise<number> =>
   (await fetch(`${member.apiUrl}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => null))?.status ?? 0;
@@ -44,7 +42,7 @@ describe('standby cluster on etcd', () => {
       }
       return false;
     }, WAIT_MS, 250).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics(source, standby)}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics([source, standby])}`);
     });
     return found!;
   }
@@ -60,7 +58,7 @@ describe('standby cluster on etcd', () => {
       const states = await replicationStates(remote);
       return rows?.[0]?.active === true && rows[0].state === 'streaming' && states.get(member.name) === 'streaming';
     }, WAIT_MS, 250).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics(source, standby)}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics([source, standby])}`);
     });
   }
 

@@ -11,11 +11,10 @@
  * PGHA_E2E_DCS=etcd (or zookeeper) runs one store only; PGHA_E2E_ECHO=1 shows the agents' logs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACKED_TABLE, ACKED_TABLE_DDL, startWriter, type Writer } from '@pgha/chaos/writer';
-import { SUPERUSER, openClusterStore, startLocalCluster, syncStandbys, type ClusterStore, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { openClusterStore, startLocalCluster, syncStandbys, type ClusterStore, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { WAIT_MS, tail } from './support/cluster-checks.js';
-import { query } from './support/sql.js';
+import { WAIT_MS, diagnostics } from './support/cluster-checks.js';
+import { ACKED_TABLE, ACKED_TABLE_DDL, query, startWriter, type Writer } from '@pgha/workload';
 
 const TIMING = { ttl: 20, loopWait: 5, retryTimeout: 7 };
 const stores = (process.env['PGHA_E2E_DCS']?.split(',') ?? ['etcd', 'zookeeper']) as DcsKind[];
@@ -24,7 +23,6 @@ describe.each(stores)('synchronous mode on %s: the primary crashed as soon as th
   let cluster: LocalCluster;
   let store: ClusterStore;
   let writer: Writer | null = null;
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 30)}`).join('\n');
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ dcs, timing: TIMING, dynamic: { synchronous_mode: true }, echo: process.env['PGHA_E2E_ECHO'] === '1' });
@@ -40,13 +38,7 @@ describe.each(stores)('synchronous mode on %s: the primary crashed as soon as th
   it('fails over to the published synchronous standby with every acknowledged commit', async () => {
     const primary = await cluster.waitForPrimary(WAIT_MS);
     await query(primary, ACKED_TABLE_DDL);
-    writer = startWriter(
-      cluster.members.map((m) => ({
-        name: m.name,
-        apiUrl: m.apiUrl,
-        pg: { host: '127.0.0.1', port: m.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres' },
-      })),
-    );
+    writer = startWriter(cluster.members);
 
     // The first moment the key names a standby of this primary, its node goes down.
     let named: string[] = [];
@@ -59,7 +51,7 @@ describe.each(stores)('synchronous mode on %s: the primary crashed as soon as th
       WAIT_MS,
       50,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster, 30)}`);
     });
     await primary.killAgent();
     primary.killPostmaster();
@@ -68,7 +60,7 @@ describe.each(stores)('synchronous mode on %s: the primary crashed as soon as th
     try {
       next = await cluster.waitForPrimary(WAIT_MS, primary.name);
     } catch (e) {
-      throw new Error(`no new primary after ${primary.name}'s node crashed with sync key [${named.join()}]: ${(e as Error).message}\n${diagnostics()}`, { cause: e });
+      throw new Error(`no new primary after ${primary.name}'s node crashed with sync key [${named.join()}]: ${(e as Error).message}\n${diagnostics(cluster, 30)}`, { cause: e });
     }
     expect(named).toHaveLength(1);
     expect(next.name).toBe(named[0]);

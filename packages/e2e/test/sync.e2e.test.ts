@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { etcdctl, keyPath, readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
-import { clientFor, query, tryQuery } from './support/sql.js';
-import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { connect, query, tryQuery } from '@pgha/workload';
+import { WAIT_MS, diagnostics, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { api } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
@@ -51,7 +51,7 @@ describe('synchronous replication switched at run time', () => {
       STEP_MS,
       250,
     ).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; last seen ${JSON.stringify(last)}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}; last seen ${JSON.stringify(last)}\n${diagnostics(cluster, 25)}`);
     });
     return last as { key: SyncKey | null; names: string; states: Record<string, string> };
   };
@@ -74,7 +74,6 @@ describe('synchronous replication switched at run time', () => {
   };
 
   const replicas = () => cluster.members.filter((m) => m !== primary);
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m, 25)}`).join('\n');
 
   beforeAll(async () => {
     cluster = await startLocalCluster({ dcs: 'etcd', timing: TIMING, echo: process.env['PGHA_E2E_ECHO'] === '1' });
@@ -118,7 +117,7 @@ describe('synchronous replication switched at run time', () => {
     await other.stop();
     // PostgreSQL does not time a commit's wait for a standby out (statement_timeout ends before
     // the commit): the commit is seen waiting in pg_stat_activity instead.
-    const waiting = clientFor(primary, STEP_MS);
+    const waiting = connect(primary, STEP_MS);
     const id = nextId++;
     let settled = false;
     try {

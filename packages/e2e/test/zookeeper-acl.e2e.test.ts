@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDcsDriver, startLocalCluster, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { WAIT_MS, isReplica, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { WAIT_MS, diagnostics, isReplica, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { api } from './support/rest.js';
-import { query } from './support/sql.js';
+import { query } from '@pgha/workload';
 import { parseAcl, zkCli } from './support/zk-cli.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
@@ -26,7 +26,6 @@ const echo = process.env['PGHA_E2E_ECHO'] === '1';
 
 describe('a cluster on ZooKeeper with every znode under an ACL', () => {
   let cluster: LocalCluster;
-  const diagnostics = () => cluster.members.map((m) => `--- ${m.name}\n${tail(m)}`).join('\n');
   const base = () => `/service/${cluster.scope}`;
 
   beforeAll(async () => {
@@ -40,7 +39,7 @@ describe('a cluster on ZooKeeper with every znode under an ACL', () => {
     });
     const primary = await cluster.waitForPrimary(WAIT_MS);
     await waitForStreaming(cluster, primary).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
     });
     await query(primary, `CREATE TABLE ${TABLE} (id int PRIMARY KEY, note text)`);
   }, 300_000);
@@ -90,7 +89,7 @@ describe('a cluster on ZooKeeper with every znode under an ACL', () => {
     expect(res).toEqual({ status: 200, text: `Successfully switched over to "${candidate.name}"` });
     expect((await cluster.waitForPrimary(WAIT_MS)).name).toBe(candidate.name);
     await waitForStreaming(cluster, candidate).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${diagnostics()}`);
+      throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
     });
     expect(await isReplica(primary)).toBe(true);
     // The leader key is the candidate's now, and the promotion wrote the timeline history.

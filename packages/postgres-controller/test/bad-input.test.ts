@@ -88,7 +88,8 @@ describe('bad input', () => {
   });
 
   it('a data directory owned by someone else is refused', async () => {
-    if (!runAs) return; // only meaningful when PostgreSQL runs as another user than the agent
+    // Only meaningful when PostgreSQL runs as another user than the agent, as the suite runs (as root).
+    if (!runAs) throw new Error('this test must run as root: it checks that PostgreSQL, started as the postgres user, refuses a data directory root owns');
     const c = await controller('foreign-owner');
     const dataDir = join(dir.path, 'foreign-owner', 'data');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });

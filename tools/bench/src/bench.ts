@@ -23,7 +23,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { startLocalCluster, type AgentKind, type LocalCluster } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { crashPrimary, dcsRequestCount, healthy, sleep, sql, switchoverPrimary, watchLeaderDeletes } from './cluster-health.js';
-import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
+import { ACKED_TABLE_DDL, PROBE_TABLE_DDL, acceptsWrites, longestGap, recoveredAfter, startWriter, type Writer } from '@pgha/workload';
 import { agentHelpers, agentRssMb } from './process-memory.js';
 import { flagValue, median, parseCommonArgs, type CommonOptions } from './options.js';
 
@@ -69,7 +69,7 @@ async function switchover(cluster: LocalCluster, writer: Writer, r: AgentResult)
   const { primary, candidate, t0, t1, status, text } = await switchoverPrimary(cluster);
   if (status !== 200) r.notes.push(`switchover answered ${status} ${text}`);
   await sleep(1000);
-  const gap = writer.maxGap(t0, Date.now());
+  const gap = longestGap(writer.acked(), t0, Date.now());
   r.switchoverCallMs.push(t1 - t0);
   r.switchoverGapMs.push(gap);
   log(`${r.agent} switchover ${primary.name} -> ${candidate.name}: call ${t1 - t0} ms, write gap ${gap} ms (${status} ${text})`);
@@ -80,8 +80,8 @@ async function postmasterKill(cluster: LocalCluster, writer: Writer, r: AgentRes
   await sleep(2000);
   const t0 = Date.now();
   primary.killPostmaster();
-  await waitFor('writes to resume', async () => writer.recoveredAfter(t0) !== undefined, 300_000, 50);
-  const back = writer.recoveredAfter(t0)!;
+  await waitFor('writes to resume', async () => recoveredAfter(writer, t0) !== undefined, 300_000, 50);
+  const back = recoveredAfter(writer, t0)!;
   r.postmasterKillMs.push(back.at - t0);
   log(`${r.agent} postmaster kill on ${primary.name}: writes back after ${back.at - t0} ms on ${back.member}`);
   await healthy(cluster);
@@ -110,7 +110,7 @@ async function freeze(cluster: LocalCluster, r: AgentResult): Promise<void> {
     const promoted = await cluster.waitForPrimary(300_000, primary.name);
     const t1 = Date.now();
     r.freezeMs.push(t1 - t0);
-    const oldWritable = await sql(primary, `INSERT INTO ${WRITES_TABLE} (member) VALUES ('frozen-old-primary')`).then(() => true, () => false);
+    const oldWritable = await acceptsWrites(primary);
     r.freezeSplitBrain.push(oldWritable ? 1 : 0);
     log(`${r.agent} agent of ${primary.name} frozen: ${promoted.name} primary after ${t1 - t0} ms; old primary ${oldWritable ? 'STILL TOOK A WRITE' : 'took no write'}`);
   } finally {
@@ -157,13 +157,15 @@ async function runAgent(agent: AgentKind, o: Options): Promise<AgentResult> {
   let writer: Writer | null = null;
   try {
     const primary = await healthy(cluster);
-    await sql(primary, `CREATE TABLE ${WRITES_TABLE} (id bigserial PRIMARY KEY, member text, at timestamptz DEFAULT clock_timestamp())`);
+    await sql(primary, ACKED_TABLE_DDL);
+    await sql(primary, PROBE_TABLE_DDL);
     // Idle: a few loops after the cluster settled.
     await sleep(Math.max(10_000, 2 * o.timing.loopWait * 1000));
     r.rssMb = cluster.members.map((m) => agentRssMb(m.agent?.child.pid)).filter((x): x is number => x !== null);
     log(`${agent} idle RSS (MB): ${r.rssMb.map((x) => x.toFixed(1)).join(', ')}`);
     await idleCost(cluster, r);
-    writer = startWriter(cluster.members);
+    // A 1 s deadline: a frozen member then holds the writer's search for the new primary at most 1 s.
+    writer = startWriter(cluster.members, { timeoutMs: 1000 });
     const has = (x: Scenario) => o.scenarios.includes(x);
     for (let i = 0; has('switchover') && i < o.reps; i++) await switchover(cluster, writer, r);
     for (let i = 0; has('postmaster') && i < o.reps; i++) await postmasterKill(cluster, writer, r);

@@ -1,21 +1,15 @@
 /** Small helpers the benchmark scripts share: one SQL query on a member, waiting for a healthy cluster, a node crash. */
 import { spawn } from 'node:child_process';
-import pg from 'pg';
-import { SUPERUSER, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import type pg from 'pg';
+import type { LocalCluster, MemberHandle } from '@pgha/local-cluster';
 import { waitFor, zooKeeperFourLetter } from '@pgha/test-servers';
-import type { Commit, Writer } from './writer.js';
+import { query, recoveredAfter, replicationStates, type AckedCommit, type Writer } from '@pgha/workload';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One statement on the member, with the benchmarks' 2 s client deadline. */
 export async function sql(member: MemberHandle, text: string): Promise<pg.QueryResultRow[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port: member.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 2000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return (await c.query(text)).rows;
-  } finally {
-    await c.end().catch(() => {});
-  }
+  return query(member, text, [], 2000);
 }
 
 /** The primary, once every other member streams from it. */
@@ -23,8 +17,7 @@ export async function healthy(cluster: LocalCluster, timeoutMs = 300_000): Promi
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const primary = await cluster.waitForPrimary(Math.max(1000, deadline - Date.now()));
-    const rows = await sql(primary, 'SELECT application_name, state FROM pg_stat_replication').catch(() => []);
-    const streaming = new Set(rows.filter((r) => r['state'] === 'streaming').map((r) => String(r['application_name'])));
+    const streaming = new Set([...(await replicationStates(primary))].filter(([, state]) => state === 'streaming').map(([name]) => name));
     if (cluster.members.every((m) => m === primary || streaming.has(m.name))) return primary;
     if (Date.now() > deadline) throw new Error(`cluster not healthy after ${timeoutMs} ms (streaming: ${[...streaming].join(',')})`);
     await sleep(250);
@@ -106,17 +99,17 @@ export async function crashPrimary(
   cluster: LocalCluster,
   writer: Writer,
   watch: { deletes: number[] },
-): Promise<{ primary: MemberHandle; t0: number; back: Commit; expiry: number | undefined }> {
+): Promise<{ primary: MemberHandle; t0: number; back: AckedCommit; expiry: number | undefined }> {
   const primary = await healthy(cluster);
   await sleep(2000);
   const t0 = Date.now();
   await primary.killAgent();
   primary.killPostmaster();
   await waitFor('writes on a new primary', async () => {
-    const c = writer.recoveredAfter(t0);
+    const c = recoveredAfter(writer, t0);
     return c !== undefined && c.member !== primary.name;
   }, 300_000, 50);
-  const back = writer.recoveredAfter(t0)!;
+  const back = recoveredAfter(writer, t0)!;
   return { primary, t0, back, expiry: watch.deletes.find((d) => d >= t0) };
 }
 

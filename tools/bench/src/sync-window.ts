@@ -20,10 +20,8 @@
  * The key and pg_stat_replication are polled every 50 ms, so times are up to 50 ms late, alike for both.
  */
 import { writeFileSync } from 'node:fs';
-import pg from 'pg';
-import { ACKED_TABLE, ACKED_TABLE_DDL, startWriter, type Writer } from '@pgha/chaos/writer';
+import { ACKED_TABLE, ACKED_TABLE_DDL, connect, startWriter, type Writer } from '@pgha/workload';
 import {
-  SUPERUSER,
   openClusterStore,
   startLocalCluster,
   syncStandbys,
@@ -70,8 +68,7 @@ async function observe(
   done: (seen: { key: string[]; sync: Map<string, number>; named: Map<string, number> }) => boolean,
   timeoutMs = 120_000,
 ): Promise<{ key: string[]; sync: Map<string, number>; named: Map<string, number> }> {
-  const client = new pg.Client({ host: '127.0.0.1', port: primary.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 2000 });
-  client.on('error', () => {});
+  const client = connect(primary, 2000);
   await client.connect();
   const seen = { key: [] as string[], sync: new Map<string, number>(), named: new Map<string, number>() };
   try {
@@ -174,7 +171,7 @@ async function runAgent(agent: AgentKind, o: Options): Promise<Result> {
   try {
     const primary = await healthy(cluster);
     await sql(primary, ACKED_TABLE_DDL);
-    writer = startWriter(cluster.members.map((m) => ({ name: m.name, apiUrl: m.apiUrl, pg: { host: '127.0.0.1', port: m.pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database: 'postgres' } })));
+    writer = startWriter(cluster.members);
     for (let i = 0; i < o.reps; i++) await switchedOn(cluster, store, r);
     for (let i = 0; i < o.reps; i++) await crashAfterSync(cluster, store, writer, o, r);
     await writer.stop();

@@ -10,7 +10,7 @@
  */
 import { startLocalCluster, type ClusterTiming, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { crashPrimary, healthy, sleep, sql, switchoverPrimary, watchLeaderDeletes } from './cluster-health.js';
-import { WRITES_TABLE, startWriter, type Writer } from './writer.js';
+import { ACKED_TABLE_DDL, startWriter, type Writer } from '@pgha/workload';
 
 function arg(flag: string): string | undefined {
   const i = process.argv.indexOf(flag);
@@ -49,7 +49,7 @@ function agentLines(members: MemberHandle[], from: number, to: number): Line[] {
 
 /** The two commits around the longest gap among commits sent in [from, to]. */
 function gapLines(writer: Writer, from: number, to: number): { gap: number; lines: Line[] } {
-  const commits = writer.commits().filter((c) => c.sentAt >= from && c.sentAt <= to);
+  const commits = writer.acked().filter((c) => c.sentAt >= from && c.sentAt <= to);
   let gap = 0;
   let at = 0;
   for (let k = 1; k < commits.length; k++) {
@@ -105,8 +105,8 @@ async function main(): Promise<void> {
   let writer: Writer | null = null;
   try {
     const first = await healthy(cluster);
-    await sql(first, `CREATE TABLE IF NOT EXISTS ${WRITES_TABLE} (id bigserial PRIMARY KEY, member text, at timestamptz DEFAULT clock_timestamp())`);
-    writer = startWriter(cluster.members);
+    await sql(first, ACKED_TABLE_DDL);
+    writer = startWriter(cluster.members, { timeoutMs: 1000 });
     await sleep(3000);
     for (let i = 0; i < reps; i++) {
       if (scenario === 'crash') await crash(cluster, writer, watch);

@@ -6,8 +6,7 @@
  */
 import type { ClusterTiming } from '@pgha/local-cluster';
 import { seededRandom } from '@pgha/test-servers';
-import { query } from './connection.js';
-import { parseLsn } from './writer.js';
+import { parseLsn, query } from '@pgha/workload';
 import { waitForPrimary, type ActionName, type ChaosMember, type FaultActions } from './target.js';
 
 export const FAULTS = [

@@ -6,14 +6,15 @@
  */
 import type { AgentKind, ClusterTiming, DcsKind } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import {
+  ACKED_TABLE, ACKED_TABLE_DDL, PROBE_TABLE, PROBE_TABLE_DDL, parseLsn, query, splitBrainWindows, startProber, startWriter,
+  type AckedCommit, type SplitBrainWindow,
+} from '@pgha/workload';
 import { attachTarget, type AttachConfig } from './attach.js';
-import { query } from './connection.js';
 import { fault, missingActions, schedule, type FaultName } from './faults.js';
 import { startLocalTarget } from './local-target.js';
-import { PROBE_TABLE, splitBrainWindows, startProber, type SplitBrainWindow } from './prober.js';
 import { waitForRecovery } from './recovery.js';
 import { hasSyncStandby, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
-import { ACKED_TABLE, ACKED_TABLE_DDL, parseLsn, startWriter, type AckedCommit } from './writer.js';
 
 export interface ChaosOptions {
   rounds: number;
@@ -121,7 +122,7 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
   // IF NOT EXISTS: an attached cluster may keep the tables of an earlier run.
   await query(recovery.primary, ACKED_TABLE_DDL);
   await query(recovery.primary, `TRUNCATE ${ACKED_TABLE}`);
-  await query(recovery.primary, `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+  await query(recovery.primary, PROBE_TABLE_DDL);
   for (const m of members) {
     await waitFor(`the tables on ${m.name}`, async () => (await query(m, `SELECT 1 FROM ${ACKED_TABLE} LIMIT 1`).then(() => true)), bound);
   }

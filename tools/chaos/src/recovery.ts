@@ -1,5 +1,5 @@
 /** Waiting for the cluster to be whole again after a fault: one primary holding the lock, every other member streaming from it. */
-import { query } from './connection.js';
+import { query } from '@pgha/workload';
 import { waitForPrimary, type ChaosMember } from './target.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseHistory } from '../src/harness.js';
-import { parseLsn } from '../src/writer.js';
 
 describe('WAL positions', () => {
-  it('parses pg_lsn text as a byte position', () => {
-    expect(parseLsn('0/3000148')).toBe(0x3000148);
-    expect(parseLsn('1/0')).toBe(2 ** 32);
-    expect(() => parseLsn('3000148')).toThrow('not an LSN');
-  });
-
   it('reads the switch points of a timeline history file', () => {
     const text = '1\t0/5000060\tno recovery target specified\n\n2\t0/7A3F0D8\tno recovery target specified\n';
     expect(parseHistory(text)).toEqual([0x5000060, 0x7a3f0d8]);

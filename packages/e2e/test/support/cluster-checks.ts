@@ -4,9 +4,31 @@
  */
 import { waitFor } from '@pgha/test-servers';
 import type { LocalCluster, MemberHandle } from '@pgha/local-cluster';
-import { replicationStates, tryQuery } from './sql.js';
+import { replicationStates, tryQuery } from '@pgha/workload';
 
 export const WAIT_MS = 120_000;
+
+/**
+ * The last lines of every member's agent output, for a failure message. With several clusters
+ * (a standby cluster and its source) each member is named with its cluster's scope.
+ */
+export function diagnostics(clusters: LocalCluster | readonly LocalCluster[], lines = 40): string {
+  const list: readonly LocalCluster[] = Array.isArray(clusters) ? clusters : [clusters as LocalCluster];
+  return list
+    .flatMap((c) => c.members.map((m) => `--- ${list.length > 1 ? `${c.scope}/` : ''}${m.name}\n${tail(m, lines)}`))
+    .join('\n');
+}
+
+/** The primary holding the lock (other than `exclude`), once every other member streams from it. */
+export async function healthyPrimary(cluster: LocalCluster, exclude?: string): Promise<MemberHandle> {
+  const primary = await cluster.waitForPrimary(WAIT_MS, exclude).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
+  });
+  await waitForStreaming(cluster, primary).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
+  });
+  return primary;
+}
 
 /** Waits until every member other than `primary` streams from it. */
 export async function waitForStreaming(cluster: LocalCluster, primary: MemberHandle, timeoutMs = WAIT_MS): Promise<void> {

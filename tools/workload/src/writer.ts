@@ -1,18 +1,18 @@
 /**
  * The writer: inserts rows with ids it numbers itself, one at a time, on whichever member is the
  * primary, and records each commit the server acknowledged. It keeps a connection to every member;
- * when a write fails it tries them all at once until one accepts, so its gaps measure how long
+ * when a write fails it tries them all at once until one accepts. A connection opened while its
+ * server was a replica can write as soon as that server is promoted, so its gaps measure how long
  * the cluster had no writable primary rather than how long a client takes to reconnect.
  *
  * A write whose outcome is unknown (timeout, connection lost mid-commit) is not acknowledged: it
  * may or may not be on the primary, and neither is a violation.
  */
 import type pg from 'pg';
-import type { ChaosMember } from './target.js';
-import { connect } from './connection.js';
+import { connect, isReadOnlyRefusal, type WorkloadMember } from './connection.js';
 
-export const ACKED_TABLE = 'chaos_acked';
-/** Creates the writer's table (run on the primary before `startWriter`). */
+export const ACKED_TABLE = 'workload_acked';
+/** Creates the writer's table (run on the primary before `startWriter`; the writer gives the ids). */
 export const ACKED_TABLE_DDL = `CREATE TABLE IF NOT EXISTS ${ACKED_TABLE} (id bigint PRIMARY KEY, member text NOT NULL, at timestamptz NOT NULL DEFAULT now())`;
 
 export interface AckedCommit {
@@ -37,34 +37,41 @@ export function parseLsn(text: string): number {
 }
 
 export interface Writer {
+  /** Acknowledged commits, in order. */
   acked(): readonly AckedCommit[];
   /** Wall-clock ms of write failures (the writer then looks for a new primary). */
   failures(): readonly number[];
   stop(): Promise<void>;
 }
 
-// Longer than a commit waiting a moment for a synchronous standby, short enough that a dead
-// primary is given up on quickly.
-const TIMEOUT_MS = 2000;
-const PAUSE_MS = 10;
-// SQLSTATE of a write refused by a replica (read-only transaction); the connection stays usable.
-const READ_ONLY = '25006';
+export interface WriterOptions {
+  /**
+   * Client deadline of a connection and of one INSERT, ms. A frozen member holds a search for the
+   * primary up to this long, so it bounds how soon a promotion is seen. Default 2000: longer than
+   * a commit waiting a moment for a synchronous standby, short enough that a dead primary is
+   * given up on quickly.
+   */
+  timeoutMs?: number;
+}
 
-export function startWriter(members: ChaosMember[]): Writer {
+const PAUSE_MS = 10;
+
+export function startWriter(members: readonly WorkloadMember[], options: WriterOptions = {}): Writer {
+  const timeoutMs = options.timeoutMs ?? 2000;
   const acked: AckedCommit[] = [];
   const failures: number[] = [];
   const clients = new Map<string, pg.Client>();
   const connecting = new Map<string, Promise<pg.Client>>();
   let nextId = 1;
   let stopped = false;
-  let current: ChaosMember | null = null;
+  let current: WorkloadMember | null = null;
 
-  const connection = (m: ChaosMember): Promise<pg.Client> => {
+  const connection = (m: WorkloadMember): Promise<pg.Client> => {
     const open = clients.get(m.name);
     if (open) return Promise.resolve(open);
     let pending = connecting.get(m.name);
     if (!pending) {
-      const c = connect(m, TIMEOUT_MS);
+      const c = connect(m, timeoutMs);
       c.on('end', () => drop(m, c));
       pending = c.connect().then(
         () => {
@@ -82,12 +89,12 @@ export function startWriter(members: ChaosMember[]): Writer {
     }
     return pending;
   };
-  const drop = (m: ChaosMember, c: pg.Client) => {
+  const drop = (m: WorkloadMember, c: pg.Client) => {
     if (clients.get(m.name) === c) clients.delete(m.name);
     void c.end().catch(() => {});
   };
 
-  const insert = async (m: ChaosMember): Promise<boolean> => {
+  const insert = async (m: WorkloadMember): Promise<boolean> => {
     const id = nextId++;
     const sentAt = Date.now();
     let c: pg.Client | undefined;
@@ -98,7 +105,7 @@ export function startWriter(members: ChaosMember[]): Writer {
       acked.push({ id, member: m.name, sentAt, at: Date.now(), lsn: parseLsn(res.rows[0]?.lsn ?? '0/0') });
       return true;
     } catch (e) {
-      if (c && (e as { code?: string }).code !== READ_ONLY) drop(m, c);
+      if (c && !isReadOnlyRefusal(e)) drop(m, c);
       return false;
     }
   };
@@ -112,7 +119,7 @@ export function startWriter(members: ChaosMember[]): Writer {
       }
       if (current) failures.push(Date.now());
       // Every member at once: a frozen or dead one must not hold the others up.
-      current = await new Promise<ChaosMember | null>((resolve) => {
+      current = await new Promise<WorkloadMember | null>((resolve) => {
         let left = members.length;
         for (const m of members) {
           void insert(m).then((ok) => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { splitBrainWindows } from '../src/prober.js';
-import { FAULTS, schedule } from '../src/faults.js';
 
 describe('splitBrainWindows', () => {
   it('finds no window when one member stops accepting writes before the next starts', () => {
@@ -30,15 +29,5 @@ describe('splitBrainWindows', () => {
       { member: 'pg1', from: 500, to: 600 },
     ];
     expect(splitBrainWindows(intervals, 2000, 3000)).toEqual([]);
-  });
-});
-
-describe('schedule', () => {
-  it('repeats a random schedule for the same seed and cycles in order otherwise', () => {
-    const a = schedule(FAULTS, 20, 'random', 42);
-    expect(schedule(FAULTS, 20, 'random', 42)).toEqual(a);
-    expect(schedule(FAULTS, 20, 'random', 43)).not.toEqual(a);
-    expect(new Set(a).size).toBeGreaterThan(1);
-    expect(schedule(['node-crash', 'agent-kill'], 3, 'cycle', 1)).toEqual(['node-crash', 'agent-kill', 'node-crash']);
   });
 });

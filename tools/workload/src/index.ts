@@ -1,0 +1,4 @@
+export * from './connection.js';
+export * from './writer.js';
+export * from './write-gaps.js';
+export * from './prober.js';
