@@ -886,11 +886,8 @@ class LocalPostgresController implements PostgresController {
     this.expectingExit = true;
     this.state_ = 'stopping';
     this.logger.warn({ pid: pm.pid, busy: this.busy }, 'fencing PostgreSQL: immediate shutdown');
-    try {
-      process.kill(pm.pid, 'SIGQUIT');
-    } catch {
-      // already gone: the exit watcher reports it
-    }
+    // False when it is already gone: the exit watcher reports it.
+    this.runner.signal(pm.pid, 'SIGQUIT');
     let gone = await this.waitForExit(pm, options.graceMs ?? 2000);
     if (!gone) {
       this.logger.warn({ pid: pm.pid }, 'PostgreSQL did not stop at once when fenced; killing the postmaster and its processes');
@@ -923,11 +920,8 @@ class LocalPostgresController implements PostgresController {
     this.state_ = 'stopping';
     this.expectingExit = true;
     this.logger.info({ pid: pm.pid, mode }, 'stopping PostgreSQL');
-    try {
-      process.kill(pm.pid, STOP_SIGNALS[mode]);
-    } catch {
-      // already gone: the exit watcher reports it
-    }
+    // False when it is already gone: the exit watcher reports it.
+    this.runner.signal(pm.pid, STOP_SIGNALS[mode]);
     let gone = await this.waitForExit(pm, opts.timeoutMs ?? this.pgCtlTimeoutMs);
     if (!gone) {
       this.logger.warn({ pid: pm.pid, mode }, 'PostgreSQL did not stop in time; killing the postmaster and its processes');
@@ -967,15 +961,12 @@ class LocalPostgresController implements PostgresController {
 
   /** SIGKILL the postmaster's process group (it leads one when started by us or pg_ctl), else it and its children. */
   private async killPostmaster(pid: number): Promise<void> {
-    const group = await processGroup(pid);
-    const targets = group === pid ? [-pid] : [pid, ...(await childProcesses(pid))];
-    for (const target of targets) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+    // A process that is already gone is simply not signalled.
+    if ((await processGroup(pid)) === pid) {
+      this.runner.signal(pid, 'SIGKILL', { group: true });
+      return;
     }
+    for (const target of [pid, ...(await childProcesses(pid))]) this.runner.signal(target, 'SIGKILL');
   }
 
   restart(options: { mode?: StopMode; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
@@ -1050,10 +1041,8 @@ class LocalPostgresController implements PostgresController {
   private async signalReload(pm: Postmaster): Promise<void> {
     const loadTime = async (): Promise<string | undefined> => (await this.session.query<{ t: string }>('SELECT pg_catalog.pg_conf_load_time()::text AS t'))[0]?.t;
     const before: string | undefined = await loadTime().catch((): undefined => undefined);
-    try {
-      process.kill(pm.pid, 'SIGHUP');
-    } catch (e) {
-      throw new PostgresError(PostgresErrorCode.NotRunning, `cannot reload: the postmaster (pid ${pm.pid}) is gone`, { cause: e });
+    if (!this.runner.signal(pm.pid, 'SIGHUP')) {
+      throw new PostgresError(PostgresErrorCode.NotRunning, `cannot reload: the postmaster (pid ${pm.pid}) is gone`);
     }
     if (before === undefined) return;
     const until = Date.now() + 5000;
