@@ -16,11 +16,9 @@ import type {
   PostgresController,
   PostgresState,
   PostmasterExit,
-  RejoinOutcome,
   ReplicationSlot,
   ReplicationSource,
   StopMode,
-  TimelineCheck,
   TimelineHistoryEntry,
 } from './contract.js';
 import { CallbackExecutor, describeRun, runScript, type CallbackAction, type ScriptContext } from './callbacks.js';
@@ -40,7 +38,7 @@ import { createNodeProcessRunner, MAX_TIMER_MS, type ProcessRunner, type Running
 import { withConnection, LocalSession, type ConnectionTarget } from './sql.js';
 import { STATE_QUERY, parseReplication, parseSlots, pendingRestart, type StateRow } from './state-query.js';
 import { formatSynchronousStandbyNames, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
-import { divergence, historyFileName, parseTimelineHistory } from './timeline-history.js';
+import { historyFileName, parseTimelineHistory } from './timeline-history.js';
 import { describeSalvage, undecodedSalvage, WaldumpDecoder, type SalvageReport } from './salvage.js';
 
 export interface PostgresControllerOptions {
@@ -1099,20 +1097,6 @@ class LocalPostgresController implements PostgresController {
     });
   }
 
-  demote(options: { follow: ReplicationSource | null; mode?: StopMode; checkpoint?: boolean; start?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    return this.exclusive('demote', async () => {
-      await this.stopPostmaster({ mode: options.mode, checkpoint: options.checkpoint, timeoutMs: options.timeoutMs, callback: null });
-      this.role = 'replica';
-      this.upstream = options.follow;
-      if (options.start === false) {
-        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
-      } else {
-        await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: null });
-      }
-      this.callbacks.fire('on_role_change', this.roleForCallbacks('replica'));
-    });
-  }
-
   follow(source: ReplicationSource | null, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     return this.exclusive('follow', async () => {
       // Patroni: a running replica that becomes the standby leader (or stops being one) fires on_role_change.
@@ -1419,7 +1403,7 @@ class LocalPostgresController implements PostgresController {
     if (result.code !== 0) throw new Error(`${method === 'basebackup' ? 'pg_basebackup' : settings.command} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
   }
 
-  // ---------------------------------------------------------------- timelines, rewind, rejoin
+  // ---------------------------------------------------------------- timelines and rewind
 
   async readTimelineHistory(timeline?: number): Promise<TimelineHistoryEntry[]> {
     let tli = timeline;
@@ -1471,47 +1455,6 @@ class LocalPostgresController implements PostgresController {
         { cause: e },
       );
     }
-  }
-
-  checkTimeline(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<TimelineCheck> {
-    return this.exclusive('timeline check', () => this.checkTimelineNow(source, options.signal));
-  }
-
-  private async checkTimelineNow(source: ReplicationSource, signal: AbortSignal | undefined): Promise<TimelineCheck> {
-    const local = await this.localPosition(signal);
-    const primary = await this.primaryTimeline(source);
-    if (local.systemIdentifier && local.systemIdentifier !== primary.systemIdentifier) {
-      return {
-        diverged: true,
-        reason: `system identifier ${local.systemIdentifier} differs from the primary's ${primary.systemIdentifier}`,
-        local: { timeline: local.timeline, lsn: local.lsn },
-        primary: { timeline: primary.timeline },
-      };
-    }
-    const verdict = divergence({ ...local, primaryTimeline: primary.timeline, history: primary.history });
-    this.logger.info({ local, primaryTimeline: primary.timeline, ...verdict }, 'timeline check');
-    return { ...verdict, local: { timeline: local.timeline, lsn: local.lsn }, primary: { timeline: primary.timeline } };
-  }
-
-  private async localPosition(signal: AbortSignal | undefined): Promise<{ timeline: number; lsn: number; lsnIsRecordStart: boolean; systemIdentifier: string | null }> {
-    if (this.postmaster) {
-      const s = await this.state();
-      if (!s.accepting || s.timeline === null) {
-        throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot read the local timeline: ${s.queryError ?? 'PostgreSQL is not accepting connections'}`);
-      }
-      const lsn = s.role === 'replica' ? Math.max(s.replayedLsn ?? 0, 0) : (s.currentLsn ?? 0);
-      return { timeline: s.timeline, lsn, lsnIsRecordStart: false, systemIdentifier: s.systemIdentifier };
-    }
-    let control = await this.controlData();
-    if (stoppedPosition(control) === null && control.clusterState !== null && !control.clusterState.startsWith('shut down')) {
-      await this.recoverCrashNow(signal);
-      control = await this.controlData();
-    }
-    const position = stoppedPosition(control);
-    if (!position) {
-      throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot tell where the WAL of ${this.dataDir} ends (cluster state: ${control.clusterState})`);
-    }
-    return { ...position, systemIdentifier: control.systemIdentifier };
   }
 
   recoverCrash(options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -1645,35 +1588,6 @@ class LocalPostgresController implements PostgresController {
     for (const [path, content] of saved) await writeOwnedFile(path, content, { mode: 0o600, owner: this.runAs });
   }
 
-  rejoin(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<RejoinOutcome> {
-    return this.exclusive('rejoin', async () => {
-      if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, 'cannot rejoin: PostgreSQL is running; stop it first');
-      const check = await this.checkTimelineNow(source, options.signal);
-      if (!check.diverged) {
-        this.role = 'replica';
-        this.upstream = source;
-        await this.writeConfiguration();
-        return { action: 'none', check };
-      }
-      const removeOnRewindFailure = this.local.remove_data_directory_on_rewind_failure ?? this.dynamic.remove_data_directory_on_rewind_failure ?? false;
-      const removeOnDiverged = this.local.remove_data_directory_on_diverged_timelines ?? this.dynamic.remove_data_directory_on_diverged_timelines ?? false;
-      let failure: PostgresError;
-      try {
-        await this.rewindNow(source, options.signal);
-        return { action: 'rewound', check };
-      } catch (e) {
-        if (!isPostgresError(e) || e.code === PostgresErrorCode.Aborted || e.code === PostgresErrorCode.TimelineCheckFailed) throw e;
-        failure = e;
-      }
-      const allowed = failure.code === PostgresErrorCode.RewindFailed ? removeOnRewindFailure || removeOnDiverged : removeOnDiverged;
-      if (!allowed) throw failure;
-      this.logger.warn({ reason: failure.message }, 'reinitializing due to diverged timelines');
-      await removeTree(this.dataDir);
-      await this.createReplicaNow({ source, signal: options.signal });
-      return { action: 'recloned', check, reason: failure.message };
-    });
-  }
-
   // ---------------------------------------------------------------- slots and synchronous replication
 
   async listSlots(): Promise<ReplicationSlot[]> {
@@ -1760,19 +1674,6 @@ class LocalPostgresController implements PostgresController {
       await installSlotState(this.dataDir, slot, this.runAs);
       this.logger.info({ slot: slot.name }, 'copied logical replication slot state from the primary; a restart loads it');
     }
-  }
-
-  async syncPhysicalSlots(names: readonly string[], options: { keep?: readonly string[] } = {}): Promise<{ created: string[]; dropped: string[] }> {
-    const existing = await this.listSlots();
-    const wanted = new Set(names);
-    const keep = new Set(options.keep ?? []);
-    const created: string[] = [];
-    const dropped: string[] = [];
-    for (const name of names) if (!existing.some((s) => s.name === name) && (await this.createPhysicalSlot(name))) created.push(name);
-    for (const slot of existing) {
-      if (slot.type === 'physical' && !wanted.has(slot.name) && !keep.has(slot.name) && (await this.dropSlot(slot.name))) dropped.push(slot.name);
-    }
-    return { created, dropped };
   }
 
   async setSynchronousStandbyNames(spec: SynchronousStandbySpec | null): Promise<string> {
