@@ -7,8 +7,8 @@
  * Conventions:
  * - LSNs are numbers of bytes (Patroni's DCS form); timeouts are milliseconds unless a config key
  *   says seconds (`pg_ctl_timeout`).
- * - Lifecycle actions (bootstrap, createReplica, start, stop, restart, promote, demote, follow,
- *   rejoin, rewind, recoverCrash) never overlap: a second one while the first runs throws PG_BUSY.
+ * - Lifecycle actions (bootstrap, createReplica, start, stop, restart, promote, follow, rewind,
+ *   recoverCrash) never overlap: a second one while the first runs throws PG_BUSY.
  *   `state()`, reload, slots and synchronous_standby_names may run at any time.
  * - Every long action takes an `AbortSignal`; aborting ends its external command and throws
  *   PG_ABORTED.
@@ -158,14 +158,6 @@ export interface TimelineHistoryEntry extends TimelineSwitch {
   timestamp: string;
 }
 
-export interface TimelineCheck {
-  /** True when this server has WAL the primary does not: it cannot follow without rewind or re-clone. */
-  diverged: boolean;
-  reason: string;
-  local: { timeline: number; lsn: number };
-  primary: { timeline: number };
-}
-
 export interface ConfigurationChange {
   /** Parameters whose value changed, with their pg_settings context (`postmaster` needs a restart). */
   changed: Array<{ name: string; oldValue: string | null; newValue: string | null; context: string | null }>;
@@ -182,12 +174,6 @@ export interface ConfigurationChange {
 }
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
-
-/** What `rejoin` did. */
-export type RejoinOutcome =
-  | { action: 'none'; check: TimelineCheck }
-  | { action: 'rewound'; check: TimelineCheck }
-  | { action: 'recloned'; check: TimelineCheck | null; reason: string };
 
 export interface PostmasterExit {
   pid: number;
@@ -292,26 +278,10 @@ export interface PostgresController {
   promote(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
 
   /**
-   * Turns a primary (or a stopped server) into a replica of `follow` (null: a replica with no
-   * upstream yet): stops it (`mode`, fast by default; `checkpoint` first for a graceful
-   * switchover), writes the standby configuration and, unless `start` is false, starts it as a
-   * replica. Fires `on_role_change` with `replica`.
-   */
-  demote(options: { follow: ReplicationSource | null; mode?: StopMode; checkpoint?: boolean; start?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
-
-  /**
    * Points a running replica at another upstream: rewrites primary_conninfo / primary_slot_name
    * and reloads (PostgreSQL 13+), or restarts (12).
    */
   follow(source: ReplicationSource | null, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
-
-  /**
-   * Compares this server's WAL with the history of `source` (over the replication protocol:
-   * IDENTIFY_SYSTEM and TIMELINE_HISTORY) and says whether it diverged. The local position comes
-   * from a query when running as replica, else from pg_controldata; a server that crashed is first
-   * recovered in single-user mode. Throws PG_TIMELINE_CHECK_FAILED when either side can't be read.
-   */
-  checkTimeline(source: ReplicationSource, options?: { signal?: AbortSignal }): Promise<TimelineCheck>;
 
   /**
    * Rewinds the stopped data directory to `source` with pg_rewind. Throws PG_REWIND_IMPOSSIBLE when
@@ -320,14 +290,6 @@ export interface PostgresController {
    * Keeps the local postgresql.base.conf, pg_hba.conf and pg_ident.conf.
    */
   rewind(source: ReplicationSource, options?: { signal?: AbortSignal }): Promise<void>;
-
-  /**
-   * Makes a stopped server able to follow `source`: nothing if it has not diverged; pg_rewind when
-   * allowed and possible; otherwise, if the policy allows (`remove_data_directory_on_rewind_failure`
-   * or `remove_data_directory_on_diverged_timelines`), removes the data directory and clones it
-   * again. Throws PG_REWIND_IMPOSSIBLE / PG_REWIND_FAILED when neither is allowed. Does not start.
-   */
-  rejoin(source: ReplicationSource, options?: { signal?: AbortSignal }): Promise<RejoinOutcome>;
 
   /** Runs crash recovery in single-user mode on a stopped data directory that did not shut down cleanly. */
   recoverCrash(options?: { signal?: AbortSignal }): Promise<void>;
@@ -364,13 +326,6 @@ export interface PostgresController {
    * PostgreSQL loads them (how a PostgreSQL 15 standby gets a logical slot). Does not restart.
    */
   installSlotStates(states: readonly SlotState[]): Promise<void>;
-  /**
-   * Makes the physical slots match `names`: creates the missing ones and (unless `keep`) drops
-   * physical slots not listed and not in `keep`. Temporary slots (a running pg_basebackup's) are
-   * never listed nor dropped.
-   */
-  syncPhysicalSlots(names: readonly string[], options?: { keep?: readonly string[] }): Promise<{ created: string[]; dropped: string[] }>;
-
   /**
    * Sets `synchronous_standby_names` in postgresql.conf and reloads: an empty list means no
    * synchronous standby; null stops managing it (the value from `parameters`, if any, applies

@@ -3,10 +3,9 @@
  * what each method promises; this file is how.
  */
 import { chown, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { CustomTypesConfig } from 'pg';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import type { BootstrapSection, DynamicPostgresql, PostgresqlSection } from './config.js';
 import { methodSettings } from './config.js';
 import type {
@@ -16,31 +15,30 @@ import type {
   PostgresController,
   PostgresState,
   PostmasterExit,
-  RejoinOutcome,
   ReplicationSlot,
   ReplicationSource,
   StopMode,
-  TimelineCheck,
   TimelineHistoryEntry,
 } from './contract.js';
 import { CallbackExecutor, describeRun, runScript, type CallbackAction, type ScriptContext } from './callbacks.js';
 import { bootstrapMethodArguments, optionArguments, optionNames, replicaMethodArguments } from './command-arguments.js';
-import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderLinesFile, renderPostgresqlConf, type StandbySettings } from './config-files.js';
-import { connectionUrl, formatConninfo, localHostFor, parseConninfo, parseHostPort, pgpassContent, sslOptions, type HostPort, type PgpassTarget } from './conninfo.js';
+import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderLinesFile, renderPostgresqlConf } from './config-files.js';
+import { connectionUrl, localHostFor, parseConninfo, parseHostPort, pgpassContent, type PgpassTarget } from './conninfo.js';
 import { parseControlData, stoppedPosition, type ControlData } from './control-data.js';
 import { PostgresError, PostgresErrorCode, describeError, isPostgresError } from './errors.js';
 import { ensureOwnedDirectory, inspectDataDirectoryPath, moveAside, pathExists, removeTree, writeOwnedFile, type RunAs } from './files.js';
 import { silentLogger, type Logger } from './logger.js';
-import { defaultPgpassPath, locatePgpass, removePgpassLocation, writePgpassFile, type PgpassLocation } from './pgpass-file.js';
+import { ControllerSettings, type PostgresProgram } from './settings.js';
+import { locatePgpass, removePgpassLocation, writePgpassFile, type PgpassLocation } from './pgpass-file.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import { OLDEST_WAL_FILE_QUERY, READ_SLOT_STATES_QUERY, installSlotState, walStillHere, type SlotState } from './slot-state.js';
 import { REPLICA_MINIMUM_SOURCES, commandLineArguments, effectiveParameters, renderParameterValue, type EffectiveParameters } from './parameters.js';
 import { childProcesses, isPostgresProcess, processAlive, processGroup, readPostmasterPid } from './postmaster-pid.js';
 import { createNodeProcessRunner, MAX_TIMER_MS, type ProcessRunner, type RunningProcess, type RunResult } from './process-runner.js';
-import { withConnection, LocalSession, type ConnectionTarget } from './sql.js';
+import { withConnection, LocalSession } from './sql.js';
 import { STATE_QUERY, parseReplication, parseSlots, pendingRestart, type StateRow } from './state-query.js';
-import { formatSynchronousStandbyNames, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
-import { divergence, historyFileName, parseTimelineHistory } from './timeline-history.js';
+import { formatSynchronousStandbyNames, type SynchronousStandbySpec } from './synchronous-standby.js';
+import { historyFileName, parseTimelineHistory } from './timeline-history.js';
 import { describeSalvage, undecodedSalvage, WaldumpDecoder, type SalvageReport } from './salvage.js';
 
 export interface PostgresControllerOptions {
@@ -101,10 +99,7 @@ export function createPostgresController(options: PostgresControllerOptions): Po
 }
 
 class LocalPostgresController implements PostgresController {
-  private local: PostgresqlSection;
-  private dynamic: DynamicPostgresql;
-  private bootstrapSection: BootstrapSection;
-  private listen: HostPort;
+  private readonly settings: ControllerSettings;
   private readonly runner: ProcessRunner;
   private readonly logger: Logger;
   private readonly runAs: RunAs | undefined;
@@ -122,12 +117,6 @@ class LocalPostgresController implements PostgresController {
   private postmaster: Postmaster | null = null;
   private expectingExit = false;
   private role: 'primary' | 'replica' = 'replica';
-  /**
-   * True between a custom bootstrap's restore and the superuser password being set: the restored
-   * data directory's roles have passwords we do not know, so pg_hba.conf trusts the superuser on
-   * the agent's own local connection until then (as Patroni does), then the configured lines apply.
-   */
-  private trustLocalSuperuser = false;
   private upstream: ReplicationSource | null = null;
   private synchronousStandbyNames: string | null = null;
   private readonly salvaged: SalvageReport[] = [];
@@ -136,17 +125,10 @@ class LocalPostgresController implements PostgresController {
   private written: EffectiveParameters | null = null;
   private versionNum: number | null = null;
   private controlCache: { mtime: number; control: ControlData } | undefined;
-  /** Where the .pgpass file went, for the `postgresql.pgpass` value (or default) it was decided for. */
-  private pgpassLocation: { for: string; location: PgpassLocation } | undefined;
-
   private readonly options: PostgresControllerOptions;
 
   constructor(options: PostgresControllerOptions) {
     this.options = options;
-    this.local = options.postgresql;
-    this.dynamic = options.dynamic ?? {};
-    this.bootstrapSection = options.bootstrap ?? {};
-    this.listen = parseHostPort(this.local.listen, 'postgresql.listen');
     this.runner = options.runner ?? createNodeProcessRunner();
     this.logger = options.logger ?? silentLogger;
     this.runAs = options.runAs;
@@ -155,62 +137,38 @@ class LocalPostgresController implements PostgresController {
     this.longTimeoutMs = options.longCommandTimeoutMs ?? 3_600_000;
     this.adoptedPollMs = options.adoptedPollMs ?? 100;
     this.primaryRoleName = options.primaryRoleName ?? 'primary';
-    this.session = new LocalSession(() => this.localTarget(), this.queryTimeoutMs);
-    this.callbacks = new CallbackExecutor(this.scriptContext(), () => this.local.callbacks ?? {}, options.scope, options.callbackTimeoutMs ?? 600_000);
+    this.settings = new ControllerSettings({
+      name: options.name,
+      scope: options.scope,
+      postgresql: options.postgresql,
+      dynamic: options.dynamic,
+      bootstrap: options.bootstrap,
+      primaryRoleName: this.primaryRoleName,
+      timeouts: {
+        queryMs: this.queryTimeoutMs,
+        hookMs: this.hookTimeoutMs,
+        callbackMs: options.callbackTimeoutMs ?? 600_000,
+        longMs: this.longTimeoutMs,
+        adoptedPollMs: this.adoptedPollMs,
+      },
+    });
+    this.session = new LocalSession(() => this.settings.localTarget(), this.queryTimeoutMs);
+    this.callbacks = new CallbackExecutor(this.scriptContext(), () => this.settings.local.callbacks ?? {}, options.scope, options.callbackTimeoutMs ?? 600_000);
   }
 
   get lifecycle(): LifecycleState {
     return this.state_;
   }
 
-  // ---------------------------------------------------------------- paths and settings
-
-  private get dataDir(): string {
-    return this.local.data_dir;
-  }
-
-  private get configDir(): string {
-    return this.local.config_dir ?? this.local.data_dir;
-  }
-
-  private get confPath(): string {
-    return join(this.configDir, 'postgresql.conf');
-  }
-
-  /** The .pgpass file: `postgresql.pgpass`, else `<data_dir>.pgha/pgpass` (pgpass-file.ts; decided at the first write). */
-  private get pgpassPath(): string {
-    return this.pgpassLocation?.location.path ?? this.local.pgpass ?? defaultPgpassPath(this.dataDir);
-  }
-
-  private get pgCtlTimeoutMs(): number {
-    return (this.local.pg_ctl_timeout ?? 60) * 1000;
-  }
-
-  private binary(name: 'postgres' | 'initdb' | 'pg_controldata' | 'pg_basebackup' | 'pg_rewind' | 'pg_waldump'): string {
-    const file = (this.local.bin_name as Record<string, string | undefined> | undefined)?.[name] ?? name;
-    return this.local.bin_dir && !isAbsolute(file) ? join(this.local.bin_dir, file) : file;
-  }
-
-  private auth(kind: 'superuser' | 'replication' | 'rewind') {
-    return this.local.authentication?.[kind];
-  }
-
-  private superuserName(): string {
-    return this.auth('superuser')?.username ?? 'postgres';
-  }
-
-  private useRewind(): boolean {
-    return this.local.use_pg_rewind ?? this.dynamic.use_pg_rewind ?? false;
-  }
+  // ---------------------------------------------------------------- settings the parts share
 
   /** The role callbacks are given: Patroni's name for the primary, and `standby_leader` for a replica of a remote primary. */
   private roleForCallbacks(role: 'primary' | 'replica'): string {
-    if (role === 'primary') return this.primaryRoleName;
-    return this.upstream?.remote ? 'standby_leader' : 'replica';
+    return this.settings.roleForCallbacks(role, this.upstream);
   }
 
   private scriptContext(env: Record<string, string> = {}): ScriptContext {
-    const pgpass = () => this.pgpassPath;
+    const pgpass = () => this.settings.pgpassPath;
     return {
       runner: this.runner,
       logger: this.logger,
@@ -222,91 +180,16 @@ class LocalPostgresController implements PostgresController {
     };
   }
 
-  private socketDirectory(): string {
-    const params = { ...this.dynamic.parameters, ...this.local.parameters };
-    const dirs = params.unix_socket_directories;
-    const first = dirs === undefined ? undefined : renderParameterValue(dirs).split(',')[0]?.trim();
-    return first && first.length > 0 ? first : '/var/run/postgresql';
-  }
-
-  /**
-   * How the agent reaches its own server: the unix socket when `use_unix_socket`, else the first
-   * listen address, with the superuser's security keys (as Patroni's local connection).
-   */
-  private localTarget(): ConnectionTarget {
-    const su = this.auth('superuser');
-    const host = this.local.use_unix_socket ? this.socketDirectory() : localHostFor(this.listen.hosts[0]!);
-    return { host, port: this.listen.port, user: this.superuserName(), password: su?.password, database: 'postgres', ...this.security('superuser') };
-  }
-
-  /** The role whose credentials and security keys a connection to a peer uses. */
-  private sourceRole(kind: 'replication' | 'rewind' | 'superuser'): 'replication' | 'rewind' | 'superuser' {
-    return kind === 'rewind' && !this.auth('rewind') ? 'superuser' : kind;
-  }
-
-  /** A role's security keys for the agent's own connections, and the key path errors name. */
-  private security(role: 'replication' | 'rewind' | 'superuser'): Pick<ConnectionTarget, 'security' | 'securityKey'> {
-    return { security: this.auth(role), securityKey: `postgresql.authentication.${role}` };
-  }
-
-  /**
-   * The agent's own connection to a peer: replication (IDENTIFY_SYSTEM, TIMELINE_HISTORY), rewind
-   * (the checkpoint wait; the rewind role, else the superuser, as Patroni's rewind_credentials) or
-   * superuser (logical slot files), with that role's sslmode and certificates.
-   */
-  private sourceTarget(source: ReplicationSource, kind: 'replication' | 'rewind' | 'superuser'): ConnectionTarget {
-    const role = this.sourceRole(kind);
-    const auth = this.auth(role);
-    return {
-      host: source.host,
-      port: source.port,
-      user: auth?.username ?? (role === 'replication' ? 'replicator' : this.superuserName()),
-      password: auth?.password,
-      database: 'postgres',
-      replication: kind === 'replication',
-      ...this.security(role),
-    };
-  }
-
-  /**
-   * libpq conninfo towards `source`, never with a password: that is in the .pgpass file. With
-   * `service`, a `sslpassword` is left out for `service=<name>` instead (a command line is visible
-   * to every local user; see withSslPasswordService).
-   */
-  private sourceConninfo(
-    source: ReplicationSource,
-    kind: 'replication' | 'rewind',
-    extra: Record<string, string | number | undefined> = {},
-    service?: string,
-  ): string {
-    const auth = this.auth(this.sourceRole(kind));
-    const target = this.sourceTarget(source, kind);
-    const ssl = sslOptions(auth);
-    if (service !== undefined && ssl.sslpassword !== undefined) {
-      delete ssl.sslpassword;
-      ssl.service = service;
-    }
-    return formatConninfo({
-      user: target.user,
-      passfile: auth?.password !== undefined ? this.pgpassPath : undefined,
-      host: source.host,
-      port: source.port,
-      ...(kind === 'rewind' ? { dbname: 'postgres' } : {}),
-      ...ssl,
-      ...extra,
-    });
-  }
-
   /**
    * Runs `fn` for a command that connects with `kind`'s role. When the role has a `sslpassword`,
    * it goes in a libpq service file in a fresh 0700 temp directory (named by PGSERVICEFILE in
    * `env`, removed afterwards) and `service` names its section; else both are empty.
    */
   private async withSslPasswordService<T>(kind: 'replication' | 'rewind', fn: (service: string | undefined, env: Record<string, string>) => Promise<T>): Promise<T> {
-    const sslpassword = this.auth(this.sourceRole(kind))?.sslpassword;
+    const sslpassword = this.settings.auth(this.settings.sourceRole(kind))?.sslpassword;
     if (sslpassword === undefined) return fn(undefined, {});
     if (/[\r\n]/.test(sslpassword)) {
-      throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: postgresql.authentication.${this.sourceRole(kind)}.sslpassword contains a line break`);
+      throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: postgresql.authentication.${this.settings.sourceRole(kind)}.sslpassword contains a line break`);
     }
     const dir = await mkdtemp(join(tmpdir(), 'pgha-service-'));
     try {
@@ -322,7 +205,7 @@ class LocalPostgresController implements PostgresController {
   private async serverVersion(): Promise<number> {
     if (this.versionNum !== null) return this.versionNum;
     try {
-      const major = Number((await readFile(join(this.dataDir, 'PG_VERSION'), 'utf8')).trim());
+      const major = Number((await readFile(join(this.settings.dataDir, 'PG_VERSION'), 'utf8')).trim());
       if (Number.isInteger(major) && major > 0) return major * 10000;
     } catch {
       // no data directory yet: ask the binaries
@@ -330,7 +213,7 @@ class LocalPostgresController implements PostgresController {
     const result = await this.runBinary('postgres', ['--version'], { timeoutMs: this.queryTimeoutMs * 2 });
     const m = /(\d+)(?:\.(\d+))?/.exec(result.output);
     if (result.code !== 0 || !m) {
-      throw new PostgresError(PostgresErrorCode.BinaryNotFound, `${this.binary('postgres')} --version did not print a version: ${lastLines(result.output, 2)}`);
+      throw new PostgresError(PostgresErrorCode.BinaryNotFound, `${this.settings.binary('postgres')} --version did not print a version: ${lastLines(result.output, 2)}`);
     }
     this.versionNum = Number(m[1]) * 10000 + Number(m[2] ?? 0);
     return this.versionNum;
@@ -338,17 +221,17 @@ class LocalPostgresController implements PostgresController {
 
   private async parameters(minimums?: Record<string, number>): Promise<EffectiveParameters> {
     const forced: Record<string, string> = {
-      hba_file: this.hbaLines() !== undefined ? join(this.configDir, 'pg_hba.conf') : join(this.dataDir, 'pg_hba.conf'),
-      ident_file: this.identLines() !== undefined ? join(this.configDir, 'pg_ident.conf') : join(this.dataDir, 'pg_ident.conf'),
+      hba_file: this.settings.hbaLines() !== undefined ? join(this.settings.configDir, 'pg_hba.conf') : join(this.settings.dataDir, 'pg_hba.conf'),
+      ident_file: this.settings.identLines() !== undefined ? join(this.settings.configDir, 'pg_ident.conf') : join(this.settings.dataDir, 'pg_ident.conf'),
     };
-    if (this.configDir !== this.dataDir) forced.data_directory = this.dataDir;
+    if (this.settings.configDir !== this.settings.dataDir) forced.data_directory = this.settings.dataDir;
     if (this.synchronousStandbyNames !== null) forced.synchronous_standby_names = this.synchronousStandbyNames;
     const result = effectiveParameters({
       serverVersion: await this.serverVersion(),
-      dynamic: this.dynamic.parameters,
-      local: this.local.parameters,
-      listenAddresses: this.listen.hosts.join(','),
-      port: this.listen.port,
+      dynamic: this.settings.dynamic.parameters,
+      local: this.settings.local.parameters,
+      listenAddresses: this.settings.listen.hosts.join(','),
+      port: this.settings.listen.port,
       clusterName: this.options.scope,
       forced,
       minimums,
@@ -356,61 +239,20 @@ class LocalPostgresController implements PostgresController {
     return result;
   }
 
-  /** `postgresql.pg_hba`, local over dynamic; undefined leaves pg_hba.conf to initdb / bootstrap. */
-  private configuredHbaLines(): string[] | undefined {
-    return this.local.pg_hba ?? this.dynamic.pg_hba;
-  }
-
-  private hbaLines(): string[] | undefined {
-    const configured = this.configuredHbaLines();
-    if (!this.trustLocalSuperuser || configured === undefined) return configured;
-    return [this.localSuperuserTrustLine(), ...configured];
-  }
-
-  /** The pg_hba.conf line that lets the agent's own superuser connection in without a password. */
-  private localSuperuserTrustLine(): string {
-    const { host, user } = this.localTarget();
-    const who = `all ${JSON.stringify(user)}`;
-    if (host.startsWith('/')) return `local ${who} trust`;
-    const mask = isIP(host) === 4 ? '/32' : isIP(host) === 6 ? '/128' : '';
-    return `host ${who} ${host}${mask} trust`;
-  }
-
-  private identLines(): string[] | undefined {
-    return this.local.pg_ident ?? this.dynamic.pg_ident;
-  }
-
-  private recoveryConf(): Record<string, string> {
-    const conf = this.local.recovery_conf ?? this.dynamic.recovery_conf ?? {};
-    return Object.fromEntries(Object.entries(conf).map(([k, v]) => [k, renderParameterValue(v)]));
-  }
-
-  private standbySettings(source: ReplicationSource | null): StandbySettings {
-    const settings: StandbySettings = { recoveryConf: this.recoveryConf() };
-    if (source && !source.noStream) {
-      settings.primaryConninfo = this.sourceConninfo(source, 'replication', { application_name: this.options.name });
-      if (source.remote) {
-        if (source.remote.slotName) settings.primarySlotName = source.remote.slotName;
-        settings.recoveryConf = { ...settings.recoveryConf, ...source.remote.recoveryConf };
-      } else if (this.dynamic.use_slots !== false) settings.primarySlotName = slotNameForMember(this.options.name);
-    }
-    return settings;
-  }
-
   // ---------------------------------------------------------------- process port wrappers
 
   private async runBinary(
-    name: Parameters<LocalPostgresController['binary']>[0],
+    name: PostgresProgram,
     args: string[],
     opts: { timeoutMs: number; signal?: AbortSignal | undefined; env?: Record<string, string>; stdin?: string; onLine?: (line: string) => void },
   ): Promise<RunResult> {
-    const path = this.binary(name);
+    const path = this.settings.binary(name);
     this.logger.debug({ command: path, args }, `running ${name}`);
     try {
       const result = await this.runner.run(path, args, {
         uid: this.runAs?.uid,
         gid: this.runAs?.gid,
-        env: { LC_ALL: 'C', PGPASSFILE: this.pgpassPath, ...opts.env },
+        env: { LC_ALL: 'C', PGPASSFILE: this.settings.pgpassPath, ...opts.env },
         timeoutMs: opts.timeoutMs,
         signal: opts.signal,
         stdin: opts.stdin,
@@ -426,7 +268,7 @@ class LocalPostgresController implements PostgresController {
 
   private binaryError(path: string, e: unknown): PostgresError {
     const code = (e as NodeJS.ErrnoException).code;
-    const where = this.local.bin_dir !== undefined ? `postgresql.bin_dir = ${this.local.bin_dir}` : 'PATH; set postgresql.bin_dir';
+    const where = this.settings.local.bin_dir !== undefined ? `postgresql.bin_dir = ${this.settings.local.bin_dir}` : 'PATH; set postgresql.bin_dir';
     const what = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not executable' : `could not be run (${describeError(e)})`;
     return new PostgresError(PostgresErrorCode.BinaryNotFound, `PostgreSQL program ${path} ${what} (${where})`, { cause: e });
   }
@@ -434,10 +276,10 @@ class LocalPostgresController implements PostgresController {
   // ---------------------------------------------------------------- data directory
 
   async inspectDataDirectory(): Promise<DataDirectoryInfo> {
-    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs);
-    const info: DataDirectoryInfo = { kind, path: this.dataDir, majorVersion: null, control: null, systemIdentifier: null };
+    const kind = await inspectDataDirectoryPath(this.settings.dataDir, this.runAs);
+    const info: DataDirectoryInfo = { kind, path: this.settings.dataDir, majorVersion: null, control: null, systemIdentifier: null };
     if (kind !== 'initialized') return info;
-    const major = Number((await readFile(join(this.dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
+    const major = Number((await readFile(join(this.settings.dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
     info.majorVersion = Number.isInteger(major) && major > 0 ? major : null;
     info.control = await this.controlData();
     info.systemIdentifier = info.control.systemIdentifier;
@@ -445,28 +287,28 @@ class LocalPostgresController implements PostgresController {
   }
 
   private async controlData(): Promise<ControlData> {
-    const result = await this.runBinary('pg_controldata', [this.dataDir], { timeoutMs: this.queryTimeoutMs * 2, onLine: () => {} });
+    const result = await this.runBinary('pg_controldata', [this.settings.dataDir], { timeoutMs: this.queryTimeoutMs * 2, onLine: () => {} });
     if (result.code !== 0) {
-      throw new PostgresError(PostgresErrorCode.DataDirectory, `pg_controldata ${this.dataDir} ${describeRun(result)}: ${lastLines(result.output, 3)}`);
+      throw new PostgresError(PostgresErrorCode.DataDirectory, `pg_controldata ${this.settings.dataDir} ${describeRun(result)}: ${lastLines(result.output, 3)}`);
     }
     return parseControlData(result.output);
   }
 
   async removeDataDirectory(): Promise<void> {
-    if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, `cannot remove ${this.dataDir}: PostgreSQL is running`);
-    this.logger.warn({ dataDir: this.dataDir }, 'removing data directory');
-    await removeTree(this.dataDir);
+    if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, `cannot remove ${this.settings.dataDir}: PostgreSQL is running`);
+    this.logger.warn({ dataDir: this.settings.dataDir }, 'removing data directory');
+    await removeTree(this.settings.dataDir);
   }
 
   /** An empty data directory owned by the PostgreSQL user, created when missing. */
   private async prepareEmptyDataDirectory(what: string): Promise<'created' | 'existed'> {
-    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+    const kind = await inspectDataDirectoryPath(this.settings.dataDir, this.runAs);
     if (kind === 'initialized' || kind === 'foreign') {
-      throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot ${what}: data directory postgresql.data_dir (${this.dataDir}) is not empty`, {
+      throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot ${what}: data directory postgresql.data_dir (${this.settings.dataDir}) is not empty`, {
         hint: 'remove it first (reinitialize)',
       });
     }
-    await ensureOwnedDirectory(this.dataDir, { mode: 0o700, owner: this.runAs });
+    await ensureOwnedDirectory(this.settings.dataDir, { mode: 0o700, owner: this.runAs });
     return kind === 'missing' ? 'created' : 'existed';
   }
 
@@ -474,18 +316,18 @@ class LocalPostgresController implements PostgresController {
 
   /** Decides where the .pgpass file goes (once per `postgresql.pgpass` value); the location. */
   private async locatePgpass(): Promise<PgpassLocation> {
-    const key = this.local.pgpass ?? `default:${this.dataDir}`;
-    if (this.pgpassLocation?.for === key) return this.pgpassLocation.location;
-    const previous = this.pgpassLocation?.location;
+    const key = this.settings.local.pgpass ?? `default:${this.settings.dataDir}`;
+    if (this.settings.pgpassLocation?.for === key) return this.settings.pgpassLocation.location;
+    const previous = this.settings.pgpassLocation?.location;
     const location = await locatePgpass({
-      configured: this.local.pgpass,
-      dataDir: this.dataDir,
+      configured: this.settings.local.pgpass,
+      dataDir: this.settings.dataDir,
       owner: this.runAs,
       scope: this.options.scope,
       name: this.options.name,
       logger: this.logger,
     });
-    this.pgpassLocation = { for: key, location };
+    this.settings.pgpassLocation = { for: key, location };
     if (previous) await removePgpassLocation(previous);
     return location;
   }
@@ -499,25 +341,25 @@ class LocalPostgresController implements PostgresController {
   private pgpassTargets(also?: { source: ReplicationSource; kind: 'replication' | 'rewind' }): PgpassTarget[] {
     const targets: PgpassTarget[] = [];
     const hostsOf = (source: ReplicationSource) => source.host.split(',');
-    if (also) targets.push({ hosts: hostsOf(also.source), port: also.source.port, auth: this.auth(this.sourceRole(also.kind)) });
+    if (also) targets.push({ hosts: hostsOf(also.source), port: also.source.port, auth: this.settings.auth(this.settings.sourceRole(also.kind)) });
     if (this.role === 'replica' && this.upstream && !this.upstream.noStream) {
-      targets.push({ hosts: hostsOf(this.upstream), port: this.upstream.port, auth: this.auth('replication') });
+      targets.push({ hosts: hostsOf(this.upstream), port: this.upstream.port, auth: this.settings.auth('replication') });
     }
-    const local = new Set(this.listen.hosts.map(localHostFor));
+    const local = new Set(this.settings.listen.hosts.map(localHostFor));
     try {
-      if (this.local.connect_address) for (const host of parseHostPort(this.local.connect_address, 'postgresql.connect_address', this.listen.port).hosts) local.add(host);
+      if (this.settings.local.connect_address) for (const host of parseHostPort(this.settings.local.connect_address, 'postgresql.connect_address', this.settings.listen.port).hosts) local.add(host);
     } catch {
       // A bad connect_address is reported where it is used; it only adds no line here.
     }
-    local.add(this.socketDirectory());
+    local.add(this.settings.socketDirectory());
     local.add('localhost');
-    for (const role of ['superuser', 'replication', 'rewind'] as const) targets.push({ hosts: [...local], port: this.listen.port, auth: this.auth(role) });
+    for (const role of ['superuser', 'replication', 'rewind'] as const) targets.push({ hosts: [...local], port: this.settings.listen.port, auth: this.settings.auth(role) });
     return targets;
   }
 
   private async writePgpass(also?: { source: ReplicationSource; kind: 'replication' | 'rewind' }): Promise<void> {
     const location = await this.locatePgpass();
-    await writePgpassFile(location, pgpassContent(this.pgpassTargets(also)), this.runAs, this.local.pgpass !== undefined);
+    await writePgpassFile(location, pgpassContent(this.pgpassTargets(also)), this.runAs, this.settings.local.pgpass !== undefined);
   }
 
   /**
@@ -527,7 +369,7 @@ class LocalPostgresController implements PostgresController {
   private async writeConfiguration(opts: { recovery?: Record<string, string> } = {}): Promise<{ params: EffectiveParameters; hbaChanged: boolean }> {
     if (!this.synchronousStandbyNamesDecided) {
       // A restarted agent keeps what the engine had set until the engine decides again.
-      const previous = await readFile(this.confPath, 'utf8').catch(() => '');
+      const previous = await readFile(this.settings.confPath, 'utf8').catch(() => '');
       this.synchronousStandbyNames = managedSynchronousStandbyNames(previous);
       if (this.synchronousStandbyNames !== null) {
         this.logger.info({ synchronous_standby_names: this.synchronousStandbyNames }, 'keeping synchronous_standby_names as the HA engine last set it');
@@ -535,23 +377,23 @@ class LocalPostgresController implements PostgresController {
     }
     const params = await this.desiredParameters();
     for (const warning of params.warnings) this.logger.warn({ config: 'postgresql' }, warning);
-    if (this.configDir !== this.dataDir) await ensureOwnedDirectory(this.configDir, { mode: 0o700, owner: this.runAs });
+    if (this.settings.configDir !== this.settings.dataDir) await ensureOwnedDirectory(this.settings.configDir, { mode: 0o700, owner: this.runAs });
 
-    const include = this.local.custom_conf ?? 'postgresql.base.conf';
-    if (this.local.custom_conf === undefined) await this.ensureBaseConf();
+    const include = this.settings.local.custom_conf ?? 'postgresql.base.conf';
+    if (this.settings.local.custom_conf === undefined) await this.ensureBaseConf();
 
     let hbaChanged = false;
-    const hba = this.hbaLines();
-    if (hba !== undefined) hbaChanged = (await this.writeIfChanged(join(this.configDir, 'pg_hba.conf'), renderLinesFile(hba))) || hbaChanged;
-    const ident = this.identLines();
-    if (ident !== undefined) hbaChanged = (await this.writeIfChanged(join(this.configDir, 'pg_ident.conf'), renderLinesFile(ident))) || hbaChanged;
+    const hba = this.settings.hbaLines();
+    if (hba !== undefined) hbaChanged = (await this.writeIfChanged(join(this.settings.configDir, 'pg_hba.conf'), renderLinesFile(hba))) || hbaChanged;
+    const ident = this.settings.identLines();
+    if (ident !== undefined) hbaChanged = (await this.writeIfChanged(join(this.settings.configDir, 'pg_ident.conf'), renderLinesFile(ident))) || hbaChanged;
 
     await this.writePgpass();
-    const standby = opts.recovery ? { recoveryConf: opts.recovery } : this.role === 'replica' ? this.standbySettings(this.upstream) : undefined;
-    await writeOwnedFile(this.confPath, renderPostgresqlConf({ include, parameters: params.file, standby, synchronousStandbyNamesManaged: this.synchronousStandbyNames !== null }), { mode: 0o600, owner: this.runAs });
+    const standby = opts.recovery ? { recoveryConf: opts.recovery } : this.role === 'replica' ? this.settings.standbySettings(this.upstream) : undefined;
+    await writeOwnedFile(this.settings.confPath, renderPostgresqlConf({ include, parameters: params.file, standby, synchronousStandbyNamesManaged: this.synchronousStandbyNames !== null }), { mode: 0o600, owner: this.runAs });
 
-    const standbySignal = join(this.dataDir, 'standby.signal');
-    const recoverySignal = join(this.dataDir, 'recovery.signal');
+    const standbySignal = join(this.settings.dataDir, 'standby.signal');
+    const recoverySignal = join(this.settings.dataDir, 'recovery.signal');
     if (opts.recovery) {
       await writeOwnedFile(recoverySignal, '', { mode: 0o600, owner: this.runAs });
       await rm(standbySignal, { force: true });
@@ -572,7 +414,7 @@ class LocalPostgresController implements PostgresController {
 
   /** The primary's settings a hot standby may not go below, from the local pg_control. */
   private async primaryMinimums(): Promise<Record<string, number> | undefined> {
-    if (!(await pathExists(join(this.dataDir, 'global', 'pg_control')))) return undefined;
+    if (!(await pathExists(join(this.settings.dataDir, 'global', 'pg_control')))) return undefined;
     const control = await this.controlData().catch(() => null);
     if (!control) return undefined;
     const minimums: Record<string, number> = {};
@@ -595,9 +437,9 @@ class LocalPostgresController implements PostgresController {
    * clone's source) left as postgresql.conf; failing that, an empty file.
    */
   private async ensureBaseConf(): Promise<void> {
-    const base = join(this.configDir, 'postgresql.base.conf');
+    const base = join(this.settings.configDir, 'postgresql.base.conf');
     if (await pathExists(base)) return;
-    for (const candidate of [this.confPath, join(this.dataDir, 'postgresql.conf')]) {
+    for (const candidate of [this.settings.confPath, join(this.settings.dataDir, 'postgresql.conf')]) {
       const content = await readFile(candidate, 'utf8').catch(() => null);
       if (content !== null && !isGeneratedConf(content)) {
         await rename(candidate, base);
@@ -649,11 +491,11 @@ class LocalPostgresController implements PostgresController {
 
   async adopt(): Promise<number | null> {
     if (this.postmaster) return this.postmaster.pid;
-    const pidFile = await readPostmasterPid(this.dataDir);
+    const pidFile = await readPostmasterPid(this.settings.dataDir);
     if (!pidFile || !(await processAlive(pidFile.pid)) || !(await isPostgresProcess(pidFile.pid))) return null;
     this.attach({ pid: pidFile.pid });
     this.state_ = pidFile.status === 'ready' || pidFile.status === 'standby' ? 'running' : pidFile.status === 'stopping' ? 'stopping' : 'starting';
-    this.role = (await pathExists(join(this.dataDir, 'standby.signal'))) ? 'replica' : 'primary';
+    this.role = (await pathExists(join(this.settings.dataDir, 'standby.signal'))) ? 'replica' : 'primary';
     this.upstream = this.role === 'replica' ? await this.configuredUpstream() : null;
     // What it should run with, so state() can tell a pending restart before anything is rewritten.
     this.written = await this.desiredParameters().catch(() => null);
@@ -663,7 +505,7 @@ class LocalPostgresController implements PostgresController {
 
   /** The upstream named by primary_conninfo in the postgresql.conf a previous agent wrote. */
   private async configuredUpstream(): Promise<ReplicationSource | null> {
-    const content = await readFile(this.confPath, 'utf8').catch(() => '');
+    const content = await readFile(this.settings.confPath, 'utf8').catch(() => '');
     const conninfo = readConfValue(content, 'primary_conninfo');
     if (!conninfo) return null;
     const params = parseConninfo(conninfo);
@@ -703,7 +545,7 @@ class LocalPostgresController implements PostgresController {
       pendingRestartReason: {},
     };
     try {
-      base.dataDirectory = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+      base.dataDirectory = await inspectDataDirectoryPath(this.settings.dataDir, this.runAs);
     } catch (e) {
       base.dataDirectoryError = describeError(e);
     }
@@ -753,7 +595,7 @@ class LocalPostgresController implements PostgresController {
     if (base.dataDirectory !== 'initialized') return base;
     let control: ControlData;
     try {
-      const mtime = (await stat(join(this.dataDir, 'global', 'pg_control'))).mtimeMs;
+      const mtime = (await stat(join(this.settings.dataDir, 'global', 'pg_control'))).mtimeMs;
       if (this.controlCache?.mtime !== mtime) this.controlCache = { mtime, control: await this.controlData() };
       control = this.controlCache.control;
     } catch (e) {
@@ -802,34 +644,34 @@ class LocalPostgresController implements PostgresController {
     recovery?: Record<string, string>;
   }): Promise<void> {
     throwIfAborted(opts.signal, 'start');
-    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs);
+    const kind = await inspectDataDirectoryPath(this.settings.dataDir, this.runAs);
     if (kind !== 'initialized') {
-      throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot start PostgreSQL: data directory postgresql.data_dir (${this.dataDir}) is ${kind}`);
+      throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot start PostgreSQL: data directory postgresql.data_dir (${this.settings.dataDir}) is ${kind}`);
     }
     if (this.postmaster || (await this.adopt()) !== null) {
       this.logger.info({ pid: this.postmaster?.pid }, 'postmaster already running');
       return;
     }
     const { params } = await this.writeConfiguration(opts.recovery ? { recovery: opts.recovery } : {});
-    const args = ['-D', this.dataDir, `--config-file=${this.confPath}`, ...commandLineArguments(params.commandLine)];
+    const args = ['-D', this.settings.dataDir, `--config-file=${this.settings.confPath}`, ...commandLineArguments(params.commandLine)];
     this.state_ = 'starting';
     this.expectingExit = false;
     let child: RunningProcess;
     try {
-      child = await this.runner.spawn(this.binary('postgres'), args, {
+      child = await this.runner.spawn(this.settings.binary('postgres'), args, {
         uid: this.runAs?.uid,
         gid: this.runAs?.gid,
-        cwd: this.dataDir,
-        env: { PGPASSFILE: this.pgpassPath },
+        cwd: this.settings.dataDir,
+        env: { PGPASSFILE: this.settings.pgpassPath },
         onLine: (line) => this.logger.info({ source: 'postgres' }, line),
       });
     } catch (e) {
       this.state_ = 'start failed';
-      throw this.binaryError(this.binary('postgres'), e);
+      throw this.binaryError(this.settings.binary('postgres'), e);
     }
     this.logger.info({ pid: child.pid, role: this.role }, 'started postmaster');
     this.attach({ pid: child.pid, child });
-    await this.waitUntilAccepting(child, opts.timeoutMs ?? this.pgCtlTimeoutMs, opts.signal);
+    await this.waitUntilAccepting(child, opts.timeoutMs ?? this.settings.pgCtlTimeoutMs, opts.signal);
     this.state_ = 'running';
     if (opts.callback) this.callbacks.fire(opts.callback, this.roleForCallbacks(this.role));
   }
@@ -841,14 +683,14 @@ class LocalPostgresController implements PostgresController {
     while (true) {
       if (exited || this.postmaster?.pid !== child.pid) {
         this.state_ = 'start failed';
-        throw new PostgresError(PostgresErrorCode.StartFailed, `postgres exited while starting (data directory ${this.dataDir}):\n${lastLines(child.output())}`);
+        throw new PostgresError(PostgresErrorCode.StartFailed, `postgres exited while starting (data directory ${this.settings.dataDir}):\n${lastLines(child.output())}`);
       }
       if (signal?.aborted) {
         // A postmaster must not come up after its start was cancelled.
         await this.stopPostmaster({ mode: 'immediate', timeoutMs: 10_000, callback: null });
         throwIfAborted(signal, 'start');
       }
-      const pidFile = await readPostmasterPid(this.dataDir);
+      const pidFile = await readPostmasterPid(this.settings.dataDir);
       if (pidFile?.pid === child.pid && (pidFile.status === 'ready' || pidFile.status === 'standby')) {
         try {
           await this.session.query('SELECT 1', [], Math.max(1000, Math.min(this.queryTimeoutMs, until - Date.now())));
@@ -886,11 +728,8 @@ class LocalPostgresController implements PostgresController {
     this.expectingExit = true;
     this.state_ = 'stopping';
     this.logger.warn({ pid: pm.pid, busy: this.busy }, 'fencing PostgreSQL: immediate shutdown');
-    try {
-      process.kill(pm.pid, 'SIGQUIT');
-    } catch {
-      // already gone: the exit watcher reports it
-    }
+    // False when it is already gone: the exit watcher reports it.
+    this.runner.signal(pm.pid, 'SIGQUIT');
     let gone = await this.waitForExit(pm, options.graceMs ?? 2000);
     if (!gone) {
       this.logger.warn({ pid: pm.pid }, 'PostgreSQL did not stop at once when fenced; killing the postmaster and its processes');
@@ -898,7 +737,7 @@ class LocalPostgresController implements PostgresController {
       gone = await this.waitForExit(pm, 2000);
     }
     if (!gone) {
-      throw new PostgresError(PostgresErrorCode.StopFailed, `fencing: the postmaster (pid ${pm.pid}) of ${this.dataDir} did not exit, even after SIGKILL`);
+      throw new PostgresError(PostgresErrorCode.StopFailed, `fencing: the postmaster (pid ${pm.pid}) of ${this.settings.dataDir} did not exit, even after SIGKILL`);
     }
     this.state_ = 'stopped';
   }
@@ -910,8 +749,8 @@ class LocalPostgresController implements PostgresController {
       return;
     }
     const mode = opts.mode ?? 'fast';
-    if (this.local.before_stop) {
-      const result = await runScript(this.scriptContext(), 'before_stop', this.local.before_stop, [], { timeoutMs: this.hookTimeoutMs }).catch((e: unknown) => {
+    if (this.settings.local.before_stop) {
+      const result = await runScript(this.scriptContext(), 'before_stop', this.settings.local.before_stop, [], { timeoutMs: this.hookTimeoutMs }).catch((e: unknown) => {
         this.logger.error({ err: describeError(e) }, 'before_stop could not be started');
         return null;
       });
@@ -923,12 +762,9 @@ class LocalPostgresController implements PostgresController {
     this.state_ = 'stopping';
     this.expectingExit = true;
     this.logger.info({ pid: pm.pid, mode }, 'stopping PostgreSQL');
-    try {
-      process.kill(pm.pid, STOP_SIGNALS[mode]);
-    } catch {
-      // already gone: the exit watcher reports it
-    }
-    let gone = await this.waitForExit(pm, opts.timeoutMs ?? this.pgCtlTimeoutMs);
+    // False when it is already gone: the exit watcher reports it.
+    this.runner.signal(pm.pid, STOP_SIGNALS[mode]);
+    let gone = await this.waitForExit(pm, opts.timeoutMs ?? this.settings.pgCtlTimeoutMs);
     if (!gone) {
       this.logger.warn({ pid: pm.pid, mode }, 'PostgreSQL did not stop in time; killing the postmaster and its processes');
       await this.killPostmaster(pm.pid);
@@ -937,7 +773,7 @@ class LocalPostgresController implements PostgresController {
     if (!gone) {
       this.state_ = 'stop failed';
       this.expectingExit = false;
-      throw new PostgresError(PostgresErrorCode.StopFailed, `the postmaster (pid ${pm.pid}) of ${this.dataDir} did not exit, even after SIGKILL`);
+      throw new PostgresError(PostgresErrorCode.StopFailed, `the postmaster (pid ${pm.pid}) of ${this.settings.dataDir} did not exit, even after SIGKILL`);
     }
     this.expectingExit = false;
     this.state_ = 'stopped';
@@ -967,15 +803,12 @@ class LocalPostgresController implements PostgresController {
 
   /** SIGKILL the postmaster's process group (it leads one when started by us or pg_ctl), else it and its children. */
   private async killPostmaster(pid: number): Promise<void> {
-    const group = await processGroup(pid);
-    const targets = group === pid ? [-pid] : [pid, ...(await childProcesses(pid))];
-    for (const target of targets) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+    // A process that is already gone is simply not signalled.
+    if ((await processGroup(pid)) === pid) {
+      this.runner.signal(pid, 'SIGKILL', { group: true });
+      return;
     }
+    for (const target of [pid, ...(await childProcesses(pid))]) this.runner.signal(target, 'SIGKILL');
   }
 
   restart(options: { mode?: StopMode; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
@@ -996,15 +829,10 @@ class LocalPostgresController implements PostgresController {
   }
 
   async updateConfiguration(next: { postgresql?: PostgresqlSection; dynamic?: DynamicPostgresql; bootstrap?: BootstrapSection }): Promise<ConfigurationChange> {
-    if (next.postgresql) {
-      this.listen = parseHostPort(next.postgresql.listen, 'postgresql.listen');
-      this.local = next.postgresql;
-    }
-    if (next.dynamic) this.dynamic = next.dynamic;
-    if (next.bootstrap) this.bootstrapSection = next.bootstrap;
+    this.settings.update(next);
     const before = this.written;
     const pm = this.postmaster;
-    if (!pm || (await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') {
+    if (!pm || (await inspectDataDirectoryPath(this.settings.dataDir, this.runAs)) !== 'initialized') {
       const params = await this.desiredParameters();
       return {
         changed: diffParameters(before, params).map((c) => ({ ...c, context: null })),
@@ -1050,10 +878,8 @@ class LocalPostgresController implements PostgresController {
   private async signalReload(pm: Postmaster): Promise<void> {
     const loadTime = async (): Promise<string | undefined> => (await this.session.query<{ t: string }>('SELECT pg_catalog.pg_conf_load_time()::text AS t'))[0]?.t;
     const before: string | undefined = await loadTime().catch((): undefined => undefined);
-    try {
-      process.kill(pm.pid, 'SIGHUP');
-    } catch (e) {
-      throw new PostgresError(PostgresErrorCode.NotRunning, `cannot reload: the postmaster (pid ${pm.pid}) is gone`, { cause: e });
+    if (!this.runner.signal(pm.pid, 'SIGHUP')) {
+      throw new PostgresError(PostgresErrorCode.NotRunning, `cannot reload: the postmaster (pid ${pm.pid}) is gone`);
     }
     if (before === undefined) return;
     const until = Date.now() + 5000;
@@ -1066,7 +892,7 @@ class LocalPostgresController implements PostgresController {
   }
 
   async checkpoint(options: { timeoutMs?: number } = {}): Promise<void> {
-    await this.session.query('CHECKPOINT', [], options.timeoutMs ?? this.pgCtlTimeoutMs);
+    await this.session.query('CHECKPOINT', [], options.timeoutMs ?? this.settings.pgCtlTimeoutMs);
   }
 
   promote(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
@@ -1077,8 +903,8 @@ class LocalPostgresController implements PostgresController {
         this.role = 'primary';
         return;
       }
-      if (this.local.pre_promote) {
-        const result = await runScript(this.scriptContext(), 'pre_promote', this.local.pre_promote, [], {
+      if (this.settings.local.pre_promote) {
+        const result = await runScript(this.scriptContext(), 'pre_promote', this.settings.local.pre_promote, [], {
           timeoutMs: this.hookTimeoutMs,
           signal: options.signal,
         }).catch((e: unknown) => {
@@ -1091,12 +917,12 @@ class LocalPostgresController implements PostgresController {
       throwIfAborted(options.signal, 'promote');
       this.logger.info({}, 'promoting PostgreSQL');
       await this.session.query('SELECT pg_catalog.pg_promote(false)');
-      const until = Date.now() + (options.timeoutMs ?? this.pgCtlTimeoutMs);
+      const until = Date.now() + (options.timeoutMs ?? this.settings.pgCtlTimeoutMs);
       while (true) {
         const [r] = await this.session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r').catch(() => [{ r: true }]);
         if (r?.r === false) break;
         if (Date.now() >= until) {
-          throw new PostgresError(PostgresErrorCode.PromoteFailed, `PostgreSQL was asked to promote but was still in recovery after ${Math.round((options.timeoutMs ?? this.pgCtlTimeoutMs) / 1000)} s`);
+          throw new PostgresError(PostgresErrorCode.PromoteFailed, `PostgreSQL was asked to promote but was still in recovery after ${Math.round((options.timeoutMs ?? this.settings.pgCtlTimeoutMs) / 1000)} s`);
         }
         throwIfAborted(options.signal, 'promote');
         // Writes wait on this poll during a failover: end of recovery usually takes tens of ms,
@@ -1110,20 +936,6 @@ class LocalPostgresController implements PostgresController {
     });
   }
 
-  demote(options: { follow: ReplicationSource | null; mode?: StopMode; checkpoint?: boolean; start?: boolean; timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    return this.exclusive('demote', async () => {
-      await this.stopPostmaster({ mode: options.mode, checkpoint: options.checkpoint, timeoutMs: options.timeoutMs, callback: null });
-      this.role = 'replica';
-      this.upstream = options.follow;
-      if (options.start === false) {
-        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
-      } else {
-        await this.startPostmaster({ timeoutMs: options.timeoutMs, signal: options.signal, callback: null });
-      }
-      this.callbacks.fire('on_role_change', this.roleForCallbacks('replica'));
-    });
-  }
-
   follow(source: ReplicationSource | null, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     return this.exclusive('follow', async () => {
       // Patroni: a running replica that becomes the standby leader (or stops being one) fires on_role_change.
@@ -1133,7 +945,7 @@ class LocalPostgresController implements PostgresController {
       const roleChanged = before !== null && before !== this.roleForCallbacks('replica');
       const pm = this.postmaster;
       if (!pm) {
-        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
+        if ((await inspectDataDirectoryPath(this.settings.dataDir, this.runAs)) === 'initialized') await this.writeConfiguration();
         return;
       }
       if ((await this.serverVersion()) >= 130000) {
@@ -1151,9 +963,9 @@ class LocalPostgresController implements PostgresController {
 
   bootstrap(options: { signal?: AbortSignal } = {}): Promise<{ systemIdentifier: string }> {
     return this.exclusive('bootstrap', async () => {
-      const method = this.bootstrapSection.method ?? 'initdb';
+      const method = this.settings.bootstrap.method ?? 'initdb';
       const custom = method !== 'initdb';
-      const settings = custom ? methodSettings(this.bootstrapSection as Record<string, unknown>, method) : undefined;
+      const settings = custom ? methodSettings(this.settings.bootstrap as Record<string, unknown>, method) : undefined;
       if (custom && !settings?.command) {
         throw new PostgresError(PostgresErrorCode.Config, `invalid configuration: bootstrap.${method}.command is not set (bootstrap.method = ${method})`);
       }
@@ -1165,17 +977,17 @@ class LocalPostgresController implements PostgresController {
       let step = custom ? `custom bootstrap method ${method}` : 'initdb';
       try {
         if (custom) {
-          this.trustLocalSuperuser = true;
+          this.settings.trustLocalSuperuser = true;
           await this.runCustomBootstrap(method, settings!, options.signal);
         } else {
           await this.runInitdb(options.signal);
         }
         step = 'configuration';
         await this.ensureBaseConf();
-        if (this.configuredHbaLines() === undefined && this.bootstrapSection.pg_hba?.length) {
-          const hbaPath = join(this.dataDir, 'pg_hba.conf');
+        if (this.settings.configuredHbaLines() === undefined && this.settings.bootstrap.pg_hba?.length) {
+          const hbaPath = join(this.settings.dataDir, 'pg_hba.conf');
           const initial = await readFile(hbaPath, 'utf8').catch(() => '');
-          await writeOwnedFile(hbaPath, `${initial.trimEnd()}\n${this.bootstrapSection.pg_hba.join('\n')}\n`, { mode: 0o600, owner: this.runAs });
+          await writeOwnedFile(hbaPath, `${initial.trimEnd()}\n${this.settings.bootstrap.pg_hba.join('\n')}\n`, { mode: 0o600, owner: this.runAs });
         }
         step = 'start';
         if (custom && settings?.recovery_conf) {
@@ -1187,15 +999,15 @@ class LocalPostgresController implements PostgresController {
           await this.writeConfiguration();
         } else {
           if (custom && !settings?.keep_existing_recovery_conf) {
-            await rm(join(this.dataDir, 'recovery.signal'), { force: true });
+            await rm(join(this.settings.dataDir, 'recovery.signal'), { force: true });
           }
-          await this.startPostmaster({ timeoutMs: this.pgCtlTimeoutMs, signal: options.signal, callback: null });
+          await this.startPostmaster({ timeoutMs: this.settings.pgCtlTimeoutMs, signal: options.signal, callback: null });
         }
         step = 'creating roles';
         await this.createRoles(custom);
-        if (this.trustLocalSuperuser) {
+        if (this.settings.trustLocalSuperuser) {
           // The superuser has its configured password now: drop the trust line.
-          this.trustLocalSuperuser = false;
+          this.settings.trustLocalSuperuser = false;
           const { hbaChanged } = await this.writeConfiguration();
           if (hbaChanged) await this.session.query('SELECT pg_catalog.pg_reload_conf()');
         }
@@ -1206,7 +1018,7 @@ class LocalPostgresController implements PostgresController {
         this.callbacks.fire('on_start', this.roleForCallbacks('primary'));
         return { systemIdentifier: row?.id ?? '' };
       } catch (e) {
-        this.trustLocalSuperuser = false;
+        this.settings.trustLocalSuperuser = false;
         const where = await this.abandonBootstrap(created);
         this.state_ = custom ? 'custom bootstrap failed' : 'initdb failed';
         if (isPostgresError(e, PostgresErrorCode.Aborted)) throw e;
@@ -1222,20 +1034,20 @@ class LocalPostgresController implements PostgresController {
         this.logger.error({ err: describeError(e) }, 'could not stop PostgreSQL after a failed bootstrap'),
       );
     }
-    const kind = await inspectDataDirectoryPath(this.dataDir, this.runAs).catch(() => 'foreign' as const);
+    const kind = await inspectDataDirectoryPath(this.settings.dataDir, this.runAs).catch(() => 'foreign' as const);
     if (kind === 'missing') return '';
     if (kind === 'empty') {
-      if (created === 'created') await removeTree(this.dataDir);
+      if (created === 'created') await removeTree(this.settings.dataDir);
       return '';
     }
-    const moved = await moveAside(this.dataDir, 'failed');
-    this.logger.error({ dataDir: this.dataDir, movedTo: moved }, 'moved the data directory of the failed bootstrap aside');
+    const moved = await moveAside(this.settings.dataDir, 'failed');
+    this.logger.error({ dataDir: this.settings.dataDir, movedTo: moved }, 'moved the data directory of the failed bootstrap aside');
     return `; the data directory was moved to ${moved}`;
   }
 
   private async runInitdb(signal: AbortSignal | undefined): Promise<void> {
-    const su = this.auth('superuser');
-    const args = ['-D', this.dataDir, `--username=${this.superuserName()}`, ...optionArguments(this.bootstrapSection.initdb)];
+    const su = this.settings.auth('superuser');
+    const args = ['-D', this.settings.dataDir, `--username=${this.settings.superuserName()}`, ...optionArguments(this.settings.bootstrap.initdb)];
     let pwdir: string | undefined;
     if (su?.password !== undefined) {
       // In a fresh 0700 directory with an unpredictable name: another user cannot take the name first.
@@ -1255,7 +1067,7 @@ class LocalPostgresController implements PostgresController {
 
   private async runCustomBootstrap(method: string, settings: NonNullable<ReturnType<typeof methodSettings>>, signal: AbortSignal | undefined): Promise<void> {
     await this.writePgpass();
-    const args = bootstrapMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir });
+    const args = bootstrapMethodArguments(settings, { scope: this.options.scope, dataDir: this.settings.dataDir });
     const result = await runScript(this.scriptContext(), `bootstrap.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal }).catch(
       (e: unknown) => {
         throw new Error(`bootstrap.${method}.command could not be started: ${describeError(e)}`);
@@ -1263,8 +1075,8 @@ class LocalPostgresController implements PostgresController {
     );
     throwIfAborted(signal, 'bootstrap');
     if (result.code !== 0) throw new Error(`bootstrap.${method}.command ${describeRun(result)}:\n${lastLines(result.output)}`);
-    if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') {
-      throw new Error(`bootstrap.${method}.command succeeded but ${this.dataDir} is not a PostgreSQL data directory`);
+    if ((await inspectDataDirectoryPath(this.settings.dataDir, this.runAs)) !== 'initialized') {
+      throw new Error(`bootstrap.${method}.command succeeded but ${this.settings.dataDir} is not a PostgreSQL data directory`);
     }
   }
 
@@ -1287,7 +1099,7 @@ class LocalPostgresController implements PostgresController {
    * of the server log.
    */
   private async createRoles(custom: boolean): Promise<void> {
-    await withConnection(this.localTarget(), this.queryTimeoutMs * 4, async (client) => {
+    await withConnection(this.settings.localTarget(), this.queryTimeoutMs * 4, async (client) => {
       await client.query("SET log_statement TO 'none'; SET log_min_duration_statement TO -1; SET log_min_error_statement TO 'panic'");
       const run = async (template: string, name: string, password: string | undefined) => {
         const { rows } = await client.query<{ sql: string }>(`SELECT format($1, $2::text, $3::text) AS sql`, [template, name, password ?? null]);
@@ -1298,12 +1110,12 @@ class LocalPostgresController implements PostgresController {
         const verb = rows.length > 0 ? 'ALTER' : 'CREATE';
         await run(`${verb} ROLE %I WITH ${attributes}${password !== undefined ? ' PASSWORD %L' : ''}`, name, password);
       };
-      const su = this.auth('superuser');
-      if (custom && su?.password !== undefined) await ensure(this.superuserName(), su.password, 'SUPERUSER LOGIN');
-      const repl = this.auth('replication');
-      if (repl?.username && repl.username !== this.superuserName()) await ensure(repl.username, repl.password, 'REPLICATION LOGIN');
-      const rewind = this.auth('rewind');
-      if (rewind?.username && rewind.username !== this.superuserName()) {
+      const su = this.settings.auth('superuser');
+      if (custom && su?.password !== undefined) await ensure(this.settings.superuserName(), su.password, 'SUPERUSER LOGIN');
+      const repl = this.settings.auth('replication');
+      if (repl?.username && repl.username !== this.settings.superuserName()) await ensure(repl.username, repl.password, 'REPLICATION LOGIN');
+      const rewind = this.settings.auth('rewind');
+      if (rewind?.username && rewind.username !== this.settings.superuserName()) {
         await ensure(rewind.username, rewind.password, 'LOGIN');
         for (const fn of [
           'pg_catalog.pg_ls_dir(text, boolean, boolean)',
@@ -1314,7 +1126,7 @@ class LocalPostgresController implements PostgresController {
           await run(`GRANT EXECUTE ON FUNCTION ${fn} TO %I`, rewind.username, undefined);
         }
       }
-      for (const [name, user] of Object.entries(this.bootstrapSection.users ?? {})) {
+      for (const [name, user] of Object.entries(this.settings.bootstrap.users ?? {})) {
         const options = (user.options ?? []).map((o) => o.trim().toUpperCase());
         const bad = options.find((o) => !/^[A-Z_][A-Z0-9_ ]*$/.test(o));
         if (bad !== undefined) throw new Error(`bootstrap.users.${name}.options: "${bad}" is not a role option`);
@@ -1324,10 +1136,10 @@ class LocalPostgresController implements PostgresController {
   }
 
   private async runPostBootstrap(signal: AbortSignal | undefined): Promise<void> {
-    const script = this.bootstrapSection.post_bootstrap ?? this.bootstrapSection.post_init;
+    const script = this.settings.bootstrap.post_bootstrap ?? this.settings.bootstrap.post_init;
     if (!script) return;
-    const key = this.bootstrapSection.post_bootstrap ? 'bootstrap.post_bootstrap' : 'bootstrap.post_init';
-    const target = this.localTarget();
+    const key = this.settings.bootstrap.post_bootstrap ? 'bootstrap.post_bootstrap' : 'bootstrap.post_init';
+    const target = this.settings.localTarget();
     const url = connectionUrl({ user: target.user, host: target.host, port: target.port });
     await this.writePgpass();
     const result = await runScript(this.scriptContext(), key, script, [url], { timeoutMs: this.longTimeoutMs, signal }).catch((e: unknown) => {
@@ -1350,11 +1162,11 @@ class LocalPostgresController implements PostgresController {
     this.state_ = 'creating replica';
     await this.writePgpass(options.source ? { source: options.source, kind: 'replication' } : undefined);
     // A standby cluster's `standby_cluster.create_replica_methods` decide how its leader clones the remote primary.
-    const methods = options.source?.remote?.createReplicaMethods ?? this.local.create_replica_methods ?? ['basebackup'];
+    const methods = options.source?.remote?.createReplicaMethods ?? this.settings.local.create_replica_methods ?? ['basebackup'];
     const failures: string[] = [];
     for (const method of methods) {
       throwIfAborted(options.signal, 'replica creation');
-      const settings = method === 'basebackup' ? { no_leader: false } : methodSettings(this.local as Record<string, unknown>, method);
+      const settings = method === 'basebackup' ? { no_leader: false } : methodSettings(this.settings.local as Record<string, unknown>, method);
       if (method !== 'basebackup' && !settings?.command) {
         failures.push(`${method}: postgresql.${method}.command is not set`);
         continue;
@@ -1365,8 +1177,8 @@ class LocalPostgresController implements PostgresController {
       }
       try {
         await this.runReplicaMethod(method, settings!, options.source, options.signal);
-        if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') {
-          throw new Error(`succeeded but ${this.dataDir} is not a PostgreSQL data directory`);
+        if ((await inspectDataDirectoryPath(this.settings.dataDir, this.runAs)) !== 'initialized') {
+          throw new Error(`succeeded but ${this.settings.dataDir} is not a PostgreSQL data directory`);
         }
         this.role = 'replica';
         this.upstream = options.source;
@@ -1377,19 +1189,19 @@ class LocalPostgresController implements PostgresController {
         return { method };
       } catch (e) {
         if (isPostgresError(e, PostgresErrorCode.Aborted) || isPostgresError(e, PostgresErrorCode.BinaryNotFound)) {
-          await removeTree(this.dataDir);
+          await removeTree(this.settings.dataDir);
           this.state_ = 'stopped';
           throw e;
         }
         failures.push(`${method}: ${describeError(e)}`);
         this.logger.warn({ method, err: describeError(e) }, 'replica creation method failed');
         if (!settings?.keep_data) {
-          await removeTree(this.dataDir);
-          await ensureOwnedDirectory(this.dataDir, { mode: 0o700, owner: this.runAs });
+          await removeTree(this.settings.dataDir);
+          await ensureOwnedDirectory(this.settings.dataDir, { mode: 0o700, owner: this.runAs });
         }
       }
     }
-    await removeTree(this.dataDir);
+    await removeTree(this.settings.dataDir);
     this.state_ = 'stopped';
     const from = options.source ? ` from ${options.source.name ?? ''}${options.source.name ? ' ' : ''}(${options.source.host}:${options.source.port})` : '';
     throw new PostgresError(PostgresErrorCode.ReplicaFailed, `could not create a replica${from}; the data directory was removed. ${failures.join('; ')}`);
@@ -1402,16 +1214,16 @@ class LocalPostgresController implements PostgresController {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const result = await this.withSslPasswordService('replication', async (service, env): Promise<RunResult> => {
-      const conninfo = source ? this.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }, service) : null;
+      const conninfo = source ? this.settings.sourceConninfo(source, 'replication', { application_name: `pgha_${method}`, connect_timeout: 10 }, service) : null;
       if (method !== 'basebackup') {
-        const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.dataDir, connstring: conninfo });
+        const args = replicaMethodArguments(settings, { scope: this.options.scope, dataDir: this.settings.dataDir, connstring: conninfo });
         const ran = await runScript(this.scriptContext(env), `postgresql.${method}`, settings.command!, args, { timeoutMs: this.longTimeoutMs, signal });
         throwIfAborted(signal, 'replica creation');
         return ran;
       }
-      const userArgs = optionArguments(this.local.basebackup);
+      const userArgs = optionArguments(this.settings.local.basebackup);
       const given = optionNames(userArgs);
-      const args = [`--pgdata=${this.dataDir}`, `--dbname=${conninfo}`, '--progress', '--verbose', ...userArgs];
+      const args = [`--pgdata=${this.settings.dataDir}`, `--dbname=${conninfo}`, '--progress', '--verbose', ...userArgs];
       if (!given.has('wal-method') && !given.has('X')) args.push('--wal-method=stream');
       let lastProgress = 0;
       return this.runBinary('pg_basebackup', args, {
@@ -1430,7 +1242,7 @@ class LocalPostgresController implements PostgresController {
     if (result.code !== 0) throw new Error(`${method === 'basebackup' ? 'pg_basebackup' : settings.command} ${describeRun(result)}: ${lastLines(result.output, 4)}`);
   }
 
-  // ---------------------------------------------------------------- timelines, rewind, rejoin
+  // ---------------------------------------------------------------- timelines and rewind
 
   async readTimelineHistory(timeline?: number): Promise<TimelineHistoryEntry[]> {
     let tli = timeline;
@@ -1439,7 +1251,7 @@ class LocalPostgresController implements PostgresController {
       tli = s.timeline ?? (await this.controlData()).checkpointTimeline ?? 1;
     }
     if (tli <= 1) return [];
-    const walDir = join(this.dataDir, 'pg_wal');
+    const walDir = join(this.settings.dataDir, 'pg_wal');
     let content: string;
     let mtime: Date;
     try {
@@ -1461,7 +1273,7 @@ class LocalPostgresController implements PostgresController {
   /** The primary's timeline and the history that leads to it, over the replication protocol. */
   private async primaryTimeline(source: ReplicationSource): Promise<{ timeline: number; systemIdentifier: string; history: ReturnType<typeof parseTimelineHistory> }> {
     try {
-      return await withConnection(this.sourceTarget(source, 'replication'), this.queryTimeoutMs * 2, async (client) => {
+      return await withConnection(this.settings.sourceTarget(source, 'replication'), this.queryTimeoutMs * 2, async (client) => {
         const identify = await client.query<{ systemid: string; timeline: string | number }>('IDENTIFY_SYSTEM');
         const row = identify.rows[0];
         const timeline = Number(row?.timeline);
@@ -1484,47 +1296,6 @@ class LocalPostgresController implements PostgresController {
     }
   }
 
-  checkTimeline(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<TimelineCheck> {
-    return this.exclusive('timeline check', () => this.checkTimelineNow(source, options.signal));
-  }
-
-  private async checkTimelineNow(source: ReplicationSource, signal: AbortSignal | undefined): Promise<TimelineCheck> {
-    const local = await this.localPosition(signal);
-    const primary = await this.primaryTimeline(source);
-    if (local.systemIdentifier && local.systemIdentifier !== primary.systemIdentifier) {
-      return {
-        diverged: true,
-        reason: `system identifier ${local.systemIdentifier} differs from the primary's ${primary.systemIdentifier}`,
-        local: { timeline: local.timeline, lsn: local.lsn },
-        primary: { timeline: primary.timeline },
-      };
-    }
-    const verdict = divergence({ ...local, primaryTimeline: primary.timeline, history: primary.history });
-    this.logger.info({ local, primaryTimeline: primary.timeline, ...verdict }, 'timeline check');
-    return { ...verdict, local: { timeline: local.timeline, lsn: local.lsn }, primary: { timeline: primary.timeline } };
-  }
-
-  private async localPosition(signal: AbortSignal | undefined): Promise<{ timeline: number; lsn: number; lsnIsRecordStart: boolean; systemIdentifier: string | null }> {
-    if (this.postmaster) {
-      const s = await this.state();
-      if (!s.accepting || s.timeline === null) {
-        throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot read the local timeline: ${s.queryError ?? 'PostgreSQL is not accepting connections'}`);
-      }
-      const lsn = s.role === 'replica' ? Math.max(s.replayedLsn ?? 0, 0) : (s.currentLsn ?? 0);
-      return { timeline: s.timeline, lsn, lsnIsRecordStart: false, systemIdentifier: s.systemIdentifier };
-    }
-    let control = await this.controlData();
-    if (stoppedPosition(control) === null && control.clusterState !== null && !control.clusterState.startsWith('shut down')) {
-      await this.recoverCrashNow(signal);
-      control = await this.controlData();
-    }
-    const position = stoppedPosition(control);
-    if (!position) {
-      throw new PostgresError(PostgresErrorCode.TimelineCheckFailed, `cannot tell where the WAL of ${this.dataDir} ends (cluster state: ${control.clusterState})`);
-    }
-    return { ...position, systemIdentifier: control.systemIdentifier };
-  }
-
   recoverCrash(options: { signal?: AbortSignal } = {}): Promise<void> {
     return this.exclusive('crash recovery', () => this.recoverCrashNow(options.signal));
   }
@@ -1537,9 +1308,9 @@ class LocalPostgresController implements PostgresController {
     this.logger.info({ state: control.clusterState }, 'doing crash recovery in a single user mode');
     const { params } = await this.writeConfiguration();
     // Single-user mode cannot be a standby: the signal files are rewritten at the next start.
-    await rm(join(this.dataDir, 'standby.signal'), { force: true });
-    await rm(join(this.dataDir, 'recovery.signal'), { force: true });
-    const args = ['--single', '-D', this.dataDir, `--config-file=${this.confPath}`, '-c', 'archive_mode=off'];
+    await rm(join(this.settings.dataDir, 'standby.signal'), { force: true });
+    await rm(join(this.settings.dataDir, 'recovery.signal'), { force: true });
+    const args = ['--single', '-D', this.settings.dataDir, `--config-file=${this.settings.confPath}`, '-c', 'archive_mode=off'];
     for (const [name, value] of params.commandLine) if (name !== 'listen_addresses' && name !== 'hot_standby') args.push('-c', `${name}=${value}`);
     args.push('postgres');
     const result = await this.runBinary('postgres', args, { timeoutMs: this.longTimeoutMs, signal, stdin: '' });
@@ -1555,10 +1326,10 @@ class LocalPostgresController implements PostgresController {
   private async rewindNow(source: ReplicationSource, signal: AbortSignal | undefined): Promise<void> {
     const from = `${source.name ?? 'the primary'} (${source.host}:${source.port})`;
     if (this.postmaster) throw new PostgresError(PostgresErrorCode.RewindImpossible, 'cannot rewind: PostgreSQL is running; stop it first');
-    if (!this.useRewind()) throw new PostgresError(PostgresErrorCode.RewindImpossible, 'cannot rewind: postgresql.use_pg_rewind is off');
+    if (!this.settings.useRewind()) throw new PostgresError(PostgresErrorCode.RewindImpossible, 'cannot rewind: postgresql.use_pg_rewind is off');
     const control = await this.controlData();
     if (!control.dataChecksums && !control.walLogHints) {
-      throw new PostgresError(PostgresErrorCode.RewindImpossible, `cannot rewind ${this.dataDir}: neither data checksums nor wal_log_hints are on`, {
+      throw new PostgresError(PostgresErrorCode.RewindImpossible, `cannot rewind ${this.settings.dataDir}: neither data checksums nor wal_log_hints are on`, {
         hint: 'set wal_log_hints: on in the DCS parameters, or initdb with data-checksums',
       });
     }
@@ -1569,9 +1340,9 @@ class LocalPostgresController implements PostgresController {
     this.logger.info({ source: from }, `running pg_rewind from ${from}`);
     await this.writePgpass({ source, kind: 'rewind' });
     const result = await this.withSslPasswordService('rewind', (service, env) => {
-      const conninfo = this.sourceConninfo(source, 'rewind', { connect_timeout: 10 }, service);
-      const args = [`--target-pgdata=${this.dataDir}`, `--source-server=${conninfo}`, '--progress'];
-      if (this.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
+      const conninfo = this.settings.sourceConninfo(source, 'rewind', { connect_timeout: 10 }, service);
+      const args = [`--target-pgdata=${this.settings.dataDir}`, `--source-server=${conninfo}`, '--progress'];
+      if (this.settings.recoveryConf().restore_command !== undefined) args.push('--restore-target-wal');
       return this.runBinary('pg_rewind', args, { timeoutMs: this.longTimeoutMs, signal, env });
     });
     await this.restoreLocalConfigFiles(saved);
@@ -1599,7 +1370,7 @@ class LocalPostgresController implements PostgresController {
     if (!fork || position.lsn < fork.lsn) return;
     let report: SalvageReport;
     const decoder = new WaldumpDecoder();
-    const args = ['-p', join(this.dataDir, 'pg_wal'), '-t', String(position.timeline), '-s', formatLsn(fork.lsn)];
+    const args = ['-p', join(this.settings.dataDir, 'pg_wal'), '-t', String(position.timeline), '-s', formatLsn(fork.lsn)];
     try {
       // pg_waldump reads to the end of the valid WAL and then reports the end as an error.
       const result = await this.runBinary('pg_waldump', args, { timeoutMs: this.longTimeoutMs, signal, onLine: (line) => decoder.line(line) });
@@ -1619,8 +1390,8 @@ class LocalPostgresController implements PostgresController {
    * checkpoint after promotion: until then it would see "no rewind required". Wait for it (bounded).
    */
   private async waitForSourceCheckpoint(source: ReplicationSource, signal: AbortSignal | undefined): Promise<void> {
-    const until = Date.now() + this.pgCtlTimeoutMs;
-    const target = { ...this.sourceTarget(source, 'rewind') };
+    const until = Date.now() + this.settings.pgCtlTimeoutMs;
+    const target = { ...this.settings.sourceTarget(source, 'rewind') };
     while (true) {
       throwIfAborted(signal, 'rewind');
       const [row] = await withConnection(target, this.queryTimeoutMs, async (c) =>
@@ -1645,7 +1416,7 @@ class LocalPostgresController implements PostgresController {
   private async saveLocalConfigFiles(): Promise<Map<string, string>> {
     const saved = new Map<string, string>();
     for (const file of ['postgresql.base.conf', 'pg_hba.conf', 'pg_ident.conf']) {
-      const path = join(this.dataDir, file);
+      const path = join(this.settings.dataDir, file);
       const content = await readFile(path, 'utf8').catch(() => null);
       if (content !== null) saved.set(path, content);
     }
@@ -1654,35 +1425,6 @@ class LocalPostgresController implements PostgresController {
 
   private async restoreLocalConfigFiles(saved: Map<string, string>): Promise<void> {
     for (const [path, content] of saved) await writeOwnedFile(path, content, { mode: 0o600, owner: this.runAs });
-  }
-
-  rejoin(source: ReplicationSource, options: { signal?: AbortSignal } = {}): Promise<RejoinOutcome> {
-    return this.exclusive('rejoin', async () => {
-      if (this.postmaster) throw new PostgresError(PostgresErrorCode.Busy, 'cannot rejoin: PostgreSQL is running; stop it first');
-      const check = await this.checkTimelineNow(source, options.signal);
-      if (!check.diverged) {
-        this.role = 'replica';
-        this.upstream = source;
-        await this.writeConfiguration();
-        return { action: 'none', check };
-      }
-      const removeOnRewindFailure = this.local.remove_data_directory_on_rewind_failure ?? this.dynamic.remove_data_directory_on_rewind_failure ?? false;
-      const removeOnDiverged = this.local.remove_data_directory_on_diverged_timelines ?? this.dynamic.remove_data_directory_on_diverged_timelines ?? false;
-      let failure: PostgresError;
-      try {
-        await this.rewindNow(source, options.signal);
-        return { action: 'rewound', check };
-      } catch (e) {
-        if (!isPostgresError(e) || e.code === PostgresErrorCode.Aborted || e.code === PostgresErrorCode.TimelineCheckFailed) throw e;
-        failure = e;
-      }
-      const allowed = failure.code === PostgresErrorCode.RewindFailed ? removeOnRewindFailure || removeOnDiverged : removeOnDiverged;
-      if (!allowed) throw failure;
-      this.logger.warn({ reason: failure.message }, 'reinitializing due to diverged timelines');
-      await removeTree(this.dataDir);
-      await this.createReplicaNow({ source, signal: options.signal });
-      return { action: 'recloned', check, reason: failure.message };
-    });
   }
 
   // ---------------------------------------------------------------- slots and synchronous replication
@@ -1724,7 +1466,7 @@ class LocalPostgresController implements PostgresController {
 
   async createLogicalSlot(name: string, database: string, plugin: string): Promise<boolean> {
     // A logical slot belongs to a database: create it from a connection to that database.
-    const rows = await withConnection({ ...this.localTarget(), database }, this.queryTimeoutMs * 2, async (c) =>
+    const rows = await withConnection({ ...this.settings.localTarget(), database }, this.queryTimeoutMs * 2, async (c) =>
       (
         await c.query(
           `SELECT pg_catalog.pg_create_logical_replication_slot($1, $2) FROM (SELECT 1) s
@@ -1739,7 +1481,7 @@ class LocalPostgresController implements PostgresController {
 
   async advanceSlot(name: string, database: string | null, lsn: number): Promise<void> {
     // Advancing a logical slot decodes WAL, which needs a connection to the slot's database.
-    const target = { ...this.localTarget(), ...(database ? { database } : {}) };
+    const target = { ...this.settings.localTarget(), ...(database ? { database } : {}) };
     await withConnection(target, this.queryTimeoutMs * 4, (c) =>
       c.query('SELECT pg_catalog.pg_replication_slot_advance($1, $2::pg_lsn)', [name, formatLsn(lsn)]),
     );
@@ -1747,7 +1489,7 @@ class LocalPostgresController implements PostgresController {
 
   async readLogicalSlotStates(source: ReplicationSource, names: readonly string[]): Promise<SlotState[]> {
     // pg_read_binary_file of a data directory file needs a superuser.
-    const rows = await withConnection(this.sourceTarget(source, 'superuser'), this.queryTimeoutMs * 2, async (c) =>
+    const rows = await withConnection(this.settings.sourceTarget(source, 'superuser'), this.queryTimeoutMs * 2, async (c) =>
       (await c.query<{ slot_name: string; state: Buffer; restart_file: string }>(READ_SLOT_STATES_QUERY, [names])).rows,
     );
     const states = rows.map((r) => ({ name: r.slot_name, state: new Uint8Array(r.state), restartFile: r.restart_file }));
@@ -1768,31 +1510,18 @@ class LocalPostgresController implements PostgresController {
       );
     }
     for (const slot of states) {
-      await installSlotState(this.dataDir, slot, this.runAs);
+      await installSlotState(this.settings.dataDir, slot, this.runAs);
       this.logger.info({ slot: slot.name }, 'copied logical replication slot state from the primary; a restart loads it');
     }
-  }
-
-  async syncPhysicalSlots(names: readonly string[], options: { keep?: readonly string[] } = {}): Promise<{ created: string[]; dropped: string[] }> {
-    const existing = await this.listSlots();
-    const wanted = new Set(names);
-    const keep = new Set(options.keep ?? []);
-    const created: string[] = [];
-    const dropped: string[] = [];
-    for (const name of names) if (!existing.some((s) => s.name === name) && (await this.createPhysicalSlot(name))) created.push(name);
-    for (const slot of existing) {
-      if (slot.type === 'physical' && !wanted.has(slot.name) && !keep.has(slot.name) && (await this.dropSlot(slot.name))) dropped.push(slot.name);
-    }
-    return { created, dropped };
   }
 
   async setSynchronousStandbyNames(spec: SynchronousStandbySpec | null): Promise<string> {
     this.synchronousStandbyNames = spec === null ? null : formatSynchronousStandbyNames(spec);
     this.synchronousStandbyNamesDecided = true;
-    const configured = { ...this.dynamic.parameters, ...this.local.parameters }.synchronous_standby_names;
+    const configured = { ...this.settings.dynamic.parameters, ...this.settings.local.parameters }.synchronous_standby_names;
     const value = this.synchronousStandbyNames ?? (configured === undefined ? '' : renderParameterValue(configured));
     this.logger.info({ synchronous_standby_names: value }, `Assigning synchronous_standby_names to ${value === '' ? 'none' : value}`);
-    if ((await inspectDataDirectoryPath(this.dataDir, this.runAs)) !== 'initialized') return value;
+    if ((await inspectDataDirectoryPath(this.settings.dataDir, this.runAs)) !== 'initialized') return value;
     await this.writeConfiguration();
     if (this.postmaster) await this.signalReload(this.postmaster);
     return value;
@@ -1802,7 +1531,7 @@ class LocalPostgresController implements PostgresController {
     if (this.postmaster?.poll) clearInterval(this.postmaster.poll);
     this.session.close();
     // A temporary .pgpass directory goes with this run, unless PostgreSQL still reads it.
-    if (this.pgpassLocation?.location.temporary && !this.postmaster) await removePgpassLocation(this.pgpassLocation.location).catch(() => {});
+    if (this.settings.pgpassLocation?.location.temporary && !this.postmaster) await removePgpassLocation(this.settings.pgpassLocation.location).catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.callbacks.idle(), new Promise<void>((r) => (timer = setTimeout(r, 5000)))]);
     clearTimeout(timer);

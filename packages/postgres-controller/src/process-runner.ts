@@ -76,6 +76,13 @@ export interface ProcessRunner {
    * cannot be started.
    */
   spawn(command: string, args: readonly string[], options: SpawnOptions): Promise<RunningProcess>;
+  /**
+   * Sends `signal` to the process `pid`, or with `group: true` to the process group it leads: how
+   * the controller stops, reloads and kills a postmaster it did not start (an adopted one has no
+   * `RunningProcess`). Returns false when it could not be delivered (no such process, or not
+   * permitted); never throws.
+   */
+  signal(pid: number, signal: NodeJS.Signals, options?: { group?: boolean }): boolean;
 }
 
 const keptLines = 60;
@@ -252,6 +259,15 @@ export function createNodeProcessRunner(): ProcessRunner {
           else child.kill(signal);
         },
       };
+    },
+
+    signal(pid, signal, options) {
+      try {
+        process.kill(options?.group ? -pid : pid, signal);
+        return true;
+      } catch {
+        return false;
+      }
     },
   };
 }

@@ -32,37 +32,3 @@ export function parseTimelineHistory(content: string): TimelineSwitch[] {
   }
   return entries;
 }
-
-/**
- * Whether a server whose WAL ends at (`timeline`, `lsn`) can follow a primary whose timeline
- * history is `history` (its current timeline being `primaryTimeline`) without pg_rewind.
- *
- * It can when its timeline is an ancestor of (or equal to) the primary's and it has nothing past
- * the point where the primary's history left that timeline. The switch point is the end of the
- * last record both share. `lsn` is either the end of this server's last record (a replica's
- * replay position or minimum recovery point) or, with `lsnIsRecordStart`, the start of its last
- * record (a cleanly stopped primary's shutdown checkpoint): a record starting at the switch point
- * is already not on the primary's branch.
- */
-export function divergence(options: {
-  timeline: number;
-  lsn: number;
-  lsnIsRecordStart?: boolean;
-  primaryTimeline: number;
-  history: readonly TimelineSwitch[];
-}): { diverged: boolean; reason: string } {
-  const { timeline, lsn, primaryTimeline, history } = options;
-  if (timeline === primaryTimeline) return { diverged: false, reason: `same timeline ${timeline}` };
-  if (timeline > primaryTimeline) {
-    return { diverged: true, reason: `local timeline ${timeline} is ahead of the primary's timeline ${primaryTimeline}` };
-  }
-  const entry = history.find((e) => e.timeline === timeline);
-  if (!entry) {
-    return { diverged: true, reason: `timeline ${timeline} is not in the primary's history of timeline ${primaryTimeline}` };
-  }
-  const past = options.lsnIsRecordStart ? lsn >= entry.lsn : lsn > entry.lsn;
-  if (past) {
-    return { diverged: true, reason: `local WAL on timeline ${timeline} goes past the point where the primary's history left it` };
-  }
-  return { diverged: false, reason: `timeline ${timeline} continues on the primary's history after the local position` };
-}

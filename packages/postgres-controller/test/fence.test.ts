@@ -103,11 +103,12 @@ describe('fencing while another action holds the controller', () => {
     expect((await c.state()).running).toBe(false);
   });
 
-  it('a fence during a demote that has not stopped the server yet stops it at once', async () => {
+  it('a fence during a demotion that has not stopped the server yet stops it at once', async () => {
     await c.start({ role: 'primary' });
     const pid = (await c.state()).postmasterPid as number;
     await writeScript(marker('slow-stop'), '', runAs);
-    const demoting = c.demote({ follow: null, mode: 'fast', checkpoint: true, start: false });
+    // The engine's demotion starts with this stop (then starts a replica).
+    const demoting = c.stop({ mode: 'fast', checkpoint: true });
     const demoteSettled = demoting.then(
       () => 'done',
       (e: unknown) => e,
@@ -119,7 +120,7 @@ describe('fencing while another action holds the controller', () => {
     await c.fence();
     expect(alive(pid)).toBe(false);
     expect((await c.state()).running).toBe(false);
-    // The demote finds the server gone when its hook ends and finishes as a replica, stopped.
+    // The stop finds the server gone when its hook ends and finishes, stopped.
     expect(await demoteSettled).toBe('done');
     expect((await c.state()).running).toBe(false);
   }, 90_000);

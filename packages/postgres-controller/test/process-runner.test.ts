@@ -62,4 +62,14 @@ describe('the Node process runner', () => {
     expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(child.output()).toBe('started');
   });
+
+  it('signals a process by pid, or its whole group, and says when there is none', async () => {
+    const child = await runner.spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], {});
+    await expect.poll(() => child.output()).toMatch(/^\d+$/);
+    const grandchild = Number(child.output());
+    expect(runner.signal(child.pid, 'SIGKILL', { group: true })).toBe(true);
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    await expect.poll(() => processAlive(grandchild)).toBe(false);
+    expect(runner.signal(child.pid, 'SIGTERM')).toBe(false);
+  });
 });

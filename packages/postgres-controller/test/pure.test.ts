@@ -14,7 +14,7 @@ import { commandLineArguments, effectiveParameters } from '../src/parameters.js'
 import { parsePostmasterPid } from '../src/postmaster-pid.js';
 import { displaySetting, pendingRestart } from '../src/state-query.js';
 import { formatSynchronousStandbyNames, slotNameForMember } from '../src/synchronous-standby.js';
-import { divergence, historyFileName, parseTimelineHistory } from '../src/timeline-history.js';
+import { historyFileName, parseTimelineHistory } from '../src/timeline-history.js';
 
 describe('configuration sections', () => {
   it("parses a Patroni postgresql section, keeping per-method keys", () => {
@@ -258,21 +258,13 @@ describe('WAL positions and timelines', () => {
     expect(parseLsn('garbage')).toBeNull();
   });
 
-  it('parses history files and tells divergence', () => {
+  it('parses history files', () => {
     expect(historyFileName(10)).toBe('0000000A.history');
     const history = parseTimelineHistory('1\t0/3000060\tno recovery target specified\n\n# comment\nbad line\n2\t0/5000000\tat restore point "x"\n');
     expect(history).toEqual([
       { timeline: 1, lsn: 0x3000060, reason: 'no recovery target specified' },
       { timeline: 2, lsn: 0x5000000, reason: 'at restore point "x"' },
     ]);
-    const at = (timeline: number, lsn: number, lsnIsRecordStart = false) => divergence({ timeline, lsn, lsnIsRecordStart, primaryTimeline: 3, history }).diverged;
-    expect(at(3, 0x9000000)).toBe(false);
-    expect(at(4, 0x1000)).toBe(true);
-    expect(at(1, 0x3000060)).toBe(false); // replayed exactly up to the switch point
-    expect(at(1, 0x3000061)).toBe(true);
-    expect(at(1, 0x3000060, true)).toBe(true); // a record starting at the switch point is not on the new branch
-    expect(at(1, 0x3000028, true)).toBe(false);
-    expect(divergence({ timeline: 5, lsn: 0, primaryTimeline: 7, history }).reason).toContain('not in the primary');
   });
 
   it('reads pg_controldata output', () => {
