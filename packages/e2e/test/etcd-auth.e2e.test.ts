@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster } from '@pgha/local-cluster';
 import { WAIT_MS, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { pghactl } from './support/pghactl.js';
-import { query } from './support/sql.js';
+import { query } from '@pgha/workload';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const SCOPE = 'etcdauth';
