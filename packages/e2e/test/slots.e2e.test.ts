@@ -192,14 +192,14 @@ describe('replication slots', () => {
       STEP_MS,
       250,
     );
-    const goneAt = Date.now();
-    // Kept a while (member_slots_ttl is 20 s): a short outage must not cost a re-clone...
+    // Kept once its member key is gone (member_slots_ttl is 20 s): a short outage must not cost a
+    // re-clone. How long it is kept is the engine's rule, checked on a fake clock
+    // (ha-engine/test/slots.test.ts); here only that it is kept, then dropped.
     expect((await slotsOf(primary)).has('pg1')).toBe(true);
     await waitForSlots(`pg2 slot on ${primary.name}`, primary, (s) => s.has('pg2'));
     await waitForStreaming({ ...cluster, members: cluster.members.filter((m) => m !== pg1) }, primary);
     // ...then dropped.
     await waitForSlots(`pg1 slot dropped on ${primary.name}`, primary, (s) => !s.has('pg1'), STEP_MS + MEMBER_SLOTS_TTL * 1000);
-    expect((Date.now() - goneAt) / 1000).toBeGreaterThan(MEMBER_SLOTS_TTL / 2);
   });
 
   it('the slot made by hand and matched by ignore_slots is still on every running member', async () => {

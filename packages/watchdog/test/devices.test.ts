@@ -65,19 +65,21 @@ describe('Linux device: error paths (no /dev/watchdog here)', () => {
 });
 
 describe('testing device and its supervisor', () => {
-  function start(name: string) {
+  function start(name: string, ttl = 2) {
     const fired: string[] = [];
     const supervisor = superviseTestingDevice({ fifo: join(dir, `${name}.fifo`), onFire: () => (fired.push('fired'), 'fenced') });
     supervisors.push(supervisor);
     const watchdog = createWatchdog({
       config: { mode: 'required', device: supervisor.fifo, driver: 'testing', safetyMargin: 1 },
-      timing: () => ({ ttl: 2, loopWait: 1 }),
+      timing: () => ({ ttl, loopWait: 1 }),
     });
     return { supervisor, watchdog, fired };
   }
 
   it('keepalives hold it off; when they stop it fires after the timeout', async () => {
-    const { supervisor, watchdog } = start('stops');
+    // A 5 s timeout (ttl 6, margin 1) against keepalives every 400 ms: the supervisor's timer
+    // shares this process's event loop, so a stall shorter than 4.6 s cannot fire it falsely.
+    const { supervisor, watchdog } = start('stops', 6);
     expect(await watchdog.activate()).toBe(true);
     for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, 400));
@@ -87,9 +89,9 @@ describe('testing device and its supervisor', () => {
     expect(supervisor.events.filter((e) => e.kind === 'fired')).toEqual([]);
     expect(supervisor.keepalives).toBe(4);
     const fired = await supervisor.nextFire();
-    expect(fired.timeout).toBe(1);
+    expect(fired.timeout).toBe(5);
     expect(fired.detail).toBe('fenced');
-    expect(fired.at - fired.lastKeepaliveAt).toBeGreaterThanOrEqual(1000);
+    expect(fired.at - fired.lastKeepaliveAt).toBeGreaterThanOrEqual(5000);
   });
 
   it('the magic close disarms it', async () => {
