@@ -172,6 +172,8 @@ export async function startAgent(options: {
     apiUrl: `${config.restapi.certfile ? 'https' : 'http'}://${apiConnect.host}:${apiConnect.port}/patroni`,
     tags,
     version: PATRONI_COMPATIBLE_VERSION,
+    // A connection pooler or proxy in front of this member (pgbouncer, HAProxy): published as Patroni does.
+    ...(config.postgresql.proxy_address ? { proxyUrl: `postgres://${String(config.postgresql.proxy_address)}/postgres` } : {}),
   };
 
   // Before anything is written to the DCS or done to PostgreSQL: a second agent with our name

@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { openClusterStore, startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
 import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
 import { pghactl } from './support/pghactl.js';
@@ -29,7 +29,14 @@ describe(`SIGHUP reloads tags and log (${DCS})`, () => {
   const logDir = mkdtempSync(join(tmpdir(), 'pgha-reload-log-'));
 
   beforeAll(async () => {
-    cluster = await startLocalCluster({ dcs: DCS, scope: 'reload-tags', timing: TIMING, members: 2, echo: process.env['PGHA_E2E_ECHO'] === '1' });
+    cluster = await startLocalCluster({
+      dcs: DCS,
+      scope: 'reload-tags',
+      timing: TIMING,
+      members: 2,
+      postgresql: { proxy_address: '127.0.0.1:6432' },
+      echo: process.env['PGHA_E2E_ECHO'] === '1',
+    });
     primary = await cluster.waitForPrimary(WAIT_MS);
     replica = cluster.members.find((m) => m !== primary)!;
     // The agent runs as the owner of its config (postgres): the log directory is its to write.
@@ -41,6 +48,16 @@ describe(`SIGHUP reloads tags and log (${DCS})`, () => {
   afterAll(async () => {
     await cluster?.stop();
     rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it("publishes postgresql.proxy_address as the member key's proxy_url, as Patroni", async () => {
+    const store = await openClusterStore(cluster);
+    try {
+      const members = (await store.loadCluster()).members;
+      expect(members.map((m) => [m.name, m.data.proxy_url]).sort()).toEqual(cluster.members.map((m) => [m.name, 'postgres://127.0.0.1:6432/postgres']).sort());
+    } finally {
+      await store.close();
+    }
   });
 
   it('tags nofailover and a log directory take effect without a restart', async () => {
