@@ -6,9 +6,13 @@ import type { ApiAnswer, MemberHandle } from '@pgha/local-cluster';
 
 export type { ApiAnswer };
 
-/** `method path` on the member's API; bounded so that a hung agent fails the test instead of hanging it. */
-export function api(member: MemberHandle, method: string, path: string, body?: unknown, timeoutMs = 90_000): Promise<ApiAnswer> {
-  return member.request(method, path, body, timeoutMs);
+/**
+ * `method path` on the member's API: status and body, which tests compare whole. Bounded so
+ * that a hung agent fails the test instead of hanging it. (member.request gives the headers too.)
+ */
+export async function api(member: MemberHandle, method: string, path: string, body?: unknown, timeoutMs = 90_000): Promise<{ status: number; text: string }> {
+  const { status, text } = await member.request(method, path, body, timeoutMs);
+  return { status, text };
 }
 
 /** GET `path` as JSON; the status must be 200 (the answer is part of the test's claim). */
