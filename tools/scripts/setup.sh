@@ -30,6 +30,9 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1
 fi
 
+# Native addons (zookeeper, unix-dgram) build against the installed Node's headers when they are
+# there, instead of downloading them.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
 pnpm install --frozen-lockfile
 pnpm run build >/dev/null
 echo "setup: done"

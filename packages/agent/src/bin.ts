@@ -41,6 +41,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${path ?? 'PATRONI_CONFIGURATION'}: configuration is valid`);
     return 0;
   }
+  // systemd's variables are ours alone: a postmaster that inherited NOTIFY_SOCKET would tell
+  // systemd it is ready (Debian builds PostgreSQL with sd_notify) on the agent's behalf.
+  const notifyEnv = { NOTIFY_SOCKET: process.env['NOTIFY_SOCKET'], WATCHDOG_USEC: process.env['WATCHDOG_USEC'], WATCHDOG_PID: process.env['WATCHDOG_PID'] };
+  for (const name of Object.keys(notifyEnv)) delete process.env[name];
   let agent;
   try {
     agent = await startAgent({ ...(path ? { configPath: path } : {}), raw: loaded.raw, config: loaded.config, env });
@@ -65,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
     exit: (code) => process.exit(code),
   });
   installFaultInjection(process.env['PGHA_FAULT_INJECTION'], agent.logger);
+  const { systemdNotifier } = await import('./systemd/notify.js');
+  const systemd = systemdNotifier(notifyEnv, (m) => agent.logger.warn(`systemd: ${m}`));
   let stops = 0;
   const stop = () => {
     stops += 1;
@@ -72,12 +78,39 @@ async function main(argv: string[]): Promise<number> {
       agent.logger.warn('second stop signal: exiting now');
       process.exit(1);
     }
+    systemd?.stopping();
     void agent.shutdown();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.on('SIGHUP', () => void agent.reload());
-  return agent.finished;
+  process.on('SIGHUP', () => {
+    systemd?.reloading();
+    void agent.reload().finally(() => systemd?.ready(agentStatus(agent)));
+  });
+  if (systemd) void readyOnceJoined(agent, () => systemd.ready(agentStatus(agent)));
+  const code = await agent.finished;
+  systemd?.close();
+  return code;
+}
+
+type Agent = Awaited<ReturnType<typeof import('./agent.js')['startAgent']>>;
+
+/** systemd's STATUS= line: what `systemctl status` shows under the unit. */
+function agentStatus(agent: Agent): string {
+  const s = agent.loop.status();
+  return `${s.role}${s.holdsLock ? ', leader' : s.leader ? `, following ${s.leader}` : ''}: ${s.lastReason ?? 'starting'}`;
+}
+
+/**
+ * READY=1 once the API serves (startAgent has returned) and the first HA cycle has run, which
+ * wrote this member's key: the member has joined the cluster. Checked on a short timer because
+ * it happens once per start.
+ */
+async function readyOnceJoined(agent: Agent, ready: () => void): Promise<void> {
+  let stopped = false;
+  void agent.finished.then(() => (stopped = true));
+  while (!stopped && agent.loop.status().lastCycleAt === null) await new Promise((r) => setTimeout(r, 100));
+  if (!stopped) ready();
 }
 
 main(process.argv.slice(2)).then(

@@ -4,7 +4,8 @@
  * tagged `nofailover` on reload publishes the tag and stops being a switchover candidate; its log
  * moves into `log.dir` with the new format and per-logger levels (`patroni.ha: WARNING` holds back
  * the heartbeat lines). A reload with a bad `log`
- * section is rejected whole: the tags it also changes stay as they were.
+ * section, or one naming a certificate file that cannot be read, is rejected whole: the tags it
+ * also changes stay as they were.
  */
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,22 @@ describe(`SIGHUP reloads tags and log (${DCS})`, () => {
     replica.reload();
     await waitFor('the rejection in patroni.log', async () => readFileSync(file, 'utf8').slice(before).includes('configuration reload rejected'), WAIT_MS);
     expect(readFileSync(file, 'utf8').slice(before)).toMatch(/log\.level: unknown level "LOUD"/);
+    expect((await apiJson<{ tags?: Record<string, unknown> }>(replica, '/patroni')).tags).toEqual({ nofailover: true, clonefrom: false });
+  });
+
+  it('a reload naming a certificate that cannot be read changes nothing either', async () => {
+    const file = join(logDir, 'patroni.log');
+    const before = readFileSync(file, 'utf8').length;
+    replica.editConfig((c) => ({
+      ...c,
+      tags: {},
+      log: { ...(c['log'] as object), level: 'INFO' },
+      restapi: { ...(c['restapi'] as object), certfile: '/nonexistent/pgha-cert.pem', keyfile: '/nonexistent/pgha-key.pem' },
+    }));
+    replica.reload();
+    await waitFor('the rejection in patroni.log', async () => readFileSync(file, 'utf8').slice(before).includes('configuration reload rejected'), WAIT_MS);
+    expect(readFileSync(file, 'utf8').slice(before)).toMatch(/configuration reload rejected, keeping the running configuration: .*\/nonexistent\/pgha-cert\.pem/);
+    // Still plain http, still the old tags.
     expect((await apiJson<{ tags?: Record<string, unknown> }>(replica, '/patroni')).tags).toEqual({ nofailover: true, clonefrom: false });
   });
 });
