@@ -6,6 +6,7 @@
  */
 import { importWithoutFetchGlobals } from './runtime/without-fetch-globals.js';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
+import type { RunningAgent as Agent } from './agent.js';
 
 const USAGE = `usage: pgha [--validate-config] [--version] <config.yml | config directory>
        (or set PATRONI_CONFIGURATION to the whole YAML document)`;
@@ -93,7 +94,6 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-type Agent = Awaited<ReturnType<typeof import('./agent.js')['startAgent']>>;
 
 /** systemd's STATUS= line: what `systemctl status` shows under the unit. */
 function agentStatus(agent: Agent): string {
