@@ -1,31 +1,77 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --max-old-space-size=128 --single-threaded --optimize-for-size
 /**
- * `pgha <config.yml | config-dir>`: runs the agent. `--validate-config` checks the configuration
- * and exits; `--version` prints the version. SIGHUP reloads the configuration file; SIGTERM or
- * SIGINT stops cleanly (PostgreSQL stopped, the leader lock released); a second one exits at once.
+ * `pgha <config.yml | config-dir>`: runs the agent; the other modes (validate, generate a
+ * configuration, version) are in USAGE. SIGHUP reloads the configuration file; SIGTERM or SIGINT
+ * stops cleanly (PostgreSQL stopped, the leader lock released); a second one exits at once.
  */
+import { parseArgs } from 'node:util';
 import { importWithoutFetchGlobals } from './runtime/without-fetch-globals.js';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
 import type { RunningAgent as Agent } from './agent.js';
 
-const USAGE = `usage: pgha [--validate-config] [--version] <config.yml | config directory>
-       (or set PATRONI_CONFIGURATION to the whole YAML document)`;
+const USAGE = `usage: pgha [--validate-config] <config.yml | config directory>
+       pgha --generate-config [--dsn DSN] [output.yml]
+       pgha --generate-sample-config [output.yml]
+       pgha --version | --help
+
+  <config>                  a Patroni-style YAML file, or a directory of *.yml files merged in name
+                            order (or set PATRONI_CONFIGURATION to the whole YAML document)
+  --validate-config         check the configuration, print every problem with its key path, exit
+  --generate-config         write a complete configuration for this host: from the running
+                            PostgreSQL that --dsn reaches (libpq key=value or a postgres:// URL,
+                            as a superuser), else with defaults; PATRONI_* variables override
+  --generate-sample-config  the same with defaults only, as Patroni's
+  --version                 print the version (and the Patroni version it is compatible with)
+
+Signals: SIGHUP reloads the configuration; SIGTERM or SIGINT stops cleanly (PostgreSQL stopped,
+the leader lock released); a second one exits at once.`;
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  let parsed;
+  try {
+    // node's own argument parser: unknown options and a missing --dsn value are refused with a reason.
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+        'validate-config': { type: 'boolean' },
+        'generate-config': { type: 'boolean' },
+        'generate-sample-config': { type: 'boolean' },
+        dsn: { type: 'string' },
+      },
+    });
+  } catch (e) {
+    const message = (e as Error).message.replace(/^Unknown option '([^']+)'.*$/s, 'unknown option $1');
+    console.error(`pgha: ${message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (argv.includes('--version')) {
+  if (values.version) {
     console.log(`pgha ${PGHA_VERSION} (Patroni ${PATRONI_COMPATIBLE_VERSION} compatible)`);
     return 0;
   }
-  const unknown = argv.filter((a) => a.startsWith('-') && a !== '--validate-config');
-  if (unknown.length > 0) {
-    console.error(`pgha: unknown option ${unknown[0]}\n${USAGE}`);
+  if (positionals.length > 1) {
+    console.error(`pgha: one configuration path expected, got ${positionals.length}\n${USAGE}`);
     return 2;
   }
-  const path = argv.find((a) => !a.startsWith('-'));
+  const path = positionals[0];
+  if (values['generate-config'] || values['generate-sample-config']) {
+    const { generateConfigCommand } = await importWithoutFetchGlobals(() => import('./generate-command.js'));
+    try {
+      await generateConfigCommand({ dsn: values['generate-sample-config'] ? undefined : values.dsn, output: path, env: process.env });
+    } catch (e) {
+      console.error(`pgha: ${(e as Error).message}`);
+      return 1;
+    }
+    return 0;
+  }
   // Loaded here, not imported at the top, so that pg loads without Node's fetch globals (see the module).
   const { loadAgentConfig, startAgent, takeEnvironment } = await importWithoutFetchGlobals(() => import('./agent.js'));
   // Out of the environment before anything is started: PostgreSQL and scripts inherit it.
@@ -38,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   for (const w of loaded.warnings) console.error(`pgha: warning: ${w}`);
-  if (argv.includes('--validate-config')) {
+  if (values['validate-config']) {
     console.log(`${path ?? 'PATRONI_CONFIGURATION'}: configuration is valid`);
     return 0;
   }

@@ -30,3 +30,4 @@ export { sanitizeDynamicPostgresql } from './dynamic-section.js';
 export { CALLBACK_ACTIONS, type CallbackAction } from './callbacks.js';
 export type { ControlData } from './control-data.js';
 export { describeSalvage, parseWaldump, type SalvageReport, type SalvagedRelation } from './salvage.js';
+export { parseConninfo } from './conninfo.js';
