@@ -510,7 +510,8 @@ class LocalPostgresController implements PostgresController {
     if (!conninfo) return null;
     const params = parseConninfo(conninfo);
     if (!params.host) return null;
-    return { host: params.host, port: params.port ? Number(params.port) : 5432 };
+    const slotName = readConfValue(content, 'primary_slot_name');
+    return { host: params.host, port: params.port ? Number(params.port) : 5432, ...(slotName ? { slotName } : {}) };
   }
 
   // ---------------------------------------------------------------- state
