@@ -7,8 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 
-/** Node runs a timer longer than 2^31 - 1 ms after 1 ms: a huge configured timeout must not kill at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+// Node runs a timer longer than 2^31 - 1 ms after 1 ms: a huge configured timeout must not kill at once.
+import { MAX_TIMER_MS } from '@pgha/primitives';
+
+export { MAX_TIMER_MS };
 
 /** Which stream a line of output came from. */
 export type OutputStream = 'stdout' | 'stderr';
