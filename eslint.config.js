@@ -70,7 +70,7 @@ const engineCore = {
 const TEST_API = '/^(describe|suite|it|test|bench)$/';
 const DISABLING = '/^(skip|only|todo|skipIf|runIf)$/';
 const disabledTests = {
-  files: ['packages/*/test/**/*.ts', 'tools/*/test/**/*.ts', 'packages/dcs/src/testing.ts'],
+  files: ['packages/*/test/**/*.ts', 'tools/*/test/**/*.ts', 'packages/dcs/src/testing/**/*.ts'],
   rules: {
     'no-restricted-syntax': ['error',
       {

@@ -1,3 +1,3 @@
 import { libraryBuild } from '../../tsup.shared.ts';
 
-export default libraryBuild(['src/index.ts', 'src/testing.ts']);
+export default libraryBuild({ index: 'src/index.ts', testing: 'src/testing/index.ts' });

@@ -16,7 +16,7 @@ export { takeEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
 import { allowedDynamicPostgresql, createDynamicConfigApplier } from './dynamic-config.js';
-import { createLogger } from './logging.js';
+import { createLogging, type Logging } from './logging/index.js';
 import { ensureUniqueName } from './unique-name.js';
 import { buildWatchdog } from './watchdog-wiring.js';
 import { parseWatchdogConfig } from '@pgha/watchdog';
@@ -113,7 +113,10 @@ export async function startAgent(options: {
   env?: Record<string, string | undefined>;
 }): Promise<RunningAgent> {
   const { raw, config } = options;
-  const logger = options.logger ?? createLogger(config.log as Parameters<typeof createLogger>[0]);
+  // A logger handed in (tests, embedding) is used as it is; the agent's own follows `log:` and its reloads.
+  const logging: Logging | null = options.logger ? null : createLogging(config.log as Parameters<typeof createLogging>[0]);
+  const logger = options.logger ?? logging!.root;
+  const named = (name: Parameters<Logging['named']>[0]): PinoLogger => (logging ? logging.named(name) : logger.child({ name }));
   const timing = dynamicTiming(config);
   const clock = nodeClock;
 
@@ -125,9 +128,9 @@ export async function startAgent(options: {
     ...timing,
     section: loaded.settings,
     clock,
-    logger: logger.child({ component: 'dcs' }),
+    logger: named('patroni.dcs'),
   });
-  const store = createClusterStore(driver, { name: config.name, logger });
+  const store = createClusterStore(driver, { name: config.name, logger: named('patroni.dcs') });
 
   // Shared by reference with the peer probe: a reload rewrites it in place.
   const apiHeaders: Record<string, string> = {};
@@ -144,7 +147,19 @@ export async function startAgent(options: {
     Object.assign(apiHeaders, next.headers);
   };
   setPeerClient(peerClient);
-  const peerHttp: PeerFetch = (url, init) => peerClient.fetch(url, init);
+  // As urllib3's DEBUG lines in Patroni: one per call, under the `requests` logger (PATRONI_REQUESTS_LOGLEVEL).
+  const requestsLog = named('requests');
+  const peerHttp: PeerFetch = async (url, init) => {
+    const method = init.method ?? 'GET';
+    try {
+      const answer = await peerClient.fetch(url, init);
+      requestsLog.debug(`${method} ${url} ${answer.status}`);
+      return answer;
+    } catch (e) {
+      requestsLog.debug(`${method} ${url} failed: ${(e as Error).message}`);
+      throw e;
+    }
+  };
 
   const api = splitHostPort(config.restapi.listen);
   let apiListen = config.restapi.listen;
@@ -157,6 +172,8 @@ export async function startAgent(options: {
     apiUrl: `${config.restapi.certfile ? 'https' : 'http'}://${apiConnect.host}:${apiConnect.port}/patroni`,
     tags,
     version: PATRONI_COMPATIBLE_VERSION,
+    // A connection pooler or proxy in front of this member (pgbouncer, HAProxy): published as Patroni does.
+    ...(config.postgresql.proxy_address ? { proxyUrl: `postgres://${String(config.postgresql.proxy_address)}/postgres` } : {}),
   };
 
   // Before anything is written to the DCS or done to PostgreSQL: a second agent with our name
@@ -193,7 +210,7 @@ export async function startAgent(options: {
     postgresql: config.postgresql,
     ...(config.bootstrap ? { bootstrap: config.bootstrap } : {}),
     ...(bootstrapDynamic ? { dynamic: bootstrapDynamic } : {}),
-    logger: logger.child({ component: 'postgresql' }),
+    logger: named('patroni.postgresql'),
     primaryRoleName: 'master',
   });
   const postgres = adaptPostgresController(controller);
@@ -234,7 +251,7 @@ export async function startAgent(options: {
     section: config.watchdog,
     engineConfig: () => loop.status().config,
     leaseSeconds: () => store.hold().ttl,
-    logger: logger.child({ component: 'watchdog' }),
+    logger: named('patroni.watchdog'),
   });
   // `required` and the device cannot be set up (missing, not writable, no ioctl helper): refuse
   // to start now, with the watchdog's coded error, rather than at the first promotion.
@@ -251,7 +268,7 @@ export async function startAgent(options: {
     postgres,
     peers: createHttpPeerProbe({ fetch: peerHttp, headers: apiHeaders }),
     clock,
-    logger,
+    logger: named('patroni.ha'),
     settings: {
       ...(config.bootstrap?.dcs ? { bootstrapDcs: config.bootstrap.dcs as Tree } : {}),
       canBootstrap: config.bootstrap !== undefined,
@@ -272,7 +289,7 @@ export async function startAgent(options: {
     postgres: { lastState: () => postgres.lastState(), salvageReports: () => controller.salvageReports() },
     identity,
     clock,
-    logger: logger.child({ component: 'api' }),
+    logger: named('patroni.api'),
     reload: async () => self?.reload(),
     metrics: apiMetrics,
     allowDcsCommands,
@@ -308,6 +325,7 @@ export async function startAgent(options: {
       await controller.close().catch(() => {});
       await store.close({ revoke: true }).catch(() => {});
       logger.info('stopped');
+      await logging?.close().catch(() => {});
       resolveFinished(code);
     })();
     return shuttingDown;
@@ -330,6 +348,15 @@ export async function startAgent(options: {
         const nextPeers = peerClientOf(next.config, logger);
         if ((next.config.postgresql.allow_dcs_commands === true) !== allowDcsCommands) {
           logger.warn(`configuration file: postgresql.allow_dcs_commands changed; it takes effect when the agent restarts (commands from the DCS stay ${allowDcsCommands ? 'allowed' : 'ignored'} until then)`);
+        }
+        // Logging first, so that the lines about the rest of the reload follow the new settings.
+        logging?.reconfigure(next.config.log as Parameters<Logging['reconfigure']>[0]);
+        // One object is read by the loop (member key, candidate rules) and the API each cycle: replaced in place.
+        const nextTags = next.config.tags ?? {};
+        if (JSON.stringify(nextTags) !== JSON.stringify(tags)) {
+          for (const key of Object.keys(tags)) delete tags[key];
+          Object.assign(tags, nextTags);
+          logger.info({ tags }, 'tags changed');
         }
         const change = await controller.updateConfiguration({
           postgresql: next.config.postgresql,

@@ -2,7 +2,7 @@
 export { loadAgentConfig, startAgent, splitHostPort, type RunningAgent } from './agent.js';
 export { buildApiSnapshot } from './api-snapshot.js';
 export { adaptPostgresController } from './adapters/postgres-port.js';
-export { createLogger } from './logging.js';
+export { createLogger, createLogging, formatPlainLine, logSettingsOf, type Logging } from './logging/index.js';
 export * from './config/schema.js';
 export { applyEnvironment } from './config/environment.js';
 export { readConfigSource } from './config/source.js';

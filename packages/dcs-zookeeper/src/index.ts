@@ -1,6 +1,6 @@
 // @pgha/dcs-zookeeper: the ZooKeeper driver (Patroni's layout, ephemeral leader and member znodes).
 import type { DriverFactory } from '@pgha/dcs';
-import { createZooKeeperDriver } from './zookeeper.js';
+import { createZooKeeperDriver } from './driver.js';
 
 /** Short name of the backend, as in the config section (`zookeeper:`). */
 export const kind = 'zookeeper';
@@ -16,6 +16,6 @@ export const createDriver: DriverFactory = async (options) => {
   return driver;
 };
 
-export { createZooKeeperDriver, type ZooKeeperDriver, type ZooKeeperDriverInfo } from './zookeeper.js';
+export { createZooKeeperDriver, type ZooKeeperDriver, type ZooKeeperDriverInfo } from './driver.js';
 export { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
-export { ZooKeeperSession, type CallResult } from './session.js';
+export { ZooKeeperSession, type CallResult } from './session-client.js';

@@ -1,13 +1,14 @@
-import { readFileSync } from 'node:fs';
 // Fault tests against one real ZooKeeper server (tickTime 500: sessions of 1 to 10 s), started once
-// for the file. Every test uses its own scope.
+// for the file: the shared fault cases of `@pgha/dcs/testing`, then ZooKeeper's own (the hold
+// against the session timeout, session loss, watch re-arming). Every test uses its own scope.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DcsErrorCode, isDcsError, systemClock, type WatchEvent } from '@pgha/dcs';
 import { startZooKeeper, type ZooKeeperEnsemble } from '@pgha/test-servers';
 import { createDriver, type ZooKeeperDriver } from '../src/index.js';
 import { driverOptions, randomScope, recordingLogger, sleep, until } from './fixtures/driver-options.js';
-import type { MakeDriverOptions } from '@pgha/dcs/testing';
+import { describeDriverFaults, type MakeDriverOptions } from '@pgha/dcs/testing';
 import type { Logger } from '@pgha/dcs';
 
 let zk: ZooKeeperEnsemble;
@@ -89,6 +90,37 @@ async function watchesBySession(): Promise<Map<string, string[]>> {
   return map;
 }
 
+describeDriverFaults({
+  name: 'zookeeper, one server',
+  makeDriver: async (o) => createDriver(driverOptions(zk.connectString, o)),
+  freeze: async () => {
+    zk.freeze(0);
+    // Make sure the stop has taken hold of the JVM before the driver is probed.
+    const answered = await zk.fourLetter(0, 'ruok', 300).then(
+      () => true,
+      () => false,
+    );
+    if (answered) throw new Error('ZooKeeper still answers after SIGSTOP');
+  },
+  thaw: () => zk.thaw(0),
+  stop: () => zk.stopMember(0),
+  start: () => zk.startMember(0),
+  recover: async () => {
+    zk.thaw(0);
+    if (!zk.members[0]!.process) await zk.startMember(0);
+  },
+  // Registrations are answered, so "armed" is known; the members child watch exists only once
+  // the driver wrote its own member key, and is re-registered (pending) after each fire.
+  watchesReady: (d) =>
+    until('watches armed', () => {
+      const info = (d as ZooKeeperDriver).inspect();
+      return info.watches.leader === 'armed' && info.watches.config === 'armed' && info.membersWatch !== 'pending';
+    }),
+  reconnected: (d) => until('the driver connected again', () => (d as ZooKeeperDriver).inspect().state === 'connected'),
+  // The 1 s heartbeat (a sync) keeps moving the hold between calls.
+  refreshesInBackground: true,
+});
+
 describe('hold timing', () => {
   it('runs out while the server is frozen, before the server could expire the session', async () => {
     const d = await make({ scope: randomScope(), name: 'pg0', ttl: 4, retryTimeout: 1 });
@@ -114,12 +146,16 @@ describe('hold timing', () => {
 
     // Nothing moves the hold forward while the server is frozen, and it runs out on its own
     // clock: the library has not reported any session loss (it cannot, the server is silent).
+    // The probe only notes the furthest hold it saw; whether that stayed within the bound is
+    // checked after the wait, where a failure cannot be retried away.
+    let furthest = Number.NEGATIVE_INFINITY;
     await until('the hold to run out', () => {
       const h = d.hold();
-      expect(h.validUntil === null || h.validUntil <= bound).toBe(true);
+      if (h.validUntil !== null) furthest = Math.max(furthest, h.validUntil);
       return h.validUntil === null || clock.now() > h.validUntil;
     });
     const lapsedAt = clock.now();
+    expect(furthest, `the hold reached ${furthest}, past the session-expiry bound ${bound}`).toBeLessThanOrEqual(bound);
     expect(lapsedAt).toBeLessThan(frozenAt + negotiated + 2000);
     expect(d.inspect().sessionsStarted).toBe(1);
     expect(d.inspect().sessionId).toBe(session);
@@ -156,14 +192,15 @@ describe('hold timing', () => {
 });
 
 describe('server restart', () => {
-  it('keeps the session, the lock and the watches when the server comes back within the session', async () => {
+  // The shared fault cases check the lock, the keys and the watch after a restart; this is what
+  // ZooKeeper's session adds: calls fail at once while the client reconnects, and the same session
+  // comes back with its ephemerals.
+  it('fails calls at once while reconnecting, and keeps the session and its ephemerals when the server comes back within it', async () => {
     const scope = randomScope();
     const d = await make({ scope, name: 'pg0', ttl: 10, retryTimeout: 5 });
     await d.touchMember('{"role":"master"}');
     expect(await d.acquireLeader()).toBe(true);
     const session = d.inspect().sessionId!;
-    const events: WatchEvent[] = [];
-    d.watch((e) => events.push(e));
 
     await zk.stopMember(0);
     await until('the driver to notice the lost connection', () => d.inspect().state === 'connecting');
@@ -179,12 +216,6 @@ describe('server restart', () => {
     const c = await d.load();
     expect(c.nodes.get('leader')).toMatchObject({ value: 'pg0', owner: session });
     expect(c.nodes.get('members/pg0')).toMatchObject({ value: '{"role":"master"}', owner: session });
-
-    // The config watch still works: another member's write wakes us.
-    const other = await make({ scope, name: 'pg1' });
-    const mark = events.length;
-    expect(await other.write('config', '{"ttl":10}', { kind: 'any' })).toBe(true);
-    await until('a config event after the restart', () => events.slice(mark).some((e) => e.key === 'config'), 10_000);
   });
 });
 
@@ -259,57 +290,6 @@ describe('session loss', () => {
 });
 
 describe('watches', () => {
-  it('wakes every waiting candidate when the leader key is released', async () => {
-    const scope = randomScope();
-    const leader = await make({ scope, name: 'pg0' });
-    const candidates = await Promise.all(['pg1', 'pg2', 'pg3'].map((name) => make({ scope, name })));
-    expect(await leader.acquireLeader()).toBe(true);
-    const seen: Array<number | null> = candidates.map(() => null);
-    let releasedAt = Number.POSITIVE_INFINITY;
-    candidates.forEach((c, i) =>
-      c.watch((e) => {
-        if (e.key === 'leader' && clock.now() >= releasedAt && seen[i] === null) seen[i] = clock.now();
-      }),
-    );
-    await until('watches armed', () => candidates.every((c) => c.inspect().watches.leader === 'armed'));
-    releasedAt = clock.now();
-    expect(await leader.releaseLeader()).toBe(true);
-    await until('every candidate woken', () => seen.every((t) => t !== null), 10_000, 1);
-    const latencies = seen.map((t) => Math.round((t! - releasedAt) * 10) / 10);
-    console.log(`leader release → watch event latency (ms, includes the release round trip): ${latencies.join(', ')}`);
-    // The woken candidates race; one wins.
-    const results = await Promise.all(candidates.map((c) => c.acquireLeader()));
-    expect(results.filter(Boolean)).toHaveLength(1);
-  });
-
-  it('reports a member joining as a created key (once our own member key exists), not its rewrites; deleted and joining again is created again', async () => {
-    const scope = randomScope();
-    const w = await make({ scope, name: 'pg0' });
-    const joining = await make({ scope, name: 'pg1' });
-    const events: WatchEvent[] = [];
-    w.watch((e) => events.push(e));
-    await w.touchMember('{"state":"running"}');
-    await until('members watched', () => w.inspect().membersWatch === 'armed');
-    const createdPg1 = (from: number) => events.slice(from).filter((e) => e.key === 'members/pg1' && e.created === true).length;
-
-    let mark = events.length;
-    await joining.touchMember('{"state":"starting"}');
-    await until('pg1 reported created', () => createdPg1(mark) === 1, 10_000, 5);
-    await until('members watched again', () => w.inspect().membersWatch === 'armed');
-
-    mark = events.length;
-    await joining.touchMember('{"state":"running"}');
-    await sleep(500);
-    expect(createdPg1(mark)).toBe(0);
-
-    expect(await joining.deleteMember('pg1')).toBe(true);
-    await sleep(300);
-    await until('members watched after the delete', () => w.inspect().membersWatch === 'armed');
-    mark = events.length;
-    await joining.touchMember('{"state":"running"}');
-    await until('pg1 reported created again', () => createdPg1(mark) === 1, 10_000, 5);
-  });
-
   it('re-arms after every fire without accumulating registrations, on the client or the server', async () => {
     const scope = randomScope();
     const w = await make({ scope, name: 'pg0' });

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '@pgha/dcs';
-import { ZooKeeperSession, type SessionEnd } from '../src/session.js';
+import { ZooKeeperSession, type SessionEnd } from '../src/session-client.js';
 
 /** A loopback port with nothing listening: the session keeps trying to connect. */
 async function deadPort(): Promise<number> {

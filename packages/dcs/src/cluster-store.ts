@@ -12,7 +12,7 @@ import {
   serializeMemberData,
   serializeStatus,
   serializeSync,
-} from './codec.js';
+} from './codec/index.js';
 import type { CallOptions, DcsDriver, Expectation } from './driver.js';
 import { memberKey } from './keys.js';
 import type { Logger } from './logger.js';

@@ -10,7 +10,7 @@ export * from './conn-url.js';
 export * from './keys.js';
 export type * from './driver.js';
 export type * from './store.js';
-export * from './codec.js';
+export * from './codec/index.js';
 export * from './json-bounds.js';
 export * from './cluster-store.js';
 export * from './memory.js';

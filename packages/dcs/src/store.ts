@@ -1,6 +1,6 @@
 /**
  * The cluster store: the typed face of a DCS driver. It owns Patroni's JSON for every key (via
- * `codec.ts`) and the steps every driver shares (Patroni's `update_leader` writing `/status`
+ * `codec/`) and the steps every driver shares (Patroni's `update_leader` writing `/status`
  * after a renewal, `touch_member` skipping unchanged values), so drivers stay thin.
  *
  * Outcomes follow the driver contract (`driver.ts`): a lost race or failed CAS resolves `false`;

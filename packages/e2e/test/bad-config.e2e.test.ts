@@ -110,8 +110,8 @@ describe('operator mistakes in the configuration', () => {
     expect(outOfRange.filter((s) => s?.['role'] === 'master').map((s) => (s?.['patroni'] as { name: string }).name)).toEqual([primary.name]);
     await waitForLog(cluster.members, from, INVALID);
     expect(cluster.members.map((m) => count(since(m, from[m.index]!), INVALID))).toEqual([1, 1, 1]);
-    const shown = await fetch(`${primary.apiUrl}/config`);
-    expect([shown.status, shown.headers.get('x-pgha-config-invalid'), await shown.json()]).toEqual([
+    const shown = await primary.request('GET', '/config');
+    expect([shown.status, shown.headers['x-pgha-config-invalid'], JSON.parse(shown.text)]).toEqual([
       200,
       'config.ttl: must be between 4 and 86400 seconds, got 10000000',
       good,
@@ -131,8 +131,8 @@ describe('operator mistakes in the configuration', () => {
     expect(corrupt.filter((s) => s?.['role'] === 'master').map((s) => (s?.['patroni'] as { name: string }).name)).toEqual([primary.name]);
     await waitForLog(cluster.members, from, `${INVALID}: the config key does not parse`);
     expect(cluster.members.map((m) => count(since(m, from[m.index]!), INVALID))).toEqual([1, 1, 1]);
-    const broken = await fetch(`${primary.apiUrl}/config`);
-    expect([broken.status, broken.headers.get('x-pgha-config-invalid')?.startsWith('the config key does not parse'), await broken.json()]).toEqual([200, true, good]);
+    const broken = await primary.request('GET', '/config');
+    expect([broken.status, String(broken.headers['x-pgha-config-invalid']).startsWith('the config key does not parse'), JSON.parse(broken.text)]).toEqual([200, true, good]);
     const ctlBroken = await pghactl(primary, ['show-config']);
     expect(ctlBroken.stderr).toMatch(/^Warning: the config key in the DCS is invalid \(config: not valid JSON: .*\); the members keep running on their last good configuration\. Fix it with edit-config\.\n$/);
     // The fix goes through the usual tools: PUT /config replaces the broken key.

@@ -25,6 +25,7 @@ import { PG_BIN_DIR, startLocalCluster, type LocalCluster, type MemberHandle } f
 import { freePort, waitFor } from '@pgha/test-servers';
 import { query, replicationStates, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, healthyPrimary, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { api, apiJson } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const TABLE = 'restored_probe';
@@ -108,7 +109,7 @@ ${PG_BIN_DIR}/pg_basebackup -D "$d" -d "$c" -X stream -c fast`);
     expect(await query(primary, `SELECT note FROM ${TABLE} WHERE id = 1`)).toEqual([{ note: 'from the backup' }]);
     const [row] = await query<{ id: string }>(primary, 'SELECT system_identifier::text AS id FROM pg_control_system()');
     expect(row!.id).toBe(sourceSystemId);
-    const init = JSON.parse(await (await fetch(`${primary.apiUrl}/cluster`)).text()) as { members: unknown[] };
+    const init = await apiJson<{ members: unknown[] }>(primary, '/cluster');
     expect(init.members).toHaveLength(2);
     // Writable, with the cluster's roles created after the restore (the test connects with the configured password).
     await query(primary, `INSERT INTO ${TABLE} VALUES (2, 'written after the restore')`);
@@ -143,8 +144,8 @@ describe('a running cluster turned into a standby cluster on etcd', () => {
   let target: LocalCluster;
 
   const patchConfig = async (member: MemberHandle, body: unknown) => {
-    const res = await fetch(`${member.apiUrl}/config`, { method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
-    expect(res.status, await res.text()).toBe(200);
+    const res = await api(member, 'PATCH', '/config', body);
+    expect(res.status, res.text).toBe(200);
   };
   const role = async (member: MemberHandle) => ((await member.status()) ?? {})['role'];
 

@@ -26,6 +26,7 @@ import { seededRandom } from '@pgha/test-servers';
 import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
 import { openRawKeys, type RawKeys } from './support/raw-keys.js';
 import { PROBE_TABLE_DDL, query, splitBrainWindows, startProber, type Prober } from '@pgha/workload';
+import { api } from './support/rest.js';
 
 const SEED = 1515;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,8 +121,8 @@ describe.each(stores)(`DCS fuzz on %s (seed ${SEED})`, (dcs) => {
         continue;
       }
       for (const path of READS) {
-        const answered = await fetch(`${m.apiUrl.replace(/\/patroni$/, '')}${path}`, { signal: AbortSignal.timeout(5000) }).then(
-          async (r) => (await r.arrayBuffer(), true),
+        const answered = await api(m, 'GET', path, undefined, 5000).then(
+          () => true,
           () => false,
         );
         if (!answered) out.push(`${m.name}: GET ${path} does not answer`);

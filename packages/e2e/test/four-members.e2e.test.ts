@@ -14,6 +14,7 @@ import { waitFor } from '@pgha/test-servers';
 import { readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, isReplica, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { api } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
@@ -40,8 +41,8 @@ describe('four members: synchronous standbys and failover priorities', () => {
   const syncKey = () => readKey<SyncKey>(cluster, 'sync');
 
   const patchConfig = async (patch: Record<string, unknown>): Promise<void> => {
-    const res = await fetch(`${primary.apiUrl}/config`, { method: 'PATCH', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
-    expect(res.status, await res.text()).toBe(200);
+    const res = await api(primary, 'PATCH', '/config', patch);
+    expect(res.status, res.text).toBe(200);
   };
 
   /** Waits until the primary's setting, walsenders and the sync key all say what `check` wants. */

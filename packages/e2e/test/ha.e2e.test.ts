@@ -19,6 +19,7 @@ import { REPLICATION, startLocalCluster, type DcsKind, type LocalCluster, type M
 import { waitFor } from '@pgha/test-servers';
 import { PROBE_TABLE_DDL, query, splitBrainWindows, startProber, tryQuery, type Prober } from '@pgha/workload';
 import { WAIT_MS, diagnostics, healthyPrimary, isReplica, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { api } from './support/rest.js';
 
 // loop_wait + 2 * retry_timeout <= ttl, as Patroni requires; short so each scenario is quick.
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
@@ -105,14 +106,8 @@ describe.each<DcsKind>((process.env["PGHA_E2E_DCS"]?.split(",") ?? ["etcd", "zoo
   it('switches over to the named candidate, and the old primary streams from it', async () => {
     const primary = await healthyPrimary(cluster);
     const candidate = cluster.members.find((m) => m !== primary)!;
-    const res = await fetch(`${primary.apiUrl}/switchover`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ leader: primary.name, candidate: candidate.name }),
-      signal: AbortSignal.timeout(60_000),
-    });
-    const text = await res.text();
-    expect({ status: res.status, text }).toEqual({ status: 200, text: `Successfully switched over to "${candidate.name}"` });
+    const res = await api(primary, 'POST', '/switchover', { leader: primary.name, candidate: candidate.name }, 60_000);
+    expect({ status: res.status, text: res.text }).toEqual({ status: 200, text: `Successfully switched over to "${candidate.name}"` });
     const after = await cluster.waitForPrimary(WAIT_MS);
     expect(after.name).toBe(candidate.name);
     await waitForStreaming(cluster, candidate).catch((e: unknown) => { throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`); });

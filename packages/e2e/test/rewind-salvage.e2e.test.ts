@@ -13,6 +13,7 @@ import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/l
 import { waitFor } from '@pgha/test-servers';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, isReplica, tail, waitForStreaming } from './support/cluster-checks.js';
+import { apiJson } from './support/rest.js';
 
 interface SalvageLine {
   timeline: number;
@@ -65,7 +66,7 @@ describe('salvage report of a rewind', () => {
     const logged = /pg_rewind discards WAL \S+ of timeline 1 \(\d+ bytes\): (\d+) committed transaction\(s\)/.exec(primary.output());
     expect(Number(logged?.[1])).toBeGreaterThanOrEqual(3);
 
-    const history = (await (await fetch(`${primary.apiUrl}/history`)).json()) as unknown[][];
+    const history = await apiJson<unknown[][]>(primary, '/history');
     const line = history.find((h) => h[0] === 1);
     const salvage = (line?.[5] as { salvage?: SalvageLine[] } | undefined)?.salvage;
     expect(salvage).toHaveLength(1);

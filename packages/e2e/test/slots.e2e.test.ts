@@ -15,6 +15,7 @@ import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/l
 import { waitFor } from '@pgha/test-servers';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
+import { api, apiJson } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const MEMBER_SLOTS_TTL = 20;
@@ -70,13 +71,8 @@ describe('replication slots', () => {
       STEP_MS,
       250,
     );
-    const res = await fetch(`${primary.apiUrl}/switchover`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ leader: primary.name, candidate: to.name }),
-      signal: AbortSignal.timeout(STEP_MS),
-    });
-    expect({ status: res.status, text: await res.text() }).toEqual({ status: 200, text: `Successfully switched over to "${to.name}"` });
+    const res = await api(primary, 'POST', '/switchover', { leader: primary.name, candidate: to.name }, STEP_MS);
+    expect({ status: res.status, text: res.text }).toEqual({ status: 200, text: `Successfully switched over to "${to.name}"` });
     primary = await cluster.waitForPrimary(WAIT_MS);
     expect(primary.name).toBe(to.name);
   };
@@ -188,7 +184,7 @@ describe('replication slots', () => {
     await pg1.stop();
     await waitFor(
       'the member key of pg1 to disappear',
-      async () => ((await primary.status()) !== null && !(await fetch(`${primary.apiUrl}/cluster`).then((r) => r.json() as Promise<{ members: { name: string }[] }>)).members.some((m) => m.name === 'pg1')),
+      async () => ((await primary.status()) !== null && !(await apiJson<{ members: { name: string }[] }>(primary, '/cluster')).members.some((m) => m.name === 'pg1')),
       STEP_MS,
       250,
     );

@@ -13,6 +13,7 @@ import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/l
 import { waitFor } from '@pgha/test-servers';
 import { query, replicationStates, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { api } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
@@ -21,7 +22,7 @@ const TABLE = 'standby_probe';
 
 
 const httpStatus = async (member: MemberHandle, path: string): Promise<number> =>
-  (await fetch(`${member.apiUrl}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => null))?.status ?? 0;
+  (await api(member, 'GET', path, undefined, 2000).catch(() => null))?.status ?? 0;
 
 describe('standby cluster on etcd', () => {
   let source: LocalCluster;
@@ -117,11 +118,7 @@ describe('standby cluster on etcd', () => {
 
   it('removing standby_cluster from the DCS config promotes the standby leader', async () => {
     const leader = await standbyLeader();
-    const res = await fetch(`${leader.apiUrl}/config`, {
-      method: 'PATCH',
-      body: JSON.stringify({ standby_cluster: null }),
-      headers: { 'Content-Type': 'application/json' },
-    });
+    const res = await api(leader, 'PATCH', '/config', { standby_cluster: null });
     expect(res.status).toBe(200);
     const primary = await standby.waitForPrimary(WAIT_MS);
     expect(primary.name).toBe(leader.name);

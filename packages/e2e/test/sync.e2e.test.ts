@@ -27,8 +27,8 @@ describe('synchronous replication switched at run time', () => {
   const syncKey = () => readKey<SyncKey>(cluster, 'sync');
 
   const patchConfig = async (patch: Record<string, unknown>): Promise<void> => {
-    const res = await fetch(`${primary.apiUrl}/config`, { method: 'PATCH', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
-    expect(res.status, await res.text()).toBe(200);
+    const res = await api(primary, 'PATCH', '/config', patch);
+    expect(res.status, res.text).toBe(200);
   };
 
   const standbyNames = async (): Promise<string> =>

@@ -74,3 +74,8 @@ export function isPostgresError(e: unknown, code?: PostgresErrorCode): e is Post
 export function describeError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** Throws PG_ABORTED when `signal` was cancelled, before a step that must not start any more. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new PostgresError(PostgresErrorCode.Aborted, `${what} was cancelled`);
+}

@@ -114,6 +114,22 @@ export async function inspectDataDirectoryPath(path: string, owner: RunAs | unde
 }
 
 /**
+ * Makes `path` an empty data directory owned by `owner`, for a bootstrap or a clone (`what`, for
+ * the error) to fill; refuses one that holds anything. Says whether it had to be created, so a
+ * failure can remove only what it made.
+ */
+export async function prepareEmptyDataDirectory(path: string, owner: RunAs | undefined, what: string): Promise<'created' | 'existed'> {
+  const kind = await inspectDataDirectoryPath(path, owner);
+  if (kind === 'initialized' || kind === 'foreign') {
+    throw new PostgresError(PostgresErrorCode.DataDirectory, `cannot ${what}: data directory postgresql.data_dir (${path}) is not empty`, {
+      hint: 'remove it first (reinitialize)',
+    });
+  }
+  await ensureOwnedDirectory(path, { mode: 0o700, owner });
+  return kind === 'missing' ? 'created' : 'existed';
+}
+
+/**
  * Renames a data directory out of the way (`<dir>.failed`, or with a timestamp when that name is
  * taken) so a failed bootstrap never leaves a half-initialised directory in place. Returns the new path.
  */

@@ -160,6 +160,32 @@ export interface EffectiveParameters {
   warnings: string[];
 }
 
+/** A size in megabytes as PostgreSQL reads a MB-based setting (`1GB`, `512MB`, `2048kB`, a bare number in MB); null when it is none. */
+export function megabytesOf(value: ParameterValue): number | null {
+  const m = /^\s*(\d+)\s*(kB|MB|GB|TB)?\s*$/.exec(String(value));
+  if (!m) return null;
+  const factor = { kB: 1 / 1024, MB: 1, GB: 1024, TB: 1024 * 1024 }[m[2] ?? 'MB']!;
+  return Math.floor(Number(m[1]) * factor);
+}
+
+/**
+ * PostgreSQL 13 replaced wal_keep_segments by wal_keep_size. As Patroni does, the one the server
+ * lacks is computed from the other (16 MB segments), so a cluster's dynamic configuration keeps
+ * its meaning across versions: `wal_keep_segments: 1000` on PostgreSQL 15 keeps 16000MB, not the
+ * 128MB default. A value given under the server's own name wins.
+ */
+export function withWalKeepConverted(dynamic: Record<string, ParameterValue>, serverVersion: number): Record<string, ParameterValue> {
+  const out = { ...dynamic };
+  if (serverVersion >= 130000) {
+    const segments = out['wal_keep_segments'];
+    if (out['wal_keep_size'] === undefined && segments !== undefined && /^\s*\d+\s*$/.test(String(segments))) out['wal_keep_size'] = `${Number(segments) * 16}MB`;
+  } else {
+    const mb = out['wal_keep_size'] === undefined ? null : megabytesOf(out['wal_keep_size']);
+    if (out['wal_keep_segments'] === undefined && mb !== null) out['wal_keep_segments'] = String(Math.floor((mb + 8) / 16));
+  }
+  return out;
+}
+
 /** Merges the layers into the parameters PostgreSQL runs with. Pure. */
 export function effectiveParameters(inputs: ParameterInputs): EffectiveParameters {
   const warnings: string[] = [];
@@ -193,12 +219,13 @@ export function effectiveParameters(inputs: ParameterInputs): EffectiveParameter
     }
     values.set(name, renderParameterValue(value));
   }
+  const dynamic = withWalKeepConverted(inputs.dynamic ?? {}, inputs.serverVersion);
   for (const [name, spec] of Object.entries(DCS_ONLY_PARAMETERS)) {
     if (spec.appliesTo && !spec.appliesTo(inputs.serverVersion)) {
       values.delete(name);
       continue;
     }
-    const given = inputs.dynamic?.[name];
+    const given = dynamic[name];
     let value = spec.defaultValue(inputs.serverVersion);
     if (given !== undefined) {
       const valid = spec.validate(renderParameterValue(given));

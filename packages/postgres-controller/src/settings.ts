@@ -182,7 +182,7 @@ export class ControllerSettings {
   /**
    * libpq conninfo towards `source`, never with a password: that is in the .pgpass file. With
    * `service`, a `sslpassword` is left out for `service=<name>` instead (a command line is visible
-   * to every local user; see config-writer.ts withSslPasswordService).
+   * to every local user; see service-file.ts).
    */
   sourceConninfo(source: ReplicationSource, kind: 'replication' | 'rewind', extra: Record<string, string | number | undefined> = {}, service?: string): string {
     const auth = this.auth(this.sourceRole(kind));

@@ -58,6 +58,8 @@ describe('the Node process runner', () => {
   it('reports the exit of a spawned process the moment it happens', async () => {
     const child = await runner.spawn('sh', ['-c', 'echo started; sleep 30'], {});
     expect(await processAlive(child.pid)).toBe(true);
+    // Killed only once its output is in: under load `sh` may not have run `echo` yet.
+    await expect.poll(() => child.output()).toBe('started');
     child.kill('SIGKILL', { group: true });
     expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(child.output()).toBe('started');

@@ -10,7 +10,7 @@ import { connectionUrl, formatConninfo, parseConninfo, parseHostPort, pgpassCont
 import { parseControlData, stoppedPosition } from '../src/control-data.js';
 import { isPostgresError } from '../src/errors.js';
 import { formatLsn, parseLsn } from '../src/lsn.js';
-import { commandLineArguments, effectiveParameters } from '../src/parameters.js';
+import { commandLineArguments, effectiveParameters, megabytesOf } from '../src/parameters.js';
 import { parsePostmasterPid } from '../src/postmaster-pid.js';
 import { displaySetting, pendingRestart } from '../src/state-query.js';
 import { formatSynchronousStandbyNames } from '../src/synchronous-standby.js';
@@ -89,6 +89,26 @@ describe('parameters', () => {
     expect(p.warnings).toHaveLength(3);
     expect(p.warnings.join('\n')).toContain('postgresql.parameters.max_connections is ignored');
     expect([...p.file.keys()]).toEqual([...p.file.keys()].sort());
+  });
+
+  it("converts wal_keep_segments and wal_keep_size into each other as Patroni does (16 MB segments)", () => {
+    const on15 = (dynamic: Record<string, string | number>) => effectiveParameters({ ...base, dynamic }).file;
+    const on12 = (dynamic: Record<string, string | number>) => effectiveParameters({ ...base, serverVersion: 120010, dynamic }).file;
+    // A large segment count keeps its meaning on 13+, instead of the 128MB default.
+    expect(on15({ wal_keep_segments: 1000 }).get('wal_keep_size')).toBe('16000MB');
+    expect(on15({ wal_keep_segments: 1000 }).has('wal_keep_segments')).toBe(false);
+    // The server's own name wins over the converted one.
+    expect(on15({ wal_keep_segments: 1000, wal_keep_size: '2GB' }).get('wal_keep_size')).toBe('2GB');
+    expect(on15({}).get('wal_keep_size')).toBe('128MB');
+    // Before 13, the size becomes segments, rounded to the nearest: (MB + 8) / 16.
+    expect(on12({ wal_keep_size: '1GB' }).get('wal_keep_segments')).toBe('64');
+    expect(on12({ wal_keep_size: '100MB' }).get('wal_keep_segments')).toBe('6');
+    expect(on12({ wal_keep_size: 200 }).get('wal_keep_segments')).toBe('13');
+    expect(on12({ wal_keep_size: '2048kB' }).get('wal_keep_segments')).toBe('0');
+    expect(on12({ wal_keep_size: '1GB', wal_keep_segments: 5 }).get('wal_keep_segments')).toBe('5');
+    expect(on12({ wal_keep_size: '1GB' }).has('wal_keep_size')).toBe(false);
+    expect(megabytesOf('1TB')).toBe(1024 * 1024);
+    expect(megabytesOf('lots')).toBeNull();
   });
 
   it('puts postmaster-context DCS-only parameters on the command line, not wal_keep_size', () => {

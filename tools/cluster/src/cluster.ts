@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,7 +143,7 @@ export interface MemberHandle {
    * cluster's client certificate and API password when it has them. Rejects when nothing answers
    * within `timeoutMs` (default 90 s).
    */
-  request(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<{ status: number; text: string }>;
+  request(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<ApiAnswer>;
   /** The agent's output so far. */
   output(): string;
   /** This member's watchdog supervisor, when the cluster runs with `watchdog`. */
@@ -525,13 +525,20 @@ async function makeClusterTls(root: string, ids: { uid: number; gid: number }): 
   };
 }
 
+/** What a member's API answered: headers are lower-cased names, as node gives them. */
+export interface ApiAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
 /** MemberHandle.request: JSON body, client certificate and Basic auth when the cluster has them. */
 function apiRequest(
   url: string,
   method: string,
   body: unknown,
   o: { tls: ClusterTls | null; auth: { username: string; password: string } | undefined; timeoutMs: number },
-): Promise<{ status: number; text: string }> {
+): Promise<ApiAnswer> {
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? httpsRequest : httpRequest;
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -542,7 +549,7 @@ function apiRequest(
     const req = send(url, { method, headers, agent: false, timeout: o.timeoutMs, ...(o.tls ? { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within ${o.timeoutMs} ms`)));

@@ -147,7 +147,7 @@ function convert(variable: string, text: string, kind: Placement['kind']): unkno
       const source = trimmed.startsWith(open) ? trimmed : `${open}${trimmed}${close}`;
       let value: unknown;
       try {
-        value = parseYaml(source);
+        value = parseYaml(source, { version: '1.1' }); // PyYAML's reading, as Patroni's
       } catch (e) {
         throw new EnvironmentError(`${variable}: not valid YAML flow syntax (${(e as Error).message.split('\n')[0]})`);
       }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { PghaError, parseBool } from '@pgha/dcs';
+import { logSettingsOf, LogSettingsError, type LogSection } from '../logging/index.js';
 import { dynamicConfigWriteProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
 import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
 import { SERVER_TOKENS, type ServerTokens } from '@pgha/rest-api';
@@ -71,9 +72,21 @@ export const logSectionSchema = z.looseObject({
   dateformat: z.string().optional(),
   static_fields: z.record(z.string(), z.unknown()).optional(),
   dir: z.string().optional(),
+  mode: z.union([z.number(), z.string()]).optional(),
+  // Patroni's log queue bound and heartbeat de-duplication: accepted; pgha logs without a queue thread.
+  max_queue_size: z.coerce.number().int().optional(),
+  deduplicate_heartbeat_logs: z.unknown().optional(),
   file_num: z.coerce.number().int().optional(),
   file_size: z.coerce.number().int().optional(),
   loggers: z.record(z.string(), z.unknown()).optional(),
+}).superRefine((section, ctx) => {
+  // The logging's own reading of the section, so a file the agent starts with and one it reloads are judged alike.
+  try {
+    logSettingsOf(section as LogSection);
+  } catch (e) {
+    if (!(e instanceof LogSettingsError)) throw e;
+    for (const p of e.problems) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  }
 });
 
 export const watchdogSectionSchema = z.looseObject({

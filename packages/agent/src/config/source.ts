@@ -35,7 +35,9 @@ export function deepMerge(base: Tree, over: Tree): Tree {
 export function parseConfigText(text: string, origin: string): Tree {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true });
+    // YAML 1.1, as PyYAML reads Patroni's files: `on`/`yes` are booleans and `0644` is octal
+    // (`log.mode`), so a Patroni file means the same thing here.
+    doc = parseYaml(text, { prettyErrors: true, version: '1.1' });
   } catch (e) {
     throw new ConfigSourceError(`${origin}: invalid YAML: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -2,12 +2,12 @@
  * Conformance cases for two drivers with the same member name (two agents started from one
  * copied YAML; pgha issue 15): neither may take the other's leader or member key, because each
  * renewal moving the lock onto the caller's session makes two primaries. Part of
- * `describeDriverConformance`; split out to keep that file readable.
+ * `describeDriverConformance`.
  */
 import { describe, expect, it } from 'vitest';
-import type { DcsDriver, RawCluster } from './driver.js';
-import { DcsErrorCode, isDcsError } from './errors.js';
-import type { MakeDriverOptions } from './testing.js';
+import type { DcsDriver, RawCluster } from '../driver.js';
+import { DcsErrorCode, isDcsError } from '../errors.js';
+import type { MakeDriverOptions } from './context.js';
 
 export interface SameNameContext {
   make(o: MakeDriverOptions): Promise<DcsDriver>;

@@ -1,0 +1,467 @@
+/**
+ * The ZooKeeper driver, in Patroni's layout: `leader` and `members/<name>` are ephemeral znodes of
+ * our session, every other key a persistent znode; compare-and-set uses the znode version.
+ *
+ * The session lives in a child process (see `session-client.ts` for why), managed by
+ * `session-manager.ts`, which also times the leader hold. When a session ends the driver's member
+ * znode is re-created in the next one (`member.ts`) and its watches re-armed (`watches.ts`). The
+ * leader znode is never re-created by the driver on a new session: only `acquireLeader` (a new
+ * race) or `renewLeader` (a znode that still names us, left by our own dead session) create it.
+ * An ephemeral znode that names us but belongs to a session this driver never had is another live
+ * agent's with our name (ZooKeeper deletes a session's ephemerals when it ends): it is never
+ * renewed, released or replaced here (pgha issue 15).
+ */
+import {
+  clusterPrefix,
+  DcsErrorCode,
+  isDcsError,
+  KEY,
+  memberKey,
+  type CallOptions,
+  type DcsError,
+  type DcsDriver,
+  type DcsTiming,
+  type DriverOptions,
+  type Expectation,
+  type RawCluster,
+  type RawNode,
+  type SessionHold,
+  type StoredKey,
+  type WatchEvent,
+} from '@pgha/dcs';
+import { ZooKeeperCalls, type Answer } from './calls.js';
+import { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
+import { closedError } from './errors.js';
+import { OwnMemberZnode } from './member.js';
+import { ZRC, type Request } from './protocol.js';
+import type { ZooKeeperSession } from './session-client.js';
+import { SessionManager } from './session-manager.js';
+import { ZooKeeperWatches, type WatchedKey, type WatchState } from './watches.js';
+
+/** Period of the session heartbeat (a sync through the ensemble leader), in ms. */
+const HEARTBEAT_MS = 1000;
+
+/** Directory znodes under the prefix; never reported as keys even when empty. */
+const DIRECTORIES = new Set(['members', 'optime']);
+
+/** Diagnostics of the driver (not part of the DcsDriver contract): for tests, logs and metrics. */
+export interface ZooKeeperDriverInfo {
+  state: 'starting' | 'connected' | 'connecting' | 'none' | 'closed';
+  sessionId: string | null;
+  /** The negotiated session timeout of the current session, in ms. */
+  negotiatedTimeoutMs: number | null;
+  /** Pid of the session process. */
+  pid: number | undefined;
+  /** Sessions started so far (1 + replacements). */
+  sessionsStarted: number;
+  /** Watch registrations sent, and real fires received, over the driver's life. */
+  watchRegistrations: number;
+  watchFires: number;
+  /** Per watched key, whether a registration is live on the current session. */
+  watches: Record<WatchedKey, WatchState>;
+  /** The child watch on `members` (armed once our own member key is written). */
+  membersWatch: WatchState;
+}
+
+export interface ZooKeeperDriver extends DcsDriver {
+  inspect(): ZooKeeperDriverInfo;
+  /** Resolves true once a session is connected, false after `timeoutMs` (never rejects). */
+  whenConnected(timeoutMs: number): Promise<boolean>;
+}
+
+function parseVersion(version: string): number | null {
+  if (!/^\d{1,10}$/.test(version)) return null;
+  const n = Number(version);
+  return n <= 0x7fffffff ? n : null;
+}
+
+class ZooKeeperDcsDriver implements ZooKeeperDriver {
+  readonly kind = 'zookeeper';
+  readonly prefix: string;
+
+  private readonly base: string;
+  private readonly settings: ZooKeeperSettings;
+  private timing: DcsTiming;
+  private readonly sessions: SessionManager;
+  private readonly calls: ZooKeeperCalls;
+  private readonly watches: ZooKeeperWatches;
+  private readonly member: OwnMemberZnode;
+  private readonly heartbeat: NodeJS.Timeout;
+  private heartbeatInFlight = false;
+  private readonly options: DriverOptions;
+
+  constructor(options: DriverOptions) {
+    this.options = options;
+    this.settings = parseZooKeeperSection(options.section, options.logger);
+    this.timing = { ttl: options.ttl, loopWait: options.loopWait, retryTimeout: options.retryTimeout };
+    this.prefix = clusterPrefix(options.namespace, options.scope);
+    this.base = this.prefix.replace(/\/$/, '');
+    const { clock, logger } = options;
+    this.sessions = new SessionManager({
+      settings: this.settings,
+      prefix: this.prefix,
+      ttl: options.ttl,
+      clock,
+      logger,
+      hooks: {
+        established: (session) => this.established(session),
+        reconnected: (session) => this.reconnected(session),
+        lost: (_session, closing) => this.lost(closing),
+        fired: (session, path, type) => this.watches.fired(session, path, type),
+      },
+    });
+    this.calls = new ZooKeeperCalls({ sessions: this.sessions, settings: this.settings, prefix: this.prefix, clock, logger });
+    this.watches = new ZooKeeperWatches({
+      base: this.base,
+      logger,
+      current: () => this.sessions.current(),
+      closed: () => this.sessions.closed,
+      memberWanted: () => this.member.wanted,
+    });
+    this.member = new OwnMemberZnode({ name: options.name, path: this.path(memberKey(options.name)), calls: this.calls, sessions: this.sessions, logger });
+    this.sessions.start();
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  // ---- contract -------------------------------------------------------------------------------
+
+  async load(options?: CallOptions): Promise<RawCluster> {
+    const deadline = this.deadline(options);
+    const nodes = new Map<string, RawNode>();
+    const top = await this.exec({ op: 'children', path: this.base }, deadline);
+    if (top.rc === ZRC.noNode) return { nodes };
+    this.expect(top, 'list', this.base);
+    const readInto = async (key: string, path: string): Promise<Answer | null> => {
+      const r = await this.exec({ op: 'get', path }, deadline);
+      if (r.rc === ZRC.noNode) return null; // deleted since the listing
+      this.expect(r, 'read', path);
+      const node: RawNode = { value: r.data ?? '', version: String(r.stat?.version ?? 0) };
+      if (r.stat?.owner !== undefined) node.owner = r.stat.owner;
+      if ((r.stat?.numChildren ?? 0) === 0) nodes.set(key, node);
+      return r;
+    };
+    await Promise.all(
+      (top.children ?? []).map(async (name) => {
+        const path = `${this.base}/${name}`;
+        if (!DIRECTORIES.has(name)) {
+          const r = await readInto(name, path);
+          if (!r || (r.stat?.numChildren ?? 0) === 0) return;
+        }
+        const list = await this.exec({ op: 'children', path }, deadline);
+        if (list.rc === ZRC.noNode) return;
+        this.expect(list, 'list', path);
+        await Promise.all((list.children ?? []).map((child) => readInto(`${name}/${child}`, `${path}/${child}`)));
+      }),
+    );
+    return { nodes };
+  }
+
+  async acquireLeader(options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(KEY.leader);
+    let r: Answer;
+    try {
+      r = await this.create(path, this.options.name, true, deadline);
+    } catch (e) {
+      // The create may have been applied although its answer was lost. A read on the same
+      // session tells: ZooKeeper serves a session's requests in order. A refusal is final (an
+      // ACL'd create that was tampered with must not be read back as ours).
+      if (!isDcsError(e, DcsErrorCode.Unavailable)) throw e;
+      const owned = await this.readBackLeader(deadline).catch(() => null);
+      if (owned === null) throw e;
+      return owned;
+    }
+    if (r.rc === ZRC.ok) return true;
+    if (r.rc === ZRC.nodeExists) return false;
+    throw this.failure(r, 'create', path);
+  }
+
+  async renewLeader(options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(KEY.leader);
+    // The sync goes through the ensemble leader, which proves the session alive there (it is
+    // what moves the hold); the get, queued behind it on the same session, reads current data.
+    const [sync, r] = await Promise.all([this.exec({ op: 'sync', path }, deadline), this.exec({ op: 'get', path }, deadline)]);
+    if (sync.rc !== ZRC.ok && sync.rc !== ZRC.noNode) throw this.failure(sync, 'sync', path);
+    if (r.rc === ZRC.noNode) return false;
+    this.expect(r, 'read', path);
+    if (r.data !== this.options.name) return false;
+    if (r.stat?.owner === r.sessionId) return true;
+    if (r.stat?.owner !== undefined && !this.ownsSession(r.stat.owner)) {
+      this.options.logger.warn({ path, owner: r.stat.owner, session: r.sessionId }, 'leader znode names us but belongs to another agent with our name; not taking it');
+      return false;
+    }
+    // It names us but belongs to an earlier session of ours (a session change), or is a persistent
+    // znode someone wrote. Replace it by one of our current session, conditional on its version.
+    this.options.logger.warn(
+      { path, owner: r.stat?.owner ?? null, session: r.sessionId },
+      'leader znode names us but belongs to another session; re-creating it in ours',
+    );
+    const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
+    if (d.rc === ZRC.badVersion) return false;
+    if (d.rc !== ZRC.ok && d.rc !== ZRC.noNode) throw this.failure(d, 'delete', path);
+    const c = await this.create(path, this.options.name, true, deadline);
+    if (c.rc === ZRC.ok) return true;
+    if (c.rc === ZRC.nodeExists) return false;
+    throw this.failure(c, 'create', path);
+  }
+
+  async releaseLeader(options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(KEY.leader);
+    const r = await this.exec({ op: 'get', path }, deadline);
+    if (r.rc === ZRC.noNode) return false;
+    this.expect(r, 'read', path);
+    if (r.data !== this.options.name) return false;
+    if (r.stat?.owner !== undefined && !this.ownsSession(r.stat.owner)) return false;
+    const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
+    if (d.rc === ZRC.ok) return true;
+    if (d.rc === ZRC.noNode || d.rc === ZRC.badVersion) return false;
+    throw this.failure(d, 'delete', path);
+  }
+
+  async touchMember(value: string, options?: CallOptions): Promise<void> {
+    await this.member.touch(value, this.deadline(options));
+    const session = this.sessions.current();
+    if (session) this.watches.armMembers(session);
+  }
+
+  async deleteMember(name: string, options?: CallOptions): Promise<boolean> {
+    const path = this.path(memberKey(name));
+    const d = await this.exec({ op: 'delete', path, version: -1 }, this.deadline(options));
+    if (name === this.options.name) this.member.forgetSession();
+    if (d.rc === ZRC.ok) return true;
+    if (d.rc === ZRC.noNode) return false;
+    throw this.failure(d, 'delete', path);
+  }
+
+  async write(key: StoredKey, value: string, expect: Expectation, options?: CallOptions): Promise<boolean> {
+    const deadline = this.deadline(options);
+    const path = this.path(key);
+    if (expect.kind === 'absent') {
+      const c = await this.create(path, value, false, deadline);
+      if (c.rc === ZRC.ok) return true;
+      if (c.rc === ZRC.nodeExists) return false;
+      throw this.failure(c, 'create', path);
+    }
+    if (expect.kind === 'version') {
+      const version = parseVersion(expect.version);
+      if (version === null) return false; // not a version this backend could have produced
+      const s = await this.exec({ op: 'set', path, data: value, version }, deadline);
+      if (s.rc === ZRC.ok) return true;
+      if (s.rc === ZRC.badVersion || s.rc === ZRC.noNode) return false;
+      throw this.failure(s, 'set', path);
+    }
+    // Unconditional: -1 is "any version" (an omitted version would mean version 0 in this client).
+    for (;;) {
+      const s = await this.exec({ op: 'set', path, data: value, version: -1 }, deadline);
+      if (s.rc === ZRC.ok) return true;
+      if (s.rc !== ZRC.noNode) throw this.failure(s, 'set', path);
+      const c = await this.create(path, value, false, deadline);
+      if (c.rc === ZRC.ok) return true;
+      if (c.rc !== ZRC.nodeExists) throw this.failure(c, 'create', path);
+      // Created by someone else in between: overwrite it (the loop ends at the deadline).
+    }
+  }
+
+  async remove(key: StoredKey, expect: Expectation, options?: CallOptions): Promise<boolean> {
+    if (expect.kind === 'absent') return false;
+    const path = this.path(key);
+    let version = -1;
+    if (expect.kind === 'version') {
+      const v = parseVersion(expect.version);
+      if (v === null) return false;
+      version = v;
+    }
+    const d = await this.exec({ op: 'delete', path, version }, this.deadline(options));
+    if (d.rc === ZRC.ok) return true;
+    if (d.rc === ZRC.noNode || d.rc === ZRC.badVersion) return false;
+    throw this.failure(d, 'delete', path);
+  }
+
+  async deleteCluster(options?: CallOptions): Promise<void> {
+    const deadline = this.deadline(options);
+    const removeTree = async (path: string, attempts: number): Promise<void> => {
+      const list = await this.exec({ op: 'children', path }, deadline);
+      if (list.rc === ZRC.noNode) return;
+      this.expect(list, 'list', path);
+      await Promise.all((list.children ?? []).map((child) => removeTree(`${path}/${child}`, attempts)));
+      const d = await this.exec({ op: 'delete', path, version: -1 }, deadline);
+      if (d.rc === ZRC.ok || d.rc === ZRC.noNode) return;
+      // A child appeared meanwhile (a member re-registering): go again.
+      if (d.rc === ZRC.notEmpty && attempts > 0) return removeTree(path, attempts - 1);
+      throw this.failure(d, 'delete', path);
+    };
+    await removeTree(this.base, 3);
+    this.member.forget();
+  }
+
+  ownsSession(owner: string): boolean {
+    return this.sessions.owns(owner);
+  }
+
+  adoptSession(owner: string): void {
+    this.sessions.adopt(owner);
+  }
+
+  watch(listener: (event: WatchEvent) => void): () => void {
+    return this.watches.listen(listener);
+  }
+
+  hold(): SessionHold {
+    return this.sessions.hold();
+  }
+
+  async setTiming(timing: DcsTiming): Promise<void> {
+    if (this.sessions.closed) throw closedError(this.prefix);
+    const ttlChanged = timing.ttl !== this.timing.ttl;
+    const previous = this.timing;
+    this.timing = { ...timing };
+    this.sessions.ttl = timing.ttl;
+    const old = this.sessions.current();
+    if (!ttlChanged || !old || old.state === 'ended') return; // the next session uses the new ttl
+    if (old.sessionId === null) {
+      // Not connected yet: nothing lives in it, start over with the new timeout.
+      await this.sessions.reopen(old);
+      return;
+    }
+    try {
+      await this.replaceSession(old, this.deadline());
+    } catch (e) {
+      this.timing = previous;
+      this.sessions.ttl = previous.ttl;
+      throw e;
+    }
+  }
+
+  async close(options?: { revoke?: boolean }): Promise<void> {
+    if (this.sessions.closed) return;
+    clearInterval(this.heartbeat);
+    this.watches.clear();
+    await this.sessions.close(options?.revoke === true);
+  }
+
+  whenConnected(timeoutMs: number): Promise<boolean> {
+    return this.sessions.whenConnected(timeoutMs);
+  }
+
+  inspect(): ZooKeeperDriverInfo {
+    const s = this.sessions.current();
+    return {
+      state: this.sessions.state(),
+      sessionId: s?.sessionId ?? null,
+      negotiatedTimeoutMs: s?.timeoutMs ?? null,
+      pid: s?.pid,
+      sessionsStarted: this.sessions.sessionsStarted,
+      ...this.watches.info(),
+    };
+  }
+
+  // ---- sessions -------------------------------------------------------------------------------
+
+  /** A new session is the current one: arm its watches, restore our member znode, let the loop look. */
+  private established(session: ZooKeeperSession): void {
+    this.watches.reset();
+    this.watches.armAll(session);
+    this.member.restore(session.sessionId, () => this.deadline());
+    // Whatever we held in the previous session may be gone: let the loop look.
+    this.watches.notify(KEY.leader);
+  }
+
+  private reconnected(session: ZooKeeperSession): void {
+    // Live watch registrations survive a reconnect (the C client re-sends them); only failed
+    // ones are re-armed. The event lets the loop re-read whatever changed meanwhile.
+    this.watches.armAll(session);
+    this.watches.notify(KEY.leader);
+  }
+
+  private lost(closing: boolean): void {
+    this.member.forgetSession();
+    this.watches.reset();
+    if (!closing) this.watches.notify(KEY.leader);
+  }
+
+  /**
+   * setTiming with a new ttl: a new session with the new timeout replaces the old one. Our member
+   * znode and, if we hold it, the leader znode move to the new session before the old one is
+   * closed, so holding the lock survives the change (a candidate could only win the instant
+   * between the conditional delete and the create).
+   */
+  private async replaceSession(old: ZooKeeperSession, deadline: number): Promise<void> {
+    const oldId = old.sessionId;
+    await this.sessions.replace(deadline);
+    const path = this.path(KEY.leader);
+    let moved = false;
+    try {
+      const r = await this.exec({ op: 'get', path }, deadline);
+      if (r.rc === ZRC.ok && r.data === this.options.name && r.stat?.owner === oldId) {
+        const d = await this.exec({ op: 'delete', path, version: r.stat.version }, deadline);
+        if (d.rc === ZRC.ok) await this.create(path, this.options.name, true, deadline);
+      }
+      moved = true;
+    } catch (e) {
+      // The leader znode (if ours) stays with the old session, which is left to expire rather
+      // than closed: the next renewLeader adopts it into the new session.
+      this.options.logger.warn({ err: e, path }, 'could not move the leader znode to the new session; renew will adopt it');
+    } finally {
+      await old.end(moved);
+    }
+  }
+
+  /**
+   * A sync every HEARTBEAT_MS keeps the hold fresh between HA cycles and keeps the gap between
+   * our session's activity small, which bounds how far an ensemble leader's view of the session
+   * can trail ours (see `session-manager.ts`). It also retries setting ACLs that a lost answer
+   * left unset (`ZooKeeperCalls.repairAcls`).
+   */
+  private beat(): void {
+    const session = this.sessions.current();
+    if (this.heartbeatInFlight || this.sessions.closed || session?.state !== 'connected') return;
+    this.calls.repairAcls(this.options.clock.now() + HEARTBEAT_MS * 2);
+    this.heartbeatInFlight = true;
+    this.exec({ op: 'sync', path: '/' }, this.options.clock.now() + HEARTBEAT_MS * 2)
+      .catch(() => undefined) // a failed beat only means the hold is not moved
+      .finally(() => {
+        this.heartbeatInFlight = false;
+      });
+  }
+
+  // ---- calls ----------------------------------------------------------------------------------
+
+  private path(key: string): string {
+    return `${this.base}/${key}`;
+  }
+
+  private deadline(options?: CallOptions): number {
+    return this.options.clock.now() + (options?.timeoutMs ?? this.timing.retryTimeout * 1000);
+  }
+
+  private exec(request: Request, deadline: number): Promise<Answer> {
+    return this.calls.exec(request, deadline);
+  }
+
+  private create(path: string, data: string, ephemeral: boolean, deadline: number): Promise<Answer> {
+    return this.calls.create(path, data, ephemeral, deadline);
+  }
+
+  private expect(r: Answer, op: string, path: string): void {
+    this.calls.expectOk(r, op, path);
+  }
+
+  private failure(r: Answer, op: string, path: string): DcsError {
+    return this.calls.failure(r, op, path);
+  }
+
+  /** After an ambiguous acquire: true if the leader znode is ours, false if someone else's, null if unknown. */
+  private async readBackLeader(deadline: number): Promise<boolean | null> {
+    const r = await this.exec({ op: 'get', path: this.path(KEY.leader) }, deadline);
+    if (r.rc !== ZRC.ok) return null;
+    return r.data === this.options.name && r.stat?.owner === r.sessionId;
+  }
+}
+
+/** Creates the driver; throws `DCS_CONFIG` for an invalid `zookeeper:` section. Connects in the background. */
+export function createZooKeeperDriver(options: DriverOptions): ZooKeeperDriver {
+  return new ZooKeeperDcsDriver(options);
+}

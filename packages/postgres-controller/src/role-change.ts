@@ -1,0 +1,94 @@
+/**
+ * A running server changing role: promotion (pre_promote, pg_promote, the wait for the end of
+ * recovery) and following another upstream (a reload from PostgreSQL 13, a restart before). The
+ * callbacks fired are Patroni's: on_role_change when the role the callbacks name changes.
+ */
+import { describeRun, runScript } from './callbacks.js';
+import type { ConfigWriter } from './config-writer.js';
+import type { ReplicationSource } from './contract.js';
+import type { ControllerContext } from './controller-context.js';
+import { PostgresError, PostgresErrorCode, describeError, throwIfAborted } from './errors.js';
+import { inspectDataDirectoryPath } from './files.js';
+import type { Postmaster } from './postmaster.js';
+import { lastLines, sleep } from './process-runner.js';
+import type { Programs } from './programs.js';
+
+/** How often a promotion in progress checks `pg_is_in_recovery()`. */
+const PROMOTE_POLL_MS = 10;
+
+export class RoleChange {
+  private readonly ctx: ControllerContext;
+  private readonly programs: Programs;
+  private readonly config: ConfigWriter;
+  private readonly postmaster: Postmaster;
+
+  constructor(ctx: ControllerContext, programs: Programs, config: ConfigWriter, postmaster: Postmaster) {
+    this.ctx = ctx;
+    this.programs = programs;
+    this.config = config;
+    this.postmaster = postmaster;
+  }
+
+  async promote(options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<void> {
+    const { settings, state, session, logger } = this.ctx;
+    if (!this.postmaster.current) throw new PostgresError(PostgresErrorCode.NotRunning, 'cannot promote: PostgreSQL is not running');
+    const [row] = await session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r');
+    if (row?.r === false) {
+      state.role = 'primary';
+      return;
+    }
+    if (settings.local.pre_promote) {
+      const result = await runScript(this.ctx.scriptContext(), 'pre_promote', settings.local.pre_promote, [], {
+        timeoutMs: settings.timeouts.hookMs,
+        signal: options.signal,
+      }).catch((e: unknown) => {
+        throw new PostgresError(PostgresErrorCode.PrePromoteFailed, `pre_promote script could not be started: ${describeError(e)}`, { cause: e });
+      });
+      if (result.code !== 0) {
+        throw new PostgresError(PostgresErrorCode.PrePromoteFailed, `pre_promote script ${describeRun(result)}; not promoting:\n${lastLines(result.output)}`);
+      }
+    }
+    throwIfAborted(options.signal, 'promote');
+    logger.info({}, 'promoting PostgreSQL');
+    await session.query('SELECT pg_catalog.pg_promote(false)');
+    const until = Date.now() + (options.timeoutMs ?? settings.pgCtlTimeoutMs);
+    while (true) {
+      const [r] = await session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r').catch(() => [{ r: true }]);
+      if (r?.r === false) break;
+      if (Date.now() >= until) {
+        throw new PostgresError(PostgresErrorCode.PromoteFailed, `PostgreSQL was asked to promote but was still in recovery after ${Math.round((options.timeoutMs ?? settings.pgCtlTimeoutMs) / 1000)} s`);
+      }
+      throwIfAborted(options.signal, 'promote');
+      // Writes wait on this poll during a failover: end of recovery usually takes tens of ms,
+      // so a coarse interval would add up to its own length to every failover.
+      await sleep(PROMOTE_POLL_MS);
+    }
+    state.role = 'primary';
+    state.upstream = null;
+    await this.config.write();
+    this.ctx.callbacks.fire('on_role_change', this.ctx.callbackRole('primary'));
+  }
+
+  async follow(source: ReplicationSource | null, options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<void> {
+    const { settings, state, runAs } = this.ctx;
+    // Patroni: a running replica that becomes the standby leader (or stops being one) fires on_role_change.
+    const before = this.postmaster.current && state.role === 'replica' ? this.ctx.callbackRole('replica') : null;
+    state.role = 'replica';
+    state.upstream = source;
+    const roleChanged = before !== null && before !== this.ctx.callbackRole('replica');
+    const pm = this.postmaster.current;
+    if (!pm) {
+      if ((await inspectDataDirectoryPath(settings.dataDir, runAs)) === 'initialized') await this.config.write();
+      return;
+    }
+    if ((await this.programs.serverVersion()) >= 130000) {
+      // primary_conninfo and primary_slot_name are reloadable from PostgreSQL 13.
+      await this.config.write();
+      await this.postmaster.reload(pm);
+      if (roleChanged) this.ctx.callbacks.fire('on_role_change', this.ctx.callbackRole('replica'));
+      return;
+    }
+    await this.postmaster.stop({ mode: 'fast', timeoutMs: options.timeoutMs, callback: null });
+    await this.postmaster.start({ timeoutMs: options.timeoutMs, signal: options.signal, callback: roleChanged ? 'on_role_change' : 'on_restart' });
+  }
+}
