@@ -3,8 +3,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// `primitives` (logger, clock, error base, LSN, boolean flags) sits below every layer: all may use it.
 const layers = {
-  dcs: [],
+  primitives: [],
+  dcs: ['primitives'],
   'dcs-etcd': ['dcs'],
   'dcs-zookeeper': ['dcs'],
   'postgres-controller': [],
@@ -22,7 +24,7 @@ const all = Object.keys(layers);
 function layerPatterns(pkg, allowed) {
   return [
     { group: ['@pgha/*/src/*', '@pgha/*/dist/*'], message: 'Import a package through its public exports.' },
-    ...all.filter((p) => p !== pkg && !allowed.includes(p)).map((p) => ({
+    ...all.filter((p) => p !== pkg && p !== 'primitives' && !allowed.includes(p)).map((p) => ({
       group: [`@pgha/${p}`, `@pgha/${p}/*`],
       message: `@pgha/${pkg} may not depend on @pgha/${p} (see architecture.md, layers).`,
     })),

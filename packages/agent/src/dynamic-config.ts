@@ -12,16 +12,14 @@
  * A version counts as applied only once the update succeeded, so a failure is retried next read;
  * its warnings are said once per version, not on every retry.
  */
-import type { Cluster } from '@pgha/dcs';
+import type { Cluster, Logger } from '@pgha/dcs';
 import { withoutDcsCommands } from '@pgha/ha-engine';
 import { sanitizeDynamicPostgresql, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 
 type Tree = Record<string, unknown>;
 
-export interface DynamicConfigLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object | string, msg?: string): void;
-}
+/** The levels the applier logs at, of the shared Logger. */
+export type DynamicConfigLogger = Pick<Logger, 'info' | 'warn'>;
 
 export interface DynamicConfigApplierOptions {
   controller: Pick<PostgresController, 'updateConfiguration'>;

@@ -25,15 +25,14 @@
  * themselves never take a key of another session (see `DcsDriver.renewLeader` and
  * `touchMember`), so a missed check cannot make two primaries.
  */
-import { isDcsError, type Cluster, type ClusterStore, type DcsDriver, type Member } from '@pgha/dcs';
+import { isDcsError, PghaError, type Cluster, type ClusterStore, type DcsDriver, type Member } from '@pgha/dcs';
 import type { Clock, PeerFetch } from '@pgha/ha-engine';
 import type { Logger } from 'pino';
 
 /** Thrown when another live agent holds our name; `bin.ts` prints the message as one line and exits 1. */
-export class DuplicateNameError extends Error {
-  readonly code = 'AGENT_DUPLICATE_NAME';
+export class DuplicateNameError extends PghaError<'AGENT_DUPLICATE_NAME'> {
   constructor(message: string) {
-    super(message);
+    super('AGENT_DUPLICATE_NAME', message);
     this.name = 'DuplicateNameError';
   }
 }

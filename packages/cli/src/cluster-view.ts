@@ -6,7 +6,7 @@
  * position (`/status.optime`) in whole MB. The title also names the system identifier (as
  * Patroni 3.1+ does), or `uninitialized` / `initializing`.
  */
-import type { Cluster, Member } from '@pgha/dcs';
+import { isPaused, type Cluster, type Member } from '@pgha/dcs';
 import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
 import type { Cell, OutputFormat, TableOutput } from './output.js';
 import { roundHalfEven } from './python-text.js';
@@ -46,10 +46,6 @@ function titleCase(role: string): string {
     .split('_')
     .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : w))
     .join(' ');
-}
-
-export function isPaused(cluster: Cluster): boolean {
-  return cluster.config?.value.pause === true || cluster.config?.value.pause === 'true';
 }
 
 /** The `title` of the cluster table. */

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isTrue } from '@pgha/dcs';
 import { restClientTls, type RestClientTls } from '@pgha/ha-engine';
 import { CliError, CliErrorCode } from './errors.js';
 
@@ -100,9 +101,9 @@ const TLS_ENV: ReadonlyArray<readonly [string, string]> = [
   ['restapi', 'verify_client'],
 ];
 
-/** YAML `on`/`yes`/`true` or their environment spellings; anything else is false. */
+/** YAML `on`/`yes`/`true` or their environment spellings (blanks allowed); anything else is false. */
 function truthy(v: unknown): boolean {
-  return v === true || (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v.trim()));
+  return isTrue(typeof v === 'string' ? v.trim() : v);
 }
 
 /** The string keys of `section`; file paths made absolute from `cwd`, as Python opens them. */

@@ -3,6 +3,7 @@
  * the process exit status patronictl would use: 2 for a command line that cannot be parsed
  * (click's usage errors), 1 for everything else.
  */
+import { PghaError, type PghaErrorOptions } from '@pgha/dcs';
 
 /** The stable error codes of `@pgha/cli`. */
 export const CliErrorCode = {
@@ -25,14 +26,12 @@ export const CliErrorCode = {
 } as const;
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
 
-export class CliError extends Error {
-  readonly code: CliErrorCode;
+export class CliError extends PghaError<CliErrorCode> {
   readonly exitCode: number;
 
-  constructor(code: CliErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: CliErrorCode, message: string, options: PghaErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'CliError';
-    this.code = code;
     this.exitCode = code === CliErrorCode.Usage ? 2 : 1;
   }
 }

@@ -18,7 +18,7 @@ import { flushCommand, reinitCommand, reloadCommand, restartCommand } from './co
 import { queryCommand } from './commands/query.js';
 import { dsnCommand, historyCommand, listCommand, showConfigCommand, topologyCommand, versionCommand } from './commands/read.js';
 import { failoverCommand, switchoverCommand } from './commands/switchover.js';
-import { isDcsError } from '@pgha/dcs';
+import { isDcsError, sleep as realSleep } from '@pgha/dcs';
 
 export const COMMANDS: readonly CommandDefinition[] = [
   configureCommand,
@@ -111,7 +111,7 @@ export async function runCli(argv: readonly string[], io: CliIo, deps: CliDepend
     });
     const registry = createStoreRegistry({ config, createDriver: deps.createDriver });
     stores.push(registry);
-    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const sleep = deps.sleep ?? ((ms: number) => realSleep(ms));
     const dcsCall = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
       try {
         return await call();

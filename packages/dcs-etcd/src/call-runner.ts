@@ -14,7 +14,7 @@ import {
   GRPCUnauthenticatedError,
   type Etcd3,
 } from 'etcd3';
-import { DcsError, isDcsError, timerDelay } from '@pgha/dcs';
+import { DcsError, isDcsError, sleep, timerDelay } from '@pgha/dcs';
 
 /** One etcd member the driver talks to, with its own client (so rotation is deterministic). */
 export interface Endpoint {
@@ -159,10 +159,6 @@ export class CallRunner {
       );
     });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms)));
 }
 
 export function messageOf(e: unknown): string {

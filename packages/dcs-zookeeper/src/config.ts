@@ -4,7 +4,7 @@
  * `key_password`, `verify`, `set_acls`, `auth_data`. Errors are `DCS_CONFIG` naming the key path.
  */
 import { createHash } from 'node:crypto';
-import { DcsError, DcsErrorCode, type Logger } from '@pgha/dcs';
+import { DcsError, DcsErrorCode, parseBool, type Logger } from '@pgha/dcs';
 import { PERM, type AclEntry } from './protocol.js';
 
 export interface ZooKeeperSettings {
@@ -84,7 +84,8 @@ function optionalBoolean(section: Record<string, unknown>, key: string): boolean
   const v = section[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'boolean') return v;
-  if (typeof v === 'string' && /^(true|false|on|off|yes|no)$/i.test(v)) return /^(true|on|yes)$/i.test(v);
+  const flag = typeof v === 'string' ? parseBool(v) : null;
+  if (flag !== null) return flag;
   throw configError(key, `expected true or false, got ${JSON.stringify(v)}`);
 }
 

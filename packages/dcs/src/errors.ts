@@ -3,6 +3,7 @@
  * carries a stable `code`; callers branch on the code (`isDcsError(e, 'DCS_UNAVAILABLE')`), never
  * on the message text.
  */
+import { PghaError, type PghaErrorOptions } from '@pgha/primitives';
 
 /** The stable error codes of `@pgha/dcs`. */
 export const DcsErrorCode = {
@@ -27,20 +28,15 @@ export type DcsErrorCode = (typeof DcsErrorCode)[keyof typeof DcsErrorCode];
 
 const marker = Symbol.for('@pgha/dcs/DcsError');
 
-export class DcsError extends Error {
-  readonly code: DcsErrorCode;
-  /** What the caller can do about it, when there is something to say. */
-  readonly hint: string | undefined;
+export class DcsError extends PghaError<DcsErrorCode> {
   readonly [marker] = true;
 
-  constructor(code: DcsErrorCode, message: string, options: { cause?: unknown; hint?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: DcsErrorCode, message: string, options: PghaErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'DcsError';
-    this.code = code;
-    this.hint = options.hint;
   }
 
-  get isRetryable(): boolean {
+  override get isRetryable(): boolean {
     return this.code === DcsErrorCode.Unavailable;
   }
 }

@@ -1,13 +1,3 @@
-/**
- * The logging surface libraries use: a structural subset of pino's logger, so the agent can pass a
- * pino instance and tests can pass a recorder. Libraries never import pino themselves.
- */
-export interface Logger {
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-}
-
-/** A logger that drops everything. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+// The Logger is defined once, in @pgha/primitives (postgres-controller and watchdog use it too);
+// re-exported here because drivers and the layers above reach it through @pgha/dcs.
+export { silentLogger, type Logger } from '@pgha/primitives';

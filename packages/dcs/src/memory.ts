@@ -12,7 +12,7 @@
  * `touchMember` create one when there is none. A driver that stops calling, or whose calls all
  * fail, loses its session `ttl` seconds (on the clock) after its last successful call.
  */
-import { systemClock } from './clock.js';
+import { systemClock, timerDelay } from './clock.js';
 import type { MonotonicClock } from './clock.js';
 import type {
   CallOptions,
@@ -89,7 +89,6 @@ interface Session {
 }
 
 const ALL = Symbol('all members');
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
   const clock = options.clock ?? systemClock;
@@ -456,8 +455,7 @@ class MemoryDriver implements DcsDriver {
       this.#pending.add(fail);
       const deadline = setTimeout(
         () => fail(unavailable(`memory DCS: ${what} got no answer within ${timeoutMs} ms`)),
-        // Node fires longer (or infinite) timer delays after 1 ms.
-        Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS),
+        timerDelay(timeoutMs),
       );
 
       if (fault?.kind === 'unreachable') {

@@ -47,6 +47,19 @@ describe('following the leader', () => {
     expect(summary(decide(snapshot({ me, local: runningReplica({ following: 'pg2' }) }))).actions).toEqual([]);
   });
 
+  it('names our member slot on the upstream when use_slots is on (the controller never derives it)', () => {
+    const slots = config({}, { use_slots: true });
+    const me = { name: 'Pg-1.dc', connUrl: 'c', apiUrl: 'a', tags: {}, version: 'v' };
+    const d = decide(snapshot({ me, config: slots, cluster: clusterWithLeader({ leader: 'pg2' }) }));
+    expect(actionOf(d, 'follow').target).toEqual({ name: 'pg2', connUrl: 'postgres://pg2:5432/postgres', slotName: 'pg_1_dc' });
+    const noStream = { ...me, tags: { nostream: 'on' } };
+    expect(actionOf(decide(snapshot({ me: noStream, config: slots, cluster: clusterWithLeader({ leader: 'pg2' }) })), 'follow').target).toEqual({
+      name: 'pg2',
+      connUrl: 'postgres://pg2:5432/postgres',
+      noStream: true,
+    });
+  });
+
   it('a nostream member follows the leader without streaming from it', () => {
     const me = { name: 'pg1', connUrl: 'c', apiUrl: 'a', tags: { nostream: true }, version: 'v' };
     const d = decide(snapshot({ me, cluster: clusterWithLeader({ leader: 'pg2' }) }));

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from '@pgha/dcs';
 import type { LocalSlot, Snapshot } from '../src/index.js';
-import { COPY_SLOTS_LABEL, decide, memberSlotName, resolveEngineConfig } from '../src/index.js';
+import { COPY_SLOTS_LABEL, decide, resolveEngineConfig } from '../src/index.js';
 import { NOW, actionOf, clusterWithLeader, config, leaderSnapshot, member, runningReplica, snapshot, summary } from './fixtures/snapshots.js';
 
 const PERMANENT = {
@@ -24,14 +24,6 @@ function slotActions(s: Snapshot): string[] {
 function withStatus(cluster: Cluster, slots: Record<string, number>, retain: string[] = []): Cluster {
   return { ...cluster, status: { value: { optime: 1000, slots, retain_slots: retain }, version: '9' } };
 }
-
-describe('member slot names', () => {
-  it('follow Patroni: lower-case, - and . to _, other characters as u + code point, at most 63', () => {
-    expect(memberSlotName('Node-1.dc')).toBe('node_1_dc');
-    expect(memberSlotName('pg@x')).toBe('pgu0064x');
-    expect(memberSlotName('a'.repeat(80))).toHaveLength(63);
-  });
-});
 
 describe('config', () => {
   it('reads slots, ignore_slots and member_slots_ttl, skipping malformed entries with a warning', () => {

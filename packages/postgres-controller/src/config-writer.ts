@@ -164,14 +164,16 @@ export class ConfigWriter {
     await writeOwnedFile(base, '', { mode: 0o600, owner: this.ctx.runAs });
   }
 
-  /** The upstream named by primary_conninfo in the postgresql.conf a previous agent wrote. */
+  /** The upstream (and its slot) named by primary_conninfo in the postgresql.conf a previous agent wrote. */
   async configuredUpstream(): Promise<ReplicationSource | null> {
     const content = await readFile(this.ctx.settings.confPath, 'utf8').catch(() => '');
     const conninfo = readConfValue(content, 'primary_conninfo');
     if (!conninfo) return null;
     const params = parseConninfo(conninfo);
     if (!params.host) return null;
-    return { host: params.host, port: params.port ? Number(params.port) : 5432 };
+    // The engine named the slot when it was written; keep it across rewrites of an adopted server.
+    const slotName = readConfValue(content, 'primary_slot_name');
+    return { host: params.host, port: params.port ? Number(params.port) : 5432, ...(slotName ? { slotName } : {}) };
   }
 
   // ---------------------------------------------------------------- the .pgpass file

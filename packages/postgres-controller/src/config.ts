@@ -7,18 +7,13 @@
  * config schema from these.
  */
 import { z } from 'zod';
+import { parseBool } from '@pgha/primitives';
 import { CHANNEL_BINDING_MODES, GSSENC_MODES, SSL_MODES, SSL_NEGOTIATIONS } from './connection-security.js';
 import { PostgresError, PostgresErrorCode } from './errors.js';
 import { PARAMETER_NAME } from './parameters.js';
 
 /** YAML and environment variables give booleans as `true`, `on`, `"yes"`, ... Accept them all. */
-const flexibleBoolean = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  const s = v.trim().toLowerCase();
-  if (['true', 'on', 'yes', '1'].includes(s)) return true;
-  if (['false', 'off', 'no', '0'].includes(s)) return false;
-  return v;
-}, z.boolean());
+const flexibleBoolean = z.preprocess((v) => (typeof v === 'string' ? (parseBool(v.trim()) ?? v) : v), z.boolean());
 
 /** Seconds given as a number or a numeric string. */
 const seconds = z.coerce.number().nonnegative();

@@ -49,6 +49,12 @@ export interface ReplicationSource {
   /** Member name, for logs and error messages. */
   name?: string;
   /**
+   * The physical slot on the source that this server streams through (`primary_slot_name`);
+   * absent = none. The caller names it: the agent passes the engine's choice, which is this
+   * member's slot (`slotNameFromMemberName` of `@pgha/dcs`) unless `use_slots` is off.
+   */
+  slotName?: string;
+  /**
    * Set when the source is another cluster's primary (a standby cluster's leader follows it):
    * stream with this slot (null = none) instead of our member slot, with these recovery settings.
    */

@@ -10,6 +10,7 @@
  * `postgresql.allow_dcs_commands`) is not decided here: the agent applies that rule
  * (@pgha/ha-engine dcs-commands.ts) before it calls this, as this package depends on no other.
  */
+import { parseBool } from '@pgha/primitives';
 import type { DynamicPostgresql } from './config.js';
 import { isParameterName, parameterValueProblem } from './parameters.js';
 
@@ -30,11 +31,7 @@ function show(v: unknown): string {
 
 function flexibleBoolean(v: unknown): boolean | null {
   if (typeof v === 'boolean') return v;
-  if (typeof v !== 'string') return null;
-  const s = v.trim().toLowerCase();
-  if (['true', 'on', 'yes', '1'].includes(s)) return true;
-  if (['false', 'off', 'no', '0'].includes(s)) return false;
-  return null;
+  return typeof v === 'string' ? parseBool(v.trim()) : null;
 }
 
 /** Keeps the entries that render as exactly one `name = 'value'` line. */

@@ -3,6 +3,7 @@
  * `code`; callers branch on the code (`isPostgresError(e, 'PG_START_TIMEOUT')`), never on the
  * message. Messages say what failed and where: the config key path, the file, the host.
  */
+import { PghaError, type PghaErrorOptions } from '@pgha/primitives';
 
 /** The stable error codes of `@pgha/postgres-controller`. */
 export const PostgresErrorCode = {
@@ -50,20 +51,15 @@ export type PostgresErrorCode = (typeof PostgresErrorCode)[keyof typeof Postgres
 
 const marker = Symbol.for('@pgha/postgres-controller/PostgresError');
 
-export class PostgresError extends Error {
-  readonly code: PostgresErrorCode;
-  /** What the operator can do about it, when there is something to say. */
-  readonly hint: string | undefined;
+export class PostgresError extends PghaError<PostgresErrorCode> {
   readonly [marker] = true;
 
-  constructor(code: PostgresErrorCode, message: string, options: { cause?: unknown; hint?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: PostgresErrorCode, message: string, options: PghaErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'PostgresError';
-    this.code = code;
-    this.hint = options.hint;
   }
 
-  get isRetryable(): boolean {
+  override get isRetryable(): boolean {
     return this.code === PostgresErrorCode.QueryFailed || this.code === PostgresErrorCode.TimelineCheckFailed;
   }
 }

@@ -23,7 +23,7 @@ export { createNodeProcessRunner, type ProcessRunner, type RunOptions, type RunR
 export type { RunAs, DataDirectoryKind } from './files.js';
 export { formatLsn, parseLsn } from './lsn.js';
 export type { SlotState } from './slot-state.js';
-export { formatSynchronousStandbyNames, quoteStandbyName, slotNameForMember, type SynchronousStandbySpec } from './synchronous-standby.js';
+export { formatSynchronousStandbyNames, quoteStandbyName, type SynchronousStandbySpec } from './synchronous-standby.js';
 export { parseTimelineHistory, type TimelineSwitch } from './timeline-history.js';
 export { DCS_ONLY_PARAMETERS, isParameterName } from './parameters.js';
 export { sanitizeDynamicPostgresql } from './dynamic-section.js';

@@ -7,17 +7,15 @@
 import { readFileSync } from 'node:fs';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 
-/** Node runs a timer longer than 2^31 - 1 ms after 1 ms: a huge configured timeout must not kill at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+// Node runs a timer longer than 2^31 - 1 ms after 1 ms: a huge configured timeout must not kill at once.
+// `sleep` waits `ms`; the controller's polls (a postmaster starting or exiting, a promotion, a reload) use it.
+import { MAX_TIMER_MS, sleep } from '@pgha/primitives';
+
+export { MAX_TIMER_MS, sleep };
 
 /** The last `n` lines of a command's output: what an error message or log line quotes of it. */
 export function lastLines(output: string, n = 8): string {
   return output.split('\n').slice(-n).join('\n');
-}
-
-/** Waits `ms`; the controller's polls (a postmaster starting or exiting, a promotion, a reload) use it. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Which stream a line of output came from. */

@@ -13,7 +13,6 @@ import { formatConninfo, localHostFor, parseHostPort, sslOptions, type HostPort 
 import { defaultPgpassPath, type PgpassLocation } from './pgpass-file.js';
 import { renderParameterValue } from './parameters.js';
 import type { ConnectionTarget } from './sql.js';
-import { slotNameForMember } from './synchronous-standby.js';
 
 /** The PostgreSQL programs the controller runs (`postgresql.bin_name` may rename each). */
 export type PostgresProgram = 'postgres' | 'initdb' | 'pg_controldata' | 'pg_basebackup' | 'pg_rewind' | 'pg_waldump';
@@ -242,7 +241,7 @@ export class ControllerSettings {
       if (source.remote) {
         if (source.remote.slotName) settings.primarySlotName = source.remote.slotName;
         settings.recoveryConf = { ...settings.recoveryConf, ...source.remote.recoveryConf };
-      } else if (this.dynamic.use_slots !== false) settings.primarySlotName = slotNameForMember(this.name);
+      } else if (source.slotName) settings.primarySlotName = source.slotName;
     }
     return settings;
   }

@@ -38,16 +38,3 @@ export function formatSynchronousStandbyNames(spec: SynchronousStandbySpec, opti
       return `ANY ${spec.count} (${list})`;
   }
 }
-
-/**
- * The replication slot name of a member, as Patroni derives it: lower-case, `-` and `.` become
- * `_`, any other character outside `[a-z0-9_]` becomes `u` + its code point as 4 decimal digits,
- * cut to PostgreSQL's 63-byte limit.
- */
-export function slotNameForMember(member: string): string {
-  return member
-    .toLowerCase()
-    .replace(/[-.]/g, '_')
-    .replace(/[^a-z0-9_]/g, (c) => `u${String(c.codePointAt(0)!).padStart(4, '0')}`)
-    .slice(0, 63);
-}

@@ -12,7 +12,6 @@ import {
   createPostgresController,
   postgresqlSectionSchema,
   bootstrapSectionSchema,
-  slotNameForMember,
   type PostgresController,
   type PostgresqlSection,
   type PostmasterExit,
@@ -40,7 +39,8 @@ let sectionA: PostgresqlSection;
 let sectionB: PostgresqlSection;
 
 function source(name: 'pg0' | 'pg1'): ReplicationSource {
-  return { name, host: '127.0.0.1', port: ports[name] };
+  // The other member follows `name`, through its member slot (the engine names it, Patroni's way).
+  return { name, host: '127.0.0.1', port: ports[name], slotName: name === 'pg0' ? 'pg1' : 'pg0' };
 }
 
 async function section(name: 'pg0' | 'pg1', bin: string): Promise<PostgresqlSection> {
@@ -168,8 +168,8 @@ describe('a primary and a replica through their life', () => {
   });
 
   it('clones a replica with pg_basebackup and sees it stream', async () => {
-    expect(await a.createPhysicalSlot(slotNameForMember('pg1'))).toBe(true);
-    expect(await a.createPhysicalSlot(slotNameForMember('pg1'))).toBe(false);
+    expect(await a.createPhysicalSlot('pg1')).toBe(true);
+    expect(await a.createPhysicalSlot('pg1')).toBe(false);
 
     expect(await b.createReplica({ source: source('pg0') })).toEqual({ method: 'basebackup' });
     await b.start({ role: 'replica', follow: source('pg0') });

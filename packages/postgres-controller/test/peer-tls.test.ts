@@ -16,7 +16,6 @@ import {
   createPostgresController,
   bootstrapSectionSchema,
   postgresqlSectionSchema,
-  slotNameForMember,
   type PostgresController,
   type PostgresqlSection,
   type ReplicationSource,
@@ -46,7 +45,8 @@ let sectionB: PostgresqlSection;
 type Member = keyof typeof ports;
 
 function source(name: Member, host = '127.0.0.1'): ReplicationSource {
-  return { name, host, port: ports[name] };
+  // pg1 follows pg0 and pg0 follows pg1, each through its member slot (the engine names it).
+  return { name, host, port: ports[name], slotName: name === 'pg0' ? 'pg1' : 'pg0' };
 }
 
 /**
@@ -160,7 +160,7 @@ describe('connections to a peer over TLS', () => {
   });
 
   it('clones with pg_basebackup and streams, both with sslmode verify-full', async () => {
-    expect(await a.createPhysicalSlot(slotNameForMember('pg1'))).toBe(true);
+    expect(await a.createPhysicalSlot('pg1')).toBe(true);
     expect(await b.createReplica({ source: source('pg0') })).toEqual({ method: 'basebackup' });
     await b.start({ role: 'replica', follow: source('pg0') });
     await eventually('pg1 streaming from pg0', async () => (await b.state()).replicationState === 'streaming');
@@ -224,7 +224,7 @@ describe('connections to a peer over TLS', () => {
   it('rewinds the old primary over TLS with an encrypted client key and channel binding', async () => {
     await b.promote();
     await b.checkpoint();
-    expect(await b.createPhysicalSlot(slotNameForMember('pg0'))).toBe(true);
+    expect(await b.createPhysicalSlot('pg0')).toBe(true);
     // pg0 stays a primary on the old timeline and takes a write pg1 never sees.
     await sql('pg0', 'CREATE TABLE diverged (v int); INSERT INTO diverged VALUES (1)');
     await a.stop();

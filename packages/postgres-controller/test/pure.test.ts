@@ -13,7 +13,7 @@ import { formatLsn, parseLsn } from '../src/lsn.js';
 import { commandLineArguments, effectiveParameters, megabytesOf } from '../src/parameters.js';
 import { parsePostmasterPid } from '../src/postmaster-pid.js';
 import { displaySetting, pendingRestart } from '../src/state-query.js';
-import { formatSynchronousStandbyNames, slotNameForMember } from '../src/synchronous-standby.js';
+import { formatSynchronousStandbyNames } from '../src/synchronous-standby.js';
 import { historyFileName, parseTimelineHistory } from '../src/timeline-history.js';
 
 describe('configuration sections', () => {
@@ -237,12 +237,6 @@ describe('names', () => {
     expect(formatSynchronousStandbyNames({ kind: 'any', count: 1, names: ['a"b', '*'] })).toBe('ANY 1 ("a""b",*)');
     expect(formatSynchronousStandbyNames({ kind: 'list', names: ['pg1'] }, { alwaysQuote: true })).toBe('"pg1"');
     expect(formatSynchronousStandbyNames({ kind: 'any', count: 1, names: [] })).toBe('');
-  });
-
-  it('derives member slot names as Patroni does', () => {
-    expect(slotNameForMember('Postgresql-0.dc1')).toBe('postgresql_0_dc1');
-    expect(slotNameForMember('node@2')).toBe('nodeu00642');
-    expect(slotNameForMember('x'.repeat(80))).toHaveLength(63);
   });
 
   it('splits command lines like a shell', () => {

@@ -44,9 +44,10 @@ describe('controller settings (no I/O)', () => {
     expect(s.sourceConninfo(source, 'rewind')).toContain('dbname=postgres');
   });
 
-  it('streams with the member slot unless use_slots is off, and with the remote slot for a standby cluster', () => {
-    expect(settings({}).standbySettings(source)).toMatchObject({ primarySlotName: 'pg1' });
-    expect(settings({}, { use_slots: false }).standbySettings(source).primarySlotName).toBeUndefined();
+  it('streams with the slot the caller names (none when it names none), and with the remote slot for a standby cluster', () => {
+    expect(settings({}).standbySettings({ ...source, slotName: 'pg1' })).toMatchObject({ primarySlotName: 'pg1' });
+    // The engine leaves the slot out when use_slots is off; the controller does not second-guess it.
+    expect(settings({}).standbySettings(source).primarySlotName).toBeUndefined();
     const remote = { ...source, remote: { slotName: 'standby', recoveryConf: { recovery_min_apply_delay: '5min' } } };
     expect(settings({}).standbySettings(remote)).toMatchObject({ primarySlotName: 'standby', recoveryConf: { recovery_min_apply_delay: '5min' } });
     expect(settings({}).standbySettings({ ...source, noStream: true }).primaryConninfo).toBeUndefined();

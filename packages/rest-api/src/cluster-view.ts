@@ -2,7 +2,7 @@
  * GET /cluster: every member as Patroni's `cluster_as_json` shows it, from the last cycle's read
  * (no DCS call per request).
  */
-import type { Cluster, Member } from '@pgha/dcs';
+import { configFlag, type Cluster, type Member } from '@pgha/dcs';
 import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
 
 export interface ClusterMemberView {
@@ -75,7 +75,7 @@ export function clusterView(cluster: Cluster, scope: string): ClusterView {
     members: [...cluster.members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((m) => memberView(m, cluster, standbyCluster, leaderLsn)),
     scope,
   };
-  if (config['pause'] === true) view.pause = true;
+  if (configFlag(config, 'pause')) view.pause = true;
   if (cluster.leader) {
     const { possible, candidates, reason } = failoverReadiness(cluster, resolveEngineConfig(cluster.config?.value).config);
     view.automatic_failover = { possible, candidates, reason };

@@ -2,6 +2,7 @@
  * Health checks as Patroni answers them (GET returns 200 or 503 with the /patroni body; HEAD and
  * OPTIONS the same status without a body). Pure functions of the last cycle's snapshot: no I/O.
  */
+import { isNoLoadBalance } from '@pgha/dcs';
 import type { ApiSnapshot } from './state.js';
 
 export type Query = URLSearchParams;
@@ -53,7 +54,7 @@ function tagsMatch(s: ApiSnapshot, query: Query): boolean {
 
 function replicaOk(s: ApiSnapshot, query: Query): boolean {
   if (s.status.role !== 'replica' || !isRunning(s)) return false;
-  if (s.status.tags?.['noloadbalance'] === true || s.status.tags?.['noloadbalance'] === 'true') return false;
+  if (isNoLoadBalance(s.status.tags ?? {})) return false;
   const wantedState = query.get('replication_state');
   if (wantedState !== null && s.status.replication_state !== wantedState) return false;
   return !isLagging(s, query) && tagsMatch(s, query);

@@ -3,6 +3,7 @@
  * `{scope,name}` labels, plus pgha's own. Patroni's part is rendered once per published
  * snapshot; pgha's part is a handful of numbers, so a scrape costs no I/O.
  */
+import { configFlag, failoverPriority } from '@pgha/dcs';
 import type { ApiSnapshot } from './state.js';
 
 /** pgha's own measurements, fed by the agent. */
@@ -103,9 +104,9 @@ export function renderPatroniMetrics(s: ApiSnapshot): string {
   const startTime = st.postmaster_start_time ? Date.parse(st.postmaster_start_time.replace(' ', 'T')) / 1000 : 0;
   const replayedTs = 'replayed_timestamp' in xlog && xlog.replayed_timestamp ? Date.parse(xlog.replayed_timestamp.replace(' ', 'T')) / 1000 : 0;
   const config = s.cluster?.config?.value ?? {};
-  const failsafeEnabled = config['failsafe_mode'] === true;
+  const failsafeEnabled = configFlag(config, 'failsafe_mode');
   const isSync = (s.cluster?.sync?.value.sync_standby ?? []).includes(st.patroni.name);
-  const priority = st.tags?.['nofailover'] === true ? 0 : num(st.tags?.['failover_priority'] ?? 1);
+  const priority = failoverPriority(st.tags ?? {});
   const rows: [string, string, number | string][] = [
     ['patroni_version', 'Patroni semver without periods.', versionNumber(st.patroni.version)],
     ['patroni_postgres_running', 'Value is 1 if Postgres is running, 0 otherwise.', running ? 1 : 0],

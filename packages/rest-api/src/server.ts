@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { configFlag, type Logger } from '@pgha/dcs';
 import type { FailsafeAnswer, FailsafeRequest } from '@pgha/ha-engine';
 import { normaliseAddress, type AccessOptions } from './access.js';
 import { createAccessPolicy, OPEN_API_WARNING, type AccessPolicy } from './access-policy.js';
@@ -29,11 +30,8 @@ import { contentTypeRefusal, crossSiteRefusal } from './request-guard.js';
 import type { ApiSnapshot } from './state.js';
 import { requestManualFailover, type ApiAnswer, type SwitchoverPorts } from './switchover.js';
 
-export interface ApiLogger {
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  debug(obj: object | string, msg?: string): void;
-}
+/** The levels the API logs at, of the shared Logger. */
+export type ApiLogger = Pick<Logger, 'info' | 'warn' | 'debug'>;
 
 /** The DCS side of the management endpoints. */
 export interface ManagementPorts extends SwitchoverPorts, Omit<ConfigPorts, 'loadCluster' | 'wakeup'> {
@@ -254,7 +252,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         return send(res, 200, JSON.stringify(rows), JSON_TYPE, withBody);
       }
       case '/failsafe':
-        return snapshot.cluster?.config?.value['failsafe_mode'] === true
+        return snapshot.cluster && configFlag(snapshot.cluster.config?.value, 'failsafe_mode')
           ? send(res, 200, JSON.stringify(snapshot.cluster.failsafe?.value ?? {}), JSON_TYPE, withBody)
           : send(res, 502, 'Failsafe mode is not enabled', TEXT_TYPE, withBody);
       case '/metrics':

@@ -3,7 +3,7 @@
  * it validates the request against the cluster, records the intent in the DCS `failover` key,
  * wakes the local HA loop and waits for the leader key to show the outcome.
  */
-import type { Cluster, Failover, Member } from '@pgha/dcs';
+import { isNoFailover, isPaused, synchronousModeOf, type Cluster, type Failover } from '@pgha/dcs';
 
 export type ManualAction = 'switchover' | 'failover';
 
@@ -57,16 +57,9 @@ function readRequest(body: Record<string, unknown>): Request | ApiAnswer {
 
 const isAnswer = (v: Request | ApiAnswer): v is ApiAnswer => 'status' in v;
 
-function isNoFailover(m: Member): boolean {
-  const tags = m.data.tags;
-  const nofailover = tags['nofailover'] === true || tags['nofailover'] === 'true';
-  const priority = tags['failover_priority'];
-  return nofailover || (typeof priority === 'number' && priority <= 0);
-}
-
 function syncModeOn(cluster: Cluster): boolean {
-  const mode = cluster.config?.value['synchronous_mode'];
-  return mode === true || mode === 'on' || mode === 'true' || mode === 'quorum';
+  const mode = synchronousModeOf(cluster.config?.value['synchronous_mode']);
+  return mode === 'on' || mode === 'quorum';
 }
 
 /** Patroni's "is failover possible" checks on the cluster read; null when possible. */
@@ -81,7 +74,7 @@ function checkPossible(cluster: Cluster, req: Request, action: ManualAction): st
     return null;
   }
   if (syncModeOn(cluster) && syncStandbys.length === 0) return `${action} is not possible: can not find sync_standby`;
-  const others = cluster.members.filter((m) => m.name !== cluster.leader?.name && !isNoFailover(m) && m.data.api_url);
+  const others = cluster.members.filter((m) => m.name !== cluster.leader?.name && !isNoFailover(m.data.tags) && m.data.api_url);
   if (others.length === 0) return `${action} is not possible: cluster does not have members except leader`;
   return null;
 }
@@ -119,7 +112,7 @@ export async function requestManualFailover(
   } catch (e) {
     return { status: 503, text: `DCS is not accessible: ${(e as Error).message}` };
   }
-  const paused = cluster.config?.value['pause'] === true;
+  const paused = isPaused(cluster);
   let scheduledAt: Date | undefined;
   if (req.scheduledAt && req.scheduledAt !== 'now') {
     if (paused) return { status: 400, text: "Can't schedule switchover in the paused state" };

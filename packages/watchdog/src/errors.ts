@@ -2,6 +2,7 @@
  * Errors a user can meet when arming a watchdog. Each has a stable `code`; the message names the
  * device and says what to do about it.
  */
+import { PghaError, type PghaErrorOptions } from '@pgha/primitives';
 
 export const WatchdogErrorCode = {
   /** The device file does not exist (no watchdog driver loaded, e.g. softdog). */
@@ -23,15 +24,13 @@ export const WatchdogErrorCode = {
 } as const;
 export type WatchdogErrorCode = (typeof WatchdogErrorCode)[keyof typeof WatchdogErrorCode];
 
-export class WatchdogError extends Error {
-  readonly code: WatchdogErrorCode;
+export class WatchdogError extends PghaError<WatchdogErrorCode> {
   /** The device path the error is about (null when not about a device). */
   readonly device: string | null;
 
-  constructor(code: WatchdogErrorCode, message: string, options: { device?: string | null; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: WatchdogErrorCode, message: string, options: PghaErrorOptions & { device?: string | null } = {}) {
+    super(code, message, options);
     this.name = 'WatchdogError';
-    this.code = code;
     this.device = options.device ?? null;
   }
 }

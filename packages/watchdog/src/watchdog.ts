@@ -12,6 +12,7 @@
  *
  * Log sentences are Patroni's, so the same log alerts keep working.
  */
+import { silentLogger, type Logger } from '@pgha/primitives';
 import type { WatchdogDevice } from './device.js';
 import { WDIOF } from './device.js';
 import { WatchdogError, WatchdogErrorCode, isWatchdogError } from './errors.js';
@@ -21,15 +22,10 @@ import { linuxWatchdogDevice } from './linux-device.js';
 import { testingWatchdogDevice } from './testing-device.js';
 import { timingSlack, watchdogTimeout } from './timing.js';
 
-/** A pino-compatible logger (structural, as in `@pgha/dcs`). */
-export interface WatchdogLogger {
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-}
+/** A pino-compatible logger: the shared `Logger` of `@pgha/primitives`. */
+export type WatchdogLogger = Logger;
 
-const silent: WatchdogLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const silent: WatchdogLogger = silentLogger;
 
 /** The HA timing the watchdog follows, in seconds; read at each activation and keepalive. */
 export interface WatchdogTiming {

@@ -5,7 +5,9 @@ import type { LocalCluster, MemberHandle } from '@pgha/local-cluster';
 import { waitFor, zooKeeperFourLetter } from '@pgha/test-servers';
 import { query, recoveredAfter, replicationStates, type AckedCommit, type Writer } from '@pgha/workload';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '@pgha/primitives';
+
+export { sleep };
 
 /** One statement on the member, with the benchmarks' 2 s client deadline. */
 export async function sql(member: MemberHandle, text: string): Promise<pg.QueryResultRow[]> {

@@ -16,6 +16,7 @@
 import type { Socket } from 'node:net';
 import { startLocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { operatorPatch, runWrk, slowBodyClient } from '@pgha/test-servers';
+import { sleep } from '@pgha/primitives';
 
 interface Options {
   duration: number;
@@ -51,7 +52,6 @@ function parseArgs(argv: string[]): Options {
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const USER = { username: 'ops', password: 'flood-bench' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Times (ms since the epoch) of the member's cycles that renewed the lock, from its log. */
 function renewals(member: MemberHandle): number[] {

@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseYaml } from '@pgha/local-cluster';
+import { isTrue } from '@pgha/primitives';
 import type { ActionName, ChaosMember, ChaosTarget, FaultActions, ReplicationMode } from './target.js';
 
 /** Command keys of the file and the actions they perform. */
@@ -134,7 +135,7 @@ function run(command: string): Promise<void> {
 function modeOf(config: Record<string, unknown>): ReplicationMode {
   const sync = config['synchronous_mode'];
   if (sync === 'quorum') return 'quorum';
-  if (sync === true || sync === 'on' || sync === 'true') return config['synchronous_mode_strict'] === true ? 'strict' : 'on';
+  if (isTrue(sync)) return isTrue(config['synchronous_mode_strict']) ? 'strict' : 'on';
   return 'async';
 }
 

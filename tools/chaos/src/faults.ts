@@ -7,6 +7,7 @@
 import type { ClusterTiming } from '@pgha/local-cluster';
 import { seededRandom } from '@pgha/test-servers';
 import { parseLsn, query } from '@pgha/workload';
+import { sleep } from '@pgha/primitives';
 import { waitForPrimary, type ActionName, type ChaosMember, type FaultActions } from './target.js';
 
 export const FAULTS = [
@@ -45,7 +46,6 @@ export interface Fault {
   inject(ctx: FaultContext): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Longer than the leader lock lives, so that a lock nobody renews expires. */
 const pastTtl = (t: ClusterTiming) => (t.ttl + 3) * 1000;
 // Bound on waiting for a failover before the crashed node is brought back anyway; the recovery

@@ -6,6 +6,7 @@
  */
 import type { AgentKind, ClusterTiming, DcsKind } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { sleep } from '@pgha/primitives';
 import {
   ACKED_TABLE, ACKED_TABLE_DDL, PROBE_TABLE, PROBE_TABLE_DDL, parseLsn, query, splitBrainWindows, startProber, startWriter,
   type AckedCommit, type SplitBrainWindow,
@@ -71,7 +72,6 @@ export interface ChaosResult {
   ackedCommits: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The probe table never needs to grow: 50 probes a second per member for an hour is plenty, but
 // the harness prunes it each round anyway so a long run stays light.
 const PRUNE_PROBES = `DELETE FROM ${PROBE_TABLE} WHERE at < now() - interval '1 minute'`;

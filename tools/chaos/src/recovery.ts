@@ -1,8 +1,7 @@
 /** Waiting for the cluster to be whole again after a fault: one primary holding the lock, every other member streaming from it. */
 import { query } from '@pgha/workload';
+import { sleep } from '@pgha/primitives';
 import { waitForPrimary, type ChaosMember } from './target.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** walsender application_name → state on `primary`; empty when it does not answer. */
 export async function streamingFrom(primary: ChaosMember): Promise<Set<string>> {

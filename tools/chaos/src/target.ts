@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import type { ClusterTiming } from '@pgha/local-cluster';
+import { sleep } from '@pgha/primitives';
 
 export interface ChaosMember {
   name: string;
@@ -64,8 +65,6 @@ export interface ChaosTarget {
   restartStopped(): Promise<void>;
   close(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> | null } | null> {
   try {

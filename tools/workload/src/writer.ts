@@ -9,6 +9,7 @@
  * may or may not be on the primary, and neither is a violation.
  */
 import type pg from 'pg';
+import { parseLsn as readLsn } from '@pgha/primitives';
 import { connect, isReadOnlyRefusal, type WorkloadMember } from './connection.js';
 
 export const ACKED_TABLE = 'workload_acked';
@@ -29,11 +30,11 @@ export interface AckedCommit {
   lsn: number;
 }
 
-/** `X/Y` (PostgreSQL's pg_lsn text) as a byte position. */
+/** `X/Y` (PostgreSQL's pg_lsn text) as a byte position; throws on anything else (a query's answer is always one). */
 export function parseLsn(text: string): number {
-  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  if (!m) throw new Error(`not an LSN: "${text}"`);
-  return parseInt(m[1]!, 16) * 2 ** 32 + parseInt(m[2]!, 16);
+  const bytes = readLsn(text);
+  if (bytes === null) throw new Error(`not an LSN: "${text}"`);
+  return bytes;
 }
 
 export interface Writer {

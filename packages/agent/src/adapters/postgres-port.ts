@@ -17,7 +17,7 @@ import {
 export function replicationSource(target: FollowTarget): ReplicationSource {
   const address = target.connUrl ? parseConnUrl(target.connUrl) : null;
   if (!address) throw new Error(`member ${target.name} has no usable conn_url (${JSON.stringify(target.connUrl)})`);
-  const source: ReplicationSource = { ...address, name: target.name };
+  const source: ReplicationSource = { ...address, name: target.name, ...(target.slotName ? { slotName: target.slotName } : {}) };
   if (target.remote) {
     const { slotName, recoveryConf, createReplicaMethods } = target.remote;
     source.remote = { slotName, recoveryConf, ...(createReplicaMethods ? { createReplicaMethods } : {}) };

@@ -7,6 +7,7 @@
  * it replaces the file and every other variable is ignored, as in Patroni.
  */
 import { parse as parseYaml } from 'yaml';
+import { PghaError, parseBool } from '@pgha/dcs';
 
 type Env = Record<string, string | undefined>;
 type Tree = Record<string, unknown>;
@@ -117,8 +118,11 @@ function placementOf(suffix: string): Placement | undefined {
 }
 
 /** Thrown for a variable whose value cannot be parsed; names the variable. */
-export class EnvironmentError extends Error {
-  readonly code = 'CONFIG_ENV';
+export class EnvironmentError extends PghaError<'CONFIG_ENV'> {
+  constructor(message: string) {
+    super('CONFIG_ENV', message);
+    this.name = 'EnvironmentError';
+  }
 }
 
 function convert(variable: string, text: string, kind: Placement['kind']): unknown {
@@ -131,9 +135,8 @@ function convert(variable: string, text: string, kind: Placement['kind']): unkno
       return n;
     }
     case 'boolean': {
-      const t = text.trim().toLowerCase();
-      if (['true', 'on', 'yes', '1'].includes(t)) return true;
-      if (['false', 'off', 'no', '0'].includes(t)) return false;
+      const flag = parseBool(text.trim());
+      if (flag !== null) return flag;
       throw new EnvironmentError(`${variable}: expected true or false, got ${JSON.stringify(text)}`);
     }
     case 'list':

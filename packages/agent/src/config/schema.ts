@@ -4,17 +4,14 @@
  * reported as warnings, never rejected. Errors name the key path (`postgresql.listen: ...`).
  */
 import { z } from 'zod';
+import { PghaError, parseBool } from '@pgha/dcs';
 import { logSettingsOf, LogSettingsError, type LogSection } from '../logging/index.js';
 import { dynamicConfigWriteProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
 import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
 import { SERVER_TOKENS, type ServerTokens } from '@pgha/rest-api';
 
-const flexibleBoolean = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  if (/^(true|on|yes|1)$/i.test(v.trim())) return true;
-  if (/^(false|off|no|0)$/i.test(v.trim())) return false;
-  return v;
-}, z.boolean());
+// YAML and environment spellings of a boolean (`on`, `"yes"`, ...), read as Patroni's parse_bool.
+const flexibleBoolean = z.preprocess((v) => (typeof v === 'string' ? (parseBool(v.trim()) ?? v) : v), z.boolean());
 
 /** `host:port` as Patroni writes listen and connect addresses (`0.0.0.0:8008`, `[::1]:8008`, `:8008`). */
 export const hostPortSchema = z.string().regex(/^(\[[^\]]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port');
@@ -145,11 +142,11 @@ const KNOWN_SECTIONS = new Set([
 ]);
 
 /** A configuration that does not validate: every problem, one per line, with its key path. */
-export class ConfigValidationError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export class ConfigValidationError extends PghaError<'CONFIG_INVALID'> {
   readonly problems: string[];
   constructor(problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    super('CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
     this.problems = problems;
   }
 }

@@ -5,12 +5,16 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { PghaError } from '@pgha/dcs';
 
 type Tree = Record<string, unknown>;
 
 /** A configuration file that cannot be read or parsed; names the file (and line when known). */
-export class ConfigSourceError extends Error {
-  readonly code = 'CONFIG_SOURCE';
+export class ConfigSourceError extends PghaError<'CONFIG_SOURCE'> {
+  constructor(message: string) {
+    super('CONFIG_SOURCE', message);
+    this.name = 'ConfigSourceError';
+  }
 }
 
 function isTree(v: unknown): v is Tree {

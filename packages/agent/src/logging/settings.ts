@@ -2,6 +2,7 @@
  * Patroni's `log:` section read into what the logging needs, with each problem named by its key
  * path. The agent checks a changed section before applying it, so a bad reload changes nothing.
  */
+import { PghaError } from '@pgha/dcs';
 import { DEFAULT_FILE_NUM, DEFAULT_FILE_SIZE, type FileTarget } from './output.js';
 import { parsePythonLevel } from './levels.js';
 import { formatProblem } from './python-format.js';
@@ -38,11 +39,11 @@ export interface LogProblem {
   message: string;
 }
 
-export class LogSettingsError extends Error {
-  readonly code = 'LOG_SETTINGS_INVALID';
+export class LogSettingsError extends PghaError<'LOG_SETTINGS_INVALID'> {
   readonly problems: LogProblem[];
   constructor(problems: LogProblem[]) {
-    super(problems.map((p) => `${['log', ...p.path].join('.')}: ${p.message}`).join('; '));
+    super('LOG_SETTINGS_INVALID', problems.map((p) => `${['log', ...p.path].join('.')}: ${p.message}`).join('; '));
+    this.name = 'LogSettingsError';
     this.problems = problems;
   }
 }

@@ -4,9 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { ClusterConfig } from '@pgha/dcs';
+import { isPaused, isTrue, type ClusterConfig } from '@pgha/dcs';
 import { dcsCommandsAllowed, dynamicConfigWriteProblem } from '@pgha/ha-engine';
-import { isPaused } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
 import { pythonYaml } from '../python-text.js';
@@ -209,7 +208,7 @@ async function togglePause(ctx: CommandContext, name: string, paused: boolean, w
   let remaining: string[];
   for (;;) {
     const now = await ctx.loadCluster(name);
-    remaining = now.members.filter((m) => known.has(m.name) && (m.data.pause === true) !== paused).map((m) => m.name);
+    remaining = now.members.filter((m) => known.has(m.name) && isTrue(m.data.pause) !== paused).map((m) => m.name);
     if (remaining.length === 0 || Date.now() >= deadline) break;
     await ctx.sleep(1000);
   }

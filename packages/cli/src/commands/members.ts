@@ -1,6 +1,6 @@
 /** Commands that act on members through their REST APIs: restart, reload, reinit, flush. */
-import type { Cluster, Member } from '@pgha/dcs';
-import { isPaused, membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
+import { isPaused, type Cluster, type Member } from '@pgha/dcs';
+import { membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
 import type { ApiRequest, ApiResponse } from '../member-api.js';

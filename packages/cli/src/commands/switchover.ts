@@ -4,8 +4,8 @@
  * API. When the API cannot be reached at all, the request is written to the DCS `failover` key
  * directly, which the agents act on as they would on the API's own write.
  */
-import type { Failover } from '@pgha/dcs';
-import { isPaused, membersTable } from '../cluster-view.js';
+import { isNoFailover, isPaused, type Failover } from '@pgha/dcs';
+import { membersTable } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
 import { pythonStr } from '../python-text.js';
@@ -15,11 +15,6 @@ import { loadExistingCluster } from './read.js';
 
 const LEADER_OPTION = { key: 'leader', flags: ['--leader', '--primary', '--master'], kind: 'value', help: 'The name of the current leader' } as const;
 const CANDIDATE_OPTION = { key: 'candidate', flags: ['--candidate'], kind: 'value', help: 'The name of the candidate' } as const;
-
-function isNoFailover(tags: Record<string, unknown>): boolean {
-  const v = tags.nofailover;
-  return v === true || (typeof v === 'string' && ['true', 'yes', 'on', '1'].includes(v.toLowerCase()));
-}
 
 function title(action: string): string {
   return action[0]!.toUpperCase() + action.slice(1);

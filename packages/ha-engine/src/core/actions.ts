@@ -43,6 +43,11 @@ export interface FollowTarget {
    */
   remote?: { slotName: string | null; recoveryConf: Record<string, string>; createReplicaMethods: string[] | null };
   /**
+   * Our member slot on the target (`primary_slot_name`, Patroni's `slot_name_from_member_name` of
+   * our name), set when `use_slots` is on and we stream from a member; absent = no slot.
+   */
+  slotName?: string;
+  /**
    * Our `nostream` tag: follow this target's timeline without streaming from it (no
    * primary_conninfo, no slot); WAL comes from the archive (`restore_command`) only.
    */

@@ -7,7 +7,7 @@
  * positions, and lists whom to probe. Each verdict carries notes in Patroni's log wording
  * (`Wal position of pg1 is ahead of my wal position`).
  */
-import type { Cluster, Failover, Member } from '@pgha/dcs';
+import { failoverPriority, isNoFailover, type Cluster, type Failover, type Member } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
 import { formatLagLimit } from './replay-lag.js';
 import type { LocalPostgresState, MemberIdentity, PeerStatus } from './snapshot.js';
@@ -34,19 +34,6 @@ export interface CandidateInput {
   watchdogHealthy: boolean;
   /** Our replay lag in time (replay-lag.ts), ms; null/absent when not known. */
   replayLagMs?: number | null;
-}
-
-/** `nofailover: true`, or `failover_priority` ≤ 0 (Patroni 3.2+), excludes a member from promotion. */
-export function isNoFailover(tags: Record<string, unknown>): boolean {
-  if (truthy(tags['nofailover'])) return true;
-  const priority = tags['failover_priority'];
-  return typeof priority === 'number' && priority <= 0;
-}
-
-/** `failover_priority` (default 1): ties on WAL position go to the higher priority. */
-export function failoverPriority(tags: Record<string, unknown>): number {
-  const priority = tags['failover_priority'];
-  return typeof priority === 'number' && Number.isFinite(priority) ? priority : 1;
 }
 
 /** Why a probed member cannot promote, or null (Patroni's `failover_limitation`). */
@@ -307,10 +294,6 @@ export function evaluateManualFailoverRace(input: CandidateInput, failover: Fail
   const members = input.cluster.members.filter((m) => m.name !== failover.leader && (!gate || matchesSyncGate(gate, m.name)));
   const verdict = evaluateHealthiest(input, members, false);
   return { ...verdict, notes: [...notes, ...verdict.notes] };
-}
-
-function truthy(v: unknown): boolean {
-  return v === true || (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v));
 }
 
 function yes(notes: string[] = []): Verdict {

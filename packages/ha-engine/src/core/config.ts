@@ -4,7 +4,7 @@
  * As in Patroni, dynamic keys come from the DCS; the local `postgresql:` section overrides the
  * dynamic `postgresql:` one. Values of the wrong type fall back to the default with a warning.
  */
-import type { ClusterConfig } from '@pgha/dcs';
+import { parseBool, synchronousModeOf as readSynchronousMode, type ClusterConfig, type SynchronousMode } from '@pgha/dcs';
 import type { SlotSpec } from './actions.js';
 import type { StandbyClusterConfig } from './standby-cluster.js';
 import { standbyClusterOf } from './standby-cluster.js';
@@ -89,7 +89,8 @@ export interface IgnoreSlotRule {
   plugin?: string;
 }
 
-export type SynchronousMode = 'off' | 'on' | 'quorum';
+// `synchronous_mode` is read by the cluster rule of @pgha/dcs; re-exported for the engine's users.
+export type { SynchronousMode };
 
 /** The local settings the engine takes from the agent's YAML. */
 export interface LocalEngineSettings {
@@ -151,9 +152,8 @@ export function resolveEngineConfig(
   const bool = (key: string, fallback: boolean, from: Record<string, unknown>, path: string): boolean => {
     const v = from[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v === 'boolean') return v;
-    if (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v)) return true;
-    if (typeof v === 'string' && /^(false|off|no|0)$/i.test(v)) return false;
+    const flag = parseBool(v);
+    if (flag !== null) return flag;
     warnings.push(`${path}.${key}: expected a boolean, got ${showValue(v)}; using ${fallback}`);
     return fallback;
   };
@@ -203,14 +203,8 @@ export function resolveEngineConfig(
 }
 
 function synchronousModeOf(v: unknown, warnings: string[]): SynchronousMode {
-  if (v === undefined || v === null) return 'off';
-  if (typeof v === 'boolean') return v ? 'on' : 'off';
-  if (typeof v === 'string') {
-    const text = v.trim().toLowerCase();
-    if (/^(true|on|yes|1)$/.test(text)) return 'on';
-    if (/^(false|off|no|0)$/.test(text)) return 'off';
-    if (text === 'quorum') return 'quorum';
-  }
+  const mode = readSynchronousMode(v);
+  if (mode !== null) return mode;
   warnings.push(`config.synchronous_mode: expected on, off or quorum, got ${showValue(v)}; using off`);
   return 'off';
 }

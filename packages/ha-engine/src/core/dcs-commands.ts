@@ -23,6 +23,7 @@
  *
  * The switch is pgha's own key; Patroni has none for this. Errors carry a stable `code`.
  */
+import { isTrue } from '@pgha/dcs';
 import { dynamicConfigProblem } from './config-bounds.js';
 
 type Tree = Record<string, unknown>;
@@ -105,7 +106,8 @@ export function dcsCommandKeys(config: Tree): DcsCommandKey[] {
 /** `postgresql.allow_dcs_commands` from a local `postgresql` section; YAML spellings of true count. */
 export function dcsCommandsAllowed(localPostgresql: unknown): boolean {
   const v = isTree(localPostgresql) ? localPostgresql['allow_dcs_commands'] : undefined;
-  return v === true || (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v.trim()));
+  // A security switch: only `true` or its YAML spellings in text turn it on, not the number 1.
+  return v === true || (typeof v === 'string' && isTrue(v.trim()));
 }
 
 function valueAt(tree: unknown, path: string): unknown {

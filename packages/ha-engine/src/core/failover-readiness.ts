@@ -9,8 +9,8 @@
  * the last published primary position, and on the cluster's timeline. What only the race itself
  * can see (the replay lag in time, peers' answers at that moment) is not part of it.
  */
-import type { Cluster, Member } from '@pgha/dcs';
-import { clusterTimeline, isLagging, isNoFailover, lastKnownPrimaryLsn, matchesSyncGate, syncGate } from './candidate.js';
+import { isNoFailover, type Cluster, type Member } from '@pgha/dcs';
+import { clusterTimeline, isLagging, lastKnownPrimaryLsn, matchesSyncGate, syncGate } from './candidate.js';
 import type { EngineConfig } from './config.js';
 
 export type ReadinessConfig = Pick<EngineConfig, 'pause' | 'synchronousMode' | 'maximumLagOnFailover' | 'checkTimeline'>;

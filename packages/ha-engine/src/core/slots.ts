@@ -19,7 +19,7 @@
  * - Slots matching `ignore_slots` are never created, dropped or advanced; every other slot is
  *   dropped, as Patroni does.
  */
-import type { Cluster } from '@pgha/dcs';
+import { isNoStream, slotNameFromMemberName, type Cluster } from '@pgha/dcs';
 import type { Action, SlotPlan, SlotSpec } from './actions.js';
 import type { IgnoreSlotRule } from './config.js';
 import type { EngineMemory, LocalSlot, Snapshot } from './snapshot.js';
@@ -28,31 +28,13 @@ import type { EngineMemory, LocalSlot, Snapshot } from './snapshot.js';
 export const COPY_SLOTS_LABEL = 'restart to load copied logical slots';
 
 /**
- * The replication slot name of a member, as Patroni derives it: lower-case, `-` and `.` become
- * `_`, any other character outside `[a-z0-9_]` becomes `u` + its code point as 4 decimal digits,
- * cut to PostgreSQL's 63-byte limit. (The controller names `primary_slot_name` the same way.)
- */
-export function memberSlotName(member: string): string {
-  return member
-    .toLowerCase()
-    .replace(/[-.]/g, '_')
-    .replace(/[^a-z0-9_]/g, (c) => `u${String(c.codePointAt(0)!).padStart(4, '0')}`)
-    .slice(0, 63);
-}
-
-/** True for a tag set to a true boolean or a true-ish string, as Patroni's `parse_bool`. */
-export function tagIsTrue(value: unknown): boolean {
-  return value === true || (typeof value === 'string' && /^(true|on|yes|1)$/i.test(value.trim()));
-}
-
-/**
  * The member another member streams from (its `replicatefrom` when that member has a key, else the
  * leader); null for a `nostream` member.
  */
 export function streamSourceOf(cluster: Cluster, member: string): string | null {
   const m = cluster.members.find((x) => x.name === member);
   const tags = m?.data.tags ?? {};
-  if (tagIsTrue(tags['nostream'])) return null;
+  if (isNoStream(tags)) return null;
   const from = tags['replicatefrom'];
   if (typeof from === 'string' && from !== member && cluster.members.some((x) => x.name === from)) return from;
   return cluster.leader?.name ?? null;
@@ -99,7 +81,7 @@ export function planSlots(s: Snapshot, cluster: Cluster, role: SlotRole): SlotUp
   const local = new Map((existing ?? []).map((x) => [x.name, x]));
 
   // Member slots, with their retention.
-  const streaming = membersStreamingFrom(cluster, me).map(memberSlotName);
+  const streaming = membersStreamingFrom(cluster, me).map(slotNameFromMemberName);
   const seen: Record<string, number> = {};
   const ttlMs = cfg.memberSlotsTtl * 1000;
   for (const [name, at] of Object.entries(s.memory.memberSlotsSeen ?? {})) if (s.now - at < ttlMs) seen[name] = at;
@@ -113,7 +95,7 @@ export function planSlots(s: Snapshot, cluster: Cluster, role: SlotRole): SlotUp
 
   const wanted = new Map<string, SlotSpec>();
   for (const name of memberSlots) wanted.set(name, { name, type: 'physical' });
-  const mayStream = !tagIsTrue(s.me.tags['nostream']);
+  const mayStream = !isNoStream(s.me.tags);
   for (const p of cfg.permanentSlots) {
     if (role === 'primary' || (p.type === 'logical' && mayStream)) wanted.set(p.name, p);
   }

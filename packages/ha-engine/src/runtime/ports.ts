@@ -9,36 +9,13 @@
  * abort. The loop also bounds every call it waits for with its own deadline, so a port that
  * hangs delays nothing but itself.
  */
-import { timerDelay, type MonotonicClock, type TimelineHistory } from '@pgha/dcs';
+import type { TimelineHistory } from '@pgha/dcs';
 import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from '../core/actions.js';
 import type { FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
 
-/** Time, for the loop, the safety deadline and the deadlines of calls. */
-export interface Clock extends MonotonicClock {
-  /** Monotonic milliseconds; the same clock the DCS driver times its lease with. */
-  now(): number;
-  /** Milliseconds since the Unix epoch (scheduled switchovers, timestamps written to the DCS). */
-  wallNow(): number;
-  /** Resolves after `ms` milliseconds, or as soon as `signal` aborts. Never rejects. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** The real clock: `performance.now()`, `Date.now()` and `setTimeout`. */
-export const nodeClock: Clock = {
-  now: () => performance.now(),
-  wallNow: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timerDelay(ms));
-      signal?.addEventListener('abort', done, { once: true });
-    }),
-};
+// Time, for the loop, the safety deadline and the deadlines of calls: the shared Clock (monotonic
+// `now`, `wallNow`, `sleep`) and its real implementation, defined once in @pgha/primitives.
+export { nodeClock, type Clock } from '@pgha/dcs';
 
 /** Options of `PostgresPort.start`. */
 export interface StartOptions {

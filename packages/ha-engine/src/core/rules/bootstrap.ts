@@ -2,9 +2,8 @@
  * A new cluster and new members: the `initialize` race, cloning from the leader, finishing a
  * bootstrap, and the system-ID checks that keep a node out of a cluster it does not belong to.
  */
-import { isInitialized, type Cluster } from '@pgha/dcs';
+import { isInitialized, isNoFailover, type Cluster } from '@pgha/dcs';
 import type { Action } from '../actions.js';
-import { isNoFailover } from '../candidate.js';
 import type { ActionOutcome } from '../snapshot.js';
 import type { Ctx, Outcome } from './context.js';
 import { cloneSource, followTarget, only, otherwise } from './context.js';

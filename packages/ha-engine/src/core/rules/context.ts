@@ -3,7 +3,7 @@
  * decision (do we hold the lock, whom to follow, the pending failover request).
  */
 import type { Cluster, Failover, Member } from '@pgha/dcs';
-import { parseConnUrl } from '@pgha/dcs';
+import { isCloneFrom, isNoStream, parseConnUrl, slotNameFromMemberName } from '@pgha/dcs';
 import type { Action, DemoteAction, DemoteMode, FollowTarget, Otherwise } from '../actions.js';
 import type { CandidateInput } from '../candidate.js';
 import { pendingFailover } from '../candidate.js';
@@ -60,8 +60,19 @@ export function makeContext(s: Snapshot, cluster: Cluster, memory: EngineMemory)
   };
 }
 
-export function targetOf(member: Member | undefined, name: string): FollowTarget {
-  return { name, connUrl: member?.data.conn_url ?? null };
+/** `member` (named `name`) as a source to clone from, rewind from or follow, with our member slot. */
+export function targetOf(ctx: Ctx, member: Member | undefined, name: string): FollowTarget {
+  return withMemberSlot(ctx, { name, connUrl: member?.data.conn_url ?? null });
+}
+
+/**
+ * `target` with our member slot when `use_slots` is on. The engine names the slot (the primary
+ * creates it from the same rule, slots.ts), so the controller never derives it on its own. A
+ * remote primary has its own slot setting, and a `nostream` member streams through none.
+ */
+function withMemberSlot(ctx: Ctx, target: FollowTarget): FollowTarget {
+  if (!ctx.s.config.useSlots || target.remote || target.noStream) return target;
+  return { ...target, slotName: slotNameFromMemberName(ctx.me) };
 }
 
 /**
@@ -91,8 +102,9 @@ export function streamableTarget(member: Member | undefined, name: string): Foll
  */
 export function followChoice(ctx: Ctx): FollowChoice {
   const choice = streamingChoice(ctx);
-  const noStream = ctx.s.me.tags['nostream'] === true || ctx.s.me.tags['nostream'] === 'true';
-  return choice.kind === 'member' && noStream ? { kind: 'member', target: { ...choice.target, noStream: true } } : choice;
+  if (choice.kind !== 'member') return choice;
+  const target = isNoStream(ctx.s.me.tags) ? { ...choice.target, noStream: true } : choice.target;
+  return { kind: 'member', target: withMemberSlot(ctx, target) };
 }
 
 /** `followChoice` as an action's `follow` (null = nobody). */
@@ -132,15 +144,15 @@ function streamingChoice(ctx: Ctx): FollowChoice {
  */
 export function cloneSource(ctx: Ctx): { target: FollowTarget; role: 'leader' | 'replica' } | null {
   const tagged = ctx.cluster.members.filter(
-    (m) => m.name !== ctx.me && m.name !== ctx.leaderName && m.data.tags['clonefrom'] === true && m.data.state === 'running',
+    (m) => m.name !== ctx.me && m.name !== ctx.leaderName && isCloneFrom(m.data.tags) && m.data.state === 'running',
   );
   if (tagged.length > 0) {
     const pick = tagged[stableHash(ctx.me) % tagged.length] as Member;
-    return { target: targetOf(pick, pick.name), role: 'replica' };
+    return { target: targetOf(ctx, pick, pick.name), role: 'replica' };
   }
   if (!ctx.leaderName || ctx.leaderName === ctx.me) return null;
   return {
-    target: targetOf(ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName),
+    target: targetOf(ctx, ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName),
     role: 'leader',
   };
 }

@@ -35,7 +35,7 @@ export function follower(ctx: Ctx): Outcome {
 export function rejoinOutcome(ctx: Ctx, plan: RejoinPlan): Outcome | null {
   const leader = ctx.leaderName;
   if (!leader) return null;
-  const source = targetOf(ctx.cluster.members.find((m) => m.name === leader), leader);
+  const source = targetOf(ctx, ctx.cluster.members.find((m) => m.name === leader), leader);
   switch (plan.kind) {
     case 'rewind':
       return {

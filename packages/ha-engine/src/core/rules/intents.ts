@@ -10,7 +10,7 @@ export function reinitializeRequested(ctx: Ctx, fromLeader: boolean): Outcome {
   const consume: Action = { kind: 'consume_intent', intent: 'reinitialize' };
   if (!ctx.leaderName) return { ...only('Cluster has no leader, can not reinitialize'), actions: [consume] };
   if (ctx.holder) return { ...only('I am the leader, can not reinitialize'), actions: [consume] };
-  const leader = targetOf(ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName);
+  const leader = targetOf(ctx, ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName);
   const source = fromLeader ? leader : (cloneSource(ctx)?.target ?? leader);
   return {
     reason: 'reinitialize started',

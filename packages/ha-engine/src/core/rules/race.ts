@@ -3,10 +3,10 @@
  * for it (create-if-absent, so at most one wins) and promotes; a primary that may not lead, or
  * loses the race, demotes.
  */
-import type { Cluster } from '@pgha/dcs';
+import { isNoFailover, type Cluster } from '@pgha/dcs';
 import type { Action } from '../actions.js';
 import type { ProbeTarget } from '../candidate.js';
-import { evaluateLeaderRace, isNoFailover, probeTargets } from '../candidate.js';
+import { evaluateLeaderRace, probeTargets } from '../candidate.js';
 import type { EngineConfig } from '../config.js';
 import type { DcsUnavailable } from '../snapshot.js';
 import { isDcsUnavailable } from '../snapshot.js';

@@ -13,7 +13,7 @@
  * as votes, computed so that any voting set overlaps any set of standbys that acknowledged a
  * commit, under every SSN that may be in effect.
  */
-import type { Cluster, Member } from '@pgha/dcs';
+import { isNoSync, syncPriority, type Cluster, type Member } from '@pgha/dcs';
 import type { Action, SynchronousStandbySetting } from '../actions.js';
 import { isLongAction } from '../actions.js';
 import type { EngineConfig } from '../config.js';
@@ -64,20 +64,6 @@ export function pickSynchronousCandidates(input: {
   return eligible.sort(
     (a, b) => priority(b) - priority(a) || isCurrent(b) - isCurrent(a) || position(b) - position(a) || a.name.localeCompare(b.name),
   );
-}
-
-/** `nosync: true`, or `sync_priority` ≤ 0 (Patroni 4.1), keeps a member asynchronous. */
-export function isNoSync(tags: Record<string, unknown>): boolean {
-  const v = tags['nosync'];
-  if (v === true || (typeof v === 'string' && /^(true|on|yes|1)$/i.test(v))) return true;
-  const p = tags['sync_priority'];
-  return typeof p === 'number' && p <= 0;
-}
-
-/** `sync_priority` (default 1): higher is picked first. */
-export function syncPriority(tags: Record<string, unknown>): number {
-  const p = tags['sync_priority'];
-  return typeof p === 'number' && Number.isFinite(p) ? p : 1;
 }
 
 function position(r: WalSenderState): number {
