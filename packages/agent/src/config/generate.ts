@@ -152,7 +152,7 @@ function linesOf(text: string): string[] {
 
 /** The newest /usr/lib/postgresql/<major>/bin with a postgres binary (Debian's layout). */
 export function installedPostgres(root = '/usr/lib/postgresql'): HostFacts['postgres'] {
-  let majors: number[] = [];
+  let majors: number[];
   try {
     majors = readdirSync(root).map(Number).filter((n) => Number.isInteger(n) && n > 0);
   } catch {
