@@ -323,8 +323,9 @@ describe('a primary and a replica through their life', () => {
     expect(await again.adopt()).toBe(pid);
     const state = await again.state();
     expect(state).toMatchObject({ running: true, accepting: true, role: 'replica', lifecycle: 'running', pendingRestart: false });
-    // The upstream is read back from the postgresql.conf the previous controller wrote.
-    expect(state.following).toEqual({ host: '127.0.0.1', port: ports.pg1 });
+    // The upstream is read back from the postgresql.conf the previous controller wrote, with the
+    // slot it streams through (a rewrite must not drop it).
+    expect(state.following).toEqual({ host: '127.0.0.1', port: ports.pg1, slotName: 'pg0' });
 
     const exits: PostmasterExit[] = [];
     again.onPostmasterExit((e) => exits.push(e));
