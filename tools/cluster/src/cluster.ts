@@ -29,7 +29,13 @@ export interface ClusterTiming {
 
 export interface LocalClusterOptions {
   members?: number;
+  /** The agent of every member (default pgha), unless `agents` names another for it. */
   agent?: AgentKind;
+  /**
+   * Per-member agent kinds, by member index, over `agent`: a mixed cluster of Patroni and pgha
+   * members on the same YAML format (`MemberHandle.replaceAgent` switches one later).
+   */
+  agents?: Record<number, AgentKind>;
   dcs?: DcsKind;
   /** Extra keys of every member's DCS section (`etcd3:` or `zookeeper:`), e.g. ZooKeeper's `auth_data` and `set_acls`. */
   dcsSettings?: Record<string, unknown>;
@@ -264,7 +270,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     chownSync(dir, ids.uid, ids.gid);
     chownSync(join(dir, 'tmp'), ids.uid, ids.gid);
     const configPath = join(dir, 'agent.yml');
-    const watchdog = options.watchdog && kind === 'pgha' ? superviseTestingDevice({ fifo: join(dir, 'watchdog.fifo'), onFire: () => killPostgres(join(dir, 'data')) }) : null;
+    const memberKind = options.agents?.[i] ?? kind;
+    const watchdog = options.watchdog && memberKind === 'pgha' ? superviseTestingDevice({ fifo: join(dir, 'watchdog.fifo'), onFire: () => killPostgres(join(dir, 'data')) }) : null;
     const margin = typeof options.watchdog === 'object' ? options.watchdog.safetyMargin : undefined;
     const config = memberConfig({
       scope, name, dirName, root, pgPort, apiPort, timing,
@@ -280,7 +287,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     });
     writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls, ...(apiAuth ? { apiAuth } : {}) });
+    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind: memberKind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls, ...(apiAuth ? { apiAuth } : {}) });
     members.push(member);
     return member;
   };

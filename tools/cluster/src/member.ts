@@ -35,6 +35,15 @@ export interface MemberHandle {
   configPath: string;
   /** The running agent, or null while stopped. */
   agent: ServerProcess | null;
+  /** Which agent runs (or ran last, or starts next) on this member. */
+  readonly kind: AgentKind;
+  /**
+   * One step of a migration between Patroni and pgha: stops the agent as `stop()` does (either
+   * kind stops its PostgreSQL on SIGTERM), then starts `kind` on the same YAML and data
+   * directory, which starts PostgreSQL again on the data it left. Refused on a member with a
+   * watchdog (its `driver: testing` section is pgha's only).
+   */
+  replaceAgent(kind: AgentKind): Promise<void>;
   /** Starts the agent (again). */
   start(): void;
   /** SIGTERM to the agent and waits (the agent stops PostgreSQL on a clean shutdown). */
@@ -96,6 +105,7 @@ export function makeMember(o: {
   const apiUrl = `${o.tls ? 'https' : 'http'}://127.0.0.1:${o.apiPort}`;
   const dataDir = join(o.dir, 'data');
   const outputs: string[] = [];
+  let kind = o.kind;
   const handle: MemberHandle = {
     name: o.name,
     index: o.index,
@@ -105,9 +115,20 @@ export function makeMember(o: {
     dataDir,
     configPath: o.configPath,
     agent: null,
+    get kind() {
+      return kind;
+    },
+    async replaceAgent(next) {
+      if (o.watchdog) throw new Error(`${o.name}: replaceAgent on a member with a watchdog (its YAML is pgha's only)`);
+      await handle.stop();
+      // What the next agent logs follows what the last one did, under a line that tells them apart.
+      outputs.push(`--- ${o.name}: ${kind} stopped, ${next} starting on the same YAML and data directory`);
+      kind = next;
+      handle.start();
+    },
     start() {
       if (handle.agent && handle.agent.child.exitCode === null && handle.agent.child.signalCode === null) return;
-      const { command, args } = agentCommand(o.kind, o.configPath, o.useDist);
+      const { command, args } = agentCommand(kind, o.configPath, o.useDist);
       const agent = startProcess(command, args, {
         uid: o.ids.uid,
         gid: o.ids.gid,
