@@ -30,6 +30,12 @@ export const etcd3SectionSchema = z.looseObject({
   cacert: z.string().optional(),
   cert: z.string().optional(),
   key: z.string().optional(),
+  /**
+   * Patroni: treat `hosts` as proxies and never ask etcd for its members' addresses. pgha never
+   * asks (it talks to the listed endpoints only), so either value means what `true` means to
+   * Patroni, and a Patroni YAML that sets it runs unchanged.
+   */
+  use_proxies: z.boolean().optional(),
 });
 
 /** Keys that select a way of finding etcd that pgha does not implement. */
@@ -41,7 +47,7 @@ const UNSUPPORTED: Record<string, string> = {
   proxy: 'etcd proxies are not supported; list the client endpoints in etcd3.hosts',
 };
 
-const KNOWN = new Set([...Object.keys(etcd3SectionSchema.shape), 'use_proxies']);
+const KNOWN = new Set(Object.keys(etcd3SectionSchema.shape));
 
 /** The validated section: where etcd is and how to authenticate, before any file is read. */
 export interface EtcdSettings {
@@ -79,9 +85,6 @@ function formatPath(path: readonly PropertyKey[]): string {
 export function parseEtcdSection(section: Record<string, unknown>): EtcdSettings {
   for (const [key, why] of Object.entries(UNSUPPORTED)) {
     if (section[key] !== undefined && section[key] !== null) throw configError(`${SECTION}.${key}`, why);
-  }
-  if (section.use_proxies === true) {
-    throw configError(`${SECTION}.use_proxies`, 'etcd proxies are not supported; list the client endpoints in etcd3.hosts');
   }
   const parsed = etcd3SectionSchema.safeParse(section);
   if (!parsed.success) {

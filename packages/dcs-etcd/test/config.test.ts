@@ -80,7 +80,15 @@ describe('errors name the key', () => {
   it('says srv and proxy are not supported', () => {
     expect(configError({ srv: 'example.com' })).toMatch(/^etcd3\.srv: DNS SRV discovery is not supported/);
     expect(configError({ proxy: 'http://proxy:2379' })).toMatch(/^etcd3\.proxy: etcd proxies are not supported/);
-    expect(configError({ host: 'a', use_proxies: true })).toMatch(/^etcd3\.use_proxies: /);
+  });
+
+  it("accepts Patroni's use_proxies (pgha only ever talks to the listed hosts), and checks its type", () => {
+    for (const use_proxies of [true, false]) {
+      const parsed = parseEtcdSection({ hosts: ['a:1', 'b:2'], use_proxies });
+      expect(parsed.endpoints).toEqual(['http://a:1', 'http://b:2']);
+      expect(parsed.warnings).toEqual([]);
+    }
+    expect(configError({ host: 'a', use_proxies: 'yes' })).toMatch(/^etcd3\.use_proxies: /);
   });
 
   it('rejects bad urls, mixed schemes and half-given credentials', () => {

@@ -109,7 +109,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
       // fast profile's 4 s): there, ttl / 2, as `safety_margin: -1` gives.
       watchdog: options.watchdog && options.timing.ttl < 10 ? { safetyMargin: -1 } : options.watchdog,
       dynamic: { maximum_lag_on_failover: MAXIMUM_LAG_ON_FAILOVER, ...modeConfig(options.mode) },
-      extra: Object.fromEntries(proxies.map((p, i) => [i, dcsSection(options.dcs, options.agent, p.dcs.port)])),
+      extra: Object.fromEntries(proxies.map((p, i) => [i, dcsSection(options.dcs, p.dcs.port)])),
       connectPorts: Object.fromEntries(proxies.map((p, i) => [i, { pg: p.pg.port, api: p.api.port }])),
       agentEnv,
     });
@@ -208,10 +208,11 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
 }
 
 /** The member's DCS section, pointing at its proxy. */
-function dcsSection(dcs: DcsKind, agent: AgentKind, port: number): Record<string, unknown> {
+function dcsSection(dcs: DcsKind, port: number): Record<string, unknown> {
   const host = `127.0.0.1:${port}`;
   if (dcs === 'zookeeper') return { zookeeper: { hosts: [host] } };
   // Patroni asks etcd for its members' addresses and would go around the proxy unless told the
-  // host is a proxy; pgha uses the listed hosts only (and refuses the key).
-  return { etcd3: { hosts: [host], ...(agent === 'patroni' ? { use_proxies: true } : {}) } };
+  // host is a proxy; pgha uses the listed hosts only, so the key changes nothing for it and one
+  // YAML serves both agents (a mixed cluster, docs/migration.md).
+  return { etcd3: { hosts: [host], use_proxies: true } };
 }
