@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PNPM_VERSION=12.4.2
-APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk)
+APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk haproxy)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian packages may start their own services on the default ports; pgha's tests use free
 # ports of their own, so these are only stopped to save memory and CPU.
-for svc in etcd zookeeper patroni; do
+for svc in etcd zookeeper patroni haproxy; do
   command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" >/dev/null 2>&1 || true
 done
 pkill -x etcd >/dev/null 2>&1 || true
