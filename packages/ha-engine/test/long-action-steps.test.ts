@@ -2,7 +2,8 @@
 // (core/long-action-steps.ts).
 import { describe, expect, it } from 'vitest';
 import type { DemoteMode, FollowTarget, LongAction } from '../src/index.js';
-import { demoteReleasesLock, longActionSteps } from '../src/index.js';
+import { demoteReleasesLock, longActionSteps, primaryStopTimeoutMs, resolveEngineConfig } from '../src/index.js';
+import type { ClusterConfig } from '@pgha/dcs';
 
 const pg0: FollowTarget = { name: 'pg0', connUrl: 'postgres://pg0:5432/postgres' };
 const kinds = (action: LongAction): string[] => longActionSteps(action, 30_000).map((s) => (s.kind === 'stop' ? `stop(${s.mode}${s.checkpoint ? ',checkpoint' : ''}${s.abortable ? '' : ',not abortable'})` : s.kind));
@@ -55,5 +56,26 @@ describe('longActionSteps', () => {
   });
   it('restart copies logical slots first when asked', () => {
     expect(kinds({ kind: 'restart', label: 'restart', copyLogicalSlots: { source: pg0, slots: ['s'] } })).toEqual(['copy_logical_slots', 'restart']);
+  });
+});
+
+describe('primary_stop_timeout', () => {
+  const config = (dcs: Record<string, unknown>) => resolveEngineConfig(dcs as ClusterConfig).config;
+
+  it("bounds a primary's stop only with a positive value and synchronous mode on, as Patroni", () => {
+    expect(primaryStopTimeoutMs(config({ primary_stop_timeout: 30, synchronous_mode: true }))).toBe(30_000);
+    expect(primaryStopTimeoutMs(config({ master_stop_timeout: 12, synchronous_mode: 'quorum' }))).toBe(12_000);
+    expect(primaryStopTimeoutMs(config({ primary_stop_timeout: 30 }))).toBeNull();
+    expect(primaryStopTimeoutMs(config({ primary_stop_timeout: 0, synchronous_mode: true }))).toBeNull();
+    expect(primaryStopTimeoutMs(config({ synchronous_mode: true }))).toBeNull();
+  });
+
+  it("goes to the demote's stop, not to an immediate one", () => {
+    const follow = pg0;
+    const stopOf = (mode: DemoteMode) => longActionSteps({ kind: 'demote', mode, follow } as LongAction, 60_000, 30_000).find((s) => s.kind === 'stop');
+    expect(stopOf('graceful')).toMatchObject({ kind: 'stop', mode: 'fast', timeoutMs: 30_000 });
+    expect(stopOf('offline')).toMatchObject({ kind: 'stop', mode: 'fast', timeoutMs: 30_000 });
+    expect(stopOf('immediate')).not.toHaveProperty('timeoutMs');
+    expect(longActionSteps({ kind: 'demote', mode: 'graceful', follow } as LongAction, 60_000).find((s) => s.kind === 'stop')).not.toHaveProperty('timeoutMs');
   });
 });

@@ -111,7 +111,7 @@ export function adaptPostgresController(controller: PostgresController): Postgre
       following = options.role === 'replica' ? (options.follow?.name ?? null) : null;
     },
     async stop(options: StopOptions, signal) {
-      await controller.stop({ mode: options.mode, ...(options.checkpoint ? { checkpoint: true } : {}), signal });
+      await controller.stop({ mode: options.mode, ...(options.checkpoint ? { checkpoint: true } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), signal });
     },
     async fence() {
       await controller.fence();

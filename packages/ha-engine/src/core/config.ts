@@ -32,6 +32,12 @@ export interface EngineConfig {
   maximumReplayLagOnFailover: number | null;
   /** Seconds a crashed primary holding the lock may take to start before failing over (`primary_start_timeout`, alias `master_start_timeout`, default 300). */
   primaryStartTimeout: number;
+  /**
+   * Seconds a primary's stop (demote, shutdown) may take in synchronous mode before PostgreSQL is
+   * killed (`primary_stop_timeout`, alias `master_stop_timeout`; 0, the default, waits as long as
+   * any stop). See primaryStopTimeoutMs.
+   */
+  primaryStopTimeout: number;
   /** Refuse to promote a member whose timeline is behind the cluster's (`check_timeline`, default false). */
   checkTimeline: boolean;
   /** Keep only the last N lines of the `history` key (`max_timelines_history`, 0 = all). */
@@ -115,6 +121,7 @@ export const ENGINE_DEFAULTS = {
   retryTimeout: 10,
   maximumLagOnFailover: 1_048_576,
   primaryStartTimeout: 300,
+  primaryStopTimeout: 0,
   checkTimeline: false,
   maxTimelinesHistory: 0,
   safetyMargin: 5,
@@ -122,6 +129,16 @@ export const ENGINE_DEFAULTS = {
   maximumLagOnSyncnode: -1,
   memberSlotsTtl: 1800,
 } as const;
+
+/**
+ * How long a primary's stop may take before PostgreSQL is killed, or null to wait as any stop
+ * does. Patroni's rule: only with `primary_stop_timeout` > 0 and synchronous mode on — a primary
+ * whose shutdown hangs on a synchronous standby that never confirms would otherwise hold the
+ * switchover (and the writes waiting on it) for as long as the stop takes.
+ */
+export function primaryStopTimeoutMs(config: Pick<EngineConfig, 'primaryStopTimeout' | 'synchronousMode'>): number | null {
+  return config.primaryStopTimeout > 0 && config.synchronousMode !== 'off' ? config.primaryStopTimeout * 1000 : null;
+}
 
 /** Merges dynamic and local settings into an EngineConfig; never throws. */
 export function resolveEngineConfig(
@@ -167,6 +184,7 @@ export function resolveEngineConfig(
   const standby = withoutDcsCommands({ standby_cluster: source['standby_cluster'] }, { allowDcsCommands: local.allowDcsCommands ?? false, localPostgresql: local.postgresql });
   for (const ignored of standby.ignored) warnings.push(ignored.message);
   const startTimeoutKey = source['primary_start_timeout'] !== undefined ? 'primary_start_timeout' : 'master_start_timeout';
+  const stopTimeoutKey = source['primary_stop_timeout'] !== undefined ? 'primary_stop_timeout' : 'master_stop_timeout';
   const requestedMargin = local.safetyMargin ?? ENGINE_DEFAULTS.safetyMargin;
 
   return {
@@ -177,6 +195,7 @@ export function resolveEngineConfig(
       maximumLagOnFailover: 'bytes' in lagLimit ? lagLimit.bytes : Number.MAX_SAFE_INTEGER,
       maximumReplayLagOnFailover: 'seconds' in lagLimit ? lagLimit.seconds : null,
       primaryStartTimeout: seconds(startTimeoutKey, ENGINE_DEFAULTS.primaryStartTimeout),
+      primaryStopTimeout: seconds(stopTimeoutKey, ENGINE_DEFAULTS.primaryStopTimeout),
       checkTimeline: bool('check_timeline', ENGINE_DEFAULTS.checkTimeline, source, 'config'),
       maxTimelinesHistory: num('max_timelines_history', ENGINE_DEFAULTS.maxTimelinesHistory, 0),
       pause: bool('pause', false, source, 'config'),

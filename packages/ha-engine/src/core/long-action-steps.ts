@@ -12,8 +12,11 @@ export type LongActionStep =
   | { kind: 'bootstrap' }
   | { kind: 'clone'; source: FollowTarget }
   | { kind: 'start'; what: 'start' | 'starting as a replica'; role: 'primary' | 'replica'; follow: FollowTarget | null; timeoutMs: number }
-  /** `abortable: false`: a demote that has begun must bring PostgreSQL down. */
-  | { kind: 'stop'; mode: StopMode; checkpoint?: boolean; abortable: boolean }
+  /**
+   * `abortable: false`: a demote that has begun must bring PostgreSQL down. `timeoutMs`: kill
+   * PostgreSQL when the stop takes longer (primary_stop_timeout).
+   */
+  | { kind: 'stop'; mode: StopMode; checkpoint?: boolean; abortable: boolean; timeoutMs?: number }
   | { kind: 'copy_logical_slots'; source: FollowTarget; slots: string[] }
   | { kind: 'restart' }
   | { kind: 'promote' }
@@ -32,8 +35,11 @@ export function demoteReleasesLock(mode: DemoteMode): boolean {
   return mode === 'graceful' || mode === 'immediate';
 }
 
-/** The steps of `action`; `replicaStartMs` bounds a start as a replica that ends one. */
-export function longActionSteps(action: LongAction, replicaStartMs: number): LongActionStep[] {
+/**
+ * The steps of `action`; `replicaStartMs` bounds a start as a replica that ends one, and
+ * `primaryStopMs` (primaryStopTimeoutMs) a demoting primary's stop.
+ */
+export function longActionSteps(action: LongAction, replicaStartMs: number, primaryStopMs: number | null = null): LongActionStep[] {
   const startReplica = (follow: FollowTarget | null): LongActionStep => ({
     kind: 'start',
     what: 'starting as a replica',
@@ -70,7 +76,13 @@ export function longActionSteps(action: LongAction, replicaStartMs: number): Lon
     case 'demote': {
       const immediate = action.mode === 'immediate' || action.mode === 'immediate-nolock';
       return [
-        { kind: 'stop', mode: immediate ? 'immediate' : 'fast', checkpoint: action.mode === 'graceful', abortable: false },
+        {
+          kind: 'stop',
+          mode: immediate ? 'immediate' : 'fast',
+          checkpoint: action.mode === 'graceful',
+          abortable: false,
+          ...(primaryStopMs !== null && !immediate ? { timeoutMs: primaryStopMs } : {}),
+        },
         { kind: 'disable_watchdog' },
         ...(demoteReleasesLock(action.mode) ? [{ kind: 'release_lock' } as const] : []),
         startReplica(action.follow),

@@ -11,6 +11,7 @@ import type { ActionOutcome } from '../core/snapshot.js';
 import type { BackgroundSlot } from './background.js';
 import type { Runtime } from './context.js';
 import { startTimeoutMs } from './context.js';
+import { primaryStopTimeoutMs } from '../core/config.js';
 import type { LeaseGuard } from './lease-guard.js';
 
 export class LongActions {
@@ -38,7 +39,7 @@ export class LongActions {
   /** The body of a background action: its steps (core/long-action-steps.ts), in order. */
   async #work(action: LongAction, signal: AbortSignal): Promise<void> {
     if (action.kind === 'demote') this.#rt.log.info(`Demoting self (${action.mode})`);
-    for (const step of longActionSteps(action, startTimeoutMs(this.#rt))) await this.#step(step, signal);
+    for (const step of longActionSteps(action, startTimeoutMs(this.#rt), primaryStopTimeoutMs(this.#rt.config))) await this.#step(step, signal);
   }
 
   /** One step; an abortable step checks the signal before it begins. */
@@ -56,7 +57,7 @@ export class LongActions {
       case 'stop': {
         if (step.abortable) return pg.stop({ mode: step.mode }, signal);
         const stopping = rt.clock.now();
-        await pg.stop({ mode: step.mode, checkpoint: step.checkpoint === true }, new AbortController().signal);
+        await pg.stop({ mode: step.mode, checkpoint: step.checkpoint === true, ...(step.timeoutMs !== undefined ? { timeoutMs: step.timeoutMs } : {}) }, new AbortController().signal);
         rt.log.info({ ms: Math.round(rt.clock.now() - stopping) }, 'PostgreSQL stopped');
         return;
       }

@@ -18,7 +18,7 @@ import type { ClusterStore, Logger, MemberData } from '@pgha/dcs';
 import { silentLogger } from '@pgha/dcs';
 import type { Decision } from '../core/actions.js';
 import type { LocalEngineSettings } from '../core/config.js';
-import { resolveEngineConfig } from '../core/config.js';
+import { primaryStopTimeoutMs, resolveEngineConfig } from '../core/config.js';
 import { decide } from '../core/decide.js';
 import type { FailsafeAnswer, FailsafeRequest } from '../core/failsafe-ping.js';
 import type { EngineMemory, FailsafeCheck, Intents, IntentKind, MemberIdentity, Snapshot } from '../core/snapshot.js';
@@ -183,7 +183,9 @@ class Loop implements HaLoop {
     await this.stop();
     const rt = this.#rt;
     try {
-      await withDeadline(rt.clock, startTimeoutMs(rt), 'stopping PostgreSQL', (signal) => rt.postgres.stop({ mode: 'fast' }, signal));
+      // The leader's own stop is bounded like a demote's (primary_stop_timeout in synchronous mode).
+      const stopMs = this.#lease.held ? primaryStopTimeoutMs(rt.config) : null;
+      await withDeadline(rt.clock, startTimeoutMs(rt), 'stopping PostgreSQL', (signal) => rt.postgres.stop({ mode: 'fast', ...(stopMs !== null ? { timeoutMs: stopMs } : {}) }, signal));
     } catch (e) {
       rt.log.error({ err: errorMessage(e) }, 'PostgreSQL shutdown failed, leader key not removed');
       return;

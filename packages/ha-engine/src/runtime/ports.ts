@@ -31,6 +31,8 @@ export interface StopOptions {
   mode: StopMode;
   /** Run a CHECKPOINT before stopping (graceful demote: shortens the shutdown checkpoint). */
   checkpoint?: boolean;
+  /** Kill PostgreSQL (SIGKILL to its processes) when it has not stopped by then (primary_stop_timeout). */
+  timeoutMs?: number;
 }
 
 /**
