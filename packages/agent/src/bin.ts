@@ -6,14 +6,12 @@
  */
 import { importWithoutFetchGlobals } from './runtime/without-fetch-globals.js';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
+import { MANUAL, USAGE } from './help.js';
 import type { RunningAgent as Agent } from './agent.js';
-
-const USAGE = `usage: pgha [--validate-config] [--version] <config.yml | config directory>
-       (or set PATRONI_CONFIGURATION to the whole YAML document)`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
+    console.log(MANUAL);
     return 0;
   }
   if (argv.includes('--version')) {
