@@ -21,8 +21,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  // pnpm runs scripts in the package's directory; a relative --out means the caller's.
-  const cwd = process.env['INIT_CWD'] ?? process.cwd();
+  // pnpm runs scripts in the package's directory; a relative --out means the caller's, which
+  // pnpm leaves in PWD (npm in INIT_CWD).
+  const cwd = process.env['INIT_CWD'] ?? process.env['PWD'] ?? process.cwd();
   const outDir = values.out ? resolve(cwd, values.out) : resolve(REPO_ROOT, 'dist/packages');
   const started = process.hrtime.bigint();
   const built = await buildPackages({ outDir, rebuild: values.rebuild ?? false, npmOnly: values['npm-only'] ?? false });

@@ -19,44 +19,58 @@ export interface BuildOptions {
   outDir: string;
   /** Compile every package, not only those whose dist is stale. */
   rebuild?: boolean;
-  /** Build the npm tarballs only. */
-  npmOnly?: boolean;
   root?: string;
   env?: NodeJS.ProcessEnv;
 }
 
-export interface BuiltPackages {
+export interface PackedWorkspace {
   packages: WorkspacePackage[];
   /** Tarball paths, in the order of `packages`. */
   tarballs: string[];
-  deb: BuiltDeb | null;
   /** The packages that had to be compiled first. */
   compiled: string[];
 }
 
-export async function buildPackages(options: BuildOptions): Promise<BuiltPackages> {
+export interface BuiltPackages extends PackedWorkspace {
+  deb: BuiltDeb | null;
+}
+
+/** The environment npm builds native addons in, from `env` (default this process's). */
+export function npmEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return addonBuildEnv(env, existsSync('/usr/include/node/node.h'));
+}
+
+/** Compiles what is stale and packs the publishable packages into `<out>/npm/` (emptied first). */
+export async function packWorkspace(options: BuildOptions): Promise<PackedWorkspace> {
   const root = options.root ?? REPO_ROOT;
   const packages = await publishablePackages(root);
   const compiled = await compileStale(root, packages, options.rebuild);
   const npmDir = join(options.outDir, 'npm');
   await rm(npmDir, { recursive: true, force: true });
   await mkdir(npmDir, { recursive: true });
-  const tarballs = await packTarballs(packages, npmDir);
-  if (options.npmOnly) return { packages, tarballs, deb: null, compiled };
+  return { packages, tarballs: await packTarballs(packages, npmDir), compiled };
+}
 
+/** The Debian package from packed tarballs, into `<out>/`; staged in a temporary directory. */
+export async function debFromTarballs(packed: PackedWorkspace, options: BuildOptions): Promise<BuiltDeb> {
+  const root = options.root ?? REPO_ROOT;
   const stageDir = await mkdtemp(join(tmpdir(), 'pgha-deb-'));
   try {
-    const deb = await buildDeb({
+    return await buildDeb({
       root,
-      packages,
-      tarballs,
+      packages: packed.packages,
+      tarballs: packed.tarballs,
       outDir: options.outDir,
       stageDir,
       pins: await lockedVersions(root, ['@pgha/agent', '@pgha/cli']),
-      env: addonBuildEnv(options.env ?? process.env, existsSync('/usr/include/node/node.h')),
+      env: npmEnv(options.env),
     });
-    return { packages, tarballs, deb, compiled };
   } finally {
     await rm(stageDir, { recursive: true, force: true });
   }
+}
+
+export async function buildPackages(options: BuildOptions & { npmOnly?: boolean }): Promise<BuiltPackages> {
+  const packed = await packWorkspace(options);
+  return { ...packed, deb: options.npmOnly ? null : await debFromTarballs(packed, options) };
 }
