@@ -7,24 +7,8 @@
 import { parseArgs } from 'node:util';
 import { importWithoutFetchGlobals } from './runtime/without-fetch-globals.js';
 import { PATRONI_COMPATIBLE_VERSION, PGHA_VERSION } from './version.js';
+import { MANUAL, USAGE } from './help.js';
 import type { RunningAgent as Agent } from './agent.js';
-
-const USAGE = `usage: pgha [--validate-config] <config.yml | config directory>
-       pgha --generate-config [--dsn DSN] [output.yml]
-       pgha --generate-sample-config [output.yml]
-       pgha --version | --help
-
-  <config>                  a Patroni-style YAML file, or a directory of *.yml files merged in name
-                            order (or set PATRONI_CONFIGURATION to the whole YAML document)
-  --validate-config         check the configuration, print every problem with its key path, exit
-  --generate-config         write a complete configuration for this host: from the running
-                            PostgreSQL that --dsn reaches (libpq key=value or a postgres:// URL,
-                            as a superuser), else with defaults; PATRONI_* variables override
-  --generate-sample-config  the same with defaults only, as Patroni's
-  --version                 print the version (and the Patroni version it is compatible with)
-
-Signals: SIGHUP reloads the configuration; SIGTERM or SIGINT stops cleanly (PostgreSQL stopped,
-the leader lock released); a second one exits at once.`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -50,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    console.log(MANUAL);
     return 0;
   }
   if (values.version) {

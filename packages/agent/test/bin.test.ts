@@ -60,6 +60,15 @@ describe('pgha command line', () => {
     expect([unknown.code, unknown.stderr.split('\n')[0]]).toEqual([2, 'pgha: unknown option --frobnicate']);
   });
 
+  it('--help prints the manual page: its sections, every option, the signals and exit codes', async () => {
+    const help = await pgha(['--help']);
+    expect(help.code).toBe(0);
+    const sections = help.stdout.split('\n').filter((l) => /^[A-Z][A-Z ]+$/.test(l));
+    expect(sections).toEqual(['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'FILES', 'ENVIRONMENT', 'SIGNALS', 'EXIT STATUS', 'SEE ALSO']);
+    for (const word of ['--validate-config', '--version', 'SIGHUP', 'SIGTERM', '/etc/pgha/pgha.yml', 'NOTIFY_SOCKET']) expect(help.stdout).toContain(word);
+    expect((await pgha(['-h'])).stdout).toBe(help.stdout);
+  });
+
   it('watchdog mode required with a device but no python3 for its ioctls: refuses to start, with the code (issue 15)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgha-bin-'));
     // /dev/null stands in for a device that is there and writable; the DCS is never reached.
