@@ -120,7 +120,9 @@ export async function startAgent(options: {
   const timing = dynamicTiming(config);
   const clock = nodeClock;
 
-  const loaded = await loadDriver({ config: raw, importers: [(specifier) => import(specifier)] });
+  const importers = [(specifier: string) => import(specifier)];
+  const loaded = await loadDriver({ config: raw, importers });
+  let dcsSettings = loaded.settings;
   const driver: DcsDriver = await loaded.createDriver({
     namespace: config.namespace,
     scope: config.scope,
@@ -349,7 +351,21 @@ export async function startAgent(options: {
         if ((next.config.postgresql.allow_dcs_commands === true) !== allowDcsCommands) {
           logger.warn(`configuration file: postgresql.allow_dcs_commands changed; it takes effect when the agent restarts (commands from the DCS stay ${allowDcsCommands ? 'allowed' : 'ignored'} until then)`);
         }
-        // Logging first, so that the lines about the rest of the reload follow the new settings.
+        // The DCS section first: the driver validates it and either takes it whole or changes nothing.
+        const nextDcs = await loadDriver({ config: next.raw, importers });
+        if (nextDcs.section !== loaded.section || nextDcs.specifier !== loaded.specifier) {
+          logger.warn(`configuration file: the DCS changed (${loaded.section} → ${nextDcs.section}); it takes effect when the agent restarts`);
+        } else if (JSON.stringify(nextDcs.settings) !== JSON.stringify(dcsSettings)) {
+          if (!driver.reconfigure) {
+            logger.warn(`configuration file: ${loaded.section} changed; the ${loaded.kind} driver applies it when the agent restarts`);
+          } else {
+            const dcsChange = await driver.reconfigure(nextDcs.settings);
+            for (const line of dcsChange.applied) logger.info(`DCS: ${line}`);
+            for (const line of dcsChange.restartRequired) logger.warn(`configuration file: ${line}; it takes effect when the agent restarts`);
+            dcsSettings = nextDcs.settings;
+          }
+        }
+        // Logging next, so that the lines about the rest of the reload follow the new settings.
         logging?.reconfigure(next.config.log as Parameters<Logging['reconfigure']>[0]);
         // One object is read by the loop (member key, candidate rules) and the API each cycle: replaced in place.
         const nextTags = next.config.tags ?? {};

@@ -76,12 +76,29 @@ export class CallRunner {
   /** Index of the endpoint that answered last: calls stick to it until it fails. */
   private current = 0;
 
-  readonly endpoints: readonly Endpoint[];
+  #endpoints: readonly Endpoint[];
   private readonly hooks: RunHooks;
 
   constructor(endpoints: readonly Endpoint[], hooks: RunHooks) {
-    this.endpoints = endpoints;
+    this.#endpoints = endpoints;
     this.hooks = hooks;
+  }
+
+  get endpoints(): readonly Endpoint[] {
+    return this.#endpoints;
+  }
+
+  /**
+   * Puts `next` in place of the endpoints (a reload changed `etcd3.hosts`) and returns the ones
+   * no longer used, for the caller to close. The next attempt of every call goes to the new
+   * list, starting from the endpoint that answered last when it is still in it.
+   */
+  replaceEndpoints(next: readonly Endpoint[]): Endpoint[] {
+    const preferredUrl = this.#endpoints[this.current]?.url;
+    const dropped = this.#endpoints.filter((e) => !next.includes(e));
+    this.#endpoints = next;
+    this.current = Math.max(0, next.findIndex((e) => e.url === preferredUrl));
+    return dropped;
   }
 
   /** The endpoint to try first (the last one that worked). */

@@ -20,6 +20,7 @@ import {
   type CallOptions,
   type DcsDriver,
   type DcsTiming,
+  type DriverReconfiguration,
   type DriverOptions,
   type Expectation,
   type Logger,
@@ -30,7 +31,8 @@ import {
   type WatchEvent,
 } from '@pgha/dcs';
 import { CallRunner, closedError, LeaseGoneError, messageOf, type Attempt, type Endpoint } from './call-runner.js';
-import type { EtcdConnection } from './config.js';
+import { loadConnection, parseEtcdSection, type EtcdConnection } from './config.js';
+import { planEndpointChange } from './reconfigure.js';
 import { createEndpointClients } from './clients.js';
 import { LeaseSession, type Lease } from './session.js';
 import { PrefixWatch, prefixEnd } from './watch.js';
@@ -53,7 +55,10 @@ export class EtcdDriver implements DcsDriver {
   /** The newest store revision any answer showed: a new watch starts after it, so it misses nothing we saw. */
   private revision: bigint | null = null;
 
+  private connection: EtcdConnection;
+
   constructor(options: DriverOptions, connection: EtcdConnection) {
+    this.connection = connection;
     this.prefix = clusterPrefix(options.namespace, options.scope);
     this.name = options.name;
     this.logger = options.logger;
@@ -279,6 +284,23 @@ export class EtcdDriver implements DcsDriver {
     } catch (e) {
       this.logger.warn({ err: messageOf(e) }, 'etcd3: could not re-time the lease yet; will retry on the next call');
     }
+  }
+
+  /** See DcsDriver.reconfigure: new `hosts` in place (the unchanged endpoints keep their clients). */
+  async reconfigure(section: Record<string, unknown>): Promise<DriverReconfiguration> {
+    const settings = parseEtcdSection(section);
+    for (const warning of settings.warnings) this.logger.warn({ dcs: this.kind }, warning);
+    const next = await loadConnection(settings);
+    const change = planEndpointChange(this.connection, next);
+    if (!change.endpoints) return { applied: [], restartRequired: change.restartRequired };
+    const kept = new Map(this.runner.endpoints.map((e) => [e.url, e]));
+    const fresh = createEndpointClients({ ...this.connection, endpoints: change.endpoints.filter((u) => !kept.has(u)) }, this.timing.retryTimeout * 1000);
+    const list = change.endpoints.map((u) => kept.get(u) ?? fresh.find((f) => f.url === u)!);
+    const before = this.connection.endpoints.join(',');
+    // Calls and the watch on a dropped client fail over to the new list (their retry path).
+    for (const gone of this.runner.replaceEndpoints(list)) gone.client.close();
+    this.connection = { ...this.connection, endpoints: change.endpoints };
+    return { applied: [`etcd3 endpoints: ${before} → ${change.endpoints.join(',')}`], restartRequired: change.restartRequired };
   }
 
   async close(options: { revoke?: boolean } = {}): Promise<void> {

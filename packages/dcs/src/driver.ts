@@ -114,6 +114,14 @@ export interface SessionHold {
   ttl: number;
 }
 
+/** What DcsDriver.reconfigure did. */
+export interface DriverReconfiguration {
+  /** Human-readable changes applied (`etcd3.hosts: 10.0.0.1:2379 → 10.0.0.1:2379,10.0.0.2:2379`). */
+  applied: string[];
+  /** Keys whose change needs an agent restart, each with the reason. */
+  restartRequired: string[];
+}
+
 export interface DcsDriver {
   /** Short name of the backend for logs and metrics (`etcd3`, `zookeeper`, `memory`, ...). */
   readonly kind: string;
@@ -238,6 +246,15 @@ export interface DcsDriver {
    * `DCS_CLOSED` (and `hold()` / `watch()` behave as documented on them).
    */
   close(options?: { revoke?: boolean }): Promise<void>;
+
+  /**
+   * Optional: takes a changed configuration section (a SIGHUP reload) without a new session —
+   * the lock, the member key and the watch carry on. Resolves with what it applied, or with the
+   * keys it cannot change in place (the agent then says a restart is needed for them). Rejects
+   * `DCS_CONFIG` naming the key when the section is invalid, and then changes nothing. A driver
+   * without it takes no section changes until the agent restarts.
+   */
+  reconfigure?(section: Record<string, unknown>): Promise<DriverReconfiguration>;
 }
 
 /**

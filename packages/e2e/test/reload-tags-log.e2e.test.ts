@@ -109,6 +109,27 @@ describe(`SIGHUP reloads tags and log (${DCS})`, () => {
     expect((await apiJson<{ tags?: Record<string, unknown> }>(replica, '/patroni')).tags).toEqual({ nofailover: true, clonefrom: false });
   });
 
+  it('a changed DCS host list: applied in place on etcd, named for a restart on ZooKeeper', async () => {
+    const mark = primary.output().length;
+    const agent = primary.agent!.child.pid;
+    const section = DCS === 'etcd' ? 'etcd3' : 'zookeeper';
+    primary.editConfig((c) => {
+      const dcs = c[section] as { hosts: string[] };
+      // The same server listed twice: a different list that still reaches the one server there is.
+      return { ...c, [section]: { ...dcs, hosts: [...dcs.hosts, ...dcs.hosts] } };
+    });
+    primary.reload();
+    await waitFor(`${primary.name} to reload`, async () => primary.output().slice(mark).includes('reloaded the configuration file'), WAIT_MS);
+    const said = primary.output().slice(mark);
+    if (DCS === 'etcd') expect(said).toMatch(/DCS: etcd3 endpoints: http:\/\/127\.0\.0\.1:\d+ → http:\/\/127\.0\.0\.1:\d+,http:\/\/127\.0\.0\.1:\d+/);
+    else expect(said).toContain('configuration file: zookeeper changed; the zookeeper driver applies it when the agent restarts');
+    // Same agent, still the leader, the lock renewed through the new list.
+    expect(primary.agent!.child.pid).toBe(agent);
+    const later = primary.output().length;
+    await waitFor('a renewal after the reload', async () => /no action\. I am \(\w+\), the leader with the lock/.test(primary.output().slice(later)), WAIT_MS);
+    expect((await cluster.waitForPrimary(WAIT_MS)).name).toBe(primary.name);
+  });
+
   it('a reload naming a certificate that cannot be read changes nothing either', async () => {
     const file = join(logDir, 'patroni.log');
     const before = readFileSync(file, 'utf8').length;
