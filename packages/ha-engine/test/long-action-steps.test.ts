@@ -2,7 +2,7 @@
 // (core/long-action-steps.ts).
 import { describe, expect, it } from 'vitest';
 import type { DemoteMode, FollowTarget, LongAction } from '../src/index.js';
-import { demoteReleasesLock, longActionSteps, primaryStopTimeoutMs, resolveEngineConfig } from '../src/index.js';
+import { demoteReleasesLock, longActionSteps, primaryStopTimeoutMs, resolveEngineConfig, shutdownPlan } from '../src/index.js';
 import type { ClusterConfig } from '@pgha/dcs';
 
 const pg0: FollowTarget = { name: 'pg0', connUrl: 'postgres://pg0:5432/postgres' };
@@ -77,5 +77,20 @@ describe('primary_stop_timeout', () => {
     expect(stopOf('offline')).toMatchObject({ kind: 'stop', mode: 'fast', timeoutMs: 30_000 });
     expect(stopOf('immediate')).not.toHaveProperty('timeoutMs');
     expect(longActionSteps({ kind: 'demote', mode: 'graceful', follow } as LongAction, 60_000).find((s) => s.kind === 'stop')).not.toHaveProperty('timeoutMs');
+  });
+});
+
+describe('a clean shutdown', () => {
+  const config = (dcs: Record<string, unknown>) => resolveEngineConfig(dcs as ClusterConfig).config;
+
+  it('in maintenance mode leaves PostgreSQL running and the lock in place, as Patroni', () => {
+    expect(shutdownPlan(config({ pause: true }), true)).toEqual({ kind: 'leave-running', reason: 'Leader key is not deleted and Postgresql is not stopped due paused state' });
+    expect(shutdownPlan(config({ pause: 'on' }), false).kind).toBe('leave-running');
+  });
+
+  it("otherwise stops, then releases; the leader's stop bounded by primary_stop_timeout in synchronous mode", () => {
+    expect(shutdownPlan(config({}), true)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: null });
+    expect(shutdownPlan(config({ primary_stop_timeout: 20, synchronous_mode: true }), true)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: 20_000 });
+    expect(shutdownPlan(config({ primary_stop_timeout: 20, synchronous_mode: true }), false)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: null });
   });
 });

@@ -147,8 +147,9 @@ export function makeMember(o: {
     async stop() {
       const agent = handle.agent;
       if (!agent) return;
-      outputs.push(agent.output());
       await agent.stop(60_000);
+      // After the stop: what the agent said while shutting down belongs to this run's output.
+      outputs.push(agent.output());
       handle.agent = null;
     },
     async killAgent() {

@@ -18,7 +18,8 @@ import type { ClusterStore, Logger, MemberData } from '@pgha/dcs';
 import { silentLogger } from '@pgha/dcs';
 import type { Decision } from '../core/actions.js';
 import type { LocalEngineSettings } from '../core/config.js';
-import { primaryStopTimeoutMs, resolveEngineConfig } from '../core/config.js';
+import { resolveEngineConfig } from '../core/config.js';
+import { shutdownPlan } from '../core/shutdown.js';
 import { decide } from '../core/decide.js';
 import type { FailsafeAnswer, FailsafeRequest } from '../core/failsafe-ping.js';
 import type { EngineMemory, FailsafeCheck, Intents, IntentKind, MemberIdentity, Snapshot } from '../core/snapshot.js';
@@ -182,9 +183,14 @@ class Loop implements HaLoop {
   async shutdown(): Promise<void> {
     await this.stop();
     const rt = this.#rt;
+    const plan = shutdownPlan(rt.config, this.#lease.held);
+    if (plan.kind === 'leave-running') {
+      rt.log.info(plan.reason);
+      await this.#lease.watchdog('disable');
+      return;
+    }
     try {
-      // The leader's own stop is bounded like a demote's (primary_stop_timeout in synchronous mode).
-      const stopMs = this.#lease.held ? primaryStopTimeoutMs(rt.config) : null;
+      const stopMs = plan.stopTimeoutMs;
       await withDeadline(rt.clock, startTimeoutMs(rt), 'stopping PostgreSQL', (signal) => rt.postgres.stop({ mode: 'fast', ...(stopMs !== null ? { timeoutMs: stopMs } : {}) }, signal));
     } catch (e) {
       rt.log.error({ err: errorMessage(e) }, 'PostgreSQL shutdown failed, leader key not removed');
