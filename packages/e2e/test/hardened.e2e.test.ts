@@ -7,26 +7,15 @@
  *
  * The whole e2e suite runs in this mode with PGHA_E2E_HARDENED=1 (docs/security.md).
  */
-import { execFile } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUPERUSER, startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { WAIT_MS, tail, waitForStreaming } from './support/cluster-checks.js';
+import { patronictl } from './support/mixed.js';
 import { api } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 
-/** Patroni's patronictl on the member's own YAML; stdout+stderr whatever the exit code. */
-function patronictl(cluster: LocalCluster, member: MemberHandle, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      '/usr/bin/patronictl',
-      ['-c', member.configPath, ...args],
-      { timeout: 120_000, env: { ...process.env, HOME: cluster.root, PGPASSWORD: SUPERUSER.password, PAGER: 'cat' } },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
-    );
-  });
-}
 
 /** An https POST trusting the cluster's CA, without a client certificate or without a password. */
 function stranger(cluster: LocalCluster, m: MemberHandle, withCert: boolean): Promise<number | string> {
