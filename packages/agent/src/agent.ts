@@ -3,7 +3,7 @@
  * lives here: the engine decides, the controller and the DCS driver act, the API reports.
  */
 import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
-import { createHaLoop, createHttpPeerProbe, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
+import { createHaLoop, createHttpPeerProbe, engineTiming, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
@@ -47,12 +47,6 @@ export function splitHostPort(text: string): { host: string; port: number } {
   if (!m) throw new Error(`expected host:port, got ${JSON.stringify(text)}`);
   const host = m[1] ?? m[2] ?? '';
   return { host: host === '' || host === '*' ? '0.0.0.0' : host, port: Number(m[3]) };
-}
-
-function dynamicTiming(config: AgentConfig): { ttl: number; loopWait: number; retryTimeout: number } {
-  const dcs = (config.bootstrap?.dcs ?? {}) as Tree;
-  const num = (v: unknown, d: number) => (typeof v === 'number' && v > 0 ? v : typeof v === 'string' && Number(v) > 0 ? Number(v) : d);
-  return { ttl: num(dcs['ttl'], 30), loopWait: num(dcs['loop_wait'], 10), retryTimeout: num(dcs['retry_timeout'], 10) };
 }
 
 export interface RunningAgent {
@@ -117,7 +111,9 @@ export async function startAgent(options: {
   const logging: Logging | null = options.logger ? null : createLogging(config.log as Parameters<typeof createLogging>[0]);
   const logger = options.logger ?? logging!.root;
   const named = (name: Parameters<Logging['named']>[0]): PinoLogger => (logging ? logging.named(name) : logger.child({ name }));
-  const timing = dynamicTiming(config);
+  // The session is timed before any `config` key is read: from bootstrap.dcs, as the engine
+  // resolves it (its safety correction included); the first cycle re-times it from the DCS.
+  const timing = engineTiming(config.bootstrap?.dcs as Tree | undefined);
   const clock = nodeClock;
 
   const importers = [(specifier: string) => import(specifier)];

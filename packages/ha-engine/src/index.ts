@@ -15,6 +15,7 @@ export * from './core/member-data.js';
 export * from './core/history.js';
 export * from './core/lease.js';
 export * from './core/long-action-steps.js';
+export * from './core/wake-events.js';
 export * from './runtime/peer-status.js';
 export * from './runtime/ports.js';
 export * from './runtime/deadline.js';

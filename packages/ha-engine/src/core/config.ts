@@ -221,6 +221,24 @@ export function resolveEngineConfig(
   };
 }
 
+/** The three durations that time the DCS session. */
+export interface EngineTiming {
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+}
+
+/**
+ * ttl, loop_wait and retry_timeout as the engine would run on `dynamic` (bounds, defaults and the
+ * `loop_wait + 2*retry_timeout <= ttl` correction of resolveEngineConfig): what the agent opens
+ * its DCS session with before the first cycle has read the `config` key, so that the session is
+ * never timed by values the engine itself would refuse. Warnings are left to the first cycle.
+ */
+export function engineTiming(dynamic: ClusterConfig | null | undefined): EngineTiming {
+  const { ttl, loopWait, retryTimeout } = resolveEngineConfig(dynamic).config;
+  return { ttl, loopWait, retryTimeout };
+}
+
 function synchronousModeOf(v: unknown, warnings: string[]): SynchronousMode {
   const mode = readSynchronousMode(v);
   if (mode !== null) return mode;
