@@ -4,7 +4,7 @@
  * keeps the controller's last full state for the REST API (server version, replication rows),
  * so answering the API needs no query of its own.
  */
-import type { FollowTarget, LocalPostgresState, PostgresPort, SlotPlan, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
+import { ourWalPosition, type FollowTarget, type LocalPostgresState, type PostgresPort, type SlotPlan, type SlotSyncReport, type StartOptions, type StopOptions, type SynchronousStandbySetting } from '@pgha/ha-engine';
 import { parseConnUrl, type TimelineHistory } from '@pgha/dcs';
 import {
   type PostgresController,
@@ -24,6 +24,15 @@ export function replicationSource(target: FollowTarget): ReplicationSource {
   }
   if (target.noStream) source.noStream = true;
   return source;
+}
+
+/**
+ * PostgreSQL's "requested WAL segment ... has already been removed": the WAL a slot's restart
+ * position needs is no longer on this server. pg_replication_slot_advance reports it with the
+ * SQLSTATE of any missing file (58P01), so the message is what tells it apart.
+ */
+export function isWalRemoved(e: unknown): boolean {
+  return e instanceof Error && /has already been removed/.test(e.message);
 }
 
 export interface PostgresPortAdapter extends PostgresPort {
@@ -52,11 +61,8 @@ export function adaptPostgresController(controller: PostgresController): Postgre
     const pg = await controller.state();
     last = pg;
     const role = pg.role === 'unknown' ? null : pg.role;
-    const lsn = pg.running
-      ? pg.role === 'primary'
-        ? pg.currentLsn
-        : Math.max(pg.receivedLsn ?? 0, pg.replayedLsn ?? 0) || null
-      : pg.checkpointLsn;
+    // Which of the positions read counts as ours is the engine's rule (core/wal-position.ts).
+    const lsn = ourWalPosition(pg);
     // A replica adopted after an agent restart: the controller read its upstream back from the
     // configuration; the member name is what it was configured with.
     if (following === null && role === 'replica' && pg.following?.name) following = pg.following.name;
@@ -126,8 +132,9 @@ export function adaptPostgresController(controller: PostgresController): Postgre
       // checkpoint_after_promote); it runs after the promotion is reported, not before.
       void controller.checkpoint().catch(() => {});
     },
-    async syncSlots(plan: SlotPlan) {
+    async syncSlots(plan: SlotPlan): Promise<SlotSyncReport> {
       const failures: string[] = [];
+      const walRemoved: string[] = [];
       const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
         try {
           await fn();
@@ -148,13 +155,13 @@ export function adaptPostgresController(controller: PostgresController): Postgre
           try {
             await controller.advanceSlot(a.name, a.database, a.lsn);
           } catch (e) {
-            // The copy predates this replica's WAL: it can never move; copy it again instead.
-            if (e instanceof Error && /has already been removed/.test(e.message)) await controller.dropSlot(a.name);
+            // Mapped to a typed outcome; what to do about it (drop the copy) is the engine's rule.
+            if (isWalRemoved(e)) walRemoved.push(a.name);
             throw e;
           }
         });
       }
-      if (failures.length > 0) throw new Error(failures.join('\n'));
+      return { failures, walRemoved };
     },
     async copyLogicalSlots(source, slots) {
       const states = await controller.readLogicalSlotStates(replicationSource(source), slots);

@@ -10,7 +10,7 @@
  * hangs delays nothing but itself.
  */
 import type { TimelineHistory } from '@pgha/dcs';
-import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from '../core/actions.js';
+import type { FollowTarget, SlotPlan, SlotSyncReport, StopMode, SynchronousStandbySetting } from '../core/actions.js';
 import type { FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
 
 // Time, for the loop, the safety deadline and the deadlines of calls: the shared Clock (monotonic
@@ -96,9 +96,10 @@ export interface PostgresPort {
 
   /**
    * Carries out a slot plan: drops, then creates, then advances, each step on its own; a failed
-   * step does not stop the others. Rejects afterwards with the failures, one per line.
+   * step does not stop the others. Resolves with what failed (the engine decides what follows,
+   * core/slots.ts slotRepairPlan); rejects only when the plan could not be attempted at all.
    */
-  syncSlots(plan: SlotPlan, signal: AbortSignal): Promise<void>;
+  syncSlots(plan: SlotPlan, signal: AbortSignal): Promise<SlotSyncReport>;
 
   /**
    * Reads the state of the named logical slots from `source` (the primary) and writes them into
