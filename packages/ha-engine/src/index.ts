@@ -17,6 +17,7 @@ export * from './core/lease.js';
 export * from './core/long-action-steps.js';
 export * from './core/wake-events.js';
 export * from './core/wal-position.js';
+export * from './core/manual-failover.js';
 export * from './runtime/peer-status.js';
 export * from './runtime/ports.js';
 export * from './runtime/deadline.js';
