@@ -151,6 +151,45 @@ describe('slot plans', () => {
   });
 });
 
+describe('dynamic configuration applied to PostgreSQL', () => {
+  it('gives the port each stored version once, and again at the next read after a failure', async () => {
+    r = rig();
+    const t = r;
+    const base = t.world.port('pg0');
+    const applied: string[] = [];
+    let fail = false;
+    const applyDynamicConfig = async (config: { version: string }) => {
+      applied.push(config.version);
+      return !fail;
+    };
+    const postgres = new Proxy(base, {
+      get: (target, key) => {
+        if (key === 'applyDynamicConfig') return applyDynamicConfig;
+        const v: unknown = Reflect.get(target, key);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const pg0 = t.engine('pg0', { postgres });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock === true && t.world.writablePrimaries().includes('pg0'), 30_000);
+    await t.advance(30_000);
+    const admin = t.dcs.store('admin');
+    const first = (await admin.loadCluster()).config?.version;
+    expect(applied).toEqual([first]);
+
+    fail = true;
+    expect(await admin.setConfig({ ttl: 30, loop_wait: 10, retry_timeout: 10, postgresql: { parameters: { work_mem: '8MB' } } })).toBe(true);
+    const second = (await admin.loadCluster()).config?.version as string;
+    await t.advance(500);
+    expect(applied.filter((v) => v === second)).toHaveLength(1);
+    fail = false;
+    await t.advance(10_000);
+    expect(applied.filter((v) => v === second)).toHaveLength(2);
+    await t.advance(30_000);
+    expect(applied.filter((v) => v === second)).toHaveLength(2);
+  });
+});
+
 describe('DCS faults from the primary', () => {
   it('unreachable: serves while the lease is valid, stops at the safety deadline; the replica takes over after expiry', async () => {
     const { rig: t, engines } = await cluster();

@@ -5,7 +5,7 @@
  * so answering the API needs no query of its own.
  */
 import { ourWalPosition, type FollowTarget, type LocalPostgresState, type PostgresPort, type SlotPlan, type SlotSyncReport, type StartOptions, type StopOptions, type SynchronousStandbySetting } from '@pgha/ha-engine';
-import { parseConnUrl, type TimelineHistory } from '@pgha/dcs';
+import { parseConnUrl, type ClusterConfig, type TimelineHistory, type Versioned } from '@pgha/dcs';
 import {
   type PostgresController,
   type PostgresState,
@@ -52,7 +52,12 @@ function dataDirectoryOf(pg: PostgresState): LocalPostgresState['dataDirectory']
   }
 }
 
-export function adaptPostgresController(controller: PostgresController): PostgresPortAdapter {
+export interface PostgresPortAdapterOptions {
+  /** Carries out the engine's `applyDynamicConfig` (dynamic-config.ts); absent, the port has none. */
+  applyDynamicConfig?: (config: Versioned<ClusterConfig>) => Promise<boolean>;
+}
+
+export function adaptPostgresController(controller: PostgresController, options: PostgresPortAdapterOptions = {}): PostgresPortAdapter {
   let last: PostgresState | null = null;
   /** The member the server was last told to follow (the controller knows hosts, not names). */
   let following: string | null = null;
@@ -195,6 +200,7 @@ export function adaptPostgresController(controller: PostgresController): Postgre
             : { kind: 'priority', count: setting.count, names: setting.names };
       await controller.setSynchronousStandbyNames(spec);
     },
+    ...(options.applyDynamicConfig ? { applyDynamicConfig: options.applyDynamicConfig } : {}),
     async timelineHistory(): Promise<TimelineHistory> {
       const entries = await controller.readTimelineHistory();
       return entries.map((e) => ({ timeline: e.timeline, lsn: e.lsn, reason: e.reason, timestamp: e.timestamp }));

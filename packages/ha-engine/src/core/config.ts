@@ -269,8 +269,12 @@ function lagOnSyncnode(v: unknown, warnings: string[]): number {
   return -1;
 }
 
-/** `slots: {name: {type: physical}}` or `{name: {type: logical, database, plugin}}`. */
-function permanentSlotsOf(v: unknown, warnings: string[]): SlotSpec[] {
+/**
+ * `slots: {name: {type: physical}}` or `{name: {type: logical, database, plugin}}` (a `type` left
+ * out is logical when `database` or `plugin` is given). Malformed entries are skipped, each with a
+ * warning pushed onto `warnings`.
+ */
+export function permanentSlotsOf(v: unknown, warnings: string[] = []): SlotSpec[] {
   if (v === undefined || v === null) return [];
   if (typeof v !== 'object' || Array.isArray(v)) {
     warnings.push(`config.slots: expected a mapping of slot name to {type, database, plugin}, got ${showValue(v)}; ignored`);

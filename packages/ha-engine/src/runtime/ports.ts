@@ -9,7 +9,7 @@
  * abort. The loop also bounds every call it waits for with its own deadline, so a port that
  * hangs delays nothing but itself.
  */
-import type { TimelineHistory } from '@pgha/dcs';
+import type { ClusterConfig, TimelineHistory, Versioned } from '@pgha/dcs';
 import type { FollowTarget, SlotPlan, SlotSyncReport, StopMode, SynchronousStandbySetting } from '../core/actions.js';
 import type { FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
 
@@ -120,6 +120,15 @@ export interface PostgresPort {
    * switch, with the file's modification time as `timestamp` (ISO 8601) where known.
    */
   timelineHistory(signal: AbortSignal): Promise<TimelineHistory>;
+
+  /**
+   * Applies a dynamic configuration (the DCS `config` key as stored) to PostgreSQL: the part of
+   * its `postgresql` section that may apply (core/dynamic-postgresql.ts), sanitized, written and
+   * reloaded. Called when a read shows a version not applied yet, before the cycle decides.
+   * Resolves true once applied (the version then counts as applied), false to be called again
+   * at the next read; never needs to reject. Optional: without it the settings stay as started.
+   */
+  applyDynamicConfig?(config: Versioned<ClusterConfig>, signal: AbortSignal): Promise<boolean>;
 }
 
 /** Who to probe: a member's name and its `api_url` (`http://host:8008/patroni`). */
