@@ -78,6 +78,7 @@ export function adaptPostgresController(controller: PostgresController, options:
       state: pg.lifecycle,
       role,
       timeline: pg.timeline,
+      checkpointTimeline: pg.checkpointTimeline,
       lsn,
       receivedLsn: pg.receivedLsn,
       replayedLsn: pg.replayedLsn,
