@@ -2,8 +2,8 @@
  * The agent: reads the configuration, builds every part and wires them together. No HA logic
  * lives here: the engine decides, the controller and the DCS driver act, the API reports.
  */
-import { createClusterStore, loadDriver, type Cluster, type ClusterStore, type DcsDriver } from '@pgha/dcs';
-import { createHaLoop, createHttpPeerProbe, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
+import { createClusterStore, loadDriver, type ClusterStore, type DcsDriver } from '@pgha/dcs';
+import { allowedDynamicPostgresql, createHaLoop, createHttpPeerProbe, engineTiming, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
@@ -15,7 +15,7 @@ import { applyEnvironment, configurationFromEnvironment } from './config/environ
 export { takeEnvironment } from './config/environment.js';
 import { parseConfigText, readConfigSource } from './config/source.js';
 import { validateAgentConfig, type AgentConfig } from './config/schema.js';
-import { allowedDynamicPostgresql, createDynamicConfigApplier } from './dynamic-config.js';
+import { createDynamicConfigApplier } from './dynamic-config.js';
 import { createLogging, type Logging } from './logging/index.js';
 import { ensureUniqueName } from './unique-name.js';
 import { buildWatchdog } from './watchdog-wiring.js';
@@ -47,12 +47,6 @@ export function splitHostPort(text: string): { host: string; port: number } {
   if (!m) throw new Error(`expected host:port, got ${JSON.stringify(text)}`);
   const host = m[1] ?? m[2] ?? '';
   return { host: host === '' || host === '*' ? '0.0.0.0' : host, port: Number(m[3]) };
-}
-
-function dynamicTiming(config: AgentConfig): { ttl: number; loopWait: number; retryTimeout: number } {
-  const dcs = (config.bootstrap?.dcs ?? {}) as Tree;
-  const num = (v: unknown, d: number) => (typeof v === 'number' && v > 0 ? v : typeof v === 'string' && Number(v) > 0 ? Number(v) : d);
-  return { ttl: num(dcs['ttl'], 30), loopWait: num(dcs['loop_wait'], 10), retryTimeout: num(dcs['retry_timeout'], 10) };
 }
 
 export interface RunningAgent {
@@ -117,7 +111,9 @@ export async function startAgent(options: {
   const logging: Logging | null = options.logger ? null : createLogging(config.log as Parameters<typeof createLogging>[0]);
   const logger = options.logger ?? logging!.root;
   const named = (name: Parameters<Logging['named']>[0]): PinoLogger => (logging ? logging.named(name) : logger.child({ name }));
-  const timing = dynamicTiming(config);
+  // The session is timed before any `config` key is read: from bootstrap.dcs, as the engine
+  // resolves it (its safety correction included); the first cycle re-times it from the DCS.
+  const timing = engineTiming(config.bootstrap?.dcs as Tree | undefined);
   const clock = nodeClock;
 
   const importers = [(specifier: string) => import(specifier)];
@@ -215,10 +211,8 @@ export async function startAgent(options: {
     logger: named('patroni.postgresql'),
     primaryRoleName: 'master',
   });
-  const postgres = adaptPostgresController(controller);
-
   // The DCS `config` key's `postgresql` part reaches the controller through the command rule and
-  // the sanitizer (dynamic-config.ts), as soon as a read shows it changed.
+  // the sanitizer (dynamic-config.ts) when the engine's read shows a version not applied yet.
   const dynamicConfig = createDynamicConfigApplier({
     controller,
     logger,
@@ -226,20 +220,7 @@ export async function startAgent(options: {
     localPostgresql: () => controllerSection,
     ...(bootstrapDynamic ? { initial: bootstrapDynamic } : {}),
   });
-  const applyDynamic = (cluster: Cluster) => dynamicConfig.apply(cluster);
-  const observedStore: ClusterStore = Object.create(store, {
-    loadCluster: {
-      // Configurable: a Proxy over this object (DCS call metrics) must be allowed to return a
-      // wrapper; a non-configurable data property would make every call throw a TypeError.
-      configurable: true,
-      writable: true,
-      value: async (...args: Parameters<ClusterStore['loadCluster']>) => {
-        const cluster = await store.loadCluster(...args);
-        await applyDynamic(cluster);
-        return cluster;
-      },
-    },
-  }) as ClusterStore;
+  const postgres = adaptPostgresController(controller, { applyDynamicConfig: (config) => dynamicConfig.apply(config) });
 
   const identity: Identity = { name: config.name, scope: config.scope, patroniVersion: PATRONI_COMPATIBLE_VERSION, pghaVersion: PGHA_VERSION, tags };
 
@@ -266,7 +247,7 @@ export async function startAgent(options: {
   const loop = createHaLoop({
     me,
     watchdog: watchdog.port,
-    store: instrumentStore(observedStore, apiMetrics, clock),
+    store: instrumentStore(store, apiMetrics, clock),
     postgres,
     peers: createHttpPeerProbe({ fetch: peerHttp, headers: apiHeaders }),
     clock,
@@ -400,4 +381,3 @@ export async function startAgent(options: {
   });
 }
 
-export { withSlotFeedback } from './dynamic-config.js';

@@ -26,7 +26,7 @@
  * `touchMember`), so a missed check cannot make two primaries.
  */
 import { isDcsError, PghaError, type Cluster, type ClusterStore, type DcsDriver, type Member } from '@pgha/dcs';
-import type { Clock, PeerFetch } from '@pgha/ha-engine';
+import { engineTiming, type Clock, type PeerFetch } from '@pgha/ha-engine';
 import type { Logger } from 'pino';
 
 /** Thrown when another live agent holds our name; `bin.ts` prints the message as one line and exits 1. */
@@ -102,12 +102,13 @@ function foreignHolder(cluster: Cluster, o: UniqueNameCheck): (Member & { owner:
   return member as Member & { owner: string };
 }
 
-/** ttl + loop_wait from the DCS `config` key, in ms, when it has them. */
+/** ttl + loop_wait of the DCS `config` key as the engine resolves it, in ms; null without the key. */
 function windowMs(cluster: Cluster, o: UniqueNameCheck): number | null {
   const config = cluster.config?.value;
   if (!config) return null;
-  const seconds = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback);
-  return (Math.max(seconds(config['ttl'], o.ttl), o.ttl) + seconds(config['loop_wait'], o.loopWait)) * 1000;
+  // ttl and loop_wait as the engine runs them (the previous run's session was timed so).
+  const timing = engineTiming(config);
+  return (Math.max(timing.ttl, o.ttl) + timing.loopWait) * 1000;
 }
 
 /** Whether anything answers HTTP at `apiUrl` (any status: an agent that answers is alive). */

@@ -2,7 +2,7 @@
  * Builds the engine's WatchdogPort from the `watchdog:` section, and adds `watchdog_failed` to
  * GET /patroni when `required` cannot be met (peers read it and skip this member).
  */
-import type { EngineConfig, WatchdogPort } from '@pgha/ha-engine';
+import { watchdogTiming, type EngineConfig, type WatchdogPort } from '@pgha/ha-engine';
 import type { ApiSnapshot } from '@pgha/rest-api';
 import { createWatchdog, parseWatchdogConfig, type Watchdog, type WatchdogLogger } from '@pgha/watchdog';
 
@@ -34,11 +34,8 @@ export function buildWatchdog(options: {
   for (const w of warnings) options.logger.warn(w);
   const watchdog = createWatchdog({
     config,
-    timing: () => {
-      const c = options.engineConfig();
-      const lease = options.leaseSeconds?.() ?? null;
-      return { ttl: lease !== null && Number.isFinite(lease) && lease > 0 ? Math.min(c.ttl, lease) : c.ttl, loopWait: c.loopWait };
-    },
+    // The rule (the shorter of ttl and the granted lease) is the engine's (core/lease.ts).
+    timing: () => watchdogTiming(options.engineConfig(), options.leaseSeconds?.() ?? null),
     logger: options.logger,
   });
   const port: WatchdogPort = {

@@ -275,13 +275,3 @@ describe('configuration', () => {
     expect(() => applyEnvironment({}, { PATRONI_RESTAPI_REQUEST_QUEUE_SIZE: 'many' })).toThrow(EnvironmentError);
   });
 });
-
-describe('dynamic configuration applied to PostgreSQL', () => {
-  it('turns hot_standby_feedback on when permanent logical slots exist, unless the DBA set it', async () => {
-    const { withSlotFeedback } = await import('../src/agent.js');
-    const logical = { slots: { cdc: { type: 'logical', database: 'postgres', plugin: 'pgoutput' } }, postgresql: { parameters: { work_mem: '4MB' } } };
-    expect(withSlotFeedback(logical).parameters).toEqual({ work_mem: '4MB', hot_standby_feedback: 'on' });
-    expect(withSlotFeedback({ ...logical, postgresql: { parameters: { hot_standby_feedback: 'off' } } }).parameters).toEqual({ hot_standby_feedback: 'off' });
-    expect(withSlotFeedback({ slots: { keep: { type: 'physical' } } })).toEqual({});
-  });
-});

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type ClusterStore } from '@pgha/dcs';
+import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type Cluster, type ClusterConfig, type ClusterStore, type Versioned } from '@pgha/dcs';
 import { bootstrapSectionSchema, createPostgresController, postgresqlSectionSchema, type PostgresController, type RunAs } from '@pgha/postgres-controller';
 import { createDynamicConfigApplier } from '../src/dynamic-config.js';
 import { eventually, freePort, ownedTempDir, postgresBinDir, postgresUser } from '../../postgres-controller/test/fixtures/postgres.js';
@@ -31,6 +31,12 @@ let local: Record<string, unknown>;
 async function show(name: string): Promise<string> {
   const { stdout } = await run(join(bin, 'psql'), ['-h', dir.path, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-Atc', `SHOW ${name}`]);
   return stdout.trim();
+}
+
+/** The `config` key as read (the engine hands the applier exactly this). */
+function storedConfig(cluster: Cluster): Versioned<ClusterConfig> {
+  if (!cluster.config) throw new Error('no config key');
+  return cluster.config;
 }
 
 const conf = () => readFile(join(dir.path, 'data', 'postgresql.conf'), 'utf8');
@@ -97,7 +103,7 @@ describe('DCS commands and postgresql.allow_dcs_commands, on a running standby',
     expect(await admin.setConfig(dynamic, null)).toBe(true);
     const { warnings, logger } = recordingLogger();
     const applier = createDynamicConfigApplier({ controller, logger, allowDcsCommands: false, localPostgresql: () => local });
-    await applier.apply(await reader.loadCluster());
+    expect(await applier.apply(storedConfig(await reader.loadCluster()))).toBe(true);
 
     const text = await conf();
     expect(text).not.toContain('archive_cleanup_command');
@@ -115,7 +121,7 @@ describe('DCS commands and postgresql.allow_dcs_commands, on a running standby',
 
     // Said once per change: another write of the key (a pause) that drops the same keys is quiet.
     expect(await admin.setConfig({ ...dynamic, pause: true })).toBe(true);
-    await applier.apply(await reader.loadCluster());
+    expect(await applier.apply(storedConfig(await reader.loadCluster()))).toBe(true);
     expect(warnings).toHaveLength(2);
     expect(await conf()).not.toContain('archive_cleanup_command');
   }, 60_000);
@@ -123,7 +129,7 @@ describe('DCS commands and postgresql.allow_dcs_commands, on a running standby',
   it('switch on: the DCS archive_cleanup_command reaches postgresql.conf and the running server', async () => {
     const { warnings, logger } = recordingLogger();
     const applier = createDynamicConfigApplier({ controller, logger, allowDcsCommands: true, localPostgresql: () => local });
-    await applier.apply(await reader.loadCluster());
+    expect(await applier.apply(storedConfig(await reader.loadCluster()))).toBe(true);
     expect(await conf()).toContain(`archive_cleanup_command = '${CLEANUP}'`);
     await eventually('the reload', async () => (await show('archive_cleanup_command')) === CLEANUP);
     // Local values still win over the DCS, as in Patroni.

@@ -1,6 +1,6 @@
 // The engine's view of the configuration: Patroni's defaults, aliases, lenient reading.
 import { describe, expect, it } from 'vitest';
-import { resolveEngineConfig } from '../src/index.js';
+import { engineTiming, resolveEngineConfig } from '../src/index.js';
 
 describe('resolveEngineConfig', () => {
   it("uses Patroni's defaults", () => {
@@ -62,5 +62,26 @@ describe('resolveEngineConfig', () => {
     expect(warnings).toEqual(['config: the rule "loop_wait + 2*retry_timeout <= ttl" is violated (ttl 10, loop_wait 5, retry_timeout 5); running with loop_wait 1 and retry_timeout 4.5']);
     expect([config.loopWait, config.retryTimeout]).toEqual([1, 4.5]);
     expect(resolveEngineConfig({ ttl: 10, loop_wait: 1, retry_timeout: 3 }).warnings).toEqual([]);
+  });
+});
+
+// Moved from the agent (issue #19): the DCS session opened at start is timed as the engine would
+// run, not by a second parser without the safety correction.
+describe('engineTiming', () => {
+  it('is the defaults without a configuration', () => {
+    expect(engineTiming(undefined)).toEqual({ ttl: 30, loopWait: 10, retryTimeout: 10 });
+  });
+
+  it('reads numbers and numeric strings', () => {
+    expect(engineTiming({ ttl: '20', loop_wait: 2, retry_timeout: '5' })).toEqual({ ttl: 20, loopWait: 2, retryTimeout: 5 });
+  });
+
+  it('applies loop_wait + 2*retry_timeout <= ttl', () => {
+    expect(engineTiming({ ttl: 10, loop_wait: 10, retry_timeout: 3 })).toEqual({ ttl: 10, loopWait: 4, retryTimeout: 3 });
+    expect(engineTiming({ ttl: 10, loop_wait: 5, retry_timeout: 5 })).toEqual({ ttl: 10, loopWait: 1, retryTimeout: 4.5 });
+  });
+
+  it('falls back to the default for a value out of bounds', () => {
+    expect(engineTiming({ ttl: 1e7 }).ttl).toBe(30);
   });
 });

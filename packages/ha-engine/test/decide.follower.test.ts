@@ -165,6 +165,8 @@ describe('rejoining after a divergence', () => {
     const members = cluster.members.map((m) => (m.name === 'pg2' ? member('pg2', { role: 'primary', timeline: 2, checkpoint_after_promote: false }) : m));
     const d = decide({ ...s, cluster: { ...cluster, members } });
     expect(summary(d)).toEqual({ rule: 'postgres-down', reason: 'Waiting for checkpoint on pg2 before rewind', actions: [] });
+    // It looks again soon rather than a whole loop_wait later: the checkpoint normally takes moments.
+    expect(d.wakeAfterMs).toBe(1_000);
   });
 
   it('re-clones when pg_rewind is not possible and diverged timelines may be removed', () => {

@@ -2,7 +2,7 @@
 // the fence, and that a paused cluster is never fenced.
 import { describe, expect, it } from 'vitest';
 import type { LocalPostgresState, RunningAction } from '../src/index.js';
-import { fencePlan, mayTakeWrites, startsWritable, watchdogAfterRenewal } from '../src/index.js';
+import { fencePlan, mayTakeWrites, startsWritable, watchdogAfterRenewal, watchdogTiming } from '../src/index.js';
 
 const local = (role: 'primary' | 'replica', running = true): LocalPostgresState => ({
   dataDirectory: 'initialized',
@@ -92,5 +92,23 @@ describe('watchdogAfterRenewal', () => {
   it('leaves it disarmed in maintenance mode and while a demote runs', () => {
     expect(watchdogAfterRenewal({ armed: false, paused: true, running: null })).toBe('none');
     expect(watchdogAfterRenewal({ armed: false, paused: false, running: running('demote') })).toBe('none');
+  });
+});
+
+// Moved from the agent's watchdog wiring (issue #19): the watchdog's ttl is the lease the DCS granted.
+describe('watchdogTiming', () => {
+  const config = { ttl: 30, loopWait: 10 };
+
+  it('is the ttl and loop_wait when the lease is the ttl or longer', () => {
+    expect(watchdogTiming(config, 30)).toEqual({ ttl: 30, loopWait: 10 });
+    expect(watchdogTiming(config, 40)).toEqual({ ttl: 30, loopWait: 10 });
+  });
+
+  it('is the granted lease when the DCS cut it below the ttl (a ZooKeeper session)', () => {
+    expect(watchdogTiming(config, 12)).toEqual({ ttl: 12, loopWait: 10 });
+  });
+
+  it('ignores an unknown or unusable lease', () => {
+    for (const lease of [null, 0, -5, Number.NaN, Number.POSITIVE_INFINITY]) expect(watchdogTiming(config, lease)).toEqual({ ttl: 30, loopWait: 10 });
   });
 });

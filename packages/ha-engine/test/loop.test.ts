@@ -3,7 +3,7 @@
 // deadline, a hung PostgreSQL, fatal conditions and shutdown.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterStore, MemberData } from '@pgha/dcs';
-import type { PeerProbe, PeerStatus, PostgresPort, WatchdogPort } from '../src/index.js';
+import type { PeerProbe, PeerStatus, PostgresPort, SlotPlan, WatchdogPort } from '../src/index.js';
 import { unreachable } from '../src/index.js';
 import type { Engine, Rig } from './fixtures/engines.js';
 import { lastReason, rig } from './fixtures/engines.js';
@@ -116,6 +116,77 @@ describe('background actions', () => {
     expect(engines['pg1']?.reports.some((x) => x.reason.startsWith('promoted'))).toBe(false);
     await t.until(() => lastReason(pg0) === 'no action. I am (pg0), the leader with the lock', 60_000);
     expect(t.world.writablePrimaries()).toEqual(['pg0']);
+  });
+});
+
+describe('slot plans', () => {
+  it('a slot copy reported as having lost its WAL is dropped in the same action (core slotRepairPlan)', async () => {
+    r = rig();
+    const t = r;
+    const base = t.world.port('pg0');
+    const plans: SlotPlan[] = [];
+    // The port reports every plan with a create as having found the copy `ghost` without its WAL.
+    const syncSlots = async (plan: SlotPlan, signal: AbortSignal) => {
+      plans.push(plan);
+      const report = await base.syncSlots(plan, signal);
+      return plan.create.length > 0 ? { failures: ['advance slot ghost: requested WAL segment 000000010000000000000001 has already been removed'], walRemoved: ['ghost'] } : report;
+    };
+    // The fake's own methods, bound to it (they use private fields), with syncSlots replaced.
+    const postgres = new Proxy(base, {
+      get: (target, key) => {
+        if (key === 'syncSlots') return syncSlots;
+        const v: unknown = Reflect.get(target, key);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const pg0 = t.engine('pg0', { postgres });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock === true && t.world.writablePrimaries().includes('pg0'), 30_000);
+    await t.dcs.store('pg7').touchMember({ conn_url: 'postgres://127.0.0.1:5439/postgres', api_url: 'http://127.0.0.1:8099/patroni', state: 'running', role: 'replica', tags: {}, extra: {} });
+    await t.advance(500);
+    const first = plans.findIndex((p) => p.create.some((c) => c.name === 'pg7'));
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(plans[first + 1]).toEqual({ create: [], drop: ['ghost'], advance: [] });
+    expect(pg0.logs.some((l) => l.msg === 'failed to sync the replication slots' && /has already been removed/.test(String((l.obj as { err?: unknown }).err)))).toBe(true);
+  });
+});
+
+describe('dynamic configuration applied to PostgreSQL', () => {
+  it('gives the port each stored version once, and again at the next read after a failure', async () => {
+    r = rig();
+    const t = r;
+    const base = t.world.port('pg0');
+    const applied: string[] = [];
+    let fail = false;
+    const applyDynamicConfig = async (config: { version: string }) => {
+      applied.push(config.version);
+      return !fail;
+    };
+    const postgres = new Proxy(base, {
+      get: (target, key) => {
+        if (key === 'applyDynamicConfig') return applyDynamicConfig;
+        const v: unknown = Reflect.get(target, key);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const pg0 = t.engine('pg0', { postgres });
+    pg0.loop.start();
+    await t.until(() => pg0.loop.status().holdsLock === true && t.world.writablePrimaries().includes('pg0'), 30_000);
+    await t.advance(30_000);
+    const admin = t.dcs.store('admin');
+    const first = (await admin.loadCluster()).config?.version;
+    expect(applied).toEqual([first]);
+
+    fail = true;
+    expect(await admin.setConfig({ ttl: 30, loop_wait: 10, retry_timeout: 10, postgresql: { parameters: { work_mem: '8MB' } } })).toBe(true);
+    const second = (await admin.loadCluster()).config?.version as string;
+    await t.advance(500);
+    expect(applied.filter((v) => v === second)).toHaveLength(1);
+    fail = false;
+    await t.advance(10_000);
+    expect(applied.filter((v) => v === second)).toHaveLength(2);
+    await t.advance(30_000);
+    expect(applied.filter((v) => v === second)).toHaveLength(2);
   });
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from '@pgha/dcs';
 import type { LocalSlot, Snapshot } from '../src/index.js';
-import { COPY_SLOTS_LABEL, decide, resolveEngineConfig } from '../src/index.js';
+import { COPY_SLOTS_LABEL, decide, resolveEngineConfig, slotRepairPlan } from '../src/index.js';
 import { NOW, actionOf, clusterWithLeader, config, leaderSnapshot, member, runningReplica, snapshot, summary } from './fixtures/snapshots.js';
 
 const PERMANENT = {
@@ -173,5 +173,22 @@ describe('on a replica', () => {
     const actions = summary(decide(s)).actions;
     expect(actions).toContain('follow(pg0)');
     expect(actions.some((a) => a.startsWith('sync_slots'))).toBe(false);
+  });
+});
+
+// Moved from the agent's PostgreSQL adapter (issue #19): the adapter reports the outcome, the
+// engine decides that a copy whose WAL is gone is dropped (and copied again by a later cycle).
+describe('slotRepairPlan', () => {
+  it('drops the logical slot copies that cannot advance because their WAL is gone', () => {
+    expect(slotRepairPlan({ failures: ['advance slot cdc: requested WAL segment has already been removed'], walRemoved: ['cdc', 'alpha', 'cdc'] })).toEqual({
+      create: [],
+      drop: ['alpha', 'cdc'],
+      advance: [],
+    });
+  });
+
+  it('asks for nothing after other failures, or none', () => {
+    expect(slotRepairPlan({ failures: ['create slot pg2: permission denied'], walRemoved: [] })).toBeNull();
+    expect(slotRepairPlan({ failures: [], walRemoved: [] })).toBeNull();
   });
 });

@@ -125,6 +125,12 @@ export interface PostgresState {
   timeline: number | null;
   /** Stopped: the latest checkpoint location (the start of that record) from pg_control. */
   checkpointLsn: number | null;
+  /**
+   * The timeline of the latest checkpoint (`pg_control_checkpoint()` running, pg_control stopped).
+   * Behind a running primary's `timeline` until the first checkpoint after a promotion, which
+   * pg_rewind against this server needs (Patroni's checkpoint_after_promote). Null when unknown.
+   */
+  checkpointTimeline: number | null;
   /** pg_rewind could work here: data checksums or wal_log_hints on. Null when unknown. */
   rewindPossible: boolean | null;
   /** Primary: the flushed WAL position. */

@@ -48,6 +48,7 @@ export class StateReader {
       postmasterStartTime: null,
       timeline: null,
       checkpointLsn: null,
+      checkpointTimeline: null,
       rewindPossible: null,
       currentLsn: null,
       receivedLsn: null,
@@ -92,6 +93,7 @@ export class StateReader {
       systemIdentifier: row.system_identifier,
       postmasterStartTime: row.postmaster_start_time,
       timeline: inRecovery ? Math.max(checkpointTimeline, receiver?.received_tli ?? 0) || null : Number(row.primary_timeline),
+      checkpointTimeline: checkpointTimeline || null,
       currentLsn: parseLsn(row.current_lsn),
       receivedLsn: parseLsn(row.received_lsn),
       replayedLsn: parseLsn(row.replayed_lsn),
@@ -128,6 +130,7 @@ export class StateReader {
       systemIdentifier: control.systemIdentifier,
       timeline: control.checkpointTimeline,
       checkpointLsn: control.checkpointLsn,
+      checkpointTimeline: control.checkpointTimeline,
       rewindPossible: control.dataChecksums || control.walLogHints,
     };
   }

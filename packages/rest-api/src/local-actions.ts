@@ -4,11 +4,15 @@
  * for the local HA loop, wakes it, and waits for the cycle that consumed the intent (and, for a
  * restart, for the background action it started) to report the outcome.
  *
- * A scheduled restart is kept here until it is due and then recorded as an ordinary intent: the
- * engine has no notion of a schedule yet.
+ * A scheduled restart is kept here (a timer) until it is due and then recorded as an ordinary
+ * intent. What its filters mean, when it is due and whether it runs then are the engine's rules
+ * (@pgha/ha-engine core/scheduled-restart.ts).
  */
+import { dueRestartVerdict, restartMatches as filtersHold, scheduledRestartTiming, scheduleRestartProblem, type RestartFacts, type RestartFilters } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 import { parseSchedule, type ApiAnswer } from './switchover.js';
+
+export type { RestartFilters } from '@pgha/ha-engine';
 
 /** What one finished HA cycle reports to the API. */
 export interface CycleSummary {
@@ -49,15 +53,6 @@ export interface LocalActionPorts {
   onScheduleChange?(schedule: ScheduledRestart | null): void;
   /** Reports problems with a scheduled restart when it falls due. */
   warn?(message: string): void;
-}
-
-/** The restart filters of POST /restart. */
-export interface RestartFilters {
-  role?: 'primary' | 'replica';
-  postgresVersion?: number;
-  restartPending?: boolean;
-  /** Seconds to wait for PostgreSQL to come back. */
-  timeout?: number;
 }
 
 export interface ScheduledRestart extends RestartFilters {
@@ -108,16 +103,14 @@ export function readRestartBody(body: Record<string, unknown>, wallNow: Date): {
   return { filters, ...(schedule && scheduleText ? { schedule, scheduleText } : {}) };
 }
 
-/** Patroni's `restart_matches`: every filter given must hold on this member now. */
+/** The member as the last cycle saw it, as the restart filters read it. */
+function restartFacts(snapshot: ApiSnapshot): RestartFacts {
+  return { role: snapshot.status.role, serverVersion: snapshot.status.server_version, pendingRestart: snapshot.status.pending_restart === true };
+}
+
+/** Patroni's `restart_matches` (the engine's rule) on the API's snapshot. */
 export function restartMatches(filters: RestartFilters, snapshot: ApiSnapshot): boolean {
-  const role = snapshot.status.role === 'master' || snapshot.status.role === 'primary' ? 'primary' : snapshot.status.role;
-  if (filters.role && filters.role !== role) return false;
-  if (filters.postgresVersion !== undefined) {
-    const running = snapshot.status.server_version;
-    if (running === undefined || running >= filters.postgresVersion) return false;
-  }
-  if (filters.restartPending && !snapshot.status.pending_restart) return false;
-  return true;
+  return filtersHold(filters, restartFacts(snapshot));
 }
 
 const isAnswer = (v: unknown): v is ApiAnswer => typeof v === 'object' && v !== null && 'status' in v;
@@ -185,29 +178,26 @@ export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () 
   };
 
   const schedule = (restart: ScheduledRestart, at: Date) => {
-    // Timers cap at ~24.8 days; a farther schedule re-arms itself when the first timer fires.
+    // A timer waits at most ~24.8 days; a farther schedule re-arms itself when the first fires.
     const arm = (): NodeJS.Timeout => {
-      const delay = Math.min(at.getTime() - ports.wallNow().getTime(), 2 ** 31 - 1);
+      const first = scheduledRestartTiming(at.getTime(), ports.wallNow().getTime());
       return setTimeout(() => {
         if (!scheduled) return;
-        if (ports.wallNow().getTime() < at.getTime()) {
+        if (scheduledRestartTiming(at.getTime(), ports.wallNow().getTime()).kind === 'wait') {
           scheduled.timer = arm();
           return;
         }
         clearSchedule();
         const snapshot = currentSnapshot();
-        if (!snapshot || !restartMatches(restart, snapshot)) {
-          ports.warn?.('the scheduled restart was skipped: restart conditions are not satisfied');
-          return;
-        }
-        if (restarting || ports.loop.running()) {
-          ports.warn?.('the scheduled restart was skipped: another action is in progress');
+        const verdict = dueRestartVerdict({ filters: restart, facts: snapshot ? restartFacts(snapshot) : null, busy: restarting || Boolean(ports.loop.running()) });
+        if (verdict.kind === 'skip') {
+          ports.warn?.(`the scheduled restart was skipped: ${verdict.why}`);
           return;
         }
         void runRestart(restart.timeout).then((a) => {
           if (a.status !== 200) ports.warn?.(`the scheduled restart did not succeed: ${a.text}`);
         });
-      }, Math.max(0, delay));
+      }, first.kind === 'wait' ? first.ms : 0);
     };
     scheduled = { restart, timer: arm() };
     scheduled.timer.unref();
@@ -219,8 +209,8 @@ export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () 
       const read = readRestartBody(body, ports.wallNow());
       if (isAnswer(read)) return read;
       if (read.schedule && read.scheduleText) {
-        if (snapshot.status.pause) return { status: 500, text: "Can't schedule restart in the paused state" };
-        if (scheduled) return { status: 409, text: 'Another restart is already scheduled' };
+        const refused = scheduleRestartProblem({ paused: snapshot.status.pause === true, alreadyScheduled: scheduled !== null });
+        if (refused) return refused;
         schedule({ ...read.filters, schedule: read.scheduleText }, read.schedule);
         return { status: 202, text: 'Restart scheduled' };
       }

@@ -3,9 +3,10 @@
  * it validates the request against the cluster, records the intent in the DCS `failover` key,
  * wakes the local HA loop and waits for the leader key to show the outcome.
  */
-import { isNoFailover, isPaused, synchronousModeOf, type Cluster, type Failover } from '@pgha/dcs';
+import type { Cluster, Failover } from '@pgha/dcs';
+import { manualFailoverProblem, pausedRequestProblem, type ManualAction } from '@pgha/ha-engine';
 
-export type ManualAction = 'switchover' | 'failover';
+export type { ManualAction } from '@pgha/ha-engine';
 
 export interface SwitchoverPorts {
   /** A fresh read of the cluster from the DCS. */
@@ -57,28 +58,6 @@ function readRequest(body: Record<string, unknown>): Request | ApiAnswer {
 
 const isAnswer = (v: Request | ApiAnswer): v is ApiAnswer => 'status' in v;
 
-function syncModeOn(cluster: Cluster): boolean {
-  const mode = synchronousModeOf(cluster.config?.value['synchronous_mode']);
-  return mode === 'on' || mode === 'quorum';
-}
-
-/** Patroni's "is failover possible" checks on the cluster read; null when possible. */
-function checkPossible(cluster: Cluster, req: Request, action: ManualAction): string | null {
-  if (req.leader && cluster.leader?.name !== req.leader) return 'leader name does not match';
-  const syncStandbys = cluster.sync?.value.sync_standby ?? [];
-  if (req.candidate) {
-    if (action === 'switchover' && syncModeOn(cluster) && !syncStandbys.includes(req.candidate)) {
-      return 'candidate name does not match with sync_standby';
-    }
-    if (!cluster.members.some((m) => m.name === req.candidate)) return 'candidate does not exists';
-    return null;
-  }
-  if (syncModeOn(cluster) && syncStandbys.length === 0) return `${action} is not possible: can not find sync_standby`;
-  const others = cluster.members.filter((m) => m.name !== cluster.leader?.name && !isNoFailover(m.data.tags) && m.data.api_url);
-  if (others.length === 0) return `${action} is not possible: cluster does not have members except leader`;
-  return null;
-}
-
 /** Parses a `scheduled_at` / `schedule` timestamp as Patroni does: ISO 8601 with an offset, not in the past. */
 export function parseSchedule(text: string, now: Date, action: 'switchover' | 'restart' = 'switchover'): Date | ApiAnswer {
   if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(text.trim())) {
@@ -112,17 +91,17 @@ export async function requestManualFailover(
   } catch (e) {
     return { status: 503, text: `DCS is not accessible: ${(e as Error).message}` };
   }
-  const paused = isPaused(cluster);
+  // The rules are the engine's (core/manual-failover.ts), beside the race that carries them out.
+  const scheduled = req.scheduledAt !== undefined && req.scheduledAt !== 'now';
+  const paused = pausedRequestProblem(cluster, { ...req, scheduled });
+  if (paused) return { status: 400, text: paused };
   let scheduledAt: Date | undefined;
-  if (req.scheduledAt && req.scheduledAt !== 'now') {
-    if (paused) return { status: 400, text: "Can't schedule switchover in the paused state" };
+  if (req.scheduledAt && scheduled) {
     const parsed = parseSchedule(req.scheduledAt, ports.wallNow());
     if (!(parsed instanceof Date)) return parsed;
     scheduledAt = parsed;
   }
-  // Patroni's rule: in maintenance mode nobody picks a candidate automatically.
-  if (paused && !req.candidate) return { status: 400, text: 'Switchover is possible only to a specific candidate in a paused state' };
-  const impossible = checkPossible(cluster, req, action);
+  const impossible = manualFailoverProblem(cluster, req, action);
   if (impossible) return { status: 412, text: impossible };
 
   const failover: Failover = {};

@@ -4,8 +4,8 @@
  * keeps the controller's last full state for the REST API (server version, replication rows),
  * so answering the API needs no query of its own.
  */
-import type { FollowTarget, LocalPostgresState, PostgresPort, SlotPlan, StartOptions, StopOptions, SynchronousStandbySetting } from '@pgha/ha-engine';
-import { parseConnUrl, type TimelineHistory } from '@pgha/dcs';
+import { ourWalPosition, type FollowTarget, type LocalPostgresState, type PostgresPort, type SlotPlan, type SlotSyncReport, type StartOptions, type StopOptions, type SynchronousStandbySetting } from '@pgha/ha-engine';
+import { parseConnUrl, type ClusterConfig, type TimelineHistory, type Versioned } from '@pgha/dcs';
 import {
   type PostgresController,
   type PostgresState,
@@ -26,6 +26,15 @@ export function replicationSource(target: FollowTarget): ReplicationSource {
   return source;
 }
 
+/**
+ * PostgreSQL's "requested WAL segment ... has already been removed": the WAL a slot's restart
+ * position needs is no longer on this server. pg_replication_slot_advance reports it with the
+ * SQLSTATE of any missing file (58P01), so the message is what tells it apart.
+ */
+export function isWalRemoved(e: unknown): boolean {
+  return e instanceof Error && /has already been removed/.test(e.message);
+}
+
 export interface PostgresPortAdapter extends PostgresPort {
   /** The controller's last state read (null before the first cycle). */
   lastState(): PostgresState | null;
@@ -43,7 +52,12 @@ function dataDirectoryOf(pg: PostgresState): LocalPostgresState['dataDirectory']
   }
 }
 
-export function adaptPostgresController(controller: PostgresController): PostgresPortAdapter {
+export interface PostgresPortAdapterOptions {
+  /** Carries out the engine's `applyDynamicConfig` (dynamic-config.ts); absent, the port has none. */
+  applyDynamicConfig?: (config: Versioned<ClusterConfig>) => Promise<boolean>;
+}
+
+export function adaptPostgresController(controller: PostgresController, options: PostgresPortAdapterOptions = {}): PostgresPortAdapter {
   let last: PostgresState | null = null;
   /** The member the server was last told to follow (the controller knows hosts, not names). */
   let following: string | null = null;
@@ -52,11 +66,8 @@ export function adaptPostgresController(controller: PostgresController): Postgre
     const pg = await controller.state();
     last = pg;
     const role = pg.role === 'unknown' ? null : pg.role;
-    const lsn = pg.running
-      ? pg.role === 'primary'
-        ? pg.currentLsn
-        : Math.max(pg.receivedLsn ?? 0, pg.replayedLsn ?? 0) || null
-      : pg.checkpointLsn;
+    // Which of the positions read counts as ours is the engine's rule (core/wal-position.ts).
+    const lsn = ourWalPosition(pg);
     // A replica adopted after an agent restart: the controller read its upstream back from the
     // configuration; the member name is what it was configured with.
     if (following === null && role === 'replica' && pg.following?.name) following = pg.following.name;
@@ -67,6 +78,7 @@ export function adaptPostgresController(controller: PostgresController): Postgre
       state: pg.lifecycle,
       role,
       timeline: pg.timeline,
+      checkpointTimeline: pg.checkpointTimeline,
       lsn,
       receivedLsn: pg.receivedLsn,
       replayedLsn: pg.replayedLsn,
@@ -126,8 +138,9 @@ export function adaptPostgresController(controller: PostgresController): Postgre
       // checkpoint_after_promote); it runs after the promotion is reported, not before.
       void controller.checkpoint().catch(() => {});
     },
-    async syncSlots(plan: SlotPlan) {
+    async syncSlots(plan: SlotPlan): Promise<SlotSyncReport> {
       const failures: string[] = [];
+      const walRemoved: string[] = [];
       const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
         try {
           await fn();
@@ -148,13 +161,13 @@ export function adaptPostgresController(controller: PostgresController): Postgre
           try {
             await controller.advanceSlot(a.name, a.database, a.lsn);
           } catch (e) {
-            // The copy predates this replica's WAL: it can never move; copy it again instead.
-            if (e instanceof Error && /has already been removed/.test(e.message)) await controller.dropSlot(a.name);
+            // Mapped to a typed outcome; what to do about it (drop the copy) is the engine's rule.
+            if (isWalRemoved(e)) walRemoved.push(a.name);
             throw e;
           }
         });
       }
-      if (failures.length > 0) throw new Error(failures.join('\n'));
+      return { failures, walRemoved };
     },
     async copyLogicalSlots(source, slots) {
       const states = await controller.readLogicalSlotStates(replicationSource(source), slots);
@@ -188,6 +201,7 @@ export function adaptPostgresController(controller: PostgresController): Postgre
             : { kind: 'priority', count: setting.count, names: setting.names };
       await controller.setSynchronousStandbyNames(spec);
     },
+    ...(options.applyDynamicConfig ? { applyDynamicConfig: options.applyDynamicConfig } : {}),
     async timelineHistory(): Promise<TimelineHistory> {
       const entries = await controller.readTimelineHistory();
       return entries.map((e) => ({ timeline: e.timeline, lsn: e.lsn, reason: e.reason, timestamp: e.timestamp }));

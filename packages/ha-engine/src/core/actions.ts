@@ -192,6 +192,19 @@ export interface SlotPlan {
   advance: { name: string; database: string; lsn: number }[];
 }
 /**
+ * What carrying out a slot plan found. A step that fails is data here, not a rejection: the
+ * engine decides what follows (slotRepairPlan in slots.ts), the port only says what happened.
+ */
+export interface SlotSyncReport {
+  /** The steps that failed, one line each (`advance slot sub: ...`). */
+  failures: string[];
+  /**
+   * Logical slot copies whose advance failed because the WAL from their restart position is no
+   * longer on this server (the typed outcome of PostgreSQL's "has already been removed").
+   */
+  walRemoved: string[];
+}
+/**
  * Carry out a slot plan (member slots, permanent slots, logical slot copies on replicas). Best
  * effort: each step is tried, failures are logged and the next cycle plans again.
  */

@@ -9,6 +9,7 @@
  */
 import { failoverPriority, isNoFailover, type Cluster, type Failover, type Member } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
+import { mayTakeOver } from './manual-failover.js';
 import { formatLagLimit } from './replay-lag.js';
 import type { LocalPostgresState, MemberIdentity, PeerStatus } from './snapshot.js';
 
@@ -169,9 +170,7 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
     const mine = input.local.timeline ?? 0;
     if (mine < tl) return no(`My timeline ${mine} is behind last known cluster timeline ${tl}`);
   }
-  const others = members.filter(
-    (m) => m.name !== input.me.name && !isNoFailover(m.data.tags) && typeof m.data.api_url === 'string' && m.data.api_url !== '',
-  );
+  const others = members.filter((m) => m.name !== input.me.name && mayTakeOver(m));
   const gate = syncGate(input);
   const quorum = gate && matchesSyncGate(gate, input.me.name) ? gate.quorum : 0;
   if (others.length === 0 && quorum === 0) return yes();
@@ -233,14 +232,7 @@ function quorumVotes(peers: PeerStatus[], gate: SyncGate, me: string, wal: numbe
  */
 export function evaluateFailoverPossible(input: CandidateInput, members: Member[], clusterLsn?: number, checkSynchronous = true): Verdict {
   const gate = checkSynchronous ? syncGate(input) : null;
-  const candidates = members.filter(
-    (m) =>
-      m.name !== input.me.name &&
-      !isNoFailover(m.data.tags) &&
-      typeof m.data.api_url === 'string' &&
-      m.data.api_url !== '' &&
-      (!gate || matchesSyncGate(gate, m.name)),
-  );
+  const candidates = members.filter((m) => m.name !== input.me.name && mayTakeOver(m) && (!gate || matchesSyncGate(gate, m.name)));
   if (candidates.length === 0) return no('manual failover: members list is empty');
   if (input.peers === null) return probe(input);
   const notes: string[] = [];

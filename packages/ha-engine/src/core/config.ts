@@ -221,6 +221,24 @@ export function resolveEngineConfig(
   };
 }
 
+/** The three durations that time the DCS session. */
+export interface EngineTiming {
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+}
+
+/**
+ * ttl, loop_wait and retry_timeout as the engine would run on `dynamic` (bounds, defaults and the
+ * `loop_wait + 2*retry_timeout <= ttl` correction of resolveEngineConfig): what the agent opens
+ * its DCS session with before the first cycle has read the `config` key, so that the session is
+ * never timed by values the engine itself would refuse. Warnings are left to the first cycle.
+ */
+export function engineTiming(dynamic: ClusterConfig | null | undefined): EngineTiming {
+  const { ttl, loopWait, retryTimeout } = resolveEngineConfig(dynamic).config;
+  return { ttl, loopWait, retryTimeout };
+}
+
 function synchronousModeOf(v: unknown, warnings: string[]): SynchronousMode {
   const mode = readSynchronousMode(v);
   if (mode !== null) return mode;
@@ -251,8 +269,12 @@ function lagOnSyncnode(v: unknown, warnings: string[]): number {
   return -1;
 }
 
-/** `slots: {name: {type: physical}}` or `{name: {type: logical, database, plugin}}`. */
-function permanentSlotsOf(v: unknown, warnings: string[]): SlotSpec[] {
+/**
+ * `slots: {name: {type: physical}}` or `{name: {type: logical, database, plugin}}` (a `type` left
+ * out is logical when `database` or `plugin` is given). Malformed entries are skipped, each with a
+ * warning pushed onto `warnings`.
+ */
+export function permanentSlotsOf(v: unknown, warnings: string[] = []): SlotSpec[] {
   if (v === undefined || v === null) return [];
   if (typeof v !== 'object' || Array.isArray(v)) {
     warnings.push(`config.slots: expected a mapping of slot name to {type, database, plugin}, got ${showValue(v)}; ignored`);

@@ -19,7 +19,7 @@ import { isInitialized } from '@pgha/dcs';
 import type { Action, Decision, LongAction } from './actions.js';
 import { isLongAction } from './actions.js';
 import { buildMemberData } from './member-data.js';
-import { leaderTimeline } from './rejoin.js';
+import { CHECKPOINT_RECHECK_MS, leaderTimeline } from './rejoin.js';
 import { observeReplayLag } from './replay-lag.js';
 import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
 import type { Ctx, Outcome } from './rules/context.js';
@@ -302,6 +302,8 @@ function complete(s: Snapshot, outcome: Outcome, rule: RuleName, memory: EngineM
     memory: nextMemory,
   };
   if (outcome.wakeAfterMs !== undefined) decision.wakeAfterMs = outcome.wakeAfterMs;
+  // Publish the end of the post-promote checkpoint soon: members wait for it to rewind.
+  if (decision.member?.checkpoint_after_promote === false) decision.wakeAfterMs = Math.min(decision.wakeAfterMs ?? CHECKPOINT_RECHECK_MS, CHECKPOINT_RECHECK_MS);
   return decision;
 }
 

@@ -60,3 +60,15 @@ export function watchdogAfterRenewal(f: { armed: boolean; paused: boolean; runni
   if (f.paused || f.running?.kind === 'demote') return 'none';
   return 'activate';
 }
+
+/**
+ * The timing the watchdog is armed with: the engine's loop_wait, and the shorter of the ttl and
+ * the lease the DCS actually granted (`leaseSeconds`, e.g. a ZooKeeper session the server cut
+ * below the ttl asked for). The watchdog must fire before *that* lease runs out, or a frozen
+ * primary still takes writes after a replica promoted. An unknown or unusable lease (null, 0,
+ * not finite) leaves the ttl.
+ */
+export function watchdogTiming(config: { ttl: number; loopWait: number }, leaseSeconds: number | null): { ttl: number; loopWait: number } {
+  const lease = leaseSeconds !== null && Number.isFinite(leaseSeconds) && leaseSeconds > 0 ? leaseSeconds : null;
+  return { ttl: lease === null ? config.ttl : Math.min(config.ttl, lease), loopWait: config.loopWait };
+}

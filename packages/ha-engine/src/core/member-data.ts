@@ -4,6 +4,7 @@
  */
 import type { MemberData, MemberRole } from '@pgha/dcs';
 import type { LongAction } from './actions.js';
+import { checkpointAfterPromotePending } from './rejoin.js';
 import type { LongActionKind, Snapshot } from './snapshot.js';
 
 /** The member state Patroni shows while a background action runs. */
@@ -52,6 +53,9 @@ export function buildMemberData(s: Snapshot, started: LongAction | null): Member
       if (local.replayedLsn != null) data.replay_lsn = local.replayedLsn;
     }
   }
+  // As Patroni: only while it is false, so that members rewinding from us wait for it.
+  const holdsLock = !('error' in s.cluster) && s.cluster.leader?.name === me.name;
+  if (checkpointAfterPromotePending({ holdsLock, local })) data.checkpoint_after_promote = false;
   if (local.pendingRestart) data.pending_restart = true;
   if (s.config.pause) data.pause = true;
   // pgha's own field (Patroni's readers ignore unknown ones): a member that the configuration

@@ -41,6 +41,29 @@ export function hasDiverged(local: LocalPostgresState, cluster: Cluster): { dive
   };
 }
 
+/**
+ * The lock holder's side of the wait below (Patroni's `checkpoint_after_promote`): a running
+ * primary whose latest checkpoint is still on an older timeline than the one it runs on has been
+ * promoted and not checkpointed since; pg_rewind against it would find nothing to rewind. While
+ * so, its member key says `checkpoint_after_promote: false` (member-data.ts), and members that
+ * need to rewind from it wait. Unknown timelines (a port that does not report the checkpoint's)
+ * never hold anyone back.
+ */
+export function checkpointAfterPromotePending(input: { holdsLock: boolean; local: LocalPostgresState }): boolean {
+  const { holdsLock, local } = input;
+  if (!holdsLock || !local.running || local.role !== 'primary' || local.unknown) return false;
+  const checkpoint = local.checkpointTimeline ?? null;
+  return checkpoint !== null && local.timeline !== null && checkpoint < local.timeline;
+}
+
+/**
+ * How soon both sides look again while the checkpoint after a promotion is pending: the new
+ * primary, to publish its end; a member waiting to rewind, to start as soon as it is published.
+ * The checkpoint is explicit (issued right after the promotion), so it normally takes moments,
+ * and waiting for a whole loop_wait on each side would delay the rejoin for nothing.
+ */
+export const CHECKPOINT_RECHECK_MS = 1_000;
+
 export type RejoinPlan =
   | { kind: 'none' }
   | { kind: 'rewind'; why: string }
@@ -68,7 +91,9 @@ export function planRejoin(options: {
   const rewindFailed = memory.rewindFailed !== null && memory.rewindFailed.leader === leader.name;
   if (config.usePgRewind && local.rewindPossible && !rewindFailed) {
     // pg_rewind needs the new primary's control file to show the new timeline (Patroni waits
-    // for the CHECKPOINT after promote, which the leader reports as checkpoint_after_promote).
+    // for the CHECKPOINT after promote, which the leader reports as checkpoint_after_promote:
+    // checkpointAfterPromotePending above). A leader key not saying so (a Patroni older than
+    // 1.5.6, or the promotion not yet read) goes on: the controller's rewind waits (bounded).
     if (leaderMember?.data.checkpoint_after_promote === false) {
       return { kind: 'wait_checkpoint', why: check.why };
     }

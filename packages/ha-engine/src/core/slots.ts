@@ -20,7 +20,7 @@
  *   dropped, as Patroni does.
  */
 import { isNoStream, slotNameFromMemberName, type Cluster } from '@pgha/dcs';
-import type { Action, SlotPlan, SlotSpec } from './actions.js';
+import type { Action, SlotPlan, SlotSpec, SlotSyncReport } from './actions.js';
 import type { IgnoreSlotRule } from './config.js';
 import type { EngineMemory, LocalSlot, Snapshot } from './snapshot.js';
 
@@ -166,4 +166,15 @@ function copySlots(s: Snapshot, cluster: Cluster, names: string[]): Action | nul
   const member = cluster.members.find((m) => m.name === leader);
   if (!member?.data.conn_url) return null;
   return { kind: 'restart', label: COPY_SLOTS_LABEL, copyLogicalSlots: { source: { name: leader, connUrl: member.data.conn_url }, slots: names } };
+}
+
+/**
+ * What follows a slot plan carried out: a logical slot copy that could not advance because the
+ * WAL from its restart position is gone here (it was copied before this replica had that WAL,
+ * e.g. right after its clone) can never move, so it is dropped, and a later cycle copies it
+ * afresh from the primary, whose slot has moved on meanwhile. Null when nothing follows.
+ */
+export function slotRepairPlan(report: SlotSyncReport): SlotPlan | null {
+  if (report.walRemoved.length === 0) return null;
+  return { create: [], drop: [...new Set(report.walRemoved)].sort(), advance: [] };
 }

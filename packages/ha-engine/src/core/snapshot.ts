@@ -40,6 +40,12 @@ export interface LocalPostgresState {
   /** The timeline the server is on (while stopped: of its latest checkpoint). Null when unknown. */
   timeline: number | null;
   /**
+   * The timeline of the latest checkpoint. A running primary's is behind its `timeline` from its
+   * promotion until the checkpoint that follows it (member-data.ts: checkpoint_after_promote).
+   * Null or absent when unknown (a port that does not report it).
+   */
+  checkpointTimeline?: number | null;
+  /**
    * The newest WAL position this data directory holds, in bytes. Running primary: the current
    * write position. Running replica: max(received, replayed). Stopped: the latest checkpoint
    * location from pg_control (the *start* of that record). Null when unknown.

@@ -3,10 +3,11 @@
  * calls run inline, each bounded; long ones go to the background slot (long-actions.ts). A
  * guarded action that does not succeed switches to its `otherwise` (actions.ts, guards).
  */
-import type { Action, Otherwise } from '../core/actions.js';
+import type { Action, Otherwise, SlotPlan } from '../core/actions.js';
 import { describeAction } from '../core/actions.js';
 import { mergeHistory } from '../core/history.js';
 import { watchdogAfterRenewal } from '../core/lease.js';
+import { slotRepairPlan } from '../core/slots.js';
 import type { IntentKind, Snapshot } from '../core/snapshot.js';
 import { isDcsUnavailable } from '../core/snapshot.js';
 import type { BackgroundSlot } from './background.js';
@@ -122,8 +123,14 @@ export class Executor {
         this.#d.exit(action.message);
         return 'ok';
       case 'sync_slots': {
+        const sync = (plan: SlotPlan) => withDeadline(rt.clock, dcsTimeoutMs(rt), 'syncing replication slots', (signal) => rt.postgres.syncSlots(plan, signal));
         try {
-          await withDeadline(rt.clock, dcsTimeoutMs(rt), 'syncing replication slots', (signal) => rt.postgres.syncSlots(action.plan, signal));
+          const report = await sync(action.plan);
+          const failures = [...report.failures];
+          // What a failed step calls for is the core's rule (a copy whose WAL is gone is dropped).
+          const repair = slotRepairPlan(report);
+          if (repair) failures.push(...(await sync(repair)).failures);
+          if (failures.length > 0) rt.log.warn({ err: failures.join('\n') }, 'failed to sync the replication slots');
         } catch (e) {
           rt.log.warn({ err: errorMessage(e) }, 'failed to sync the replication slots');
         }

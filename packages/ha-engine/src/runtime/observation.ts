@@ -8,6 +8,7 @@ import type { Cluster, ClusterConfig, DcsTiming, Versioned } from '@pgha/dcs';
 import type { ProbeTarget } from '../core/candidate.js';
 import type { LocalEngineSettings } from '../core/config.js';
 import { DynamicConfigKeeper } from '../core/config-keeper.js';
+import { dynamicConfigToApply } from '../core/dynamic-postgresql.js';
 import type { DcsUnavailable, FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
 import { earlyProbeTargets } from '../core/rules/race.js';
 import type { Runtime } from './context.js';
@@ -35,6 +36,10 @@ export class Observation {
   #lastLocal: LocalPostgresState | null = null;
   #lastCluster: Cluster | null = null;
   #dcsLastSeen: number | null = null;
+  /** The `config` version PostgreSQL was last given successfully (core dynamicConfigToApply). */
+  #appliedDynamicVersion: string | null = null;
+  /** An apply still running past its deadline (a slow reload): no second one starts meanwhile. */
+  #applying: Promise<void> | null = null;
 
   constructor(rt: Runtime, deps: { settings: LocalEngineSettings; failsafe: FailsafeState; lease: LeaseGuard }) {
     this.#rt = rt;
@@ -66,16 +71,42 @@ export class Observation {
 
   async loadCluster(): Promise<Cluster | DcsUnavailable> {
     const rt = this.#rt;
+    let cluster: Cluster;
     try {
       // Malformed values are already logged by the store and read as unknown.
-      const cluster = await dcsCall(rt, 'read the cluster', (o) => rt.store.loadCluster(o));
+      cluster = await dcsCall(rt, 'read the cluster', (o) => rt.store.loadCluster(o));
       this.#lastCluster = cluster;
       this.#failsafe.read(cluster);
       this.#dcsLastSeen = rt.clock.wallNow();
-      return cluster;
     } catch (e) {
       rt.log.error({ err: errorMessage(e) }, 'Error communicating with DCS');
       return { error: errorMessage(e), failsafe: this.#failsafe.lastTopology };
+    }
+    await this.#applyDynamicConfig(cluster);
+    return cluster;
+  }
+
+  /**
+   * Gives PostgreSQL the stored dynamic configuration when this read shows a version it was not
+   * given yet, before the cycle decides on it. Bounded like a DCS call; one at a time.
+   */
+  async #applyDynamicConfig(cluster: Cluster): Promise<void> {
+    const rt = this.#rt;
+    const apply = rt.postgres.applyDynamicConfig?.bind(rt.postgres);
+    const next = dynamicConfigToApply(cluster.config, this.#appliedDynamicVersion);
+    if (!apply || !next || this.#applying) return;
+    try {
+      const applied = await withDeadline(rt.clock, dcsTimeoutMs(rt), 'applying the dynamic configuration', (signal) => {
+        const run = apply(next, signal);
+        this.#applying = run.then(
+          () => void (this.#applying = null),
+          () => void (this.#applying = null),
+        );
+        return run;
+      });
+      if (applied) this.#appliedDynamicVersion = next.version;
+    } catch (e) {
+      rt.log.warn({ err: errorMessage(e) }, 'could not apply the dynamic configuration to PostgreSQL; retrying at the next read');
     }
   }
 

@@ -9,8 +9,8 @@
  * abort. The loop also bounds every call it waits for with its own deadline, so a port that
  * hangs delays nothing but itself.
  */
-import type { TimelineHistory } from '@pgha/dcs';
-import type { FollowTarget, SlotPlan, StopMode, SynchronousStandbySetting } from '../core/actions.js';
+import type { ClusterConfig, TimelineHistory, Versioned } from '@pgha/dcs';
+import type { FollowTarget, SlotPlan, SlotSyncReport, StopMode, SynchronousStandbySetting } from '../core/actions.js';
 import type { FailsafeAck, LocalPostgresState, PeerStatus } from '../core/snapshot.js';
 
 // Time, for the loop, the safety deadline and the deadlines of calls: the shared Clock (monotonic
@@ -96,9 +96,10 @@ export interface PostgresPort {
 
   /**
    * Carries out a slot plan: drops, then creates, then advances, each step on its own; a failed
-   * step does not stop the others. Rejects afterwards with the failures, one per line.
+   * step does not stop the others. Resolves with what failed (the engine decides what follows,
+   * core/slots.ts slotRepairPlan); rejects only when the plan could not be attempted at all.
    */
-  syncSlots(plan: SlotPlan, signal: AbortSignal): Promise<void>;
+  syncSlots(plan: SlotPlan, signal: AbortSignal): Promise<SlotSyncReport>;
 
   /**
    * Reads the state of the named logical slots from `source` (the primary) and writes them into
@@ -119,6 +120,15 @@ export interface PostgresPort {
    * switch, with the file's modification time as `timestamp` (ISO 8601) where known.
    */
   timelineHistory(signal: AbortSignal): Promise<TimelineHistory>;
+
+  /**
+   * Applies a dynamic configuration (the DCS `config` key as stored) to PostgreSQL: the part of
+   * its `postgresql` section that may apply (core/dynamic-postgresql.ts), sanitized, written and
+   * reloaded. Called when a read shows a version not applied yet, before the cycle decides.
+   * Resolves true once applied (the version then counts as applied), false to be called again
+   * at the next read; never needs to reject. Optional: without it the settings stay as started.
+   */
+  applyDynamicConfig?(config: Versioned<ClusterConfig>, signal: AbortSignal): Promise<boolean>;
 }
 
 /** Who to probe: a member's name and its `api_url` (`http://host:8008/patroni`). */

@@ -2,11 +2,9 @@
  * When cycles run: every `loop_wait` seconds (less the time the cycle took, or sooner when the
  * decision asks), on DCS watch events for the keys that change a decision, and on `wakeup()`.
  */
+import { wakesLoop } from '../core/wake-events.js';
 import type { Runtime } from './context.js';
 import { errorMessage } from './deadline.js';
-
-/** The keys whose change wakes the loop at once (a member key too, see `start`). */
-const WAKE_KEYS = new Set(['leader', 'config', 'failover']);
 
 export class Scheduler {
   readonly #rt: Runtime;
@@ -33,11 +31,9 @@ export class Scheduler {
   start(): void {
     if (this.#started || this.#rt.stopped) return;
     this.#started = true;
+    // Which events wake the loop is a rule of the core (wake-events.ts).
     this.#unwatch = this.#rt.store.watch((event) => {
-      // The leader also wakes when a member key is created: a member (re)joining needs its
-      // replication slot on the primary before it can stream, and would otherwise wait for the
-      // leader's next loop_wait (its WAL receiver retrying meanwhile).
-      if (WAKE_KEYS.has(event.key) || (event.created === true && event.key.startsWith('members/') && this.#holdsLock())) this.wakeup();
+      if (wakesLoop(event, { holdsLock: this.#holdsLock() })) this.wakeup();
     });
     this.#done = this.#run();
   }

@@ -7,7 +7,7 @@
  * Actions take simulated time on the injected clock and honour their AbortSignal.
  */
 import type { TimelineHistory, TimelineHistoryEntry } from '@pgha/dcs';
-import type { FollowTarget, SlotPlan, SynchronousStandbySetting } from '../core/actions.js';
+import type { FollowTarget, SlotPlan, SlotSyncReport, SynchronousStandbySetting } from '../core/actions.js';
 import type { Clock, PostgresPort, StartOptions, StopOptions } from '../runtime/ports.js';
 import type { LocalPostgresState, PostgresRole } from '../core/snapshot.js';
 
@@ -363,9 +363,10 @@ class FakePostgresPort implements PostgresPort {
   /** The slot plans carried out so far (tests). */
   slotPlans: SlotPlan[] = [];
 
-  async syncSlots(plan: SlotPlan, _signal: AbortSignal): Promise<void> {
+  async syncSlots(plan: SlotPlan, _signal: AbortSignal): Promise<SlotSyncReport> {
     this.#maybeFail('syncSlots');
     this.slotPlans.push(plan);
+    return { failures: [], walRemoved: [] };
   }
 
   /** The logical slots copies were asked for (tests). */

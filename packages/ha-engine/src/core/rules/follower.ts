@@ -3,7 +3,7 @@
  * rewound or re-cloned per policy; a replica streaming from the wrong member is re-pointed.
  */
 import type { RejoinPlan } from '../rejoin.js';
-import { planRejoin } from '../rejoin.js';
+import { CHECKPOINT_RECHECK_MS, planRejoin } from '../rejoin.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, followChoice, followingNobody, followTarget, only, targetOf } from './context.js';
 
@@ -50,7 +50,7 @@ export function rejoinOutcome(ctx: Ctx, plan: RejoinPlan): Outcome | null {
         notes: [plan.why],
       };
     case 'wait_checkpoint':
-      return only(`Waiting for checkpoint on ${leader} before rewind`, [plan.why]);
+      return { ...only(`Waiting for checkpoint on ${leader} before rewind`, [plan.why]), wakeAfterMs: CHECKPOINT_RECHECK_MS };
     default:
       return null;
   }

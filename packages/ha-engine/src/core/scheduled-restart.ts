@@ -1,0 +1,66 @@
+/**
+ * Patroni's rules for a restart requested through POST /restart: the filters that must hold on
+ * the member (`restart_matches`), when a scheduled restart falls due, and what happens then. The
+ * REST API keeps the schedule (a timer) and records the restart intent; these say what it does.
+ */
+
+/** The filters of a restart request. */
+export interface RestartFilters {
+  role?: 'primary' | 'replica';
+  /** Restart only if the running server is older than this `server_version_num`. */
+  postgresVersion?: number;
+  /** Restart only if PostgreSQL reports a pending restart. */
+  restartPending?: boolean;
+  /** Seconds to wait for PostgreSQL to come back. */
+  timeout?: number;
+}
+
+/** What the filters are checked against: the member as the last cycle saw it. */
+export interface RestartFacts {
+  /** The member key's role (`master` is read as `primary`). */
+  role: string | undefined;
+  /** `server_version_num` of the running server; undefined when not known. */
+  serverVersion: number | undefined;
+  pendingRestart: boolean;
+}
+
+/** Patroni's `restart_matches`: every filter given must hold on this member now. */
+export function restartMatches(filters: RestartFilters, facts: RestartFacts): boolean {
+  const role = facts.role === 'master' || facts.role === 'primary' ? 'primary' : facts.role;
+  if (filters.role && filters.role !== role) return false;
+  if (filters.postgresVersion !== undefined) {
+    if (facts.serverVersion === undefined || facts.serverVersion >= filters.postgresVersion) return false;
+  }
+  if (filters.restartPending && !facts.pendingRestart) return false;
+  return true;
+}
+
+/** Why a restart cannot be scheduled now (Patroni's answers); null when it can. */
+export function scheduleRestartProblem(facts: { paused: boolean; alreadyScheduled: boolean }): { status: number; text: string } | null {
+  if (facts.paused) return { status: 500, text: "Can't schedule restart in the paused state" };
+  if (facts.alreadyScheduled) return { status: 409, text: 'Another restart is already scheduled' };
+  return null;
+}
+
+/** The longest wait one timer can take (Node arms a longer one after 1 ms). */
+export const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A scheduled restart at `dueAt` (wall ms), checked at `now`: wait (at most one timer's worth, a
+ * farther schedule is checked again when it ends), or act.
+ */
+export function scheduledRestartTiming(dueAt: number, now: number): { kind: 'wait'; ms: number } | { kind: 'due' } {
+  if (now >= dueAt) return { kind: 'due' };
+  return { kind: 'wait', ms: Math.min(dueAt - now, LONGEST_TIMER_MS) };
+}
+
+/**
+ * What a scheduled restart that fell due does: restart when its filters hold on the member as
+ * last seen and nothing else runs; otherwise it is skipped (not retried), with the reason.
+ * `facts` null: no cycle has been seen yet, so the filters cannot be known to hold.
+ */
+export function dueRestartVerdict(input: { filters: RestartFilters; facts: RestartFacts | null; busy: boolean }): { kind: 'restart' } | { kind: 'skip'; why: string } {
+  if (!input.facts || !restartMatches(input.filters, input.facts)) return { kind: 'skip', why: 'restart conditions are not satisfied' };
+  if (input.busy) return { kind: 'skip', why: 'another action is in progress' };
+  return { kind: 'restart' };
+}
