@@ -152,6 +152,8 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
     logger: o.logger,
     metrics: o.metrics,
     failsafe: (request) => loop.failsafePing(request),
+    // As Patroni: the member key carries the scheduled restart, so `list` shows it.
+    onScheduledRestart: (schedule) => loop.setScheduledRestart(schedule ? { ...schedule } : null),
     management: {
       loadCluster: () => store.loadCluster(),
       setFailover: (f) => store.setFailover(f),

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
+import { pghactl } from './support/pghactl.js';
 import { api } from './support/rest.js';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, healthyPrimary, tail, waitForRow } from './support/cluster-checks.js';
@@ -96,6 +97,10 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
     const res = await api(replica, 'POST', '/restart', { schedule: at.toISOString(), role: 'replica' });
     expect(res).toEqual({ status: 202, text: 'Restart scheduled' });
     expect((await replica.status())?.['scheduled_restart']).toMatchObject({ schedule: at.toISOString(), role: 'replica' });
+    // In the member key too, as Patroni writes it: `pghactl list` shows the column.
+    await waitFor('the schedule in pghactl list', async () => /Scheduled restart/.test((await pghactl(replica, ['list'])).stdout), WAIT_MS);
+    const listed = (await pghactl(replica, ['list'])).stdout;
+    expect(listed.split('\n').find((l) => l.includes(` ${replica.name} `))).toContain(at.toISOString());
     expect((await api(replica, 'POST', '/restart', { schedule: new Date(Date.now() + 60_000).toISOString() }))).toEqual({
       status: 409,
       text: 'Another restart is already scheduled',

@@ -23,7 +23,7 @@ import { type MemberHostsOptions } from './member-hosts.js';
 import { createBodyReader } from './request-body.js';
 import { acceptFailsafe } from './failsafe-endpoint.js';
 import { responseHeaders, type ServerTokens } from './response-headers.js';
-import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
+import { createLocalActions, type LocalActionPorts, type LocalActions, type ScheduledRestart } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
 import { contentTypeRefusal, crossSiteRefusal } from './request-guard.js';
@@ -64,6 +64,8 @@ export interface ApiSettings {
 }
 
 export interface ApiServerOptions extends ApiSettings {
+  /** Told when a scheduled restart is recorded or removed (the agent publishes it in the member key). */
+  onScheduledRestart?: (schedule: ScheduledRestart | null) => void;
   /** pgha's version, for `server_tokens: minimal`. */
   version?: string;
   /** Ports the DCS management endpoints use. */
@@ -191,7 +193,16 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (published) api.publish(published.original);
   };
   const local: LocalActions | null = options.local
-    ? createLocalActions({ ...options.local, onScheduleChange: republish }, () => published?.snapshot ?? null)
+    ? createLocalActions(
+        {
+          ...options.local,
+          onScheduleChange: (schedule) => {
+            republish();
+            options.onScheduledRestart?.(schedule);
+          },
+        },
+        () => published?.snapshot ?? null,
+      )
     : null;
 
   const send = (res: ServerResponse, status: number, body: string, type: string, withBody: boolean, headers?: Record<string, string>) => {

@@ -57,6 +57,7 @@ export function buildMemberData(s: Snapshot, started: LongAction | null): Member
   const holdsLock = !('error' in s.cluster) && s.cluster.leader?.name === me.name;
   if (checkpointAfterPromotePending({ holdsLock, local })) data.checkpoint_after_promote = false;
   if (local.pendingRestart) data.pending_restart = true;
+  if (s.scheduledRestart) data.scheduled_restart = { ...s.scheduledRestart };
   if (s.config.pause) data.pause = true;
   // pgha's own field (Patroni's readers ignore unknown ones): a member that the configuration
   // requires to have a watchdog, and has none, never promotes; `pghactl list` shows why.

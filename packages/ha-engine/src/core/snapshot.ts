@@ -297,6 +297,11 @@ export interface Snapshot {
   peers: PeerStatus[] | null;
   memory: EngineMemory;
   intents: Intents;
+  /**
+   * A restart scheduled through the REST API (`schedule`, filters), written to the member key as
+   * Patroni does so that `list` shows it; null or absent when none.
+   */
+  scheduledRestart?: Record<string, unknown> | null;
   /** False when the watchdog is required but not usable (Patroni: `Watchdog device is not usable`). */
   watchdogHealthy: boolean;
   /**

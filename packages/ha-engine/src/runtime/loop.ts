@@ -88,6 +88,8 @@ export interface HaLoop {
   request<K extends keyof Intents>(kind: K, value: NonNullable<Intents[K]>): void;
   /** Pending requests. */
   intents(): Intents;
+  /** The REST API's scheduled restart, published in the member key from the next cycle (null: none). */
+  setScheduledRestart(restart: Record<string, unknown> | null): void;
   /** Resolves when no background action runs (tests). */
   idle(): Promise<void>;
   /** Called after every cycle. */
@@ -121,6 +123,7 @@ class Loop implements HaLoop {
   readonly #record: CycleRecord = { lastReason: null, lastCycleAt: null, lastMember: null };
   #memory: EngineMemory = initialMemory;
   #intents: Intents = {};
+  #scheduledRestart: Record<string, unknown> | null = null;
   #cycle: Promise<CycleReport> | null = null;
 
   constructor(options: HaLoopOptions) {
@@ -245,6 +248,11 @@ class Loop implements HaLoop {
     this.wakeup();
   }
 
+  setScheduledRestart(restart: Record<string, unknown> | null): void {
+    this.#scheduledRestart = restart;
+    this.wakeup();
+  }
+
   intents(): Intents {
     return { ...this.#intents };
   }
@@ -298,6 +306,7 @@ class Loop implements HaLoop {
       peers: null,
       memory: this.#memory,
       intents: { ...this.#intents },
+      scheduledRestart: this.#scheduledRestart,
       watchdogHealthy: rt.watchdog.healthy,
       failsafeCheck: null,
       failsafePing: this.#failsafe.ping,
