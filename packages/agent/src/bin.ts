@@ -88,11 +88,12 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const { fencePostgres, installFaultInjection, installLastResort } = await import('./last-resort.js');
+  const { mayBePrimaryAtExit } = await import('@pgha/ha-engine');
   installLastResort({
     logger: agent.logger,
     mayBePrimary: () => {
       const s = agent.loop.status();
-      return s.holdsLock || s.local === null || s.local.unknown !== undefined || (s.local.running && s.local.role === 'primary');
+      return mayBePrimaryAtExit({ holdsLock: s.holdsLock, local: s.local, running: s.running, startedWritable: false });
     },
     // The controller's fence does not wait for a running promote or demote (no lifecycle lock).
     fence: () => fencePostgres(() => agent.controller.fence(), loaded.config.postgresql.data_dir),

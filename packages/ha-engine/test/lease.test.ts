@@ -2,7 +2,7 @@
 // the fence, and that a paused cluster is never fenced.
 import { describe, expect, it } from 'vitest';
 import type { LocalPostgresState, RunningAction } from '../src/index.js';
-import { fencePlan, mayTakeWrites, startsWritable, watchdogAfterRenewal, watchdogTiming } from '../src/index.js';
+import { fencePlan, mayBePrimaryAtExit, mayTakeWrites, startsWritable, watchdogAfterRenewal, watchdogTiming } from '../src/index.js';
 
 const local = (role: 'primary' | 'replica', running = true): LocalPostgresState => ({
   dataDirectory: 'initialized',
@@ -110,5 +110,17 @@ describe('watchdogTiming', () => {
 
   it('ignores an unknown or unusable lease', () => {
     for (const lease of [null, 0, -5, Number.NaN, Number.POSITIVE_INFINITY]) expect(watchdogTiming(config, lease)).toEqual({ ttl: 30, loopWait: 10 });
+  });
+});
+
+describe('mayBePrimaryAtExit', () => {
+  const replica = { startedWritable: false, local: local('replica'), running: null };
+  it('fences a lock holder, an unknown state, a primary and a promotion under way; not a plain replica', () => {
+    expect(mayBePrimaryAtExit({ ...replica, holdsLock: false })).toBe(false);
+    expect(mayBePrimaryAtExit({ ...replica, holdsLock: true })).toBe(true);
+    expect(mayBePrimaryAtExit({ ...replica, local: null, holdsLock: false })).toBe(true);
+    expect(mayBePrimaryAtExit({ ...replica, local: { ...local('replica'), unknown: { kind: 'x' } } as unknown as LocalPostgresState, holdsLock: false })).toBe(true);
+    expect(mayBePrimaryAtExit({ ...replica, local: local('primary'), holdsLock: false })).toBe(true);
+    expect(mayBePrimaryAtExit({ ...replica, running: running('promote'), holdsLock: false })).toBe(true);
   });
 });

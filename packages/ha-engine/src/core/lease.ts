@@ -34,6 +34,16 @@ export function mayTakeWrites(f: WritableFacts): boolean {
 }
 
 /**
+ * After a fault nothing handles (the agent is about to exit): whether this member may be, or may
+ * soon be, a writable primary, so PostgreSQL must be fenced before the agent goes. Wider than
+ * mayTakeWrites on purpose: holding the lock, or not knowing PostgreSQL's state at all, counts too —
+ * nobody will be there to find out.
+ */
+export function mayBePrimaryAtExit(f: WritableFacts & { holdsLock: boolean }): boolean {
+  return f.holdsLock || f.local === null || f.local.unknown !== undefined || mayTakeWrites(f);
+}
+
+/**
  * What to do when the safety deadline passed without a renewal: fence (stop PostgreSQL at once)
  * when it may take writes, except in maintenance mode, where pgha never stops PostgreSQL on its
  * own (Patroni's rule: paused, the operator owns the server).
