@@ -16,7 +16,8 @@ import { WAIT_MS } from './support/cluster-checks.js';
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../../agent/src/bin.ts');
-const DCS = (process.env['PGHA_E2E_DCS'] ?? 'etcd') as 'etcd' | 'zookeeper';
+// ZooKeeper by default (the seed's store; most other files default to etcd); PGHA_E2E_DCS picks the store.
+const DCS = (process.env['PGHA_E2E_DCS'] ?? 'zookeeper') as 'etcd' | 'zookeeper';
 
 async function pgha(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -14,7 +14,8 @@ import { query } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
 import { api } from './support/rest.js';
 
-const DCS = (process.env['PGHA_E2E_DCS'] ?? 'etcd') as 'etcd' | 'zookeeper';
+// ZooKeeper by default (the seed's store; most other files default to etcd); PGHA_E2E_DCS picks the store.
+const DCS = (process.env['PGHA_E2E_DCS'] ?? 'zookeeper') as 'etcd' | 'zookeeper';
 
 /** HAProxy's configuration, after Patroni's docs (haproxy.cfg in its repository). */
 function haproxyConfig(cluster: LocalCluster, ports: { write: number; read: number; stats: number }, tlsPem: string | null): string {

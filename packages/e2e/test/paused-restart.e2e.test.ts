@@ -14,7 +14,8 @@ import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks
 import { pghactl } from './support/pghactl.js';
 import { apiJson } from './support/rest.js';
 
-const DCS = (process.env['PGHA_E2E_DCS'] ?? 'etcd') as 'etcd' | 'zookeeper';
+// ZooKeeper by default (the seed's store; most other files default to etcd); PGHA_E2E_DCS picks the store.
+const DCS = (process.env['PGHA_E2E_DCS'] ?? 'zookeeper') as 'etcd' | 'zookeeper';
 const postmasterPid = (m: MemberHandle) => Number(readFileSync(join(m.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 const alive = (pid: number) => {
   try {

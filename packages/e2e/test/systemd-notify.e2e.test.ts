@@ -14,7 +14,8 @@ import { waitFor } from '@pgha/test-servers';
 import { WAIT_MS, waitForStreaming } from './support/cluster-checks.js';
 import { apiJson } from './support/rest.js';
 
-const DCS = (process.env['PGHA_E2E_DCS'] ?? 'etcd') as 'etcd' | 'zookeeper';
+// ZooKeeper by default (the seed's store; most other files default to etcd); PGHA_E2E_DCS picks the store.
+const DCS = (process.env['PGHA_E2E_DCS'] ?? 'zookeeper') as 'etcd' | 'zookeeper';
 
 interface Listener {
   bind(path: string): void;
