@@ -75,7 +75,7 @@ export class Bootstrap {
         await this.config.write();
       } else {
         if (custom && !methodConf?.keep_existing_recovery_conf) {
-          await rm(join(settings.dataDir, 'recovery.signal'), { force: true });
+          for (const file of ['recovery.signal', 'recovery.conf']) await rm(join(settings.dataDir, file), { force: true });
         }
         await this.postmaster.start({ timeoutMs: settings.pgCtlTimeoutMs, signal: options.signal, callback: null });
       }

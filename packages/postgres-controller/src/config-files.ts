@@ -2,7 +2,8 @@
  * The files PostgreSQL reads, as the seed manual describes them: `postgresql.conf` is generated
  * (and overwritten) by the agent and includes `postgresql.base.conf` (or `custom_conf`), where the
  * DBA's own settings live; `pg_hba.conf` and `pg_ident.conf` when configured; the standby
- * settings for PostgreSQL 12+ (`standby.signal` plus recovery GUCs in postgresql.conf).
+ * settings, in postgresql.conf from PostgreSQL 12 and in `recovery.conf` before (which file and
+ * which names: recovery-settings.ts).
  */
 import { isParameterName, quoteConfValue } from './parameters.js';
 
@@ -23,8 +24,8 @@ export interface PostgresqlConfInput {
   include: string;
   /** Every parameter, in writing order. */
   parameters: Map<string, string>;
-  /** Present when the server runs as a replica. */
-  standby?: StandbySettings | undefined;
+  /** The recovery settings (recovery-settings.ts) when they are parameters (PostgreSQL 12+) and the server recovers. */
+  recovery?: ReadonlyMap<string, string> | undefined;
   /** synchronous_standby_names is the HA engine's (synchronous_mode), not the configured one. */
   synchronousStandbyNamesManaged?: boolean;
 }
@@ -46,14 +47,17 @@ export function renderPostgresqlConf(input: PostgresqlConfInput): string {
     if (isParameterName(name) && !/[\r\n\0]/.test(value)) lines.push(`${name} = ${quoteConfValue(value)}`);
   };
   for (const [name, value] of input.parameters) line(name, value);
-  if (input.standby) {
+  if (input.recovery) {
     lines.push('', '# standby');
-    const recovery: Record<string, string> = { ...input.standby.recoveryConf };
-    if (input.standby.primaryConninfo !== undefined) recovery.primary_conninfo = input.standby.primaryConninfo;
-    if (input.standby.primarySlotName !== undefined) recovery.primary_slot_name = input.standby.primarySlotName;
-    recovery.recovery_target_timeline ??= 'latest';
-    for (const name of Object.keys(recovery).sort()) line(name, recovery[name]!);
+    for (const [name, value] of input.recovery) line(name, value);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Renders recovery.conf (PostgreSQL 10 and 11) from the recovery settings, with the same guard as postgresql.conf. Pure. */
+export function renderRecoveryConf(recovery: ReadonlyMap<string, string>): string {
+  const lines = [GENERATED_HEADER.trimEnd()];
+  for (const [name, value] of recovery) if (isParameterName(name) && !/[\r\n\0]/.test(value)) lines.push(`${name} = ${quoteConfValue(value)}`);
   return `${lines.join('\n')}\n`;
 }
 

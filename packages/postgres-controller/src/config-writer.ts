@@ -1,19 +1,20 @@
 /**
  * Writes the files PostgreSQL reads: postgresql.conf (over postgresql.base.conf), pg_hba.conf,
- * pg_ident.conf, the .pgpass file, and standby.signal / recovery.signal with the standby settings,
- * for the role and upstream in ControllerState. It owns what it last wrote (so a reload can tell
+ * pg_ident.conf, the .pgpass file, and the standby settings (standby.signal / recovery.signal and
+ * recovery parameters from PostgreSQL 12, recovery.conf before: recovery-settings.ts), for the role and upstream in ControllerState. It owns what it last wrote (so a reload can tell
  * what changed, and state() what needs a restart) and the synchronous_standby_names the engine set.
  */
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ControllerContext } from './controller-context.js';
 import type { ReplicationSource } from './contract.js';
-import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderLinesFile, renderPostgresqlConf } from './config-files.js';
+import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderLinesFile, renderPostgresqlConf, renderRecoveryConf } from './config-files.js';
 import { localHostFor, parseConninfo, parseHostPort, pgpassContent, type PgpassTarget } from './conninfo.js';
 import { ensureOwnedDirectory, pathExists, writeOwnedFile } from './files.js';
 import { REPLICA_MINIMUM_SOURCES, effectiveParameters, renderParameterValue, type EffectiveParameters } from './parameters.js';
 import { locatePgpass, removePgpassLocation, writePgpassFile, type PgpassLocation } from './pgpass-file.js';
 import type { Programs } from './programs.js';
+import { recoveryEntries, usesRecoveryConf } from './recovery-settings.js';
 import { formatSynchronousStandbyNames, type SynchronousStandbySpec } from './synchronous-standby.js';
 
 /** A clone or rewind about to run: its source's hosts get the role's password first. */
@@ -120,13 +121,27 @@ export class ConfigWriter {
     if (ident !== undefined) hbaChanged = (await this.writeIfChanged(join(settings.configDir, 'pg_ident.conf'), renderLinesFile(ident))) || hbaChanged;
 
     await this.writePgpass();
+    const serverVersion = await this.programs.serverVersion();
     const standby = opts.recovery ? { recoveryConf: opts.recovery } : state.role === 'replica' ? settings.standbySettings(state.upstream) : undefined;
-    const conf = renderPostgresqlConf({ include, parameters: params.file, standby, synchronousStandbyNamesManaged: this.synchronousStandbyNames !== null });
+    const recovery = standby ? recoveryEntries({ standby, standbyMode: !opts.recovery, serverVersion }) : undefined;
+    for (const warning of recovery?.warnings ?? []) logger.warn({ config: 'recovery_conf' }, warning);
+    const legacy = usesRecoveryConf(serverVersion);
+    const conf = renderPostgresqlConf({
+      include,
+      parameters: params.file,
+      recovery: legacy ? undefined : recovery?.entries,
+      synchronousStandbyNamesManaged: this.synchronousStandbyNames !== null,
+    });
     await writeOwnedFile(settings.confPath, conf, { mode: 0o600, owner: runAs });
 
     const standbySignal = join(settings.dataDir, 'standby.signal');
     const recoverySignal = join(settings.dataDir, 'recovery.signal');
-    if (opts.recovery) {
+    if (legacy) {
+      // PostgreSQL 10 and 11 recover while recovery.conf exists (and rename it recovery.done when they promote).
+      const recoveryConf = join(settings.dataDir, 'recovery.conf');
+      if (recovery) await writeOwnedFile(recoveryConf, renderRecoveryConf(recovery.entries), { mode: 0o600, owner: runAs });
+      else await rm(recoveryConf, { force: true });
+    } else if (opts.recovery) {
       await writeOwnedFile(recoverySignal, '', { mode: 0o600, owner: runAs });
       await rm(standbySignal, { force: true });
     } else if (state.role === 'replica') {
@@ -164,9 +179,20 @@ export class ConfigWriter {
     await writeOwnedFile(base, '', { mode: 0o600, owner: this.ctx.runAs });
   }
 
-  /** The upstream (and its slot) named by primary_conninfo in the postgresql.conf a previous agent wrote. */
+  /** True when the data directory is set up to start as a standby: standby.signal (12+) or recovery.conf (10, 11). */
+  async standbyConfigured(): Promise<boolean> {
+    const { settings } = this.ctx;
+    if (!usesRecoveryConf(await this.programs.serverVersion())) return pathExists(join(settings.dataDir, 'standby.signal'));
+    const content = await readFile(join(settings.dataDir, 'recovery.conf'), 'utf8').catch(() => '');
+    // Also a hand-written or Patroni-written file: `standby_mode = on`, quoted or not, any boolean spelling.
+    return /^\s*standby_mode\s*=\s*'?\s*(on|true|yes|1|t|y)\s*'?\s*(#.*)?$/im.test(content);
+  }
+
+  /** The upstream (and its slot) named by primary_conninfo in the postgresql.conf (10, 11: recovery.conf) a previous agent wrote. */
   async configuredUpstream(): Promise<ReplicationSource | null> {
-    const content = await readFile(this.ctx.settings.confPath, 'utf8').catch(() => '');
+    const { settings } = this.ctx;
+    const file = usesRecoveryConf(await this.programs.serverVersion()) ? join(settings.dataDir, 'recovery.conf') : settings.confPath;
+    const content = await readFile(file, 'utf8').catch(() => '');
     const conninfo = readConfValue(content, 'primary_conninfo');
     if (!conninfo) return null;
     const params = parseConninfo(conninfo);

@@ -5,13 +5,12 @@
  * RunningProcess, is handled like one we started. Lifecycle locking is the caller's
  * (ControllerState.exclusive); fencing deliberately runs without it.
  */
-import { join } from 'node:path';
 import type { ControllerContext } from './controller-context.js';
 import type { PostmasterExit, StopMode } from './contract.js';
 import { describeRun, runScript, type CallbackAction } from './callbacks.js';
 import type { ConfigWriter } from './config-writer.js';
 import { PostgresError, PostgresErrorCode, describeError, throwIfAborted } from './errors.js';
-import { inspectDataDirectoryPath, pathExists } from './files.js';
+import { inspectDataDirectoryPath } from './files.js';
 import { commandLineArguments } from './parameters.js';
 import { childProcesses, isPostgresProcess, processAlive, processGroup, readPostmasterPid } from './postmaster-pid.js';
 import { MAX_TIMER_MS, lastLines, sleep, type RunningProcess } from './process-runner.js';
@@ -113,7 +112,7 @@ export class Postmaster {
     if (!pidFile || !(await processAlive(pidFile.pid)) || !(await isPostgresProcess(pidFile.pid))) return null;
     this.attach({ pid: pidFile.pid });
     state.lifecycle = pidFile.status === 'ready' || pidFile.status === 'standby' ? 'running' : pidFile.status === 'stopping' ? 'stopping' : 'starting';
-    state.role = (await pathExists(join(settings.dataDir, 'standby.signal'))) ? 'replica' : 'primary';
+    state.role = (await this.config.standbyConfigured()) ? 'replica' : 'primary';
     state.upstream = state.role === 'replica' ? await this.config.configuredUpstream() : null;
     await this.config.assumeWritten();
     logger.info({ pid: pidFile.pid, status: pidFile.status, upstream: state.upstream }, 'adopted a running postmaster');

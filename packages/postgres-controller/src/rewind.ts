@@ -53,9 +53,8 @@ export class Rewinder {
     if (control.clusterState === 'shut down' || control.clusterState === 'shut down in recovery') return;
     logger.info({ state: control.clusterState }, 'doing crash recovery in a single user mode');
     const { params } = await this.config.write();
-    // Single-user mode cannot be a standby: the signal files are rewritten at the next start.
-    await rm(join(settings.dataDir, 'standby.signal'), { force: true });
-    await rm(join(settings.dataDir, 'recovery.signal'), { force: true });
+    // Single-user mode cannot be a standby: the signal files (10, 11: recovery.conf) are rewritten at the next start.
+    for (const file of ['standby.signal', 'recovery.signal', 'recovery.conf']) await rm(join(settings.dataDir, file), { force: true });
     const args = ['--single', '-D', settings.dataDir, `--config-file=${settings.confPath}`, '-c', 'archive_mode=off'];
     for (const [name, value] of params.commandLine) if (name !== 'listen_addresses' && name !== 'hot_standby') args.push('-c', `${name}=${value}`);
     args.push('postgres');

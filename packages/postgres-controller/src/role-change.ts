@@ -1,14 +1,16 @@
 /**
- * A running server changing role: promotion (pre_promote, pg_promote, the wait for the end of
- * recovery) and following another upstream (a reload from PostgreSQL 13, a restart before). The
+ * A running server changing role: promotion (pre_promote, pg_promote or, before PostgreSQL 12,
+ * the promote file and SIGUSR1; the wait for the end of recovery) and following another upstream (a reload from PostgreSQL 13, a restart before). The
  * callbacks fired are Patroni's: on_role_change when the role the callbacks name changes.
  */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describeRun, runScript } from './callbacks.js';
 import type { ConfigWriter } from './config-writer.js';
 import type { ReplicationSource } from './contract.js';
 import type { ControllerContext } from './controller-context.js';
 import { PostgresError, PostgresErrorCode, describeError, throwIfAborted } from './errors.js';
-import { inspectDataDirectoryPath } from './files.js';
+import { inspectDataDirectoryPath, writeOwnedFile } from './files.js';
 import type { Postmaster } from './postmaster.js';
 import { lastLines, sleep } from './process-runner.js';
 import type { Programs } from './programs.js';
@@ -50,7 +52,7 @@ export class RoleChange {
     }
     throwIfAborted(options.signal, 'promote');
     logger.info({}, 'promoting PostgreSQL');
-    await session.query('SELECT pg_catalog.pg_promote(false)');
+    await this.requestPromotion();
     const until = Date.now() + (options.timeoutMs ?? settings.pgCtlTimeoutMs);
     while (true) {
       const [r] = await session.query<{ r: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS r').catch(() => [{ r: true }]);
@@ -67,6 +69,25 @@ export class RoleChange {
     state.upstream = null;
     await this.config.write();
     this.ctx.callbacks.fire('on_role_change', this.ctx.callbackRole('primary'));
+  }
+
+  /**
+   * Asks the server to end recovery. pg_promote() exists from PostgreSQL 12; before, it is what
+   * `pg_ctl promote` does (as Patroni runs it): a `promote` file in the data directory, then
+   * SIGUSR1 to the postmaster, which the startup process takes as the request.
+   */
+  private async requestPromotion(): Promise<void> {
+    const { settings, session, runner, runAs } = this.ctx;
+    if ((await this.programs.serverVersion()) >= 120000) {
+      await session.query('SELECT pg_catalog.pg_promote(false)');
+      return;
+    }
+    const pm = this.postmaster.current;
+    await writeOwnedFile(join(settings.dataDir, 'promote'), '', { mode: 0o600, owner: runAs });
+    if (!pm || !runner.signal(pm.pid, 'SIGUSR1')) {
+      await rm(join(settings.dataDir, 'promote'), { force: true });
+      throw new PostgresError(PostgresErrorCode.NotRunning, 'cannot promote: the postmaster is gone');
+    }
   }
 
   async follow(source: ReplicationSource | null, options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<void> {

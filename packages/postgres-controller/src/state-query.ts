@@ -2,14 +2,31 @@
  * The one query the controller runs per HA cycle, and the parsing of its row. Everything comes
  * back as text or JSON so the pg driver's type parsing does not matter.
  */
+import { parseConninfo } from './conninfo.js';
 import { parseLsn } from './lsn.js';
 import { RECOVERY_PARAMETERS, comparableSetting } from './parameters.js';
 import type { PendingRestartReason, ReplicationConnection, ReplicationSlot } from './contract.js';
 
 const utc = (expr: string) => `pg_catalog.to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00:00'`;
 
-/** $1: text[] of parameter names whose running value the controller compares itself (command-line ones). */
-export const STATE_QUERY = `
+/**
+ * The WAL receiver's columns the state needs. PostgreSQL 10 has no sender_host / sender_port (11
+ * added them): its conninfo (passwords masked) is returned instead and parsed (walReceiverUpstream).
+ */
+function walReceiverColumns(serverVersion: number): string {
+  return serverVersion >= 110000 ? 'status, received_tli, sender_host, sender_port, slot_name' : 'status, received_tli, conninfo, slot_name';
+}
+
+/**
+ * The state query for a server version. $1: text[] of parameter names whose running value the
+ * controller compares itself (command-line ones). Everything else in it exists from PostgreSQL 10
+ * on (pg_control_*() from 9.6, the *_lsn names and pg_stat_replication's from 10).
+ */
+export function stateQuery(serverVersion: number): string {
+  return STATE_QUERY_TEMPLATE.replace('$WAL_RECEIVER_COLUMNS', walReceiverColumns(serverVersion));
+}
+
+const STATE_QUERY_TEMPLATE = `
 SELECT
   pg_catalog.pg_is_in_recovery() AS in_recovery,
   pg_catalog.current_setting('server_version_num') AS server_version,
@@ -23,7 +40,7 @@ SELECT
   pg_catalog.pg_last_wal_replay_lsn()::text AS replayed_lsn,
   ${utc('pg_catalog.pg_last_xact_replay_timestamp()')} AS replayed_timestamp,
   CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
-  (SELECT pg_catalog.row_to_json(w) FROM (SELECT status, received_tli, sender_host, sender_port, slot_name
+  (SELECT pg_catalog.row_to_json(w) FROM (SELECT $WAL_RECEIVER_COLUMNS
      FROM pg_catalog.pg_stat_wal_receiver) w) AS wal_receiver,
   (SELECT pg_catalog.json_agg(r) FROM (SELECT pid, usename, application_name, pg_catalog.host(client_addr) AS client_addr, state, sync_state,
      sync_priority, sent_lsn::text AS sent_lsn, write_lsn::text AS write_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
@@ -47,12 +64,20 @@ export interface StateRow {
   replayed_lsn: string | null;
   replayed_timestamp: string | null;
   replay_paused: boolean | null;
-  wal_receiver: { status?: string; received_tli?: number; sender_host?: string; sender_port?: number; slot_name?: string } | null;
+  wal_receiver: { status?: string; received_tli?: number; sender_host?: string; sender_port?: number; conninfo?: string; slot_name?: string } | null;
   replication: Array<Record<string, unknown>> | null;
   slots: Array<Record<string, unknown>> | null;
   settings: Array<{ name: string; setting: string; unit: string | null; pending_restart: boolean }> | null;
   synchronous_standby_names: string | null;
   rewind_possible: boolean | null;
+}
+
+/** The WAL receiver's upstream host and port: its columns from PostgreSQL 11, its conninfo on 10. */
+export function walReceiverUpstream(receiver: NonNullable<StateRow['wal_receiver']>): { host: string | null; port: number | null } {
+  if (receiver.sender_host !== undefined || receiver.conninfo === undefined) return { host: receiver.sender_host ?? null, port: receiver.sender_port ?? null };
+  const params = parseConninfo(receiver.conninfo);
+  const port = params.port === undefined ? null : Number(params.port.split(',')[0]);
+  return { host: params.host?.split(',')[0] ?? null, port: Number.isInteger(port) ? port : null };
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : v === null || v === undefined ? null : String(v));

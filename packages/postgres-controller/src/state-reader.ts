@@ -14,7 +14,7 @@ import { inspectDataDirectoryPath } from './files.js';
 import { parseLsn } from './lsn.js';
 import type { Postmaster } from './postmaster.js';
 import type { Programs } from './programs.js';
-import { STATE_QUERY, parseReplication, parseSlots, pendingRestart, type StateRow } from './state-query.js';
+import { parseReplication, parseSlots, pendingRestart, stateQuery, walReceiverUpstream, type StateRow } from './state-query.js';
 import { historyFileName, parseTimelineHistory } from './timeline-history.js';
 
 export class StateReader {
@@ -72,7 +72,8 @@ export class StateReader {
     let row: StateRow | undefined;
     try {
       const commandLine = this.config.written?.commandLine ?? new Map<string, string>();
-      [row] = await session.query<StateRow & Record<string, unknown>>(STATE_QUERY, [[...commandLine.keys()]]);
+      const query = stateQuery(await this.programs.serverVersion());
+      [row] = await session.query<StateRow & Record<string, unknown>>(query, [[...commandLine.keys()]]);
     } catch (e) {
       return { ...base, queryError: describeError(e) };
     }
@@ -101,7 +102,7 @@ export class StateReader {
       replayPaused: row.replay_paused === true,
       replicationState: inRecovery ? (receiver?.status === 'streaming' ? 'streaming' : 'in archive recovery') : null,
       upstream: receiver
-        ? { host: receiver.sender_host ?? null, port: receiver.sender_port ?? null, slotName: receiver.slot_name ?? null, receivedTimeline: receiver.received_tli ?? null }
+        ? { ...walReceiverUpstream(receiver), slotName: receiver.slot_name ?? null, receivedTimeline: receiver.received_tli ?? null }
         : null,
       replication: parseReplication(row.replication),
       slots: parseSlots(row.slots),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { splitCommand } from '../src/callbacks.js';
 import { bootstrapMethodArguments, optionArguments, replicaMethodArguments } from '../src/command-arguments.js';
 import { isGeneratedConf, managedSynchronousStandbyNames, readConfValue, renderPostgresqlConf } from '../src/config-files.js';
+import { recoveryEntries } from '../src/recovery-settings.js';
 import { describeSalvage, parseWaldump } from '../src/salvage.js';
 import { bootstrapSectionSchema, parseSection, postgresqlSectionSchema } from '../src/config.js';
 import { connectionPlan } from '../src/connection-security.js';
@@ -126,7 +127,11 @@ describe('configuration files', () => {
     const conf = renderPostgresqlConf({
       include: 'postgresql.base.conf',
       parameters: new Map([['port', '5432'], ['search_path', `"$user", public`], ['log_line_prefix', "it's"]]),
-      standby: { primaryConninfo: 'user=replicator host=10.0.0.1 port=5432', primarySlotName: 'pg1', recoveryConf: { restore_command: 'cp /a/%f %p' } },
+      recovery: recoveryEntries({
+        standby: { primaryConninfo: 'user=replicator host=10.0.0.1 port=5432', primarySlotName: 'pg1', recoveryConf: { restore_command: 'cp /a/%f %p' } },
+        standbyMode: true,
+        serverVersion: 150000,
+      }).entries,
     });
     expect(isGeneratedConf(conf)).toBe(true);
     expect(conf.split('\n').slice(2, 4)).toEqual(["include 'postgresql.base.conf'", '']);
@@ -217,7 +222,8 @@ describe('addresses and connection strings', () => {
 
   it('reads back primary_conninfo from a written postgresql.conf', () => {
     const conninfo = formatConninfo({ user: 'rep', passfile: "/tmp/it's here", host: '10.0.0.1', port: 5433, application_name: 'pg1' });
-    const conf = renderPostgresqlConf({ include: 'postgresql.base.conf', parameters: new Map(), standby: { primaryConninfo: conninfo } });
+    const recovery = recoveryEntries({ standby: { primaryConninfo: conninfo }, standbyMode: true, serverVersion: 150000 }).entries;
+    const conf = renderPostgresqlConf({ include: 'postgresql.base.conf', parameters: new Map(), recovery });
     const read = readConfValue(conf, 'primary_conninfo');
     expect(read).toBe(conninfo);
     expect(parseConninfo(read!)).toEqual({ user: 'rep', passfile: "/tmp/it's here", host: '10.0.0.1', port: '5433', application_name: 'pg1' });
