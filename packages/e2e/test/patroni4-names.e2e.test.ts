@@ -84,7 +84,8 @@ describe('a cluster speaking Patroni 4, on etcd', () => {
     const replica = cluster.members.find((m) => m !== primary)!;
     await waitFor('the leader key saying primary', async () => (await roleInKey(cluster, primary)) === 'primary', WAIT_MS, 250);
     expect((await primary.status())?.['role']).toBe('primary');
-    expect(await roleInKey(cluster, replica)).toBe('replica');
+    // A fresh clone's key says `demoted` until the cycle after its start (its copied pg_control reads as a stopped primary).
+    await waitFor(`${replica.name}'s key saying replica`, async () => (await roleInKey(cluster, replica)) === 'replica', WAIT_MS, 250);
     for (const m of cluster.members) {
       const names = await metricNames(m);
       expect(names).toContain('patroni_primary');
@@ -123,7 +124,8 @@ describe('a cluster speaking Patroni 4, on etcd', () => {
     await waitFor(`${added.name} reporting patroni_primary without patroni_master`, speaks4, WAIT_MS, 500).catch((e: unknown) => {
       throw new Error(`${(e as Error).message}\n${tail(added)}`);
     });
-    expect(await roleInKey(cluster, added)).toBe('replica');
+    // Its key catches up at the end of the cycle that saw it streaming.
+    await waitFor(`${added.name}'s key saying replica`, async () => (await roleInKey(cluster, added)) === 'replica', WAIT_MS, 250);
 
     const list = await pghactl(added, ['list', '-f', 'json']);
     expect(list.code, list.stderr).toBe(0);
