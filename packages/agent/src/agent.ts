@@ -3,7 +3,7 @@
  * lives here: the engine decides, the controller and the DCS driver act, the API reports.
  */
 import { createClusterStore, loadDriver, type ClusterStore, type DcsDriver } from '@pgha/dcs';
-import { allowedDynamicPostgresql, createHaLoop, createHttpPeerProbe, engineTiming, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
+import { allowedDynamicPostgresql, createHaLoop, createHttpPeerProbe, DEFAULT_PATRONI_DIALECT, engineTiming, nodeClock, restClientTls, type HaLoop, type MemberIdentity, type PeerFetch, type RestClientTls } from '@pgha/ha-engine';
 import { createPostgresController, type DynamicPostgresql, type PostgresController } from '@pgha/postgres-controller';
 import type { ApiServer } from '@pgha/rest-api';
 import type { Logger as PinoLogger } from 'pino';
@@ -198,6 +198,10 @@ export async function startAgent(options: {
 
   // Read once: changing it takes an agent restart (reload() says so).
   const allowDcsCommands = config.postgresql.allow_dcs_commands === true;
+  // Read once too; null = follow the other members (ha-engine patroni-dialect.ts).
+  const patroniCompatibility = config.patroni_compatibility ?? null;
+  // The controller's callbacks ask the loop for the names to use; the loop is built after it.
+  let loopRef: HaLoop | null = null;
   let controllerSection: Tree = config.postgresql;
   const bootstrapTree = config.bootstrap?.dcs as Tree | undefined;
   // validateAgentConfig refused commands here unless allowed; the rule is applied all the same.
@@ -209,7 +213,8 @@ export async function startAgent(options: {
     ...(config.bootstrap ? { bootstrap: config.bootstrap } : {}),
     ...(bootstrapDynamic ? { dynamic: bootstrapDynamic } : {}),
     logger: named('patroni.postgresql'),
-    primaryRoleName: 'master',
+    // Asked at each callback: the names the engine chose for the cycle whose actions fire it.
+    primaryRoleName: () => ((loopRef?.status().patroniDialect ?? patroniCompatibility ?? DEFAULT_PATRONI_DIALECT) === 4 ? 'primary' : 'master'),
   });
   // The DCS `config` key's `postgresql` part reaches the controller through the command rule and
   // the sanitizer (dynamic-config.ts) when the engine's read shows a version not applied yet.
@@ -257,12 +262,15 @@ export async function startAgent(options: {
       canBootstrap: config.bootstrap !== undefined,
       postgresql: config.postgresql as Tree,
       allowDcsCommands,
+      patroniCompatibility,
     },
     onFatal: (message) => {
       logger.fatal(message);
       void shutdown(1);
     },
   });
+
+  loopRef = loop;
 
   const { server, publish } = wireApi({
     restapi: config.restapi,
@@ -329,6 +337,9 @@ export async function startAgent(options: {
         // Everything that reads files or can refuse is prepared before anything changes.
         const nextApi = apiSettings(next.config.restapi, splitHostPort(next.config.restapi.listen));
         const nextPeers = peerClientOf(next.config, logger);
+        if ((next.config.patroni_compatibility ?? null) !== patroniCompatibility) {
+          logger.warn(`configuration file: patroni_compatibility changed; it takes effect when the agent restarts (${patroniCompatibility === null ? 'detected from the other members' : `Patroni ${patroniCompatibility}'s names`} until then)`);
+        }
         if ((next.config.postgresql.allow_dcs_commands === true) !== allowDcsCommands) {
           logger.warn(`configuration file: postgresql.allow_dcs_commands changed; it takes effect when the agent restarts (commands from the DCS stay ${allowDcsCommands ? 'allowed' : 'ignored'} until then)`);
         }

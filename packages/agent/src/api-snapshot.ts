@@ -17,7 +17,8 @@ export interface Identity {
 
 export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null, me: Identity, now: number, salvage: readonly SalvageEntry[] = []): ApiSnapshot {
   const primary = engine.role === 'primary' || engine.role === 'master';
-  const role = primary ? 'master' : (engine.role as PatroniStatus['role']);
+  // Patroni 4 says `primary` where 3.x said `master` (the dialect the engine chose this cycle).
+  const role = primary ? (engine.patroniDialect === 4 ? 'primary' : 'master') : (engine.role as PatroniStatus['role']);
   const status: PatroniStatus = {
     state: engine.state,
     role,
@@ -73,5 +74,6 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
     salvage,
     configProblem: engine.configProblem,
     configInEffect: engine.dynamicConfig?.value ?? null,
+    patroniDialect: engine.patroniDialect,
   };
 }

@@ -163,6 +163,22 @@ describe('configuration', () => {
     }
   });
 
+  it('reads patroni_compatibility: 3, 4 (numbers or text) or auto/absent (detect), else an error naming the key (issue #17)', () => {
+    const base = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' } };
+    const parse = (patroni_compatibility: unknown) => validateAgentConfig({ ...base, patroni_compatibility }).config.patroni_compatibility;
+    expect([parse(3), parse(4), parse('3'), parse(' 4 '), parse('auto'), parse('Auto'), parse(undefined)]).toEqual([3, 4, 3, 4, null, null, undefined]);
+    expect(validateAgentConfig({ ...base, patroni_compatibility: 4 }).warnings).toEqual([]);
+    const problems = (v: unknown): string[] => {
+      try {
+        parse(v);
+        return [];
+      } catch (e) {
+        return (e as ConfigValidationError).problems;
+      }
+    };
+    for (const bad of [2, 5, '4.1', 'primary', true]) expect([bad, problems(bad)]).toEqual([bad, ['patroni_compatibility: expected 3, 4 or auto']]);
+  });
+
   it('reports unknown sections as warnings instead of failing', () => {
     const raw = { scope: 'x', name: 'n', restapi: { listen: ':8008' }, postgresql: { listen: ':5432', data_dir: '/d' }, frobnicate: {} };
     expect(validateAgentConfig(raw).warnings).toEqual(['frobnicate: unknown section, ignored']);

@@ -5,9 +5,14 @@
  * `Sync Standby`, `Replica`, `Standby Leader`); lag is measured from the leader's last published
  * position (`/status.optime`) in whole MB. The title also names the system identifier (as
  * Patroni 3.1+ does), or `uninitialized` / `initializing`.
+ *
+ * A cluster speaking Patroni 4 is listed as patronictl 4.1 does: `Receive LSN, Receive Lag,
+ * Replay LSN, Replay Lag` instead of `Lag in MB` (member-positions.ts), a replica's replication
+ * state, and `Pending restart reason`.
  */
-import { isPaused, type Cluster, type Member } from '@pgha/dcs';
-import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
+import { isPaused, type Cluster, type Member, type PatroniDialect } from '@pgha/dcs';
+import { failoverReadiness, patroniDialectOf, resolveEngineConfig } from '@pgha/ha-engine';
+import { listedState, pendingRestartReason, positionCells } from './member-positions.js';
 import type { Cell, OutputFormat, TableOutput } from './output.js';
 import { roundHalfEven } from './python-text.js';
 
@@ -111,6 +116,17 @@ export interface MembersTableOptions {
   name: string;
   extended?: boolean;
   format: OutputFormat;
+  /** Whose patronictl to imitate (default 3: 3.0.2's columns); see listDialect. */
+  patroniDialect?: PatroniDialect;
+}
+
+/**
+ * Which patronictl `list` imitates: the configuration's `patroni_compatibility` (3 or 4), else 4
+ * when a member's key shows Patroni 4 (the engine's rule, patroni-dialect.ts), else 3.
+ */
+export function listDialect(cluster: Cluster, configured: unknown): PatroniDialect {
+  const n = typeof configured === 'number' || typeof configured === 'string' ? Number(String(configured).trim()) : NaN;
+  return patroniDialectOf(cluster, { configured: n === 3 || n === 4 ? n : null, me: '' }) ?? 3;
 }
 
 export function membersTable(cluster: Cluster, options: MembersTableOptions): TableOutput {
@@ -127,15 +143,19 @@ export function membersTable(cluster: Cluster, options: MembersTableOptions): Ta
       return { member, role: listedRole(cluster, member), host: conn?.host ?? '', port: conn?.port, lag };
     });
   const withHost = rows.filter((r) => r.host !== '');
-  const columns = ['Cluster', 'Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB'];
+  const four = options.patroniDialect === 4;
+  const drawn = options.format === 'pretty' || options.format === 'topology';
+  const columns = ['Cluster', 'Member', 'Host', 'Role', 'State', 'TL', ...(four ? ['Receive LSN', 'Receive Lag', 'Replay LSN', 'Replay Lag'] : ['Lag in MB'])];
   const has = {
     pending: options.extended || withHost.some((r) => r.member.data.pending_restart),
+    reason: four && (options.extended || withHost.some((r) => Object.keys(r.member.data.pending_restart_reason ?? {}).length > 0)),
     scheduled: options.extended || withHost.some((r) => r.member.data.scheduled_restart),
     tags: options.extended || withHost.some((r) => Object.keys(r.member.data.tags).length > 0),
     // pgha members whose required watchdog is unusable may not promote: say so (never shown otherwise).
     watchdog: withHost.some((r) => r.member.data.extra['watchdog_failed'] === true),
   };
   if (has.pending) columns.push('Pending restart');
+  if (has.reason) columns.push('Pending restart reason');
   if (has.scheduled) columns.push('Scheduled restart');
   if (has.tags) columns.push('Tags');
   if (has.watchdog) columns.push('Watchdog');
@@ -148,8 +168,11 @@ export function membersTable(cluster: Cluster, options: MembersTableOptions): Ta
     const name = depth > 0 ? `${' '.repeat((depth - 1) * 2)}+ ${row.member.name}` : row.member.name;
     const host = appendPort && row.host && row.port !== undefined ? `${row.host}:${row.port}` : row.host;
     const lag = typeof row.lag === 'number' ? roundHalfEven(row.lag / 1024 / 1024) : (row.lag ?? '');
-    const line: Cell[] = [options.name, name, host, titleCase(row.role), d.state ?? '', d.timeline ?? '', lag];
+    const line: Cell[] = four
+      ? [options.name, name, host, titleCase(row.role), listedState(cluster, row.member), d.timeline ?? '', ...positionCells(cluster, row.member)]
+      : [options.name, name, host, titleCase(row.role), d.state ?? '', d.timeline ?? '', lag];
     if (has.pending) line.push(d.pending_restart ? '*' : '');
+    if (has.reason) line.push(pendingRestartReason(row.member, drawn));
     if (has.scheduled) {
       const s = d.scheduled_restart;
       let text = '';
@@ -163,14 +186,16 @@ export function membersTable(cluster: Cluster, options: MembersTableOptions): Ta
     if (has.watchdog) line.push(d.extra['watchdog_failed'] === true ? 'failed: may not promote' : '');
     return line;
   });
+  // patronictl 4.1 heads both lag columns `Lag` in a drawn table.
+  const shown = four && drawn ? columns.map((c) => (c === 'Receive Lag' || c === 'Replay Lag' ? 'Lag' : c)) : columns;
   return {
     kind: 'table',
-    columns,
+    columns: shown,
     rows: cells,
-    align: { 'Lag in MB': 'r', TL: 'r' },
+    align: four ? { 'Receive LSN': 'r', 'Replay LSN': 'r', Lag: 'r', TL: 'r' } : { 'Lag in MB': 'r', TL: 'r' },
     format: options.format,
     title: clusterTitle(options.name, cluster),
-    footer: options.format === 'pretty' || options.format === 'topology' ? serviceInfo(cluster) : [],
+    footer: drawn ? serviceInfo(cluster) : [],
   };
 }
 

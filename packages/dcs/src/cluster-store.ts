@@ -86,8 +86,8 @@ export function createClusterStore(driver: DcsDriver, options: ClusterStoreOptio
 
     releaseLeader: (callOptions) => driver.releaseLeader(callOptions),
 
-    async touchMember(data: MemberData, callOptions?: CallOptions & { force?: boolean }): Promise<void> {
-      const value = serializeMemberData(data, compatibility);
+    async touchMember(data: MemberData, callOptions?: CallOptions & { force?: boolean; compatibility?: Partial<WriteCompatibility> }): Promise<void> {
+      const value = serializeMemberData(data, { ...compatibility, ...callOptions?.compatibility });
       if (!callOptions?.force && value === ownMemberValue) return;
       // Until the write is confirmed we do not know what the key holds.
       ownMemberValue = undefined;

@@ -20,6 +20,13 @@ export type MemberRole =
   | 'promoted'
   | 'unknown';
 
+/**
+ * The Patroni major version whose names a member uses: 3 writes a primary's role as `master`
+ * (member key, `GET /patroni`, callbacks' role argument, the `patroni_master` metric), 4 as
+ * `primary` only. Readers accept both spellings whatever the dialect.
+ */
+export type PatroniDialect = 3 | 4;
+
 /** The member states Patroni defines, in the order of its `patroni_postgres_state` metric. */
 export const MEMBER_STATES = [
   'initializing new cluster',
@@ -50,6 +57,12 @@ export interface MemberData {
   /** One of MEMBER_STATES, or whatever string a newer writer used. */
   state?: string;
   role: MemberRole;
+  /**
+   * How the member key spelled a primary's role (`master`: Patroni ≤ 3.x; `primary`: Patroni 4),
+   * set by the reader and only for a primary. Never written back: the writer spells the role as
+   * its WriteCompatibility says.
+   */
+  roleSpelling?: 'master' | 'primary';
   /** The agent's version string (Patroni's or pgha's). */
   version?: string;
   /** WAL position in bytes (the primary's write position, or a replica's received/replayed). */

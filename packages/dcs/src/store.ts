@@ -54,9 +54,10 @@ export interface ClusterStore {
 
   /**
    * Writes our member key with Patroni's member JSON, unless the last load (or the last write)
-   * showed exactly the same value. `force` writes regardless.
+   * showed exactly the same value. `force` writes regardless. `compatibility` overrides the
+   * store's own for this write (the engine follows the dialect the cluster speaks, cycle by cycle).
    */
-  touchMember(data: MemberData, options?: CallOptions & { force?: boolean }): Promise<void>;
+  touchMember(data: MemberData, options?: CallOptions & { force?: boolean; compatibility?: Partial<WriteCompatibility> }): Promise<void>;
 
   /** Deletes another member's key (cluster maintenance). */
   deleteMember(name: string, options?: CallOptions): Promise<boolean>;

@@ -44,6 +44,7 @@ describe('member JSON', () => {
       api_url: 'http://10.0.0.11:8008/patroni',
       state: 'running',
       role: 'primary',
+      roleSpelling: 'master',
       version: '3.0.2',
       xlog_location: 83886408,
       timeline: 3,
@@ -62,6 +63,16 @@ describe('member JSON', () => {
     expect(data).toMatchObject({ receive_lsn: 83886400, replay_lsn: 83886300, replication_state: 'streaming' });
     expect(data.pending_restart_reason).toEqual({ max_connections: { old_value: '100', new_value: '200' } });
     expect(parseMemberData('{"role":"primary"}').data.role).toBe('primary');
+  });
+
+  it("remembers how a primary's role was spelled (Patroni 3 `master`, Patroni 4 `primary`), and never writes it back", () => {
+    const spelling = (r: string) => parseMemberData(JSON.stringify({ role: r })).data.roleSpelling;
+    expect(spelling('master')).toBe('master');
+    expect(spelling('primary')).toBe('primary');
+    expect(spelling('replica')).toBeUndefined();
+    const read = parseMemberData('{"role":"primary"}').data;
+    expect(JSON.parse(serializeMemberData(read))).toEqual({ role: 'master' });
+    expect(JSON.parse(serializeMemberData(read, { legacyPrimaryRole: false }))).toEqual({ role: 'primary' });
   });
 
   it('maps every Patroni role and reads anything else as unknown', () => {

@@ -12,6 +12,7 @@ export * from './core/rejoin.js';
 export * from './core/decide.js';
 export * from './core/slots.js';
 export * from './core/member-data.js';
+export * from './core/patroni-dialect.js';
 export * from './core/history.js';
 export * from './core/lease.js';
 export * from './core/long-action-steps.js';

@@ -80,7 +80,7 @@ export interface ContextInput {
   callbackTimeoutMs?: number | undefined;
   longCommandTimeoutMs?: number | undefined;
   adoptedPollMs?: number | undefined;
-  primaryRoleName?: 'primary' | 'master' | undefined;
+  primaryRoleName?: string | (() => string) | undefined;
 }
 
 /** Applies the defaults of PostgresControllerOptions and builds the shared services. No I/O. */

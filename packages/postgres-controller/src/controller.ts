@@ -74,9 +74,16 @@ export interface PostgresControllerOptions {
   longCommandTimeoutMs?: number;
   /** How often an adopted postmaster's pid is checked, ms. Default 100. */
   adoptedPollMs?: number;
-  /** Role name passed to callbacks for a primary: Patroni 4 says `primary`, 3.x said `master`. Default `primary`. */
-  primaryRoleName?: 'primary' | 'master';
+  /**
+   * Role name passed to callbacks for a primary: Patroni 4 says `primary`, 3.x said `master`.
+   * Default `primary`. A function is asked at each callback, for an agent that follows the names
+   * its cluster speaks.
+   */
+  primaryRoleName?: PrimaryRoleName | (() => PrimaryRoleName);
 }
+
+/** A primary's role as Patroni 4 (`primary`) or Patroni ≤ 3.x (`master`) names it. */
+export type PrimaryRoleName = 'primary' | 'master';
 
 /** Creates the controller. No I/O happens until a method is called. */
 export function createPostgresController(options: PostgresControllerOptions): PostgresController {

@@ -1,6 +1,6 @@
 // @pgha/postgres-controller: everything pgha does to the local PostgreSQL server.
 export type * from './contract.js';
-export { createPostgresController, type PostgresControllerOptions } from './controller.js';
+export { createPostgresController, type PostgresControllerOptions, type PrimaryRoleName } from './controller.js';
 export {
   authenticationSchema,
   bootstrapSectionSchema,

@@ -40,7 +40,8 @@ export interface SettingsInput {
   dynamic?: DynamicPostgresql | undefined;
   bootstrap?: BootstrapSection | undefined;
   timeouts: ControllerTimeouts;
-  primaryRoleName: string;
+  /** A name, or a function asked at each callback. */
+  primaryRoleName: string | (() => string);
 }
 
 export class ControllerSettings {
@@ -49,8 +50,8 @@ export class ControllerSettings {
   /** The cluster name (`scope`). */
   readonly scope: string;
   readonly timeouts: ControllerTimeouts;
-  /** Role name passed to callbacks for a primary (`primary`, or 3.x's `master`). */
-  readonly primaryRoleName: string;
+  /** Role name passed to callbacks for a primary (`primary`, or 3.x's `master`), asked at each callback. */
+  readonly primaryRoleName: () => string;
   local: PostgresqlSection;
   dynamic: DynamicPostgresql;
   bootstrap: BootstrapSection;
@@ -68,7 +69,8 @@ export class ControllerSettings {
     this.name = input.name;
     this.scope = input.scope;
     this.timeouts = input.timeouts;
-    this.primaryRoleName = input.primaryRoleName;
+    const roleName = input.primaryRoleName;
+    this.primaryRoleName = typeof roleName === 'function' ? roleName : () => roleName;
     this.local = input.postgresql;
     this.dynamic = input.dynamic ?? {};
     this.bootstrap = input.bootstrap ?? {};
@@ -125,7 +127,7 @@ export class ControllerSettings {
 
   /** The role callbacks are given: Patroni's name for the primary, and `standby_leader` for a replica of a remote primary. */
   roleForCallbacks(role: 'primary' | 'replica', upstream: ReplicationSource | null): string {
-    if (role === 'primary') return this.primaryRoleName;
+    if (role === 'primary') return this.primaryRoleName();
     return upstream?.remote ? 'standby_leader' : 'replica';
   }
 

@@ -66,4 +66,19 @@ describe('controller settings (no I/O)', () => {
     expect(s.roleForCallbacks('replica', source)).toBe('replica');
     expect(s.roleForCallbacks('replica', { ...source, remote: { slotName: null, recoveryConf: {} } })).toBe('standby_leader');
   });
+
+  it("asks for the primary's name at each callback when given a function (the agent follows its cluster's Patroni names)", () => {
+    let name = 'master';
+    const s = new ControllerSettings({
+      name: 'pg1',
+      scope: 'demo',
+      postgresql: postgresqlSectionSchema.parse({ listen: '127.0.0.1:5432', data_dir: '/data/pg1' }),
+      timeouts,
+      primaryRoleName: () => name,
+    });
+    expect(s.roleForCallbacks('primary', null)).toBe('master');
+    name = 'primary';
+    expect(s.roleForCallbacks('primary', null)).toBe('primary');
+    expect(s.roleForCallbacks('replica', null)).toBe('replica');
+  });
 });

@@ -2,7 +2,7 @@
  * GET /cluster: every member as Patroni's `cluster_as_json` shows it, from the last cycle's read
  * (no DCS call per request).
  */
-import { configFlag, type Cluster, type Member } from '@pgha/dcs';
+import { configFlag, formatLsn, type Cluster, type Member } from '@pgha/dcs';
 import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
 
 export interface ClusterMemberView {
@@ -14,8 +14,18 @@ export interface ClusterMemberView {
   port?: number;
   timeline?: number;
   pending_restart?: boolean;
+  pending_restart_reason?: Record<string, { old_value: string; new_value: string }>;
   scheduled_restart?: Record<string, unknown>;
   tags?: Record<string, unknown>;
+  /**
+   * Patroni 4.1's positions of a non-leader (`X/Y`) and their lag behind the leader in bytes;
+   * `unknown` when the member key has no such position. Patroni 3 tools ignore them.
+   */
+  receive_lsn?: string;
+  receive_lag?: number | 'unknown';
+  replay_lsn?: string;
+  replay_lag?: number | 'unknown';
+  lsn?: string;
   lag?: number | 'unknown';
 }
 
@@ -57,11 +67,23 @@ function memberView(m: Member, cluster: Cluster, standbyCluster: boolean, leader
   Object.assign(view, hostPort(m.data.conn_url));
   if (m.data.timeline !== undefined) view.timeline = m.data.timeline;
   if (m.data.pending_restart) view.pending_restart = true;
+  if (m.data.pending_restart_reason) view.pending_restart_reason = m.data.pending_restart_reason;
   if (m.data.scheduled_restart) view.scheduled_restart = m.data.scheduled_restart;
   if (Object.keys(m.data.tags).length > 0) view.tags = m.data.tags;
   if (!isLeader) {
-    const position = m.data.xlog_location;
-    view.lag = leaderLsn === null || position === undefined ? 'unknown' : Math.max(0, leaderLsn - position);
+    const behind = (position: number | undefined): number | 'unknown' => (leaderLsn === null || position === undefined ? 'unknown' : Math.max(0, leaderLsn - position));
+    // As Patroni 4.1: a position of 0 (never received anything) is unknown, not a lag.
+    const known = (position: number | undefined) => (position ? position : undefined);
+    const receive = known(m.data.receive_lsn);
+    const replay = known(m.data.replay_lsn);
+    const current = known(m.data.xlog_location);
+    view.receive_lsn = receive === undefined ? 'unknown' : formatLsn(receive);
+    view.receive_lag = behind(receive);
+    view.replay_lsn = replay === undefined ? 'unknown' : formatLsn(replay);
+    view.replay_lag = behind(replay);
+    view.lsn = current === undefined ? 'unknown' : formatLsn(current);
+    // `lag` as before (Patroni 3's field): a position of 0 still has a lag.
+    view.lag = behind(m.data.xlog_location);
   }
   return view;
 }

@@ -80,6 +80,7 @@ export const HEALTH_CHECKS: Record<string, Check> = {
   '/sync': (s, q) => replicaOk(s, q) && isSync(s) && !isQuorumMode(s),
   '/synchronous': (s, q) => replicaOk(s, q) && isSync(s) && !isQuorumMode(s),
   '/read-only-sync': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && !isQuorumMode(s)),
+  '/read-only-synchronous': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && !isQuorumMode(s)),
   '/quorum': (s, q) => replicaOk(s, q) && isSync(s) && isQuorumMode(s),
   '/read-only-quorum': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && isQuorumMode(s)),
   '/async': (s, q) => replicaOk(s, q) && !isSync(s),

@@ -112,7 +112,8 @@ export function renderPatroniMetrics(s: ApiSnapshot): string {
     ['patroni_postgres_running', 'Value is 1 if Postgres is running, 0 otherwise.', running ? 1 : 0],
     ['patroni_postmaster_start_time', 'Epoch seconds since Postgres started.', Number.isFinite(startTime) ? startTime : 0],
     ['patroni_primary', 'Value is 1 if this node is the leader, 0 otherwise.', primary ? 1 : 0],
-    ['patroni_master', 'Value is 1 if this node is the leader, 0 otherwise.', primary ? 1 : 0],
+    // Patroni 4 dropped the 3.x name.
+    ...(s.patroniDialect === 4 ? [] : [['patroni_master', 'Value is 1 if this node is the leader, 0 otherwise.', primary ? 1 : 0] as [string, string, number]]),
     ['patroni_xlog_location', 'Current location of the Postgres transaction log, 0 if this node is not the leader.', primary && 'location' in xlog ? num(xlog.location) : 0],
     ['patroni_standby_leader', 'Value is 1 if this node is the standby_leader, 0 otherwise.', s.hasLock && st.role === 'standby_leader' ? 1 : 0],
     ['patroni_replica', 'Value is 1 if this node is a replica, 0 otherwise.', replica ? 1 : 0],

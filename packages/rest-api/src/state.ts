@@ -4,9 +4,9 @@
  * PostgreSQL or the DCS; they read this snapshot, so they cost microseconds and still reflect
  * reality within one cycle.
  */
-import type { Cluster, ClusterConfig } from '@pgha/dcs';
+import type { Cluster, ClusterConfig, PatroniDialect } from '@pgha/dcs';
 
-/** Patroni's role names as the API shows them (3.x spelling `master` is produced on request). */
+/** Patroni's role names as the API shows them (3.x spelling `master` while the agent speaks Patroni 3). */
 export type ApiRole = 'primary' | 'replica' | 'standby_leader' | 'uninitialized' | 'demoted' | 'promoted';
 
 /** One row of `replication` in GET /patroni (pg_stat_replication). */
@@ -74,6 +74,11 @@ export interface ApiSnapshot {
   configProblem?: string | null;
   /** The dynamic configuration the engine runs on. */
   configInEffect?: ClusterConfig | null;
+  /**
+   * The Patroni names in use (3 when absent): with 4, `/metrics` leaves out `patroni_master`, as
+   * Patroni 4 does. `status.role` is already spelled for it by whoever built the snapshot.
+   */
+  patroniDialect?: PatroniDialect;
 }
 
 /** A salvage report as the API shows it: the timeline it belongs to, and the rest as is. */

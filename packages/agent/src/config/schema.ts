@@ -121,6 +121,17 @@ export const agentPostgresqlSectionSchema = postgresqlSectionSchema.extend({
   allow_dcs_commands: flexibleBoolean.optional(),
 });
 
+/**
+ * `patroni_compatibility` (pgha's key; Patroni has none): whose names the agent uses where
+ * Patroni 4.0 renamed `master` to `primary` (member key, `GET /patroni`, callbacks' role argument,
+ * the `patroni_master` metric). `3` or `4`; absent or `auto` = 4 when another member runs Patroni
+ * 4, else 3 (ha-engine patroni-dialect.ts). Read at start.
+ */
+export const patroniCompatibilitySchema = z.preprocess(
+  (v) => (typeof v === 'string' ? (/^\s*auto\s*$/i.test(v) ? null : Number(v.trim())) : v),
+  z.union([z.literal(3), z.literal(4), z.null()], { error: 'expected 3, 4 or auto' }),
+);
+
 export const agentConfigSchema = z.looseObject({
   scope: z.coerce.string().min(1),
   namespace: z.string().default('/service'),
@@ -132,6 +143,7 @@ export const agentConfigSchema = z.looseObject({
   postgresql: agentPostgresqlSectionSchema,
   watchdog: watchdogSectionSchema.optional(),
   tags: z.record(z.string(), z.unknown()).default({}),
+  patroni_compatibility: patroniCompatibilitySchema.optional(),
 });
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseDcsUrl } from '../ctl-config.js';
-import { membersTable } from '../cluster-view.js';
+import { listDialect, membersTable } from '../cluster-view.js';
 import { CliError, CliErrorCode } from '../errors.js';
 import { pythonYaml } from '../python-text.js';
 import { FORMAT_OPTION, GROUP_OPTION, formatOpt, positionals, stringOpt, type CommandDefinition } from './command.js';
@@ -18,7 +18,7 @@ export const removeCommand: CommandDefinition = {
     const [name] = positionals(parsed, 1, 'remove');
     if (name === undefined) throw new CliError(CliErrorCode.Usage, "Missing argument 'CLUSTER_NAME'.");
     const cluster = await loadExistingCluster(ctx, name);
-    ctx.emit(membersTable(cluster, { name, format: formatOpt(parsed) }));
+    ctx.emit(membersTable(cluster, { patroniDialect: listDialect(cluster, ctx.config.raw['patroni_compatibility']), name, format: formatOpt(parsed) }));
     const confirm = await ctx.prompter.prompt('Please confirm the cluster name to remove');
     if (confirm !== name) throw new CliError(CliErrorCode.Aborted, 'Cluster names specified do not match');
     const message = 'Yes I am aware';

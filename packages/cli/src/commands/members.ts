@@ -1,6 +1,6 @@
 /** Commands that act on members through their REST APIs: restart, reload, reinit, flush. */
 import { isPaused, type Cluster, type Member } from '@pgha/dcs';
-import { membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
+import { listDialect, membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
 import type { ApiRequest, ApiResponse } from '../member-api.js';
@@ -23,7 +23,7 @@ export async function selectMembers(
   const candidates = members.map((m) => m.name);
   if (options.showTable !== false) {
     if (options.memberNames.length === 0 && candidates.length === 0) throw new CliError(CliErrorCode.NotFound, `${options.name} cluster doesn't have any members`);
-    ctx.emit(membersTable(cluster, { name: options.name, format: 'pretty' }));
+    ctx.emit(membersTable(cluster, { patroniDialect: listDialect(cluster, ctx.config.raw['patroni_compatibility']), name: options.name, format: 'pretty' }));
   }
   let names = options.memberNames;
   if (names.length > 0) {

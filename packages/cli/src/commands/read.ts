@@ -1,7 +1,7 @@
 /** Read-only commands, answered from the DCS: list, topology, history, show-config, dsn, version. */
 import type { Cluster } from '@pgha/dcs';
 import { dynamicConfigProblem } from '@pgha/ha-engine';
-import { clusterIsEmpty, connParams, membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
+import { clusterIsEmpty, connParams, listDialect, membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode } from '../errors.js';
 import type { OutputFormat } from '../output.js';
@@ -34,7 +34,7 @@ async function listClusters(ctx: CommandContext, names: string[], options: { for
   if (options.ts) ctx.emit({ kind: 'text', text: timestamp(ctx.now(), 0) });
   for (const name of names) {
     const cluster = await loadExistingCluster(ctx, name);
-    ctx.emit(membersTable(cluster, { name, extended: options.extended, format: options.format }));
+    ctx.emit(membersTable(cluster, { patroniDialect: listDialect(cluster, ctx.config.raw['patroni_compatibility']), name, extended: options.extended, format: options.format }));
   }
 }
 

@@ -5,7 +5,7 @@
  * directly, which the agents act on as they would on the API's own write.
  */
 import { isNoFailover, isPaused, type Failover } from '@pgha/dcs';
-import { membersTable } from '../cluster-view.js';
+import { listDialect, membersTable } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
 import { pythonStr } from '../python-text.js';
@@ -27,7 +27,7 @@ async function switchoverOrFailover(
   const { action, name, force } = options;
   let cluster = await loadExistingCluster(ctx, name);
   ctx.emit({ kind: 'text', text: 'Current cluster topology' });
-  ctx.emit(membersTable(cluster, { name, format: 'pretty' }));
+  ctx.emit(membersTable(cluster, { patroniDialect: listDialect(cluster, ctx.config.raw['patroni_compatibility']), name, format: 'pretty' }));
 
   const leaderName = cluster.leader?.name;
   if (action === 'switchover' && !leaderName) throw new CliError(CliErrorCode.Refused, 'This cluster has no leader');
@@ -102,7 +102,7 @@ async function switchoverOrFailover(
       status = 1;
     }
   }
-  ctx.emit(membersTable(cluster, { name, format: 'pretty' }));
+  ctx.emit(membersTable(cluster, { patroniDialect: listDialect(cluster, ctx.config.raw['patroni_compatibility']), name, format: 'pretty' }));
   return status;
 }
 

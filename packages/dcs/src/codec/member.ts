@@ -47,8 +47,10 @@ export function parseMemberData(value: string, key = 'members/?'): { data: Membe
     if (!MEMBER_FIELDS.has(field)) {
       data.extra[field] = v;
     } else if (field === 'role') {
-      if (typeof v === 'string') data.role = ROLES[v] ?? 'unknown';
-      else bad.push(field);
+      if (typeof v === 'string') {
+        data.role = ROLES[v] ?? 'unknown';
+        if (v === 'master' || v === 'primary') data.roleSpelling = v;
+      } else bad.push(field);
     } else if (field === 'tags') {
       if (isObject(v)) data.tags = v;
       else if (v !== null) bad.push(field);

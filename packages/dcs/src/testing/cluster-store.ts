@@ -78,6 +78,18 @@ export function describeClusterStoreContract(ctx: ContractContext): void {
       expect(JSON.parse((await s.driver.load()).nodes.get('members/pg0')!.value).role).toBe('primary');
     });
 
+    it('follows a per-write compatibility over its own, and rewrites the key when only the spelling changed', async () => {
+      const s = await store(randomScope(), 'pg0');
+      const data = memberData({ role: 'primary' });
+      const role = async () => JSON.parse((await s.driver.load()).nodes.get('members/pg0')!.value).role as string;
+      await s.touchMember(data);
+      expect(await role()).toBe('master');
+      await s.touchMember(data, { compatibility: { legacyPrimaryRole: false } });
+      expect(await role()).toBe('primary');
+      await s.touchMember(data, { compatibility: { legacyPrimaryRole: true } });
+      expect(await role()).toBe('master');
+    });
+
     it('updateLeader renews, then writes status only when it changed; a non-holder writes nothing', async () => {
       const scope = randomScope();
       const leader = await store(scope, 'pg0');

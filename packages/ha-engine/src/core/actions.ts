@@ -15,7 +15,7 @@
  * not succeed, the loop drops the actions after it, logs `otherwise.reason` as the cycle's reason
  * and runs `otherwise.actions` instead. That keeps every branch decided by the pure function.
  */
-import type { ClusterConfig, Failsafe, MemberData, Status } from '@pgha/dcs';
+import type { ClusterConfig, Failsafe, MemberData, PatroniDialect, Status } from '@pgha/dcs';
 import type { RuleName } from './decide.js';
 import type { EngineMemory, IntentKind, LongActionKind } from './snapshot.js';
 
@@ -422,6 +422,12 @@ export interface Decision {
   notes: string[];
   /** The member key to write at the end of the cycle (skipped when the DCS is unreachable). */
   member: MemberData | null;
+  /**
+   * Whose names to use (patroni-dialect.ts): how the member key spells a primary's role, and
+   * what the REST API, the metrics and the callbacks say. Null when the DCS could not be read
+   * and nothing is configured: keep the last one.
+   */
+  patroniDialect: PatroniDialect | null;
   /** The memory for the next cycle. */
   memory: EngineMemory;
   /** Ask the loop to run the next cycle sooner than `loop_wait` (ms), e.g. for a scheduled switchover. */

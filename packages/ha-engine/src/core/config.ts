@@ -4,7 +4,7 @@
  * As in Patroni, dynamic keys come from the DCS; the local `postgresql:` section overrides the
  * dynamic `postgresql:` one. Values of the wrong type fall back to the default with a warning.
  */
-import { parseBool, synchronousModeOf as readSynchronousMode, type ClusterConfig, type SynchronousMode } from '@pgha/dcs';
+import { parseBool, synchronousModeOf as readSynchronousMode, type ClusterConfig, type PatroniDialect, type SynchronousMode } from '@pgha/dcs';
 import type { SlotSpec } from './actions.js';
 import type { StandbyClusterConfig } from './standby-cluster.js';
 import { standbyClusterOf } from './standby-cluster.js';
@@ -85,6 +85,11 @@ export interface EngineConfig {
   memberSlotsTtl: number;
   /** `standby_cluster`: replicate from another cluster's primary; null = a normal cluster. */
   standbyCluster: StandbyClusterConfig | null;
+  /**
+   * The local `patroni_compatibility`: the Patroni names (3 or 4) to use whatever the other
+   * members show; null = detect them (patroni-dialect.ts).
+   */
+  patroniCompatibility: PatroniDialect | null;
 }
 
 /** One `ignore_slots` entry: a slot matches when every attribute given is equal. */
@@ -113,6 +118,8 @@ export interface LocalEngineSettings {
   allowDcsCommands?: boolean;
   /** Overrides the safety margin (seconds). */
   safetyMargin?: number;
+  /** `patroni_compatibility` (pgha's key; Patroni has none): 3 or 4; absent = detect from the other members. */
+  patroniCompatibility?: PatroniDialect | null;
 }
 
 export const ENGINE_DEFAULTS = {
@@ -216,6 +223,7 @@ export function resolveEngineConfig(
       ignoreSlots: ignoreSlotsOf(source['ignore_slots'], warnings),
       memberSlotsTtl: durationSeconds(source['member_slots_ttl'], ENGINE_DEFAULTS.memberSlotsTtl, 'config.member_slots_ttl', warnings),
       standbyCluster: standbyClusterOf(standby.config['standby_cluster'], warnings),
+      patroniCompatibility: local.patroniCompatibility ?? null,
     },
     warnings,
   };

@@ -19,6 +19,7 @@ import { isInitialized } from '@pgha/dcs';
 import type { Action, Decision, LongAction } from './actions.js';
 import { isLongAction } from './actions.js';
 import { buildMemberData } from './member-data.js';
+import { patroniDialectOf } from './patroni-dialect.js';
 import { CHECKPOINT_RECHECK_MS, leaderTimeline } from './rejoin.js';
 import { observeReplayLag } from './replay-lag.js';
 import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
@@ -289,9 +290,10 @@ function sooner(a: number | undefined, b: number | undefined): { wakeAfterMs?: n
 function complete(s: Snapshot, outcome: Outcome, rule: RuleName, memory: EngineMemory): Decision {
   const probe = outcome.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');
   const nextMemory = { ...memory, ...outcome.memory };
+  const patroniDialect = patroniDialectOf(s.cluster, { configured: s.config.patroniCompatibility, me: s.me.name });
   if (probe) {
     // The probe phase acts on nothing: the second decision, with the results, does.
-    return { reason: outcome.reason, rule, actions: [probe], notes: outcome.notes ?? [], member: null, memory: s.memory };
+    return { reason: outcome.reason, rule, actions: [probe], notes: outcome.notes ?? [], member: null, memory: s.memory, patroniDialect };
   }
   const decision: Decision = {
     reason: outcome.reason,
@@ -300,6 +302,7 @@ function complete(s: Snapshot, outcome: Outcome, rule: RuleName, memory: EngineM
     notes: outcome.notes ?? [],
     member: buildMemberData(s, firstLongAction(outcome.actions)),
     memory: nextMemory,
+    patroniDialect,
   };
   if (outcome.wakeAfterMs !== undefined) decision.wakeAfterMs = outcome.wakeAfterMs;
   // Publish the end of the post-promote checkpoint soon: members wait for it to rewind.

@@ -21,6 +21,7 @@ import type { LocalEngineSettings } from '../core/config.js';
 import { resolveEngineConfig } from '../core/config.js';
 import { shutdownPlan } from '../core/shutdown.js';
 import { decide } from '../core/decide.js';
+import { DEFAULT_PATRONI_DIALECT } from '../core/patroni-dialect.js';
 import type { FailsafeAnswer, FailsafeRequest } from '../core/failsafe-ping.js';
 import type { EngineMemory, FailsafeCheck, Intents, IntentKind, MemberIdentity, Snapshot } from '../core/snapshot.js';
 import { initialMemory, isDcsUnavailable } from '../core/snapshot.js';
@@ -120,7 +121,7 @@ class Loop implements HaLoop {
   readonly #executor: Executor;
   readonly #scheduler: Scheduler;
   readonly #cycleListeners: Listeners<CycleReport>;
-  readonly #record: CycleRecord = { lastReason: null, lastCycleAt: null, lastMember: null };
+  readonly #record: CycleRecord;
   #memory: EngineMemory = initialMemory;
   #intents: Intents = {};
   #scheduledRestart: Record<string, unknown> | null = null;
@@ -142,6 +143,7 @@ class Loop implements HaLoop {
       stopped: false,
     };
     this.#rt = rt;
+    this.#record = { lastReason: null, lastCycleAt: null, lastMember: null, patroniDialect: rt.config.patroniCompatibility ?? DEFAULT_PATRONI_DIALECT };
     this.#onFatal = options.onFatal;
     this.#cycleListeners = new Listeners<CycleReport>(log, 'cycle listener threw');
     this.#scheduler = new Scheduler(rt, {
@@ -328,6 +330,11 @@ class Loop implements HaLoop {
       decision = { ...decision, actions: decision.actions.filter((a) => a.kind !== 'probe_peers' && a.kind !== 'failsafe_check') };
     }
     for (const note of decision.notes) rt.log.info(note);
+    // Before the actions run: the callbacks they fire name the role in this dialect.
+    if (decision.patroniDialect !== null && decision.patroniDialect !== this.#record.patroniDialect) {
+      rt.log.info(`now using Patroni ${decision.patroniDialect}'s names: a primary's role is ${decision.patroniDialect === 4 ? 'primary' : 'master'} in the member key, GET /patroni and callbacks`);
+      this.#record.patroniDialect = decision.patroniDialect;
+    }
     const executed: string[] = [];
     const reason = await this.#executor.execute(decision.actions, decision.reason, snapshot, executed);
     this.#memory = decision.memory;
@@ -355,7 +362,8 @@ class Loop implements HaLoop {
   async #touchMember(member: MemberData): Promise<void> {
     this.#record.lastMember = member;
     try {
-      await dcsCall(this.#rt, 'touch the member key', (o) => this.#rt.store.touchMember(member, o));
+      const compatibility = { legacyPrimaryRole: this.#record.patroniDialect === 3 };
+      await dcsCall(this.#rt, 'touch the member key', (o) => this.#rt.store.touchMember(member, { ...o, compatibility }));
     } catch (e) {
       this.#rt.log.warn({ err: errorMessage(e) }, 'failed to update the member key');
     }

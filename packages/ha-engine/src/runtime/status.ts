@@ -2,7 +2,7 @@
  * What the REST API and metrics read of the engine: the last cycle's state (`EngineStatus`), and
  * the listeners told of each cycle and of each change of the leader lock.
  */
-import type { Cluster, ClusterConfig, Logger, MemberData, Versioned } from '@pgha/dcs';
+import type { Cluster, ClusterConfig, Logger, MemberData, PatroniDialect, Versioned } from '@pgha/dcs';
 import type { EngineConfig } from '../core/config.js';
 import type { LocalPostgresState, RunningAction } from '../core/snapshot.js';
 import { errorMessage } from './deadline.js';
@@ -43,6 +43,11 @@ export interface EngineStatus {
   configProblem: string | null;
   /** The dynamic configuration in effect, with its DCS version; null before one was read. */
   dynamicConfig: Versioned<ClusterConfig> | null;
+  /**
+   * The Patroni names in use (patroni-dialect.ts), as of the decision being carried out: the
+   * member key, `GET /patroni`, the metrics and the callbacks follow it.
+   */
+  patroniDialect: PatroniDialect;
 }
 
 /** A set of listeners; one that throws is logged and does not stop the others. */
@@ -78,6 +83,8 @@ export interface CycleRecord {
   lastCycleAt: number | null;
   /** The member key written last. */
   lastMember: MemberData | null;
+  /** The Patroni names of the last decision that could tell (the configured ones, or 3, before any). */
+  patroniDialect: PatroniDialect;
 }
 
 /** The status from its parts. */
@@ -115,5 +122,6 @@ export function engineStatus(parts: {
     failsafeActive: parts.failsafeActive,
     configProblem: parts.configProblem,
     dynamicConfig: parts.dynamicConfig,
+    patroniDialect: record.patroniDialect,
   };
 }
