@@ -1,6 +1,7 @@
 /**
  * End-to-end, issues 17 and 21: in maintenance mode an agent's clean stop leaves PostgreSQL
- * running and the leader key in place, as Patroni's does — the way to restart or upgrade pgha
+ * running, as Patroni's does (the leader key ends with the agent's session; the next agent takes
+ * it again) — the way to restart or upgrade pgha
  * under a running cluster with no write pause at all: `pghactl pause`, restart each agent (the
  * new one adopts the running postmaster), `pghactl resume`.
  */
@@ -52,7 +53,7 @@ describe(`agents restarted in maintenance mode (${DCS})`, () => {
     for (const m of [...cluster.members.filter((x) => x !== primary), primary]) {
       const agent = m.agent!.child.pid;
       await m.stop();
-      expect(m.output().split('\n').slice(-15).join('\n')).toContain('Leader key is not deleted and Postgresql is not stopped due paused state');
+      expect(m.output().split('\n').slice(-15).join('\n')).toContain('Postgresql is not stopped due paused state; the leader key goes with this session and the next agent takes it again');
       expect(alive(postmasterPid(m))).toBe(true);
       m.start();
       // Adopted, and its first cycle done: /patroni answers 200 (a starting agent answers 503).
@@ -62,9 +63,12 @@ describe(`agents restarted in maintenance mode (${DCS})`, () => {
         throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
       });
     }
-    // The same postmasters throughout, the same leader, nobody demoted or promoted.
+    // The same postmasters throughout, nobody demoted or promoted; the restarted primary's agent
+    // takes the lock again (its old session, and the key with it, ended with the old agent).
     expect(cluster.members.map(postmasterPid)).toEqual(postmasters);
-    expect((await apiJson<{ members: { name: string; role: string }[] }>(primary, '/cluster')).members.find((m) => m.role === 'leader')?.name).toBe(primary.name);
+    const leaderOf = async () => (await apiJson<{ members: { name: string; role: string }[] }>(primary, '/cluster')).members.find((m) => m.role === 'leader')?.name;
+    await waitFor('the primary to hold the lock again', async () => (await leaderOf()) === primary.name, WAIT_MS);
+    expect(await leaderOf()).toBe(primary.name);
 
     const resumed = await pghactl(primary, ['resume', '--wait']);
     expect(resumed.code, resumed.stderr).toBe(0);

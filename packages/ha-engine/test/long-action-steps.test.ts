@@ -84,7 +84,7 @@ describe('a clean shutdown', () => {
   const config = (dcs: Record<string, unknown>) => resolveEngineConfig(dcs as ClusterConfig).config;
 
   it('in maintenance mode leaves PostgreSQL running and the lock in place, as Patroni', () => {
-    expect(shutdownPlan(config({ pause: true }), true)).toEqual({ kind: 'leave-running', reason: 'Leader key is not deleted and Postgresql is not stopped due paused state' });
+    expect(shutdownPlan(config({ pause: true }), true)).toEqual({ kind: 'leave-running', reason: 'Postgresql is not stopped due paused state; the leader key goes with this session and the next agent takes it again' });
     expect(shutdownPlan(config({ pause: 'on' }), false).kind).toBe('leave-running');
   });
 

@@ -62,7 +62,7 @@ describe('npm tarballs', { timeout: 240_000 }, () => {
   it('one per publishable package, workspace:* replaced by the version', async () => {
     expect(packed.packages.map((p) => p.name)).toEqual([
       '@pgha/agent', '@pgha/cli', '@pgha/dcs', '@pgha/dcs-etcd', '@pgha/dcs-zookeeper',
-      '@pgha/ha-engine', '@pgha/postgres-controller', '@pgha/rest-api', '@pgha/watchdog',
+      '@pgha/ha-engine', '@pgha/postgres-controller', '@pgha/primitives', '@pgha/rest-api', '@pgha/watchdog',
     ]);
     const agentTarball = packed.tarballs[0]!;
     const { stdout } = await run('tar', ['-xOzf', agentTarball, 'package/package.json']);
