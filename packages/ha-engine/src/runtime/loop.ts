@@ -223,6 +223,7 @@ class Loop implements HaLoop {
       cluster: o.lastCluster,
       dcsLastSeen: o.dcsLastSeen,
       holdsLock: this.#lease.held,
+      lastLockRenewalAt: this.#lease.renewedAt,
       running: this.#slot.running,
       config: this.#rt.config,
       failsafeActive: this.#failsafe.active(),
