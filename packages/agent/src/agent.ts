@@ -245,7 +245,7 @@ export async function startAgent(options: {
   const finished = new Promise<number>((r) => (resolveFinished = r));
   let shuttingDown: Promise<void> | null = null;
 
-  const apiMetrics = createApiMetrics();
+  const apiMetrics = createApiMetrics(() => clock.now());
   let self: RunningAgent | undefined;
   const watchdog = buildWatchdog({
     section: config.watchdog,
@@ -348,6 +348,9 @@ export async function startAgent(options: {
         const nextPeers = peerClientOf(next.config, logger);
         if ((next.config.postgresql.allow_dcs_commands === true) !== allowDcsCommands) {
           logger.warn(`configuration file: postgresql.allow_dcs_commands changed; it takes effect when the agent restarts (commands from the DCS stay ${allowDcsCommands ? 'allowed' : 'ignored'} until then)`);
+        }
+        if (next.config.restapi.decisions_history !== config.restapi.decisions_history) {
+          logger.warn('configuration file: restapi.decisions_history changed; it takes effect when the agent restarts');
         }
         // Logging first, so that the lines about the rest of the reload follow the new settings.
         logging?.reconfigure(next.config.log as Parameters<Logging['reconfigure']>[0]);
