@@ -1,9 +1,10 @@
 /**
  * The last N decisions of this member, in memory (`GET /decisions`): a ring buffer of decision
  * records (core/decision-record.ts), so the memory it holds is bounded by its capacity whatever
- * the uptime. Consecutive cycles with the same outcome (rule, code, sentence and actions, no
- * candidates judged: the steady `no action` cycles) are collapsed into one record with a count,
- * so the buffer holds the cycles that changed something.
+ * the uptime. Consecutive cycles with the same outcome (rule, code, sentence, actions and
+ * candidate verdicts: the steady `no action` cycles, or a leaderless cluster judging the same
+ * candidates again) are collapsed into one record with a count and the latest facts, so the
+ * buffer holds the cycles that changed something.
  */
 import { decisionRecord, type CycleOutcome, type DecisionRecord } from '../core/decision-record.js';
 import type { Decision } from '../core/actions.js';
@@ -57,8 +58,7 @@ export function createDecisionLog(capacity: number = DEFAULT_DECISIONS_HISTORY):
 
 function sameOutcome(a: DecisionRecord, b: DecisionRecord): boolean {
   return (
-    a.candidates === undefined &&
-    b.candidates === undefined &&
+    JSON.stringify(a.candidates) === JSON.stringify(b.candidates) &&
     a.rule === b.rule &&
     a.code === b.code &&
     a.reason === b.reason &&
