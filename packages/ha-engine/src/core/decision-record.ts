@@ -122,10 +122,10 @@ const WON: readonly ReasonCode[] = ['race.won', 'race.won.primary', 'race.won.st
  * for every other cycle (and for the probing half of a two-phase decision).
  */
 export function raceVerdicts(s: Snapshot, decision: Decision, code: ReasonCode): CandidateVerdict[] | null {
-  if (isDcsUnavailable(s.cluster) || s.peers === null) return null;
+  if (isDcsUnavailable(s.cluster)) return null;
   const cluster = s.cluster;
   const race = decision.rule === 'lock-free' && cluster.leader === null;
-  const handover = code === 'switchover.demoting' || code === 'switchover.cleared';
+  const handover = (code === 'switchover.demoting' || code === 'switchover.cleared') && s.peers !== null;
   if (!race && !handover) return null;
   const me: RacingMember = {
     name: s.me.name,
@@ -143,7 +143,9 @@ export function raceVerdicts(s: Snapshot, decision: Decision, code: ReasonCode):
     tags: s.me.tags,
     watchdogFailed: !s.watchdogHealthy,
   };
-  const others = s.peers.filter((p) => p.name !== s.me.name);
+  // A member that decided without probing (nofailover, a lone member) needed nobody's answer:
+  // its own verdict is all there is to record.
+  const others = (s.peers ?? []).filter((p) => p.name !== s.me.name);
   const peers = [self, ...others];
   const members = [me, ...others.map((p) => racingMemberOfPeer(p))];
   if (race) {
