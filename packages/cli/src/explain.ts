@@ -18,8 +18,11 @@ import {
   type ReasonCode,
 } from '@pgha/ha-engine';
 
-/** A member's `GET /patroni` answer (parsed JSON), or why there is none. */
-export type MemberAnswer = { name: string; json: unknown } | { name: string; error: string };
+/**
+ * A member's `GET /patroni` answer (parsed JSON), or why there is none; and its replay lag in
+ * time (ms) from its newest decision record, when it reported one: only a member knows its own.
+ */
+export type MemberAnswer = ({ name: string; json: unknown } | { name: string; error: string }) & { replayLagMs?: number | null };
 
 export interface Explanation {
   /** The lock holder now; it is assumed gone for the verdicts. Null when the lock is free. */
@@ -32,7 +35,8 @@ export interface Explanation {
 /**
  * If the leader failed now: the race as every other member would run it. The leader's key and
  * REST API count as gone; a member whose REST API gives no WAL position is unreachable, or not
- * running when its member key says so.
+ * running when its member key says so. The time lag gate applies to members that reported their
+ * replay lag (`replayLagMs`).
  */
 export function explainFailover(cluster: Cluster, answers: readonly MemberAnswer[]): Explanation {
   const leader = cluster.leader?.name ?? null;
@@ -48,7 +52,9 @@ export function explainFailover(cluster: Cluster, answers: readonly MemberAnswer
       const peer = peers.find((p) => p.name === m.name) ?? unreachable(m.name, 'no api_url in its member key');
       const json = answers.find((a) => a.name === m.name && 'json' in a);
       const state = json && 'json' in json && isObject(json.json) && typeof json.json['state'] === 'string' ? json.json['state'] : undefined;
-      return racingMemberOfPeer(peer, state);
+      const lag = answers.find((a) => a.name === m.name)?.replayLagMs;
+      const racing = racingMemberOfPeer(peer, state);
+      return racing.local && typeof lag === 'number' ? { ...racing, replayLagMs: lag } : racing;
     });
   const verdicts = candidateVerdicts({ cluster: { ...cluster, leader: null }, config, members, peers }).map((v) => {
     // A stopped member's API answers without a WAL position: say it is not running.

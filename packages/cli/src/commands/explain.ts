@@ -45,7 +45,12 @@ export const explainCommand: CommandDefinition = {
     const format = formatOpt(parsed);
     const title = ` Cluster: ${name} `;
     if (!flagOpt(parsed, 'history')) {
-      const answers = await askAll<MemberAnswer>(ctx, cluster.members, 'patroni', (m, json) => ({ name: m.name, json }), (m, error) => ({ name: m.name, error }));
+      const [status, lags] = await Promise.all([
+        askAll<MemberAnswer>(ctx, cluster.members, 'patroni', (m, json) => ({ name: m.name, json }), (m, error) => ({ name: m.name, error })),
+        // A member's replay lag in time is in its newest decision record (older agents have none).
+        askAll(ctx, cluster.members, 'decisions?limit=1', (_m, body) => recordsOf(body)[0]?.facts?.replayLagMs ?? null, () => null),
+      ]);
+      const answers = status.map((a, i) => ({ ...a, replayLagMs: lags[i] ?? null }));
       const ex = explainFailover(cluster, answers);
       const rows: Cell[][] = ex.verdicts.map((v) => [v.member, v.verdict, v.gate ?? '', v.detail ?? '']);
       if (ex.leader) rows.unshift([ex.leader, 'leader', '', 'assumed failed']);

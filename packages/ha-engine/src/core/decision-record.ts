@@ -69,9 +69,10 @@ export interface CycleOutcome {
 /** Notes kept per record: enough for any decision, bounded so a record stays small. */
 const MAX_NOTES = 20;
 
-export function decisionRecord(s: Snapshot, decision: Decision, outcome: CycleOutcome): DecisionRecord {
+/** The record of one cycle; `time` is the cycle's wall time as ISO 8601 (the runtime formats it). */
+export function decisionRecord(s: Snapshot, decision: Decision, outcome: CycleOutcome, time: string): DecisionRecord {
   const record: DecisionRecord = {
-    time: new Date(s.wallNow).toISOString(),
+    time,
     count: 1,
     rule: decision.rule,
     code: outcome.code,

@@ -34,7 +34,7 @@ export function createDecisionLog(capacity: number = DEFAULT_DECISIONS_HISTORY):
     capacity: size,
     record(snapshot, decision, outcome) {
       if (size === 0) return;
-      const next = decisionRecord(snapshot, decision, outcome);
+      const next = decisionRecord(snapshot, decision, outcome, new Date(snapshot.wallNow).toISOString());
       const last = newest();
       if (last && sameOutcome(last, next)) {
         last.count++;
