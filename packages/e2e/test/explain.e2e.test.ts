@@ -181,6 +181,17 @@ describe(`explain: decisions as data (${DCS})`, () => {
       const rows = await tryQuery<{ n: string }>(primary, "SELECT application_name AS n FROM pg_stat_replication WHERE state = 'streaming'");
       return rows?.some((r) => r.n === 'pg2') ?? false;
     }, WAIT_MS, 250).catch(fail);
+    // Its records must show it caught up first, or the lag seen below could be the old one's.
+    keepWriting();
+    await waitFor(
+      'pg2 caught up again in its decision records',
+      async () => {
+        const lag = (await decisions(member('pg2'))).decisions.at(-1)?.facts.replayLagMs;
+        return typeof lag === 'number' && lag < LAG_LIMIT_MS / 2;
+      },
+      WAIT_MS,
+      250,
+    ).catch(fail);
     await lagPg2();
     await settle(['pg1', 'pg2']);
     await crash(primary);

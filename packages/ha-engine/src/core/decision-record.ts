@@ -88,8 +88,7 @@ export function decisionRecord(s: Snapshot, decision: Decision, outcome: CycleOu
 
 export function decisionFacts(s: Snapshot, decision: Decision): DecisionFacts {
   const local = s.local;
-  const readable = !isDcsUnavailable(s.cluster);
-  const cluster = readable && !isDcsUnavailable(s.cluster) ? s.cluster : null;
+  const cluster = isDcsUnavailable(s.cluster) ? null : s.cluster;
   const leader = cluster?.leader?.name ?? null;
   const primaryLsn = cluster ? lastKnownPrimaryLsn(cluster) || null : null;
   const replica = local.running && local.role === 'replica';
