@@ -233,7 +233,7 @@ export async function startAgent(options: {
   const finished = new Promise<number>((r) => (resolveFinished = r));
   let shuttingDown: Promise<void> | null = null;
 
-  const apiMetrics = createApiMetrics();
+  const apiMetrics = createApiMetrics(() => clock.now());
   let self: RunningAgent | undefined;
   const watchdog = buildWatchdog({
     section: config.watchdog,
@@ -356,6 +356,9 @@ export async function startAgent(options: {
             for (const line of dcsChange.restartRequired) logger.warn(`configuration file: ${line}; it takes effect when the agent restarts`);
             dcsSettings = nextDcs.settings;
           }
+        }
+        if (next.config.restapi.decisions_history !== config.restapi.decisions_history) {
+          logger.warn('configuration file: restapi.decisions_history changed; it takes effect when the agent restarts');
         }
         // Logging next, so that the lines about the rest of the reload follow the new settings.
         logging?.reconfigure(next.config.log as Parameters<Logging['reconfigure']>[0]);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ClusterStore } from '@pgha/dcs';
-import type { Clock, CycleReport, HaLoop } from '@pgha/ha-engine';
+import { createDecisionLog, DEFAULT_DECISIONS_HISTORY, type Clock, type CycleReport, type HaLoop } from '@pgha/ha-engine';
 import type { PostgresState } from '@pgha/postgres-controller';
 import { createApiMetrics, createApiServer, type ApiLogger, type ApiMetrics, type ApiServer, type ApiSettings, type ApiSnapshot, type ApiTls, type CycleSummary, type LoopPort, type SalvageEntry } from '@pgha/rest-api';
 import { buildApiSnapshot, type Identity } from './api-snapshot.js';
@@ -144,8 +144,11 @@ export function instrumentStore(store: ClusterStore, metrics: ApiMetrics, clock:
 
 export function wireApi(o: ApiWiringOptions): WiredApi {
   const { restapi, loop, store, clock } = o;
+  // GET /decisions: the last cycles, bounded by `restapi.decisions_history` (read at start).
+  const decisions = createDecisionLog(restapi.decisions_history ?? DEFAULT_DECISIONS_HISTORY);
   const server = createApiServer({
     ...apiSettings(restapi, o.listen),
+    decisions,
     version: o.identity.pghaVersion,
     allowDcsCommands: o.allowDcsCommands === true,
     now: () => clock.now(),
@@ -187,6 +190,9 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
   const decorate = o.decorate ?? ((snapshot: ApiSnapshot) => snapshot);
   const publish = () => server.publish(decorate(buildApiSnapshot(loop.status(), o.postgres.lastState(), o.identity, clock.now(), o.postgres.salvageReports?.() ?? [])));
   loop.onCycle((report) => {
+    decisions.record(report.snapshot, report.decision, { reason: report.reason, code: report.code, actions: report.actions });
+    o.metrics.countDecision(report.code);
+    o.metrics.lockRenewedAt(loop.status().lastLockRenewalAt);
     o.metrics.observeCycle(clock.now() - report.snapshot.now);
     const leader = loop.status().leader;
     if (leader !== null && lastLeader !== null && leader !== lastLeader) o.metrics.leaderChanged(clock.wallNow());

@@ -29,6 +29,7 @@ function status(role: string, patroniDialect: 3 | 4): EngineStatus {
     configProblem: null,
     dynamicConfig: null,
     patroniDialect,
+    lastLockRenewalAt: null,
   };
 }
 

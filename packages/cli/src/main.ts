@@ -13,6 +13,7 @@ import { render, type Output } from './output.js';
 import { createPrompter } from './prompt.js';
 import type { CommandDefinition } from './commands/command.js';
 import { editConfigCommand, pauseCommand, resumeCommand } from './commands/config.js';
+import { explainCommand } from './commands/explain.js';
 import { configureCommand, removeCommand, scaffoldCommand } from './commands/maintenance.js';
 import { flushCommand, reinitCommand, reloadCommand, restartCommand } from './commands/members.js';
 import { queryCommand } from './commands/query.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   configureCommand,
   dsnCommand,
   editConfigCommand,
+  explainCommand,
   failoverCommand,
   flushCommand,
   historyCommand,

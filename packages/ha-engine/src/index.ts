@@ -29,3 +29,8 @@ export * from './runtime/safety.js';
 export * from './runtime/loop.js';
 export * from './core/failsafe-ping.js';
 export * from './core/rest-client-tls.js';
+export * from './core/reason-codes.js';
+export * from './core/candidate-gates.js';
+export * from './core/candidate-verdicts.js';
+export * from './core/decision-record.js';
+export * from './runtime/decision-log.js';

@@ -77,6 +77,7 @@ describe('a renewal that fails', () => {
   it('with an error (DCS slow or gone): the primary keeps running, the safety deadline bounds it', () => {
     const renew = actionOf(decide(snapshot({ me: 'pg0', local: runningPrimary(), lock: validLease })), 'renew_lock');
     expect(renew.onError).toEqual({
+      code: 'leader.renew-error',
       reason: 'failed to update leader lock in DCS; continue to run as primary while the leader lock is valid',
       actions: [],
     });

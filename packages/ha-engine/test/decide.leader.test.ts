@@ -37,6 +37,7 @@ describe('steady state', () => {
     });
     expect(actionOf(d, 'renew_lock').otherwise?.reason).toBe('not promoting because failed to update leader lock in DCS');
     expect(actionOf(d, 'activate_watchdog').otherwise).toEqual({
+      code: 'watchdog.not-promoting',
       reason: 'Not promoting self because watchdog could not be activated',
       actions: [{ kind: 'release_lock' }],
     });

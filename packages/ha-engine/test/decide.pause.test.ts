@@ -24,6 +24,7 @@ describe('paused', () => {
     const d = decide({ ...leaderSnapshot(), config: pause });
     const renew = d.actions.find((a) => a.kind === 'renew_lock');
     expect(renew && 'otherwise' in renew ? renew.otherwise : null).toEqual({
+      code: 'pause.renew-failed',
       reason: 'continue to run as primary after failing to update leader lock in DCS',
       actions: [],
     });

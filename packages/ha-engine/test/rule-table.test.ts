@@ -62,7 +62,7 @@ describe('the rules table', () => {
     for (const phase of UPKEEP_PHASES) {
       const { s, marker } = SITUATIONS[phase];
       const ctx = makeContext(s, s.cluster as never, s.memory);
-      expect(withUpkeep([phase], ctx, { reason: 'r', actions: [renew] }).actions.some(marker), phase).toBe(true);
+      expect(withUpkeep([phase], ctx, { code: 'leader.renewed', reason: 'r', actions: [renew] }).actions.some(marker), phase).toBe(true);
     }
   });
 
@@ -72,7 +72,7 @@ describe('the rules table', () => {
       const expected = rule.upkeep.some((p) => fires.includes(p));
       it(`${rule.name} × ${phase}: ${expected ? 'runs' : 'skips'} it`, () => {
         const ctx = makeContext(s, s.cluster as never, s.memory);
-        expect(withUpkeep(rule.upkeep, ctx, { reason: 'r', actions: [renew] }).actions.some(marker)).toBe(expected);
+        expect(withUpkeep(rule.upkeep, ctx, { code: 'leader.renewed', reason: 'r', actions: [renew] }).actions.some(marker)).toBe(expected);
       });
     }
   }

@@ -10,3 +10,5 @@ export * from './access.js';
 export * from './rate-limit.js';
 export * from './server.js';
 export * from './member-hosts.js';
+export * from './decisions-endpoint.js';
+export * from './decision-metrics.js';

@@ -4,10 +4,11 @@
  * snapshot; pgha's part is a handful of numbers, so a scrape costs no I/O.
  */
 import { configFlag, failoverPriority } from '@pgha/dcs';
+import { createDecisionMetrics, type DecisionMetrics } from './decision-metrics.js';
 import type { ApiSnapshot } from './state.js';
 
 /** pgha's own measurements, fed by the agent. */
-export interface ApiMetrics {
+export interface ApiMetrics extends Omit<DecisionMetrics, 'render'> {
   /** Records how long one HA cycle took. */
   observeCycle(ms: number): void;
   /** Records one DCS call's latency. */
@@ -40,7 +41,9 @@ class Histogram {
   }
 }
 
-export function createApiMetrics(): ApiMetrics {
+/** `now`: monotonic ms, the clock `lockRenewedAt` is given in (default `performance.now`). */
+export function createApiMetrics(now: () => number = () => performance.now()): ApiMetrics {
+  const decisions = createDecisionMetrics();
   const cycle = new Histogram();
   const dcs = new Histogram();
   let dcsErrors = 0;
@@ -62,6 +65,8 @@ export function createApiMetrics(): ApiMetrics {
     countRequest() {
       requests++;
     },
+    countDecision: (code) => decisions.countDecision(code),
+    lockRenewedAt: (at) => decisions.lockRenewedAt(at),
     render(labels) {
       return [
         cycle.render('pgha_ha_cycle_duration_seconds', 'Duration of the HA cycles.', labels),
@@ -70,6 +75,7 @@ export function createApiMetrics(): ApiMetrics {
         `# HELP pgha_dcs_call_errors_total DCS calls that failed.\n# TYPE pgha_dcs_call_errors_total counter\npgha_dcs_call_errors_total{${labels}} ${dcsErrors}`,
         gauge('pgha_last_leader_change_time', 'Epoch seconds when this member last saw the leader change (failover or switchover), 0 if never.', labels, lastLeaderChange),
         `# HELP pgha_api_requests_total REST API requests answered.\n# TYPE pgha_api_requests_total counter\npgha_api_requests_total{${labels}} ${requests}`,
+        decisions.render(labels, now()),
       ].join('\n');
     },
   };

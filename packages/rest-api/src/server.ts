@@ -22,6 +22,7 @@ import { createListener, type ApiHttpServer, type ApiTls, type ListenerChange } 
 import { type MemberHostsOptions } from './member-hosts.js';
 import { createBodyReader } from './request-body.js';
 import { acceptFailsafe } from './failsafe-endpoint.js';
+import { decisionsAnswer, type DecisionsPort } from './decisions-endpoint.js';
 import { responseHeaders, type ServerTokens } from './response-headers.js';
 import { createLocalActions, type LocalActionPorts, type LocalActions, type ScheduledRestart } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
@@ -84,6 +85,8 @@ export interface ApiServerOptions extends ApiSettings {
   failsafe?: (request: FailsafeRequest) => FailsafeAnswer;
   /** pgha's own metrics appended to /metrics. */
   metrics?: ApiMetrics;
+  /** GET /decisions: the agent's decision log; 404 when absent. */
+  decisions?: DecisionsPort;
   /** Monotonic milliseconds (for /liveness). */
   now(): number;
   logger: ApiLogger;
@@ -268,6 +271,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           : send(res, 502, 'Failsafe mode is not enabled', TEXT_TYPE, withBody);
       case '/metrics':
         return send(res, 200, cachedMetrics(p), METRICS_TYPE, withBody);
+      case '/decisions': {
+        const a = decisionsAnswer(options.decisions, snapshot.status.patroni.name, new URLSearchParams(query));
+        return send(res, a.status, a.text, a.json ? JSON_TYPE : TEXT_TYPE, withBody);
+      }
       default:
         return send(res, 404, 'Not Found', TEXT_TYPE, withBody);
     }

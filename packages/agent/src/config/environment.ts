@@ -59,6 +59,7 @@ const FIXED: Record<string, Placement> = {
   RESTAPI_HTTPS_EXTRA_HEADERS: { path: ['restapi', 'https_extra_headers'], kind: 'map' },
   RESTAPI_REQUEST_QUEUE_SIZE: { path: ['restapi', 'request_queue_size'], kind: 'number' },
   RESTAPI_SERVER_TOKENS: { path: ['restapi', 'server_tokens'], kind: 'string' },
+  RESTAPI_DECISIONS_HISTORY: { path: ['restapi', 'decisions_history'], kind: 'number' },
 
   CTL_USERNAME: { path: ['ctl', 'authentication', 'username'], kind: 'string' },
   CTL_PASSWORD: { path: ['ctl', 'authentication', 'password'], kind: 'string' },

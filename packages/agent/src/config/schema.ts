@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { PghaError, parseBool } from '@pgha/dcs';
 import { logSettingsOf, LogSettingsError, type LogSection } from '../logging/index.js';
-import { dynamicConfigWriteProblem, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
+import { dynamicConfigWriteProblem, MAX_DECISIONS_HISTORY, SAFETY_MARGIN_LIMIT } from '@pgha/ha-engine';
 import { authenticationSchema, bootstrapSectionSchema, postgresqlSectionSchema } from '@pgha/postgres-controller';
 import { SERVER_TOKENS, type ServerTokens } from '@pgha/rest-api';
 
@@ -55,6 +55,8 @@ export const restapiSectionSchema = z.looseObject({
   https_extra_headers: extraHeadersSchema.optional(),
   request_queue_size: z.coerce.number().int().positive().optional(),
   server_tokens: serverTokensSchema.optional(),
+  // pgha's own: decision records GET /decisions keeps (default 100, 0 = none); read at start.
+  decisions_history: z.coerce.number().int().min(0).max(MAX_DECISIONS_HISTORY).optional(),
 }).superRefine((r, ctx) => {
   // Without cafile, node would check client certificates against the public root CAs: any
   // certificate a public CA signed would pass as a member's or an operator's.

@@ -17,10 +17,13 @@
  */
 import type { ClusterConfig, Failsafe, MemberData, PatroniDialect, Status } from '@pgha/dcs';
 import type { RuleName } from './decide.js';
+import type { ReasonCode } from './reason-codes.js';
 import type { EngineMemory, IntentKind, LongActionKind } from './snapshot.js';
 
 /** What to do when a guarded action does not succeed. */
 export interface Otherwise {
+  /** The reason code that replaces the decision's (reason-codes.ts). */
+  code: ReasonCode;
   reason: string;
   actions: Action[];
 }
@@ -415,6 +418,8 @@ function renderSetting(setting: SynchronousStandbySetting): string {
 export interface Decision {
   /** One sentence saying why (Patroni's sentence where Patroni has one). */
   reason: string;
+  /** The stable name of the outcome (reason-codes.ts); `reason` is its sentence. */
+  code: ReasonCode;
   /** The row of the rules table that decided (`dcs-unavailable` when the DCS read failed). */
   rule: RuleName;
   actions: Action[];

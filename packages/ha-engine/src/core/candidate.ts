@@ -8,6 +8,7 @@
  * (`Wal position of pg1 is ahead of my wal position`).
  */
 import { failoverPriority, isNoFailover, type Cluster, type Failover, type Member } from '@pgha/dcs';
+import type { ExclusionGate } from './candidate-gates.js';
 import type { EngineConfig } from './config.js';
 import { mayTakeOver } from './manual-failover.js';
 import { formatLagLimit } from './replay-lag.js';
@@ -15,7 +16,7 @@ import type { LocalPostgresState, MemberIdentity, PeerStatus } from './snapshot.
 
 export type Verdict =
   | { kind: 'yes'; notes: string[] }
-  | { kind: 'no'; notes: string[] }
+  | { kind: 'no'; notes: string[]; gate: ExclusionGate }
   | { kind: 'probe'; members: ProbeTarget[]; notes: string[] };
 
 export interface ProbeTarget {
@@ -133,22 +134,22 @@ function myWal(local: LocalPostgresState): number {
  */
 export function evaluateLeaderRace(input: CandidateInput): Verdict {
   const { local, me } = input;
-  if (local.state === 'starting') return no('PostgreSQL is still starting up');
+  if (local.state === 'starting') return no('starting', 'PostgreSQL is still starting up');
   if (local.running && local.role === 'primary') {
     const tl = clusterTimeline(input.cluster);
     if (local.timeline !== null && local.timeline < tl) {
-      return no(`My timeline ${local.timeline} is behind last known cluster timeline ${tl}`);
+      return no('timeline-behind', `My timeline ${local.timeline} is behind last known cluster timeline ${tl}`);
     }
     return yes();
   }
-  if (isNoFailover(me.tags)) return no('I am not allowed to promote');
+  if (isNoFailover(me.tags)) return no('nofailover', 'I am not allowed to promote');
   const failover = pendingFailover(input.cluster);
   if (failover) return evaluateManualFailoverRace(input, failover);
-  if (!input.watchdogHealthy) return no('Watchdog device is not usable');
+  if (!input.watchdogHealthy) return no('watchdog', 'Watchdog device is not usable');
   const gate = syncGate(input);
   if (gate) {
     // Only the last leader and its published synchronous standbys hold every acknowledged commit.
-    if (!matchesSyncGate(gate, me.name)) return no(`I am not a synchronous standby (sync_standby: ${gate.standbys.join(',') || 'none'})`);
+    if (!matchesSyncGate(gate, me.name)) return no('not-synchronous', `I am not a synchronous standby (sync_standby: ${gate.standbys.join(',') || 'none'})`);
     return evaluateHealthiest(input, input.cluster.members.filter((m) => matchesSyncGate(gate, m.name)), true);
   }
   return evaluateHealthiest(input, input.cluster.members, true);
@@ -162,13 +163,13 @@ export function evaluateLeaderRace(input: CandidateInput): Verdict {
 export function evaluateHealthiest(input: CandidateInput, members: Member[], checkLag: boolean): Verdict {
   const notes: string[] = [];
   const wal = myWal(input.local);
-  if (checkLag && isLagging(input, wal)) return no('My wal position exceeds maximum replication lag');
+  if (checkLag && isLagging(input, wal)) return no('lag-bytes', 'My wal position exceeds maximum replication lag');
   const tooFarBehind = checkLag ? replayLagRefusal(input) : null;
-  if (tooFarBehind) return no(tooFarBehind);
+  if (tooFarBehind) return no('lag-time', tooFarBehind);
   if (input.config.checkTimeline) {
     const tl = clusterTimeline(input.cluster);
     const mine = input.local.timeline ?? 0;
-    if (mine < tl) return no(`My timeline ${mine} is behind last known cluster timeline ${tl}`);
+    if (mine < tl) return no('timeline-behind', `My timeline ${mine} is behind last known cluster timeline ${tl}`);
   }
   const others = members.filter((m) => m.name !== input.me.name && mayTakeOver(m));
   const gate = syncGate(input);
@@ -183,7 +184,7 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
       notes.push(`Member ${m.name} is ${limitation ?? 'not reachable'}`);
       continue;
     }
-    if (!st.inRecovery) return no(`Primary (${m.name}) is still alive`, notes);
+    if (!st.inRecovery) return no('primary-alive', `Primary (${m.name}) is still alive`, notes);
     const theirs = st.walPosition ?? 0;
     if (wal < theirs) {
       // The former leader may be ahead with WAL no standby acknowledged: that does not disqualify us.
@@ -191,10 +192,11 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
         notes.push(`Wal position of ${m.name} is ahead of my wal position`, 'Ignoring the former leader being ahead of us');
         continue;
       }
-      return no(`Wal position of ${m.name} is ahead of my wal position`, notes);
+      return no('behind-member', `Wal position of ${m.name} is ahead of my wal position`, notes);
     }
     if (wal === theirs && myPriority < failoverPriority(st.tags)) {
       return no(
+        'lower-priority',
         `${m.name} has equally tolerable WAL position and priority ${failoverPriority(st.tags)}, while this node has priority ${myPriority}`,
         notes,
       );
@@ -202,9 +204,9 @@ export function evaluateHealthiest(input: CandidateInput, members: Member[], che
   }
   if (gate && quorum > 0) {
     const votes = quorumVotes(input.peers, gate, input.me.name, wal);
-    if (votes.ahead) return no(`Wal position of ${votes.ahead} is ahead of my wal position`, notes);
+    if (votes.ahead) return no('behind-member', `Wal position of ${votes.ahead} is ahead of my wal position`, notes);
     notes.push(...votes.from.map((n) => `Got quorum vote from ${n}`));
-    if (votes.from.length < quorum) return no(`Not enough quorum votes: got ${votes.from.length} of ${quorum}`, notes);
+    if (votes.from.length < quorum) return no('quorum', `Not enough quorum votes: got ${votes.from.length} of ${quorum}`, notes);
   }
   return yes(notes);
 }
@@ -233,7 +235,7 @@ function quorumVotes(peers: PeerStatus[], gate: SyncGate, me: string, wal: numbe
 export function evaluateFailoverPossible(input: CandidateInput, members: Member[], clusterLsn?: number, checkSynchronous = true): Verdict {
   const gate = checkSynchronous ? syncGate(input) : null;
   const candidates = members.filter((m) => m.name !== input.me.name && mayTakeOver(m) && (!gate || matchesSyncGate(gate, m.name)));
-  if (candidates.length === 0) return no('manual failover: members list is empty');
+  if (candidates.length === 0) return no('no-candidates', 'manual failover: members list is empty');
   if (input.peers === null) return probe(input);
   const notes: string[] = [];
   const tl = clusterTimeline(input.cluster);
@@ -249,7 +251,7 @@ export function evaluateFailoverPossible(input: CandidateInput, members: Member[
       notes.push(`Timeline ${st.timeline ?? 'unknown'} of member ${m.name} is behind the cluster timeline ${tl}`);
     } else possible = true;
   }
-  return possible ? yes(notes) : no('no healthy members found', notes);
+  return possible ? yes(notes) : no('no-candidates', 'no healthy members found', notes);
 }
 
 /**
@@ -266,7 +268,7 @@ export function evaluateManualFailoverRace(input: CandidateInput, failover: Fail
     if (candidate) {
       if (input.peers === null) return probe(input);
       const limitation = failoverLimitation(peerOf(input.peers, candidate.name));
-      if (limitation === null) return no(`manual failover: to ${candidate.name}, i am ${me}`);
+      if (limitation === null) return no('not-the-candidate', `manual failover: to ${candidate.name}, i am ${me}`);
       notes.push(`manual failover: member ${candidate.name} is ${limitation}`);
     }
   }
@@ -276,13 +278,13 @@ export function evaluateManualFailoverRace(input: CandidateInput, failover: Fail
     if (possible.kind === 'probe') return possible;
     // Somebody else can take over: let them. Otherwise the former leader is the only choice.
     return possible.kind === 'yes'
-      ? no('manual failover: another member can take over', [...notes, ...possible.notes])
+      ? no('former-leader', 'manual failover: another member can take over', [...notes, ...possible.notes])
       : yes([...notes, ...possible.notes]);
   }
   // A switchover in synchronous mode hands over to a synchronous standby only (a manual failover
   // may pick any member: the operator asked for it).
   const gate = failover.leader ? syncGate(input) : null;
-  if (gate && !matchesSyncGate(gate, me)) return no(`${failover.leader ? 'switchover' : 'manual failover'}: I am not a synchronous standby`, notes);
+  if (gate && !matchesSyncGate(gate, me)) return no('not-synchronous', `${failover.leader ? 'switchover' : 'manual failover'}: I am not a synchronous standby`, notes);
   const members = input.cluster.members.filter((m) => m.name !== failover.leader && (!gate || matchesSyncGate(gate, m.name)));
   const verdict = evaluateHealthiest(input, members, false);
   return { ...verdict, notes: [...notes, ...verdict.notes] };
@@ -292,8 +294,8 @@ function yes(notes: string[] = []): Verdict {
   return { kind: 'yes', notes };
 }
 
-function no(why: string, notes: string[] = []): Verdict {
-  return { kind: 'no', notes: [...notes, why] };
+function no(gate: ExclusionGate, why: string, notes: string[] = []): Verdict {
+  return { kind: 'no', notes: [...notes, why], gate };
 }
 
 function probe(input: CandidateInput): Verdict {

@@ -108,7 +108,7 @@ export const RULES: readonly Rule[] = [
     situation: 'the state of PostgreSQL could not be read',
     upkeep: NO_HOUSEKEEPING,
     apply: (ctx) =>
-      ctx.s.local.unknown !== undefined ? only('Error communicating with PostgreSQL. Will try again later', [ctx.s.local.unknown]) : null,
+      ctx.s.local.unknown !== undefined ? only('postgres.unknown', 'Error communicating with PostgreSQL. Will try again later', [ctx.s.local.unknown]) : null,
   },
   {
     name: 'after-bootstrap',
@@ -129,7 +129,7 @@ export const RULES: readonly Rule[] = [
     upkeep: NO_HOUSEKEEPING,
     apply: (ctx) =>
       ctx.s.local.dataDirectory === 'invalid' || !isValidSysid(ctx.s.local.systemId)
-        ? only('data dir for the cluster is not empty, but system ID is invalid; consider doing reinitialize')
+        ? only('sysid.invalid', 'data dir for the cluster is not empty, but system ID is invalid; consider doing reinitialize')
         : null,
   },
   {
@@ -293,10 +293,11 @@ function complete(s: Snapshot, outcome: Outcome, rule: RuleName, memory: EngineM
   const patroniDialect = patroniDialectOf(s.cluster, { configured: s.config.patroniCompatibility, me: s.me.name });
   if (probe) {
     // The probe phase acts on nothing: the second decision, with the results, does.
-    return { reason: outcome.reason, rule, actions: [probe], notes: outcome.notes ?? [], member: null, memory: s.memory, patroniDialect };
+    return { reason: outcome.reason, code: outcome.code, rule, actions: [probe], notes: outcome.notes ?? [], member: null, memory: s.memory, patroniDialect };
   }
   const decision: Decision = {
     reason: outcome.reason,
+    code: outcome.code,
     rule,
     actions: outcome.actions,
     notes: outcome.notes ?? [],

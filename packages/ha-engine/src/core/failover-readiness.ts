@@ -11,6 +11,7 @@
  */
 import { isNoFailover, type Cluster, type Member } from '@pgha/dcs';
 import { clusterTimeline, isLagging, lastKnownPrimaryLsn, matchesSyncGate, syncGate } from './candidate.js';
+import type { ExclusionGate } from './candidate-gates.js';
 import type { EngineConfig } from './config.js';
 
 export type ReadinessConfig = Pick<EngineConfig, 'pause' | 'synchronousMode' | 'maximumLagOnFailover' | 'checkTimeline'>;
@@ -36,30 +37,42 @@ const RUNNING_STATES = new Set(['running', 'streaming']);
 export function failoverReadiness(cluster: Cluster, config: ReadinessConfig): FailoverReadiness {
   const leader = cluster.leader?.name ?? null;
   const gate = syncGate({ cluster, config });
-  const members = cluster.members
-    .filter((m) => m.name !== leader)
-    .map((m) => ({ name: m.name, excludedBy: exclusion(m, cluster, config, gate) }));
+  const members = failoverExclusions(cluster, config).map((m) => ({ name: m.name, excludedBy: m.exclusion?.why ?? null }));
   const candidates = members.filter((m) => m.excludedBy === null).map((m) => m.name);
   const possible = candidates.length > 0 && !config.pause;
   return { possible, candidates, reason: sentence(config, gate, members, candidates, leader), members };
 }
 
-function exclusion(m: Member, cluster: Cluster, config: ReadinessConfig, gate: ReturnType<typeof syncGate>): string | null {
+/** A gate that excludes a member, and Patroni-style words for it. */
+export interface Exclusion {
+  gate: ExclusionGate;
+  why: string;
+}
+
+/** Every member other than the leader, with the gate the DCS data alone excludes it by (or null). */
+export function failoverExclusions(cluster: Cluster, config: ReadinessConfig): { name: string; exclusion: Exclusion | null }[] {
+  const leader = cluster.leader?.name ?? null;
+  const gate = syncGate({ cluster, config });
+  return cluster.members.filter((m) => m.name !== leader).map((m) => ({ name: m.name, exclusion: exclusion(m, cluster, config, gate) }));
+}
+
+function exclusion(m: Member, cluster: Cluster, config: ReadinessConfig, gate: ReturnType<typeof syncGate>): Exclusion | null {
+  const ex = (g: ExclusionGate, why: string): Exclusion => ({ gate: g, why });
   const state = m.data.state ?? 'unknown';
-  if (!RUNNING_STATES.has(state)) return `its state is ${state}`;
-  if (isNoFailover(m.data.tags)) return m.data.tags['nofailover'] !== undefined ? 'tagged nofailover' : 'failover_priority is 0';
-  if (m.data.extra['watchdog_failed'] === true) return 'its required watchdog is not usable';
-  if (gate && !matchesSyncGate(gate, m.name)) return 'not a synchronous standby';
+  if (!RUNNING_STATES.has(state)) return ex('not-running', `its state is ${state}`);
+  if (isNoFailover(m.data.tags)) return ex('nofailover', m.data.tags['nofailover'] !== undefined ? 'tagged nofailover' : 'failover_priority is 0');
+  if (m.data.extra['watchdog_failed'] === true) return ex('watchdog', 'its required watchdog is not usable');
+  if (gate && !matchesSyncGate(gate, m.name)) return ex('not-synchronous', 'not a synchronous standby');
   if (gate && gate.quorum > 0) {
     const voters = gate.standbys.filter((s) => s.toLowerCase() !== m.name.toLowerCase() && isRunning(cluster, s)).length;
-    if (voters < gate.quorum) return `needs ${gate.quorum} quorum votes, ${voters} other listed standbys running`;
+    if (voters < gate.quorum) return ex('quorum', `needs ${gate.quorum} quorum votes, ${voters} other listed standbys running`);
   }
   const position = m.data.xlog_location ?? 0;
   if (isLagging({ cluster, config }, position)) {
-    return `lags ${lastKnownPrimaryLsn(cluster) - position} bytes, over maximum_lag_on_failover (${config.maximumLagOnFailover})`;
+    return ex('lag-bytes', `lags ${lastKnownPrimaryLsn(cluster) - position} bytes, over maximum_lag_on_failover (${config.maximumLagOnFailover})`);
   }
   const tl = clusterTimeline(cluster);
-  if (config.checkTimeline && (m.data.timeline ?? 0) < tl) return `timeline ${m.data.timeline ?? 'unknown'} behind the cluster's ${tl}`;
+  if (config.checkTimeline && (m.data.timeline ?? 0) < tl) return ex('timeline-behind', `timeline ${m.data.timeline ?? 'unknown'} behind the cluster's ${tl}`);
   return null;
 }
 

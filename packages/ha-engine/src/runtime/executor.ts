@@ -8,6 +8,7 @@ import { describeAction } from '../core/actions.js';
 import { mergeHistory } from '../core/history.js';
 import { watchdogAfterRenewal } from '../core/lease.js';
 import { slotRepairPlan } from '../core/slots.js';
+import type { ReasonCode } from '../core/reason-codes.js';
 import type { IntentKind, Snapshot } from '../core/snapshot.js';
 import { isDcsUnavailable } from '../core/snapshot.js';
 import type { BackgroundSlot } from './background.js';
@@ -30,6 +31,12 @@ export interface ExecutorDeps {
   exit(message: string): void;
 }
 
+/** The reason and code that stand for a cycle once its guards ran. */
+export interface Standing {
+  reason: string;
+  code: ReasonCode;
+}
+
 export class Executor {
   readonly #rt: Runtime;
   readonly #d: ExecutorDeps;
@@ -40,7 +47,7 @@ export class Executor {
   }
 
   /** Runs `actions` in order; a guard that does not succeed switches to its `otherwise`. */
-  async execute(actions: Action[], reason: string, s: Snapshot, executed: string[]): Promise<string> {
+  async execute(actions: Action[], reason: Standing, s: Snapshot, executed: string[]): Promise<Standing> {
     for (const action of actions) {
       if (this.#rt.stopped) break;
       executed.push(describeAction(action));
@@ -49,7 +56,7 @@ export class Executor {
       const alternative = alternativeFor(action, result);
       if (alternative) {
         this.#rt.log.info({ action: describeAction(action), result }, `${describeAction(action)} did not succeed: ${alternative.reason}`);
-        return this.execute(alternative.actions, alternative.reason, s, executed);
+        return this.execute(alternative.actions, { reason: alternative.reason, code: alternative.code }, s, executed);
       }
     }
     return reason;

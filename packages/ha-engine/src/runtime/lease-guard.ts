@@ -38,6 +38,8 @@ export class LeaseGuard {
   #maybeWritableSinceRead = false;
   /** The fence's attempts until PostgreSQL is confirmed down; null when no fence runs. */
   #fencing: Promise<void> | null = null;
+  /** Monotonic ms of the last successful acquire or renewal; null before the first. */
+  #renewedAt: number | null = null;
 
   constructor(rt: Runtime, deps: { slot: BackgroundSlot; lastLocal: () => LocalPostgresState | null; wakeup: () => void }) {
     this.#rt = rt;
@@ -50,6 +52,11 @@ export class LeaseGuard {
 
   get held(): boolean {
     return this.#held;
+  }
+
+  /** Monotonic ms of the last successful acquire or renewal (metrics); null before the first. */
+  get renewedAt(): number | null {
+    return this.#renewedAt;
   }
 
   get watchdogArmed(): boolean {
@@ -68,6 +75,7 @@ export class LeaseGuard {
 
   /** An acquire or renewal succeeded: the lease is ours until the store's `validUntil`. */
   gained(): void {
+    this.#renewedAt = this.#rt.clock.now();
     this.setHeld(true);
     this.#safety.arm(this.#rt.store.hold().validUntil, this.#rt.config.safetyMargin * 1000);
   }

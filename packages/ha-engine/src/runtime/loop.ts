@@ -23,6 +23,7 @@ import { shutdownPlan } from '../core/shutdown.js';
 import { decide } from '../core/decide.js';
 import { DEFAULT_PATRONI_DIALECT } from '../core/patroni-dialect.js';
 import type { FailsafeAnswer, FailsafeRequest } from '../core/failsafe-ping.js';
+import type { ReasonCode } from '../core/reason-codes.js';
 import type { EngineMemory, FailsafeCheck, Intents, IntentKind, MemberIdentity, Snapshot } from '../core/snapshot.js';
 import { initialMemory, isDcsUnavailable } from '../core/snapshot.js';
 import { BackgroundSlot } from './background.js';
@@ -67,6 +68,8 @@ export interface CycleReport {
   decision: Decision;
   /** The reason that stands after guards ran (a guard's `otherwise` replaces the decision's). */
   reason: string;
+  /** The reason code that stands with it (reason-codes.ts). */
+  code: ReasonCode;
   /** The actions that were run, rendered (`renew_lock`, `demote(graceful)`). */
   actions: string[];
 }
@@ -233,6 +236,7 @@ class Loop implements HaLoop {
       cluster: o.lastCluster,
       dcsLastSeen: o.dcsLastSeen,
       holdsLock: this.#lease.held,
+      lastLockRenewalAt: this.#lease.renewedAt,
       running: this.#slot.running,
       config: this.#rt.config,
       failsafeActive: this.#failsafe.active(),
@@ -336,16 +340,17 @@ class Loop implements HaLoop {
       this.#record.patroniDialect = decision.patroniDialect;
     }
     const executed: string[] = [];
-    const reason = await this.#executor.execute(decision.actions, decision.reason, snapshot, executed);
+    const { reason, code } = await this.#executor.execute(decision.actions, { reason: decision.reason, code: decision.code }, snapshot, executed);
     this.#memory = decision.memory;
     if (!isDcsUnavailable(cluster) && decision.member && !rt.stopped) await this.#touchMember(decision.member);
     this.#record.lastReason = reason;
     this.#record.lastCycleAt = clock.now();
-    const report: CycleReport = { snapshot, decision, reason, actions: executed };
+    const report: CycleReport = { snapshot, decision, reason, code, actions: executed };
     rt.log.info(
       {
         event: 'ha_cycle',
         reason,
+        code,
         rule: decision.rule,
         actions: executed,
         leader: isDcsUnavailable(cluster) ? null : (cluster.leader?.name ?? null),

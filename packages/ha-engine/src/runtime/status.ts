@@ -20,6 +20,8 @@ export interface EngineStatus {
   leader: string | null;
   /** We hold the leader lock (last acquire/renewal succeeded). */
   holdsLock: boolean;
+  /** Monotonic ms of our last successful acquire or renewal of the lock; null if none yet. */
+  lastLockRenewalAt: number | null;
   pendingRestart: boolean;
   lastReason: string | null;
   /** Monotonic ms at the end of the last cycle (for `/liveness`). */
@@ -95,6 +97,7 @@ export function engineStatus(parts: {
   cluster: Cluster | null;
   dcsLastSeen: number | null;
   holdsLock: boolean;
+  lastLockRenewalAt?: number | null;
   running: RunningAction | null;
   config: EngineConfig;
   failsafeActive: boolean;
@@ -110,6 +113,7 @@ export function engineStatus(parts: {
     lsn: local?.lsn ?? null,
     leader: parts.cluster?.leader?.name ?? null,
     holdsLock: parts.holdsLock,
+    lastLockRenewalAt: parts.lastLockRenewalAt ?? null,
     pendingRestart: local?.pendingRestart ?? false,
     lastReason: record.lastReason,
     lastCycleAt: record.lastCycleAt,

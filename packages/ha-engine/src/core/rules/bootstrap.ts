@@ -18,7 +18,7 @@ export function isValidSysid(sysid: string | null | undefined): sysid is string 
 export function emptyDataDirectory(ctx: Ctx): Outcome {
   const { s, cluster } = ctx;
   if (ctx.holder) {
-    return { reason: 'released leader key voluntarily as data dir empty and currently leader', actions: [{ kind: 'release_lock' }] };
+    return { code: 'bootstrap.release-lock', reason: 'released leader key voluntarily as data dir empty and currently leader', actions: [{ kind: 'release_lock' }] };
   }
   const notes = failedBefore(s.lastAction, ['create_replica', 'reinitialize']);
   if (ctx.leaderName) {
@@ -26,6 +26,7 @@ export function emptyDataDirectory(ctx: Ctx): Outcome {
     if (source) {
       const msg = `from ${source.role} '${source.target.name}'`;
       return {
+        code: 'bootstrap.clone',
         reason: `trying to bootstrap ${msg}`,
         actions: [{ kind: 'create_replica', label: `bootstrap ${msg}`, source: source.target, follow: followTarget(ctx) }],
         notes,
@@ -36,7 +37,7 @@ export function emptyDataDirectory(ctx: Ctx): Outcome {
   // A member whose required watchdog is not usable could bootstrap but never keep the lock
   // after it (Patroni cancels the bootstrap and exits): it leaves the race to the others.
   if (mayBootstrap && !s.watchdogHealthy) {
-    return only('waiting for leader to bootstrap', [...notes, 'not racing to bootstrap: Watchdog device is not usable']);
+    return only('bootstrap.wait-for-leader', 'waiting for leader to bootstrap', [...notes, 'not racing to bootstrap: Watchdog device is not usable']);
   }
   const standby = s.config.standbyCluster;
   if (!ctx.leaderName && standby && mayBootstrap) {
@@ -45,15 +46,16 @@ export function emptyDataDirectory(ctx: Ctx): Outcome {
   }
   if (cluster.initialize === null && mayBootstrap) {
     return {
+      code: 'bootstrap.new-cluster',
       reason: 'trying to bootstrap a new cluster',
       actions: [
-        { kind: 'attempt_initialize', otherwise: otherwise('failed to acquire initialize lock'), onError: otherwise('DCS is not accessible') },
+        { kind: 'attempt_initialize', otherwise: otherwise('bootstrap.initialize-lost', 'failed to acquire initialize lock'), onError: otherwise('dcs.unavailable', 'DCS is not accessible') },
         { kind: 'bootstrap', label: 'bootstrap' },
       ],
       notes,
     };
   }
-  return only('waiting for leader to bootstrap', notes);
+  return only('bootstrap.wait-for-leader', 'waiting for leader to bootstrap', notes);
 }
 
 /** Our bootstrap finished (or failed) and `initialize` still waits for the system ID. */
@@ -61,28 +63,29 @@ export function afterBootstrap(ctx: Ctx, outcome: ActionOutcome): Outcome {
   const { s, cluster } = ctx;
   const sysid = s.local.systemId;
   const giveUp: Action[] = [
-    { kind: 'cancel_initialize', otherwise: otherwise('failed to remove the initialize key after a failed bootstrap') },
+    { kind: 'cancel_initialize', otherwise: otherwise('bootstrap.cancel-failed', 'failed to remove the initialize key after a failed bootstrap') },
     { kind: 'exit', message: `Failed to bootstrap cluster${outcome.error ? `: ${outcome.error}` : ''}` },
   ];
   if (!outcome.ok || !ctx.isPrimary || !isValidSysid(sysid)) {
     return {
+      code: 'bootstrap.failed',
       reason: 'removing initialize key after failed attempt to bootstrap the cluster',
       actions: giveUp,
       notes: [outcome.error ?? 'PostgreSQL is not running as a primary after bootstrap'],
     };
   }
   const actions: Action[] = [
-    { kind: 'activate_watchdog', otherwise: otherwise('Cancelling bootstrap because watchdog activation failed', giveUp) },
+    { kind: 'activate_watchdog', otherwise: otherwise('bootstrap.watchdog-failed', 'Cancelling bootstrap because watchdog activation failed', giveUp) },
     {
       kind: 'set_initialize',
       sysid,
       expectVersion: cluster.initialize?.version ?? null,
-      otherwise: otherwise('failed to write the system ID to the initialize key'),
+      otherwise: otherwise('bootstrap.sysid-write-failed', 'failed to write the system ID to the initialize key'),
     },
   ];
   if (configMissing(cluster)) actions.push({ kind: 'write_config', config: s.config.bootstrapDcs });
-  actions.push({ kind: 'acquire_lock', otherwise: otherwise('failed to acquire the leader lock after bootstrap') });
-  return { reason: 'initialized a new cluster', actions };
+  actions.push({ kind: 'acquire_lock', otherwise: otherwise('bootstrap.lock-failed', 'failed to acquire the leader lock after bootstrap') });
+  return { code: 'bootstrap.initialized', reason: 'initialized a new cluster', actions };
 }
 
 /** Patroni refuses to run on a data directory of another cluster: an operator must act. */
@@ -91,7 +94,7 @@ export function sysidMismatch(ctx: Ctx): Outcome | null {
   const expected = ctx.cluster.initialize?.value;
   if (!isInitialized(ctx.cluster) || sysid === expected) return null;
   const message = `system ID mismatch, node ${ctx.me} belongs to a different cluster: ${expected} != ${sysid}`;
-  return { reason: message, actions: [{ kind: 'exit', message }] };
+  return { code: 'sysid.mismatch', reason: message, actions: [{ kind: 'exit', message }] };
 }
 
 /**
@@ -104,7 +107,7 @@ export function uninitializedReplica(ctx: Ctx): Outcome | null {
   if (cluster.initialize !== null || cluster.leader !== null) return null;
   if (!(s.local.running && s.local.role === 'replica')) return null;
   const message = 'No initialize key in DCS and PostgreSQL is running as replica, aborting start';
-  return { reason: message, actions: [{ kind: 'exit', message }], notes: ['Please first start Patroni on the node running as primary'] };
+  return { code: 'sysid.uninitialized-replica', reason: message, actions: [{ kind: 'exit', message }], notes: ['Please first start Patroni on the node running as primary'] };
 }
 
 /**

@@ -7,6 +7,7 @@ import { isCloneFrom, isNoStream, parseConnUrl, slotNameFromMemberName } from '@
 import type { Action, DemoteAction, DemoteMode, FollowTarget, Otherwise } from '../actions.js';
 import type { CandidateInput } from '../candidate.js';
 import { pendingFailover } from '../candidate.js';
+import type { ReasonCode } from '../reason-codes.js';
 import type { EngineMemory, Snapshot } from '../snapshot.js';
 import { replayLagMs } from '../replay-lag.js';
 import { remotePrimaryTarget } from '../standby-cluster.js';
@@ -30,6 +31,8 @@ export interface Ctx {
 
 /** What a rule decides; decide.ts completes it into a Decision. */
 export interface Outcome {
+  /** The stable name of the outcome (reason-codes.ts). */
+  code: ReasonCode;
   reason: string;
   actions: Action[];
   notes?: string[];
@@ -169,10 +172,10 @@ export function demote(mode: DemoteMode, follow: FollowTarget | null, preempt = 
 }
 
 /** An outcome with no actions. */
-export function only(reason: string, notes: string[] = []): Outcome {
-  return { reason, actions: [], notes };
+export function only(code: ReasonCode, reason: string, notes: string[] = []): Outcome {
+  return { code, reason, actions: [], notes };
 }
 
-export function otherwise(reason: string, actions: Action[] = []): Otherwise {
-  return { reason, actions };
+export function otherwise(code: ReasonCode, reason: string, actions: Action[] = []): Otherwise {
+  return { code, reason, actions };
 }

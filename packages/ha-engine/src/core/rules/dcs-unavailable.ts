@@ -13,9 +13,9 @@ import { failsafeOnDcsLoss } from './failsafe.js';
 
 export function dcsUnavailable(s: Snapshot, error: string): Outcome {
   const mayBeWritable = (s.local.running && s.local.role === 'primary') || s.running?.kind === 'promote';
-  if (!mayBeWritable) return only('DCS is not accessible', [error]);
+  if (!mayBeWritable) return only('dcs.unavailable', 'DCS is not accessible', [error]);
   // In maintenance mode the operator, not the agent, decides when a primary stops.
-  if (s.config.pause) return only('DCS is not accessible', [error]);
+  if (s.config.pause) return only('dcs.unavailable', 'DCS is not accessible', [error]);
   const notes = [error];
   if (s.config.failsafeMode && s.running?.kind !== 'promote') {
     const failsafe = failsafeOnDcsLoss(s, isDcsUnavailable(s.cluster) ? s.cluster.failsafe : null);
@@ -26,11 +26,13 @@ export function dcsUnavailable(s: Snapshot, error: string): Outcome {
   if (s.lock.held && fenceAt !== null && s.now < fenceAt) {
     const left = Math.ceil((fenceAt - s.now) / 1000);
     return only(
+      'dcs.unavailable.lease-valid',
       `DCS is not accessible; continue to run as a leader while the leader lock is valid (${left} seconds left)`,
       notes,
     );
   }
   return {
+    code: 'dcs.unavailable.demote',
     reason: 'demoting self because DCS is not accessible and I was a leader',
     actions: [demote('offline', null, true)],
     notes,

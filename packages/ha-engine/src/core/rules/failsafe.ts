@@ -81,6 +81,7 @@ export function failsafeOnDcsLoss(s: Snapshot, topology: Failsafe | null | undef
     .map(([name, apiUrl]) => ({ name, apiUrl }));
   const keep = (startedAt: number): { outcome: Outcome } => ({
     outcome: {
+      code: 'failsafe.leader-kept',
       reason: 'continue to run as a leader because failsafe mode is enabled and all members are accessible',
       actions: [{ kind: 'failsafe_hold', validUntil: startedAt + s.config.ttl * 1000 }],
     },
@@ -89,7 +90,7 @@ export function failsafeOnDcsLoss(s: Snapshot, topology: Failsafe | null | undef
   if (others.length === 0) return keep(s.now);
   const check = s.failsafeCheck;
   if (!check) {
-    return { outcome: { reason: 'DCS is not accessible; checking the failsafe topology', actions: [{ kind: 'failsafe_check', members: others }] } };
+    return { outcome: { code: 'failsafe.checking', reason: 'DCS is not accessible; checking the failsafe topology', actions: [{ kind: 'failsafe_check', members: others }] } };
   }
   const missing = others.filter((o) => !check.acks.some((a) => a.name === o.name && a.accepted));
   if (missing.length === 0) return keep(check.startedAt);

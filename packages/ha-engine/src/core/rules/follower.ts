@@ -13,6 +13,7 @@ export function follower(ctx: Ctx): Outcome {
   const target = choice.kind === 'member' ? choice.target : null;
   if (ctx.isPrimary) {
     return {
+      code: 'follow.demote',
       reason: `demoting self because I do not have the lock and I was a leader${followingNobody(choice)}`,
       actions: [demote('immediate-nolock', target)],
     };
@@ -23,12 +24,13 @@ export function follower(ctx: Ctx): Outcome {
   const notes = plan.kind === 'stuck' ? [plan.why] : [];
   if (target && s.local.following !== target.name) {
     return {
+      code: 'follow.repoint',
       reason: 'changing primary_conninfo and restarting',
       actions: [{ kind: 'follow', target, label: 'changing primary_conninfo and restarting' }],
       notes,
     };
   }
-  return only(`no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})${followingNobody(choice, 'not streaming from it')}`, notes);
+  return only('follow.leader', `no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})${followingNobody(choice, 'not streaming from it')}`, notes);
 }
 
 /** The actions of a rejoin plan; null when nothing is to be done (or can be done) about divergence. */
@@ -39,18 +41,20 @@ export function rejoinOutcome(ctx: Ctx, plan: RejoinPlan): Outcome | null {
   switch (plan.kind) {
     case 'rewind':
       return {
+        code: 'rejoin.rewind',
         reason: `running pg_rewind from ${leader}`,
         actions: [{ kind: 'rewind', source, label: `running pg_rewind from ${leader}` }],
         notes: [plan.why],
       };
     case 'reinitialize':
       return {
+        code: 'rejoin.reinitialize',
         reason: 'reinitializing due to diverged timelines',
         actions: [{ kind: 'reinitialize', source, follow: followTarget(ctx), label: 'reinitializing due to diverged timelines' }],
         notes: [plan.why],
       };
     case 'wait_checkpoint':
-      return { ...only(`Waiting for checkpoint on ${leader} before rewind`, [plan.why]), wakeAfterMs: CHECKPOINT_RECHECK_MS };
+      return { ...only('rejoin.wait-checkpoint', `Waiting for checkpoint on ${leader} before rewind`, [plan.why]), wakeAfterMs: CHECKPOINT_RECHECK_MS };
     default:
       return null;
   }

@@ -8,11 +8,12 @@ import { cloneSource, followTarget, only, targetOf } from './context.js';
 
 export function reinitializeRequested(ctx: Ctx, fromLeader: boolean): Outcome {
   const consume: Action = { kind: 'consume_intent', intent: 'reinitialize' };
-  if (!ctx.leaderName) return { ...only('Cluster has no leader, can not reinitialize'), actions: [consume] };
-  if (ctx.holder) return { ...only('I am the leader, can not reinitialize'), actions: [consume] };
+  if (!ctx.leaderName) return { ...only('reinitialize.no-leader', 'Cluster has no leader, can not reinitialize'), actions: [consume] };
+  if (ctx.holder) return { ...only('reinitialize.is-leader', 'I am the leader, can not reinitialize'), actions: [consume] };
   const leader = targetOf(ctx, ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName);
   const source = fromLeader ? leader : (cloneSource(ctx)?.target ?? leader);
   return {
+    code: 'reinitialize.started',
     reason: 'reinitialize started',
     actions: [consume, { kind: 'reinitialize', source, follow: followTarget(ctx), label: 'reinitialize' }],
   };
@@ -22,7 +23,7 @@ export function restartRequested(ctx: Ctx): Outcome {
   const consume: Action = { kind: 'consume_intent', intent: 'restart' };
   const actions: Action[] = [];
   // The holder renews first, so the restart starts with a full lease ahead of it.
-  if (ctx.holder) actions.push({ kind: 'renew_lock', status: null, otherwise: { reason: 'failed to update leader lock in DCS', actions: [consume] } });
+  if (ctx.holder) actions.push({ kind: 'renew_lock', status: null, otherwise: { code: 'lock.renew-failed', reason: 'failed to update leader lock in DCS', actions: [consume] } });
   actions.push(consume, { kind: 'restart', label: 'restart' });
-  return { reason: 'restarting PostgreSQL as requested', actions };
+  return { code: 'restart.requested', reason: 'restarting PostgreSQL as requested', actions };
 }

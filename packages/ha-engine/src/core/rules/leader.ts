@@ -13,12 +13,13 @@ export function leaderWithLock(ctx: Ctx): Outcome {
   const { s } = ctx;
   if (!ctx.isPrimary) {
     return {
+      code: 'leader.promote',
       reason: 'promoted self to leader because I had the session lock',
       actions: [
-        { kind: 'renew_lock', status: null, otherwise: otherwise('not promoting because failed to update leader lock in DCS') },
+        { kind: 'renew_lock', status: null, otherwise: otherwise('leader.renew-failed-not-promoting', 'not promoting because failed to update leader lock in DCS') },
         {
           kind: 'activate_watchdog',
-          otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }]),
+          otherwise: otherwise('watchdog.not-promoting', 'Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }]),
         },
         ...syncBeforePromote(ctx),
         { kind: 'promote', label: 'promote' },
@@ -28,15 +29,15 @@ export function leaderWithLock(ctx: Ctx): Outcome {
   const renew: Action = {
     kind: 'renew_lock',
     status: { optime: s.local.lsn, slots: {}, retain_slots: [] },
-    otherwise: otherwise('demoted self because failed to update leader lock in DCS', [demote('immediate-nolock', null)]),
+    otherwise: otherwise('leader.renew-lost', 'demoted self because failed to update leader lock in DCS', [demote('immediate-nolock', null)]),
     // The lease may still be ours: keep serving until the safety deadline, which stops PostgreSQL
     // on its own if no renewal succeeds before it.
-    onError: otherwise('failed to update leader lock in DCS; continue to run as primary while the leader lock is valid'),
+    onError: otherwise('leader.renew-error', 'failed to update leader lock in DCS; continue to run as primary while the leader lock is valid'),
   };
   const housekeeping: Action[] = [renew, ...historyUpdate(ctx)];
   const manual = manualFailoverFromLeader(ctx);
   if (manual) return { ...manual, actions: [...housekeeping, ...manual.actions] };
-  return { reason: `no action. I am (${ctx.me}), the leader with the lock`, actions: housekeeping };
+  return { code: 'leader.renewed', reason: `no action. I am (${ctx.me}), the leader with the lock`, actions: housekeeping };
 }
 
 /**
@@ -45,18 +46,19 @@ export function leaderWithLock(ctx: Ctx): Outcome {
  */
 export function startingPrimary(ctx: Ctx, deadline: number): Outcome {
   const { s } = ctx;
-  const lost = otherwise('stopped PostgreSQL while starting up because leader key was lost', [demote('immediate-nolock', null)]);
+  const lost = otherwise('leader.starting-lock-lost', 'stopped PostgreSQL while starting up because leader key was lost', [demote('immediate-nolock', null)]);
   const renew: Action = { kind: 'renew_lock', status: null, otherwise: lost };
   const left = deadline - s.now;
   if (left > 0) {
-    return { reason: `PostgreSQL is still starting up, ${Math.ceil(left / 1000)} seconds until timeout`, actions: [renew] };
+    return { code: 'leader.starting', reason: `PostgreSQL is still starting up, ${Math.ceil(left / 1000)} seconds until timeout`, actions: [renew] };
   }
   const possible = evaluateFailoverPossible(ctx.candidate, ctx.cluster.members);
   if (possible.kind === 'probe') {
-    return { reason: 'checking whether a failover is possible', actions: [{ kind: 'probe_peers', members: possible.members }] };
+    return { code: 'failover.checking', reason: 'checking whether a failover is possible', actions: [{ kind: 'probe_peers', members: possible.members }] };
   }
   if (possible.kind === 'yes') {
     return {
+      code: 'leader.start-timeout',
       reason: 'stopped PostgreSQL because of startup timeout',
       actions: [renew, demote('immediate', null, true)],
       notes: possible.notes,
@@ -64,6 +66,7 @@ export function startingPrimary(ctx: Ctx, deadline: number): Outcome {
     };
   }
   return {
+    code: 'leader.start-timeout-no-failover',
     reason: 'primary start has timed out, but continuing to wait because failover is not possible',
     actions: [renew],
     notes: possible.notes,
@@ -104,6 +107,7 @@ export function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
   const action = f.leader ? 'switchover' : 'manual failover';
   const notes: string[] = [];
   const cleanup = (...why: string[]): Outcome => ({
+    code: 'switchover.cleared',
     reason: `no action. I am (${ctx.me}), the leader with the lock`,
     actions: [{ kind: 'clear_failover', expectVersion: ctx.cluster.failover?.version }],
     notes: [...notes, ...why, 'Cleaning up failover key'],
@@ -114,7 +118,7 @@ export function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
     if (Number.isNaN(at)) return cleanup(`Incorrect value of scheduled_at: ${f.scheduled_at}`);
     const delta = at - s.wallNow;
     if (delta > 0) {
-      const outcome = only(`no action. I am (${ctx.me}), the leader with the lock`, [
+      const outcome = only('switchover.scheduled', `no action. I am (${ctx.me}), the leader with the lock`, [
         `Awaiting ${action} at ${f.scheduled_at} (in ${Math.round(delta / 1000)} seconds)`,
       ]);
       return { ...outcome, wakeAfterMs: delta };
@@ -134,6 +138,7 @@ export function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
   const possible = evaluateFailoverPossible(ctx.candidate, members, undefined, f.leader !== undefined && f.leader !== null && f.leader !== '');
   if (possible.kind === 'probe') {
     return {
+      code: 'switchover.checking',
       reason: `${action}: checking the candidates`,
       actions: [{ kind: 'probe_peers', members: possible.members }],
       notes,
@@ -143,6 +148,7 @@ export function manualFailoverFromLeader(ctx: Ctx): Outcome | null {
     return cleanup(...possible.notes, `${action}: no healthy members found, ${action} is not possible`);
   }
   return {
+    code: 'switchover.demoting',
     reason: `${action}: demoting myself`,
     actions: [demote('graceful', null, false, `${action}: demote`)],
     notes: [...notes, ...possible.notes],

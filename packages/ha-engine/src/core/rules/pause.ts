@@ -15,8 +15,8 @@ export function paused(ctx: Ctx): Outcome {
   const { s } = ctx;
   const disableWatchdog: Action = { kind: 'disable_watchdog' };
   if (!s.local.running) {
-    if (ctx.holder) return { reason: 'removed leader lock because postgres is not running', actions: [disableWatchdog, { kind: 'release_lock' }] };
-    return { reason: 'postgres is not running', actions: [disableWatchdog] };
+    if (ctx.holder) return { code: 'pause.release-not-running', reason: 'removed leader lock because postgres is not running', actions: [disableWatchdog, { kind: 'release_lock' }] };
+    return { code: 'pause.postgres-not-running', reason: 'postgres is not running', actions: [disableWatchdog] };
   }
   const named = ctx.failover && !ctx.failover.scheduled_at ? ctx.failover.member : undefined;
   if (named) {
@@ -29,16 +29,17 @@ export function paused(ctx: Ctx): Outcome {
   }
   if (ctx.holder) {
     if (!ctx.isPrimary) {
-      return { reason: 'removed leader lock because postgres is not running as primary', actions: [disableWatchdog, { kind: 'release_lock' }] };
+      return { code: 'pause.release-not-primary', reason: 'removed leader lock because postgres is not running as primary', actions: [disableWatchdog, { kind: 'release_lock' }] };
     }
     return {
+      code: 'pause.leader',
       reason: `no action. I am (${ctx.me}), the leader with the lock`,
       actions: [
         disableWatchdog,
         {
           kind: 'renew_lock',
           status: { optime: s.local.lsn, slots: {}, retain_slots: [] },
-          otherwise: otherwise('continue to run as primary after failing to update leader lock in DCS'),
+          otherwise: otherwise('pause.renew-failed', 'continue to run as primary after failing to update leader lock in DCS'),
         },
       ],
     };
@@ -46,14 +47,16 @@ export function paused(ctx: Ctx): Outcome {
   if (!ctx.leaderName) {
     if (ctx.isPrimary) {
       return {
+        code: 'pause.acquired-lock',
         reason: 'acquired session lock as a leader',
-        actions: [disableWatchdog, { kind: 'acquire_lock', otherwise: otherwise('continue to run as primary without lock') }],
+        actions: [disableWatchdog, { kind: 'acquire_lock', otherwise: otherwise('pause.primary-without-lock', 'continue to run as primary without lock') }],
       };
     }
-    return { ...only(`no action. I am (${ctx.me})`), actions: [disableWatchdog] };
+    return { ...only('pause.no-leader', `no action. I am (${ctx.me})`), actions: [disableWatchdog] };
   }
-  if (ctx.isPrimary) return { reason: 'continue to run as primary without lock', actions: [disableWatchdog] };
+  if (ctx.isPrimary) return { code: 'pause.primary-without-lock', reason: 'continue to run as primary without lock', actions: [disableWatchdog] };
   return {
+    code: 'pause.follow',
     reason: `no action. I am (${ctx.me}), a secondary, and following a leader (${ctx.leaderName})`,
     actions: [disableWatchdog],
   };

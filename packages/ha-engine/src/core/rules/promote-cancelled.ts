@@ -13,7 +13,7 @@ export function promoteJustFailed(ctx: Ctx): boolean {
 }
 
 export function promoteCancelled(): Outcome {
-  return { reason: 'Promotion cancelled because the pre-promote script failed', actions: [{ kind: 'release_lock' }] };
+  return { code: 'promote.cancelled', reason: 'Promotion cancelled because the pre-promote script failed', actions: [{ kind: 'release_lock' }] };
 }
 
 export function inPromoteBackoff(ctx: Ctx): boolean {
@@ -22,5 +22,5 @@ export function inPromoteBackoff(ctx: Ctx): boolean {
 }
 
 export function promoteBackoff(): Outcome {
-  return only('backoff: skip leader race after pre_promote script failure and releasing the lock voluntarily');
+  return only('promote.backoff', 'backoff: skip leader race after pre_promote script failure and releasing the lock voluntarily');
 }

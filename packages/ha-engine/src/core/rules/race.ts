@@ -31,6 +31,7 @@ export function leaderRace(ctx: Ctx): Outcome {
   const verdict = evaluateLeaderRace(ctx.candidate);
   if (verdict.kind === 'probe') {
     return {
+      code: 'race.probing',
       reason: 'asking the other members for their WAL positions before the leader race',
       actions: [{ kind: 'probe_peers', members: verdict.members }],
     };
@@ -40,17 +41,18 @@ export function leaderRace(ctx: Ctx): Outcome {
 
   if (verdict.kind === 'yes' && ctx.isPrimary) {
     return {
+      code: 'race.won.primary',
       reason: 'acquired session lock as a leader',
       actions: [
         {
           kind: 'acquire_lock',
-          otherwise: otherwise('demoted self after trying and failing to obtain lock', [demote('immediate-nolock', null)]),
-          onError: otherwise('demoting self because DCS is not accessible and I was a leader', [demote('offline', null)]),
+          otherwise: otherwise('race.lost.demote', 'demoted self after trying and failing to obtain lock', [demote('immediate-nolock', null)]),
+          onError: otherwise('dcs.unavailable.demote', 'demoting self because DCS is not accessible and I was a leader', [demote('offline', null)]),
         },
         ...clearFailover,
         {
           kind: 'activate_watchdog',
-          otherwise: otherwise('Demoting self because watchdog could not be activated', [demote('immediate', null)]),
+          otherwise: otherwise('watchdog.demote', 'Demoting self because watchdog could not be activated', [demote('immediate', null)]),
         },
       ],
       notes,
@@ -60,18 +62,19 @@ export function leaderRace(ctx: Ctx): Outcome {
   if (verdict.kind === 'yes' && standby) return standbyLeaderRace(ctx, standby, notes);
   if (verdict.kind === 'yes') {
     return {
+      code: 'race.won',
       reason: 'promoted self to leader by acquiring session lock',
       actions: [
         {
           kind: 'acquire_lock',
-          otherwise: otherwise('following new leader after trying and failing to obtain lock'),
-          onError: otherwise('DCS is not accessible'),
+          otherwise: otherwise('race.lost', 'following new leader after trying and failing to obtain lock'),
+          onError: otherwise('dcs.unavailable', 'DCS is not accessible'),
         },
         {
           kind: 'activate_watchdog',
           // The request is cleared on this path too, as it is once the promotion started: a
           // candidate without a working watchdog must not win the next race on its strength.
-          otherwise: otherwise('Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }, ...clearFailover]),
+          otherwise: otherwise('watchdog.not-promoting', 'Not promoting self because watchdog could not be activated', [{ kind: 'release_lock' }, ...clearFailover]),
         },
         // Claims the sync key; if that fails we keep the lock and the next cycle retries.
         ...syncBeforePromote(ctx),
@@ -86,12 +89,14 @@ export function leaderRace(ctx: Ctx): Outcome {
   const nofailover = isNoFailover(ctx.s.me.tags);
   if (ctx.isPrimary) {
     return {
+      code: nofailover ? 'race.demote.not-allowed' : 'race.demote.not-healthiest',
       reason: nofailover ? 'demoting self because I am not allowed to become primary' : 'demoting self because i am not the healthiest node',
       actions: [demote('immediate-nolock', followTarget(ctx))],
       notes,
     };
   }
   return {
+    code: nofailover ? 'race.lost.not-allowed' : 'race.lost.not-healthiest',
     reason: nofailover
       ? 'following a different leader because I am not allowed to promote'
       : 'following a different leader because i am not the healthiest node',

@@ -15,9 +15,10 @@ export function postgresDown(ctx: Ctx): Outcome {
   if (ctx.holder) {
     if (s.local.role === 'primary') return crashedPrimary(ctx);
     return {
+      code: 'recover.readonly-with-lock',
       reason: 'starting as readonly because i had the session lock',
       actions: [
-        { kind: 'renew_lock', status: null, otherwise: otherwise('failed to update leader lock in DCS') },
+        { kind: 'renew_lock', status: null, otherwise: otherwise('lock.renew-failed', 'failed to update leader lock in DCS') },
         { kind: 'start', role: 'replica', follow: null, label: 'restarting after failure', timeoutMs: startTimeoutMs(ctx) },
       ],
     };
@@ -26,6 +27,7 @@ export function postgresDown(ctx: Ctx): Outcome {
   const rejoin = rejoinOutcome(ctx, plan);
   if (rejoin) return rejoin;
   return {
+    code: 'recover.secondary',
     reason: `starting as a secondary${followingNobody(followChoice(ctx))}`,
     actions: [{ kind: 'start', role: 'replica', follow: followTarget(ctx), label: 'restarting after failure', timeoutMs: startTimeoutMs(ctx) }],
     notes: plan.kind === 'stuck' ? [plan.why] : [],
@@ -38,15 +40,16 @@ function crashedPrimary(ctx: Ctx): Outcome {
   const timeoutMs = s.config.primaryStartTimeout * 1000;
   const deadline = ctx.memory.primaryStartDeadline;
   const timedOut = timeoutMs === 0 || (deadline !== null && s.now >= deadline);
-  const renew = { kind: 'renew_lock' as const, status: null, otherwise: otherwise('failed to update leader lock in DCS') };
+  const renew = { kind: 'renew_lock' as const, status: null, otherwise: otherwise('lock.renew-failed', 'failed to update leader lock in DCS') };
 
   if (timedOut) {
     const possible = evaluateFailoverPossible(ctx.candidate, ctx.cluster.members);
     if (possible.kind === 'probe') {
-      return { reason: 'checking whether a failover is possible', actions: [{ kind: 'probe_peers', members: possible.members }] };
+      return { code: 'failover.checking', reason: 'checking whether a failover is possible', actions: [{ kind: 'probe_peers', members: possible.members }] };
     }
     if (possible.kind === 'yes') {
       return {
+        code: timeoutMs === 0 ? 'recover.failover-after-crash' : 'leader.start-timeout',
         reason: timeoutMs === 0 ? 'stopped PostgreSQL to fail over after a crash' : 'stopped PostgreSQL because of startup timeout',
         actions: [renew, demote('immediate', null)],
         notes: possible.notes,
@@ -55,6 +58,7 @@ function crashedPrimary(ctx: Ctx): Outcome {
     }
     if (timeoutMs > 0) {
       return {
+        code: 'leader.start-timeout-no-failover',
         reason: 'primary start has timed out, but continuing to wait because failover is not possible',
         actions: [renew, { kind: 'start', role: 'primary', follow: null, label: 'starting primary after failure', timeoutMs }],
         notes: possible.notes,
@@ -64,6 +68,7 @@ function crashedPrimary(ctx: Ctx): Outcome {
   }
   const until = deadline ?? s.now + timeoutMs;
   return {
+    code: 'recover.primary',
     reason: 'starting primary after failure',
     actions: [
       renew,

@@ -27,7 +27,7 @@ export function standbyLeaderWithLock(ctx: Ctx, standby: StandbyClusterConfig): 
   const renew: Action = {
     kind: 'renew_lock',
     status: { optime: s.local.lsn, slots: {}, retain_slots: [] },
-    otherwise: otherwise('not promoting because failed to update leader lock in DCS'),
+    otherwise: otherwise('leader.renew-failed-not-promoting', 'not promoting because failed to update leader lock in DCS'),
   };
   const reason = `no action. I am (${ctx.me}), the standby leader with the lock`;
   // A switchover inside the standby cluster hands the standby leader role over like a primary would.
@@ -35,9 +35,9 @@ export function standbyLeaderWithLock(ctx: Ctx, standby: StandbyClusterConfig): 
   if (manual) return { ...manual, actions: [renew, ...manual.actions] };
   const target = remotePrimaryTarget(standby);
   if (s.local.following !== target.name) {
-    return { reason, actions: [renew, { kind: 'follow', target, label: `following the remote primary ${target.name}` }] };
+    return { code: 'standby.leader', reason, actions: [renew, { kind: 'follow', target, label: `following the remote primary ${target.name}` }] };
   }
-  return { reason, actions: [renew] };
+  return { code: 'standby.leader', reason, actions: [renew] };
 }
 
 /**
@@ -49,9 +49,10 @@ export function standbyLeaderWithLock(ctx: Ctx, standby: StandbyClusterConfig): 
  */
 export function primaryInStandbyCluster(standby: StandbyClusterConfig): Outcome {
   return {
+    code: 'standby.demote-primary',
     reason: 'cannot be a real primary in standby cluster',
     actions: [
-      { kind: 'renew_lock', status: null, otherwise: otherwise('failed to update leader lock in DCS') },
+      { kind: 'renew_lock', status: null, otherwise: otherwise('lock.renew-failed', 'failed to update leader lock in DCS') },
       demote('immediate-nolock', remotePrimaryTarget(standby), false, 'demoting to a standby leader'),
     ],
   };
@@ -61,9 +62,10 @@ export function primaryInStandbyCluster(standby: StandbyClusterConfig): Outcome 
 export function standbyLeaderDown(ctx: Ctx, standby: StandbyClusterConfig): Outcome {
   const { config } = ctx.s;
   return {
+    code: 'standby.start-with-lock',
     reason: 'starting as a standby leader because i had the session lock',
     actions: [
-      { kind: 'renew_lock', status: null, otherwise: otherwise('failed to update leader lock in DCS') },
+      { kind: 'renew_lock', status: null, otherwise: otherwise('lock.renew-failed', 'failed to update leader lock in DCS') },
       {
         kind: 'start',
         role: 'replica',
@@ -83,12 +85,13 @@ export function standbyLeaderRace(ctx: Ctx, standby: StandbyClusterConfig, notes
   const clearFailover: Action[] = ctx.failover ? [{ kind: 'clear_failover' }] : [];
   const target = remotePrimaryTarget(standby);
   return {
+    code: 'race.won.standby-leader',
     reason: 'promoted self to a standby leader by acquiring session lock',
     actions: [
       {
         kind: 'acquire_lock',
-        otherwise: otherwise('following new leader after trying and failing to obtain lock'),
-        onError: otherwise('DCS is not accessible'),
+        otherwise: otherwise('race.lost', 'following new leader after trying and failing to obtain lock'),
+        onError: otherwise('dcs.unavailable', 'DCS is not accessible'),
       },
       ...clearFailover,
       { kind: 'follow', target, label: `following the remote primary ${target.name}` },
@@ -107,17 +110,19 @@ export function standbyBootstrap(ctx: Ctx, standby: StandbyClusterConfig, notes:
   const last = s.lastAction;
   if (cluster.initialize?.value === '' && last?.kind === 'create_replica' && !last.ok && last.label === STANDBY_BOOTSTRAP_LABEL) {
     return {
+      code: 'bootstrap.standby-failed',
       reason: 'removing initialize key after failed attempt to bootstrap the standby cluster',
-      actions: [{ kind: 'cancel_initialize', otherwise: otherwise('failed to remove the initialize key after a failed bootstrap') }],
+      actions: [{ kind: 'cancel_initialize', otherwise: otherwise('bootstrap.cancel-failed', 'failed to remove the initialize key after a failed bootstrap') }],
       notes,
     };
   }
   if (cluster.initialize !== null) return null;
   const target = remotePrimaryTarget(standby);
   return {
+    code: 'bootstrap.standby-leader',
     reason: 'trying to bootstrap a new standby leader',
     actions: [
-      { kind: 'attempt_initialize', otherwise: otherwise('failed to acquire initialize lock'), onError: otherwise('DCS is not accessible') },
+      { kind: 'attempt_initialize', otherwise: otherwise('bootstrap.initialize-lost', 'failed to acquire initialize lock'), onError: otherwise('dcs.unavailable', 'DCS is not accessible') },
       { kind: 'create_replica', label: STANDBY_BOOTSTRAP_LABEL, source: target, follow: target },
     ],
     notes,

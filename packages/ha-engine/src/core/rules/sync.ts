@@ -82,12 +82,12 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
     const actions: Action[] = [];
     const notes: string[] = [];
     if (key) {
-      actions.push({ kind: 'delete_sync', expectVersion: key.version, otherwise: { reason: KEY_LOST, actions: [] } });
+      actions.push({ kind: 'delete_sync', expectVersion: key.version, otherwise: { code: 'sync.key-lost', reason: KEY_LOST, actions: [] } });
       notes.push('Disabled synchronous replication');
     }
     const managed = key !== null || (s.memory.syncSince ?? null) !== null;
     if (managed && parseSynchronousStandbyNames(s.local.synchronousStandbyNames) !== null) {
-      actions.push({ kind: 'set_synchronous_standby_names', setting: null, otherwise: { reason: 'failed to set synchronous_standby_names', actions: [] } });
+      actions.push({ kind: 'set_synchronous_standby_names', setting: null, otherwise: { code: 'sync.ssn-failed', reason: 'failed to set synchronous_standby_names', actions: [] } });
     }
     return { actions, notes, memory: { syncSince: null, syncLagSince: null } };
   }
@@ -177,12 +177,12 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
       standbys: next,
       quorum,
       expectVersion: key?.version ?? null,
-      otherwise: { reason: KEY_LOST, actions: [] },
+      otherwise: { code: 'sync.key-lost', reason: KEY_LOST, actions: [] },
     });
     if (next.length > 0) notes.push(`Synchronous standby status assigned to [${next.map((n) => `'${n}'`).join(', ')}]`);
   }
   if (changing) {
-    actions.push({ kind: 'set_synchronous_standby_names', setting: wanted, otherwise: { reason: 'failed to set synchronous_standby_names', actions: [] } });
+    actions.push({ kind: 'set_synchronous_standby_names', setting: wanted, otherwise: { code: 'sync.ssn-failed', reason: 'failed to set synchronous_standby_names', actions: [] } });
     if (chosen.length === 0 && s.config.synchronousModeStrict) {
       notes.push('No active replication connections from Patroni members and synchronous_mode_strict is requested. Commits will be delayed.');
     }
@@ -205,13 +205,13 @@ export function syncUpkeep(ctx: Ctx): SyncUpkeep {
 export function syncBeforePromote(ctx: Ctx): Action[] {
   const { config } = ctx.s;
   if (config.synchronousMode === 'off') return [];
-  const postpone = { reason: 'Postponing promotion because synchronous replication state was updated by somebody else', actions: [] };
+  const postpone = { code: 'sync.promote-postponed' as const, reason: 'Postponing promotion because synchronous replication state was updated by somebody else', actions: [] };
   return [
     { kind: 'write_sync', leader: ctx.me, standbys: [], quorum: 0, expectVersion: ctx.cluster.sync?.version ?? null, otherwise: postpone },
     {
       kind: 'set_synchronous_standby_names',
       setting: { kind: 'priority', count: 1, names: config.synchronousModeStrict ? ['*'] : [] },
-      otherwise: { reason: 'Postponing promotion because synchronous_standby_names could not be set', actions: [] },
+      otherwise: { code: 'sync.promote-postponed-ssn', reason: 'Postponing promotion because synchronous_standby_names could not be set', actions: [] },
     },
   ];
 }
