@@ -86,7 +86,8 @@ function sameAddress(host: string | null, port: number | null, target: FollowTar
  */
 function expectedUpstream(ctx: Ctx): FollowTarget | null {
   const { s } = ctx;
-  if (s.local.walReceiver === undefined || s.config.pause) return null;
+  // In maintenance mode the paused rule decides first: a replica is reported, never repaired.
+  if (s.local.walReceiver === undefined) return null;
   if (ctx.holder && !s.config.standbyCluster) return null;
   const choice = followChoice(ctx);
   if (choice.kind !== 'member' || choice.target.noStream || !choice.target.connUrl) return null;
