@@ -3,7 +3,7 @@
 // escalating step per bound (re-point, restart the receiver, rejoin), and reported unhealthy.
 import { describe, expect, it } from 'vitest';
 import type { Decision, LocalPostgresState, Snapshot, WalReceiverState } from '../src/index.js';
-import { decide, decisionFacts, isNotStreamingUnhealthy, reasonMatchesCode, resolveEngineConfig, timingProblem } from '../src/index.js';
+import { decide, decisionFacts, dynamicConfigProblem, isNotStreamingUnhealthy, reasonMatchesCode, resolveEngineConfig, timingProblem } from '../src/index.js';
 import { clusterWithLeader, config, member, NOW, runningReplica, snapshot, summary } from './fixtures/snapshots.js';
 
 /** ttl 30 + loop_wait 10: the default bound is 40 s. */
@@ -90,6 +90,8 @@ describe('the bound', () => {
     expect(timingProblem({ replica_not_streaming_timeout: 100_000 })).toContain('replica_not_streaming_timeout');
     expect(timingProblem({ replica_not_streaming_timeout: -1 })).toContain('replica_not_streaming_timeout');
     expect(timingProblem({ replica_not_streaming_timeout: 30 })).toBeNull();
+    // PATCH /config, edit-config and the YAML's bootstrap.dcs refuse it with the same rule.
+    expect(dynamicConfigProblem({ replica_not_streaming_timeout: 'soon' })).toBe('replica_not_streaming_timeout: expected a number of seconds, got "soon"');
   });
 });
 
