@@ -75,5 +75,6 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
     configProblem: engine.configProblem,
     configInEffect: engine.dynamicConfig?.value ?? null,
     patroniDialect: engine.patroniDialect,
+    notStreaming: engine.notStreaming ? { upstream: engine.notStreaming.upstream, seconds: Math.round(engine.notStreaming.forMs / 1000), unhealthy: engine.notStreaming.unhealthy } : null,
   };
 }

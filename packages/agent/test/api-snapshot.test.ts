@@ -30,6 +30,7 @@ function status(role: string, patroniDialect: 3 | 4): EngineStatus {
     dynamicConfig: null,
     patroniDialect,
     lastLockRenewalAt: null,
+    notStreaming: null,
   };
 }
 

@@ -74,7 +74,7 @@ function summary(leader: string | null, verdicts: CandidateVerdict[]): string {
   return `${lead}no member would take over: ${verdicts.map((v) => `${v.member} ${v.gate ?? 'excluded'}`).join(', ')}`;
 }
 
-/** Codes of the cycles that explain a failover or switchover (besides any with candidate verdicts). */
+/** Codes of the cycles that explain a failover, a switchover or a replica repair (besides any with candidate verdicts). */
 const FAILOVER_CODES: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
   'race.won',
   'race.won.primary',
@@ -98,6 +98,13 @@ const FAILOVER_CODES: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
   'promote.cancelled',
   'watchdog.not-promoting',
   'watchdog.demote',
+  // A replica repaired for not streaming (wal-receiver.ts in the engine).
+  'receiver.repoint',
+  'receiver.restart',
+  'receiver.restart-postgres',
+  'receiver.rewind',
+  'receiver.reinitialize',
+  'receiver.stuck',
 ]);
 
 export interface HistoryRow {
@@ -106,7 +113,7 @@ export interface HistoryRow {
   record: DecisionRecord;
 }
 
-/** The failover and switchover records of every member, oldest first, the newest `limit`. */
+/** The failover, switchover and replica-repair records of every member, oldest first, the newest `limit`. */
 export function failoverHistory(byMember: ReadonlyArray<{ member: string; records: readonly DecisionRecord[] }>, limit: number): HistoryRow[] {
   const rows = byMember.flatMap(({ member, records }) =>
     records.filter((r) => FAILOVER_CODES.has(r.code) || (r.candidates?.length ?? 0) > 0).map((record) => ({ time: record.time, member, record })),

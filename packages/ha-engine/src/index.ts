@@ -34,3 +34,4 @@ export * from './core/candidate-gates.js';
 export * from './core/candidate-verdicts.js';
 export * from './core/decision-record.js';
 export * from './runtime/decision-log.js';
+export * from './core/wal-receiver.js';

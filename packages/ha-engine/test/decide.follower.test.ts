@@ -149,6 +149,27 @@ describe('rejoining after a divergence', () => {
     expect(summary(d)).toEqual({ rule: 'follower', reason: 'running pg_rewind from pg2', actions: ['rewind(pg2)'] });
   });
 
+  // Regression (issue 18, the last session's suspicion): a new leader's member key says its old
+  // timeline for a cycle after its promotion, and the history key is written a cycle later still;
+  // a leader that crashes right after its promotion leaves them so until its key expires. A replica
+  // that streamed the new timeline from it is then "ahead" of what the DCS shows, and was rewound
+  // from it — from a dead leader, after a crash.
+  describe('a leader whose keys are behind its promotion', () => {
+    const stale = clusterWithLeader({ leader: 'pg2', members: [member('pg0'), member('pg1'), member('pg2', { role: 'primary', timeline: 1 })] });
+
+    it('a running replica that streamed the new timeline from it is not rewound', () => {
+      const d = decide(snapshot({ cluster: stale, local: runningReplica({ timeline: 2, lsn: 1500, following: 'pg2', streaming: false }), config: config({}, { use_pg_rewind: true }) }));
+      expect(summary(d)).toEqual({ rule: 'follower', reason: 'no action. I am (pg1), a secondary, and following a leader (pg2)', actions: [] });
+    });
+
+    it('a replica that follows another member, or a stopped former primary, ahead of it is still rewound', () => {
+      const other = decide(snapshot({ cluster: stale, local: runningReplica({ timeline: 2, lsn: 1500, following: 'pg0', streaming: false }), config: config({}, { use_pg_rewind: true }) }));
+      expect(summary(other).actions).toEqual(['rewind(pg2)']);
+      const formerPrimary = decide(snapshot({ cluster: stale, local: stopped('primary', { timeline: 2, lsn: 1500 }), config: config({}, { use_pg_rewind: true }) }));
+      expect(summary(formerPrimary).actions).toEqual(['rewind(pg2)']);
+    });
+  });
+
   it('a former primary whose shutdown checkpoint starts at the switch point diverged', () => {
     expect(decide(afterFailover(stopped('primary', { lsn: 1000 }), { use_pg_rewind: true })).reason).toBe('running pg_rewind from pg2');
     expect(decide(afterFailover(stopped('replica', { lsn: 1000 }), { use_pg_rewind: true })).reason).toBe('starting as a secondary');

@@ -144,6 +144,18 @@ export interface PostgresState {
   replayPaused: boolean;
   /** Replica: `streaming` when the WAL receiver streams, `in archive recovery` otherwise (Patroni 3.0.4+). */
   replicationState: 'streaming' | 'in archive recovery' | null;
+  /**
+   * Replica: its WAL receiver (`pid` and `status` null when none runs) and where the
+   * primary_conninfo in effect points (host and port; null on PostgreSQL 10 and 11). Null on a
+   * primary or a stopped server.
+   */
+  walReceiver: {
+    pid: number | null;
+    status: string | null;
+    lastMsgReceiptTime: string | null;
+    conninfoHost: string | null;
+    conninfoPort: number | null;
+  } | null;
   /** Replica: the upstream it streams from, per the WAL receiver. */
   upstream: { host: string | null; port: number | null; slotName: string | null; receivedTimeline: number | null } | null;
   replication: ReplicationConnection[];
@@ -294,6 +306,13 @@ export interface PostgresController {
    * and reloads (PostgreSQL 13+), or restarts (12).
    */
   follow(source: ReplicationSource | null, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
+
+  /**
+   * Makes a running replica's WAL receiver `pid` exit (SIGTERM) so that the startup process starts
+   * a new one, which connects afresh. Checks first that `pid` is still the receiver in
+   * pg_stat_wal_receiver; resolves false when it is not (or the server is down).
+   */
+  restartWalReceiver(pid: number): Promise<boolean>;
 
   /**
    * Rewinds the stopped data directory to `source` with pg_rewind. Throws PG_REWIND_IMPOSSIBLE when

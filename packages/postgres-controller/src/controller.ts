@@ -220,6 +220,10 @@ class LocalPostgresController implements PostgresController {
     return this.state_.exclusive('follow', () => this.roleChange.follow(source, options));
   }
 
+  restartWalReceiver(pid: number): Promise<boolean> {
+    return this.roleChange.restartWalReceiver(pid);
+  }
+
   // ---------------------------------------------------------------- new data directories, rewind
 
   bootstrap(options: { signal?: AbortSignal } = {}): Promise<{ systemIdentifier: string }> {

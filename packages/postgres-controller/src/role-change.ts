@@ -112,4 +112,18 @@ export class RoleChange {
     await this.postmaster.stop({ mode: 'fast', timeoutMs: options.timeoutMs, callback: null });
     await this.postmaster.start({ timeoutMs: options.timeoutMs, signal: options.signal, callback: roleChanged ? 'on_role_change' : 'on_restart' });
   }
+
+  /**
+   * Makes the WAL receiver `pid` exit, after checking it is still this server's receiver (a pid
+   * read a cycle ago may have been reused). A signal, not pg_terminate_backend: the receiver is
+   * an auxiliary process, which that function refuses. The startup process starts a new one.
+   */
+  async restartWalReceiver(pid: number): Promise<boolean> {
+    if (!this.postmaster.current) return false;
+    const rows = await this.ctx.session.query<{ pid: number }>('SELECT pid FROM pg_catalog.pg_stat_wal_receiver WHERE pid = $1', [pid]);
+    if (rows.length === 0) return false;
+    process.kill(pid, 'SIGTERM');
+    this.ctx.logger.info({ pid }, 'restarted the WAL receiver');
+    return true;
+  }
 }

@@ -14,7 +14,8 @@ const utc = (expr: string) => `pg_catalog.to_char(${expr} AT TIME ZONE 'UTC', 'Y
  * added them): its conninfo (passwords masked) is returned instead and parsed (walReceiverUpstream).
  */
 function walReceiverColumns(serverVersion: number): string {
-  return serverVersion >= 110000 ? 'status, received_tli, sender_host, sender_port, slot_name' : 'status, received_tli, conninfo, slot_name';
+  const common = `pid, status, received_tli, slot_name, ${utc('last_msg_receipt_time')} AS last_msg_receipt_time`;
+  return serverVersion >= 110000 ? `${common}, sender_host, sender_port` : `${common}, conninfo`;
 }
 
 /**
@@ -50,6 +51,7 @@ SELECT
   (SELECT pg_catalog.json_agg(p) FROM (SELECT name, setting, unit, pending_restart
      FROM pg_catalog.pg_settings WHERE pending_restart OR name = ANY($1::text[])) p) AS settings,
   pg_catalog.current_setting('synchronous_standby_names') AS synchronous_standby_names,
+  (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'primary_conninfo') AS primary_conninfo,
   pg_catalog.current_setting('data_checksums') = 'on' OR pg_catalog.current_setting('wal_log_hints') = 'on' AS rewind_possible`;
 
 export interface StateRow {
@@ -64,7 +66,18 @@ export interface StateRow {
   replayed_lsn: string | null;
   replayed_timestamp: string | null;
   replay_paused: boolean | null;
-  wal_receiver: { status?: string; received_tli?: number; sender_host?: string; sender_port?: number; conninfo?: string; slot_name?: string } | null;
+  wal_receiver: {
+    pid?: number;
+    status?: string;
+    received_tli?: number;
+    sender_host?: string;
+    sender_port?: number;
+    conninfo?: string;
+    slot_name?: string;
+    last_msg_receipt_time?: string | null;
+  } | null;
+  /** The primary_conninfo in effect (PostgreSQL 12+; null on 10 and 11, where it is in recovery.conf). */
+  primary_conninfo?: string | null;
   replication: Array<Record<string, unknown>> | null;
   slots: Array<Record<string, unknown>> | null;
   settings: Array<{ name: string; setting: string; unit: string | null; pending_restart: boolean }> | null;
@@ -72,12 +85,18 @@ export interface StateRow {
   rewind_possible: boolean | null;
 }
 
+/** Host and port of a conninfo string (the first of a list), never its password. */
+export function conninfoAddress(conninfo: string | null | undefined): { host: string | null; port: number | null } {
+  if (!conninfo) return { host: null, port: null };
+  const params = parseConninfo(conninfo);
+  const port = params.port === undefined ? null : Number(params.port.split(',')[0]);
+  return { host: params.host?.split(',')[0] ?? null, port: Number.isInteger(port) ? port : null };
+}
+
 /** The WAL receiver's upstream host and port: its columns from PostgreSQL 11, its conninfo on 10. */
 export function walReceiverUpstream(receiver: NonNullable<StateRow['wal_receiver']>): { host: string | null; port: number | null } {
   if (receiver.sender_host !== undefined || receiver.conninfo === undefined) return { host: receiver.sender_host ?? null, port: receiver.sender_port ?? null };
-  const params = parseConninfo(receiver.conninfo);
-  const port = params.port === undefined ? null : Number(params.port.split(',')[0]);
-  return { host: params.host?.split(',')[0] ?? null, port: Number.isInteger(port) ? port : null };
+  return conninfoAddress(receiver.conninfo);
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : v === null || v === undefined ? null : String(v));

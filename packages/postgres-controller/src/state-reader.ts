@@ -14,7 +14,13 @@ import { inspectDataDirectoryPath } from './files.js';
 import { parseLsn } from './lsn.js';
 import type { Postmaster } from './postmaster.js';
 import type { Programs } from './programs.js';
-import { parseReplication, parseSlots, pendingRestart, stateQuery, walReceiverUpstream, type StateRow } from './state-query.js';
+import { conninfoAddress, parseReplication, parseSlots, pendingRestart, stateQuery, walReceiverUpstream, type StateRow } from './state-query.js';
+
+/** Where primary_conninfo points, as the state's fields. */
+function conninfoFields(conninfo: string | null | undefined): { conninfoHost: string | null; conninfoPort: number | null } {
+  const { host, port } = conninfoAddress(conninfo);
+  return { conninfoHost: host, conninfoPort: port };
+}
 import { historyFileName, parseTimelineHistory } from './timeline-history.js';
 
 export class StateReader {
@@ -56,6 +62,7 @@ export class StateReader {
       replayedTimestamp: null,
       replayPaused: false,
       replicationState: null,
+      walReceiver: null,
       upstream: null,
       replication: [],
       slots: [],
@@ -101,6 +108,14 @@ export class StateReader {
       replayedTimestamp: row.replayed_timestamp,
       replayPaused: row.replay_paused === true,
       replicationState: inRecovery ? (receiver?.status === 'streaming' ? 'streaming' : 'in archive recovery') : null,
+      walReceiver: inRecovery
+        ? {
+            pid: receiver?.pid ?? null,
+            status: receiver?.status ?? null,
+            lastMsgReceiptTime: receiver?.last_msg_receipt_time ?? null,
+            ...conninfoFields(row.primary_conninfo),
+          }
+        : null,
       upstream: receiver
         ? { ...walReceiverUpstream(receiver), slotName: receiver.slot_name ?? null, receivedTimeline: receiver.received_tli ?? null }
         : null,

@@ -356,6 +356,22 @@ describe('a primary and a replica through their life', () => {
     expect((await a.state()).postmasterPid).toBe(pid);
   });
 
+  it('reports its WAL receiver, and restarts it on request: a new receiver streams again (issue 18)', async () => {
+    const before = (await a.state()).walReceiver;
+    expect(before).toMatchObject({ status: 'streaming', conninfoHost: '127.0.0.1', conninfoPort: ports.pg1 });
+    expect(before?.lastMsgReceiptTime).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+00:00$/);
+    const pid = before?.pid ?? 0;
+    expect(pid).toBeGreaterThan(0);
+    expect(await a.restartWalReceiver(pid)).toBe(true);
+    await eventually('a new WAL receiver streams', async () => {
+      const r = (await a.state()).walReceiver;
+      return r?.status === 'streaming' && r.pid !== pid;
+    });
+    // The old pid is no longer the receiver: nothing is signalled.
+    expect(await a.restartWalReceiver(pid)).toBe(false);
+    expect((await b.state()).walReceiver).toBeNull();
+  });
+
   it('following a remote primary makes it a standby leader for callbacks, with on_role_change both ways', async () => {
     const count = (lines: string[], line: string) => lines.filter((l) => l === line).length;
     const before = await callbacksSeen();

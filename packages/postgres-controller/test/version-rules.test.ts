@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { renderPostgresqlConf, renderRecoveryConf } from '../src/config-files.js';
 import { crc32c, parseControlFile } from '../src/control-file.js';
 import { recoveryEntries, usesRecoveryConf } from '../src/recovery-settings.js';
-import { stateQuery, walReceiverUpstream } from '../src/state-query.js';
+import { conninfoAddress, stateQuery, walReceiverUpstream } from '../src/state-query.js';
 
 const standby = { primaryConninfo: 'user=replicator host=10.0.0.1 port=5432', primarySlotName: 'pg1', recoveryConf: { restore_command: 'cp /a/%f %p' } };
 
@@ -62,8 +62,8 @@ describe('recovery settings by version', () => {
 
 describe('the WAL receiver by version', () => {
   it('asks 10 for conninfo and 11+ for sender_host / sender_port', () => {
-    expect(stateQuery(100000)).toContain('SELECT status, received_tli, conninfo, slot_name');
-    expect(stateQuery(110000)).toContain('SELECT status, received_tli, sender_host, sender_port, slot_name');
+    expect(stateQuery(100000)).toMatch(/SELECT pid, status, received_tli, slot_name, .*last_msg_receipt_time.* AS last_msg_receipt_time, conninfo\n/);
+    expect(stateQuery(110000)).toMatch(/SELECT pid, status, received_tli, slot_name, .*last_msg_receipt_time.* AS last_msg_receipt_time, sender_host, sender_port\n/);
     expect(stateQuery(150000)).not.toContain('$WAL_RECEIVER_COLUMNS');
   });
 
@@ -72,6 +72,12 @@ describe('the WAL receiver by version', () => {
     expect(walReceiverUpstream({ status: 'streaming', conninfo })).toEqual({ host: '10.0.0.1', port: 5433 });
     expect(walReceiverUpstream({ status: 'streaming', conninfo: 'user=r host=/tmp' })).toEqual({ host: '/tmp', port: null });
     expect(walReceiverUpstream({ status: 'streaming', sender_host: 'h', sender_port: 1 })).toEqual({ host: 'h', port: 1 });
+  });
+
+  it('reads where primary_conninfo points, never more than host and port', () => {
+    expect(conninfoAddress("user=replicator passfile=/p host=127.0.0.1 port=5433 sslmode=prefer application_name=pg1")).toEqual({ host: '127.0.0.1', port: 5433 });
+    expect(conninfoAddress('')).toEqual({ host: null, port: null });
+    expect(conninfoAddress(null)).toEqual({ host: null, port: null });
   });
 });
 

@@ -52,8 +52,14 @@ function tagsMatch(s: ApiSnapshot, query: Query): boolean {
   return true;
 }
 
+/**
+ * A replica past `replica_not_streaming_timeout` without streaming from its upstream: Patroni's
+ * `/replica` means "running and replicating", and the lag it would report is unknown and growing.
+ */
+const notReplicating = (s: ApiSnapshot) => s.notStreaming?.unhealthy === true;
+
 function replicaOk(s: ApiSnapshot, query: Query): boolean {
-  if (s.status.role !== 'replica' || !isRunning(s)) return false;
+  if (s.status.role !== 'replica' || !isRunning(s) || notReplicating(s)) return false;
   if (isNoLoadBalance(s.status.tags ?? {})) return false;
   const wantedState = query.get('replication_state');
   if (wantedState !== null && s.status.replication_state !== wantedState) return false;
@@ -85,7 +91,8 @@ export const HEALTH_CHECKS: Record<string, Check> = {
   '/read-only-quorum': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && isQuorumMode(s)),
   '/async': (s, q) => replicaOk(s, q) && !isSync(s),
   '/asynchronous': (s, q) => replicaOk(s, q) && !isSync(s),
-  '/health': (s) => isRunning(s),
+  // Patroni's /health is "PostgreSQL runs"; a `?lag=` (which Patroni ignores here) is taken at its word.
+  '/health': (s, q) => isRunning(s) && !(q.has('lag') && notReplicating(s)),
   '/liveness': (s, _q, now) => {
     if (s.status.pause) return true;
     const limit = (isPrimaryRole(s) && s.hasLock ? 1 : 2) * s.ttl * 1000;
@@ -93,7 +100,8 @@ export const HEALTH_CHECKS: Record<string, Check> = {
   },
   '/readiness': (s, q) => {
     if (s.hasLock && (isPrimaryRole(s) || s.status.role === 'standby_leader') && isRunning(s)) return true;
-    if (!isRunning(s) || s.cluster === null || s.status.role !== 'replica') return false;
+    // Patroni 4's readiness also wants a streaming replica; here past the bound only.
+    if (!isRunning(s) || s.cluster === null || s.status.role !== 'replica' || notReplicating(s)) return false;
     const lagText = q.get('lag');
     const maxLag = lagText === null ? s.maximumLagOnFailover : parseSize(lagText);
     const optime = s.cluster.status?.value.optime ?? 0;

@@ -98,6 +98,16 @@ function versionNumber(version: string): string {
   return `${String(a).padStart(2, '0')}${String(b).padStart(2, '0')}${String(c).padStart(2, '0')}`;
 }
 
+/** pgha's replica-streaming gauges (wal-receiver.ts in the engine) from one snapshot. */
+export function renderReceiverMetrics(s: ApiSnapshot): string {
+  const labels = metricLabels(s);
+  const n = s.notStreaming ?? null;
+  return [
+    gauge('pgha_replica_not_streaming_seconds', 'Seconds this replica has not streamed from the upstream it should follow, 0 while it does.', labels, n ? n.seconds : 0),
+    gauge('pgha_replica_not_streaming_unhealthy', 'Value is 1 if this replica has not streamed for longer than replica_not_streaming_timeout, 0 otherwise.', labels, n?.unhealthy ? 1 : 0),
+  ].join('\n');
+}
+
 /** Patroni's metrics from one snapshot. */
 export function renderPatroniMetrics(s: ApiSnapshot): string {
   const labels = metricLabels(s);

@@ -25,7 +25,7 @@ import { acceptFailsafe } from './failsafe-endpoint.js';
 import { decisionsAnswer, type DecisionsPort } from './decisions-endpoint.js';
 import { responseHeaders, type ServerTokens } from './response-headers.js';
 import { createLocalActions, type LocalActionPorts, type LocalActions, type ScheduledRestart } from './local-actions.js';
-import { metricLabels, renderPatroniMetrics, type ApiMetrics } from './metrics.js';
+import { metricLabels, renderPatroniMetrics, renderReceiverMetrics, type ApiMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
 import { contentTypeRefusal, crossSiteRefusal } from './request-guard.js';
 import type { ApiSnapshot } from './state.js';
@@ -223,7 +223,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const readJsonBody = createBodyReader({ maxBytes: options.maxBodyBytes ?? 64 * 1024, timeoutMs: options.bodyTimeoutMs ?? 10_000 });
 
   const cachedMetrics = (p: Published): string => {
-    p.metrics ??= renderPatroniMetrics(p.snapshot);
+    p.metrics ??= `${renderPatroniMetrics(p.snapshot)}\n${renderReceiverMetrics(p.snapshot)}`;
     const own = options.metrics ? `\n${options.metrics.render(metricLabels(p.snapshot))}` : '';
     return `${p.metrics}${own}\n`;
   };

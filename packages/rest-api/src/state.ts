@@ -79,6 +79,13 @@ export interface ApiSnapshot {
    * Patroni 4 does. `status.role` is already spelled for it by whoever built the snapshot.
    */
   patroniDialect?: PatroniDialect;
+  /**
+   * A replica not streaming from the upstream it should follow (pgha's own): whom, for how many
+   * seconds, and whether that is past `replica_not_streaming_timeout`. While `unhealthy`,
+   * `/replica` (and every check built on it) and any check given `?lag=` answer 503. Absent or
+   * null while it streams.
+   */
+  notStreaming?: { upstream: string; seconds: number; unhealthy: boolean } | null;
 }
 
 /** A salvage report as the API shows it: the timeline it belongs to, and the rest as is. */

@@ -157,6 +157,8 @@ describe('read endpoints', () => {
     expect(text).toContain('patroni_version{scope="demo",name="pg1"} 000100');
     expect(text).toMatch(/pgha_ha_cycle_duration_seconds_count\{scope="demo",name="pg1"\} 0/);
     expect(text).toMatch(/pgha_api_requests_total\{scope="demo",name="pg1"\} \d+/);
+    expect(text).toContain('pgha_replica_not_streaming_seconds{scope="demo",name="pg1"} 0');
+    expect(text).toContain('pgha_replica_not_streaming_unhealthy{scope="demo",name="pg1"} 0');
   });
 
   it('answers HEAD and OPTIONS like GET without a body, and unknown methods with 501', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { healthStatus, parseSize } from '../src/health.js';
+import { renderReceiverMetrics } from '../src/metrics.js';
 import { cluster, snapshot } from './fixtures.js';
 
 const q = (s = '') => new URLSearchParams(s);
@@ -64,6 +65,22 @@ describe('health checks', () => {
     expect(healthStatus('/readiness', q(), snapshot({}, { cluster: null }), 0)).toBe(503);
   });
 
+  it('a replica past replica_not_streaming_timeout without streaming is not replicating (issue 18)', () => {
+    const stale = { ...replica, notStreaming: { upstream: 'pg0', seconds: 50, unhealthy: true } };
+    const within = { ...replica, notStreaming: { upstream: 'pg0', seconds: 5, unhealthy: false } };
+    for (const path of ['/replica', '/read-only', '/async', '/asynchronous', '/readiness']) {
+      expect([path, healthStatus(path, q(), stale, 0)]).toEqual([path, 503]);
+      expect([path, healthStatus(path, q(), within, 0)]).toEqual([path, 200]);
+    }
+    expect(healthStatus('/replica', q('lag=1TB'), stale, 0)).toBe(503);
+    // Patroni's /health is "PostgreSQL runs"; asked with a lag bound, it cannot vouch for one.
+    expect(healthStatus('/health', q(), stale, 0)).toBe(200);
+    expect(healthStatus('/health', q('lag=1MB'), stale, 0)).toBe(503);
+    expect(healthStatus('/health', q('lag=1MB'), within, 0)).toBe(200);
+    // A leader is never judged by it (the engine reports it for replicas only).
+    expect(healthStatus('/read-only', q(), { ...primary, notStreaming: null }, 0)).toBe(200);
+  });
+
   it('is not a health check for other paths', () => {
     expect(healthStatus('/patroni', q(), replica, 0)).toBeNull();
     expect(healthStatus('/nonsense', q(), replica, 0)).toBeNull();
@@ -72,5 +89,13 @@ describe('health checks', () => {
   it('parses sizes the way Patroni documents them', () => {
     expect([parseSize('1048576'), parseSize('16kB'), parseSize('10MB'), parseSize('1GB')]).toEqual([1048576, 16384, 10485760, 1073741824]);
     expect(parseSize('ten')).toBeNull();
+  });
+});
+
+describe('the replica-streaming gauges', () => {
+  it('say how long a replica has not streamed and whether it is past the bound', () => {
+    const text = renderReceiverMetrics({ ...replica, notStreaming: { upstream: 'pg0', seconds: 50, unhealthy: true } });
+    expect(text).toContain('pgha_replica_not_streaming_seconds{scope="demo",name="pg1"} 50');
+    expect(text).toContain('pgha_replica_not_streaming_unhealthy{scope="demo",name="pg1"} 1');
   });
 });

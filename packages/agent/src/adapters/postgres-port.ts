@@ -84,6 +84,19 @@ export function adaptPostgresController(controller: PostgresController, options:
       replayedLsn: pg.replayedLsn,
       following: role === 'replica' ? following : null,
       streaming: pg.replicationState === 'streaming',
+      ...(pg.walReceiver
+        ? {
+            walReceiver: {
+              status: pg.walReceiver.status,
+              pid: pg.walReceiver.pid,
+              senderHost: pg.upstream?.host ?? null,
+              senderPort: pg.upstream?.port ?? null,
+              conninfoHost: pg.walReceiver.conninfoHost,
+              conninfoPort: pg.walReceiver.conninfoPort,
+              lastMsgReceiptTime: pg.walReceiver.lastMsgReceiptTime,
+            },
+          }
+        : {}),
       pendingRestart: pg.pendingRestart,
       rewindPossible: pg.rewindPossible ?? true,
       replication: pg.replication.map((r) => ({
@@ -172,6 +185,9 @@ export function adaptPostgresController(controller: PostgresController, options:
     async copyLogicalSlots(source, slots) {
       const states = await controller.readLogicalSlotStates(replicationSource(source), slots);
       await controller.installSlotStates(states);
+    },
+    async restartWalReceiver(pid) {
+      return controller.restartWalReceiver(pid);
     },
     async follow(target, signal) {
       await controller.follow(target ? replicationSource(target) : null, { signal });

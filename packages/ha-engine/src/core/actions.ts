@@ -246,6 +246,16 @@ export interface ConsumeIntentAction {
   intent: IntentKind;
 }
 
+/**
+ * Restart a replica's WAL receiver (SIGTERM to process `pid`, which must be the receiver read this
+ * cycle; the startup process starts a new one). Inline and bounded; a failure is logged and the
+ * escalation goes on (wal-receiver.ts).
+ */
+export interface RestartWalReceiverAction {
+  kind: 'restart_wal_receiver';
+  pid: number;
+}
+
 // ---- PostgreSQL (background) ----------------------------------------------------------------
 
 interface LongBase {
@@ -348,6 +358,7 @@ export type Action =
   | WriteSyncAction
   | DeleteSyncAction
   | SetSynchronousStandbyNamesAction
+  | RestartWalReceiverAction
   | LongAction;
 
 export type ActionKind = Action['kind'];
@@ -397,6 +408,8 @@ export function describeAction(action: Action): string {
       const p = action.plan;
       return `sync_slots(${[...p.create.map((c) => `+${c.name}`), ...p.drop.map((d) => `-${d}`), ...p.advance.map((a) => `>${a.name}`)].join(',')})`;
     }
+    case 'restart_wal_receiver':
+      return `restart_wal_receiver(${action.pid})`;
     case 'restart':
       return action.copyLogicalSlots ? `restart(copy ${action.copyLogicalSlots.slots.join(',')} from ${action.copyLogicalSlots.source.name})` : 'restart';
     case 'write_sync':

@@ -33,6 +33,8 @@ export const DURATION_LIMITS: Readonly<Record<string, DurationLimit>> = {
   master_stop_timeout: { min: 0, max: WEEK },
   /** Compared with timestamps, never armed as a timer; 30 days is far beyond any real need. */
   member_slots_ttl: { min: 0, max: 30 * 86_400 },
+  /** Compared with the clock, never armed as a timer; 0 turns the check off (wal-receiver.ts). */
+  replica_not_streaming_timeout: { min: 0, max: 86_400 },
   /** `maximum_lag_on_failover` in its duration form (`10s`); the byte form has no upper bound. */
   maximum_lag_on_failover: { min: 0, max: 86_400 },
 };

@@ -83,6 +83,12 @@ export interface EngineConfig {
   ignoreSlots: IgnoreSlotRule[];
   /** `member_slots_ttl` in seconds (default 1800; 0 = drop at once): how long a gone member's slot is kept. */
   memberSlotsTtl: number;
+  /**
+   * `replica_not_streaming_timeout` (pgha's key; Patroni has none), seconds: how long a replica
+   * may go without streaming from its upstream before it is reported unhealthy and repaired
+   * (wal-receiver.ts). Null = the default, ttl + loop_wait; 0 = off.
+   */
+  replicaNotStreamingTimeout: number | null;
   /** `standby_cluster`: replicate from another cluster's primary; null = a normal cluster. */
   standbyCluster: StandbyClusterConfig | null;
   /**
@@ -222,6 +228,10 @@ export function resolveEngineConfig(
       permanentSlots: permanentSlotsOf(source['slots'], warnings),
       ignoreSlots: ignoreSlotsOf(source['ignore_slots'], warnings),
       memberSlotsTtl: durationSeconds(source['member_slots_ttl'], ENGINE_DEFAULTS.memberSlotsTtl, 'config.member_slots_ttl', warnings),
+      replicaNotStreamingTimeout:
+        source['replica_not_streaming_timeout'] === undefined || source['replica_not_streaming_timeout'] === null
+          ? null
+          : durationSeconds(source['replica_not_streaming_timeout'], ttl + loopWait, 'config.replica_not_streaming_timeout', warnings),
       standbyCluster: standbyClusterOf(standby.config['standby_cluster'], warnings),
       patroniCompatibility: local.patroniCompatibility ?? null,
     },

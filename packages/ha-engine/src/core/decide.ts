@@ -41,6 +41,7 @@ import type { SlotUpkeep } from './slots.js';
 import { planSlots } from './slots.js';
 import type { EngineMemory, Snapshot } from './snapshot.js';
 import { isDcsUnavailable } from './snapshot.js';
+import { observeReceiver } from './wal-receiver.js';
 
 /** The rows of the rules table, in order, and `dcs-unavailable` (decided before the table). */
 export type RuleName =
@@ -253,7 +254,9 @@ export function decide(s: Snapshot): Decision {
 function decideWithCluster(s: Snapshot, read: Cluster): Decision {
   // Failsafe mode: a primary that pinged us within ttl leads, whatever the DCS says of the lock.
   const cluster = withFailsafeLeader(s, read);
-  const memory = carryMemory(s, cluster);
+  const carried = carryMemory(s, cluster);
+  // Whether the replica streams from whom it should is judged on the context it decides in.
+  const memory = { ...carried, receiver: observeReceiver(makeContext(s, cluster, carried)) };
   const ctx = makeContext(s, cluster, memory);
   for (const rule of RULES) {
     const outcome = rule.apply(ctx);

@@ -12,6 +12,7 @@ import type { ReasonCode } from './reason-codes.js';
 import { candidateVerdicts, racingMemberOfPeer, type CandidateVerdict, type RacingMember } from './candidate-verdicts.js';
 import { clusterTimeline, lastKnownPrimaryLsn, pendingFailover } from './candidate.js';
 import { replayLagMs } from './replay-lag.js';
+import { notStreamingForMs } from './wal-receiver.js';
 
 /** The facts a decision used, as read at the start of the cycle. */
 export interface DecisionFacts {
@@ -40,6 +41,12 @@ export interface DecisionFacts {
   paused: boolean;
   /** A pending switchover / failover request. */
   failover: { leader: string | null; member: string | null; scheduledAt: string | null } | null;
+  /**
+   * A running replica's WAL receiver (wal-receiver.ts): its status (null: none runs), whom it is
+   * connected to, and for how long it has not streamed from its upstream (null: it does). Absent
+   * on a primary, or when the port does not report it.
+   */
+  walReceiver?: { status: string | null; sender: string | null; upstream: string | null; notStreamingMs: number | null; repairStep: number };
 }
 
 export interface DecisionRecord {
@@ -111,6 +118,18 @@ export function decisionFacts(s: Snapshot, decision: Decision): DecisionFacts {
     sync: sync ? { mode: s.config.synchronousMode, leader: sync.leader, standbys: [...sync.sync_standby], quorum: sync.quorum } : null,
     paused: s.config.pause,
     failover: failover ? { leader: failover.leader ?? null, member: failover.member ?? null, scheduledAt: failover.scheduled_at ?? null } : null,
+    ...receiverFacts(s, decision),
+  };
+}
+
+function receiverFacts(s: Snapshot, decision: Decision): Pick<DecisionFacts, 'walReceiver'> {
+  const receiver = s.local.walReceiver;
+  if (!receiver || !s.local.running || s.local.role !== 'replica') return {};
+  // The memory the decision started from says since when; the decision's says which step it took.
+  const memory = decision.memory.receiver ?? null;
+  const sender = receiver.senderHost !== null ? `${receiver.senderHost}:${receiver.senderPort ?? ''}` : null;
+  return {
+    walReceiver: { status: receiver.status, sender, upstream: memory?.upstream ?? null, notStreamingMs: notStreamingForMs(memory, s.now), repairStep: memory?.step ?? 0 },
   };
 }
 

@@ -82,6 +82,13 @@ export const REASON_CODES = {
   'rejoin.rewind': { rules: ['follower', 'postgres-down'], sentence: 'running pg_rewind from <leader>', meaning: 'our timeline diverged from the leader\'s: pg_rewind' },
   'rejoin.reinitialize': { rules: ['follower', 'postgres-down'], sentence: 'reinitializing due to diverged timelines', meaning: 'diverged and pg_rewind is not possible: clone again' },
   'rejoin.wait-checkpoint': { rules: ['follower', 'postgres-down'], sentence: 'Waiting for checkpoint on <leader> before rewind', meaning: 'pg_rewind needs the new primary\'s checkpoint first' },
+  // ---- a replica that does not stream (pgha's own; wal-receiver.ts) -------------------------
+  'receiver.repoint': { rules: ['follower', 'standby-leader'], sentence: 'not streaming from <upstream> for <n> s: changing primary_conninfo to <upstream> and reloading', meaning: 'past replica_not_streaming_timeout, primary_conninfo names another upstream: it is rewritten (repair step 1)' },
+  'receiver.restart': { rules: ['follower', 'standby-leader'], sentence: 'not streaming from <upstream> for <n> s: restarting the WAL receiver', meaning: 'still not streaming: the WAL receiver is restarted (repair step 2)' },
+  'receiver.restart-postgres': { rules: ['follower', 'standby-leader'], sentence: 'not streaming from <upstream> for <n> s: no WAL receiver runs; restarting PostgreSQL', meaning: 'still not streaming and no WAL receiver process runs: PostgreSQL is restarted (repair step 2)' },
+  'receiver.rewind': { rules: ['follower'], sentence: 'not streaming from <upstream> for <n> s: running pg_rewind from <leader>', meaning: 'still not streaming after the receiver restart: rejoin with pg_rewind (repair step 3)' },
+  'receiver.reinitialize': { rules: ['follower'], sentence: 'not streaming from <upstream> for <n> s: reinitializing from <leader>', meaning: 'still not streaming, pg_rewind not possible and re-cloning allowed: rejoin by a new clone (repair step 3)' },
+  'receiver.stuck': { rules: ['follower'], sentence: 'not streaming from <upstream> for <n> s: cannot rejoin automatically', meaning: 'still not streaming, and neither pg_rewind nor a re-clone is allowed: it stays unhealthy; the sequence starts again after the bound' },
   // ---- management requests ----------------------------------------------------------------
   'reinitialize.started': { rules: ['reinitialize-requested'], sentence: 'reinitialize started', meaning: 'POST /reinitialize: the data directory is cloned again' },
   'reinitialize.no-leader': { rules: ['reinitialize-requested'], sentence: 'Cluster has no leader, can not reinitialize', meaning: 'POST /reinitialize refused: nobody to clone from' },

@@ -26,7 +26,15 @@ export function hasDiverged(local: LocalPostgresState, cluster: Cluster): { dive
   const leaderTl = leaderTimeline(cluster);
   if (tl === null || lsn === null || leaderTl === null) return { diverged: false, why: 'timeline or position unknown' };
   if (tl === leaderTl) return { diverged: false, why: `same timeline ${tl}` };
-  if (tl > leaderTl) return { diverged: true, why: `local timeline ${tl} is ahead of the leader's timeline ${leaderTl}` };
+  if (tl > leaderTl) {
+    // The leader's member key says its old timeline for a cycle after its promotion (the history
+    // key comes later still), and a leader that crashed right after promoting leaves them so until
+    // they expire. A replica following it can only have got the newer timeline from it.
+    if (local.running && local.role === 'replica' && local.following !== null && local.following === cluster.leader?.name) {
+      return { diverged: false, why: `local timeline ${tl} is ahead of the leader's published timeline ${leaderTl}, but was streamed from it` };
+    }
+    return { diverged: true, why: `local timeline ${tl} is ahead of the leader's timeline ${leaderTl}` };
+  }
   const entry = (cluster.history?.value ?? []).find((e) => e.timeline === tl);
   if (!entry) return { diverged: false, why: `the history has no line for timeline ${tl}` };
   // A stopped former primary reports the start of its shutdown checkpoint: a record that starts

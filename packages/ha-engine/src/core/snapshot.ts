@@ -8,6 +8,7 @@
 import type { Cluster, Failsafe, MemberData } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
 import type { ReplayLagMemory } from './replay-lag.js';
+import type { ReceiverMemory, WalReceiverState } from './wal-receiver.js';
 
 /** The role a running PostgreSQL server has: `primary` (writable) or `replica` (in recovery). */
 export type PostgresRole = 'primary' | 'replica';
@@ -64,6 +65,11 @@ export interface LocalPostgresState {
   following: string | null;
   /** A replica's WAL receiver is streaming. */
   streaming: boolean;
+  /**
+   * Running replica: its WAL receiver and where `primary_conninfo` points (wal-receiver.ts).
+   * Absent when the port does not report it: a replica is then never judged as not streaming.
+   */
+  walReceiver?: WalReceiverState;
   /** A changed parameter waits for a restart. */
   pendingRestart: boolean;
   /** pg_rewind can work on this data directory (data checksums or `wal_log_hints` on). */
@@ -263,6 +269,11 @@ export interface EngineMemory {
    * any leader, or when `maximum_lag_on_failover` is in bytes.
    */
   replayLag?: ReplayLagMemory | null;
+  /**
+   * A replica not streaming from the upstream it should follow: since when, and the repair steps
+   * taken (wal-receiver.ts). Null or absent while it streams.
+   */
+  receiver?: ReceiverMemory | null;
 }
 
 export const initialMemory: EngineMemory = { primaryStartDeadline: null, rewindFailed: null, outcomeSeen: null };

@@ -159,6 +159,15 @@ export class Executor {
       case 'consume_intent':
         this.#d.consumeIntent(action.intent);
         return 'ok';
+      case 'restart_wal_receiver':
+        // Unguarded: a receiver that could not be signalled is still not streaming, and the next
+        // bound escalates (wal-receiver.ts).
+        try {
+          await withDeadline(rt.clock, dcsTimeoutMs(rt), 'restarting the WAL receiver', (signal) => rt.postgres.restartWalReceiver(action.pid, signal));
+        } catch (e) {
+          rt.log.warn({ err: errorMessage(e) }, 'failed to restart the WAL receiver');
+        }
+        return 'ok';
       default:
         return this.#d.longActions.start(action);
     }

@@ -242,6 +242,8 @@ class Loop implements HaLoop {
       failsafeActive: this.#failsafe.active(),
       configProblem: o.configProblem,
       dynamicConfig: o.dynamicConfig,
+      receiver: this.#memory.receiver ?? null,
+      now: this.#rt.clock.now(),
     });
   }
 

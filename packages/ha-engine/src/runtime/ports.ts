@@ -82,6 +82,13 @@ export interface PostgresPort {
   /** Promotes a replica; resolves once promotion is requested and confirmed, without waiting for a checkpoint. */
   promote(signal: AbortSignal): Promise<void>;
 
+  /**
+   * Restarts a running replica's WAL receiver: signals process `pid` (the receiver the last state
+   * read reported) to exit, after checking it is still this server's WAL receiver; the startup
+   * process starts a new one. Resolves false when no such receiver runs any more.
+   */
+  restartWalReceiver(pid: number, signal: AbortSignal): Promise<boolean>;
+
   /** Points a running replica's `primary_conninfo` at `target` (reload or restart as needed). */
   follow(target: FollowTarget | null, signal: AbortSignal): Promise<void>;
 

@@ -5,6 +5,8 @@
 import type { Cluster, ClusterConfig, Logger, MemberData, PatroniDialect, Versioned } from '@pgha/dcs';
 import type { EngineConfig } from '../core/config.js';
 import type { LocalPostgresState, RunningAction } from '../core/snapshot.js';
+import type { ReceiverMemory } from '../core/wal-receiver.js';
+import { isNotStreamingUnhealthy, notStreamingForMs } from '../core/wal-receiver.js';
 import { errorMessage } from './deadline.js';
 
 /** The last cycle, as the REST API and metrics need it. */
@@ -50,6 +52,12 @@ export interface EngineStatus {
    * member key, `GET /patroni`, the metrics and the callbacks follow it.
    */
   patroniDialect: PatroniDialect;
+  /**
+   * A replica not streaming from the upstream it should follow (wal-receiver.ts): whom, for how
+   * long (ms), and whether that is past `replica_not_streaming_timeout` (then `/replica` and lag
+   * checks answer 503). Null while it streams, or when it is no replica.
+   */
+  notStreaming: { upstream: string; forMs: number; unhealthy: boolean } | null;
 }
 
 /** A set of listeners; one that throws is logged and does not stop the others. */
@@ -103,8 +111,14 @@ export function engineStatus(parts: {
   failsafeActive: boolean;
   configProblem: string | null;
   dynamicConfig: Versioned<ClusterConfig> | null;
+  /** The engine's memory of a replica not streaming, and the monotonic ms to judge it at. */
+  receiver?: ReceiverMemory | null;
+  now?: number;
 }): EngineStatus {
   const { local, record } = parts;
+  const receiver = parts.receiver ?? null;
+  const now = parts.now ?? 0;
+  const forMs = notStreamingForMs(receiver, now);
   return {
     name: parts.name,
     role: record.lastMember?.role ?? 'uninitialized',
@@ -127,5 +141,6 @@ export function engineStatus(parts: {
     configProblem: parts.configProblem,
     dynamicConfig: parts.dynamicConfig,
     patroniDialect: record.patroniDialect,
+    notStreaming: receiver && forMs !== null ? { upstream: receiver.upstream, forMs, unhealthy: isNotStreamingUnhealthy(receiver, now, parts.config) } : null,
   };
 }

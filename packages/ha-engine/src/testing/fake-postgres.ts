@@ -330,6 +330,11 @@ class FakePostgresPort implements PostgresPort {
     s.state = 'running';
   }
 
+  /** The simulated servers report no WAL receiver (walReceiver absent), so nothing asks for this. */
+  async restartWalReceiver(): Promise<boolean> {
+    return this.#s.running && this.#s.role === 'replica';
+  }
+
   async follow(target: FollowTarget | null, signal: AbortSignal): Promise<void> {
     const s = this.#s;
     this.#maybeFail('follow');

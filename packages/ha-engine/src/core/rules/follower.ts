@@ -4,6 +4,7 @@
  */
 import type { RejoinPlan } from '../rejoin.js';
 import { CHECKPOINT_RECHECK_MS, planRejoin } from '../rejoin.js';
+import { notStreamingBoundMs, receiverRepair } from '../wal-receiver.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, followChoice, followingNobody, followTarget, only, targetOf } from './context.js';
 
@@ -22,6 +23,10 @@ export function follower(ctx: Ctx): Outcome {
   const rejoin = rejoinOutcome(ctx, plan);
   if (rejoin) return rejoin;
   const notes = plan.kind === 'stuck' ? [plan.why] : [];
+  const repair = receiverRepair(ctx);
+  if (repair) return { ...repair, notes: [...notes, ...(repair.notes ?? [])] };
+  const receiver = ctx.memory.receiver;
+  if (receiver) notes.push(`not streaming from ${receiver.upstream} for ${Math.round((s.now - receiver.since) / 1000)} s (repaired after ${notStreamingBoundMs(s.config) / 1000} s)`);
   if (target && s.local.following !== target.name) {
     return {
       code: 'follow.repoint',

@@ -8,6 +8,7 @@
 import type { Action } from '../actions.js';
 import type { StandbyClusterConfig } from '../standby-cluster.js';
 import { remotePrimaryTarget } from '../standby-cluster.js';
+import { receiverRepair } from '../wal-receiver.js';
 import type { Ctx, Outcome } from './context.js';
 import { demote, otherwise } from './context.js';
 import { manualFailoverFromLeader } from './leader.js';
@@ -33,6 +34,8 @@ export function standbyLeaderWithLock(ctx: Ctx, standby: StandbyClusterConfig): 
   // A switchover inside the standby cluster hands the standby leader role over like a primary would.
   const manual = manualFailoverFromLeader(ctx);
   if (manual) return { ...manual, actions: [renew, ...manual.actions] };
+  const repair = receiverRepair(ctx);
+  if (repair) return { ...repair, actions: [renew, ...repair.actions] };
   const target = remotePrimaryTarget(standby);
   if (s.local.following !== target.name) {
     return { code: 'standby.leader', reason, actions: [renew, { kind: 'follow', target, label: `following the remote primary ${target.name}` }] };
