@@ -64,3 +64,32 @@ export async function openRawKeys(cluster: LocalCluster): Promise<RawKeys> {
     close: () => session.end(false),
   };
 }
+
+const opened = new WeakMap<LocalCluster, Promise<RawKeys>>();
+
+/** One raw-key accessor per cluster, opened on first use (a ZooKeeper session); `closeRawKeys` ends it. */
+export function rawKeysOf(cluster: LocalCluster): Promise<RawKeys> {
+  let keys = opened.get(cluster);
+  if (!keys) {
+    keys = openRawKeys(cluster);
+    opened.set(cluster, keys);
+  }
+  return keys;
+}
+
+export async function closeRawKeys(cluster: LocalCluster): Promise<void> {
+  const keys = opened.get(cluster);
+  opened.delete(cluster);
+  await (await keys)?.close();
+}
+
+/** The JSON value of one of the cluster's keys, on either store, or null when it is absent. */
+export async function readJsonKey<T>(cluster: LocalCluster, key: string): Promise<T | null> {
+  const text = await (await rawKeysOf(cluster)).get(key);
+  return text === null || text.trim() === '' ? null : (JSON.parse(text) as T);
+}
+
+/** Writes a JSON value to one of the cluster's keys as an operator would (no lease or session). */
+export async function writeJsonKey(cluster: LocalCluster, key: string, value: unknown): Promise<void> {
+  await (await rawKeysOf(cluster)).put(key, JSON.stringify(value));
+}
