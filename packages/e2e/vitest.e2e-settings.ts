@@ -11,4 +11,4 @@ export const E2E_GROUP = {
 } as const;
 
 /** The e2e files written once for both stores; `e2e-zookeeper` runs them with PGHA_E2E_DCS=zookeeper. */
-export const ZOOKEEPER_PARITY = ['test/sync.e2e.test.ts', 'test/operations.e2e.test.ts'];
+export const ZOOKEEPER_PARITY = ['test/sync.e2e.test.ts', 'test/operations.e2e.test.ts', 'test/operations-2.e2e.test.ts'];

@@ -46,6 +46,8 @@ export interface LocalClusterOptions {
   etcdSetup?: (etcdctl: (args: string[]) => Promise<string>) => Promise<void>;
   scope?: string;
   timing?: Partial<ClusterTiming>;
+  /** The largest ttl a test will set at run time (PATCH /config); ZooKeeper's tick is sized for it. */
+  maxTtl?: number;
   /** Extra dynamic configuration merged into `bootstrap.dcs`. */
   dynamic?: Record<string, unknown>;
   /** Per-member tags, by member index. */
@@ -240,7 +242,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   // ZooKeeper grants sessions of at most 20 ticks: tick long enough that the agents get the ttl
   // they ask for (a 500 ms tick would cut ttl 30 to a 10 s session, Patroni's and pgha's alike).
-  const tickTime = Math.max(500, Math.ceil((timing.ttl * 1000) / 20));
+  const tickTime = Math.max(500, Math.ceil((Math.max(timing.ttl, options.maxTtl ?? 0) * 1000) / 20));
   const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1, tickTime });
   const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
   if (options.etcdSetup) {

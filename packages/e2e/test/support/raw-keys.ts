@@ -13,6 +13,8 @@ export interface RawKeys {
   get(key: string): Promise<string | null>;
   put(key: string, value: string): Promise<void>;
   del(key: string): Promise<void>;
+  /** Who holds the key: the etcd lease id or the ZooKeeper session id (hex), null for none. */
+  owner(key: string): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,11 @@ export async function openRawKeys(cluster: LocalCluster): Promise<RawKeys> {
       get: (key) => rawKey(cluster, key),
       put: (key, value) => putKey(cluster, key, value),
       del: async (key) => void (await etcdctl(cluster, 'del', keyPath(cluster, key))),
+      async owner(key) {
+        // Lease ids are int64: read them as text, JSON.parse would round them.
+        const id = /"lease":(\d+)/.exec(await etcdctl(cluster, 'get', '--write-out=json', keyPath(cluster, key)))?.[1];
+        return id ? BigInt(id).toString(16) : null;
+      },
       close: async () => {},
     };
   }
@@ -60,6 +67,10 @@ export async function openRawKeys(cluster: LocalCluster): Promise<RawKeys> {
     async del(key) {
       const reply = await call({ op: 'delete', path: keyPath(cluster, key), version: -1 });
       if (reply.rc !== 0 && reply.rc !== NO_NODE) throw new Error(`ZooKeeper delete ${key}: ${reply.rc} ${reply.message ?? ''}`);
+    },
+    async owner(key) {
+      const reply = await call({ op: 'get', path: keyPath(cluster, key) });
+      return reply.rc === 0 ? (reply.stat?.owner ?? null) : null;
     },
     close: () => session.end(false),
   };
