@@ -11,4 +11,15 @@ export const E2E_GROUP = {
 } as const;
 
 /** The e2e files written once for both stores; `e2e-zookeeper` runs them with PGHA_E2E_DCS=zookeeper. */
-export const ZOOKEEPER_PARITY = ['test/sync.e2e.test.ts', 'test/operations.e2e.test.ts', 'test/operations-2.e2e.test.ts'];
+export const ZOOKEEPER_PARITY = [
+  'test/sync.e2e.test.ts',
+  'test/operations.e2e.test.ts',
+  'test/operations-2.e2e.test.ts',
+  'test/slots.e2e.test.ts',
+  'test/standby-cluster.e2e.test.ts',
+  'test/custom-methods.e2e.test.ts',
+  'test/members.e2e.test.ts',
+  'test/four-members.e2e.test.ts',
+  'test/rewind-salvage.e2e.test.ts',
+  'test/fencing.e2e.test.ts',
+];
