@@ -8,6 +8,8 @@ export const E2E_GROUP = {
   hookTimeout: 240_000,
   maxWorkers: 3,
   sequence: { groupOrder: 1 },
+  // Agents start from the build when it is current (tools/cluster/src/agent-build.ts).
+  env: { PGHA_AGENT_FROM: 'auto' },
 } as const;
 
 /** The e2e files written once for both stores; `e2e-zookeeper` runs them with PGHA_E2E_DCS=zookeeper. */
