@@ -26,6 +26,10 @@ import { freePort, waitFor } from '@pgha/test-servers';
 import { query, replicationStates, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, healthyPrimary, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { api, apiJson } from './support/rest.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const TABLE = 'restored_probe';
@@ -50,7 +54,7 @@ function markers(dir: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-describe('custom bootstrap and replica creation methods on etcd', () => {
+describe(`custom bootstrap and replica creation methods on ${DCS}`, () => {
   let work: string;
   let cluster: LocalCluster;
   let sourceSystemId: string;
@@ -90,6 +94,7 @@ echo "$d ran" >> "${owned}/replica-script.log"
 ${PG_BIN_DIR}/pg_basebackup -D "$d" -d "$c" -X stream -c fast`);
 
     cluster = await startLocalCluster({
+      dcs: DCS,
       members: 2,
       scope: 'custom',
       timing: TIMING,
@@ -136,7 +141,7 @@ ${PG_BIN_DIR}/pg_basebackup -D "$d" -d "$c" -X stream -c fast`);
   });
 });
 
-describe('a running cluster turned into a standby cluster on etcd', () => {
+describe(`a running cluster turned into a standby cluster on ${DCS}`, () => {
   const SLOT = 'standby_copy';
   const PROBE = 'turn_probe';
   let scriptDir: string;
@@ -154,11 +159,12 @@ describe('a running cluster turned into a standby cluster on etcd', () => {
     chmodSync(scriptDir, 0o755);
     const callback = script(join(scriptDir, 'callback.sh'), 'echo "$*" >> "$HOME/callbacks.log"');
     const callbacks = { on_start: callback, on_role_change: callback };
-    source = await startLocalCluster({ members: 1, scope: 'turn-source', timing: TIMING, dynamic: { slots: { [SLOT]: { type: 'physical' } } }, postgresql: { callbacks }, echo });
+    source = await startLocalCluster({ members: 1, dcs: DCS, scope: 'turn-source', timing: TIMING, dynamic: { slots: { [SLOT]: { type: 'physical' } } }, postgresql: { callbacks }, echo });
     const primary = await source.waitForPrimary(WAIT_MS);
     await query(primary, `CREATE TABLE ${PROBE} (id bigserial PRIMARY KEY, note text)`);
     await query(primary, `INSERT INTO ${PROBE} (note) VALUES ('on the source')`);
     target = await startLocalCluster({
+      dcs: DCS,
       members: 1,
       scope: 'turn-target',
       timing: TIMING,

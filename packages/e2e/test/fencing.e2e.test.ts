@@ -1,5 +1,5 @@
 /**
- * Issue 10, end to end: 3 pgha members on etcd, each with the FIFO testing watchdog whose
+ * Issue 10, end to end: 3 pgha members (etcd, or ZooKeeper in `e2e-zookeeper`), each with the FIFO testing watchdog whose
  * supervisor (in this process) SIGKILLs the member's PostgreSQL when keepalives stop. pg2 is
  * configured `mode: required` with a device that does not exist, so it must never promote.
  * A writer polls every member all along and must never find two writable primaries.
@@ -7,6 +7,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUPERUSER, startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 let cluster: LocalCluster;
@@ -75,13 +79,13 @@ async function role(m: MemberHandle): Promise<string | null> {
   return s ? String(s['role']) : null;
 }
 
-describe('watchdog fencing (issue 10)', () => {
+describe(`watchdog fencing (issue 10) on ${DCS}`, () => {
   let writer: ReturnType<typeof startWriter>;
 
   beforeAll(async () => {
     cluster = await startLocalCluster({
       members: 3,
-      dcs: 'etcd',
+      dcs: DCS,
       timing: TIMING,
       watchdog: true,
       echo: process.env['PGHA_E2E_ECHO'] === '1',

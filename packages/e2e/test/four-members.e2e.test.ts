@@ -1,5 +1,5 @@
 /**
- * End-to-end: one four-member cluster over etcd (issue #8). pg0 bootstraps (the others have no
+ * End-to-end: one four-member cluster (issue #8; etcd, or ZooKeeper in `e2e-zookeeper`). pg0 bootstraps (the others have no
  * `bootstrap` section); pg1 is tagged `nofailover`, pg2 `failover_priority: 2`, pg3
  * `failover_priority: 1`. Synchronous replication with two standbys, quorum over all three,
  * a synchronous standby replaced when it stops, then two primary crashes decided by the
@@ -11,10 +11,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
+import { standbysOf, type SyncKey } from './support/etcd-keys.js';
+import { closeRawKeys, readJsonKey } from './support/raw-keys.js';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, isReplica, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { api } from './support/rest.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
@@ -25,7 +30,7 @@ interface SyncState {
   states: Record<string, string>;
 }
 
-describe('four members: synchronous standbys and failover priorities', () => {
+describe(`four members: synchronous standbys and failover priorities on ${DCS}`, () => {
   let cluster: LocalCluster;
   let primary: MemberHandle;
   let nextId = 1;
@@ -38,7 +43,7 @@ describe('four members: synchronous standbys and failover priorities', () => {
   const member = (name: string): MemberHandle => cluster.members.find((m) => m.name === name)!;
   const replicas = () => cluster.members.filter((m) => m !== primary);
 
-  const syncKey = () => readKey<SyncKey>(cluster, 'sync');
+  const syncKey = () => readJsonKey<SyncKey>(cluster, 'sync');
 
   const patchConfig = async (patch: Record<string, unknown>): Promise<void> => {
     const res = await api(primary, 'PATCH', '/config', patch);
@@ -100,7 +105,7 @@ describe('four members: synchronous standbys and failover priorities', () => {
   beforeAll(async () => {
     cluster = await startLocalCluster({
       members: 4,
-      dcs: 'etcd',
+      dcs: DCS,
       timing: TIMING,
       dynamic: { maximum_lag_on_failover: '10s' },
       tags: { 1: { nofailover: true }, 2: { failover_priority: 2 }, 3: { failover_priority: 1 } },
@@ -119,6 +124,7 @@ describe('four members: synchronous standbys and failover priorities', () => {
 
   afterAll(async () => {
     if (watchNofailover) clearInterval(watchNofailover);
+    if (cluster) await closeRawKeys(cluster);
     await cluster?.stop();
   });
 

@@ -21,6 +21,10 @@ import { waitFor } from '@pgha/test-servers';
 import { api } from './support/rest.js';
 import { query } from '@pgha/workload';
 import { WAIT_MS, diagnostics, tail, waitForRow, waitForStreaming } from './support/cluster-checks.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const SCOPE = 'members';
@@ -52,7 +56,7 @@ async function memberNames(member: MemberHandle): Promise<string[]> {
   return (JSON.parse(res.text) as { members: { name: string }[] }).members.map((m) => m.name);
 }
 
-describe('members added and removed online, callbacks, on etcd', () => {
+describe(`members added and removed online, callbacks, on ${DCS}`, () => {
   let cluster: LocalCluster;
   let scriptDir: string;
 
@@ -69,7 +73,7 @@ describe('members added and removed online, callbacks, on etcd', () => {
     const beforeStop = join(scriptDir, 'before-stop.sh');
     writeFileSync(beforeStop, '#!/bin/sh\necho "$(date +%s.%N) before_stop" >> "$HOME/callbacks.log"\n');
     chmodSync(beforeStop, 0o755);
-    cluster = await startLocalCluster({ members: 3, scope: SCOPE, timing: TIMING, postgresql: { callbacks, before_stop: beforeStop }, echo });
+    cluster = await startLocalCluster({ members: 3, dcs: DCS, scope: SCOPE, timing: TIMING, postgresql: { callbacks, before_stop: beforeStop }, echo });
     const primary = await cluster.waitForPrimary(WAIT_MS);
     await waitForStreaming(cluster, primary).catch((e: unknown) => {
       throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);

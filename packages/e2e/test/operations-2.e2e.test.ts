@@ -1,5 +1,6 @@
 /**
- * End-to-end, operations (issue #9, second part) on one three-member cluster over etcd:
+ * End-to-end, operations (issue #9, second part) on one three-member cluster (etcd, or ZooKeeper
+ * in the `e2e-zookeeper` project):
  * - scheduled restart through POST /restart: it happens at its time and not before (the
  *   member's `postmaster_start_time` in GET /patroni); a condition that does not hold (`role:
  *   primary` on a replica) is accepted for later, as Patroni does, and then skipped; DELETE
@@ -7,7 +8,8 @@
  * - parameter classes (seed manual chapter 3): a postmaster-context parameter changed with PATCH
  *   /config leaves every member `pending_restart` (with `pending_restart_reason`) until a
  *   restart filtered on `restart_pending` applies it; a reload-context one is applied live; a
- *   DCS-stored agent setting (`ttl`) re-grants the leader key's etcd lease with the new TTL; a
+ *   DCS-stored agent setting (`ttl`) re-grants the leader's lock (etcd lease, ZooKeeper session)
+ *   with the new TTL; a
  *   timing that breaks `loop_wait + 2*retry_timeout <= ttl` is adjusted with a warning; a
  *   malformed PATCH is refused whole;
  * - POST /reinitialize of a replica re-clones its data directory and it streams again; the
@@ -17,7 +19,6 @@
  *
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,12 @@ import { pghactl } from './support/pghactl.js';
 import { api } from './support/rest.js';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, healthyPrimary, tail, waitForRow } from './support/cluster-checks.js';
+import { leaderLockTtl } from './support/lock-ttl.js';
+import { closeRawKeys } from './support/raw-keys.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const SCOPE = 'ops2';
@@ -53,25 +60,7 @@ async function dcsConfig(member: MemberHandle): Promise<Record<string, unknown>>
   return JSON.parse(res.text) as Record<string, unknown>;
 }
 
-/** `etcdctl` against the cluster's etcd, v3 API. */
-function etcdctl(cluster: LocalCluster, args: string[]): string {
-  return execFileSync('etcdctl', [`--endpoints=${cluster.dcs.endpoints.join(',')}`, ...args], {
-    env: { ...process.env, ETCDCTL_API: '3' },
-    timeout: 10_000,
-  }).toString();
-}
-
-/** The TTL the leader key's lease was granted with, or null when the key has no lease. */
-function leaderLeaseTtl(cluster: LocalCluster): number | null {
-  const raw = etcdctl(cluster, ['get', '--write-out=json', `/service/${cluster.scope}/leader`]);
-  // Lease ids are int64: read them as text, JSON.parse would round them.
-  const id = /"lease":(\d+)/.exec(raw)?.[1];
-  if (!id) return null;
-  const ttl = /granted with TTL\((\d+)s\)/.exec(etcdctl(cluster, ['lease', 'timetolive', BigInt(id).toString(16)]))?.[1];
-  return ttl ? Number(ttl) : null;
-}
-
-describe('scheduled restart, parameter classes and reinitialize on etcd', () => {
+describe(`scheduled restart, parameter classes and reinitialize on ${DCS}`, () => {
   let cluster: LocalCluster;
 
   async function replicaOf(): Promise<{ primary: MemberHandle; replica: MemberHandle }> {
@@ -80,12 +69,13 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
   }
 
   beforeAll(async () => {
-    cluster = await startLocalCluster({ members: 3, scope: SCOPE, timing: TIMING, echo });
+    cluster = await startLocalCluster({ members: 3, dcs: DCS, scope: SCOPE, timing: TIMING, maxTtl: 20, echo });
     const primary = await healthyPrimary(cluster);
     await query(primary, `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, note text)`);
   });
 
   afterAll(async () => {
+    if (cluster) await closeRawKeys(cluster);
     await cluster?.stop();
   });
 
@@ -196,19 +186,19 @@ describe('scheduled restart, parameter classes and reinitialize on etcd', () => 
     }
   });
 
-  it('ttl changed in the DCS re-grants the leader key lease; a bad timing is adjusted; a malformed PATCH changes nothing', async () => {
+  it('ttl changed in the DCS re-grants the leader lock; a bad timing is adjusted; a malformed PATCH changes nothing', async () => {
     const primary = await healthyPrimary(cluster);
-    expect(leaderLeaseTtl(cluster)).toBe(TIMING.ttl);
+    expect(await leaderLockTtl(cluster)).toBe(TIMING.ttl);
     expect((await api(primary, 'PATCH', '/config', { ttl: 20, loop_wait: 2 })).status).toBe(200);
-    await waitFor('the leader key on a lease of 20 s', async () => leaderLeaseTtl(cluster) === 20, WAIT_MS, 500).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; TTL now ${leaderLeaseTtl(cluster)}\n${tail(primary)}`);
+    await waitFor('the leader lock held with a ttl of 20 s', async () => (await leaderLockTtl(cluster)) === 20, WAIT_MS, 500).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}; TTL now ${await leaderLockTtl(cluster)}\n${tail(primary)}`);
     });
     expect(await dcsConfig(primary)).toMatchObject({ ttl: 20, loop_wait: 2 });
 
     // loop_wait 5 + 2 * retry_timeout 5 > ttl 10: stored as asked, run with a safe timing (warned).
     const bad = await api(primary, 'PATCH', '/config', { ttl: 10, loop_wait: 5, retry_timeout: 5 });
     expect(bad.status, bad.text).toBe(200);
-    await waitFor('the leader key back on a lease of 10 s', async () => leaderLeaseTtl(cluster) === 10, WAIT_MS, 500);
+    await waitFor('the leader lock back on a ttl of 10 s', async () => (await leaderLockTtl(cluster)) === 10, WAIT_MS, 500);
     for (const m of cluster.members) {
       await waitFor(`${m.name} warning about the timing rule`, async () => m.output().includes('loop_wait + 2*retry_timeout <= ttl'), WAIT_MS, 250).catch(
         (e: unknown) => {

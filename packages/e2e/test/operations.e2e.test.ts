@@ -1,6 +1,6 @@
 /**
  * End-to-end, operations (issue #9): failsafe mode with the DCS down, maintenance mode, a
- * `pre_promote` script refusing a promotion, and scheduled switchovers — on real agents, etcd and
+ * `pre_promote` script refusing a promotion, and scheduled switchovers — on real agents, a DCS and
  * PostgreSQL on loopback. Two clusters: failsafe mode stops the DCS, the others need it up.
  * Outcomes only (who is primary, who accepted writes); every wait is bounded generously, and the
  * only times compared are "not before the scheduled moment".
@@ -16,12 +16,32 @@ import { pghactl } from './support/pghactl.js';
 import { api } from './support/rest.js';
 import { PROBE_TABLE, PROBE_TABLE_DDL, intervalsWithin, query, splitBrainWindows, startProber, tryQuery, type Prober } from '@pgha/workload';
 import { WAIT_MS, diagnostics, healthyPrimary, isReplica } from './support/cluster-checks.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
+
+/**
+ * Starts the DCS again and waits until every member has read it since (`dcs_last_seen`, whole
+ * seconds): a ZooKeeper client reconnects with a back-off, so the lock holder may still be in
+ * failsafe mode when PostgreSQL already looks healthy.
+ */
+async function restartDcs(cluster: LocalCluster): Promise<void> {
+  await cluster.dcs.start();
+  const since = Math.floor(Date.now() / 1000);
+  await waitFor('every member reading the DCS again', async () => {
+    const statuses = await Promise.all(cluster.members.map((m) => m.status()));
+    return statuses.every((s) => typeof s?.['dcs_last_seen'] === 'number' && s['dcs_last_seen'] >= since);
+  }, WAIT_MS, 250).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${diagnostics(cluster)}`);
+  });
+}
 
 /** Waits until every member's last cycle saw `pause` as given (GET /patroni `pause`). */
 async function waitForPause(cluster: LocalCluster, paused: boolean): Promise<void> {
@@ -31,12 +51,12 @@ async function waitForPause(cluster: LocalCluster, paused: boolean): Promise<voi
   }, WAIT_MS, 200);
 }
 
-describe('failsafe mode on etcd', () => {
+describe(`failsafe mode on ${DCS}`, () => {
   let cluster: LocalCluster;
   let prober: Prober | undefined;
 
   beforeAll(async () => {
-    cluster = await startLocalCluster({ dcs: 'etcd', timing: TIMING, dynamic: { failsafe_mode: true }, echo });
+    cluster = await startLocalCluster({ dcs: DCS, timing: TIMING, dynamic: { failsafe_mode: true }, echo });
     const primary = await healthyPrimary(cluster);
     await query(primary, PROBE_TABLE_DDL);
     for (const m of cluster.members) {
@@ -83,7 +103,7 @@ describe('failsafe mode on etcd', () => {
       for (const m of cluster.members.filter((x) => x !== primary)) expect(await isReplica(m)).toBe(true);
       expect(primary.output()).toContain('continue to run as a leader because failsafe mode is enabled and all members are accessible');
     } finally {
-      await cluster.dcs.start();
+      await restartDcs(cluster);
     }
     expect((await healthyPrimary(cluster)).name).toBe(primary.name);
     expect(splitBrainWindows(prober!.intervals()), 'times when two members accepted writes').toEqual([]);
@@ -91,7 +111,8 @@ describe('failsafe mode on etcd', () => {
 
   it('with failsafe mode turned off, the primary demotes when the DCS goes down', async () => {
     const primary = await healthyPrimary(cluster);
-    expect((await api(primary, 'PATCH', '/config', { failsafe_mode: false })).status).toBe(200);
+    const patched = await api(primary, 'PATCH', '/config', { failsafe_mode: false });
+    expect(patched.status, patched.text).toBe(200);
     // GET /failsafe answers from the member's last cycle: 502 once it has seen the change.
     await waitFor('every member seeing failsafe mode off', async () => {
       const answers = await Promise.all(cluster.members.map((m) => api(m, 'GET', '/failsafe').catch(() => null)));
@@ -105,19 +126,19 @@ describe('failsafe mode on etcd', () => {
       });
       expect(prober!.writableNow()).toEqual([]);
     } finally {
-      await cluster.dcs.start();
+      await restartDcs(cluster);
     }
     await healthyPrimary(cluster);
     expect(splitBrainWindows(prober!.intervals()), 'times when two members accepted writes').toEqual([]);
   });
 });
 
-describe('maintenance mode, pre_promote and scheduled switchover on etcd', () => {
+describe(`maintenance mode, pre_promote and scheduled switchover on ${DCS}`, () => {
   let cluster: LocalCluster;
   let prober: Prober | undefined;
 
   beforeAll(async () => {
-    cluster = await startLocalCluster({ dcs: 'etcd', timing: TIMING, echo });
+    cluster = await startLocalCluster({ dcs: DCS, timing: TIMING, echo });
     const primary = await healthyPrimary(cluster);
     await query(primary, PROBE_TABLE_DDL);
     for (const m of cluster.members) {

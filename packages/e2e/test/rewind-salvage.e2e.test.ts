@@ -14,6 +14,10 @@ import { waitFor } from '@pgha/test-servers';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, isReplica, tail, waitForStreaming } from './support/cluster-checks.js';
 import { apiJson } from './support/rest.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 interface SalvageLine {
   timeline: number;
@@ -21,11 +25,11 @@ interface SalvageLine {
   relations: { rel: string; records: number }[];
 }
 
-describe('salvage report of a rewind', () => {
+describe(`salvage report of a rewind on ${DCS}`, () => {
   let cluster: LocalCluster;
 
   beforeAll(async () => {
-    cluster = await startLocalCluster({ members: 2, dcs: 'etcd', scope: 'salvage', timing: { ttl: 10, loopWait: 1, retryTimeout: 3 } });
+    cluster = await startLocalCluster({ members: 2, dcs: DCS, scope: 'salvage', timing: { ttl: 10, loopWait: 1, retryTimeout: 3 } });
   }, 240_000);
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
 /**
- * End-to-end: replication slots (issue #8) on one three-member cluster over etcd. Permanent
+ * End-to-end: replication slots (issue #8) on one three-member cluster (etcd, or ZooKeeper in `e2e-zookeeper`). Permanent
  * slots from the `slots` config (one physical, one logical with test_decoding) live on the
  * primary; the logical one is copied to the replicas, advanced there, and is found on the new
  * primary after a switchover, and again after a crash of the primary node, at (or past) what a
@@ -16,6 +16,10 @@ import { waitFor } from '@pgha/test-servers';
 import { query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks.js';
 import { api, apiJson } from './support/rest.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const MEMBER_SLOTS_TTL = 20;
@@ -30,7 +34,7 @@ interface SlotRow {
   confirmed: string | null;
 }
 
-describe('replication slots', () => {
+describe(`replication slots on ${DCS}`, () => {
   let cluster: LocalCluster;
   let primary: MemberHandle;
   /** confirmed_flush_lsn of `cdc` on the primary after the consumer read the first changes (bytes). */
@@ -83,7 +87,7 @@ describe('replication slots', () => {
 
   beforeAll(async () => {
     cluster = await startLocalCluster({
-      dcs: 'etcd',
+      dcs: DCS,
       timing: TIMING,
       echo: process.env['PGHA_E2E_ECHO'] === '1',
       tags: { 2: { replicatefrom: 'pg1' } },

@@ -1,6 +1,6 @@
 /**
  * End-to-end, standby cluster (issue #9): a one-member source cluster and a two-member pgha
- * cluster with `standby_cluster` pointing at the source's primary, each with its own etcd. The
+ * cluster with `standby_cluster` pointing at the source's primary, each with its own DCS (etcd, or ZooKeeper in `e2e-zookeeper`). The
  * standby cluster bootstraps by cloning the remote primary; its lock holder is the standby leader
  * (streams from the remote primary through `primary_slot_name`), the other member cascades from
  * it; failover inside the standby cluster moves that role; `PATCH /config {"standby_cluster":
@@ -14,6 +14,10 @@ import { waitFor } from '@pgha/test-servers';
 import { query, replicationStates, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { api } from './support/rest.js';
+import { e2eStore } from './support/store.js';
+
+/** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
+const DCS = e2eStore();
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const echo = process.env['PGHA_E2E_ECHO'] === '1';
@@ -24,7 +28,7 @@ const TABLE = 'standby_probe';
 const httpStatus = async (member: MemberHandle, path: string): Promise<number> =>
   (await api(member, 'GET', path, undefined, 2000).catch(() => null))?.status ?? 0;
 
-describe('standby cluster on etcd', () => {
+describe(`standby cluster on ${DCS}`, () => {
   let source: LocalCluster;
   let standby: LocalCluster;
   let remote: MemberHandle;
@@ -70,11 +74,12 @@ describe('standby cluster on etcd', () => {
   }
 
   beforeAll(async () => {
-    source = await startLocalCluster({ members: 1, scope: 'source', timing: TIMING, dynamic: { slots: { [SLOT]: { type: 'physical' } } }, echo });
+    source = await startLocalCluster({ members: 1, dcs: DCS, scope: 'source', timing: TIMING, dynamic: { slots: { [SLOT]: { type: 'physical' } } }, echo });
     remote = await source.waitForPrimary(WAIT_MS);
     await query(remote, `CREATE TABLE ${TABLE} (id bigserial PRIMARY KEY, note text)`);
     await insertOnSource();
     standby = await startLocalCluster({
+      dcs: DCS,
       members: 2,
       scope: 'standby',
       timing: TIMING,

@@ -1,17 +1,20 @@
 /**
- * End-to-end: synchronous replication (issue #8) on one three-member cluster over etcd, switched
- * at run time through the DCS `config` key — by `PATCH /config`, and once by writing the key with
- * etcdctl as the seed manual does. At each step the `sync` key, `synchronous_standby_names` and
- * `pg_stat_replication.sync_state` on the primary are checked; strict mode is shown to hold
- * commits while no standby is synchronous; a failover with synchronous mode on promotes the
- * member the `sync` key named. Outcomes only, every wait bounded; no duration is asserted.
+ * End-to-end: synchronous replication (issue #8) on one three-member cluster, switched at run
+ * time through the DCS `config` key — by `PATCH /config`, and once by writing the key straight
+ * into the store (etcdctl or zkCli, as the seed manual does). At each step the `sync` key,
+ * `synchronous_standby_names` and `pg_stat_replication.sync_state` on the primary are checked;
+ * strict mode is shown to hold commits while no standby is synchronous; a failover with
+ * synchronous mode on promotes the member the `sync` key named. Outcomes only, every wait bounded; no duration is asserted.
  *
+ * Runs on etcd in the `e2e` project and on ZooKeeper in `e2e-zookeeper` (support/store.ts);
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { waitFor } from '@pgha/test-servers';
-import { etcdctl, keyPath, readKey, standbysOf, type SyncKey } from './support/etcd-keys.js';
+import { standbysOf, type SyncKey } from './support/etcd-keys.js';
+import { closeRawKeys, readJsonKey, writeJsonKey } from './support/raw-keys.js';
+import { e2eStore } from './support/store.js';
 import { connect, query, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForRow, waitForStreaming } from './support/cluster-checks.js';
 import { api } from './support/rest.js';
@@ -19,12 +22,12 @@ import { api } from './support/rest.js';
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const STEP_MS = 60_000;
 
-describe('synchronous replication switched at run time', () => {
+describe(`synchronous replication switched at run time on ${e2eStore()}`, () => {
   let cluster: LocalCluster;
   let primary: MemberHandle;
   let nextId = 1;
 
-  const syncKey = () => readKey<SyncKey>(cluster, 'sync');
+  const syncKey = () => readJsonKey<SyncKey>(cluster, 'sync');
 
   const patchConfig = async (patch: Record<string, unknown>): Promise<void> => {
     const res = await api(primary, 'PATCH', '/config', patch);
@@ -76,13 +79,14 @@ describe('synchronous replication switched at run time', () => {
   const replicas = () => cluster.members.filter((m) => m !== primary);
 
   beforeAll(async () => {
-    cluster = await startLocalCluster({ dcs: 'etcd', timing: TIMING, echo: process.env['PGHA_E2E_ECHO'] === '1' });
+    cluster = await startLocalCluster({ dcs: e2eStore(), timing: TIMING, echo: process.env['PGHA_E2E_ECHO'] === '1' });
     primary = await cluster.waitForPrimary(WAIT_MS);
     await waitForStreaming(cluster, primary);
     await query(primary, 'CREATE TABLE sync_rows (id int PRIMARY KEY, note text)');
   });
 
   afterAll(async () => {
+    if (cluster) await closeRawKeys(cluster);
     await cluster?.stop();
   });
 
@@ -99,9 +103,9 @@ describe('synchronous replication switched at run time', () => {
     expect((await automaticFailover(true)).candidates).toEqual([sync]);
   });
 
-  it('strict (written to the config key with etcdctl): commits wait while no standby is synchronous', async () => {
-    const config = (await readKey<Record<string, unknown>>(cluster, 'config'))!;
-    await etcdctl(cluster, 'put', keyPath(cluster, 'config'), JSON.stringify({ ...config, synchronous_mode_strict: true }));
+  it('strict (written straight into the config key): commits wait while no standby is synchronous', async () => {
+    const config = (await readJsonKey<Record<string, unknown>>(cluster, 'config'))!;
+    await writeJsonKey(cluster, 'config', { ...config, synchronous_mode_strict: true });
     const [first] = standbysOf(await syncKey());
     const sync = cluster.members.find((m) => m.name === first)!;
     const other = replicas().find((m) => m !== sync)!;

@@ -17,7 +17,8 @@ import {
   waitFor,
 } from '@pgha/test-servers';
 import { killPostgres, superviseTestingDevice } from '@pgha/watchdog';
-import { makeMember, type AgentKind, type ClusterTls, type MemberHandle } from './member.js';
+import { agentFrom, runsFromDist } from './agent-build.js';
+import { REPO_ROOT, makeMember, type AgentKind, type ClusterTls, type MemberHandle } from './member.js';
 
 export type DcsKind = 'etcd' | 'zookeeper';
 
@@ -46,6 +47,8 @@ export interface LocalClusterOptions {
   etcdSetup?: (etcdctl: (args: string[]) => Promise<string>) => Promise<void>;
   scope?: string;
   timing?: Partial<ClusterTiming>;
+  /** The largest ttl a test will set at run time (PATCH /config); ZooKeeper's tick is sized for it. */
+  maxTtl?: number;
   /** Extra dynamic configuration merged into `bootstrap.dcs`. */
   dynamic?: Record<string, unknown>;
   /** Per-member tags, by member index. */
@@ -58,7 +61,7 @@ export interface LocalClusterOptions {
   extra?: Record<number, Record<string, unknown>>;
   /** Extra keys merged into every member's `restapi:` section (e.g. `authentication`). */
   restapi?: Record<string, unknown>;
-  /** Run pgha from its built `dist` instead of the TypeScript sources. */
+  /** Run pgha from its built `dist` instead of the TypeScript sources (default: PGHA_AGENT_FROM, agent-build.ts). */
   useDist?: boolean;
   /** Forward agents' output to this process's stderr, prefixed with the member name. */
   echo?: boolean;
@@ -232,6 +235,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const scope = options.scope ?? 'demo';
   const timing: ClusterTiming = { ttl: 30, loopWait: 10, retryTimeout: 10, ...options.timing };
   const ids = postgresIds();
+  const useDist = options.useDist ?? runsFromDist(agentFrom(), REPO_ROOT);
 
   const temp = options.root ? null : await tempDir('cluster');
   const root = options.root ?? temp!.path;
@@ -240,7 +244,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   // ZooKeeper grants sessions of at most 20 ticks: tick long enough that the agents get the ttl
   // they ask for (a 500 ms tick would cut ttl 30 to a 10 s session, Patroni's and pgha's alike).
-  const tickTime = Math.max(500, Math.ceil((timing.ttl * 1000) / 20));
+  const tickTime = Math.max(500, Math.ceil((Math.max(timing.ttl, options.maxTtl ?? 0) * 1000) / 20));
   const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1, tickTime });
   const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
   if (options.etcdSetup) {
@@ -287,7 +291,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     });
     writeFileSync(configPath, toYaml({ ...config, ...options.extra?.[i] }));
     chownSync(configPath, ids.uid, ids.gid);
-    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind: memberKind, ids, useDist: options.useDist ?? false, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls, ...(apiAuth ? { apiAuth } : {}) });
+    const member = makeMember({ name, index: i, pgPort, apiPort, dir, configPath, kind: memberKind, ids, useDist, echo: options.echo ?? false, watchdog, env: options.agentEnv?.[i] ?? {}, tls, ...(apiAuth ? { apiAuth } : {}) });
     members.push(member);
     return member;
   };

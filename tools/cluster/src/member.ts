@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startProcess, type ServerProcess, type TestCertificates } from '@pgha/test-servers';
 import type { TestingSupervisor } from '@pgha/watchdog';
+import { binArgs } from './agent-build.js';
 
 export type AgentKind = 'pgha' | 'patroni';
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 
 /** What the harness calls members' https APIs with (see `LocalClusterOptions.restapiTls`). */
 export interface ClusterTls {
@@ -89,12 +90,7 @@ export function agentCommand(kind: AgentKind, configPath: string, useDist = fals
   // The V8 settings the systemd unit uses (docs/operations.md): a small young generation.
   // PGHA_AGENT_NODE_FLAGS replaces them, for memory experiments (tools/bench/src/rss-probe.ts).
   const flags = process.env.PGHA_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
-  if (useDist) return { command: process.execPath, args: [...flags, join(REPO_ROOT, 'packages/agent/dist/bin.js'), configPath] };
-  return {
-    command: process.execPath,
-    // The loader is named by absolute URL: the agent's working directory is its data folder.
-    args: ['--conditions=@pgha/source', '--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'packages/agent/src/bin.ts'), configPath],
-  };
+  return { command: process.execPath, args: [...(useDist ? flags : []), ...binArgs('agent', REPO_ROOT, useDist), configPath] };
 }
 
 export function makeMember(o: {

@@ -1,14 +1,11 @@
-/** Runs the real pghactl, from its sources, as an operator would. */
+/** Runs the real pghactl as an operator would: from its build when current, else its sources (PGHA_AGENT_FROM). */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import type { MemberHandle } from '@pgha/local-cluster';
-
-const CLI = fileURLToPath(new URL('../../../cli/src/bin.ts', import.meta.url));
+import { REPO_ROOT, agentFrom, binArgs, runsFromDist, type MemberHandle } from '@pgha/local-cluster';
 
 /** Runs pghactl against the member's DCS (read from its YAML); fails after 60 s rather than hang. */
 export function pghactl(member: MemberHandle, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=@pgha/source', '--import', import.meta.resolve('tsx'), CLI, '-c', member.configPath, ...args], {
+    const child = spawn(process.execPath, [...binArgs('cli', REPO_ROOT, runsFromDist(agentFrom(), REPO_ROOT)), '-c', member.configPath, ...args], {
       env: { ...process.env, HOME: '/nonexistent' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -13,6 +13,8 @@ export interface RawKeys {
   get(key: string): Promise<string | null>;
   put(key: string, value: string): Promise<void>;
   del(key: string): Promise<void>;
+  /** Who holds the key: the etcd lease id or the ZooKeeper session id (hex), null for none. */
+  owner(key: string): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,11 @@ export async function openRawKeys(cluster: LocalCluster): Promise<RawKeys> {
       get: (key) => rawKey(cluster, key),
       put: (key, value) => putKey(cluster, key, value),
       del: async (key) => void (await etcdctl(cluster, 'del', keyPath(cluster, key))),
+      async owner(key) {
+        // Lease ids are int64: read them as text, JSON.parse would round them.
+        const id = /"lease":(\d+)/.exec(await etcdctl(cluster, 'get', '--write-out=json', keyPath(cluster, key)))?.[1];
+        return id ? BigInt(id).toString(16) : null;
+      },
       close: async () => {},
     };
   }
@@ -61,6 +68,39 @@ export async function openRawKeys(cluster: LocalCluster): Promise<RawKeys> {
       const reply = await call({ op: 'delete', path: keyPath(cluster, key), version: -1 });
       if (reply.rc !== 0 && reply.rc !== NO_NODE) throw new Error(`ZooKeeper delete ${key}: ${reply.rc} ${reply.message ?? ''}`);
     },
+    async owner(key) {
+      const reply = await call({ op: 'get', path: keyPath(cluster, key) });
+      return reply.rc === 0 ? (reply.stat?.owner ?? null) : null;
+    },
     close: () => session.end(false),
   };
+}
+
+const opened = new WeakMap<LocalCluster, Promise<RawKeys>>();
+
+/** One raw-key accessor per cluster, opened on first use (a ZooKeeper session); `closeRawKeys` ends it. */
+export function rawKeysOf(cluster: LocalCluster): Promise<RawKeys> {
+  let keys = opened.get(cluster);
+  if (!keys) {
+    keys = openRawKeys(cluster);
+    opened.set(cluster, keys);
+  }
+  return keys;
+}
+
+export async function closeRawKeys(cluster: LocalCluster): Promise<void> {
+  const keys = opened.get(cluster);
+  opened.delete(cluster);
+  await (await keys)?.close();
+}
+
+/** The JSON value of one of the cluster's keys, on either store, or null when it is absent. */
+export async function readJsonKey<T>(cluster: LocalCluster, key: string): Promise<T | null> {
+  const text = await (await rawKeysOf(cluster)).get(key);
+  return text === null || text.trim() === '' ? null : (JSON.parse(text) as T);
+}
+
+/** Writes a JSON value to one of the cluster's keys as an operator would (no lease or session). */
+export async function writeJsonKey(cluster: LocalCluster, key: string, value: unknown): Promise<void> {
+  await (await rawKeysOf(cluster)).put(key, JSON.stringify(value));
 }
