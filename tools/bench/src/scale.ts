@@ -34,7 +34,10 @@ async function main(argv: string[]): Promise<void> {
           stop: () => z.stop(),
         }));
   try {
-    const report = await runScale({ clusters, store, endpoints: servers.endpoints, serverPids: servers.pids(), seconds, timing, log });
+    // --debug: cluster 0's drivers and loops log to stderr.
+    const line = (level: string) => (obj: object | string, msg?: string) => log(`c0 ${level} ${msg ?? ''} ${typeof obj === 'string' ? obj : JSON.stringify(obj).slice(0, 400)}`);
+    const firstClusterLogger = argv.includes('--debug') ? { debug: () => undefined, info: line('info'), warn: line('warn'), error: line('error') } : undefined;
+    const report = await runScale({ clusters, store, endpoints: servers.endpoints, serverPids: servers.pids(), seconds, timing, log, ...(firstClusterLogger ? { firstClusterLogger } : {}) });
     const machine = { loadAverageBefore: loadBefore.map((x) => Math.round(x * 100) / 100), loadAverageAfter: loadavg().map((x) => Math.round(x * 100) / 100) };
     const out = { ...report, machine };
     const json = flagValue(argv, '--json');
