@@ -51,6 +51,19 @@ export class ZooKeeperCalls {
     return { ...result.reply, sessionId: session.sessionId ?? '' };
   }
 
+  /** Deletes `path` and everything under it, within `deadline`. */
+  async removeTree(path: string, deadline: number, attempts = 3): Promise<void> {
+    const list = await this.exec({ op: 'children', path }, deadline);
+    if (list.rc === ZRC.noNode) return;
+    this.expectOk(list, 'list', path);
+    await Promise.all((list.children ?? []).map((child) => this.removeTree(`${path}/${child}`, deadline, attempts)));
+    const d = await this.exec({ op: 'delete', path, version: -1 }, deadline);
+    if (d.rc === ZRC.ok || d.rc === ZRC.noNode) return;
+    // A child appeared meanwhile (a member re-registering): go again.
+    if (d.rc === ZRC.notEmpty && attempts > 0) return this.removeTree(path, deadline, attempts - 1);
+    throw this.failure(d, 'delete', path);
+  }
+
   /** Throws unless the answer is a success. */
   expectOk(r: Answer, op: string, path: string): void {
     if (r.rc !== ZRC.ok) throw this.failure(r, op, path);
@@ -152,5 +165,18 @@ export class ZooKeeperCalls {
       `ZooKeeper (${connectString}) refused the ACL of ${path} (zookeeper.set_acls): ${r.aclRc} ${r.message ?? ''}; ${removed ? 'the znode was deleted' : 'the znode could not be deleted'}`,
       { hint: r.aclRc === ZRC.invalidAcl ? 'the server has no authentication provider for a scheme of zookeeper.set_acls, or an id is malformed' : 'another client changed the znode\'s ACL before pgha set it' },
     );
+  }
+}
+
+/** `p`, or the rejection `late()` makes once `deadline` (monotonic ms, `clock`) has passed. */
+export async function beforeDeadline<T>(p: Promise<T>, deadline: number, late: () => Error, clock: MonotonicClock): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), Math.max(0, deadline - clock.now()));
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -3,8 +3,10 @@
  * our session, every other key a persistent znode; compare-and-set uses the znode version.
  *
  * The session lives in a child process (see `session-client.ts` for why), managed by
- * `session-manager.ts`, which also times the leader hold. When a session ends the driver's member
- * znode is re-created in the next one (`member.ts`) and its watches re-armed (`watches.ts`). The
+ * `session-manager.ts`, which also times the leader hold. `load()` is served from a copy of the
+ * cluster kept by watches (`cluster-cache.ts`, which says why that is as fresh as a read) and
+ * read in full after a lost connection or session. When a session ends the driver's member
+ * znode is re-created in the next one (`member.ts`) and the copy rebuilt, arming every watch. The
  * leader znode is never re-created by the driver on a new session: only `acquireLeader` (a new
  * race) or `renewLeader` (a znode that still names us, left by our own dead session) create it.
  * An ephemeral znode that names us but belongs to a session this driver never had is another live
@@ -24,25 +26,25 @@ import {
   type DriverOptions,
   type Expectation,
   type RawCluster,
-  type RawNode,
   type SessionHold,
   type StoredKey,
   type WatchEvent,
 } from '@pgha/dcs';
-import { ZooKeeperCalls, type Answer } from './calls.js';
+import { beforeDeadline, ZooKeeperCalls, type Answer } from './calls.js';
+import { ClusterCache, type CacheInfo } from './cluster-cache.js';
 import { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
-import { closedError } from './errors.js';
+import { closedError, unavailable } from './errors.js';
 import { OwnMemberZnode } from './member.js';
 import { ZRC, type Request } from './protocol.js';
 import type { ZooKeeperSession } from './session-client.js';
-import { SessionManager } from './session-manager.js';
-import { ZooKeeperWatches, type WatchedKey, type WatchState } from './watches.js';
+import { IDLE_ALLOWANCE_MS, SessionManager } from './session-manager.js';
+import { SyncPoint } from './sync-point.js';
 
-/** Period of the session heartbeat (a sync through the ensemble leader), in ms. */
-const HEARTBEAT_MS = 1000;
-
-/** Directory znodes under the prefix; never reported as keys even when empty. */
-const DIRECTORIES = new Set(['members', 'optime']);
+/**
+ * Period of the lock holder's heartbeat (a sync through the ensemble leader), in ms: the idle
+ * gap the hold allows without discount (`session-manager.ts`).
+ */
+const HEARTBEAT_MS = IDLE_ALLOWANCE_MS;
 
 /** Diagnostics of the driver (not part of the DcsDriver contract): for tests, logs and metrics. */
 export interface ZooKeeperDriverInfo {
@@ -54,13 +56,10 @@ export interface ZooKeeperDriverInfo {
   pid: number | undefined;
   /** Sessions started so far (1 + replacements). */
   sessionsStarted: number;
-  /** Watch registrations sent, and real fires received, over the driver's life. */
-  watchRegistrations: number;
-  watchFires: number;
-  /** Per watched key, whether a registration is live on the current session. */
-  watches: Record<WatchedKey, WatchState>;
-  /** The child watch on `members` (armed once our own member key is written). */
-  membersWatch: WatchState;
+  /** The watch-fed copy of the cluster (`cluster-cache.ts`). */
+  cache: CacheInfo;
+  /** Syncs sent (heartbeats, loads and renewals), over the driver's life. */
+  syncs: number;
 }
 
 export interface ZooKeeperDriver extends DcsDriver {
@@ -84,10 +83,13 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private timing: DcsTiming;
   private readonly sessions: SessionManager;
   private readonly calls: ZooKeeperCalls;
-  private readonly watches: ZooKeeperWatches;
+  private readonly cache: ClusterCache;
   private readonly member: OwnMemberZnode;
   private readonly heartbeat: NodeJS.Timeout;
   private heartbeatInFlight = false;
+  /** The last acquire or renewal said we hold the lock (and no release or session loss since). */
+  private leading = false;
+  private readonly syncs: SyncPoint;
   private readonly options: DriverOptions;
 
   constructor(options: DriverOptions) {
@@ -105,18 +107,17 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       logger,
       hooks: {
         established: (session) => this.established(session),
+        disconnected: () => this.cache.invalidate(),
         reconnected: (session) => this.reconnected(session),
         lost: (_session, closing) => this.lost(closing),
-        fired: (session, path, type) => this.watches.fired(session, path, type),
+        fired: (session, path, type) => this.cache.fired(session, path, type),
       },
     });
     this.calls = new ZooKeeperCalls({ sessions: this.sessions, settings: this.settings, prefix: this.prefix, clock, logger });
-    this.watches = new ZooKeeperWatches({
-      base: this.base,
-      logger,
-      current: () => this.sessions.current(),
-      closed: () => this.sessions.closed,
-      memberWanted: () => this.member.wanted,
+    this.cache = new ClusterCache({ base: this.base, logger, clock, closed: () => this.sessions.closed });
+    this.syncs = new SyncPoint({
+      exec: (request, deadline) => this.exec(request, deadline),
+      failure: (r, op, path) => this.failure(r, op, path),
     });
     this.member = new OwnMemberZnode({ name: options.name, path: this.path(memberKey(options.name)), calls: this.calls, sessions: this.sessions, logger });
     this.sessions.start();
@@ -126,35 +127,28 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   // ---- contract -------------------------------------------------------------------------------
 
+  /**
+   * From the watch-fed copy after a sync (`cluster-cache.ts`) when it is current on the session
+   * in use; otherwise a full read, which also arms every watch and makes the copy current.
+   */
   async load(options?: CallOptions): Promise<RawCluster> {
     const deadline = this.deadline(options);
-    const nodes = new Map<string, RawNode>();
-    const top = await this.exec({ op: 'children', path: this.base }, deadline);
-    if (top.rc === ZRC.noNode) return { nodes };
-    this.expect(top, 'list', this.base);
-    const readInto = async (key: string, path: string): Promise<Answer | null> => {
-      const r = await this.exec({ op: 'get', path }, deadline);
-      if (r.rc === ZRC.noNode) return null; // deleted since the listing
-      this.expect(r, 'read', path);
-      const node: RawNode = { value: r.data ?? '', version: String(r.stat?.version ?? 0) };
-      if (r.stat?.owner !== undefined) node.owner = r.stat.owner;
-      if ((r.stat?.numChildren ?? 0) === 0) nodes.set(key, node);
-      return r;
-    };
-    await Promise.all(
-      (top.children ?? []).map(async (name) => {
-        const path = `${this.base}/${name}`;
-        if (!DIRECTORIES.has(name)) {
-          const r = await readInto(name, path);
-          if (!r || (r.stat?.numChildren ?? 0) === 0) return;
-        }
-        const list = await this.exec({ op: 'children', path }, deadline);
-        if (list.rc === ZRC.noNode) return;
-        this.expect(list, 'list', path);
-        await Promise.all((list.children ?? []).map((child) => readInto(`${name}/${child}`, `${path}/${child}`)));
-      }),
-    );
-    return { nodes };
+    const session = await this.sessions.usable(deadline, { op: 'children', path: this.base });
+    if (this.cache.isCurrent(session)) {
+      await this.syncs.sync(deadline);
+      const cached = await this.cache.serve(session, deadline);
+      if (cached) return cached;
+    }
+    try {
+      await beforeDeadline(this.cache.rebuild(session), deadline, () => unavailable(`ZooKeeper (${this.settings.connectString}) did not answer the read of ${this.base} before the deadline`), this.options.clock);
+    } catch (e) {
+      const refusal = ClusterCache.refusal(e);
+      if (refusal) throw this.failure({ ...refusal.reply, sessionId: session.sessionId ?? '' }, 'read', refusal.path);
+      throw e;
+    }
+    const read = await this.cache.serve(session, deadline, false);
+    if (!read) throw unavailable(`the ZooKeeper connection was lost while reading ${this.base}`);
+    return read;
   }
 
   async acquireLeader(options?: CallOptions): Promise<boolean> {
@@ -172,18 +166,21 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       if (owned === null) throw e;
       return owned;
     }
-    if (r.rc === ZRC.ok) return true;
+    if (r.rc === ZRC.ok) return (this.leading = true);
     if (r.rc === ZRC.nodeExists) return false;
     throw this.failure(r, 'create', path);
   }
 
   async renewLeader(options?: CallOptions): Promise<boolean> {
+    const held = await this.renew(options);
+    this.leading = held;
+    return held;
+  }
+
+  private async renew(options?: CallOptions): Promise<boolean> {
     const deadline = this.deadline(options);
     const path = this.path(KEY.leader);
-    // The sync goes through the ensemble leader, which proves the session alive there (it is
-    // what moves the hold); the get, queued behind it on the same session, reads current data.
-    const [sync, r] = await Promise.all([this.exec({ op: 'sync', path }, deadline), this.exec({ op: 'get', path }, deadline)]);
-    if (sync.rc !== ZRC.ok && sync.rc !== ZRC.noNode) throw this.failure(sync, 'sync', path);
+    const r = await this.readLeaderAfterSync(deadline);
     if (r.rc === ZRC.noNode) return false;
     this.expect(r, 'read', path);
     if (r.data !== this.options.name) return false;
@@ -208,6 +205,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   }
 
   async releaseLeader(options?: CallOptions): Promise<boolean> {
+    this.leading = false;
     const deadline = this.deadline(options);
     const path = this.path(KEY.leader);
     const r = await this.exec({ op: 'get', path }, deadline);
@@ -223,8 +221,6 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   async touchMember(value: string, options?: CallOptions): Promise<void> {
     await this.member.touch(value, this.deadline(options));
-    const session = this.sessions.current();
-    if (session) this.watches.armMembers(session);
   }
 
   async deleteMember(name: string, options?: CallOptions): Promise<boolean> {
@@ -281,19 +277,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   }
 
   async deleteCluster(options?: CallOptions): Promise<void> {
-    const deadline = this.deadline(options);
-    const removeTree = async (path: string, attempts: number): Promise<void> => {
-      const list = await this.exec({ op: 'children', path }, deadline);
-      if (list.rc === ZRC.noNode) return;
-      this.expect(list, 'list', path);
-      await Promise.all((list.children ?? []).map((child) => removeTree(`${path}/${child}`, attempts)));
-      const d = await this.exec({ op: 'delete', path, version: -1 }, deadline);
-      if (d.rc === ZRC.ok || d.rc === ZRC.noNode) return;
-      // A child appeared meanwhile (a member re-registering): go again.
-      if (d.rc === ZRC.notEmpty && attempts > 0) return removeTree(path, attempts - 1);
-      throw this.failure(d, 'delete', path);
-    };
-    await removeTree(this.base, 3);
+    await this.calls.removeTree(this.base, this.deadline(options));
     this.member.forget();
   }
 
@@ -306,7 +290,8 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   }
 
   watch(listener: (event: WatchEvent) => void): () => void {
-    return this.watches.listen(listener);
+    if (this.sessions.closed) return () => undefined;
+    return this.cache.listen(listener);
   }
 
   hold(): SessionHold {
@@ -338,7 +323,8 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   async close(options?: { revoke?: boolean }): Promise<void> {
     if (this.sessions.closed) return;
     clearInterval(this.heartbeat);
-    this.watches.clear();
+    this.leading = false;
+    this.cache.clear();
     await this.sessions.close(options?.revoke === true);
   }
 
@@ -354,32 +340,42 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       negotiatedTimeoutMs: s?.timeoutMs ?? null,
       pid: s?.pid,
       sessionsStarted: this.sessions.sessionsStarted,
-      ...this.watches.info(),
+      cache: this.cache.info(),
+      syncs: this.syncs.sent,
     };
   }
 
   // ---- sessions -------------------------------------------------------------------------------
 
-  /** A new session is the current one: arm its watches, restore our member znode, let the loop look. */
+  /** A new session is the current one: read the cluster (arming its watches), restore our member znode, let the loop look. */
   private established(session: ZooKeeperSession): void {
-    this.watches.reset();
-    this.watches.armAll(session);
+    this.cache.invalidate();
+    this.refreshCache(session);
     this.member.restore(session.sessionId, () => this.deadline());
     // Whatever we held in the previous session may be gone: let the loop look.
-    this.watches.notify(KEY.leader);
+    this.cache.notify(KEY.leader);
   }
 
+  /**
+   * The session is back on a connection. Changes made while we were away may have fired
+   * nothing yet, so the copy (dropped at the disconnect) is read again in full, re-arming every
+   * watch; the event lets the loop look at once.
+   */
   private reconnected(session: ZooKeeperSession): void {
-    // Live watch registrations survive a reconnect (the C client re-sends them); only failed
-    // ones are re-armed. The event lets the loop re-read whatever changed meanwhile.
-    this.watches.armAll(session);
-    this.watches.notify(KEY.leader);
+    this.refreshCache(session);
+    this.cache.notify(KEY.leader);
   }
 
   private lost(closing: boolean): void {
+    this.leading = false;
     this.member.forgetSession();
-    this.watches.reset();
-    if (!closing) this.watches.notify(KEY.leader);
+    this.cache.invalidate();
+    if (!closing) this.cache.notify(KEY.leader);
+  }
+
+  /** Full read in the background (a failure leaves the copy invalid: the next load reads again). */
+  private refreshCache(session: ZooKeeperSession): void {
+    this.cache.rebuild(session).catch((e: unknown) => this.options.logger.info({ err: e }, 'could not read the cluster after (re)connecting; the next load reads it'));
   }
 
   /**
@@ -410,17 +406,20 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   }
 
   /**
-   * A sync every HEARTBEAT_MS keeps the hold fresh between HA cycles and keeps the gap between
-   * our session's activity small, which bounds how far an ensemble leader's view of the session
-   * can trail ours (see `session-manager.ts`). It also retries setting ACLs that a lost answer
-   * left unset (`ZooKeeperCalls.repairAcls`).
+   * While we hold the lock, a sync every HEARTBEAT_MS keeps the hold fresh between HA cycles and
+   * keeps the gap between our session's activity small, which bounds how far an ensemble
+   * leader's view of the session can trail ours (see `session-manager.ts`). A member without the
+   * lock sends nothing here: the client's own pings keep its session, its loads sync, and a hold
+   * it gains after a silence is discounted for it. The beat also retries setting ACLs that a
+   * lost answer left unset (`ZooKeeperCalls.repairAcls`).
    */
   private beat(): void {
     const session = this.sessions.current();
     if (this.heartbeatInFlight || this.sessions.closed || session?.state !== 'connected') return;
     this.calls.repairAcls(this.options.clock.now() + HEARTBEAT_MS * 2);
+    if (!this.leading) return;
     this.heartbeatInFlight = true;
-    this.exec({ op: 'sync', path: '/' }, this.options.clock.now() + HEARTBEAT_MS * 2)
+    this.syncs.sync(this.options.clock.now() + HEARTBEAT_MS * 2)
       .catch(() => undefined) // a failed beat only means the hold is not moved
       .finally(() => {
         this.heartbeatInFlight = false;
@@ -435,6 +434,33 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
 
   private deadline(options?: CallOptions): number {
     return this.options.clock.now() + (options?.timeoutMs ?? this.timing.retryTimeout * 1000);
+  }
+
+  /**
+   * The leader znode as of a fresh sync: from the copy when it is current, else a get queued
+   * behind the sync on the same session (which then reads current data).
+   */
+  private async readLeaderAfterSync(deadline: number): Promise<Answer> {
+    const path = this.path(KEY.leader);
+    const session = this.sessions.current();
+    if (session && this.cache.isCurrent(session)) {
+      await this.syncs.sync(deadline);
+      const c = await this.cache.serve(session, deadline, false);
+      if (c) {
+        const node = c.nodes.get(KEY.leader);
+        const sessionId = session.sessionId ?? '';
+        if (!node) return { rc: ZRC.noNode, sessionId };
+        const stat = { version: Number(node.version), numChildren: 0, aversion: 0, ...(node.owner !== undefined ? { owner: node.owner } : {}) };
+        return { rc: ZRC.ok, data: node.value, stat, sessionId };
+      }
+    }
+    // The sync goes through the ensemble leader, which proves the session alive there (it is
+    // what moves the hold); the get, queued behind it on the same session, reads current data.
+    this.syncs.sent++;
+    const [sync, r] = await Promise.all([this.exec({ op: 'sync', path }, deadline), this.exec({ op: 'get', path }, deadline)]);
+    if (sync.rc !== ZRC.ok && sync.rc !== ZRC.noNode) throw this.failure(sync, 'sync', path);
+    if (r.rc !== ZRC.noNode) this.expect(r, 'read', path);
+    return r;
   }
 
   private exec(request: Request, deadline: number): Promise<Answer> {

@@ -95,6 +95,8 @@ export type Request =
    */
   | { op: 'create'; path: string; data: string; ephemeral: boolean; acl?: AclEntry[] }
   | { op: 'get'; path: string }
+  /** get, registering a one-shot data watch (fires on change and delete) when the node exists. */
+  | { op: 'get_watch'; path: string }
   | { op: 'set'; path: string; data: string; version: number }
   | { op: 'delete'; path: string; version: number }
   | { op: 'children'; path: string }

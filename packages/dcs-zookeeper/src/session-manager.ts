@@ -9,7 +9,10 @@
  * it receives. A frozen server therefore shows up as a hold that runs out, before the server could
  * expire the session. Residual in an ensemble: followers relay session activity to the leader
  * every tickTime/2, so a follower cut off right after answering can leave the leader's expiry up
- * to one relay plus our idle gap (at most the driver's 1 s heartbeat) earlier than `validUntil`.
+ * to one relay plus our idle gap earlier than `validUntil`. The driver's 1 s heartbeat bounds that
+ * gap while it holds the lock; a request after a longer silence (an idle member acquiring the
+ * lock, say) counts the part of the gap beyond `IDLE_ALLOWANCE_MS` against its hold, so the
+ * residual stays within one relay plus that allowance whoever sends.
  */
 import { DcsError, DcsErrorCode, timerDelay, type Logger, type MonotonicClock, type SessionHold } from '@pgha/dcs';
 import type { ZooKeeperSettings } from './config.js';
@@ -17,10 +20,18 @@ import { closedError, requestLabel, unavailable } from './errors.js';
 import { CLOSE_CODE, type Request } from './protocol.js';
 import { ZooKeeperSession, type SessionEnd } from './session-client.js';
 
+/**
+ * The idle gap between two leader-routed answers that the hold tolerates without discount: the
+ * driver's heartbeat period while it holds the lock (see the file comment).
+ */
+export const IDLE_ALLOWANCE_MS = 1000;
+
 /** What the driver does when the current session changes. Each hook is given that session. */
 export interface SessionHooks {
   /** A session became the current one and is connected: restore what lives in a session. */
   established(session: ZooKeeperSession): void;
+  /** The current session lost its connection (it may reconnect and keep its ephemerals). */
+  disconnected(session: ZooKeeperSession): void;
   /** The current session reconnected; it kept its ephemerals and live watches. */
   reconnected(session: ZooKeeperSession): void;
   /** The current session ended, taking its ephemerals and watches. `closing`: the driver is being closed. */
@@ -52,6 +63,8 @@ export class SessionManager {
   private session: ZooKeeperSession | null = null;
   private lastEnd: SessionEnd | null = null;
   private validUntil: number | null = null;
+  /** Per session, the send time of its latest leader-routed answer (its open time before any). */
+  private readonly lastProofSentAt = new WeakMap<ZooKeeperSession, number>();
   private negotiatedMs: number | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private restartDelayMs = 0;
@@ -87,7 +100,10 @@ export class SessionManager {
   /** An answer through the ensemble leader to a request sent at `sentAt` on `session` (see the file comment). */
   refreshHold(session: ZooKeeperSession, sentAt: number): void {
     if (session !== this.session || session.timeoutMs === null) return;
-    const until = sentAt + session.timeoutMs;
+    const last = this.lastProofSentAt.get(session) ?? sentAt;
+    const gap = sentAt - last;
+    this.lastProofSentAt.set(session, Math.max(last, sentAt));
+    const until = sentAt + session.timeoutMs - Math.max(0, gap - IDLE_ALLOWANCE_MS);
     if (this.validUntil === null || until > this.validUntil) this.validUntil = until;
   }
 
@@ -171,6 +187,7 @@ export class SessionManager {
 
   private open(): ZooKeeperSession {
     this.sessionsStarted++;
+    const openedAt = this.options.clock.now();
     const { settings, logger, clock, hooks } = this.options;
     const session: ZooKeeperSession = new ZooKeeperSession({
       connect: settings.connectString,
@@ -186,12 +203,15 @@ export class SessionManager {
           this.wakeWaiters();
           if (session !== this.session) return;
           logger.warn({ hosts: settings.connectString, session: session.sessionId }, 'lost the ZooKeeper connection; reconnecting');
+          hooks.disconnected(session);
         },
         fired: (path, type) => hooks.fired(session, path, type),
         ended: (end) => this.onEnded(session, end),
         log: (level, message) => logger[level]({ hosts: settings.connectString }, `zookeeper client: ${message}`),
       },
     });
+    // Before the server creates the session, so the first gap is never under-counted.
+    this.lastProofSentAt.set(session, openedAt);
     return session;
   }
 

@@ -32,6 +32,11 @@ interface NativeHandle {
   readonly timeout: number;
   a_create(path: string, data: Buffer, flags: number, cb: (rc: number, error: string, path: string) => void): number;
   a_get(path: string, watch: boolean, cb: (rc: number, error: string, stat: RawStat | null, data: Buffer | null) => void): number;
+  aw_get(
+    path: string,
+    watcher: (type: number, state: number, path: string) => void,
+    cb: (rc: number, error: string, stat: RawStat | null, data: Buffer | null) => void,
+  ): number;
   a_set(path: string, data: Buffer, version: number, cb: (rc: number, error: string, stat: RawStat | null) => void): number;
   a_delete_(path: string, version: number, cb: Done): number;
   a_get_children(path: string, watch: boolean, cb: (rc: number, error: string, children: string[] | null) => void): number;
@@ -154,6 +159,13 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
     case 'get':
       return void fail(
         handle.a_get(request.path, false, (rc, message, stat, data) => {
+          const s = toStat(stat);
+          reply(rc === ZRC.ok && s ? { rc, message, stat: s, data: data ? data.toString('utf8') : '' } : { rc, message });
+        }),
+      );
+    case 'get_watch':
+      return void fail(
+        handle.aw_get(request.path, forwardFire, (rc, message, stat, data) => {
           const s = toStat(stat);
           reply(rc === ZRC.ok && s ? { rc, message, stat: s, data: data ? data.toString('utf8') : '' } : { rc, message });
         }),

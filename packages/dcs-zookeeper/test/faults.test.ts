@@ -90,6 +90,11 @@ async function watchesBySession(): Promise<Map<string, string[]>> {
   return map;
 }
 
+function watchesArmed(d: ZooKeeperDriver): boolean {
+  const { cache } = d.inspect();
+  return cache.state === 'current' && cache.pending === 0;
+}
+
 describeDriverFaults({
   name: 'zookeeper, one server',
   makeDriver: async (o) => createDriver(driverOptions(zk.connectString, o)),
@@ -109,13 +114,9 @@ describeDriverFaults({
     zk.thaw(0);
     if (!zk.members[0]!.process) await zk.startMember(0);
   },
-  // Registrations are answered, so "armed" is known; the members child watch exists only once
-  // the driver wrote its own member key, and is re-registered (pending) after each fire.
-  watchesReady: (d) =>
-    until('watches armed', () => {
-      const info = (d as ZooKeeperDriver).inspect();
-      return info.watches.leader === 'armed' && info.watches.config === 'armed' && info.membersWatch !== 'pending';
-    }),
+  // Every watch is a read of the watch-fed copy: armed once the copy is current and no re-read
+  // (re-registration after a fire) is still pending.
+  watchesReady: (d) => until('watches armed', () => watchesArmed(d as ZooKeeperDriver)),
   reconnected: (d) => until('the driver connected again', () => (d as ZooKeeperDriver).inspect().state === 'connected'),
   // The 1 s heartbeat (a sync) keeps moving the hold between calls.
   refreshesInBackground: true,
@@ -296,23 +297,26 @@ describe('watches', () => {
     const actor = await make({ scope, name: 'pg1' });
     let configEvents = 0;
     w.watch((e) => void (e.key === 'config' && configEvents++));
-    await until('watches armed', () => w.inspect().watches.config === 'armed' && w.inspect().watches.leader === 'armed');
+    expect(await actor.write('config', '{"round":-1}', { kind: 'any' })).toBe(true);
+    await until('config read by the watcher', async () => (await w.load()).nodes.has('config') && watchesArmed(w));
     const start = w.inspect();
-    expect(start.watchRegistrations).toBe(2);
+    const watchedAtStart = (await watchesBySession()).get(start.sessionId!)?.sort();
+    expect(watchedAtStart).toContain(`/service/${scope}/config`);
 
     const rounds = 60;
     for (let i = 0; i < rounds; i++) {
       const before = configEvents;
       expect(await actor.write('config', `{"round":${i}}`, { kind: 'any' })).toBe(true);
       await until(`config event ${i}`, () => configEvents > before, 10_000, 1);
-      await until(`config watch re-armed ${i}`, () => w.inspect().watches.config === 'armed', 10_000, 1);
+      await until(`config watch re-armed ${i}`, () => watchesArmed(w), 10_000, 1);
     }
     const end = w.inspect();
-    expect(end.watchFires).toBe(rounds);
-    // One registration per fire, plus the two initial ones: nothing accumulates.
-    expect(end.watchRegistrations).toBe(2 + rounds);
+    expect(end.cache.watchFires - start.cache.watchFires).toBe(rounds);
+    // One registration (the re-read) per fire: nothing accumulates.
+    expect(end.cache.watchRegistrations - start.cache.watchRegistrations).toBe(rounds);
+    expect(end.cache.fullReads).toBe(start.cache.fullReads);
     const server = await watchesBySession();
-    expect(server.get(end.sessionId!)?.sort()).toEqual([`/service/${scope}/config`, `/service/${scope}/leader`]);
+    expect(server.get(end.sessionId!)?.sort()).toEqual(watchedAtStart);
   });
 });
 

@@ -153,7 +153,9 @@ async function runAgent(agent: AgentKind, o: Options): Promise<AgentResult> {
   log(`starting a 3-member ${agent} cluster on ${o.dcs}, ttl/loop_wait/retry_timeout ${o.timing.ttl}/${o.timing.loopWait}/${o.timing.retryTimeout}`);
   const watchdog = o.watchdog && agent === 'pgha';
   const cluster = await startLocalCluster({ agent, dcs: o.dcs, scope: 'bench', timing: o.timing, useDist: o.dist, watchdog });
-  const watch = watchLeaderDeletes(cluster);
+  // Started after the idle window: on ZooKeeper it polls the server (`dump`, every 20 ms), and the
+  // server counts those four-letter words as received packets, which would swamp the agents' own.
+  let watch: { deletes: number[]; stop(): void } | null = null;
   let writer: Writer | null = null;
   try {
     const primary = await healthy(cluster);
@@ -164,19 +166,21 @@ async function runAgent(agent: AgentKind, o: Options): Promise<AgentResult> {
     r.rssMb = cluster.members.map((m) => agentRssMb(m.agent?.child.pid)).filter((x): x is number => x !== null);
     log(`${agent} idle RSS (MB): ${r.rssMb.map((x) => x.toFixed(1)).join(', ')}`);
     await idleCost(cluster, r);
+    const leaderDeletes = watchLeaderDeletes(cluster);
+    watch = leaderDeletes;
     // A 1 s deadline: a frozen member then holds the writer's search for the new primary at most 1 s.
     writer = startWriter(cluster.members, { timeoutMs: 1000 });
     const has = (x: Scenario) => o.scenarios.includes(x);
     for (let i = 0; has('switchover') && i < o.reps; i++) await switchover(cluster, writer, r);
     for (let i = 0; has('postmaster') && i < o.reps; i++) await postmasterKill(cluster, writer, r);
-    for (let i = 0; has('crash') && i < o.reps; i++) await crash(cluster, writer, watch, r);
+    for (let i = 0; has('crash') && i < o.reps; i++) await crash(cluster, writer, leaderDeletes, r);
     for (let i = 0; has('freeze') && i < o.reps; i++) await freeze(cluster, r);
   } catch (e) {
     r.notes.push(`stopped early: ${(e as Error).message}`);
     log(`${agent}: ${(e as Error).stack ?? String(e)}`);
   } finally {
     await writer?.stop();
-    watch.stop();
+    watch?.stop();
     await cluster.stop();
   }
   return r;
