@@ -48,6 +48,8 @@ export interface MemberRow {
   name: string;
   role: string;
   state: string;
+  /** A non-leader's replication state when some API tells it (`streaming`, `in archive recovery`, ...). */
+  replication: string | null;
   timeline: number | null;
   host: string;
   /** Bytes behind the leader's last published position; null for the leader or when unknown. */
@@ -131,6 +133,11 @@ export function replicationStateOf(member: Member, probe: MemberProbe | undefine
   return str(row?.['state']);
 }
 
+function connParamsText(m: Member): string {
+  const conn = connParams(m);
+  return conn ? `${conn.host}:${conn.port}` : '';
+}
+
 function decisionRow(member: string, record: DecisionRecord): DecisionRow {
   return {
     time: record.time,
@@ -152,8 +159,9 @@ function memberRow(cluster: Cluster, m: Member, probe: MemberProbe | undefined, 
     name: m.name,
     role: listedRole(cluster, m),
     state: replication ?? listedState(cluster, m),
+    replication,
     timeline: m.data.timeline ?? null,
-    host: connParams(m)?.host ?? '',
+    host: connParamsText(m),
     lagBytes: isLeader || pos === undefined ? null : Math.max(0, optime - pos),
     replayLagMs: newest?.facts.replayLagMs ?? null,
     lastReason: str(probe?.status?.['last_reason']) ?? newest?.reason ?? null,
@@ -189,7 +197,8 @@ export function alertsOf(sample: DashboardSample, rows: readonly MemberRow[]): A
   }
   if (cluster.leader) {
     for (const r of rows) {
-      if (r.role.endsWith('leader') || r.state === 'streaming') continue;
+      // Unknown is not "not streaming": a running member whose API is down gets its own alert.
+      if (r.role.endsWith('leader') || r.state === 'streaming' || (r.replication === null && r.state === 'running')) continue;
       alerts.push({ severity: 'warning', code: 'not-streaming', member: r.name, text: `${r.name} is not streaming from the leader (state: ${r.state || 'unknown'})` });
     }
   }

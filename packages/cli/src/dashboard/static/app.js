@@ -31,6 +31,19 @@ function fill(tbody, rows, empty, columns) {
   tbody.replaceChildren(...(rows.length > 0 ? rows : [row([Object.assign(el('td', empty, 'muted'), { colSpan: columns })])]));
 }
 
+/** 1536 → `1.5 kB`: the lag axis spans bytes to gigabytes. */
+function bytes(n) {
+  if (n === null || n === undefined) return '';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
 const roleText = { leader: 'Leader', standby_leader: 'Standby Leader', sync_standby: 'Sync Standby', replica: 'Replica' };
 
 let lock = null; // { remainingS, ttlS, at }: the lock as of the last poll
@@ -67,8 +80,8 @@ function drawChart(view) {
         width: Math.max(300, box.clientWidth),
         height: 240,
         scales: { x: { time: true } },
-        series: [{}, ...view.lagSeries.map((name, i) => ({ label: name, stroke: palette[i % palette.length], width: 2, spanGaps: false }))],
-        axes: [{}, { size: 70 }],
+        series: [{}, ...view.lagSeries.map((name, i) => ({ label: name, stroke: palette[i % palette.length], width: 2, spanGaps: false, points: { show: false }, value: (_u, v) => bytes(v) }))],
+        axes: [{}, { size: 80, values: (_u, ticks) => ticks.map(bytes) }],
       },
       view.lagData,
       box,
@@ -108,13 +121,13 @@ function draw(view) {
       td(roleText[m.role] ?? m.role, `role role-${m.role}`),
       td(m.state, m.role.endsWith('leader') || m.state === 'streaming' || m.state === 'running' ? 'state' : 'state state-bad'),
       td(m.timeline, 'num'),
-      td(m.lagBytes, 'num'),
+      td(bytes(m.lagBytes), 'num'),
       td(m.replayLagMs === null ? '' : `${(m.replayLagMs / 1000).toFixed(1)} s`, 'num'),
       td(m.apiError ? `API: ${m.apiError}` : (m.lastReason ?? ''), m.apiError ? 'state-bad' : 'muted'),
     ]);
     tr.dataset.member = m.name;
     tr.dataset.role = m.role;
-    if (m.role.endsWith('leader')) tr.className = 'leader';
+    if (m.role.endsWith('leader')) tr.className = 'is-leader';
     return tr;
   });
   fill($('members').tBodies[0], members, 'no members', 8);
