@@ -44,6 +44,9 @@ function bytes(n) {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** Tick steps of the lag axis: 1, 2, 5 × powers of 1024, so ticks fall on round kB / MB / GB. */
+const BYTE_STEPS = [0, 1, 2, 3, 4].flatMap((k) => [1, 2, 5, 10, 20, 50, 100, 200, 500].map((m) => m * 1024 ** k));
+
 const roleText = { leader: 'Leader', standby_leader: 'Standby Leader', sync_standby: 'Sync Standby', replica: 'Replica' };
 
 let lock = null; // { remainingS, ttlS, at }: the lock as of the last poll
@@ -81,7 +84,7 @@ function drawChart(view) {
         height: 240,
         scales: { x: { time: true } },
         series: [{}, ...view.lagSeries.map((name, i) => ({ label: name, stroke: palette[i % palette.length], width: 2, spanGaps: false, points: { show: false }, value: (_u, v) => bytes(v) }))],
-        axes: [{}, { size: 80, values: (_u, ticks) => ticks.map(bytes) }],
+        axes: [{}, { size: 80, incrs: BYTE_STEPS, values: (_u, ticks) => ticks.map(bytes) }],
       },
       view.lagData,
       box,
