@@ -61,8 +61,10 @@ describe('dashboard server', () => {
     let status = 0;
     await waitFor('a first sample', async () => (status = (await fetch(new URL('/api/view', dashboard.url))).status) === 200, 10_000, 20);
     expect(status).toBe(200);
-    const view = (await (await fetch(new URL('/api/view', dashboard.url))).json()) as { leader: unknown; members: { name: string; state: string }[]; lagData: number[][] };
+    const view = (await (await fetch(new URL('/api/view', dashboard.url))).json()) as { leader: unknown; members: { name: string; state: string }[]; lagData: number[][]; ageS: number };
     expect(view.leader).toEqual({ name: 'pg0', ttlS: 30, renewalAgeS: 1.5, remainingS: 28.5 });
+    // The fake clock stands still: the sample is served at age 0.
+    expect(view.ageS).toBe(0);
     expect(view.members.map((m) => [m.name, m.state])).toEqual([['pg0', 'running'], ['pg1', 'streaming']]);
     expect(view.lagData[0]!.length).toBeGreaterThan(0);
   });

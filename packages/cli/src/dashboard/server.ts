@@ -69,6 +69,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const bodies = new Map([...files].map(([route, a]) => [route, readFileSync(a.path)]));
   let lag: LagHistory = emptyLagHistory();
   let view: DashboardView | null = null;
+  let sampledAt = 0;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let sampling: Promise<void> = Promise.resolve();
@@ -78,6 +79,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       const sample = await collectSample(o.scope, o);
       lag = recordLag(lag, { at: sample.now, lags: lagsOf(memberRows(sample)) });
       view = dashboardView(sample, lag);
+      sampledAt = sample.now;
     } catch (e) {
       o.onError(e);
     }
@@ -101,7 +103,9 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
     if (path === '/api/view') {
       if (!view) send(res, 503, 'application/json', JSON.stringify({ error: 'no sample yet' }), { 'cache-control': 'no-store', 'retry-after': '1' });
-      else send(res, 200, 'application/json', JSON.stringify(view), { 'cache-control': 'no-store' });
+      // The sample's age as served, so the page counts the lock down from the right point
+      // without comparing its clock with this machine's.
+      else send(res, 200, 'application/json', JSON.stringify({ ...view, ageS: Math.max(0, o.now() - sampledAt) / 1000 }), { 'cache-control': 'no-store' });
       return;
     }
     const asset = files.get(path);

@@ -49,7 +49,7 @@ const BYTE_STEPS = [0, 1, 2, 3, 4].flatMap((k) => [1, 2, 5, 10, 20, 50, 100, 200
 
 const roleText = { leader: 'Leader', standby_leader: 'Standby Leader', sync_standby: 'Sync Standby', replica: 'Replica' };
 
-let lock = null; // { remainingS, ttlS, at }: the lock as of the last poll
+let lock = null; // { remainingS, ttlS, at }: the lock as of the sample the last poll got
 let chart = null;
 let chartSeries = '';
 
@@ -102,7 +102,8 @@ function draw(view) {
   const name = $('leader-name');
   name.textContent = view.leader ? view.leader.name : 'none';
   name.classList.toggle('none', !view.leader);
-  lock = view.leader ? { remainingS: view.leader.remainingS, ttlS: view.leader.ttlS, at: performance.now() } : null;
+  // `ageS`: how old the sample was when served; the countdown starts from the sample's time.
+  lock = view.leader ? { remainingS: view.leader.remainingS, ttlS: view.leader.ttlS, at: performance.now() - 1000 * (view.ageS ?? 0) } : null;
   $('leader-ttl-of').textContent = view.leader ? `(ttl ${view.leader.ttlS} s${view.leader.renewalAgeS === null ? '; the leader reports no renewal age' : ''})` : '';
   drawLock();
   $('pause').textContent = view.paused ? 'Maintenance mode: on' : 'Maintenance mode: off';
