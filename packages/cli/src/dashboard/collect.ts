@@ -6,7 +6,7 @@
  * sample without a cluster.
  */
 import type { Cluster, Member } from '@pgha/dcs';
-import type { DecisionRecord } from '@pgha/ha-engine';
+import { decisionRecordsOf } from '../explain.js';
 import type { ApiClient } from '../member-api.js';
 import { lockRenewalAge, type DashboardSample, type MemberProbe } from './view.js';
 
@@ -28,12 +28,11 @@ async function getJson(api: ApiClient, m: Member, endpoint: string): Promise<unk
 async function probe(api: ApiClient, m: Member): Promise<MemberProbe> {
   const [status, decisions] = await Promise.allSettled([getJson(api, m, 'patroni'), getJson(api, m, `decisions?limit=${DECISIONS_PER_MEMBER}`)]);
   const body = status.status === 'fulfilled' && typeof status.value === 'object' && status.value !== null ? (status.value as Record<string, unknown>) : null;
-  const list = decisions.status === 'fulfilled' ? (decisions.value as { decisions?: unknown } | null)?.decisions : undefined;
   return {
     name: m.name,
     status: body,
     error: status.status === 'rejected' ? (status.reason as Error).message : body ? null : 'GET /patroni did not answer a JSON object',
-    decisions: Array.isArray(list) ? (list as DecisionRecord[]) : null,
+    decisions: decisions.status === 'fulfilled' ? decisionRecordsOf(decisions.value) : null,
   };
 }
 
