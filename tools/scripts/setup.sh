@@ -7,8 +7,9 @@ cd "$(dirname "$0")/../.."
 
 PNPM_VERSION=12.4.2
 # systemd: tools/package's test checks the packaged unit with systemd-analyze (a container may
-# lack it); haproxy: the e2e test of HAProxy health checks.
-APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk haproxy systemd)
+# lack it); haproxy: the e2e test of HAProxy health checks; chromium: the dashboard's browser test
+# (headless, driven by playwright-core).
+APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk haproxy systemd chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -122,6 +122,17 @@ export function failoverHistory(byMember: ReadonlyArray<{ member: string; record
   return rows.slice(Math.max(0, rows.length - limit));
 }
 
+/** The records of a `GET /decisions` body; null when it has none (not pgha's answer). */
+export function decisionRecordsOf(body: unknown): DecisionRecord[] | null {
+  const list = typeof body === 'object' && body !== null ? (body as { decisions?: unknown }).decisions : undefined;
+  return Array.isArray(list) ? (list as DecisionRecord[]) : null;
+}
+
+/** The records of a `GET /decisions` body, none when it has none. */
+export function recordsOf(body: unknown): DecisionRecord[] {
+  return decisionRecordsOf(body) ?? [];
+}
+
 /** `chosen`, `eligible`, or `excluded: <gate> (<detail>)`: one verdict in a cell. */
 export function verdictText(v: CandidateVerdict): string {
   if (v.verdict !== 'excluded') return v.verdict;

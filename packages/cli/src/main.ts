@@ -13,6 +13,7 @@ import { render, type Output } from './output.js';
 import { createPrompter } from './prompt.js';
 import type { CommandDefinition } from './commands/command.js';
 import { editConfigCommand, pauseCommand, resumeCommand } from './commands/config.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { explainCommand } from './commands/explain.js';
 import { configureCommand, removeCommand, scaffoldCommand } from './commands/maintenance.js';
 import { flushCommand, reinitCommand, reloadCommand, restartCommand } from './commands/members.js';
@@ -23,6 +24,7 @@ import { isDcsError, sleep as realSleep } from '@pgha/dcs';
 
 export const COMMANDS: readonly CommandDefinition[] = [
   configureCommand,
+  dashboardCommand,
   dsnCommand,
   editConfigCommand,
   explainCommand,

@@ -11,7 +11,7 @@ import { startLocalCluster, type LocalCluster } from '@pgha/local-cluster';
 import { debFromTarballs, npmEnv, packWorkspace, type PackedWorkspace } from '../src/build.ts';
 import { BUNDLE_DIR, NATIVE_ADDONS } from '../src/deb.ts';
 import type { BuiltDeb } from '../src/deb.ts';
-import { dpkgInstall, exec, npmInstallGlobal, verifyUnit, type Ran } from './fixtures/installs.ts';
+import { dashboardServes, dpkgInstall, exec, npmInstallGlobal, verifyUnit, type Ran } from './fixtures/installs.ts';
 
 const run = promisify(execFile);
 const EXAMPLE = new URL('../files/pgha.yml.example', import.meta.url).pathname;
@@ -45,14 +45,19 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, 120_000);
 
-/** `pghactl list -f json` from `bin` against the live cluster, through a small ctl YAML. */
-async function listedBy(bin: string): Promise<Array<[unknown, unknown, unknown]>> {
+/** A small ctl YAML for the live cluster, once it has a leader. */
+async function ctlFile(): Promise<string> {
   const live = cluster!;
   await live.waitForPrimary(120_000);
   const ctl = join(work, 'pghactl.yml');
   const hosts = live.dcs.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
   await writeFile(ctl, `scope: ${live.scope}\nnamespace: /service\netcd3:\n  hosts: [${hosts.join(', ')}]\n`);
-  const r = await exec(bin, ['-c', ctl, 'list', '-f', 'json']);
+  return ctl;
+}
+
+/** `pghactl list -f json` from `bin` against the live cluster. */
+async function listedBy(bin: string): Promise<Array<[unknown, unknown, unknown]>> {
+  const r = await exec(bin, ['-c', await ctlFile(), 'list', '-f', 'json']);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return (JSON.parse(r.stdout) as Array<Record<string, unknown>>).map((row) => [row['Member'], row['Role'], row['State']]);
@@ -85,6 +90,11 @@ describe('npm tarballs', { timeout: 240_000 }, () => {
   it('pghactl from the prefix lists the live cluster', async () => {
     expect(await listedBy(join(prefix, 'bin/pghactl'))).toEqual([[cluster!.members[0]!.name, 'Leader', 'running']]);
   });
+
+  it('pghactl dashboard from the prefix serves its page and uPlot, and names the leader', async () => {
+    const served = await dashboardServes(join(prefix, 'bin/pghactl'), await ctlFile());
+    expect([served.page, served.uplot, served.leader], served.output).toEqual([200, 200, cluster!.members[0]!.name]);
+  });
 });
 
 describe('Debian package', { timeout: 240_000 }, () => {
@@ -94,7 +104,7 @@ describe('Debian package', { timeout: 240_000 }, () => {
     expect(await field('Package')).toBe('pgha');
     expect(await field('Depends')).toMatch(/^nodejs \(>= (\d+)\), nodejs \(<< \d+\)$/);
     const files = (await run('dpkg-deb', ['-c', deb.path], { maxBuffer: 16 * 1024 * 1024 })).stdout;
-    for (const path of ['./usr/bin/pgha', './usr/bin/pghactl', './etc/pgha/pgha.yml.example', './lib/systemd/system/pgha.service', `./${BUNDLE_DIR}/node_modules/@pgha/agent/dist/bin.js`]) {
+    for (const path of ['./usr/bin/pgha', './usr/bin/pghactl', './etc/pgha/pgha.yml.example', './lib/systemd/system/pgha.service', `./${BUNDLE_DIR}/node_modules/@pgha/agent/dist/bin.js`, `./${BUNDLE_DIR}/node_modules/@pgha/cli/dist/dashboard/static/index.html`]) {
       expect(files).toContain(` ${path}\n`);
     }
     expect((await run('dpkg-deb', ['-I', deb.path, 'conffiles'])).stdout).toBe('/etc/pgha/pgha.yml.example\n');
@@ -130,5 +140,10 @@ describe('Debian package', { timeout: 240_000 }, () => {
 
   it('the installed pghactl lists the live cluster', async () => {
     expect(await listedBy(join(root, 'usr/bin/pghactl'))).toEqual([[cluster!.members[0]!.name, 'Leader', 'running']]);
+  });
+
+  it('the installed pghactl dashboard serves its page and uPlot, and names the leader', async () => {
+    const served = await dashboardServes(join(root, 'usr/bin/pghactl'), await ctlFile());
+    expect([served.page, served.uplot, served.leader], served.output).toEqual([200, 200, cluster!.members[0]!.name]);
   });
 });

@@ -7,7 +7,7 @@ import type { Member } from '@pgha/dcs';
 import type { DecisionRecord } from '@pgha/ha-engine';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode } from '../errors.js';
-import { explainFailover, failoverHistory, verdictText, type MemberAnswer } from '../explain.js';
+import { explainFailover, failoverHistory, recordsOf, verdictText, type MemberAnswer } from '../explain.js';
 import type { Cell } from '../output.js';
 import { FORMAT_OPTION, GROUP_OPTION, flagOpt, formatOpt, positionals, stringOpt, type CommandDefinition } from './command.js';
 import { loadExistingCluster } from './read.js';
@@ -83,11 +83,6 @@ export const explainCommand: CommandDefinition = {
     return 0;
   },
 };
-
-function recordsOf(body: unknown): DecisionRecord[] {
-  const list = typeof body === 'object' && body !== null ? (body as { decisions?: unknown }).decisions : undefined;
-  return Array.isArray(list) ? (list as DecisionRecord[]) : [];
-}
 
 function candidatesCell(record: DecisionRecord): Cell {
   if (!record.candidates || record.candidates.length === 0) return '';
