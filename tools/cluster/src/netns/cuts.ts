@@ -23,21 +23,42 @@ export interface Cut {
   to: Host;
 }
 
+/**
+ * A cut of some of a host's paths through the proxies only, e.g. its agent's DCS links while its
+ * PostgreSQL and its co-located DCS server stay reachable: `out` drops what the host sends
+ * into those proxies, `in` what comes back out of them.
+ */
+export interface PathCut {
+  host: Host;
+  ports: readonly number[];
+  direction: 'in' | 'out';
+}
+
 export interface NetworkCuts {
   /** `from`'s packets to `to` are dropped (both ways unless `oneWay`). */
   cut(a: Host, b: Host, options?: { oneWay?: boolean }): void;
+  /** Cuts the given proxied paths of `host` (both directions unless `direction`). */
+  cutPaths(host: Host, ports: readonly number[], direction?: 'in' | 'out'): void;
   /** Removes the cuts between `a` and `b` (both directions). */
   heal(a: Host, b: Host): void;
   healAll(): void;
   readonly cuts: readonly Cut[];
+  readonly pathCuts: readonly PathCut[];
 }
 
 const serves = (p: ProxiedPath, client: Host, target: Host) => p.target === target && (p.client === null || p.client === client);
 
 /** The nft script that holds every cut touching `host`; replaces the host's table atomically. */
-export function hostRules(host: Host, cuts: readonly Cut[], paths: readonly ProxiedPath[], gateway: string): string {
+export function hostRules(host: Host, cuts: readonly Cut[], paths: readonly ProxiedPath[], gateway: string, pathCuts: readonly PathCut[] = []): string {
   const output: string[] = [];
   const input: string[] = [];
+  for (const c of pathCuts) {
+    if (c.host !== host) continue;
+    for (const port of c.ports) {
+      if (c.direction === 'out') output.push(`ip daddr ${gateway} tcp dport ${port} drop`);
+      else input.push(`ip saddr ${gateway} tcp sport ${port} drop`);
+    }
+  }
   for (const { from, to } of cuts) {
     if (from === host) {
       output.push(`ip daddr ${to.address} drop`);
@@ -68,8 +89,9 @@ export function hostRules(host: Host, cuts: readonly Cut[], paths: readonly Prox
 
 export function networkCuts(network: HostNetwork, paths: () => readonly ProxiedPath[]): NetworkCuts {
   let cuts: Cut[] = [];
+  let pathCuts: PathCut[] = [];
   const apply = (touched: Set<Host>) => {
-    for (const h of touched) network.nft(h, hostRules(h, cuts, paths(), network.gateway));
+    for (const h of touched) network.nft(h, hostRules(h, cuts, paths(), network.gateway, pathCuts));
   };
   return {
     cut(a, b, options = {}) {
@@ -81,17 +103,25 @@ export function networkCuts(network: HostNetwork, paths: () => readonly ProxiedP
       if (!options.oneWay) add(b, a);
       apply(new Set([a, b]));
     },
+    cutPaths(host, ports, direction) {
+      for (const d of direction ? [direction] : (['in', 'out'] as const)) pathCuts.push({ host, ports, direction: d });
+      apply(new Set([host]));
+    },
     heal(a, b) {
       cuts = cuts.filter((c) => !((c.from === a && c.to === b) || (c.from === b && c.to === a)));
       apply(new Set([a, b]));
     },
     healAll() {
-      const touched = new Set(cuts.flatMap((c) => [c.from, c.to]));
+      const touched = new Set([...cuts.flatMap((c) => [c.from, c.to]), ...pathCuts.map((c) => c.host)]);
       cuts = [];
+      pathCuts = [];
       apply(touched);
     },
     get cuts() {
       return cuts;
+    },
+    get pathCuts() {
+      return pathCuts;
     },
   };
 }

@@ -6,11 +6,11 @@
  * each DCS server through a proxy of its own, and peers reach a member's PostgreSQL through one
  * proxy in front of it. Cuts are nftables rules inside the namespaces (cuts.ts).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { startEtcd, startZooKeeper, tempDir, type EtcdCluster, type ZooKeeperEnsemble } from '@pgha/test-servers';
+import { ETCDCTL_BIN, startEtcd, startZooKeeper, tempDir, type EtcdCluster, type ZooKeeperEnsemble } from '@pgha/test-servers';
 import { memberConfig, waitForPrimaryOf, SUPERUSER, type ClusterTiming, type LocalCluster, type LocalClusterOptions } from '../cluster.js';
 import { makeMember, type MemberHandle } from '../member.js';
 import { networkCuts, type NetworkCuts, type ProxiedPath } from './cuts.js';
@@ -38,6 +38,10 @@ export interface HostCluster extends LocalCluster {
   /** The index of the etcd leader (or ZooKeeper leader) server; -1 when none answers. */
   dcsLeader(): Promise<number>;
   cuts: NetworkCuts;
+  /** The proxy ports of `member`'s DCS links (for `cuts.cutPaths`: a member cut from the DCS only). */
+  dcsLinkPorts(member: MemberHandle): number[];
+  /** Moves etcd's leadership to server `j` (`etcdctl move-leader`); etcd only. */
+  moveDcsLeader(j: number): Promise<void>;
   /** Shapes the links of `member` to the DCS servers (`servers`: indexes, default all). */
   slowDcsLink(member: MemberHandle, shape: LinkShape, servers?: number[]): void;
   /** Shapes the link peers use to reach `member`'s PostgreSQL (replication from/to it). */
@@ -54,6 +58,23 @@ export interface HostCluster extends LocalCluster {
 
 const PG_PORT = 5432;
 const API_PORT = 8008;
+
+type EtcdStatus = { Endpoint: string; Status: { header: { member_id: string }; leader: string } };
+
+/** `endpoint status` of every server; member ids are 64-bit, so they are kept as decimal strings. */
+async function etcdStatus(server: EtcdCluster): Promise<EtcdStatus[]> {
+  const raw = await server.etcdctl(['endpoint', 'status', '-w', 'json'], 5000);
+  return JSON.parse(raw.replace(/"(member_id|leader)":(\d+)/g, '"$1":"$2"')) as EtcdStatus[];
+}
+
+/** etcdctl against one endpoint (move-leader must be sent to the leader). */
+function execEtcdctl(endpoint: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(ETCDCTL_BIN, [`--endpoints=${endpoint}`, '--command-timeout=5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`etcdctl ${args.join(' ')}: ${err.message} ${stderr}`)) : resolve(stdout),
+    );
+  });
+}
 
 function postgresIds(): { uid: number; gid: number } {
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
@@ -165,7 +186,7 @@ export async function startHostCluster(options: HostClusterOptions = {}): Promis
       async dcsLeader() {
         if ('leaderIndex' in server) return server.leaderIndex();
         try {
-          const out = JSON.parse(await server.etcdctl(['endpoint', 'status', '-w', 'json'], 5000)) as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
+          const out = await etcdStatus(server);
           const leader = out.find((e) => e.Status.header.member_id === e.Status.leader);
           return leader ? server.endpoints.indexOf(leader.Endpoint) : -1;
         } catch {
@@ -173,6 +194,17 @@ export async function startHostCluster(options: HostClusterOptions = {}): Promis
         }
       },
       waitForPrimary: (timeoutMs, exclude) => waitForPrimaryOf(members, timeoutMs, exclude),
+      dcsLinkPorts: (member) => dcsLinks[members.indexOf(member)]!.map((l) => l.proxy.port),
+      async moveDcsLeader(j) {
+        if (!('etcdctl' in server)) throw new Error('moveDcsLeader: etcd only');
+        const status = await etcdStatus(server);
+        const target = status.find((e) => e.Endpoint === server.endpoints[j]);
+        if (!target) throw new Error(`moveDcsLeader: no status of ${server.endpoints[j]}`);
+        if (target.Status.header.member_id === target.Status.leader) return;
+        const leader = status.find((e) => e.Status.header.member_id === e.Status.leader);
+        if (!leader) throw new Error('moveDcsLeader: no etcd leader');
+        await execEtcdctl(leader.Endpoint, ['move-leader', BigInt(target.Status.header.member_id).toString(16)]);
+      },
       slowDcsLink(member, shape, which) {
         const i = members.indexOf(member);
         dcsLinks[i]!.forEach((l, j) => (which === undefined || which.includes(j)) && l.proxy.shape(shape));
