@@ -110,29 +110,36 @@ describe('members as hosts (network namespaces, 3-server etcd on the members\' h
   it('a slow link (200 ms each way, 100 ms jitter) between the primary and every DCS server: no failover', async () => {
     const primary = await cluster.waitForPrimary();
     cluster.slowDcsLink(primary, { delayMs: 200, jitterMs: 100, loss: 0 });
-    const seen = await primariesDuring(2 * TIMING.ttl * 1000);
-    cluster.clearLinks();
+    let seen: Set<string>;
+    try {
+      seen = await primariesDuring(2 * TIMING.ttl * 1000);
+    } finally {
+      cluster.clearLinks();
+    }
     const after = await cluster.waitForPrimary();
     expect([...seen]).toEqual([primary.name]);
     expect(after.name).toBe(primary.name);
   });
 
-  it('a slow link (1 s each way, round trip over the 1 s per attempt) to the DCS: the primary fences, another takes over, no split brain', async () => {
+  // Over the share, a request reaches etcd (1 s one way) but its answer comes too late: writes
+  // may land while the agent counts them failed. What pgha then does is logged; what is asserted
+  // is safety (never two writable members, nothing lost) and recovery once the link clears.
+  it('a slow link (1 s each way, round trip over the 1 s per attempt) to the DCS: no split brain, nothing lost, recovers', async () => {
     const primary = await cluster.waitForPrimary();
     await waitUntil('every replica streaming', () => allStreaming(primary), 60_000);
     const from = Date.now();
     cluster.slowDcsLink(primary, { delayMs: 1000, jitterMs: 200, loss: 0 });
-    let next: MemberHandle | null = null;
-    await waitUntil('a new primary', async () => {
-      next = await cluster.waitForPrimary(2000, primary.name);
-      return true;
-    }, 120_000);
-    console.log(`hosts: slow DCS link 1 s each way, new primary ${next!.name} after ${Date.now() - from} ms`);
-    cluster.clearLinks();
-    await waitUntil('every member streaming from the new primary', () => allStreaming(next!), 180_000);
-    expect(next!.name).not.toBe(primary.name);
+    let seen: Set<string>;
+    try {
+      seen = await primariesDuring(2 * TIMING.ttl * 1000 + 5000);
+    } finally {
+      cluster.clearLinks();
+    }
+    const next = await cluster.waitForPrimary(120_000);
+    console.log(`hosts: slow DCS link 1 s each way on ${primary.name} for ${2 * TIMING.ttl + 5} s: running primaries seen ${[...seen].join(',') || 'none'}, primary after ${next.name}`);
+    await waitUntil('every member streaming', () => allStreaming(next), 180_000);
     expect(splitBrainWindows(prober.intervals(), from)).toEqual([]);
-    expect(await lostOn(next!)).toEqual([]);
+    expect(await lostOn(next)).toEqual([]);
   });
 
   it('a primary↔replica cut with the DCS reachable by all: no failover, the replica stops streaming, then heals', async () => {
@@ -142,14 +149,18 @@ describe('members as hosts (network namespaces, 3-server etcd on the members\' h
     const t0 = Date.now();
     cluster.cuts.cut(cluster.hostOf(primary), cluster.hostOf(replica));
     let notStreaming = false;
-    await waitUntil(`${replica.name} not streaming`, async () => {
-      const s = await replica.status();
-      notStreaming = s !== null && s['replication_state'] !== 'streaming';
-      return notStreaming;
-    }, 60_000);
-    console.log(`hosts: ${replica.name} reported not streaming ${Date.now() - t0} ms after the cut`);
-    const seen = await primariesDuring((TIMING.ttl + 5) * 1000);
-    cluster.cuts.heal(cluster.hostOf(primary), cluster.hostOf(replica));
+    let seen: Set<string>;
+    try {
+      await waitUntil(`${replica.name} not streaming`, async () => {
+        const s = await replica.status();
+        notStreaming = s !== null && s['replication_state'] !== 'streaming';
+        return notStreaming;
+      }, 60_000);
+      console.log(`hosts: ${replica.name} reported not streaming ${Date.now() - t0} ms after the cut`);
+      seen = await primariesDuring((TIMING.ttl + 5) * 1000);
+    } finally {
+      cluster.cuts.healAll();
+    }
     const healed = Date.now();
     await waitUntil('every replica streaming again', () => allStreaming(primary), 120_000);
     console.log(`hosts: streaming again ${Date.now() - healed} ms after the heal`);
@@ -164,12 +175,15 @@ describe('members as hosts (network namespaces, 3-server etcd on the members\' h
     const from = Date.now();
     cluster.cuts.cutPaths(cluster.hostOf(primary), cluster.dcsLinkPorts(primary), 'out');
     let next: MemberHandle | null = null;
-    await waitUntil('a new primary', async () => {
-      next = await cluster.waitForPrimary(2000, primary.name);
-      return true;
-    }, 120_000);
-    console.log(`hosts: one-way cut primary→DCS, new primary ${next!.name} after ${Date.now() - from} ms`);
-    cluster.cuts.healAll();
+    try {
+      await waitUntil('a new primary', async () => {
+        next = await cluster.waitForPrimary(2000, primary.name);
+        return true;
+      }, 120_000);
+      console.log(`hosts: one-way cut primary→DCS, new primary ${next!.name} after ${Date.now() - from} ms`);
+    } finally {
+      cluster.cuts.healAll();
+    }
     await waitUntil('every member streaming from the new primary', () => allStreaming(next!), 180_000);
     expect(next!.name).not.toBe(primary.name);
     expect(splitBrainWindows(prober.intervals(), from)).toEqual([]);
@@ -184,7 +198,13 @@ describe('members as hosts (network namespaces, 3-server etcd on the members\' h
     const leaderBefore = await cluster.dcsLeader();
     const from = Date.now();
     await cluster.crashHost(host);
-    const next = await cluster.waitForPrimary(180_000, primary.name);
+    let next: MemberHandle;
+    try {
+      next = await cluster.waitForPrimary(180_000, primary.name);
+    } catch (e) {
+      await cluster.restartHost(host);
+      throw e;
+    }
     const tookMs = Date.now() - from;
     const boundMs = 2 * TIMING.ttl * 1000 + ELECTION_TIMEOUT_MS;
     console.log(`hosts: host crash (etcd leader on it: ${leaderBefore === cluster.dcsServerOn(host)}), new primary ${next.name} after ${tookMs} ms (bound ${boundMs} ms)`);
