@@ -69,9 +69,11 @@ async function primariesDuring(ms: number): Promise<Set<string>> {
 async function lostOn(primary: MemberHandle): Promise<number[]> {
   const since = Date.now();
   await waitUntil('a commit acknowledged by the new primary', async () => writer.acked().some((c) => c.sentAt >= since), 60_000);
+  // The commits acknowledged before the read: one acknowledged after it is not in its snapshot.
+  const acked = [...writer.acked()];
   const rows = await query<{ id: string }>(cluster.pgTarget(primary), `SELECT id::text AS id FROM ${ACKED_TABLE}`);
   const have = new Set(rows.map((r) => Number(r.id)));
-  const lost = writer.acked().filter((c) => !have.has(c.id));
+  const lost = acked.filter((c) => !have.has(c.id));
   // What a loss looks like, for the report: the commits, and the writer's failures around them.
   if (lost.length > 0) console.log(`hosts: lost ${JSON.stringify(lost)}; writer failures ${JSON.stringify(writer.failures().filter((f) => f >= lost[0]!.sentAt - 5000).slice(0, 5))}`);
   return lost.map((c) => c.id);
