@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PNPM_VERSION=12.4.2
-# systemd: tools/package's test checks the packaged unit with systemd-analyze (a container may
-# lack it); haproxy: the e2e test of HAProxy health checks; chromium: the dashboard's browser test
-# (headless, driven by playwright-core).
-APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk haproxy systemd chromium)
+# nftables, iproute2: the namespace mode of tools/cluster (hosts as network namespaces, cuts as
+# nft rules); systemd: tools/package's test checks the packaged unit with systemd-analyze (a
+# container may lack it); haproxy: the e2e test of HAProxy health checks; chromium: the
+# dashboard's browser test (headless, driven by playwright-core).
+APT_PACKAGES=(etcd-server etcd-client zookeeper postgresql-15 postgresql-contrib patroni python3-etcd python3-kazoo python3-idna python3 make g++ faketime wrk haproxy systemd chromium nftables iproute2)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

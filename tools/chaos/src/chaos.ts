@@ -21,6 +21,7 @@ class UsageError extends Error {}
 const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--mode async|on|quorum|strict] [--timing ttl/loop_wait/retry_timeout]
                 [--seed N] [--order random|cycle] [--faults ${FAULTS.join(',')}]
                 [--agent pgha|patroni] [--watchdog on|off] [--recovery-timeout S] [--echo] [--attach file.yml]
+                [--network loopback|namespaces]
   --sync on|off is --mode on|async
 faults:
 ${FAULTS.map((f) => `  ${f.padEnd(16)}${fault(f).description}`).join('\n')}`;
@@ -53,6 +54,7 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
       watchdog: { type: 'string', default: 'on' },
       'recovery-timeout': { type: 'string', default: '180' },
       echo: { type: 'boolean', default: false },
+      network: { type: 'string', default: 'loopback' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -80,6 +82,7 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
     watchdog: oneOf('watchdog', values.watchdog, ['on', 'off']) === 'on',
     echo: values.echo,
     recoveryTimeoutMs: positiveInt('recovery-timeout', values['recovery-timeout']) * 1000,
+    network: oneOf<'loopback' | 'namespaces'>('network', values.network, ['loopback', 'namespaces']),
     ...(values.attach !== undefined ? { attach: loadAttachConfig(values.attach) } : {}),
   };
 }
@@ -103,7 +106,7 @@ async function main(): Promise<number> {
     options.attach
       ? `chaos: ${options.rounds} rounds against ${options.attach.source} (timing and mode from the cluster's configuration), ${options.order} faults (seed ${options.seed})`
       : `chaos: ${options.rounds} rounds, ${options.agent} on ${options.dcs}, mode ${options.mode}, ` +
-          `ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
+          `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
   );
   const result = await runChaos({ ...options, log: (line) => console.log(line) });
   console.log(`\n${formatSummary(result)}\n`);

@@ -8,6 +8,7 @@ import type { ClusterTiming } from '@pgha/local-cluster';
 import { seededRandom } from '@pgha/test-servers';
 import { parseLsn, query } from '@pgha/workload';
 import { sleep } from '@pgha/primitives';
+import { NETWORK_FAULTS, networkFaults } from './network-faults.js';
 import { waitForPrimary, type ActionName, type ChaosMember, type FaultActions } from './target.js';
 
 export const FAULTS = [
@@ -25,6 +26,7 @@ export const FAULTS = [
   'duplicate-name',
   'corrupt-config',
   'bad-patch',
+  ...NETWORK_FAULTS,
 ] as const;
 export type FaultName = (typeof FAULTS)[number];
 
@@ -270,6 +272,7 @@ const faults: Record<FaultName, Fault> = {
       if (accepted.length > 0) throw new Error(`PATCH /config accepted ${accepted.join(', ')}`);
     },
   },
+  ...networkFaults,
 };
 
 export function fault(name: FaultName): Fault {

@@ -13,6 +13,7 @@ import {
 } from '@pgha/workload';
 import { attachTarget, type AttachConfig } from './attach.js';
 import { fault, missingActions, schedule, type FaultName } from './faults.js';
+import { startHostTarget } from './host-target.js';
 import { startLocalTarget } from './local-target.js';
 import { waitForRecovery } from './recovery.js';
 import { hasSyncStandby, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
@@ -34,6 +35,11 @@ export interface ChaosOptions {
   recoveryTimeoutMs: number;
   /** Run against this existing cluster instead of starting one (`--attach`). */
   attach?: AttachConfig;
+  /**
+   * `loopback` (default): one machine, faults through TCP proxies. `namespaces`: members as hosts
+   * in network namespaces on a 3-server DCS (root only; host-target.ts), with the network faults.
+   */
+  network?: 'loopback' | 'namespaces';
   log(line: string): void;
 }
 
@@ -80,7 +86,9 @@ const CLOCK_FAULTS: readonly FaultName[] = ['clock-jump', 'clock-jump-back'];
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const target = options.attach
     ? await attachTarget(options.attach, options.recoveryTimeoutMs)
-    : await startLocalTarget({
+    : options.network === 'namespaces'
+      ? await startHostTarget({ dcs: options.dcs, agent: options.agent, mode: options.mode, timing: options.timing, echo: options.echo })
+      : await startLocalTarget({
         dcs: options.dcs,
         agent: options.agent,
         mode: options.mode,

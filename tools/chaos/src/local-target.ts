@@ -132,7 +132,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
     let driver: Promise<DcsDriver> | null = null;
     const dcsDriver = (): Promise<DcsDriver> => (driver ??= openDcsDriver(c, 'chaos-operator'));
     const index = (m: ChaosMember): number => handle(m).index;
-    const actions: FaultActions = {
+    const actions: Partial<FaultActions> = {
       killAgent: (m) => handle(m).killAgent(),
       startAgent: async (m) => handle(m).start(),
       async killPostmaster(m) {

@@ -5,7 +5,7 @@
  * only the faults whose actions are all available run.
  */
 import type pg from 'pg';
-import type { ClusterTiming } from '@pgha/local-cluster';
+import type { ClusterTiming, LinkShape } from '@pgha/local-cluster';
 import { sleep } from '@pgha/primitives';
 
 export interface ChaosMember {
@@ -44,6 +44,20 @@ export interface FaultActions {
   /** The raw value of one of the cluster's keys (null when absent), and a raw write of it. */
   readDcsKey(key: 'config'): Promise<string | null>;
   writeDcsKey(key: 'config', value: string): Promise<void>;
+  // The namespace mode's actions (host-target.ts): hosts, one-way cuts, slow links.
+  /** Drop the member's packets to the DCS (one way); `healDcs` undoes it. */
+  cutDcsOut(m: ChaosMember): Promise<void>;
+  /** Cut two members' hosts from each other (both ways), and heal it. */
+  cutLink(a: ChaosMember, b: ChaosMember): Promise<void>;
+  healLink(a: ChaosMember, b: ChaosMember): Promise<void>;
+  slowDcs(m: ChaosMember, shape: LinkShape): Promise<void>;
+  slowPeer(m: ChaosMember, shape: LinkShape): Promise<void>;
+  clearLinks(): Promise<void>;
+  /** The member's host dies with everything on it; `restartHost` brings it back. */
+  crashHost(m: ChaosMember): Promise<void>;
+  restartHost(m: ChaosMember): Promise<void>;
+  /** The DCS leader moved to the server on the member's host (etcd; a no-op elsewhere). */
+  moveDcsLeaderTo(m: ChaosMember): Promise<void>;
 }
 
 export type ActionName = keyof FaultActions;

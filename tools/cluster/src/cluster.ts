@@ -95,6 +95,12 @@ export interface LocalClusterOptions {
    * neither `restapiTls` nor `restapi` itself (so the whole e2e suite can run locked down).
    */
   hardened?: boolean;
+  /**
+   * `loopback` (default): every server on 127.0.0.1. `namespaces`: each member (and each DCS
+   * server) on a host of its own, a network namespace with its own address (needs root; see
+   * `startHostCluster`, which has the options and faults of that mode).
+   */
+  network?: 'loopback' | 'namespaces';
 }
 
 /** The API credentials of a `hardened` cluster. */
@@ -173,8 +179,17 @@ export function memberConfig(options: {
   /** Keys merged into `restapi:` (TLS, authentication), and the `ctl:` section. */
   restapi?: Record<string, unknown>;
   ctl?: Record<string, unknown>;
+  /** The address the member listens on (default 127.0.0.1; a host's address in the namespace mode). */
+  address?: string;
+  /** Whole `host:port` connect addresses, over `connectPorts` (a link proxy in the namespace mode). */
+  connectAddresses?: { pg?: string; api?: string };
+  /** The network clients and peers come from, for pg_hba (default 127.0.0.1/32). */
+  clientNetwork?: string;
 }): Record<string, unknown> {
   const dir = join(options.root, options.dirName ?? options.name);
+  const address = options.address ?? '127.0.0.1';
+  const net = options.clientNetwork ?? '127.0.0.1/32';
+  const hba = [`host replication ${REPLICATION.username} ${net} md5`, `host all all ${net} md5`, 'local all all trust'];
   const dcsSection =
     options.dcs.kind === 'etcd'
       ? { etcd3: { hosts: options.dcs.endpoints.map((e) => e.replace(/^https?:\/\//, '')), ...options.dcs.settings } }
@@ -184,7 +199,11 @@ export function memberConfig(options: {
     namespace: '/service',
     name: options.name,
     log: { level: 'INFO' },
-    restapi: { listen: `127.0.0.1:${options.apiPort}`, connect_address: `127.0.0.1:${options.connectPorts?.api ?? options.apiPort}`, ...options.restapi },
+    restapi: {
+      listen: `${address}:${options.apiPort}`,
+      connect_address: options.connectAddresses?.api ?? `${address}:${options.connectPorts?.api ?? options.apiPort}`,
+      ...options.restapi,
+    },
     ...(options.ctl ? { ctl: options.ctl } : {}),
     ...dcsSection,
     bootstrap: {
@@ -201,26 +220,18 @@ export function memberConfig(options: {
         ...options.dynamic,
       },
       initdb: [{ encoding: 'UTF8' }, { locale: 'C' }, 'data-checksums'],
-      pg_hba: [
-        `host replication ${REPLICATION.username} 127.0.0.1/32 md5`,
-        'host all all 127.0.0.1/32 md5',
-        'local all all trust',
-      ],
+      pg_hba: hba,
       ...options.bootstrap,
     },
     postgresql: {
-      listen: `127.0.0.1:${options.pgPort}`,
-      connect_address: `127.0.0.1:${options.connectPorts?.pg ?? options.pgPort}`,
+      listen: `${address}:${options.pgPort}`,
+      connect_address: options.connectAddresses?.pg ?? `${address}:${options.connectPorts?.pg ?? options.pgPort}`,
       data_dir: join(dir, 'data'),
       bin_dir: PG_BIN_DIR,
       pgpass: join(dir, 'pgpass'),
       authentication: { superuser: SUPERUSER, replication: REPLICATION, rewind: REWIND },
       parameters: { unix_socket_directories: dir, shared_buffers: '16MB', fsync: 'off' },
-      pg_hba: [
-        `host replication ${REPLICATION.username} 127.0.0.1/32 md5`,
-        'host all all 127.0.0.1/32 md5',
-        'local all all trust',
-      ],
+      pg_hba: hba,
       ...options.postgresql,
     },
     tags: options.tags ?? {},
@@ -228,7 +239,29 @@ export function memberConfig(options: {
   };
 }
 
+/** The member whose API says it is the primary holding the lock, waiting up to `timeoutMs`. */
+export async function waitForPrimaryOf(members: readonly MemberHandle[], timeoutMs = 120_000, exclude?: string): Promise<MemberHandle> {
+  let found: MemberHandle | undefined;
+  await waitFor('a primary holding the leader lock', async () => {
+    for (const m of members) {
+      if (m.name === exclude) continue;
+      const s = await m.status();
+      if (s && (s['role'] === 'master' || s['role'] === 'primary') && s['state'] === 'running') {
+        const res = await m.get('/primary');
+        if (res?.status === 200) {
+          found = m;
+          return true;
+        }
+      }
+    }
+    return false;
+  }, timeoutMs, 200);
+  return found!;
+}
+
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+  // Imported when asked for: the namespace mode builds on this module's member configuration.
+  if (options.network === 'namespaces') return (await import('./netns/host-cluster.js')).startHostCluster(options);
   const count = options.members ?? 3;
   const kind = options.agent ?? 'pgha';
   const dcsKind = options.dcs ?? 'etcd';
@@ -313,24 +346,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       stop: (options?: { kill?: boolean }) => dcsServer.stopMember(0, options),
       start: () => dcsServer.startMember(0),
     },
-    async waitForPrimary(timeoutMs = 120_000, exclude?: string) {
-      let found: MemberHandle | undefined;
-      await waitFor('a primary holding the leader lock', async () => {
-        for (const m of members) {
-          if (m.name === exclude) continue;
-          const s = await m.status();
-          if (s && (s['role'] === 'master' || s['role'] === 'primary') && s['state'] === 'running') {
-            const res = await m.get('/primary');
-            if (res?.status === 200) {
-              found = m;
-              return true;
-            }
-          }
-        }
-        return false;
-      }, timeoutMs, 200);
-      return found!;
-    },
+    waitForPrimary: (timeoutMs, exclude) => waitForPrimaryOf(members, timeoutMs, exclude),
     async addMember(tags?: Record<string, unknown>, addOptions?: { name?: string }) {
       const [pgPort, apiPort] = await freePorts(2);
       const member = createMember(members.length, pgPort!, apiPort!, tags, addOptions?.name);

@@ -28,6 +28,8 @@ export interface ClusterTls {
 
 export interface MemberHandle {
   name: string;
+  /** Where the member listens: 127.0.0.1, or its host's address in the namespace mode. */
+  address: string;
   index: number;
   pgPort: number;
   apiPort: number;
@@ -97,13 +99,16 @@ export function makeMember(o: {
   name: string; index: number; pgPort: number; apiPort: number; dir: string; configPath: string;
   kind: AgentKind; ids: { uid: number; gid: number }; useDist: boolean; echo: boolean; watchdog: TestingSupervisor | null;
   env: Record<string, string>; tls: ClusterTls | null; apiAuth?: { username: string; password: string };
+  /** The member's address (default 127.0.0.1) and how its agent starts there (the namespace mode's host). */
+  host?: { address: string; wrapAs(ids: { uid: number; gid: number }, command: string, args: string[]): { command: string; args: string[] } };
 }): MemberHandle {
-  const apiUrl = `${o.tls ? 'https' : 'http'}://127.0.0.1:${o.apiPort}`;
+  const apiUrl = `${o.tls ? 'https' : 'http'}://${o.host?.address ?? '127.0.0.1'}:${o.apiPort}`;
   const dataDir = join(o.dir, 'data');
   const outputs: string[] = [];
   let kind = o.kind;
   const handle: MemberHandle = {
     name: o.name,
+    address: o.host?.address ?? '127.0.0.1',
     index: o.index,
     pgPort: o.pgPort,
     apiPort: o.apiPort,
@@ -124,10 +129,11 @@ export function makeMember(o: {
     },
     start() {
       if (handle.agent && handle.agent.child.exitCode === null && handle.agent.child.signalCode === null) return;
-      const { command, args } = agentCommand(kind, o.configPath, o.useDist);
+      const plain = agentCommand(kind, o.configPath, o.useDist);
+      // On a host, nsenter (as root) enters the namespace and then becomes the postgres user.
+      const { command, args } = o.host ? o.host.wrapAs(o.ids, plain.command, plain.args) : plain;
       const agent = startProcess(command, args, {
-        uid: o.ids.uid,
-        gid: o.ids.gid,
+        ...(o.host ? {} : { uid: o.ids.uid, gid: o.ids.gid }),
         cwd: o.dir,
         // TMPDIR: the agent's own, so nothing it writes there clashes with files root created
         // under /tmp (a 0700 directory of root's is unreadable to the postgres user).

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openssl } from './certificates.js';
 import { freePorts } from './ports.js';
+import type { ServerHost } from './placement.js';
 import { startProcess, waitFor, type ServerProcess } from './process.js';
 
 /** Where Debian's etcd-server and etcd-client put the binaries. */
@@ -19,6 +20,13 @@ export interface EtcdOptions {
   startTimeoutMs?: number;
   /** Serve clients over TLS (peers stay on plain http). See `makeEtcdCertificates`. */
   tls?: EtcdTls;
+  /**
+   * One host per member (length = `members`): each member listens on its host's address, on
+   * etcd's standard ports 2379 (clients) and 2380 (peers), started through the host.
+   */
+  hosts?: readonly ServerHost[];
+  /** etcd's `--election-timeout` in ms (etcd's default 1000). */
+  electionTimeoutMs?: number;
 }
 
 /** PEM file paths for a TLS etcd. */
@@ -67,6 +75,7 @@ interface MemberState {
   peerPort: number;
   dataDir: string;
   process: ServerProcess | null;
+  host: ServerHost | null;
 }
 
 /**
@@ -85,7 +94,9 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const root = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pgha-etcd-'));
-    const ports = await freePorts(count * 2);
+    const hosts = options.hosts;
+    if (hosts && hosts.length !== count) throw new Error(`startEtcd: ${hosts.length} hosts for ${count} members`);
+    const ports = hosts ? hosts.flatMap(() => [2379, 2380]) : await freePorts(count * 2);
     const token = `pgha-${process.pid}-${Date.now()}-${attempt}`;
     const states: MemberState[] = Array.from({ length: count }, (_, i) => ({
       name: `etcd${i}`,
@@ -93,8 +104,9 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
       peerPort: ports[i * 2 + 1]!,
       dataDir: join(root, `etcd${i}`),
       process: null,
+      host: hosts?.[i] ?? null,
     }));
-    const cluster = makeCluster(root, states, token, options.tls);
+    const cluster = makeCluster(root, states, token, options.tls, options.electionTimeoutMs);
     try {
       for (let i = 0; i < count; i++) cluster.launch(i, 'new');
       await Promise.all(states.map((_, i) => cluster.waitHealthy(i, timeoutMs)));
@@ -108,15 +120,15 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster>
   throw lastError;
 }
 
-function makeCluster(root: string, states: MemberState[], token: string, tls: EtcdTls | undefined) {
-  const clientUrl = (s: MemberState) => `${tls ? 'https' : 'http'}://127.0.0.1:${s.clientPort}`;
-  const peerUrl = (s: MemberState) => `http://127.0.0.1:${s.peerPort}`;
+function makeCluster(root: string, states: MemberState[], token: string, tls: EtcdTls | undefined, electionTimeoutMs: number | undefined) {
+  const clientUrl = (s: MemberState) => `${tls ? 'https' : 'http'}://${s.host?.address ?? '127.0.0.1'}:${s.clientPort}`;
+  const peerUrl = (s: MemberState) => `http://${s.host?.address ?? '127.0.0.1'}:${s.peerPort}`;
   const initialCluster = states.map((s) => `${s.name}=${peerUrl(s)}`).join(',');
   let stopped = false;
 
   const launch = (i: number, state: 'new' | 'existing') => {
     const s = member(i);
-    s.process = startProcess(ETCD_BIN, [
+    const args = [
       '--name', s.name,
       '--data-dir', s.dataDir,
       '--listen-client-urls', clientUrl(s),
@@ -130,7 +142,11 @@ function makeCluster(root: string, states: MemberState[], token: string, tls: Et
       '--logger', 'zap',
       ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.caFile] : []),
       ...(tls?.clientCertAuth ? ['--client-cert-auth'] : []),
-    ]);
+      // The heartbeat stays a tenth of the election timeout, as etcd advises.
+      ...(electionTimeoutMs ? ['--election-timeout', String(electionTimeoutMs), '--heartbeat-interval', String(Math.max(10, Math.round(electionTimeoutMs / 10)))] : []),
+    ];
+    const run = s.host ? s.host.wrap(ETCD_BIN, args) : { command: ETCD_BIN, args };
+    s.process = startProcess(run.command, run.args);
   };
 
   function member(i: number): MemberState {

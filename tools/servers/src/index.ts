@@ -5,3 +5,4 @@ export * from './zookeeper.js';
 export * from './random.js';
 export * from './load.js';
 export * from './certificates.js';
+export * from './placement.js';

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
+import type { ServerHost } from './placement.js';
 import { startProcess, waitFor, type ServerProcess } from './process.js';
 
 /** Debian's `zookeeper` package: the server jar (its manifest lists its dependencies) and Java. */
@@ -24,6 +25,11 @@ export interface ZooKeeperOptions {
   startTimeoutMs?: number;
   /** slf4j-simple log level of the servers (default `warn`; `info` shows elections). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * One host per member (length = `members`): each server listens on its host's address, on
+   * ZooKeeper's standard ports 2181 (clients), 2888 (quorum) and 3888 (election).
+   */
+  hosts?: readonly ServerHost[];
 }
 
 export interface ZooKeeperMember {
@@ -67,19 +73,20 @@ interface MemberState {
   electionPort: number;
   dir: string;
   process: ServerProcess | null;
+  host: ServerHost | null;
 }
 
 /**
  * Sends a ZooKeeper four-letter word to `127.0.0.1:port` and resolves with the whole reply (the
  * server closes the connection after answering). Rejects on error or after `timeoutMs`.
  */
-export function zooKeeperFourLetter(port: number, word: string, timeoutMs = 2000): Promise<string> {
+export function zooKeeperFourLetter(port: number, word: string, timeoutMs = 2000, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host, port });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no answer to "${word}" from 127.0.0.1:${port} within ${timeoutMs} ms`));
+      reject(new Error(`no answer to "${word}" from ${host}:${port} within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.on('connect', () => socket.end(word));
     socket.on('data', (chunk) => chunks.push(chunk));
@@ -133,7 +140,9 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const root = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pgha-zookeeper-'));
-    const ports = await freePorts(count * 3);
+    const hosts = options.hosts;
+    if (hosts && hosts.length !== count) throw new Error(`startZooKeeper: ${hosts.length} hosts for ${count} members`);
+    const ports = hosts ? hosts.flatMap(() => [2181, 2888, 3888]) : await freePorts(count * 3);
     const states: MemberState[] = Array.from({ length: count }, (_, i) => ({
       index: i,
       clientPort: ports[i * 3]!,
@@ -141,6 +150,7 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
       electionPort: ports[i * 3 + 2]!,
       dir: join(root, `zk${i}`),
       process: null,
+      host: hosts?.[i] ?? null,
     }));
     const ensemble = makeEnsemble(root, states, tickTime, options.logLevel ?? 'warn');
     try {
@@ -159,7 +169,8 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
 
 function makeEnsemble(root: string, states: MemberState[], tickTime: number, logLevel: string) {
   let stopped = false;
-  const address = (s: MemberState) => `127.0.0.1:${s.clientPort}`;
+  const ip = (s: MemberState) => s.host?.address ?? '127.0.0.1';
+  const address = (s: MemberState) => `${ip(s)}:${s.clientPort}`;
 
   function member(i: number): MemberState {
     const s = states[i];
@@ -177,7 +188,7 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
       'syncLimit=10',
       `dataDir=${dataDir}`,
       `clientPort=${s.clientPort}`,
-      'clientPortAddress=127.0.0.1',
+      `clientPortAddress=${ip(s)}`,
       'admin.enableServer=false',
       '4lw.commands.whitelist=*',
       'forceSync=no',
@@ -187,14 +198,14 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
     ];
     if (states.length > 1) {
       await writeFile(join(dataDir, 'myid'), `${s.index + 1}\n`);
-      for (const m of states) lines.push(`server.${m.index + 1}=127.0.0.1:${m.quorumPort}:${m.electionPort}`);
+      for (const m of states) lines.push(`server.${m.index + 1}=${ip(m)}:${m.quorumPort}:${m.electionPort}`);
     }
     await writeFile(join(s.dir, 'zoo.cfg'), `${lines.join('\n')}\n`);
   };
 
   const launch = (i: number) => {
     const s = member(i);
-    s.process = startProcess(JAVA_BIN, [
+    const args = [
       '-Xmx192m',
       '-XX:+UseSerialGC',
       // C1 only: the JVM starts noticeably faster, and these servers never get hot.
@@ -205,7 +216,9 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
       `${ZOOKEEPER_JAR}:${SLF4J_SIMPLE_JAR}`,
       'org.apache.zookeeper.server.quorum.QuorumPeerMain',
       join(s.dir, 'zoo.cfg'),
-    ]);
+    ];
+    const run = s.host ? s.host.wrap(JAVA_BIN, args) : { command: JAVA_BIN, args };
+    s.process = startProcess(run.command, run.args);
     track(s.process);
   };
 
@@ -218,7 +231,7 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
         if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
           throw new Error(`ZooKeeper member ${i} exited: ${proc.output().slice(-2000)}`);
         }
-        const mode = parseMode(await zooKeeperFourLetter(s.clientPort, 'srvr', 2000));
+        const mode = parseMode(await zooKeeperFourLetter(s.clientPort, 'srvr', 2000, ip(s)));
         return mode === 'standalone' || mode === 'leader' || mode === 'follower';
       },
       timeoutMs,
@@ -279,13 +292,13 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
     async leaderIndex() {
       const modes = await Promise.all(
         states.map((s) =>
-          s.process ? zooKeeperFourLetter(s.clientPort, 'srvr', 1000).then(parseMode, () => null) : Promise.resolve(null),
+          s.process ? zooKeeperFourLetter(s.clientPort, 'srvr', 1000, ip(s)).then(parseMode, () => null) : Promise.resolve(null),
         ),
       );
       return modes.findIndex((m) => m === 'leader' || m === 'standalone');
     },
     fourLetter(i, word, timeoutMs) {
-      return zooKeeperFourLetter(member(i).clientPort, word, timeoutMs);
+      return zooKeeperFourLetter(member(i).clientPort, word, timeoutMs, ip(member(i)));
     },
   };
   return { api, prepare, launch, waitServing };
