@@ -12,6 +12,7 @@ import {
   type AckedCommit, type SplitBrainWindow,
 } from '@pgha/workload';
 import { attachTarget, type AttachConfig } from './attach.js';
+import { FaultViolation } from './fault-timing.js';
 import { fault, missingActions, schedule, type FaultName } from './faults.js';
 import { startLocalTarget } from './local-target.js';
 import { waitForRecovery } from './recovery.js';
@@ -23,6 +24,8 @@ export interface ChaosOptions {
   order: 'cycle' | 'random';
   seed: number;
   dcs: DcsKind;
+  /** Servers of the local cluster's DCS (default 1; 3 for the DCS-cluster faults). */
+  dcsServers?: 1 | 3;
   agent: AgentKind;
   /** Replication mode of the local cluster (an attached cluster's comes from its configuration). */
   mode: ReplicationMode;
@@ -82,6 +85,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ? await attachTarget(options.attach, options.recoveryTimeoutMs)
     : await startLocalTarget({
         dcs: options.dcs,
+        dcsServers: options.dcsServers ?? 1,
         agent: options.agent,
         mode: options.mode,
         timing: options.timing,
@@ -152,7 +156,10 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
       try {
         await fault(name).inject({ members, timing: target.timing, act, primary, log });
       } catch (e) {
-        notes.push(`fault not applied: ${(e as Error).message}`);
+        if (e instanceof FaultViolation) {
+          violations.push(`round ${i + 1} (${name}): ${e.message}`);
+          notes.push(`violation: ${e.message}`);
+        } else notes.push(`fault not applied: ${(e as Error).message}`);
       }
       // Whatever the fault left stopped comes back, as an init system would restart it.
       await target.restartStopped().catch((e: unknown) => notes.push(`restart: ${(e as Error).message}`));
@@ -223,6 +230,9 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
       if (mode !== 'async' && lost > 0) violations.push(`round ${result.round} (${name}): ${lost} acknowledged commit(s) lost in synchronous mode ${mode}`);
       if (mode === 'async' && lostBytes > target.maximumLagOnFailover) {
         violations.push(`round ${result.round} (${name}): ${lostBytes} bytes of acknowledged commits lost, more than maximum_lag_on_failover (${target.maximumLagOnFailover})`);
+      }
+      if (primaryAfter && primaryAfter !== primary && fault(name).expectSamePrimary) {
+        violations.push(`round ${result.round} (${name}): false failover, ${primary.name} -> ${primaryAfter.name} (the fault must not move the leader lock)`);
       }
       if (!primaryAfter) {
         violations.push(`round ${result.round} (${name}): no primary within ${bound / 1000} s; run stopped`);
@@ -310,7 +320,7 @@ const seconds = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(
 export function formatRound(r: RoundResult): string {
   const sb = r.splitBrain.length === 0 ? 'none' : `${r.splitBrain.length} (${windowMs(r.splitBrain)} ms: ${r.splitBrain.map((w) => w.members.join('+')).join(', ')})`;
   return [
-    `round ${String(r.round).padStart(3)} ${r.fault.padEnd(15)}`,
+    `round ${String(r.round).padStart(3)} ${r.fault.padEnd(18)}`,
     `${r.primaryBefore} -> ${r.primaryAfter ?? '?'}`,
     `primary ${seconds(r.recoveredMs)} s`,
     `rejoined ${seconds(r.rejoinedMs)} s`,

@@ -42,8 +42,25 @@ export interface FaultActions {
    */
   startDuplicate(m: ChaosMember, timeoutMs: number): Promise<{ exitCode: number | null; output: string }>;
   /** The raw value of one of the cluster's keys (null when absent), and a raw write of it. */
-  readDcsKey(key: 'config'): Promise<string | null>;
+  readDcsKey(key: 'config' | `members/${string}`): Promise<string | null>;
   writeDcsKey(key: 'config', value: string): Promise<void>;
+  /** SIGSTOP of the member's postmaster and all its backends (a hung server), and SIGCONT. */
+  freezePostgres(m: ChaosMember): Promise<void>;
+  thawPostgres(m: ChaosMember): Promise<void>;
+  /** Moves the leadership of a 3-server DCS to another server; says from which to which. */
+  changeDcsLeader(): Promise<string>;
+  /** kill -9 of `n` servers of a 3-server DCS, followers before the leader; resolves with their indexes. */
+  stopDcsServers(n: number): Promise<number[]>;
+  startDcsServers(servers: readonly number[]): Promise<void>;
+  /** `etcdctl compact` to the current revision (etcd only); resolves with that revision. */
+  compactDcs(): Promise<number>;
+  /** Writes a throw-away key `n` times directly on the DCS (moves etcd's revision on). */
+  churnDcs(n: number): Promise<void>;
+  /**
+   * ZooKeeper only: holds the member's connections to every server until the ensemble expires its
+   * session (its ephemeral member znode is gone), then heals; resolves with the ms that took.
+   */
+  expireDcsSession(m: ChaosMember, timeoutMs: number): Promise<number>;
 }
 
 export type ActionName = keyof FaultActions;

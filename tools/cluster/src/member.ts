@@ -4,7 +4,7 @@
  * replaced by the other kind on the same YAML and data directory, as a migration between Patroni
  * and pgha does member by member.
  */
-import { readFileSync, chownSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, chownSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
@@ -54,6 +54,12 @@ export interface MemberHandle {
   killPostmaster(): boolean;
   freezeAgent(): void;
   thawAgent(): void;
+  /**
+   * SIGSTOP of the postmaster and every process it forked (a hung server: sockets open, nothing
+   * answers), and SIGCONT of the same processes. Returns how many were stopped (0: none runs).
+   */
+  freezePostgres(): number;
+  thawPostgres(): void;
   /** Rewrites the member's YAML with `change` applied, as an operator edits it before a reload. */
   editConfig(change: (config: Record<string, unknown>) => Record<string, unknown>): void;
   /** SIGHUP to the agent: it re-reads its YAML. */
@@ -106,6 +112,7 @@ export function makeMember(o: {
   const dataDir = join(o.dir, 'data');
   const outputs: string[] = [];
   let kind = o.kind;
+  let frozenPostgres: number[] = [];
   const handle: MemberHandle = {
     name: o.name,
     index: o.index,
@@ -161,22 +168,26 @@ export function makeMember(o: {
       handle.agent = null;
     },
     killPostmaster() {
-      try {
-        const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-        // A stale postmaster.pid may name a pid reused by another process (pid_max is small
-        // here): kill only a postgres running on this data directory.
-        const cmdline = pid > 0 ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-        if (pid > 0 && cmdline.includes('postgres') && cmdline.includes(dataDir)) {
-          process.kill(pid, 'SIGKILL');
-          return true;
-        }
-      } catch {
-        // no postmaster.pid: nothing runs
-      }
-      return false;
+      const pid = postmasterPid(dataDir);
+      if (pid === null) return false;
+      // A frozen postmaster dies of SIGKILL too; its children must not stay stopped.
+      for (const p of frozenPostgres) signal(p, 'SIGCONT');
+      frozenPostgres = [];
+      process.kill(pid, 'SIGKILL');
+      return true;
     },
     freezeAgent: () => handle.agent?.freeze(),
     thawAgent: () => handle.agent?.thaw(),
+    freezePostgres() {
+      const pid = postmasterPid(dataDir);
+      frozenPostgres = pid === null ? [] : [pid, ...childrenOf(pid)];
+      for (const p of frozenPostgres) signal(p, 'SIGSTOP');
+      return frozenPostgres.length;
+    },
+    thawPostgres() {
+      for (const p of frozenPostgres) signal(p, 'SIGCONT');
+      frozenPostgres = [];
+    },
     editConfig(change) {
       writeFileSync(o.configPath, toYaml(change(parseYaml(readFileSync(o.configPath, 'utf8')) as Record<string, unknown>)));
       chownSync(o.configPath, o.ids.uid, o.ids.gid);
@@ -249,4 +260,43 @@ function apiGet(url: string, tls: ClusterTls | null): Promise<{ status: number; 
     req.on('error', () => resolve(null));
     req.end();
   });
+}
+
+/**
+ * The pid of the postmaster running on `dataDir`, or null. A stale postmaster.pid may name a pid
+ * reused by another process (pid_max is small here): only a postgres on this data directory counts.
+ */
+function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const cmdline = pid > 0 ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    return pid > 0 && cmdline.includes('postgres') && cmdline.includes(dataDir) ? pid : null;
+  } catch {
+    // no postmaster.pid: nothing runs
+    return null;
+  }
+}
+
+/** The pids whose parent is `pid` (from /proc/<pid>/stat: the ppid follows the parenthesised command). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // the process exited meanwhile
+    }
+  }
+  return children;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
 }
