@@ -4,14 +4,14 @@
  * replaced by the other kind on the same YAML and data directory, as a migration between Patroni
  * and pgha does member by member.
  */
-import { readFileSync, readdirSync, chownSync, writeFileSync } from 'node:fs';
+import { readFileSync, chownSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startProcess, type ServerProcess, type TestCertificates } from '@pgha/test-servers';
-import type { TestingSupervisor } from '@pgha/watchdog';
+import { childrenOf, type TestingSupervisor } from '@pgha/watchdog';
 
 export type AgentKind = 'pgha' | 'patroni';
 
@@ -275,22 +275,6 @@ function postmasterPid(dataDir: string): number | null {
     // no postmaster.pid: nothing runs
     return null;
   }
-}
-
-/** The pids whose parent is `pid` (from /proc/<pid>/stat: the ppid follows the parenthesised command). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // the process exited meanwhile
-    }
-  }
-  return children;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
