@@ -57,6 +57,11 @@ export interface Fault {
    * quorum): a round that ends with another primary is a false failover, a violation.
    */
   expectSamePrimary?: boolean;
+  /**
+   * The primary is gone at once (nothing it does after the fault starts counts): in a synchronous
+   * mode only a member of the sync key as the fault began may take over, else a violation.
+   */
+  promotesFromSyncKey?: boolean;
   /** Throws FaultViolation for what the cluster did wrong meanwhile, anything else when it could not apply the fault. */
   inject(ctx: FaultContext): Promise<void>;
 }
@@ -177,6 +182,7 @@ const faults: Record<FaultName, Fault> = {
     name: 'node-crash',
     description: "kill -9 of the primary's agent and postmaster; the node comes back after a new primary is up",
     needs: ['killAgent', 'killPostmaster', 'startAgent'],
+    promotesFromSyncKey: true,
     async inject({ act, members, primary, log }) {
       await act.killAgent(primary);
       await act.killPostmaster(primary);

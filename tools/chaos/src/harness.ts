@@ -16,7 +16,7 @@ import { FaultViolation } from './fault-timing.js';
 import { fault, missingActions, schedule, type FaultName } from './faults.js';
 import { startLocalTarget } from './local-target.js';
 import { waitForRecovery } from './recovery.js';
-import { hasSyncStandby, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
+import { hasSyncStandby, syncStandbys, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
 
 export interface ChaosOptions {
   rounds: number;
@@ -152,6 +152,7 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
         );
       }
       const notes: string[] = [];
+      const eligible = mode !== 'async' && fault(name).promotesFromSyncKey ? await syncStandbys(primary) : null;
       const t0 = Date.now();
       try {
         await fault(name).inject({ members, timing: target.timing, act, primary, log });
@@ -230,6 +231,9 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
       if (mode !== 'async' && lost > 0) violations.push(`round ${result.round} (${name}): ${lost} acknowledged commit(s) lost in synchronous mode ${mode}`);
       if (mode === 'async' && lostBytes > target.maximumLagOnFailover) {
         violations.push(`round ${result.round} (${name}): ${lostBytes} bytes of acknowledged commits lost, more than maximum_lag_on_failover (${target.maximumLagOnFailover})`);
+      }
+      if (eligible && primaryAfter && primaryAfter !== primary && !eligible.includes(primaryAfter.name)) {
+        violations.push(`round ${result.round} (${name}): ${primaryAfter.name} promoted, but the sync key named ${eligible.join(', ') || 'nobody'} when ${primary.name} went down (mode ${mode})`);
       }
       if (primaryAfter && primaryAfter !== primary && fault(name).expectSamePrimary) {
         violations.push(`round ${result.round} (${name}): false failover, ${primary.name} -> ${primaryAfter.name} (the fault must not move the leader lock)`);

@@ -116,6 +116,11 @@ export async function waitForPrimary(members: readonly ChaosMember[], timeoutMs:
 
 /** `GET /cluster` lists a synchronous standby (on, strict and quorum modes). */
 export async function hasSyncStandby(primary: ChaosMember): Promise<boolean> {
-  const body = (await getJson(`${primary.apiUrl}/cluster`))?.body as { members?: { role?: string }[] } | null | undefined;
-  return (body?.members ?? []).some((m) => m.role === 'sync_standby' || m.role === 'quorum_standby');
+  return (await syncStandbys(primary)).length > 0;
+}
+
+/** The members `GET /cluster` of `primary` calls synchronous (or quorum) standbys: the sync key's. */
+export async function syncStandbys(primary: ChaosMember): Promise<string[]> {
+  const body = (await getJson(`${primary.apiUrl}/cluster`))?.body as { members?: { name?: string; role?: string }[] } | null | undefined;
+  return (body?.members ?? []).filter((m) => m.role === 'sync_standby' || m.role === 'quorum_standby').map((m) => m.name ?? '');
 }
