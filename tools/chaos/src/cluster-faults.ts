@@ -45,7 +45,7 @@ export type ClusterFaultName = Extract<FaultName, 'agent-freeze-short' | 'postma
 export const CLUSTER_FAULTS: Record<ClusterFaultName, Fault> = {
   'agent-freeze-short': {
     name: 'agent-freeze-short',
-    description: "SIGSTOP of the primary's agent for ttl / 3 s (the lock and the watchdog outlive it), then SIGCONT: a failover is a violation",
+    description: "SIGSTOP of the primary's agent for ttl / 4 s (the lock and the watchdog outlive it), then SIGCONT: a failover is a violation",
     needs: ['stopAgent', 'contAgent'],
     expectSamePrimary: true,
     async inject({ act, primary, timing, log }) {
