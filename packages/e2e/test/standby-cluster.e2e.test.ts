@@ -116,6 +116,21 @@ describe('standby cluster on etcd', () => {
     await waitForRow(old, TABLE, id);
   });
 
+  it('a node crash of the standby leader (agent and postmaster killed): the other member takes the role once the lock lapses, and the crashed node cascades from it', async () => {
+    const old = await standbyLeader();
+    await old.killAgent();
+    old.killPostmaster();
+    const next = await standbyLeader(old.name);
+    await streamsFromRemote(next);
+    const id = await insertOnSource();
+    await waitForRow(next, TABLE, id);
+    // Still a standby: the new standby leader refuses writes.
+    expect(await tryQuery(next, `INSERT INTO ${TABLE} (note) VALUES ('must fail')`)).toBeNull();
+    old.start();
+    await waitForStreaming(standby, next);
+    await waitForRow(old, TABLE, id);
+  });
+
   it('removing standby_cluster from the DCS config promotes the standby leader', async () => {
     const leader = await standbyLeader();
     const res = await api(leader, 'PATCH', '/config', { standby_cluster: null });
