@@ -3,8 +3,9 @@
  * cluster with `standby_cluster` pointing at the source's primary, each with its own etcd. The
  * standby cluster bootstraps by cloning the remote primary; its lock holder is the standby leader
  * (streams from the remote primary through `primary_slot_name`), the other member cascades from
- * it; failover inside the standby cluster moves that role; `PATCH /config {"standby_cluster":
- * null}` promotes it into a normal cluster. Outcomes only; every wait is bounded generously.
+ * it; failover inside the standby cluster moves that role, after a clean stop and after a node
+ * crash of the standby leader (issue 20); `PATCH /config {"standby_cluster": null}` promotes it
+ * into a normal cluster. Outcomes only; every wait is bounded generously.
  *
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */

@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import type { AgentKind, DcsKind } from '@pgha/local-cluster';
 import { AttachConfigError, loadAttachConfig } from './attach.js';
-import { FAULTS, fault, isFaultName, type FaultName } from './faults.js';
+import { DEFAULT_FAULTS, FAULTS, fault, isFaultName, type FaultName } from './faults.js';
 import { runChaos, type ChaosOptions } from './harness.js';
 import { formatSummary } from './summary.js';
 import { MODES, type ReplicationMode } from './target.js';
@@ -19,7 +19,7 @@ import { MODES, type ReplicationMode } from './target.js';
 class UsageError extends Error {}
 
 const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--dcs-servers 1|3] [--mode async|on|quorum|strict] [--timing ttl/loop_wait/retry_timeout]
-                [--seed N] [--order random|cycle] [--faults ${FAULTS.join(',')}]
+                [--seed N] [--order random|cycle] [--faults ${DEFAULT_FAULTS.join(',')} (default), or any of the list below]
                 [--agent pgha|patroni] [--watchdog on|off] [--recovery-timeout S] [--echo] [--attach file.yml]
   --sync on|off is --mode on|async
 faults:
@@ -49,7 +49,7 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
       timing: { type: 'string', default: '10/1/3' },
       seed: { type: 'string', default: '1' },
       order: { type: 'string', default: 'random' },
-      faults: { type: 'string', default: FAULTS.join(',') },
+      faults: { type: 'string', default: DEFAULT_FAULTS.join(',') },
       agent: { type: 'string', default: 'pgha' },
       watchdog: { type: 'string', default: 'on' },
       'recovery-timeout': { type: 'string', default: '180' },

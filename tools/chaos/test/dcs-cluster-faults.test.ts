@@ -1,8 +1,9 @@
 /**
  * Issue 20's DCS-cluster faults, short: one chaos run per store on a 3-server DCS (pgha, ttl 10 /
  * loop_wait 1 / retry_timeout 3, watchdog on, `synchronous_mode: on`, so no acknowledged commit
- * may be lost), one round per fault. ZooKeeper: its leader killed, one follower down past the
- * ttl, the quorum lost past the ttl and regained, a replica's session expired by the ensemble.
+ * may be lost), one round per fault. ZooKeeper: its leader killed, the quorum lost past the ttl
+ * and regained, a replica's session expired by the ensemble (`dcs-server-down` is left to the CLI
+ * runs to keep the suite's time).
  * etcd: `move-leader`, compaction to the current revision while the replicas' watches resume
  * from before it. The faults themselves fail a round when the primary keeps taking writes
  * without a quorum, or a session never expires; the harness when two members accept writes at
@@ -16,7 +17,7 @@ import { runChaos } from '../src/harness.js';
 import { formatSummary } from '../src/summary.js';
 
 const FAULTS_BY_STORE: Record<DcsKind, FaultName[]> = {
-  zookeeper: ['dcs-leader-change', 'dcs-server-down', 'zk-session-expire', 'dcs-quorum-loss'],
+  zookeeper: ['dcs-leader-change', 'zk-session-expire', 'dcs-quorum-loss'],
   etcd: ['dcs-leader-change', 'etcd-compact'],
 };
 const stores = (process.env['PGHA_E2E_DCS']?.split(',') ?? ['zookeeper', 'etcd']) as DcsKind[];
