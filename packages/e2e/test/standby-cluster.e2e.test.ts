@@ -3,8 +3,9 @@
  * cluster with `standby_cluster` pointing at the source's primary, each with its own DCS (etcd, or ZooKeeper in `e2e-zookeeper`). The
  * standby cluster bootstraps by cloning the remote primary; its lock holder is the standby leader
  * (streams from the remote primary through `primary_slot_name`), the other member cascades from
- * it; failover inside the standby cluster moves that role; `PATCH /config {"standby_cluster":
- * null}` promotes it into a normal cluster. Outcomes only; every wait is bounded generously.
+ * it; failover inside the standby cluster moves that role, after a clean stop and after a node
+ * crash of the standby leader (issue 20); `PATCH /config {"standby_cluster": null}` promotes it
+ * into a normal cluster. Outcomes only; every wait is bounded generously.
  *
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
@@ -116,6 +117,21 @@ describe(`standby cluster on ${DCS}`, () => {
     await streamsFromRemote(next);
     const id = await insertOnSource();
     await waitForRow(next, TABLE, id);
+    old.start();
+    await waitForStreaming(standby, next);
+    await waitForRow(old, TABLE, id);
+  });
+
+  it('a node crash of the standby leader (agent and postmaster killed): the other member takes the role once the lock lapses, and the crashed node cascades from it', async () => {
+    const old = await standbyLeader();
+    await old.killAgent();
+    old.killPostmaster();
+    const next = await standbyLeader(old.name);
+    await streamsFromRemote(next);
+    const id = await insertOnSource();
+    await waitForRow(next, TABLE, id);
+    // Still a standby: the new standby leader refuses writes.
+    expect(await tryQuery(next, `INSERT INTO ${TABLE} (note) VALUES ('must fail')`)).toBeNull();
     old.start();
     await waitForStreaming(standby, next);
     await waitForRow(old, TABLE, id);

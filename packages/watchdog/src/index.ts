@@ -14,4 +14,4 @@ export { testingWatchdogDevice } from './testing-device.js';
 export type { WatchdogLogger, WatchdogOptions, WatchdogState, WatchdogTiming } from './watchdog.js';
 export { Watchdog, createWatchdog, defaultDevice } from './watchdog.js';
 export type { SupervisorEvent, TestingSupervisor, TestingSupervisorOptions } from './supervisor.js';
-export { killPostgres, superviseTestingDevice } from './supervisor.js';
+export { childrenOf, killPostgres, superviseTestingDevice } from './supervisor.js';

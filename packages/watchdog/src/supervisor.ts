@@ -173,7 +173,8 @@ export function killPostgres(dataDir: string): string {
   return killed.length > 0 ? `killed postmaster ${pid} and ${killed.length - 1} children` : `postmaster ${pid} was not running`;
 }
 
-function childrenOf(parent: number): number[] {
+/** The pids whose parent is `parent` (a postmaster's backends and helpers), from /proc. */
+export function childrenOf(parent: number): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

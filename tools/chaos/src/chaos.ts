@@ -11,20 +11,20 @@
 import { parseArgs } from 'node:util';
 import type { AgentKind, DcsKind } from '@pgha/local-cluster';
 import { AttachConfigError, loadAttachConfig } from './attach.js';
-import { FAULTS, fault, isFaultName, type FaultName } from './faults.js';
+import { DEFAULT_FAULTS, FAULTS, fault, isFaultName, type FaultName } from './faults.js';
 import { runChaos, type ChaosOptions } from './harness.js';
 import { formatSummary } from './summary.js';
 import { MODES, type ReplicationMode } from './target.js';
 
 class UsageError extends Error {}
 
-const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--mode async|on|quorum|strict] [--timing ttl/loop_wait/retry_timeout]
-                [--seed N] [--order random|cycle] [--faults ${FAULTS.join(',')}]
+const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--dcs-servers 1|3] [--mode async|on|quorum|strict] [--timing ttl/loop_wait/retry_timeout]
+                [--seed N] [--order random|cycle] [--faults ${DEFAULT_FAULTS.join(',')} (default), or any of the list below]
                 [--agent pgha|patroni] [--watchdog on|off] [--recovery-timeout S] [--echo] [--attach file.yml]
                 [--network loopback|namespaces]
   --sync on|off is --mode on|async
 faults:
-${FAULTS.map((f) => `  ${f.padEnd(16)}${fault(f).description}`).join('\n')}`;
+${FAULTS.map((f) => `  ${f.padEnd(19)}${fault(f).description}`).join('\n')}`;
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag}: expected one of ${allowed.join(', ')}, got "${value}"`);
@@ -43,13 +43,14 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
     options: {
       rounds: { type: 'string', default: '10' },
       dcs: { type: 'string', default: 'etcd' },
+      'dcs-servers': { type: 'string', default: '1' },
       mode: { type: 'string' },
       sync: { type: 'string' },
       attach: { type: 'string' },
       timing: { type: 'string', default: '10/1/3' },
       seed: { type: 'string', default: '1' },
       order: { type: 'string', default: 'random' },
-      faults: { type: 'string', default: FAULTS.join(',') },
+      faults: { type: 'string', default: DEFAULT_FAULTS.join(',') },
       agent: { type: 'string', default: 'pgha' },
       watchdog: { type: 'string', default: 'on' },
       'recovery-timeout': { type: 'string', default: '180' },
@@ -73,6 +74,7 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
   return {
     rounds: positiveInt('rounds', values.rounds),
     dcs: oneOf<DcsKind>('dcs', values.dcs, ['etcd', 'zookeeper']),
+    dcsServers: Number(oneOf('dcs-servers', values['dcs-servers'], ['1', '3'])) as 1 | 3,
     mode,
     timing: { ttl: timing[0]!, loopWait: timing[1]!, retryTimeout: timing[2]! },
     seed: positiveInt('seed', values.seed),
@@ -105,7 +107,7 @@ async function main(): Promise<number> {
   console.log(
     options.attach
       ? `chaos: ${options.rounds} rounds against ${options.attach.source} (timing and mode from the cluster's configuration), ${options.order} faults (seed ${options.seed})`
-      : `chaos: ${options.rounds} rounds, ${options.agent} on ${options.dcs}, mode ${options.mode}, ` +
+      : `chaos: ${options.rounds} rounds, ${options.agent} on ${options.dcs}${options.dcsServers === 3 ? ' (3 servers)' : ''}, mode ${options.mode}, ` +
           `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
   );
   const result = await runChaos({ ...options, log: (line) => console.log(line) });

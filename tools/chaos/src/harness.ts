@@ -12,11 +12,12 @@ import {
   type AckedCommit, type SplitBrainWindow,
 } from '@pgha/workload';
 import { attachTarget, type AttachConfig } from './attach.js';
+import { FaultViolation } from './fault-timing.js';
 import { fault, missingActions, schedule, type FaultName } from './faults.js';
 import { startHostTarget } from './host-target.js';
 import { startLocalTarget } from './local-target.js';
 import { waitForRecovery } from './recovery.js';
-import { hasSyncStandby, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
+import { hasSyncStandby, syncStandbys, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
 
 export interface ChaosOptions {
   rounds: number;
@@ -24,6 +25,8 @@ export interface ChaosOptions {
   order: 'cycle' | 'random';
   seed: number;
   dcs: DcsKind;
+  /** Servers of the local cluster's DCS (default 1; 3 for the DCS-cluster faults). */
+  dcsServers?: 1 | 3;
   agent: AgentKind;
   /** Replication mode of the local cluster (an attached cluster's comes from its configuration). */
   mode: ReplicationMode;
@@ -90,6 +93,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       ? await startHostTarget({ dcs: options.dcs, agent: options.agent, mode: options.mode, timing: options.timing, echo: options.echo })
       : await startLocalTarget({
         dcs: options.dcs,
+        dcsServers: options.dcsServers ?? 1,
         agent: options.agent,
         mode: options.mode,
         timing: options.timing,
@@ -156,11 +160,15 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
         );
       }
       const notes: string[] = [];
+      const eligible = mode !== 'async' && fault(name).promotesFromSyncKey ? await syncStandbys(primary) : null;
       const t0 = Date.now();
       try {
         await fault(name).inject({ members, timing: target.timing, act, primary, log });
       } catch (e) {
-        notes.push(`fault not applied: ${(e as Error).message}`);
+        if (e instanceof FaultViolation) {
+          violations.push(`round ${i + 1} (${name}): ${e.message}`);
+          notes.push(`violation: ${e.message}`);
+        } else notes.push(`fault not applied: ${(e as Error).message}`);
       }
       // Whatever the fault left stopped comes back, as an init system would restart it.
       await target.restartStopped().catch((e: unknown) => notes.push(`restart: ${(e as Error).message}`));
@@ -231,6 +239,12 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
       if (mode !== 'async' && lost > 0) violations.push(`round ${result.round} (${name}): ${lost} acknowledged commit(s) lost in synchronous mode ${mode}`);
       if (mode === 'async' && lostBytes > target.maximumLagOnFailover) {
         violations.push(`round ${result.round} (${name}): ${lostBytes} bytes of acknowledged commits lost, more than maximum_lag_on_failover (${target.maximumLagOnFailover})`);
+      }
+      if (eligible && primaryAfter && primaryAfter !== primary && !eligible.includes(primaryAfter.name)) {
+        violations.push(`round ${result.round} (${name}): ${primaryAfter.name} promoted, but the sync key named ${eligible.join(', ') || 'nobody'} when ${primary.name} went down (mode ${mode})`);
+      }
+      if (primaryAfter && primaryAfter !== primary && fault(name).expectSamePrimary) {
+        violations.push(`round ${result.round} (${name}): false failover, ${primary.name} -> ${primaryAfter.name} (the fault must not move the leader lock)`);
       }
       if (!primaryAfter) {
         violations.push(`round ${result.round} (${name}): no primary within ${bound / 1000} s; run stopped`);
@@ -318,7 +332,7 @@ const seconds = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(
 export function formatRound(r: RoundResult): string {
   const sb = r.splitBrain.length === 0 ? 'none' : `${r.splitBrain.length} (${windowMs(r.splitBrain)} ms: ${r.splitBrain.map((w) => w.members.join('+')).join(', ')})`;
   return [
-    `round ${String(r.round).padStart(3)} ${r.fault.padEnd(15)}`,
+    `round ${String(r.round).padStart(3)} ${r.fault.padEnd(18)}`,
     `${r.primaryBefore} -> ${r.primaryAfter ?? '?'}`,
     `primary ${seconds(r.recoveredMs)} s`,
     `rejoined ${seconds(r.rejoinedMs)} s`,

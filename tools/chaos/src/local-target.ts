@@ -13,7 +13,7 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDcsDriver, startLocalCluster, SUPERUSER, type AgentKind, type ClusterTiming, type DcsDriver, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
+import { changeDcsLeader, openDcsDriver, startLocalCluster, SUPERUSER, type AgentKind, type ClusterTiming, type DcsDriver, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { startProxy, type TcpProxy } from './proxy.js';
 import { memberOfConnection } from './socket-owner.js';
 import type { ChaosMember, ChaosTarget, FaultActions, ReplicationMode } from './target.js';
@@ -23,6 +23,8 @@ export const MAXIMUM_LAG_ON_FAILOVER = 1048576;
 
 export interface LocalTargetOptions {
   dcs: DcsKind;
+  /** Servers of the DCS (3: an etcd cluster or ZooKeeper ensemble, for the DCS-cluster faults). */
+  dcsServers: 1 | 3;
   agent: AgentKind;
   mode: ReplicationMode;
   timing: ClusterTiming;
@@ -47,7 +49,8 @@ export function modeConfig(mode: ReplicationMode): Record<string, unknown> {
 }
 
 interface MemberProxies {
-  dcs: TcpProxy;
+  /** One per DCS server. */
+  dcs: TcpProxy[];
   pg: TcpProxy;
   api: TcpProxy;
 }
@@ -62,7 +65,9 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
   const startProxies = async (): Promise<MemberProxies> => {
     const pgProxy: TcpProxy = await startProxy({ identify: (c) => memberOfConnection(c, pgProxy.port, dirs) });
     const apiProxy: TcpProxy = await startProxy({ identify: (c) => memberOfConnection(c, apiProxy.port, dirs) });
-    return { dcs: await startProxy(), pg: pgProxy, api: apiProxy };
+    const dcs: TcpProxy[] = [];
+    for (let s = 0; s < options.dcsServers; s++) dcs.push(await startProxy());
+    return { dcs, pg: pgProxy, api: apiProxy };
   };
   for (let i = 0; i < count; i++) proxies.push(await startProxies());
 
@@ -77,7 +82,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
   let cluster: LocalCluster | null = null;
   const closeAll = async () => {
     await cluster?.stop();
-    await Promise.all(proxies.flatMap((p) => [p.dcs.close(), p.pg.close(), p.api.close()]));
+    await Promise.all(proxies.flatMap((p) => [...p.dcs.map((d) => d.close()), p.pg.close(), p.api.close()]));
     if (clockDir) rmSync(clockDir, { recursive: true, force: true });
   };
   try {
@@ -102,6 +107,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
       members: count,
       agent: options.agent,
       dcs: options.dcs,
+      dcsServers: options.dcsServers,
       scope: 'chaos',
       timing: options.timing,
       echo: options.echo,
@@ -109,15 +115,15 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
       // fast profile's 4 s): there, ttl / 2, as `safety_margin: -1` gives.
       watchdog: options.watchdog && options.timing.ttl < 10 ? { safetyMargin: -1 } : options.watchdog,
       dynamic: { maximum_lag_on_failover: MAXIMUM_LAG_ON_FAILOVER, ...modeConfig(options.mode) },
-      extra: Object.fromEntries(proxies.map((p, i) => [i, dcsSection(options.dcs, p.dcs.port)])),
+      extra: Object.fromEntries(proxies.map((p, i) => [i, dcsSection(options.dcs, p.dcs.map((d) => d.port))])),
       connectPorts: Object.fromEntries(proxies.map((p, i) => [i, { pg: p.pg.port, api: p.api.port }])),
       agentEnv,
     });
     const c = cluster;
-    const dcsPort = Number(new URL(c.dcs.endpoints[0]!.includes('://') ? c.dcs.endpoints[0]! : `tcp://${c.dcs.endpoints[0]!}`).port);
+    const servers = c.dcs.servers;
     for (const [i, m] of c.members.entries()) {
       dirs.set(m.name, join(c.root, m.name));
-      proxies[i]!.dcs.setTarget(dcsPort);
+      proxies[i]!.dcs.forEach((d, s) => d.setTarget(servers.ports[s]!));
       proxies[i]!.pg.setTarget(m.pgPort);
       proxies[i]!.api.setTarget(m.apiPort);
     }
@@ -144,8 +150,8 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
       thawDcs: async () => c.dcs.thaw(),
       killDcs: () => c.dcs.stop({ kill: true }),
       startDcs: () => c.dcs.start(),
-      cutDcs: async (m) => proxies[index(m)]!.dcs.partition(),
-      healDcs: async (m) => proxies[index(m)]!.dcs.heal(),
+      cutDcs: async (m) => proxies[index(m)]!.dcs.forEach((d) => d.partition()),
+      healDcs: async (m) => proxies[index(m)]!.dcs.forEach((d) => d.heal()),
       async cutPeers(m) {
         const own = proxies[index(m)]!;
         own.pg.partition();
@@ -181,6 +187,48 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
           c.members.splice(c.members.indexOf(duplicate), 1);
         }
       },
+      freezePostgres: async (m) => {
+        if (handle(m).freezePostgres() === 0) throw new Error(`no postmaster found for ${m.name}`);
+      },
+      thawPostgres: async (m) => handle(m).thawPostgres(),
+      async changeDcsLeader() {
+        const { from, to } = await changeDcsLeader(servers);
+        return `DCS leader moved from server ${from} to server ${to}`;
+      },
+      async stopDcsServers(n) {
+        const leader = await servers.leader();
+        const order = [...Array(servers.count).keys()].filter((i) => servers.running(i)).sort((a, b) => Number(a === leader) - Number(b === leader));
+        const down = order.slice(0, n);
+        for (const i of down) await servers.stop(i, { kill: true });
+        return down;
+      },
+      async startDcsServers(down) {
+        await Promise.all(down.map((i) => servers.start(i)));
+      },
+      async compactDcs() {
+        const status = await servers.etcdctl!(['endpoint', 'status', '-w', 'json']);
+        const revisions = [...status.matchAll(/"revision":(\d+)/g)].map((r) => Number(r[1]));
+        const revision = Math.min(...revisions);
+        await servers.etcdctl!(['compact', String(revision)]);
+        return revision;
+      },
+      async churnDcs(n) {
+        for (let k = 0; k < n; k++) await servers.etcdctl!(['put', '/chaos-churn', String(k)]);
+      },
+      async expireDcsSession(m, timeoutMs) {
+        const t0 = Date.now();
+        const own = proxies[index(m)]!.dcs;
+        own.forEach((d) => d.partition());
+        try {
+          while ((await actions.readDcsKey!(`members/${m.name}`)) !== null) {
+            if (Date.now() - t0 > timeoutMs) throw new Error(`${m.name}'s session did not expire within ${timeoutMs / 1000} s`);
+            await new Promise((r) => setTimeout(r, 250));
+          }
+          return Date.now() - t0;
+        } finally {
+          own.forEach((d) => d.heal());
+        }
+      },
       async readDcsKey(key) {
         return (await dcsDriver()).load().then((raw) => raw.nodes.get(key)?.value ?? null);
       },
@@ -188,9 +236,19 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
         if (!(await (await dcsDriver()).write(key, value, { kind: 'any' }))) throw new Error(`could not write the ${key} key`);
       },
     };
-    if (!clockDir) delete (actions as Partial<FaultActions>).setClockOffset;
+    const partial = actions as Partial<FaultActions>;
+    if (!clockDir) delete partial.setClockOffset;
+    if (servers.count < 3) {
+      delete partial.changeDcsLeader;
+      delete partial.stopDcsServers;
+    }
+    if (!servers.etcdctl) {
+      delete partial.compactDcs;
+      delete partial.churnDcs;
+    }
+    if (options.dcs !== 'zookeeper') delete partial.expireDcsSession;
     return {
-      description: `local cluster: ${options.agent} on ${options.dcs}`,
+      description: `local cluster: ${options.agent} on ${options.dcs}${servers.count > 1 ? ` (${servers.count} servers)` : ''}`,
       members,
       mode: options.mode,
       timing: c.timing,
@@ -207,12 +265,12 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
   }
 }
 
-/** The member's DCS section, pointing at its proxy. */
-function dcsSection(dcs: DcsKind, port: number): Record<string, unknown> {
-  const host = `127.0.0.1:${port}`;
-  if (dcs === 'zookeeper') return { zookeeper: { hosts: [host] } };
+/** The member's DCS section, pointing at its proxies (one per DCS server). */
+function dcsSection(dcs: DcsKind, ports: number[]): Record<string, unknown> {
+  const hosts = ports.map((p) => `127.0.0.1:${p}`);
+  if (dcs === 'zookeeper') return { zookeeper: { hosts } };
   // Patroni asks etcd for its members' addresses and would go around the proxy unless told the
   // host is a proxy; pgha uses the listed hosts only, so the key changes nothing for it and one
   // YAML serves both agents (a mixed cluster, docs/migration.md).
-  return { etcd3: { hosts: [host], use_proxies: true } };
+  return { etcd3: { hosts, use_proxies: true } };
 }

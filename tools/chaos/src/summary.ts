@@ -21,7 +21,9 @@ function row(label: string, rounds: RoundResult[]): string[] {
     label,
     String(rounds.length),
     `${recovered.length}/${rounds.length}`,
+    String(rounds.filter((r) => r.primaryAfter !== null && r.primaryAfter !== r.primaryBefore).length),
     seconds(median(recovered)),
+    seconds(recovered.length ? Math.max(...recovered) : null),
     `${rejoined.length}/${rounds.length}`,
     seconds(median(rejoined)),
     seconds(rejoined.length ? Math.max(...rejoined) : null),
@@ -36,7 +38,7 @@ function row(label: string, rounds: RoundResult[]): string[] {
 
 /** A Markdown table (it reads as plain text too). Times in seconds; medians unless marked max. */
 export function formatSummary(result: ChaosResult): string {
-  const header = ['fault', 'rounds', 'recovered', 'primary s (med)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'write gap s (med)', 'write gap s (max)', 'lost acked', 'max loss bytes', 'split-brain windows'];
+  const header = ['fault', 'rounds', 'recovered', 'failovers', 'primary s (med)', 'primary s (max)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'write gap s (med)', 'write gap s (max)', 'lost acked', 'max loss bytes', 'split-brain windows'];
   const byFault = new Map<string, RoundResult[]>();
   for (const r of result.rounds) byFault.set(r.fault, [...(byFault.get(r.fault) ?? []), r]);
   const rows = [...[...byFault.entries()].map(([fault, rounds]) => row(fault, rounds)), row('all', result.rounds)];

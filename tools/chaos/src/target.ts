@@ -42,7 +42,7 @@ export interface FaultActions {
    */
   startDuplicate(m: ChaosMember, timeoutMs: number): Promise<{ exitCode: number | null; output: string }>;
   /** The raw value of one of the cluster's keys (null when absent), and a raw write of it. */
-  readDcsKey(key: 'config'): Promise<string | null>;
+  readDcsKey(key: 'config' | `members/${string}`): Promise<string | null>;
   writeDcsKey(key: 'config', value: string): Promise<void>;
   // The namespace mode's actions (host-target.ts): hosts, one-way cuts, slow links.
   /** Drop the member's packets to the DCS (one way); `healDcs` undoes it. */
@@ -58,6 +58,23 @@ export interface FaultActions {
   restartHost(m: ChaosMember): Promise<void>;
   /** The DCS leader moved to the server on the member's host (etcd; a no-op elsewhere). */
   moveDcsLeaderTo(m: ChaosMember): Promise<void>;
+  /** SIGSTOP of the member's postmaster and all its backends (a hung server), and SIGCONT. */
+  freezePostgres(m: ChaosMember): Promise<void>;
+  thawPostgres(m: ChaosMember): Promise<void>;
+  /** Moves the leadership of a 3-server DCS to another server; says from which to which. */
+  changeDcsLeader(): Promise<string>;
+  /** kill -9 of `n` servers of a 3-server DCS, followers before the leader; resolves with their indexes. */
+  stopDcsServers(n: number): Promise<number[]>;
+  startDcsServers(servers: readonly number[]): Promise<void>;
+  /** `etcdctl compact` to the current revision (etcd only); resolves with that revision. */
+  compactDcs(): Promise<number>;
+  /** Writes a throw-away key `n` times directly on the DCS (moves etcd's revision on). */
+  churnDcs(n: number): Promise<void>;
+  /**
+   * ZooKeeper only: holds the member's connections to every server until the ensemble expires its
+   * session (its ephemeral member znode is gone), then heals; resolves with the ms that took.
+   */
+  expireDcsSession(m: ChaosMember, timeoutMs: number): Promise<number>;
 }
 
 export type ActionName = keyof FaultActions;
@@ -113,6 +130,11 @@ export async function waitForPrimary(members: readonly ChaosMember[], timeoutMs:
 
 /** `GET /cluster` lists a synchronous standby (on, strict and quorum modes). */
 export async function hasSyncStandby(primary: ChaosMember): Promise<boolean> {
-  const body = (await getJson(`${primary.apiUrl}/cluster`))?.body as { members?: { role?: string }[] } | null | undefined;
-  return (body?.members ?? []).some((m) => m.role === 'sync_standby' || m.role === 'quorum_standby');
+  return (await syncStandbys(primary)).length > 0;
+}
+
+/** The members `GET /cluster` of `primary` calls synchronous (or quorum) standbys: the sync key's. */
+export async function syncStandbys(primary: ChaosMember): Promise<string[]> {
+  const body = (await getJson(`${primary.apiUrl}/cluster`))?.body as { members?: { name?: string; role?: string }[] } | null | undefined;
+  return (body?.members ?? []).filter((m) => m.role === 'sync_standby' || m.role === 'quorum_standby').map((m) => m.name ?? '');
 }

@@ -13,6 +13,8 @@ import {
   makeTestCertificates,
   startEtcd,
   startZooKeeper,
+  type EtcdCluster,
+  type ZooKeeperEnsemble,
   tempDir,
   waitFor,
 } from '@pgha/test-servers';
@@ -38,6 +40,11 @@ export interface LocalClusterOptions {
    */
   agents?: Record<number, AgentKind>;
   dcs?: DcsKind;
+  /**
+   * Servers of the DCS: 1 (default), or a 3-server etcd cluster / ZooKeeper ensemble, for faults
+   * of the DCS cluster itself (`LocalCluster.dcs.servers`). Every member lists every server.
+   */
+  dcsServers?: 1 | 3;
   /** Extra keys of every member's DCS section (`etcd3:` or `zookeeper:`), e.g. ZooKeeper's `auth_data` and `set_acls`. */
   dcsSettings?: Record<string, unknown>;
   /**
@@ -122,11 +129,14 @@ export interface LocalCluster {
     endpoints: string[];
     /** The extra keys of the members' DCS section (`LocalClusterOptions.dcsSettings`). */
     settings: Record<string, unknown>;
+    /** These four act on every server of the DCS at once. */
     freeze(): void;
     thaw(): void;
     /** SIGTERM, or SIGKILL with `{ kill: true }` (a crash, for chaos runs); keeps the data. */
     stop(options?: { kill?: boolean }): Promise<void>;
     start(): Promise<void>;
+    /** Each server on its own (index 0 .. count - 1), for leader changes and lost quorum. */
+    servers: DcsServers;
   };
   timing: ClusterTiming;
   /** The certificates of an https cluster (`restapiTls`), else null. */
@@ -141,6 +151,23 @@ export interface LocalCluster {
    */
   addMember(tags?: Record<string, unknown>, options?: { name?: string }): Promise<MemberHandle>;
   stop(): Promise<void>;
+}
+
+export interface DcsServers {
+  count: number;
+  /** Client port of each server, in server order (where a proxy in front of it points). */
+  ports: number[];
+  stop(i: number, options?: { kill?: boolean }): Promise<void>;
+  /** Starts a stopped server again on its data; resolves once it serves. */
+  start(i: number): Promise<void>;
+  freeze(i: number): void;
+  thaw(i: number): void;
+  /** Whether server `i` runs (was not stopped by `stop`). */
+  running(i: number): boolean;
+  /** Index of the server that leads (etcd's raft leader, ZooKeeper's `Mode: leader`); -1 if none. */
+  leader(): Promise<number>;
+  /** etcdctl (API v3) against every server; only on etcd. */
+  etcdctl?: (args: string[]) => Promise<string>;
 }
 
 export const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
@@ -278,8 +305,11 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   // ZooKeeper grants sessions of at most 20 ticks: tick long enough that the agents get the ttl
   // they ask for (a 500 ms tick would cut ttl 30 to a 10 s session, Patroni's and pgha's alike).
   const tickTime = Math.max(500, Math.ceil((Math.max(timing.ttl, options.maxTtl ?? 0) * 1000) / 20));
-  const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: 1 }) : await startZooKeeper({ members: 1, tickTime });
+  const serverCount = options.dcsServers ?? 1;
+  const dcsServer = dcsKind === 'etcd' ? await startEtcd({ members: serverCount }) : await startZooKeeper({ members: serverCount, tickTime });
   const endpoints = 'endpoints' in dcsServer ? dcsServer.endpoints : dcsServer.connectString.split(',');
+  const serverIndexes = Array.from({ length: serverCount }, (_, i) => i);
+  const servers = dcsServers(dcsServer, serverCount, endpoints);
   if (options.etcdSetup) {
     if (!('etcdctl' in dcsServer)) throw new Error('startLocalCluster: etcdSetup needs dcs: etcd');
     await options.etcdSetup((args) => dcsServer.etcdctl(args));
@@ -341,10 +371,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       kind: dcsKind,
       endpoints,
       settings: options.dcsSettings ?? {},
-      freeze: () => dcsServer.freeze(0),
-      thaw: () => dcsServer.thaw(0),
-      stop: (options?: { kill?: boolean }) => dcsServer.stopMember(0, options),
-      start: () => dcsServer.startMember(0),
+      freeze: () => serverIndexes.forEach((i) => dcsServer.freeze(i)),
+      thaw: () => serverIndexes.forEach((i) => dcsServer.thaw(i)),
+      stop: async (options?: { kill?: boolean }) => void (await Promise.all(serverIndexes.map((i) => dcsServer.stopMember(i, options)))),
+      // A lone etcd server of three waits for a quorum to answer healthy: start them together.
+      start: async () => void (await Promise.all(serverIndexes.map((i) => dcsServer.startMember(i)))),
+      servers,
     },
     waitForPrimary: (timeoutMs, exclude) => waitForPrimaryOf(members, timeoutMs, exclude),
     async addMember(tags?: Record<string, unknown>, addOptions?: { name?: string }) {
@@ -363,6 +395,74 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     },
   };
   return cluster;
+}
+
+/** Per-server controls of the cluster's DCS. */
+export function dcsServers(server: EtcdCluster | ZooKeeperEnsemble, count: number, endpoints: string[]): DcsServers {
+  const etcd = 'etcdctl' in server ? server : null;
+  return {
+    count,
+    ports: endpoints.map((e) => Number(new URL(e.includes('://') ? e : `tcp://${e}`).port)),
+    stop: (i, options) => server.stopMember(i, options),
+    start: (i) => server.startMember(i),
+    freeze: (i) => server.freeze(i),
+    thaw: (i) => server.thaw(i),
+    running: (i) => server.members[i]?.process !== null,
+    async leader() {
+      if (!etcd) return (server as ZooKeeperEnsemble).leaderIndex();
+      return etcdLeader(etcd);
+    },
+    ...(etcd ? { etcdctl: (args: string[]) => etcd.etcdctl(args) } : {}),
+  };
+}
+
+/** etcd's id of the server at `endpoint` in hex, as `etcdctl move-leader` takes it. */
+async function etcdMemberId(etcdctl: (args: string[]) => Promise<string>, endpoint: string): Promise<string> {
+  const out = await etcdctl([`--endpoints=${endpoint}`, 'endpoint', 'status', '-w', 'json']);
+  const id = /"member_id":(\d+)/.exec(out)?.[1];
+  if (id === undefined) throw new Error(`no member id in the status of ${endpoint}: ${out.slice(0, 200)}`);
+  return BigInt(id).toString(16);
+}
+
+/**
+ * Moves the DCS's leadership to another server: on etcd with `etcdctl move-leader` (every server
+ * keeps running; etcd resets lease TTLs on a leader change), on ZooKeeper by SIGKILL of the
+ * leading server, which is started again once another leads (sessions move to the survivors).
+ * Resolves with the old and the new leader's index.
+ */
+export async function changeDcsLeader(servers: DcsServers, timeoutMs = 60_000): Promise<{ from: number; to: number }> {
+  if (servers.count < 3) throw new Error('a leader change needs a DCS of 3 servers (dcsServers: 3)');
+  const from = await servers.leader();
+  if (from < 0) throw new Error('the DCS has no leader');
+  let to = -1;
+  if (servers.etcdctl) {
+    const target = (from + 1) % servers.count;
+    const endpoints = servers.ports.map((p) => `http://127.0.0.1:${p}`);
+    await servers.etcdctl([`--endpoints=${endpoints.join(',')}`, 'move-leader', await etcdMemberId(servers.etcdctl, endpoints[target]!)]);
+    await waitFor('the etcd leader to move', async () => (to = await servers.leader()) === target, timeoutMs, 100);
+  } else {
+    await servers.stop(from, { kill: true });
+    try {
+      await waitFor('a new ZooKeeper leader', async () => (to = await servers.leader()) >= 0 && to !== from, timeoutMs, 100);
+    } finally {
+      await servers.start(from);
+    }
+  }
+  return { from, to };
+}
+
+/** The index of etcd's raft leader, from `endpoint status` of the running servers; -1 if none answers. */
+export async function etcdLeader(etcd: EtcdCluster): Promise<number> {
+  const running = etcd.members.map((m, i) => ({ m, i })).filter(({ m }) => m.process !== null);
+  for (const { m, i } of running) {
+    const out = await etcd.etcdctl([`--endpoints=${m.clientUrl}`, 'endpoint', 'status', '-w', 'json']).catch(() => null);
+    if (out === null) continue;
+    // Member ids are 64-bit: read as text, JSON.parse would round them.
+    const id = /"member_id":(\d+)/.exec(out)?.[1];
+    const leader = /"leader":(\d+)/.exec(out)?.[1];
+    if (id !== undefined && id === leader) return i;
+  }
+  return -1;
 }
 
 /**

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startProcess, type ServerProcess, type TestCertificates } from '@pgha/test-servers';
-import type { TestingSupervisor } from '@pgha/watchdog';
+import { childrenOf, type TestingSupervisor } from '@pgha/watchdog';
 import { binArgs } from './agent-build.js';
 
 export type AgentKind = 'pgha' | 'patroni';
@@ -57,6 +57,12 @@ export interface MemberHandle {
   killPostmaster(): boolean;
   freezeAgent(): void;
   thawAgent(): void;
+  /**
+   * SIGSTOP of the postmaster and every process it forked (a hung server: sockets open, nothing
+   * answers), and SIGCONT of the same processes. Returns how many were stopped (0: none runs).
+   */
+  freezePostgres(): number;
+  thawPostgres(): void;
   /** Rewrites the member's YAML with `change` applied, as an operator edits it before a reload. */
   editConfig(change: (config: Record<string, unknown>) => Record<string, unknown>): void;
   /** SIGHUP to the agent: it re-reads its YAML. */
@@ -106,6 +112,7 @@ export function makeMember(o: {
   const dataDir = join(o.dir, 'data');
   const outputs: string[] = [];
   let kind = o.kind;
+  let frozenPostgres: number[] = [];
   const handle: MemberHandle = {
     name: o.name,
     address: o.host?.address ?? '127.0.0.1',
@@ -163,22 +170,26 @@ export function makeMember(o: {
       handle.agent = null;
     },
     killPostmaster() {
-      try {
-        const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-        // A stale postmaster.pid may name a pid reused by another process (pid_max is small
-        // here): kill only a postgres running on this data directory.
-        const cmdline = pid > 0 ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-        if (pid > 0 && cmdline.includes('postgres') && cmdline.includes(dataDir)) {
-          process.kill(pid, 'SIGKILL');
-          return true;
-        }
-      } catch {
-        // no postmaster.pid: nothing runs
-      }
-      return false;
+      const pid = postmasterPid(dataDir);
+      if (pid === null) return false;
+      // A frozen postmaster dies of SIGKILL too; its children must not stay stopped.
+      for (const p of frozenPostgres) signal(p, 'SIGCONT');
+      frozenPostgres = [];
+      process.kill(pid, 'SIGKILL');
+      return true;
     },
     freezeAgent: () => handle.agent?.freeze(),
     thawAgent: () => handle.agent?.thaw(),
+    freezePostgres() {
+      const pid = postmasterPid(dataDir);
+      frozenPostgres = pid === null ? [] : [pid, ...childrenOf(pid)];
+      for (const p of frozenPostgres) signal(p, 'SIGSTOP');
+      return frozenPostgres.length;
+    },
+    thawPostgres() {
+      for (const p of frozenPostgres) signal(p, 'SIGCONT');
+      frozenPostgres = [];
+    },
     editConfig(change) {
       writeFileSync(o.configPath, toYaml(change(parseYaml(readFileSync(o.configPath, 'utf8')) as Record<string, unknown>)));
       chownSync(o.configPath, o.ids.uid, o.ids.gid);
@@ -251,4 +262,27 @@ function apiGet(url: string, tls: ClusterTls | null): Promise<{ status: number; 
     req.on('error', () => resolve(null));
     req.end();
   });
+}
+
+/**
+ * The pid of the postmaster running on `dataDir`, or null. A stale postmaster.pid may name a pid
+ * reused by another process (pid_max is small here): only a postgres on this data directory counts.
+ */
+function postmasterPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const cmdline = pid > 0 ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    return pid > 0 && cmdline.includes('postgres') && cmdline.includes(dataDir) ? pid : null;
+  } catch {
+    // no postmaster.pid: nothing runs
+    return null;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
 }

@@ -65,7 +65,7 @@ export interface EtcdCluster {
   freeze(i: number): void;
   /** SIGCONT. */
   thaw(i: number): void;
-  /** Runs `etcdctl` (API v3) against all endpoints; resolves with its stdout. */
+  /** Runs `etcdctl` (API v3) against all endpoints (or those of an `--endpoints=` in `args`); resolves with its stdout. */
   etcdctl(args: string[], timeoutMs?: number): Promise<string>;
 }
 
@@ -218,7 +218,8 @@ function makeCluster(root: string, states: MemberState[], token: string, tls: Et
         execFile(
           ETCDCTL_BIN,
           [
-            `--endpoints=${states.map(clientUrl).join(',')}`,
+            // etcdctl appends repeated --endpoints flags: a caller's own list replaces ours.
+            ...(args.some((a) => a.startsWith('--endpoints=')) ? [] : [`--endpoints=${states.map(clientUrl).join(',')}`]),
             '--command-timeout=5s',
             ...(tls ? [`--cacert=${tls.caFile}`, `--cert=${tls.clientCertFile}`, `--key=${tls.clientKeyFile}`] : []),
             ...args,

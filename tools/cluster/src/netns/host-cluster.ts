@@ -11,7 +11,7 @@ import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { ETCDCTL_BIN, startEtcd, startZooKeeper, tempDir, type EtcdCluster, type ZooKeeperEnsemble } from '@pgha/test-servers';
-import { memberConfig, waitForPrimaryOf, SUPERUSER, type ClusterTiming, type LocalCluster, type LocalClusterOptions } from '../cluster.js';
+import { dcsServers, memberConfig, waitForPrimaryOf, SUPERUSER, type ClusterTiming, type LocalCluster, type LocalClusterOptions } from '../cluster.js';
 import { makeMember, type MemberHandle } from '../member.js';
 import { networkCuts, type NetworkCuts, type ProxiedPath } from './cuts.js';
 import { startLinkProxy, type LinkProxy, type LinkShape } from './link-proxy.js';
@@ -181,6 +181,8 @@ export async function startHostCluster(options: HostClusterOptions = {}): Promis
         thaw: () => server.thaw(0),
         stop: (o?: { kill?: boolean }) => server.stopMember(0, o),
         start: () => server.startMember(0),
+        // The servers on their hosts' addresses (the members reach them through the link proxies).
+        servers: dcsServers(server, dcsHosts.length, dcsHosts.map((h) => `${h.address}:${dcsPort}`)),
       },
       dcsServerOn: (host) => dcsHosts.indexOf(host),
       async dcsLeader() {
