@@ -32,6 +32,15 @@ export interface LinkProxy {
 /** One direction: `from`'s bytes reach `to` after the link's delay, in order. */
 function delayedPipe(from: Socket, to: Socket, link: () => LinkShape, random: () => number): void {
   let lastRelease = 0;
+  // One queue and one timer per direction: separate timers with close deadlines can fire out of
+  // order (and a chunk already due would overtake a late timer) on a loaded machine.
+  const queue: { at: number; act: () => void }[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const pump = () => {
+    timer = null;
+    while (queue.length > 0 && queue[0]!.at <= Date.now()) queue.shift()!.act();
+    if (queue.length > 0) timer = setTimeout(pump, queue[0]!.at - Date.now());
+  };
   const release = (act: () => void) => {
     const l = link();
     const now = Date.now();
@@ -39,8 +48,8 @@ function delayedPipe(from: Socket, to: Socket, link: () => LinkShape, random: ()
     if (l.loss > 0 && random() < l.loss) delay += l.rtoMs ?? 1000;
     const at = Math.max(lastRelease, now + delay);
     lastRelease = at;
-    if (at <= now) act();
-    else setTimeout(act, at - now);
+    queue.push({ at, act });
+    if (timer === null) pump();
   };
   from.on('data', (chunk: Buffer) => release(() => !to.destroyed && to.write(chunk)));
   from.on('end', () => release(() => to.end()));
