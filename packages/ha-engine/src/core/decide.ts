@@ -20,7 +20,7 @@ import type { Action, Decision, LongAction } from './actions.js';
 import { isLongAction } from './actions.js';
 import { buildMemberData } from './member-data.js';
 import { patroniDialectOf } from './patroni-dialect.js';
-import { CHECKPOINT_RECHECK_MS, leaderTimeline } from './rejoin.js';
+import { CHECKPOINT_RECHECK_MS, checkpointAfterPromoteDue, leaderTimeline } from './rejoin.js';
 import { observeReplayLag } from './replay-lag.js';
 import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
 import type { Ctx, Outcome } from './rules/context.js';
@@ -75,12 +75,14 @@ export type RuleName =
  *   leader keeps the slots of the members cascading from it); `replica-slots`: a replica's slots
  *   (permanent slots, logical slot copies) while it runs as a replica. slots.ts has the policy.
  * - `failsafe-topology`: the lock holder renewing its lock publishes the failsafe topology.
+ * - `promote-checkpoint`: the lock holder renewing its lock as a newly promoted primary issues
+ *   the CHECKPOINT that pg_rewind against it needs (rejoin.ts checkpointAfterPromoteDue).
  * - `leader-sync`: last, synchronous replication's `sync` key and `synchronous_standby_names`,
  *   on a running primary; its guarded writes drop what follows them when they fail.
  */
-export type UpkeepPhase = 'housekeeping' | 'primary-slots' | 'cascade-slots' | 'replica-slots' | 'failsafe-topology' | 'leader-sync';
+export type UpkeepPhase = 'housekeeping' | 'primary-slots' | 'cascade-slots' | 'replica-slots' | 'failsafe-topology' | 'promote-checkpoint' | 'leader-sync';
 
-export const UPKEEP_PHASES: readonly UpkeepPhase[] = ['housekeeping', 'primary-slots', 'cascade-slots', 'replica-slots', 'failsafe-topology', 'leader-sync'];
+export const UPKEEP_PHASES: readonly UpkeepPhase[] = ['housekeeping', 'primary-slots', 'cascade-slots', 'replica-slots', 'failsafe-topology', 'promote-checkpoint', 'leader-sync'];
 
 /** One row of the rules table. */
 export interface Rule {
@@ -173,7 +175,7 @@ export const RULES: readonly Rule[] = [
   {
     name: 'paused',
     situation: 'maintenance mode: the cluster is paused',
-    upkeep: ALWAYS,
+    upkeep: [...ALWAYS, 'promote-checkpoint'],
     apply: (ctx) => (ctx.s.config.pause ? paused(ctx) : null),
   },
   {
@@ -230,7 +232,7 @@ export const RULES: readonly Rule[] = [
   {
     name: 'leader-with-lock',
     situation: 'we hold the leader lock',
-    upkeep: ['housekeeping', 'primary-slots', 'failsafe-topology', 'leader-sync'],
+    upkeep: ['housekeeping', 'primary-slots', 'failsafe-topology', 'promote-checkpoint', 'leader-sync'],
     apply: (ctx) => (ctx.holder ? leaderWithLock(ctx) : null),
   },
   {
@@ -269,7 +271,9 @@ export function withUpkeep(phases: readonly UpkeepPhase[], ctx: Ctx, outcome: Ou
   const has = (phase: UpkeepPhase): boolean => phases.includes(phase);
   const actions = has('housekeeping') ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
   const slots = slotUpkeep(s, cluster, phases, actions);
-  const upkeep = [...slots.actions, ...(has('failsafe-topology') ? failsafeUpkeep(s, cluster, actions) : [])];
+  const checkpoint: Action[] =
+    has('promote-checkpoint') && checkpointAfterPromoteDue({ holdsLock: ctx.holder, local: s.local, checkpointRunning: s.checkpointRunning === true, actions }) ? [{ kind: 'checkpoint' }] : [];
+  const upkeep = [...slots.actions, ...(has('failsafe-topology') ? failsafeUpkeep(s, cluster, actions) : []), ...checkpoint];
   // Last: its guarded writes drop what follows them when they fail.
   const sync = leaderSyncUpkeep(ctx, has('leader-sync'), actions);
   return {

@@ -311,6 +311,8 @@ export interface Snapshot {
   failsafeCheck?: FailsafeCheck | null;
   /** The last `POST /failsafe` a primary made to us (absent/null: none). */
   failsafePing?: FailsafePing | null;
+  /** A `checkpoint` action started earlier is still running (absent: false). */
+  checkpointRunning?: boolean;
 }
 
 /** True when the DCS read of this snapshot failed. */

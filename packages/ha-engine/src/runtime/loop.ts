@@ -316,6 +316,7 @@ class Loop implements HaLoop {
       watchdogHealthy: rt.watchdog.healthy,
       failsafeCheck: null,
       failsafePing: this.#failsafe.ping,
+      checkpointRunning: this.#executor.checkpointRunning,
     };
     let decision = decide(snapshot);
     const probe = decision.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');

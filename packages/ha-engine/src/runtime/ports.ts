@@ -82,6 +82,12 @@ export interface PostgresPort {
   /** Promotes a replica; resolves once promotion is requested and confirmed, without waiting for a checkpoint. */
   promote(signal: AbortSignal): Promise<void>;
 
+  /**
+   * Runs a CHECKPOINT on the running server (the engine's `checkpoint` action, after a
+   * promotion), bounded by the port's own timeout; rejects when it failed.
+   */
+  checkpoint(signal: AbortSignal): Promise<void>;
+
   /** Points a running replica's `primary_conninfo` at `target` (reload or restart as needed). */
   follow(target: FollowTarget | null, signal: AbortSignal): Promise<void>;
 
