@@ -8,7 +8,7 @@
  * intent. What its filters mean, when it is due and whether it runs then are the engine's rules
  * (@pgha/ha-engine core/scheduled-restart.ts).
  */
-import { dueRestartVerdict, restartMatches as filtersHold, scheduledRestartTiming, scheduleRestartProblem, type RestartFacts, type RestartFilters } from '@pgha/ha-engine';
+import { dueRestartVerdict, postgresVersionToInt, restartMatches as filtersHold, scheduledRestartTiming, scheduleRestartProblem, type RestartFacts, type RestartFilters } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 import { parseSchedule, type ApiAnswer } from './switchover.js';
 
@@ -61,15 +61,6 @@ export interface ScheduledRestart extends RestartFilters {
 }
 
 const RESTART_KEYS = new Set(['schedule', 'role', 'postgres_version', 'timeout', 'restart_pending']);
-
-/** `15.4` → 150004, `9.6.24` → 90624; null when malformed (Patroni's `postgres_version_to_int`). */
-export function postgresVersionToInt(text: string): number | null {
-  const parts = text.trim().split('.');
-  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => /^\d+$/.test(p))) return null;
-  const [a, b, c] = parts.map(Number) as [number, number, number | undefined];
-  if (a >= 10) return parts.length === 2 ? a * 10000 + b : null;
-  return a * 10000 + b * 100 + (c ?? 0);
-}
 
 /** Validates a POST /restart body; an answer on the first bad field. */
 export function readRestartBody(body: Record<string, unknown>, wallNow: Date): { filters: RestartFilters; schedule?: Date; scheduleText?: string } | ApiAnswer {

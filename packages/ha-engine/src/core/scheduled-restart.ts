@@ -3,6 +3,7 @@
  * the member (`restart_matches`), when a scheduled restart falls due, and what happens then. The
  * REST API keeps the schedule (a timer) and records the restart intent; these say what it does.
  */
+import { pausedScheduleRefusal } from './manual-failover.js';
 
 /** The filters of a restart request. */
 export interface RestartFilters {
@@ -13,6 +14,15 @@ export interface RestartFilters {
   restartPending?: boolean;
   /** Seconds to wait for PostgreSQL to come back. */
   timeout?: number;
+}
+
+/** `15.4` → 150004, `9.6.24` → 90624; null when malformed (Patroni's `postgres_version_to_int`). */
+export function postgresVersionToInt(text: string): number | null {
+  const parts = text.trim().split('.');
+  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => /^\d+$/.test(p))) return null;
+  const [a, b, c] = parts.map(Number) as [number, number, number | undefined];
+  if (a >= 10) return parts.length === 2 ? a * 10000 + b : null;
+  return a * 10000 + b * 100 + (c ?? 0);
 }
 
 /** What the filters are checked against: the member as the last cycle saw it. */
@@ -37,7 +47,7 @@ export function restartMatches(filters: RestartFilters, facts: RestartFacts): bo
 
 /** Why a restart cannot be scheduled now (Patroni's answers); null when it can. */
 export function scheduleRestartProblem(facts: { paused: boolean; alreadyScheduled: boolean }): { status: number; text: string } | null {
-  if (facts.paused) return { status: 500, text: "Can't schedule restart in the paused state" };
+  if (facts.paused) return { status: 500, text: pausedScheduleRefusal('restart') };
   if (facts.alreadyScheduled) return { status: 409, text: 'Another restart is already scheduled' };
   return null;
 }
