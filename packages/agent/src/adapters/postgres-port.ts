@@ -85,6 +85,7 @@ export function adaptPostgresController(controller: PostgresController, options:
       following: role === 'replica' ? following : null,
       streaming: pg.replicationState === 'streaming',
       pendingRestart: pg.pendingRestart,
+      serverVersion: pg.serverVersion,
       rewindPossible: pg.rewindPossible ?? true,
       replication: pg.replication.map((r) => ({
         name: r.applicationName,

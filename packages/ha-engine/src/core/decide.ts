@@ -22,6 +22,7 @@ import { buildMemberData } from './member-data.js';
 import { patroniDialectOf } from './patroni-dialect.js';
 import { CHECKPOINT_RECHECK_MS, checkpointAfterPromoteDue, leaderTimeline } from './rejoin.js';
 import { observeReplayLag } from './replay-lag.js';
+import { scheduledRestartStep } from './scheduled-restart.js';
 import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
 import type { Ctx, Outcome } from './rules/context.js';
 import { makeContext, only } from './rules/context.js';
@@ -168,9 +169,12 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'restart-requested',
-    situation: 'the REST API asked to restart PostgreSQL',
+    situation: 'the REST API asked to restart PostgreSQL, now or at a time that has come',
     upkeep: ALWAYS,
-    apply: (ctx) => (ctx.s.intents.restart ? restartRequested(ctx) : null),
+    apply: (ctx) => {
+      if (ctx.s.intents.restart) return restartRequested(ctx, false);
+      return scheduledRestartStep(ctx.s).kind === 'restart' ? restartRequested(ctx, true) : null;
+    },
   },
   {
     name: 'paused',
@@ -259,7 +263,7 @@ function decideWithCluster(s: Snapshot, read: Cluster): Decision {
   const ctx = makeContext(s, cluster, memory);
   for (const rule of RULES) {
     const outcome = rule.apply(ctx);
-    if (outcome) return complete(s, withUpkeep(rule.upkeep, ctx, outcome), rule.name, memory);
+    if (outcome) return withScheduledRestart(s, complete(s, withUpkeep(rule.upkeep, ctx, outcome), rule.name, memory));
   }
   // The last row always applies; this is for the type checker.
   throw new Error('no HA rule applied');
@@ -282,6 +286,23 @@ export function withUpkeep(phases: readonly UpkeepPhase[], ctx: Ctx, outcome: Ou
     notes: [...(outcome.notes ?? []), ...sync.notes],
     memory: { ...outcome.memory, ...slots.memory, ...sync.memory },
     ...sooner(outcome.wakeAfterMs, sync.wakeAfterMs),
+  };
+}
+
+/**
+ * A scheduled restart beside whatever row decided (scheduled-restart.ts): not due, the loop wakes
+ * at its time; due and skipped, it is dropped with the reason. A due one that may run is the
+ * `restart-requested` row's; one that another row kept from running waits for a later cycle.
+ */
+function withScheduledRestart(s: Snapshot, decision: Decision): Decision {
+  if (decision.actions.some((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check')) return decision;
+  const step = scheduledRestartStep(s);
+  if (step.kind === 'wait') return { ...decision, ...sooner(decision.wakeAfterMs, step.ms) };
+  if (step.kind !== 'skip') return decision;
+  return {
+    ...decision,
+    actions: [{ kind: 'consume_intent', intent: 'scheduledRestart' }, ...decision.actions],
+    notes: [...decision.notes, `the scheduled restart was skipped: ${step.why}`],
   };
 }
 

@@ -8,6 +8,7 @@
 import type { Cluster, Failsafe, MemberData } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
 import type { ReplayLagMemory } from './replay-lag.js';
+import type { ScheduledRestartIntent } from './scheduled-restart.js';
 
 /** The role a running PostgreSQL server has: `primary` (writable) or `replica` (in recovery). */
 export type PostgresRole = 'primary' | 'replica';
@@ -66,6 +67,8 @@ export interface LocalPostgresState {
   streaming: boolean;
   /** A changed parameter waits for a restart. */
   pendingRestart: boolean;
+  /** `server_version_num` of the running server (a restart's `postgres_version` filter); absent/null when unknown. */
+  serverVersion?: number | null;
   /** pg_rewind can work on this data directory (data checksums or `wal_log_hints` on). */
   rewindPossible: boolean;
   /**
@@ -273,6 +276,8 @@ export interface Intents {
   restart?: { requestedAt: number };
   /** `POST /reinitialize`: throw the data directory away and clone it again. */
   reinitialize?: { requestedAt: number; fromLeader: boolean };
+  /** `POST /restart` with `schedule`: restart when due if its filters hold (scheduled-restart.ts). */
+  scheduledRestart?: ScheduledRestartIntent;
 }
 export type IntentKind = keyof Intents;
 
@@ -297,11 +302,6 @@ export interface Snapshot {
   peers: PeerStatus[] | null;
   memory: EngineMemory;
   intents: Intents;
-  /**
-   * A restart scheduled through the REST API (`schedule`, filters), written to the member key as
-   * Patroni does so that `list` shows it; null or absent when none.
-   */
-  scheduledRestart?: Record<string, unknown> | null;
   /** False when the watchdog is required but not usable (Patroni: `Watchdog device is not usable`). */
   watchdogHealthy: boolean;
   /**
