@@ -97,6 +97,10 @@ function loopPort(loop: HaLoop, clock: Clock): LoopPort {
       else loop.request('reinitialize', { requestedAt: clock.now(), fromLeader: fromLeader === true });
     },
     pending: (kind) => loop.intents()[kind] !== undefined,
+    // The engine decides when it is due and whether it runs; the member key shows it meanwhile.
+    schedule: (restart) => loop.request('scheduledRestart', restart),
+    scheduled: () => loop.intents().scheduledRestart ?? null,
+    unschedule: () => loop.withdraw('scheduledRestart'),
     running: () => {
       const r = loop.status().running;
       return r ? { kind: r.kind, label: r.label } : null;
@@ -155,8 +159,6 @@ export function wireApi(o: ApiWiringOptions): WiredApi {
     logger: o.logger,
     metrics: o.metrics,
     failsafe: (request) => loop.failsafePing(request),
-    // As Patroni: the member key carries the scheduled restart, so `list` shows it.
-    onScheduledRestart: (schedule) => loop.setScheduledRestart(schedule ? { ...schedule } : null),
     management: {
       loadCluster: () => store.loadCluster(),
       setFailover: (f) => store.setFailover(f),

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliError, CliErrorCode, loadCtlConfig, parseDcsUrl } from '../src/index.ts';
+import { pausedScheduleRefusal } from '@pgha/ha-engine';
 import { memberJson, seedCluster } from './fixtures/memory-cluster.ts';
 
 const seed = () =>
@@ -275,6 +276,31 @@ describe('actions when the member APIs do not answer', () => {
     const wrong = await c.run(['switchover', '--leader', 'pg1', '--candidate', 'pg2', '--force']);
     expect(wrong.stderr).toBe('Error: Member pg1 is not the leader of cluster demo\n');
     expect(c.raw('failover')).toBeUndefined();
+  });
+
+  it("switchover offers only members the engine's race would consider (mayTakeOver: an api_url too)", async () => {
+    const c = await seedCluster({
+      members: {
+        pg0: memberJson('pg0', 5433, { role: 'master', xlog_location: 100 }),
+        pg1: memberJson('pg1', 5434, { xlog_location: 100 }),
+        pg3: memberJson('pg3', 5436, { xlog_location: 100, api_url: undefined }),
+      },
+      leader: 'pg0',
+      keys: { initialize: '7300000000000000001' },
+    });
+    const r = await c.run(['switchover', 'demo'], '\npg3\n');
+    expect(r.stdout).toContain("Candidate ['pg1'] []: ");
+    expect(r.stderr).toBe('Error: Member pg3 does not exist in cluster demo\n');
+    expect(c.raw('failover')).toBeUndefined();
+  });
+
+  it('refuses to schedule in the paused state with the engine\'s sentence', async () => {
+    const c = await seed();
+    await c.run(['pause']);
+    const sw = await c.run(['switchover', '--candidate', 'pg1', '--scheduled', '2099-01-01T10:00:00+00:00', '--force']);
+    expect(sw.stderr).toBe(`Error: ${pausedScheduleRefusal('switchover')}\n`);
+    const restart = await c.run(['restart', 'demo', 'pg1', '--scheduled', '2099-01-01T10:00:00+00:00', '--force']);
+    expect(restart.stderr).toBe(`Error: ${pausedScheduleRefusal('restart')}\n`);
   });
 
   it('failover without a candidate and --force is refused', async () => {

@@ -1,8 +1,8 @@
 // Patroni's checkpoint_after_promote made real (issue #19): the new primary says it in its member
 // key until its first checkpoint on the new timeline, and a member that must rewind from it waits.
 import { describe, expect, it } from 'vitest';
-import { CHECKPOINT_RECHECK_MS, checkpointAfterPromotePending, decide } from '../src/index.js';
-import { leaderSnapshot, runningPrimary, runningReplica, stopped } from './fixtures/snapshots.js';
+import { CHECKPOINT_RECHECK_MS, checkpointAfterPromoteDue, checkpointAfterPromotePending, decide } from '../src/index.js';
+import { clusterWithLeader, config, leaderSnapshot, runningPrimary, runningReplica, snapshot, stopped, summary } from './fixtures/snapshots.js';
 
 const promoted = runningPrimary({ timeline: 2, checkpointTimeline: 1 });
 
@@ -38,5 +38,41 @@ describe('the member key of a new primary', () => {
   it('leaves the field out afterwards, as Patroni does', () => {
     const d = decide(leaderSnapshot({ local: runningPrimary({ timeline: 2, checkpointTimeline: 2 }) }));
     expect(d.member).not.toHaveProperty('checkpoint_after_promote');
+  });
+});
+
+describe('the CHECKPOINT after promote (the engine decides it, the port runs it)', () => {
+  const renew = { kind: 'renew_lock', status: null } as const;
+
+  it('is due with a lock renewal while pending and none runs', () => {
+    expect(checkpointAfterPromoteDue({ holdsLock: true, local: promoted, checkpointRunning: false, actions: [renew] })).toBe(true);
+  });
+
+  it('not while one runs, not once done, not without a renewal, not beside a background action or a release', () => {
+    expect(checkpointAfterPromoteDue({ holdsLock: true, local: promoted, checkpointRunning: true, actions: [renew] })).toBe(false);
+    expect(checkpointAfterPromoteDue({ holdsLock: true, local: runningPrimary({ timeline: 2, checkpointTimeline: 2 }), checkpointRunning: false, actions: [renew] })).toBe(false);
+    expect(checkpointAfterPromoteDue({ holdsLock: true, local: promoted, checkpointRunning: false, actions: [] })).toBe(false);
+    expect(checkpointAfterPromoteDue({ holdsLock: true, local: promoted, checkpointRunning: false, actions: [renew, { kind: 'restart', label: 'restart' }] })).toBe(false);
+    expect(checkpointAfterPromoteDue({ holdsLock: true, local: promoted, checkpointRunning: false, actions: [renew, { kind: 'release_lock' }] })).toBe(false);
+  });
+
+  it('the new leader renews its lock, then issues it; the next cycle, with it running, does not again', () => {
+    const first = summary(decide(leaderSnapshot({ local: promoted }))).actions;
+    expect(first[0]).toBe('renew_lock');
+    expect(first.filter((a) => a === 'checkpoint')).toHaveLength(1);
+    expect(summary(decide(leaderSnapshot({ local: promoted, checkpointRunning: true }))).actions).not.toContain('checkpoint');
+    expect(summary(decide(leaderSnapshot({ local: runningPrimary({ timeline: 2, checkpointTimeline: 2 }) }))).actions).not.toContain('checkpoint');
+  });
+
+  it('a paused leader issues it too (Patroni checks after every lock update)', () => {
+    const d = summary(decide(leaderSnapshot({ local: promoted, config: config({ pause: true }) })));
+    expect(d.rule).toBe('paused');
+    expect(d.actions.slice(0, 2)).toEqual(['disable_watchdog', 'renew_lock']);
+    expect(d.actions).toContain('checkpoint');
+  });
+
+  it('a replica of the new leader never issues one', () => {
+    const d = decide(snapshot({ local: runningReplica({ timeline: 2, checkpointTimeline: 1 }), cluster: clusterWithLeader({ leader: 'pg0' }) }));
+    expect(d.actions.some((a) => a.kind === 'checkpoint')).toBe(false);
   });
 });

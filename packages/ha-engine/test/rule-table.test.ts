@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Action, Snapshot, UpkeepPhase } from '../src/index.js';
 import { RULES, UPKEEP_PHASES, withUpkeep } from '../src/index.js';
 import { makeContext } from '../src/core/rules/context.js';
-import { clusterWithLeader, config, leaderSnapshot, runningReplica, snapshot } from './fixtures/snapshots.js';
+import { clusterWithLeader, config, leaderSnapshot, runningPrimary, runningReplica, snapshot } from './fixtures/snapshots.js';
 
 interface Situation {
   s: Snapshot;
@@ -44,6 +44,11 @@ const SITUATIONS: Record<UpkeepPhase, Situation> = {
     s: leaderSnapshot({ config: config({ failsafe_mode: true }) }),
     fires: ['failsafe-topology'],
     marker: (a) => a.kind === 'write_failsafe',
+  },
+  'promote-checkpoint': {
+    s: leaderSnapshot({ local: runningPrimary({ timeline: 2, checkpointTimeline: 1 }) }),
+    fires: ['promote-checkpoint'],
+    marker: (a) => a.kind === 'checkpoint',
   },
   'leader-sync': {
     s: leaderSnapshot({ config: config({ synchronous_mode: true }) }),
@@ -84,10 +89,10 @@ describe('the rules table', () => {
         "empty-data-directory": "failsafe-topology",
         "follower": "housekeeping,replica-slots,failsafe-topology",
         "invalid-system-id": "failsafe-topology",
-        "leader-with-lock": "housekeeping,primary-slots,failsafe-topology,leader-sync",
+        "leader-with-lock": "housekeeping,primary-slots,failsafe-topology,promote-checkpoint,leader-sync",
         "lock-free": "housekeeping,failsafe-topology",
         "long-action": "housekeeping,failsafe-topology",
-        "paused": "housekeeping,failsafe-topology",
+        "paused": "housekeeping,failsafe-topology,promote-checkpoint",
         "postgres-down": "housekeeping,failsafe-topology",
         "postgres-unknown": "failsafe-topology",
         "primary-in-standby-cluster": "housekeeping,failsafe-topology",

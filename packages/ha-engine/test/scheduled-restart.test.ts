@@ -1,7 +1,24 @@
 // The restart request rules (core/scheduled-restart.ts; moved from the REST API, issue #19):
 // Patroni's restart filters, when a scheduled restart is due, and what it does then.
 import { describe, expect, it } from 'vitest';
-import { dueRestartVerdict, LONGEST_TIMER_MS, restartMatches, scheduledRestartTiming, scheduleRestartProblem, type RestartFacts } from '../src/index.js';
+import {
+  decide,
+  describeAction,
+  dueRestartVerdict,
+  LONGEST_TIMER_MS,
+  postgresVersionToInt,
+  restartFactsOf,
+  restartMatches,
+  scheduledRestartStep,
+  scheduledRestartTiming,
+  scheduleRestartProblem,
+  type RestartFacts,
+  type RestartFilters,
+  type ScheduledRestartIntent,
+} from '../src/index.js';
+import { leaderSnapshot, runningReplica, snapshot } from './fixtures/snapshots.js';
+
+const WALL = Date.UTC(2026, 11, 3, 12, 0, 0);
 
 const replica: RestartFacts = { role: 'replica', serverVersion: 150004, pendingRestart: false };
 const primary: RestartFacts = { role: 'master', serverVersion: 150004, pendingRestart: true };
@@ -64,5 +81,53 @@ describe('dueRestartVerdict', () => {
   it('skips while another action runs (the conditions are checked first)', () => {
     expect(dueRestartVerdict({ filters: {}, facts: replica, busy: true })).toEqual({ kind: 'skip', why: 'another action is in progress' });
     expect(dueRestartVerdict({ filters: { role: 'primary' }, facts: replica, busy: true })).toEqual({ kind: 'skip', why: 'restart conditions are not satisfied' });
+  });
+});
+
+describe('the scheduled restart in the cycle (the API only records it; core decides, the scheduler times it)', () => {
+  const at = WALL + 5000;
+  const intent = (filters: RestartFilters = {}): ScheduledRestartIntent => ({ dueAt: at, schedule: new Date(at).toISOString(), filters });
+  const withIntent = (filters: RestartFilters = {}, over: Parameters<typeof snapshot>[0] = {}) =>
+    snapshot({ wallNow: WALL, intents: { scheduledRestart: intent(filters) }, local: runningReplica({ serverVersion: 150004 }), ...over });
+
+  it('before its time: waits, shown in the member key, and the loop is woken at its time', () => {
+    expect(scheduledRestartStep(withIntent())).toEqual({ kind: 'wait', ms: 5000 });
+    const d = decide(withIntent({ role: 'replica' }));
+    expect(d.actions.map(describeAction)).not.toContain('restart');
+    expect(d.member?.scheduled_restart).toEqual({ role: 'replica', schedule: new Date(at).toISOString() });
+    expect(d.wakeAfterMs).toBe(5000);
+  });
+
+  it('at its time, with its filters holding: restarts and consumes it', () => {
+    const d = decide(withIntent({ role: 'replica', postgresVersion: 150005 }, { wallNow: at }));
+    expect(d.rule).toBe('restart-requested');
+    expect(d.code).toBe('restart.scheduled');
+    expect(d.actions.map(describeAction)).toEqual(['consume_intent(scheduledRestart)', 'restart']);
+  });
+
+  it('at its time, its filters failing or another action running: skipped, not retried, with the reason', () => {
+    const wrongRole = decide(withIntent({ role: 'primary' }, { wallNow: at }));
+    expect(wrongRole.actions.map(describeAction)).toContain('consume_intent(scheduledRestart)');
+    expect(wrongRole.actions.map(describeAction)).not.toContain('restart');
+    expect(wrongRole.notes).toContain('the scheduled restart was skipped: restart conditions are not satisfied');
+    const newer = decide(withIntent({ postgresVersion: 150004 }, { wallNow: at }));
+    expect(newer.notes).toContain('the scheduled restart was skipped: restart conditions are not satisfied');
+    const busy = decide(withIntent({}, { wallNow: at, running: { kind: 'follow', label: 'follow', startedAt: 0 } }));
+    expect(busy.notes).toContain('the scheduled restart was skipped: another action is in progress');
+    expect(busy.actions.map(describeAction)[0]).toBe('consume_intent(scheduledRestart)');
+  });
+
+  it('reads the role the member key shows and the running server version', () => {
+    expect(restartFactsOf(withIntent())).toEqual({ role: 'replica', serverVersion: 150004, pendingRestart: false });
+    expect(restartFactsOf(leaderSnapshot()).role).toBe('primary');
+  });
+});
+
+describe('postgresVersionToInt (one copy: the API and pghactl validate with it)', () => {
+  it("reads Patroni's forms and refuses others", () => {
+    expect(postgresVersionToInt('15.4')).toBe(150004);
+    expect(postgresVersionToInt('9.6.24')).toBe(90624);
+    expect(postgresVersionToInt('15')).toBeNull();
+    expect(postgresVersionToInt('fifteen')).toBeNull();
   });
 });

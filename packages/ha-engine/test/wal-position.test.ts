@@ -1,6 +1,6 @@
 // Which WAL position counts as ours (core/wal-position.ts; moved from the agent's PostgreSQL adapter, issue #19).
 import { describe, expect, it } from 'vitest';
-import { ourWalPosition, type WalPositions } from '../src/index.js';
+import { exceedsLag, ourWalPosition, replicaLagPosition, type WalPositions } from '../src/index.js';
 
 const read = (p: Partial<WalPositions>): WalPositions => ({
   running: true,
@@ -36,5 +36,22 @@ describe('ourWalPosition', () => {
   it('a stopped server: its latest checkpoint, for either role', () => {
     expect(ourWalPosition(read({ running: false, role: 'primary', currentLsn: 500, checkpointLsn: 400 }))).toBe(400);
     expect(ourWalPosition(read({ running: false, role: 'replica', receivedLsn: 500, checkpointLsn: null }))).toBeNull();
+  });
+});
+
+describe('the lag rule (one copy: the engine measures what a replica holds, the REST API what it replayed)', () => {
+  const replica = { receivedLsn: 5000, replayedLsn: 4000 };
+
+  it('measures received-or-replayed for the engine, replayed for the API', () => {
+    expect(replicaLagPosition(replica, 'held')).toBe(5000);
+    expect(replicaLagPosition(replica, 'replayed')).toBe(4000);
+    expect(replicaLagPosition({ receivedLsn: null, replayedLsn: null }, 'held')).toBe(0);
+  });
+
+  it('lags when more than the limit behind the published primary position; an unknown one lags nobody', () => {
+    expect(exceedsLag({ primaryLsn: 6000, position: replicaLagPosition(replica, 'held'), maxLagBytes: 1500 })).toBe(false);
+    expect(exceedsLag({ primaryLsn: 6000, position: replicaLagPosition(replica, 'replayed'), maxLagBytes: 1500 })).toBe(true);
+    expect(exceedsLag({ primaryLsn: 6000, position: 4500, maxLagBytes: 1500 })).toBe(false);
+    expect(exceedsLag({ primaryLsn: 0, position: 0, maxLagBytes: 0 })).toBe(false);
   });
 });

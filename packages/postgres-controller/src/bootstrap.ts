@@ -4,37 +4,23 @@
  * post_bootstrap. A failure leaves no half-made data directory in place: it is removed when this
  * run created it, else moved aside.
  */
+import { ControllerPart } from './controller-part.js';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRun, runScript } from './callbacks.js';
 import { bootstrapMethodArguments, optionArguments } from './command-arguments.js';
 import { methodSettings } from './config.js';
-import type { ConfigWriter } from './config-writer.js';
 import { connectionUrl } from './conninfo.js';
-import type { ControllerContext } from './controller-context.js';
 import { PostgresError, PostgresErrorCode, describeError, isPostgresError, throwIfAborted } from './errors.js';
 import { inspectDataDirectoryPath, moveAside, prepareEmptyDataDirectory, removeTree, writeOwnedFile } from './files.js';
 import { renderParameterValue } from './parameters.js';
-import type { Postmaster } from './postmaster.js';
 import { lastLines, sleep } from './process-runner.js';
-import type { Programs } from './programs.js';
 import { withConnection } from './sql.js';
 
 type MethodSettings = NonNullable<ReturnType<typeof methodSettings>>;
 
-export class Bootstrap {
-  private readonly ctx: ControllerContext;
-  private readonly programs: Programs;
-  private readonly config: ConfigWriter;
-  private readonly postmaster: Postmaster;
-
-  constructor(ctx: ControllerContext, programs: Programs, config: ConfigWriter, postmaster: Postmaster) {
-    this.ctx = ctx;
-    this.programs = programs;
-    this.config = config;
-    this.postmaster = postmaster;
-  }
+export class Bootstrap extends ControllerPart {
 
   /** Bootstraps into an empty (or missing) data directory and leaves the new primary running. */
   async run(options: { signal?: AbortSignal | undefined }): Promise<{ systemIdentifier: string }> {

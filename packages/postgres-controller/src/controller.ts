@@ -108,12 +108,13 @@ class LocalPostgresController implements PostgresController {
     const programs = new Programs(this.ctx);
     const config = new ConfigWriter(this.ctx, programs);
     this.postmaster = new Postmaster(this.ctx, programs, config);
-    this.reader = new StateReader(this.ctx, programs, config, this.postmaster);
-    this.roleChange = new RoleChange(this.ctx, programs, config, this.postmaster);
+    const parts = { ctx: this.ctx, programs, config, postmaster: this.postmaster };
+    this.reader = new StateReader(parts);
+    this.roleChange = new RoleChange(parts);
     this.reconfigure = new Reconfigure(this.ctx, config, this.postmaster);
-    this.bootstrapper = new Bootstrap(this.ctx, programs, config, this.postmaster);
-    this.replicaCreator = new ReplicaCreator(this.ctx, programs, config, this.postmaster);
-    this.rewinder = new Rewinder(this.ctx, programs, config, this.postmaster);
+    this.bootstrapper = new Bootstrap(parts);
+    this.replicaCreator = new ReplicaCreator(parts);
+    this.rewinder = new Rewinder(parts);
     this.slots = new Slots(this.ctx);
   }
 

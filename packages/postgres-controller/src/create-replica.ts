@@ -4,33 +4,19 @@
  * leftovers are removed (unless it says `keep_data`) before the next one; when all fail, the data
  * directory is removed.
  */
+import { ControllerPart } from './controller-part.js';
 import { describeRun, runScript } from './callbacks.js';
 import { optionArguments, optionNames, replicaMethodArguments } from './command-arguments.js';
 import { methodSettings } from './config.js';
-import type { ConfigWriter } from './config-writer.js';
 import type { ReplicationSource } from './contract.js';
-import type { ControllerContext } from './controller-context.js';
 import { PostgresError, PostgresErrorCode, describeError, isPostgresError, throwIfAborted } from './errors.js';
 import { ensureOwnedDirectory, inspectDataDirectoryPath, prepareEmptyDataDirectory, removeTree } from './files.js';
-import type { Postmaster } from './postmaster.js';
 import { lastLines, type RunResult } from './process-runner.js';
-import type { Programs } from './programs.js';
 import { withSslPasswordService } from './service-file.js';
 
 type MethodSettings = NonNullable<ReturnType<typeof methodSettings>>;
 
-export class ReplicaCreator {
-  private readonly ctx: ControllerContext;
-  private readonly programs: Programs;
-  private readonly config: ConfigWriter;
-  private readonly postmaster: Postmaster;
-
-  constructor(ctx: ControllerContext, programs: Programs, config: ConfigWriter, postmaster: Postmaster) {
-    this.ctx = ctx;
-    this.programs = programs;
-    this.config = config;
-    this.postmaster = postmaster;
-  }
+export class ReplicaCreator extends ControllerPart {
 
   /** Clones `source` (null: only methods with `no_leader` may run) into the empty data directory; leaves it stopped. */
   async run(options: { source: ReplicationSource | null; signal?: AbortSignal | undefined }): Promise<{ method: string }> {

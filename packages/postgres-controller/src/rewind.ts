@@ -4,20 +4,17 @@
  * source's new timeline, and a report of the transactions the rewind is about to discard
  * (salvage.ts). pg_rewind copies the source's config files over ours: they are put back after.
  */
+import { ControllerPart } from './controller-part.js';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CustomTypesConfig } from 'pg';
 import { describeRun } from './callbacks.js';
-import type { ConfigWriter } from './config-writer.js';
 import type { ReplicationSource } from './contract.js';
 import { stoppedPosition } from './control-data.js';
-import type { ControllerContext } from './controller-context.js';
 import { PostgresError, PostgresErrorCode, describeError, throwIfAborted } from './errors.js';
 import { writeOwnedFile } from './files.js';
 import { formatLsn, parseLsn } from './lsn.js';
-import type { Postmaster } from './postmaster.js';
 import { lastLines, sleep } from './process-runner.js';
-import type { Programs } from './programs.js';
 import { describeSalvage, undecodedSalvage, WaldumpDecoder, type SalvageReport } from './salvage.js';
 import { withSslPasswordService } from './service-file.js';
 import { withConnection } from './sql.js';
@@ -26,19 +23,8 @@ import { parseTimelineHistory } from './timeline-history.js';
 /** How many salvage reports are kept (the REST API shows them). */
 const SALVAGE_REPORTS_KEPT = 20;
 
-export class Rewinder {
-  private readonly ctx: ControllerContext;
-  private readonly programs: Programs;
-  private readonly config: ConfigWriter;
-  private readonly postmaster: Postmaster;
+export class Rewinder extends ControllerPart {
   private readonly salvaged: SalvageReport[] = [];
-
-  constructor(ctx: ControllerContext, programs: Programs, config: ConfigWriter, postmaster: Postmaster) {
-    this.ctx = ctx;
-    this.programs = programs;
-    this.config = config;
-    this.postmaster = postmaster;
-  }
 
   /** The reports of the WAL discarded by the latest rewinds, oldest first. */
   get salvageReports(): readonly SalvageReport[] {

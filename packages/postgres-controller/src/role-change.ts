@@ -3,33 +3,19 @@
  * the promote file and SIGUSR1; the wait for the end of recovery) and following another upstream (a reload from PostgreSQL 13, a restart before). The
  * callbacks fired are Patroni's: on_role_change when the role the callbacks name changes.
  */
+import { ControllerPart } from './controller-part.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeRun, runScript } from './callbacks.js';
-import type { ConfigWriter } from './config-writer.js';
 import type { ReplicationSource } from './contract.js';
-import type { ControllerContext } from './controller-context.js';
 import { PostgresError, PostgresErrorCode, describeError, throwIfAborted } from './errors.js';
 import { inspectDataDirectoryPath, writeOwnedFile } from './files.js';
-import type { Postmaster } from './postmaster.js';
 import { lastLines, sleep } from './process-runner.js';
-import type { Programs } from './programs.js';
 
 /** How often a promotion in progress checks `pg_is_in_recovery()`. */
 const PROMOTE_POLL_MS = 10;
 
-export class RoleChange {
-  private readonly ctx: ControllerContext;
-  private readonly programs: Programs;
-  private readonly config: ConfigWriter;
-  private readonly postmaster: Postmaster;
-
-  constructor(ctx: ControllerContext, programs: Programs, config: ConfigWriter, postmaster: Postmaster) {
-    this.ctx = ctx;
-    this.programs = programs;
-    this.config = config;
-    this.postmaster = postmaster;
-  }
+export class RoleChange extends ControllerPart {
 
   async promote(options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<void> {
     const { settings, state, session, logger } = this.ctx;

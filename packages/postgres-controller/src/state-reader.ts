@@ -3,17 +3,14 @@
  * replication and slots; stopped, pg_control. Also the data directory and the timeline history.
  * It changes nothing but the lifecycle's `starting` → `running`, once the server answers.
  */
+import { ControllerPart } from './controller-part.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ConfigWriter } from './config-writer.js';
-import type { ControllerContext } from './controller-context.js';
 import type { DataDirectoryInfo, PostgresState, TimelineHistoryEntry } from './contract.js';
 import type { ControlData } from './control-data.js';
 import { describeError } from './errors.js';
 import { inspectDataDirectoryPath } from './files.js';
 import { parseLsn } from './lsn.js';
-import type { Postmaster } from './postmaster.js';
-import type { Programs } from './programs.js';
 import { conninfoAddress, parseReplication, parseSlots, pendingRestart, stateQuery, walReceiverUpstream, type StateRow } from './state-query.js';
 
 /** Where primary_conninfo points, as the state's fields. */
@@ -23,20 +20,9 @@ function conninfoFields(conninfo: string | null | undefined): { conninfoHost: st
 }
 import { historyFileName, parseTimelineHistory } from './timeline-history.js';
 
-export class StateReader {
-  private readonly ctx: ControllerContext;
-  private readonly programs: Programs;
-  private readonly config: ConfigWriter;
-  private readonly postmaster: Postmaster;
+export class StateReader extends ControllerPart {
   /** pg_control as last read, for the control file's mtime: a stopped server is polled every cycle. */
   private controlCache: { mtime: number; control: ControlData } | undefined;
-
-  constructor(ctx: ControllerContext, programs: Programs, config: ConfigWriter, postmaster: Postmaster) {
-    this.ctx = ctx;
-    this.programs = programs;
-    this.config = config;
-    this.postmaster = postmaster;
-  }
 
   async state(): Promise<PostgresState> {
     const { settings, state, session, runAs } = this.ctx;

@@ -3,6 +3,7 @@
  * OPTIONS the same status without a body). Pure functions of the last cycle's snapshot: no I/O.
  */
 import { isNoLoadBalance } from '@pgha/dcs';
+import { exceedsLag, replicaLagPosition } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 
 export type Query = URLSearchParams;
@@ -26,9 +27,15 @@ function isQuorumMode(s: ApiSnapshot): boolean {
   return s.cluster?.config?.value['synchronous_mode'] === 'quorum';
 }
 
-function replayedLocation(s: ApiSnapshot): number {
+/**
+ * The engine's lag rule (core/wal-position.ts) measured as Patroni's API does: from the replayed
+ * position, not the received one the engine's candidate checks count.
+ */
+function lagsBy(s: ApiSnapshot, maxLagBytes: number): boolean {
   const xlog = s.status.xlog;
-  return xlog && 'replayed_location' in xlog ? (xlog.replayed_location ?? 0) : 0;
+  const replica = xlog && 'replayed_location' in xlog ? { receivedLsn: xlog.received_location ?? null, replayedLsn: xlog.replayed_location ?? null } : { receivedLsn: null, replayedLsn: null };
+  const position = replicaLagPosition(replica, 'replayed');
+  return exceedsLag({ primaryLsn: s.cluster?.status?.value.optime ?? 0, position, maxLagBytes });
 }
 
 /** The primary's last published position minus our replay position exceeds `?lag=`. */
@@ -36,9 +43,7 @@ function isLagging(s: ApiSnapshot, query: Query): boolean {
   const lagText = query.get('lag');
   if (lagText === null) return false;
   const maxLag = parseSize(lagText);
-  if (maxLag === null) return false;
-  const optime = s.cluster?.status?.value.optime ?? 0;
-  return optime > 0 && optime > replayedLocation(s) + maxLag;
+  return maxLag !== null && lagsBy(s, maxLag);
 }
 
 /** Every `?tag_<key>=<value>` must equal the member's tag (compared as text). */
@@ -104,8 +109,7 @@ export const HEALTH_CHECKS: Record<string, Check> = {
     if (!isRunning(s) || s.cluster === null || s.status.role !== 'replica' || notReplicating(s)) return false;
     const lagText = q.get('lag');
     const maxLag = lagText === null ? s.maximumLagOnFailover : parseSize(lagText);
-    const optime = s.cluster.status?.value.optime ?? 0;
-    return maxLag === null || optime === 0 || optime <= replayedLocation(s) + maxLag;
+    return maxLag === null || !lagsBy(s, maxLag);
   },
 };
 

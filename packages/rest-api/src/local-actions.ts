@@ -4,11 +4,11 @@
  * for the local HA loop, wakes it, and waits for the cycle that consumed the intent (and, for a
  * restart, for the background action it started) to report the outcome.
  *
- * A scheduled restart is kept here (a timer) until it is due and then recorded as an ordinary
- * intent. What its filters mean, when it is due and whether it runs then are the engine's rules
- * (@pgha/ha-engine core/scheduled-restart.ts).
+ * A scheduled restart is recorded as an intent at once (`scheduledRestart`); the API keeps no
+ * timer. When it is due, whether its filters hold then and what it does are the engine's rules
+ * (@pgha/ha-engine core/scheduled-restart.ts), timed by the loop's scheduler.
  */
-import { dueRestartVerdict, restartMatches as filtersHold, scheduledRestartTiming, scheduleRestartProblem, type RestartFacts, type RestartFilters } from '@pgha/ha-engine';
+import { postgresVersionToInt, restartMatches as filtersHold, scheduledRestartView, scheduleRestartProblem, type RestartFacts, type RestartFilters, type ScheduledRestartIntent } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 import { parseSchedule, type ApiAnswer } from './switchover.js';
 
@@ -33,6 +33,12 @@ export interface LoopPort {
   request(kind: 'reinitialize', fromLeader: boolean): void;
   /** True while a request of that kind is recorded and not consumed. */
   pending(kind: 'restart' | 'reinitialize'): boolean;
+  /** Records a scheduled restart for the engine (replacing none: the API refuses a second). */
+  schedule(restart: ScheduledRestartIntent): void;
+  /** The scheduled restart recorded and not yet consumed, or null. */
+  scheduled(): ScheduledRestartIntent | null;
+  /** Drops the scheduled restart. */
+  unschedule(): void;
   /** The background action running now. */
   running(): { kind: string; label: string } | null;
   /** Calls `listener` after every cycle; returns the unsubscribe function. */
@@ -50,26 +56,12 @@ export interface LocalActionPorts {
   /** loop_wait, seconds: bounds the wait for the cycle that consumes an intent. */
   loopWait(): number;
   /** Called when a scheduled restart is recorded or removed (to show it in GET /patroni). */
-  onScheduleChange?(schedule: ScheduledRestart | null): void;
-  /** Reports problems with a scheduled restart when it falls due. */
+  onScheduleChange?(): void;
+  /** Reports a failed reload. */
   warn?(message: string): void;
 }
 
-export interface ScheduledRestart extends RestartFilters {
-  /** ISO 8601 with offset, as requested. */
-  schedule: string;
-}
-
 const RESTART_KEYS = new Set(['schedule', 'role', 'postgres_version', 'timeout', 'restart_pending']);
-
-/** `15.4` → 150004, `9.6.24` → 90624; null when malformed (Patroni's `postgres_version_to_int`). */
-export function postgresVersionToInt(text: string): number | null {
-  const parts = text.trim().split('.');
-  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => /^\d+$/.test(p))) return null;
-  const [a, b, c] = parts.map(Number) as [number, number, number | undefined];
-  if (a >= 10) return parts.length === 2 ? a * 10000 + b : null;
-  return a * 10000 + b * 100 + (c ?? 0);
-}
 
 /** Validates a POST /restart body; an answer on the first bad field. */
 export function readRestartBody(body: Record<string, unknown>, wallNow: Date): { filters: RestartFilters; schedule?: Date; scheduleText?: string } | ApiAnswer {
@@ -120,14 +112,11 @@ export interface LocalActions {
   deleteScheduledRestart(): ApiAnswer;
   reinitialize(body: Record<string, unknown>, snapshot: ApiSnapshot): Promise<ApiAnswer>;
   reload(): ApiAnswer;
-  /** The restart waiting for its time, if any. */
-  scheduled(): ScheduledRestart | null;
-  /** Cancels the scheduled restart's timer (shutdown). */
-  close(): void;
+  /** The restart waiting for its time, as GET /patroni shows it, if any. */
+  scheduled(): Record<string, unknown> | null;
 }
 
-export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () => ApiSnapshot | null): LocalActions {
-  let scheduled: { restart: ScheduledRestart; timer: NodeJS.Timeout } | null = null;
+export function createLocalActions(ports: LocalActionPorts): LocalActions {
   let restarting = false;
 
   /** Resolves with the first cycle for which `test` returns a value, or null at `deadline`. */
@@ -170,48 +159,15 @@ export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () 
     }
   };
 
-  const clearSchedule = () => {
-    if (!scheduled) return;
-    clearTimeout(scheduled.timer);
-    scheduled = null;
-    ports.onScheduleChange?.(null);
-  };
-
-  const schedule = (restart: ScheduledRestart, at: Date) => {
-    // A timer waits at most ~24.8 days; a farther schedule re-arms itself when the first fires.
-    const arm = (): NodeJS.Timeout => {
-      const first = scheduledRestartTiming(at.getTime(), ports.wallNow().getTime());
-      return setTimeout(() => {
-        if (!scheduled) return;
-        if (scheduledRestartTiming(at.getTime(), ports.wallNow().getTime()).kind === 'wait') {
-          scheduled.timer = arm();
-          return;
-        }
-        clearSchedule();
-        const snapshot = currentSnapshot();
-        const verdict = dueRestartVerdict({ filters: restart, facts: snapshot ? restartFacts(snapshot) : null, busy: restarting || Boolean(ports.loop.running()) });
-        if (verdict.kind === 'skip') {
-          ports.warn?.(`the scheduled restart was skipped: ${verdict.why}`);
-          return;
-        }
-        void runRestart(restart.timeout).then((a) => {
-          if (a.status !== 200) ports.warn?.(`the scheduled restart did not succeed: ${a.text}`);
-        });
-      }, first.kind === 'wait' ? first.ms : 0);
-    };
-    scheduled = { restart, timer: arm() };
-    scheduled.timer.unref();
-    ports.onScheduleChange?.(restart);
-  };
-
   return {
     async restart(body, snapshot) {
       const read = readRestartBody(body, ports.wallNow());
       if (isAnswer(read)) return read;
       if (read.schedule && read.scheduleText) {
-        const refused = scheduleRestartProblem({ paused: snapshot.status.pause === true, alreadyScheduled: scheduled !== null });
+        const refused = scheduleRestartProblem({ paused: snapshot.status.pause === true, alreadyScheduled: ports.loop.scheduled() !== null });
         if (refused) return refused;
-        schedule({ ...read.filters, schedule: read.scheduleText }, read.schedule);
+        ports.loop.schedule({ dueAt: read.schedule.getTime(), schedule: read.scheduleText, filters: read.filters });
+        ports.onScheduleChange?.();
         return { status: 202, text: 'Restart scheduled' };
       }
       if (!restartMatches(read.filters, snapshot)) return { status: 503, text: 'restart conditions are not satisfied' };
@@ -222,8 +178,9 @@ export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () 
     },
 
     deleteScheduledRestart() {
-      if (!scheduled) return { status: 404, text: 'no restarts are scheduled' };
-      clearSchedule();
+      if (!ports.loop.scheduled()) return { status: 404, text: 'no restarts are scheduled' };
+      ports.loop.unschedule();
+      ports.onScheduleChange?.();
       return { status: 200, text: 'scheduled restart deleted' };
     },
 
@@ -250,10 +207,9 @@ export function createLocalActions(ports: LocalActionPorts, currentSnapshot: () 
       return { status: 202, text: 'reload scheduled' };
     },
 
-    scheduled: () => scheduled?.restart ?? null,
-    close: () => {
-      if (scheduled) clearTimeout(scheduled.timer);
-      scheduled = null;
+    scheduled: () => {
+      const intent = ports.loop.scheduled();
+      return intent ? scheduledRestartView(intent) : null;
     },
   };
 }

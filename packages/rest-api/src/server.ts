@@ -24,7 +24,7 @@ import { createBodyReader } from './request-body.js';
 import { acceptFailsafe } from './failsafe-endpoint.js';
 import { decisionsAnswer, type DecisionsPort } from './decisions-endpoint.js';
 import { responseHeaders, type ServerTokens } from './response-headers.js';
-import { createLocalActions, type LocalActionPorts, type LocalActions, type ScheduledRestart } from './local-actions.js';
+import { createLocalActions, type LocalActionPorts, type LocalActions } from './local-actions.js';
 import { metricLabels, renderPatroniMetrics, renderReceiverMetrics, type ApiMetrics } from './metrics.js';
 import { createRateLimiter } from './rate-limit.js';
 import { contentTypeRefusal, crossSiteRefusal } from './request-guard.js';
@@ -65,8 +65,6 @@ export interface ApiSettings {
 }
 
 export interface ApiServerOptions extends ApiSettings {
-  /** Told when a scheduled restart is recorded or removed (the agent publishes it in the member key). */
-  onScheduledRestart?: (schedule: ScheduledRestart | null) => void;
   /** pgha's version, for `server_tokens: minimal`. */
   version?: string;
   /** Ports the DCS management endpoints use. */
@@ -199,12 +197,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     ? createLocalActions(
         {
           ...options.local,
-          onScheduleChange: (schedule) => {
-            republish();
-            options.onScheduledRestart?.(schedule);
-          },
+          onScheduleChange: republish,
         },
-        () => published?.snapshot ?? null,
       )
     : null;
 
@@ -443,7 +437,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     publish(snapshot) {
       const scheduled = local?.scheduled();
-      const status = scheduled ? { ...snapshot.status, scheduled_restart: { ...scheduled } as Record<string, unknown> } : snapshot.status;
+      const status = scheduled ? { ...snapshot.status, scheduled_restart: scheduled } : snapshot.status;
       const body = JSON.stringify(policy.openToAnyone ? { ...status, warnings: [OPEN_API_WARNING] } : status);
       published = { original: snapshot, snapshot: scheduled ? { ...snapshot, status } : snapshot, body, length: Buffer.byteLength(body), metrics: null, cluster: null };
       // New members are looked up now, stale names again; nothing waits for it here.
@@ -467,7 +461,6 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return change;
     },
     async close() {
-      local?.close();
       await listener.close();
     },
   };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterStore, createMemoryBackend, silentLogger, systemClock, type ClusterStore, type DcsDriver } from '@pgha/dcs';
+import type { ScheduledRestartIntent } from '@pgha/ha-engine';
 import type { CycleSummary, LoopPort } from '../src/local-actions.js';
 import { createApiMetrics } from '../src/metrics.js';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../src/server.js';
@@ -33,6 +34,17 @@ class FakeLoop implements LoopPort {
   }
   pending(kind: 'restart' | 'reinitialize'): boolean {
     return this.intents.has(kind);
+  }
+  /** The scheduled restart as recorded: when it runs is the engine's (ha-engine scheduled-restart tests). */
+  scheduledRestart: ScheduledRestartIntent | null = null;
+  schedule(restart: ScheduledRestartIntent): void {
+    this.scheduledRestart = restart;
+  }
+  scheduled() {
+    return this.scheduledRestart;
+  }
+  unschedule(): void {
+    this.scheduledRestart = null;
   }
   running() {
     return this.runningNow;
@@ -375,18 +387,15 @@ describe('restart, reinitialize, reload', () => {
     expect([none.status, await none.text()]).toEqual([404, 'no restarts are scheduled']);
   });
 
-  it('runs a scheduled restart when it falls due', async () => {
-    const count = loop.requests.filter((r) => r === 'restart').length;
-    const res = await post('/restart', { schedule: new Date(Date.now() + 1500).toISOString() });
-    expect(res.status).toBe(202);
-    const deadline = Date.now() + 10_000;
-    while (loop.requests.filter((r) => r === 'restart').length === count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(loop.requests.filter((r) => r === 'restart').length).toBe(count + 1);
-    // The restart must be over before the next test asks for a reinitialize (a loaded machine
-    // delays the fake loop's timers: "restart already in progress").
-    while (loop.running() !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(loop.running()).toBeNull();
-    await new Promise((r) => setTimeout(r, 0));
+  it('records a scheduled restart for the engine, asking for no restart itself', async () => {
+    const count = loop.requests.length;
+    const at = new Date(Date.now() + 3600_000);
+    const res = await post('/restart', { schedule: at.toISOString(), role: 'replica', postgres_version: '15.5' });
+    expect([res.status, await res.text()]).toEqual([202, 'Restart scheduled']);
+    expect(loop.scheduled()).toEqual({ dueAt: at.getTime(), schedule: at.toISOString(), filters: { role: 'replica', postgresVersion: 150005 } });
+    // When it is due and whether it runs is the engine's cycle's (scheduledRestartStep).
+    expect(loop.requests.length).toBe(count);
+    loop.unschedule();
   });
 
   it('reinitializes a replica and relays the engine refusal', async () => {

@@ -105,6 +105,12 @@ class InstantLoop implements LoopPort {
   pending() {
     return false;
   }
+  /** A scheduled restart is consumed at once too. */
+  schedule(): void {}
+  scheduled() {
+    return null;
+  }
+  unschedule(): void {}
   running() {
     return null;
   }

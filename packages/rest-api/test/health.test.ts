@@ -34,6 +34,16 @@ describe('health checks', () => {
     expect(healthStatus('/replica', q('lag=10MB'), lagging, 0)).toBe(200);
     expect(healthStatus('/replica', q(), lagging, 0)).toBe(200);
 
+    // WAL received but not replayed counts for the engine's candidate checks, not here: the API
+    // measures the replayed position, as Patroni's does (core/wal-position.ts LagMeasure).
+    const receivedAhead = snapshot(
+      { xlog: { received_location: 3 * 1024 * 1024, replayed_location: 1000 } },
+      { cluster: cluster({ status: { version: '1', value: { optime: 3 * 1024 * 1024, slots: {}, retain_slots: [] } } }) },
+    );
+    expect(healthStatus('/replica', q('lag=1MB'), receivedAhead, 0)).toBe(503);
+    expect(healthStatus('/readiness', q('lag=1MB'), receivedAhead, 0)).toBe(503);
+    expect(healthStatus('/readiness', q('lag=10MB'), receivedAhead, 0)).toBe(200);
+
     const tagged = snapshot({ tags: { dc: 'east' } });
     expect(healthStatus('/replica', q('tag_dc=east'), tagged, 0)).toBe(200);
     expect(healthStatus('/replica', q('tag_dc=west'), tagged, 0)).toBe(503);

@@ -98,6 +98,7 @@ export function adaptPostgresController(controller: PostgresController, options:
           }
         : {}),
       pendingRestart: pg.pendingRestart,
+      serverVersion: pg.serverVersion,
       rewindPossible: pg.rewindPossible ?? true,
       replication: pg.replication.map((r) => ({
         name: r.applicationName,
@@ -147,9 +148,10 @@ export function adaptPostgresController(controller: PostgresController, options:
     async promote(signal) {
       await controller.promote({ signal });
       following = null;
-      // pg_rewind against this new primary needs a checkpoint on the new timeline (Patroni's
-      // checkpoint_after_promote); it runs after the promotion is reported, not before.
-      void controller.checkpoint().catch(() => {});
+    },
+    async checkpoint() {
+      // When one is due (after a promotion) is the engine's rule (core/rejoin.ts).
+      await controller.checkpoint();
     },
     async syncSlots(plan: SlotPlan): Promise<SlotSyncReport> {
       const failures: string[] = [];

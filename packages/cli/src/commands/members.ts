@@ -1,5 +1,6 @@
 /** Commands that act on members through their REST APIs: restart, reload, reinit, flush. */
 import { isPaused, type Cluster, type Member } from '@pgha/dcs';
+import { pausedScheduleRefusal, postgresVersionToInt } from '@pgha/ha-engine';
 import { listDialect, membersTable, membersWithRole, type RoleChoice } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
@@ -77,10 +78,6 @@ function memberArgs(ctx: CommandContext, positional: string[]): { name: string; 
   return { name: ctx.clusterName(first), members: rest };
 }
 
-function postgresVersionValid(v: string): boolean {
-  return /^\d+(\.\d+){0,2}$/.test(v);
-}
-
 export const restartCommand: CommandDefinition = {
   name: 'restart',
   help: 'Restart cluster member',
@@ -117,11 +114,11 @@ export const restartCommand: CommandDefinition = {
     const content: Record<string, unknown> = {};
     if (flagOpt(parsed, 'pending')) content.restart_pending = true;
     if (version) {
-      if (!postgresVersionValid(version)) throw new CliError(CliErrorCode.Usage, `${version} is not a valid PostgreSQL version`);
+      if (postgresVersionToInt(version) === null) throw new CliError(CliErrorCode.Usage, `${version} is not a valid PostgreSQL version`);
       content.postgres_version = version;
     }
     if (scheduledText) {
-      if (isPaused(cluster)) throw new CliError(CliErrorCode.Refused, "Can't schedule restart in the paused state");
+      if (isPaused(cluster)) throw new CliError(CliErrorCode.Refused, pausedScheduleRefusal('restart'));
       content.schedule = scheduledText;
     }
     const timeout = stringOpt(parsed, 'timeout');

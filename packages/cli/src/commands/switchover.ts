@@ -4,7 +4,8 @@
  * API. When the API cannot be reached at all, the request is written to the DCS `failover` key
  * directly, which the agents act on as they would on the API's own write.
  */
-import { isNoFailover, isPaused, type Failover } from '@pgha/dcs';
+import { isPaused, type Failover } from '@pgha/dcs';
+import { mayTakeOver, pausedScheduleRefusal } from '@pgha/ha-engine';
 import { listDialect, membersTable } from '../cluster-view.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCode, isCliError } from '../errors.js';
@@ -39,8 +40,9 @@ async function switchoverOrFailover(
   if (leader !== undefined && leaderName !== undefined && leader !== leaderName) {
     throw new CliError(CliErrorCode.NotFound, `Member ${leader} is not the leader of cluster ${name}`);
   }
+  // The engine's rule for who may take over (not nofailover, with an API the race can probe).
   const candidates = cluster.members
-    .filter((m) => m.name !== leader && !isNoFailover(m.data.tags))
+    .filter((m) => m.name !== leader && mayTakeOver(m))
     .map((m) => m.name)
     .sort();
   if (candidates.length === 0) throw new CliError(CliErrorCode.Refused, `No candidates found to ${action} to`);
@@ -60,7 +62,7 @@ async function switchoverOrFailover(
     }
     const at = parseScheduled(scheduled);
     if (at) {
-      if (isPaused(cluster)) throw new CliError(CliErrorCode.Refused, "Can't schedule switchover in the paused state");
+      if (isPaused(cluster)) throw new CliError(CliErrorCode.Refused, pausedScheduleRefusal('switchover'));
       scheduledAt = isoWithOffset(at);
     }
   }

@@ -240,6 +240,14 @@ export interface ExitAction {
   kind: 'exit';
   message: string;
 }
+/**
+ * Run a CHECKPOINT on the new primary (Patroni's `ensure_checkpoint_after_promote`): pg_rewind
+ * against it needs its first checkpoint on the new timeline. Started and not waited for (it can
+ * take long on a busy server); the snapshot's `checkpointRunning` says one is under way.
+ */
+export interface CheckpointAction {
+  kind: 'checkpoint';
+}
 /** Tell the loop an intent has been handled (acted on or refused). */
 export interface ConsumeIntentAction {
   kind: 'consume_intent';
@@ -354,6 +362,7 @@ export type Action =
   | DisableWatchdogAction
   | ExitAction
   | ConsumeIntentAction
+  | CheckpointAction
   | SyncSlotsAction
   | WriteSyncAction
   | DeleteSyncAction

@@ -12,6 +12,7 @@ import type { ExclusionGate } from './candidate-gates.js';
 import type { EngineConfig } from './config.js';
 import { mayTakeOver } from './manual-failover.js';
 import { formatLagLimit } from './replay-lag.js';
+import { exceedsLag } from './wal-position.js';
 import type { LocalPostgresState, MemberIdentity, PeerStatus } from './snapshot.js';
 
 export type Verdict =
@@ -65,7 +66,7 @@ export function lastKnownPrimaryLsn(cluster: Cluster): number {
 
 /** A position more than `maximum_lag_on_failover` behind the last known primary position. */
 export function isLagging(input: Pick<CandidateInput, 'cluster' | 'config'>, walPosition: number): boolean {
-  return lastKnownPrimaryLsn(input.cluster) - walPosition > input.config.maximumLagOnFailover;
+  return exceedsLag({ primaryLsn: lastKnownPrimaryLsn(input.cluster), position: walPosition, maxLagBytes: input.config.maximumLagOnFailover });
 }
 
 /**

@@ -20,8 +20,9 @@ import type { Action, Decision, LongAction } from './actions.js';
 import { isLongAction } from './actions.js';
 import { buildMemberData } from './member-data.js';
 import { patroniDialectOf } from './patroni-dialect.js';
-import { CHECKPOINT_RECHECK_MS, leaderTimeline } from './rejoin.js';
+import { CHECKPOINT_RECHECK_MS, checkpointAfterPromoteDue, leaderTimeline } from './rejoin.js';
 import { observeReplayLag } from './replay-lag.js';
+import { scheduledRestartStep } from './scheduled-restart.js';
 import { afterBootstrap, emptyDataDirectory, housekeeping, isValidSysid, sysidMismatch, uninitializedReplica } from './rules/bootstrap.js';
 import type { Ctx, Outcome } from './rules/context.js';
 import { makeContext, only } from './rules/context.js';
@@ -76,12 +77,14 @@ export type RuleName =
  *   leader keeps the slots of the members cascading from it); `replica-slots`: a replica's slots
  *   (permanent slots, logical slot copies) while it runs as a replica. slots.ts has the policy.
  * - `failsafe-topology`: the lock holder renewing its lock publishes the failsafe topology.
+ * - `promote-checkpoint`: the lock holder renewing its lock as a newly promoted primary issues
+ *   the CHECKPOINT that pg_rewind against it needs (rejoin.ts checkpointAfterPromoteDue).
  * - `leader-sync`: last, synchronous replication's `sync` key and `synchronous_standby_names`,
  *   on a running primary; its guarded writes drop what follows them when they fail.
  */
-export type UpkeepPhase = 'housekeeping' | 'primary-slots' | 'cascade-slots' | 'replica-slots' | 'failsafe-topology' | 'leader-sync';
+export type UpkeepPhase = 'housekeeping' | 'primary-slots' | 'cascade-slots' | 'replica-slots' | 'failsafe-topology' | 'promote-checkpoint' | 'leader-sync';
 
-export const UPKEEP_PHASES: readonly UpkeepPhase[] = ['housekeeping', 'primary-slots', 'cascade-slots', 'replica-slots', 'failsafe-topology', 'leader-sync'];
+export const UPKEEP_PHASES: readonly UpkeepPhase[] = ['housekeeping', 'primary-slots', 'cascade-slots', 'replica-slots', 'failsafe-topology', 'promote-checkpoint', 'leader-sync'];
 
 /** One row of the rules table. */
 export interface Rule {
@@ -167,14 +170,17 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'restart-requested',
-    situation: 'the REST API asked to restart PostgreSQL',
+    situation: 'the REST API asked to restart PostgreSQL, now or at a time that has come',
     upkeep: ALWAYS,
-    apply: (ctx) => (ctx.s.intents.restart ? restartRequested(ctx) : null),
+    apply: (ctx) => {
+      if (ctx.s.intents.restart) return restartRequested(ctx, false);
+      return scheduledRestartStep(ctx.s).kind === 'restart' ? restartRequested(ctx, true) : null;
+    },
   },
   {
     name: 'paused',
     situation: 'maintenance mode: the cluster is paused',
-    upkeep: ALWAYS,
+    upkeep: [...ALWAYS, 'promote-checkpoint'],
     apply: (ctx) => (ctx.s.config.pause ? paused(ctx) : null),
   },
   {
@@ -231,7 +237,7 @@ export const RULES: readonly Rule[] = [
   {
     name: 'leader-with-lock',
     situation: 'we hold the leader lock',
-    upkeep: ['housekeeping', 'primary-slots', 'failsafe-topology', 'leader-sync'],
+    upkeep: ['housekeeping', 'primary-slots', 'failsafe-topology', 'promote-checkpoint', 'leader-sync'],
     apply: (ctx) => (ctx.holder ? leaderWithLock(ctx) : null),
   },
   {
@@ -260,7 +266,7 @@ function decideWithCluster(s: Snapshot, read: Cluster): Decision {
   const ctx = makeContext(s, cluster, memory);
   for (const rule of RULES) {
     const outcome = rule.apply(ctx);
-    if (outcome) return complete(s, withUpkeep(rule.upkeep, ctx, outcome), rule.name, memory);
+    if (outcome) return withScheduledRestart(s, complete(s, withUpkeep(rule.upkeep, ctx, outcome), rule.name, memory));
   }
   // The last row always applies; this is for the type checker.
   throw new Error('no HA rule applied');
@@ -272,7 +278,9 @@ export function withUpkeep(phases: readonly UpkeepPhase[], ctx: Ctx, outcome: Ou
   const has = (phase: UpkeepPhase): boolean => phases.includes(phase);
   const actions = has('housekeeping') ? [...housekeeping(ctx), ...outcome.actions] : outcome.actions;
   const slots = slotUpkeep(s, cluster, phases, actions);
-  const upkeep = [...slots.actions, ...(has('failsafe-topology') ? failsafeUpkeep(s, cluster, actions) : [])];
+  const checkpoint: Action[] =
+    has('promote-checkpoint') && checkpointAfterPromoteDue({ holdsLock: ctx.holder, local: s.local, checkpointRunning: s.checkpointRunning === true, actions }) ? [{ kind: 'checkpoint' }] : [];
+  const upkeep = [...slots.actions, ...(has('failsafe-topology') ? failsafeUpkeep(s, cluster, actions) : []), ...checkpoint];
   // Last: its guarded writes drop what follows them when they fail.
   const sync = leaderSyncUpkeep(ctx, has('leader-sync'), actions);
   return {
@@ -281,6 +289,23 @@ export function withUpkeep(phases: readonly UpkeepPhase[], ctx: Ctx, outcome: Ou
     notes: [...(outcome.notes ?? []), ...sync.notes],
     memory: { ...outcome.memory, ...slots.memory, ...sync.memory },
     ...sooner(outcome.wakeAfterMs, sync.wakeAfterMs),
+  };
+}
+
+/**
+ * A scheduled restart beside whatever row decided (scheduled-restart.ts): not due, the loop wakes
+ * at its time; due and skipped, it is dropped with the reason. A due one that may run is the
+ * `restart-requested` row's; one that another row kept from running waits for a later cycle.
+ */
+function withScheduledRestart(s: Snapshot, decision: Decision): Decision {
+  if (decision.actions.some((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check')) return decision;
+  const step = scheduledRestartStep(s);
+  if (step.kind === 'wait') return { ...decision, ...sooner(decision.wakeAfterMs, step.ms) };
+  if (step.kind !== 'skip') return decision;
+  return {
+    ...decision,
+    actions: [{ kind: 'consume_intent', intent: 'scheduledRestart' }, ...decision.actions],
+    notes: [...decision.notes, `the scheduled restart was skipped: ${step.why}`],
   };
 }
 

@@ -55,13 +55,18 @@ export function manualFailoverProblem(cluster: Cluster, request: ManualFailoverR
   return null;
 }
 
+/** Patroni's sentence for scheduling in maintenance mode, which nothing may do (API and CLI). */
+export function pausedScheduleRefusal(what: 'switchover' | 'restart'): string {
+  return `Can't schedule ${what} in the paused state`;
+}
+
 /**
  * Patroni's rule for maintenance mode: nobody picks a candidate automatically, so a request
  * without one is refused; and nothing is scheduled. Null when the request may go on.
  */
 export function pausedRequestProblem(cluster: Cluster, request: ManualFailoverRequest & { scheduled: boolean }): string | null {
   if (!isPaused(cluster)) return null;
-  if (request.scheduled) return "Can't schedule switchover in the paused state";
+  if (request.scheduled) return pausedScheduleRefusal('switchover');
   if (!request.candidate) return 'Switchover is possible only to a specific candidate in a paused state';
   return null;
 }

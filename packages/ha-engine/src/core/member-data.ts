@@ -5,6 +5,7 @@
 import type { MemberData, MemberRole } from '@pgha/dcs';
 import type { LongAction } from './actions.js';
 import { checkpointAfterPromotePending } from './rejoin.js';
+import { scheduledRestartView } from './scheduled-restart.js';
 import type { LongActionKind, Snapshot } from './snapshot.js';
 
 /** The member state Patroni shows while a background action runs. */
@@ -57,7 +58,7 @@ export function buildMemberData(s: Snapshot, started: LongAction | null): Member
   const holdsLock = !('error' in s.cluster) && s.cluster.leader?.name === me.name;
   if (checkpointAfterPromotePending({ holdsLock, local })) data.checkpoint_after_promote = false;
   if (local.pendingRestart) data.pending_restart = true;
-  if (s.scheduledRestart) data.scheduled_restart = { ...s.scheduledRestart };
+  if (s.intents.scheduledRestart) data.scheduled_restart = scheduledRestartView(s.intents.scheduledRestart);
   if (s.config.pause) data.pause = true;
   // pgha's own field (Patroni's readers ignore unknown ones): a member that the configuration
   // requires to have a watchdog, and has none, never promotes; `pghactl list` shows why.
@@ -65,7 +66,8 @@ export function buildMemberData(s: Snapshot, started: LongAction | null): Member
   return data;
 }
 
-function memberRole(s: Snapshot): MemberRole {
+/** The role the member key shows (the restart filters read it too, scheduled-restart.ts). */
+export function memberRole(s: Snapshot): MemberRole {
   const { local } = s;
   if (local.dataDirectory === 'empty') return 'uninitialized';
   if (local.role === 'primary') {

@@ -94,6 +94,7 @@ export const REASON_CODES = {
   'reinitialize.no-leader': { rules: ['reinitialize-requested'], sentence: 'Cluster has no leader, can not reinitialize', meaning: 'POST /reinitialize refused: nobody to clone from' },
   'reinitialize.is-leader': { rules: ['reinitialize-requested'], sentence: 'I am the leader, can not reinitialize', meaning: 'POST /reinitialize refused on the leader' },
   'restart.requested': { rules: ['restart-requested'], sentence: 'restarting PostgreSQL as requested', meaning: 'POST /restart: PostgreSQL restarts' },
+  'restart.scheduled': { rules: ['restart-requested'], sentence: 'restarting PostgreSQL as scheduled at <schedule>', meaning: 'a restart scheduled through POST /restart fell due and its filters hold' },
   // ---- maintenance mode ----------------------------------------------------------------------
   'pause.leader': { rules: ['paused'], sentence: 'no action. I am (<name>), the leader with the lock', meaning: 'paused: the leader renews its lock and does nothing else' },
   'pause.follow': { rules: ['paused'], sentence: 'no action. I am (<name>), a secondary, and following a leader (<leader>)', meaning: 'paused: a replica does nothing' },

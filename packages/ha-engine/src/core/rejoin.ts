@@ -5,6 +5,8 @@
  * the leader's history left the local timeline.
  */
 import type { Cluster } from '@pgha/dcs';
+import type { Action } from './actions.js';
+import { isLongAction } from './actions.js';
 import { clusterTimeline } from './candidate.js';
 import type { EngineConfig } from './config.js';
 import type { EngineMemory, LocalPostgresState } from './snapshot.js';
@@ -62,6 +64,18 @@ export function checkpointAfterPromotePending(input: { holdsLock: boolean; local
   if (!holdsLock || !local.running || local.role !== 'primary' || local.unknown) return false;
   const checkpoint = local.checkpointTimeline ?? null;
   return checkpoint !== null && local.timeline !== null && checkpoint < local.timeline;
+}
+
+/**
+ * The CHECKPOINT after promote, issued by the lock holder (Patroni's
+ * `ensure_checkpoint_after_promote`, run after a successful lock update): while the checkpoint is
+ * pending and none is running, a cycle that renews the lock and starts nothing else in the
+ * background issues one. A failed one is issued again by a later cycle; the port only runs it.
+ */
+export function checkpointAfterPromoteDue(input: { holdsLock: boolean; local: LocalPostgresState; checkpointRunning: boolean; actions: readonly Action[] }): boolean {
+  if (input.checkpointRunning || !checkpointAfterPromotePending(input)) return false;
+  if (!input.actions.some((a) => a.kind === 'renew_lock')) return false;
+  return !input.actions.some((a) => isLongAction(a) || a.kind === 'release_lock');
 }
 
 /**

@@ -8,6 +8,7 @@
 import type { Cluster, Failsafe, MemberData } from '@pgha/dcs';
 import type { EngineConfig } from './config.js';
 import type { ReplayLagMemory } from './replay-lag.js';
+import type { ScheduledRestartIntent } from './scheduled-restart.js';
 import type { ReceiverMemory, WalReceiverState } from './wal-receiver.js';
 
 /** The role a running PostgreSQL server has: `primary` (writable) or `replica` (in recovery). */
@@ -72,6 +73,8 @@ export interface LocalPostgresState {
   walReceiver?: WalReceiverState;
   /** A changed parameter waits for a restart. */
   pendingRestart: boolean;
+  /** `server_version_num` of the running server (a restart's `postgres_version` filter); absent/null when unknown. */
+  serverVersion?: number | null;
   /** pg_rewind can work on this data directory (data checksums or `wal_log_hints` on). */
   rewindPossible: boolean;
   /**
@@ -284,6 +287,8 @@ export interface Intents {
   restart?: { requestedAt: number };
   /** `POST /reinitialize`: throw the data directory away and clone it again. */
   reinitialize?: { requestedAt: number; fromLeader: boolean };
+  /** `POST /restart` with `schedule`: restart when due if its filters hold (scheduled-restart.ts). */
+  scheduledRestart?: ScheduledRestartIntent;
 }
 export type IntentKind = keyof Intents;
 
@@ -308,11 +313,6 @@ export interface Snapshot {
   peers: PeerStatus[] | null;
   memory: EngineMemory;
   intents: Intents;
-  /**
-   * A restart scheduled through the REST API (`schedule`, filters), written to the member key as
-   * Patroni does so that `list` shows it; null or absent when none.
-   */
-  scheduledRestart?: Record<string, unknown> | null;
   /** False when the watchdog is required but not usable (Patroni: `Watchdog device is not usable`). */
   watchdogHealthy: boolean;
   /**
@@ -322,6 +322,8 @@ export interface Snapshot {
   failsafeCheck?: FailsafeCheck | null;
   /** The last `POST /failsafe` a primary made to us (absent/null: none). */
   failsafePing?: FailsafePing | null;
+  /** A `checkpoint` action started earlier is still running (absent: false). */
+  checkpointRunning?: boolean;
 }
 
 /** True when the DCS read of this snapshot failed. */

@@ -28,5 +28,28 @@ export interface WalPositions {
 export function ourWalPosition(p: WalPositions): number | null {
   if (!p.running) return p.checkpointLsn;
   if (p.role === 'primary') return p.currentLsn;
-  return Math.max(p.receivedLsn ?? 0, p.replayedLsn ?? 0) || null;
+  return replicaLagPosition(p, 'held') || null;
+}
+
+/**
+ * Which of a running replica's positions a lag check measures. Patroni's engine counts WAL
+ * received but not yet replayed as held (`held`: max(received, replayed), as `ourWalPosition`):
+ * a promotion replays it first, so for a candidate it is not lost. Patroni's REST API health
+ * checks (`GET /replica?lag=`, `/readiness`) count only what is replayed (`replayed`): what a
+ * client reading the replica sees. pgha keeps both answers, so the one rule takes the choice.
+ */
+export type LagMeasure = 'held' | 'replayed';
+
+/** A running replica's position under `measure` (bytes; 0 when not known). */
+export function replicaLagPosition(p: { receivedLsn: number | null; replayedLsn: number | null }, measure: LagMeasure): number {
+  const replayed = p.replayedLsn ?? 0;
+  return measure === 'replayed' ? replayed : Math.max(p.receivedLsn ?? 0, replayed);
+}
+
+/**
+ * Patroni's lag rule, once: a position more than `maxLagBytes` behind the primary's last
+ * published position (the `status` key's optime). An unknown primary position (0) lags nobody.
+ */
+export function exceedsLag(input: { primaryLsn: number; position: number; maxLagBytes: number }): boolean {
+  return input.primaryLsn > 0 && input.primaryLsn - input.position > input.maxLagBytes;
 }

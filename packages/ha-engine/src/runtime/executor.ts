@@ -40,10 +40,17 @@ export interface Standing {
 export class Executor {
   readonly #rt: Runtime;
   readonly #d: ExecutorDeps;
+  /** The `checkpoint` action still running (it is not waited for). */
+  #checkpoint: Promise<void> | null = null;
 
   constructor(rt: Runtime, deps: ExecutorDeps) {
     this.#rt = rt;
     this.#d = deps;
+  }
+
+  /** True while a `checkpoint` action runs (the snapshot's `checkpointRunning`). */
+  get checkpointRunning(): boolean {
+    return this.#checkpoint !== null;
   }
 
   /** Runs `actions` in order; a guard that does not succeed switches to its `otherwise`. */
@@ -156,6 +163,9 @@ export class Executor {
           );
           return true;
         });
+      case 'checkpoint':
+        this.#startCheckpoint();
+        return 'ok';
       case 'consume_intent':
         this.#d.consumeIntent(action.intent);
         return 'ok';
@@ -171,6 +181,21 @@ export class Executor {
       default:
         return this.#d.longActions.start(action);
     }
+  }
+
+  /** Starts the CHECKPOINT after promote; the cycles go on meanwhile, a failure is retried by a later one. */
+  #startCheckpoint(): void {
+    const rt = this.#rt;
+    if (this.#checkpoint) return;
+    this.#checkpoint = rt.postgres
+      .checkpoint(new AbortController().signal)
+      .then(
+        () => rt.log.info('CHECKPOINT after promote done'),
+        (e: unknown) => rt.log.warn({ err: errorMessage(e) }, 'CHECKPOINT after promote failed'),
+      )
+      .finally(() => {
+        this.#checkpoint = null;
+      });
   }
 
   async #writeHistory(action: Extract<Action, { kind: 'write_history' }>, s: Snapshot): Promise<boolean> {

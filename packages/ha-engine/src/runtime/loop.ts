@@ -2,8 +2,9 @@
  * The HA loop: gather a snapshot, `decide`, run the actions through the ports, log one line.
  *
  * - It wakes every `loop_wait` seconds, on DCS watch events (leader, config, failover), on
- *   `wakeup()` (the REST API after recording an intent) and when a background action succeeds
- *   (scheduler.ts).
+ *   `wakeup()` (the REST API after recording an intent), when a background action succeeds, and
+ *   when the decision asks (`wakeAfterMs`: a scheduled switchover or restart falling due;
+ *   scheduler.ts).
  * - DCS calls run inline, each bounded by `retry_timeout`; reading PostgreSQL's state too; peer
  *   probes by `probeTimeoutMs` (observation.ts). So a cycle always ends, whatever hangs.
  * - PostgreSQL actions run in the background slot, one at a time; cycles go on meanwhile
@@ -92,8 +93,8 @@ export interface HaLoop {
   request<K extends keyof Intents>(kind: K, value: NonNullable<Intents[K]>): void;
   /** Pending requests. */
   intents(): Intents;
-  /** The REST API's scheduled restart, published in the member key from the next cycle (null: none). */
-  setScheduledRestart(restart: Record<string, unknown> | null): void;
+  /** Drops a pending request (DELETE /restart of a scheduled one) and wakes the loop. */
+  withdraw(kind: IntentKind): void;
   /** Resolves when no background action runs (tests). */
   idle(): Promise<void>;
   /** Called after every cycle. */
@@ -127,7 +128,6 @@ class Loop implements HaLoop {
   readonly #record: CycleRecord;
   #memory: EngineMemory = initialMemory;
   #intents: Intents = {};
-  #scheduledRestart: Record<string, unknown> | null = null;
   #cycle: Promise<CycleReport> | null = null;
 
   constructor(options: HaLoopOptions) {
@@ -256,8 +256,8 @@ class Loop implements HaLoop {
     this.wakeup();
   }
 
-  setScheduledRestart(restart: Record<string, unknown> | null): void {
-    this.#scheduledRestart = restart;
+  withdraw(kind: IntentKind): void {
+    this.#consumeIntent(kind);
     this.wakeup();
   }
 
@@ -314,10 +314,10 @@ class Loop implements HaLoop {
       peers: null,
       memory: this.#memory,
       intents: { ...this.#intents },
-      scheduledRestart: this.#scheduledRestart,
       watchdogHealthy: rt.watchdog.healthy,
       failsafeCheck: null,
       failsafePing: this.#failsafe.ping,
+      checkpointRunning: this.#executor.checkpointRunning,
     };
     let decision = decide(snapshot);
     const probe = decision.actions.find((a) => a.kind === 'probe_peers' || a.kind === 'failsafe_check');

@@ -88,6 +88,11 @@ export interface PostgresPort {
    * process starts a new one. Resolves false when no such receiver runs any more.
    */
   restartWalReceiver(pid: number, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Runs a CHECKPOINT on the running server (the engine's `checkpoint` action, after a
+   * promotion), bounded by the port's own timeout; rejects when it failed.
+   */
+  checkpoint(signal: AbortSignal): Promise<void>;
 
   /** Points a running replica's `primary_conninfo` at `target` (reload or restart as needed). */
   follow(target: FollowTarget | null, signal: AbortSignal): Promise<void>;

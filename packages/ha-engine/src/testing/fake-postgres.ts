@@ -335,6 +335,11 @@ class FakePostgresPort implements PostgresPort {
     return this.#s.running && this.#s.role === 'replica';
   }
 
+  /** This fake keeps no checkpoint timeline (it reports none), so a checkpoint changes nothing. */
+  async checkpoint(_signal: AbortSignal): Promise<void> {
+    if (!this.#s.running) throw new Error(`${this.#s.name}: not running`);
+  }
+
   async follow(target: FollowTarget | null, signal: AbortSignal): Promise<void> {
     const s = this.#s;
     this.#maybeFail('follow');
