@@ -12,6 +12,7 @@ import { createApiClient } from './member-api.js';
 import { render, type Output } from './output.js';
 import { createPrompter } from './prompt.js';
 import type { CommandDefinition } from './commands/command.js';
+import { demoteClusterCommand, promoteClusterCommand } from './commands/cluster-role.js';
 import { editConfigCommand, pauseCommand, resumeCommand } from './commands/config.js';
 import { explainCommand } from './commands/explain.js';
 import { configureCommand, removeCommand, scaffoldCommand } from './commands/maintenance.js';
@@ -23,6 +24,7 @@ import { isDcsError, sleep as realSleep } from '@pgha/dcs';
 
 export const COMMANDS: readonly CommandDefinition[] = [
   configureCommand,
+  demoteClusterCommand,
   dsnCommand,
   editConfigCommand,
   explainCommand,
@@ -31,6 +33,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   historyCommand,
   listCommand,
   pauseCommand,
+  promoteClusterCommand,
   queryCommand,
   reinitCommand,
   reloadCommand,
