@@ -94,15 +94,15 @@ describe('ensemble faults', () => {
       const session = d.inspect().sessionId!;
 
       // Refused whole: a bad section changes nothing.
-      const bad = await d.reconfigure({ hosts: [host(others[0]!), 'not a host:port:x'] }).catch((e: unknown) => e);
+      const bad = await d.reconfigure!({ hosts: [host(others[0]!), 'not a host:port:x'] }).catch((e: unknown) => e);
       expect(isDcsError(bad, DcsErrorCode.Config)).toBe(true);
       // Nothing to do for the same hosts; a chroot or ACL change is for a restart.
-      expect(await d.reconfigure({ hosts: [host(old)] })).toEqual({ applied: [], restartRequired: [] });
-      expect((await d.reconfigure({ hosts: [`${host(old)}/elsewhere`] })).restartRequired).toEqual([
+      expect(await d.reconfigure!({ hosts: [host(old)] })).toEqual({ applied: [], restartRequired: [] });
+      expect((await d.reconfigure!({ hosts: [`${host(old)}/elsewhere`] })).restartRequired).toEqual([
         "zookeeper.hosts chroot: the session's paths are resolved under it",
       ]);
 
-      const change = await d.reconfigure({ hosts: others.map(host) });
+      const change = await d.reconfigure!({ hosts: others.map(host) });
       expect(change).toEqual({ applied: [`zookeeper hosts: ${host(old)} → ${others.map(host).join(',')}`], restartRequired: [] });
       await ensemble.stopMember(old, { kill: true });
       stopped = true;
