@@ -24,6 +24,11 @@ export interface ChaosOptions {
   seed: number;
   dcs: DcsKind;
   agent: AgentKind;
+  /**
+   * A mixed cluster (`--mixed`): pg1 runs the other agent (Patroni 3.0.2 beside pgha, or pgha
+   * beside Patroni), so faults hit both kinds as leader and as replica (docs/migration.md).
+   */
+  mixed?: boolean;
   /** Replication mode of the local cluster (an attached cluster's comes from its configuration). */
   mode: ReplicationMode;
   timing: ClusterTiming;
@@ -83,6 +88,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     : await startLocalTarget({
         dcs: options.dcs,
         agent: options.agent,
+        mixed: options.mixed === true,
         mode: options.mode,
         timing: options.timing,
         watchdog: options.watchdog,

@@ -24,6 +24,8 @@ export const MAXIMUM_LAG_ON_FAILOVER = 1048576;
 export interface LocalTargetOptions {
   dcs: DcsKind;
   agent: AgentKind;
+  /** pg1 runs the other agent (a mixed cluster). */
+  mixed: boolean;
   mode: ReplicationMode;
   timing: ClusterTiming;
   watchdog: boolean;
@@ -54,6 +56,8 @@ interface MemberProxies {
 
 export async function startLocalTarget(options: LocalTargetOptions): Promise<ChaosTarget> {
   const count = 3;
+  const other: AgentKind = options.agent === 'pgha' ? 'patroni' : 'pgha';
+  const agentOf = (i: number): AgentKind => (options.mixed && i === 1 ? other : options.agent);
   // A missing library only makes ld.so warn: the clock faults would silently do nothing.
   if (options.fakeTime && !existsSync(LIBFAKETIME)) throw new Error(`the clock faults need libfaketime (${LIBFAKETIME}): apt-get install faketime`);
   // Filled once the cluster's directory is known; identification happens at connection time.
@@ -94,13 +98,14 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
           FAKETIME_DONT_FAKE_MONOTONIC: '1',
           // Only the agent: PostgreSQL keeps the true time, so the probers' server timestamps of
           // all members stay comparable (see docs/chaos.md).
-          FAKETIME_ONLY_CMDS: options.agent === 'pgha' ? 'node' : 'patroni,python3',
+          FAKETIME_ONLY_CMDS: agentOf(i) === 'pgha' ? 'node' : 'patroni,python3',
         };
       }
     }
     cluster = await startLocalCluster({
       members: count,
       agent: options.agent,
+      ...(options.mixed ? { agents: { 1: other } } : {}),
       dcs: options.dcs,
       scope: 'chaos',
       timing: options.timing,
@@ -190,7 +195,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
     };
     if (!clockDir) delete (actions as Partial<FaultActions>).setClockOffset;
     return {
-      description: `local cluster: ${options.agent} on ${options.dcs}`,
+      description: `local cluster: ${options.mixed ? `${options.agent} with ${other} as pg1` : options.agent} on ${options.dcs}`,
       members,
       mode: options.mode,
       timing: c.timing,
