@@ -2,6 +2,7 @@
  * Builds what the REST API answers from: Patroni's GET /patroni body, from the engine's last
  * cycle and the controller's last state read. Done once per cycle, never per request.
  */
+import { synchronousRoleOf } from '@pgha/dcs';
 import type { EngineStatus } from '@pgha/ha-engine';
 import type { PostgresState } from '@pgha/postgres-controller';
 import type { ApiSnapshot, PatroniStatus, SalvageEntry } from '@pgha/rest-api';
@@ -62,7 +63,9 @@ export function buildApiSnapshot(engine: EngineStatus, pg: PostgresState | null,
   // The pause in effect: a broken config key leaves the engine (and so this flag) on the last good value.
   if (engine.config.pause) status.pause = true;
   if (engine.failsafeActive) status.failsafe_mode_is_active = true;
-  if (engine.cluster?.sync?.value.sync_standby.includes(me.name)) status.sync_standby = true;
+  // Patroni 4.1: a replica in the /sync set is a `quorum_standby` in quorum mode, else a `sync_standby`.
+  const syncRole = status.role === 'replica' && engine.cluster ? synchronousRoleOf(engine.cluster, me.name) : null;
+  if (syncRole) status[syncRole] = true;
   if (engine.lastReason) status.last_reason = engine.lastReason;
   return {
     status,

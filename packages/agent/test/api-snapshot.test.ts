@@ -1,6 +1,7 @@
 // GET /patroni's role follows the Patroni names the engine uses (pgha issue #17): `master` while
 // the cluster speaks Patroni 3, `primary` with 4; other roles are the same in both.
 import { describe, expect, it } from 'vitest';
+import { emptyCluster } from '@pgha/dcs';
 import { resolveEngineConfig, type EngineStatus } from '@pgha/ha-engine';
 import { renderPatroniMetrics } from '@pgha/rest-api';
 import { buildApiSnapshot, type Identity } from '../src/api-snapshot.js';
@@ -50,5 +51,25 @@ describe('GET /patroni role by Patroni version', () => {
     for (const role of ['replica', 'standby_leader', 'demoted', 'uninitialized']) {
       expect(buildApiSnapshot(status(role, dialect), null, me, 0).status.role).toBe(role);
     }
+  });
+});
+
+describe('GET /patroni sync_standby / quorum_standby (Patroni 4.1)', () => {
+  function replicaIn(mode: unknown): EngineStatus {
+    const cluster = {
+      ...emptyCluster(),
+      config: { version: '1', value: { synchronous_mode: mode } },
+      sync: { version: '1', value: { leader: 'pg1', sync_standby: ['pg0'], quorum: 1 } },
+    };
+    return { ...status('replica', 4), cluster };
+  }
+  it('flags a replica of the /sync set quorum_standby in quorum mode, sync_standby in on mode, neither when off', () => {
+    const flags = (mode: unknown) => {
+      const s = buildApiSnapshot(replicaIn(mode), null, me, 0).status;
+      return [s.sync_standby ?? false, s.quorum_standby ?? false];
+    };
+    expect(flags('quorum')).toEqual([false, true]);
+    expect(flags(true)).toEqual([true, false]);
+    expect(flags(false)).toEqual([false, false]);
   });
 });

@@ -10,7 +10,7 @@
  * Replay LSN, Replay Lag` instead of `Lag in MB` (member-positions.ts), a replica's replication
  * state, and `Pending restart reason`.
  */
-import { isPaused, type Cluster, type Member, type PatroniDialect } from '@pgha/dcs';
+import { isPaused, isStandbyClusterConfig, synchronousRoleOf, type Cluster, type Member, type PatroniDialect } from '@pgha/dcs';
 import { failoverReadiness, patroniDialectOf, resolveEngineConfig } from '@pgha/ha-engine';
 import { listedState, pendingRestartReason, positionCells } from './member-positions.js';
 import type { Cell, OutputFormat, TableOutput } from './output.js';
@@ -32,18 +32,10 @@ export function connParams(member: Member): { host: string; port: number } | nul
   }
 }
 
-function isStandbyCluster(cluster: Cluster): boolean {
-  const standby = cluster.config?.value.standby_cluster;
-  if (typeof standby !== 'object' || standby === null) return false;
-  const s = standby as Record<string, unknown>;
-  return ['host', 'port', 'restore_command'].some((k) => s[k] !== undefined && s[k] !== null && s[k] !== '');
-}
-
-/** Role as listed: leader / standby_leader / sync_standby / replica. */
+/** Role as listed: leader / standby_leader / sync_standby / quorum_standby / replica (Patroni 4.1's names). */
 export function listedRole(cluster: Cluster, member: Member): string {
-  if (cluster.leader?.name === member.name) return isStandbyCluster(cluster) ? 'standby_leader' : 'leader';
-  if (cluster.sync?.value.sync_standby.includes(member.name)) return 'sync_standby';
-  return 'replica';
+  if (cluster.leader?.name === member.name) return isStandbyClusterConfig(cluster.config?.value) ? 'standby_leader' : 'leader';
+  return synchronousRoleOf(cluster, member.name) ?? 'replica';
 }
 
 function titleCase(role: string): string {

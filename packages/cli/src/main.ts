@@ -12,6 +12,7 @@ import { createApiClient } from './member-api.js';
 import { render, type Output } from './output.js';
 import { createPrompter } from './prompt.js';
 import type { CommandDefinition } from './commands/command.js';
+import { demoteClusterCommand, promoteClusterCommand } from './commands/cluster-role.js';
 import { editConfigCommand, pauseCommand, resumeCommand } from './commands/config.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { explainCommand } from './commands/explain.js';
@@ -25,6 +26,7 @@ import { isDcsError, sleep as realSleep } from '@pgha/dcs';
 export const COMMANDS: readonly CommandDefinition[] = [
   configureCommand,
   dashboardCommand,
+  demoteClusterCommand,
   dsnCommand,
   editConfigCommand,
   explainCommand,
@@ -33,6 +35,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   historyCommand,
   listCommand,
   pauseCommand,
+  promoteClusterCommand,
   queryCommand,
   reinitCommand,
   reloadCommand,

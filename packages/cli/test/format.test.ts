@@ -14,7 +14,7 @@ function rawCluster(nodes: Record<string, string>) {
 
 const cluster = rawCluster({
   initialize: '7300000000000000001',
-  config: '{"ttl":30,"loop_wait":10,"pause":true}',
+  config: '{"ttl":30,"loop_wait":10,"pause":true,"synchronous_mode":true}',
   leader: 'pg0',
   'members/pg0': '{"conn_url":"postgres://127.0.0.1:5433/postgres","api_url":"http://127.0.0.1:8009/patroni","state":"running","role":"master","version":"3.0.2","xlog_location":50331648,"timeline":2}',
   'members/pg1':

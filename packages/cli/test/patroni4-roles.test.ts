@@ -73,3 +73,28 @@ describe("list as patronictl 4.1 shows a cluster speaking Patroni 4", () => {
     ]);
   });
 });
+
+describe('Quorum Standby (patronictl 4.1)', () => {
+  function syncCluster(mode: string) {
+    const nodes = {
+      initialize: '7300000000000000001',
+      leader: 'pg0',
+      config: JSON.stringify({ synchronous_mode: mode === 'quorum' ? 'quorum' : true }),
+      sync: JSON.stringify({ leader: 'pg0', sync_standby: 'pg1', quorum: mode === 'quorum' ? 1 : 0 }),
+      'members/pg0': JSON.stringify({ conn_url: 'postgres://127.0.0.1:5433/postgres', state: 'running', role: 'primary', version: '4.1.0', xlog_location: 50331648, timeline: 2 }),
+      'members/pg1': JSON.stringify({ conn_url: 'postgres://127.0.0.1:5434/postgres', state: 'running', role: 'replica', version: '4.1.0', xlog_location: 50331648, timeline: 2 }),
+      'members/pg2': JSON.stringify({ conn_url: 'postgres://127.0.0.1:5435/postgres', state: 'running', role: 'replica', version: '4.1.0', xlog_location: 50331648, timeline: 2 }),
+    };
+    return decodeCluster({ nodes: new Map(Object.entries(nodes).map(([k, v]) => [k, { value: v, version: '1' }])) });
+  }
+  const roles = (mode: string) =>
+    render(membersTable(syncCluster(mode), { name: 'demo', format: 'tsv' }), { color: false })
+      .split('\n')
+      .slice(1, 4)
+      .map((line) => line.split('\t')[3]);
+
+  it('lists a member of the quorum set as Quorum Standby in quorum mode, Sync Standby in on mode', () => {
+    expect(roles('quorum')).toEqual(['Leader', 'Quorum Standby', 'Replica']);
+    expect(roles('on')).toEqual(['Leader', 'Sync Standby', 'Replica']);
+  });
+});

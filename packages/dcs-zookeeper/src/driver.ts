@@ -24,6 +24,7 @@ import {
   type DcsDriver,
   type DcsTiming,
   type DriverOptions,
+  type DriverReconfiguration,
   type Expectation,
   type RawCluster,
   type SessionHold,
@@ -35,6 +36,7 @@ import { ClusterCache, type CacheInfo } from './cluster-cache.js';
 import { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
 import { closedError, unavailable } from './errors.js';
 import { OwnMemberZnode } from './member.js';
+import { planHostChange } from './reconfigure.js';
 import { ZRC, type Request } from './protocol.js';
 import type { ZooKeeperSession } from './session-client.js';
 import { IDLE_ALLOWANCE_MS, SessionManager } from './session-manager.js';
@@ -318,6 +320,31 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       this.sessions.ttl = previous.ttl;
       throw e;
     }
+  }
+
+  /**
+   * See DcsDriver.reconfigure: new `hosts` in place (reconfigure.ts). The settings the session
+   * manager opens sessions with change first, so a session opened after this one uses the new
+   * list; the current one is handed the list and keeps its session through a reconnect.
+   */
+  async reconfigure(section: Record<string, unknown>): Promise<DriverReconfiguration> {
+    if (this.sessions.closed) throw closedError(this.prefix);
+    const next = parseZooKeeperSection(section, this.options.logger);
+    const { hosts, restartRequired } = planHostChange(this.settings, next);
+    if (!hosts) return { applied: [], restartRequired };
+    const before = this.settings.hosts.join(',');
+    // The one settings object is shared with the session manager and the calls: changed in place.
+    this.settings.hosts = hosts;
+    this.settings.connectString = hosts.join(',') + this.settings.chroot;
+    const session = this.sessions.current();
+    if (session && session.state !== 'ended') {
+      const r = await session.call({ op: 'set_servers', hosts: hosts.join(',') }, this.timing.retryTimeout * 1000);
+      if (r.kind !== 'reply' || r.reply.rc !== ZRC.ok) {
+        // The session process is gone or hung: the session manager replaces it, with the new hosts.
+        this.options.logger.warn({ hosts: this.settings.connectString, result: r.kind === 'reply' ? r.reply.rc : r.kind }, 'zookeeper: the current session did not take the new hosts; the next one uses them');
+      }
+    }
+    return { applied: [`zookeeper hosts: ${before} → ${hosts.join(',')}`], restartRequired };
   }
 
   async close(options?: { revoke?: boolean }): Promise<void> {

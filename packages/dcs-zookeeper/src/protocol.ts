@@ -115,6 +115,12 @@ export type Request =
    * read ACLs back with it, through a session process whose crash costs nothing.
    */
   | { op: 'get_acl'; path: string }
+  /**
+   * `zoo_set_servers`: the handle's new host list (no chroot), answered by the child at once. The
+   * session goes on; the client moves to a host of the new list when its current one is not in
+   * it (or to rebalance), as on any reconnect.
+   */
+  | { op: 'set_servers'; hosts: string }
   /** Answered by the child itself, without ZooKeeper: proves the child's event loop runs. */
   | { op: 'ping' };
 

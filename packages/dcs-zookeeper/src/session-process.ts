@@ -55,6 +55,7 @@ interface NativeHandle {
   a_exists(path: string, watch: boolean, cb: (rc: number, error: string, stat: RawStat | null) => void): number;
   a_set_acl(path: string, version: number, acl: RawAcl[], cb: Done): number;
   a_get_acl(path: string, cb: (rc: number, error: string, acl: RawAcl[] | null, stat: RawStat | null) => void): number;
+  set_servers(servers: string): number;
 }
 
 const EPHEMERAL = 1;
@@ -149,6 +150,8 @@ function call(handle: NativeHandle, request: Request, reply: (r: Reply) => void)
   switch (request.op) {
     case 'ping':
       return reply({ rc: ZRC.ok });
+    case 'set_servers':
+      return reply({ rc: handle.set_servers(request.hosts) });
     case 'create':
       if (request.acl && request.acl.length > 0) return void fail(createWithAcl(handle, request, request.acl, reply));
       return void fail(

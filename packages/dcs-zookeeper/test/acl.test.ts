@@ -123,7 +123,7 @@ describe('set_acls', () => {
     // The world may read (world:anyone READ), and do nothing else.
     const leader = `${base}/leader`;
     expect((await stranger.call({ op: 'get', path: leader })).data).toBe('pg0');
-    const attempts: Array<Exclude<Request, { op: 'ping' }>> = [
+    const attempts: Array<Exclude<Request, { op: 'ping' } | { op: 'set_servers' }>> = [
       { op: 'set', path: leader, data: 'mallory', version: -1 },
       { op: 'delete', path: leader, version: -1 },
       { op: 'set_acl', path: leader, version: -1, acl: [{ scheme: 'world', id: 'anyone', perms: PERM.all }] },

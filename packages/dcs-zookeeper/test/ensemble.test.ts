@@ -75,4 +75,47 @@ describe('ensemble faults', () => {
       if (killed >= 0) await ensemble.startMember(killed);
     }
   });
+
+  it('takes new hosts on reload (reconfigure) and keeps the session, the lock and the member key when the old host goes away', async () => {
+    const ensemble = zk!;
+    const scope = randomScope();
+    // The driver starts knowing one follower only; the reload names the two others.
+    const leader = await ensemble.leaderIndex();
+    const old = [0, 1, 2].find((i) => i !== leader)!;
+    const others = [0, 1, 2].filter((i) => i !== old);
+    const host = (i: number) => `127.0.0.1:${ensemble.members[i]!.clientPort}`;
+    const d = (await createDriver(
+      driverOptions(ensemble.connectString, { scope, name: 'pg0', ttl: 15, retryTimeout: 2, section: { hosts: [host(old)] } }),
+    )) as ZooKeeperDriver;
+    let stopped = false;
+    try {
+      await d.touchMember('{"role":"master"}');
+      expect(await d.acquireLeader()).toBe(true);
+      const session = d.inspect().sessionId!;
+
+      // Refused whole: a bad section changes nothing.
+      const bad = await d.reconfigure!({ hosts: [host(others[0]!), 'not a host:port:x'] }).catch((e: unknown) => e);
+      expect(isDcsError(bad, DcsErrorCode.Config)).toBe(true);
+      // Nothing to do for the same hosts; a chroot or ACL change is for a restart.
+      expect(await d.reconfigure!({ hosts: [host(old)] })).toEqual({ applied: [], restartRequired: [] });
+      expect((await d.reconfigure!({ hosts: [`${host(old)}/elsewhere`] })).restartRequired).toEqual([
+        "zookeeper.hosts chroot: the session's paths are resolved under it",
+      ]);
+
+      const change = await d.reconfigure!({ hosts: others.map(host) });
+      expect(change).toEqual({ applied: [`zookeeper hosts: ${host(old)} → ${others.map(host).join(',')}`], restartRequired: [] });
+      await ensemble.stopMember(old, { kill: true });
+      stopped = true;
+      await until('the lock renewed through a new host', async () => (await d.renewLeader().catch(() => false)) === true, 60_000, 100);
+      expect([d.inspect().sessionId, d.inspect().sessionsStarted]).toEqual([session, 1]);
+      const c = await d.load();
+      expect(c.nodes.get('leader')).toMatchObject({ value: 'pg0', owner: session });
+      expect(c.nodes.get('members/pg0')?.owner).toBe(session);
+      const cons = await Promise.all(others.map((i) => ensemble.fourLetter(i, 'cons')));
+      expect(cons.some((text) => text.includes(`sid=0x${session}`))).toBe(true);
+    } finally {
+      await d.close({ revoke: true });
+      if (stopped) await ensemble.startMember(old);
+    }
+  });
 });

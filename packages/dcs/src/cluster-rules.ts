@@ -121,3 +121,32 @@ export function slotNameFromMemberName(member: string): string {
     .replace(/[^a-z0-9_]/gu, (c) => `u${String(c.codePointAt(0)!).padStart(4, '0')}`)
     .slice(0, 63);
 }
+
+/**
+ * Patroni's `is_standby_cluster`: the dynamic configuration has a `standby_cluster` section with
+ * a `host`, `port` or `restore_command` (an empty section is not a standby cluster).
+ */
+export function isStandbyClusterConfig(config: ClusterConfig | null | undefined): boolean {
+  const standby = config?.['standby_cluster'];
+  if (typeof standby !== 'object' || standby === null) return false;
+  const s = standby as Record<string, unknown>;
+  // Python truthiness, as Patroni's `any(config.get(p) ...)`.
+  return ['host', 'port', 'restore_command'].some((k) => Boolean(s[k]));
+}
+
+/**
+ * What a non-leader member is in the synchronous replication state, as Patroni 4.1 names it in
+ * GET /cluster, GET /patroni and `patronictl list`: `quorum_standby` when `synchronous_mode` is
+ * `quorum` and the member is in the `/sync` key's set, `sync_standby` when it is `on`, null when
+ * it is not synchronous. As Patroni, a standby cluster has no synchronous mode, and the name is
+ * compared case-insensitively (PostgreSQL compares `synchronous_standby_names` so).
+ */
+export function synchronousRoleOf(cluster: Pick<Cluster, 'config' | 'sync'>, member: string): 'sync_standby' | 'quorum_standby' | null {
+  const config = cluster.config?.value;
+  const mode = synchronousModeOf(config?.['synchronous_mode']);
+  if (mode === null || mode === 'off' || isStandbyClusterConfig(config)) return null;
+  const lower = member.toLowerCase();
+  const inSync = (cluster.sync?.value.sync_standby ?? []).some((n) => n.toLowerCase() === lower);
+  if (!inSync) return null;
+  return mode === 'quorum' ? 'quorum_standby' : 'sync_standby';
+}

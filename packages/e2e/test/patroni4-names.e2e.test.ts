@@ -19,7 +19,7 @@ import { waitFor } from '@pgha/test-servers';
 import { WAIT_MS, diagnostics, tail, waitForStreaming } from './support/cluster-checks.js';
 import { rawKey } from './support/etcd-keys.js';
 import { pghactl } from './support/pghactl.js';
-import { api } from './support/rest.js';
+import { api, apiJson } from './support/rest.js';
 
 const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 const SCOPE = 'patroni4';
@@ -131,5 +131,33 @@ describe('a cluster speaking Patroni 4, on etcd', () => {
     expect(list.code, list.stderr).toBe(0);
     const rows = JSON.parse(list.stdout) as { Member: string; Role: string }[];
     expect(rows.find((r) => r.Member === primary.name)?.Role).toBe('Leader');
+  });
+
+  it("Patroni 4.1's quorum standby: GET /cluster, GET /patroni, pghactl list, /quorum, /metrics; /readiness?mode=write; patroni_postgres_state", async () => {
+    const primary = await cluster.waitForPrimary(WAIT_MS);
+    const res = await api(primary, 'PATCH', '/config', { synchronous_mode: 'quorum' });
+    expect(res.status, res.text).toBe(200);
+    const replicas = cluster.members.filter((m) => m !== primary).map((m) => m.name).sort();
+    type ClusterJson = { members: { name: string; role: string }[] };
+    let view: ClusterJson | null = null;
+    await waitFor('GET /cluster naming both replicas quorum_standby', async () => {
+      view = await apiJson<ClusterJson>(primary, '/cluster');
+      return replicas.every((n) => view!.members.find((m) => m.name === n)?.role === 'quorum_standby');
+    }, WAIT_MS, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; last ${JSON.stringify(view)}\n${diagnostics(cluster)}`);
+    });
+    const replica = cluster.members.find((m) => m.name === replicas[0])!;
+    // The replica's own view follows at its next cycle.
+    await waitFor(`${replica.name}'s GET /patroni saying quorum_standby`, async () => (await replica.status())?.['quorum_standby'] === true, WAIT_MS, 250);
+    expect((await replica.status())?.['sync_standby']).toBeUndefined();
+    expect([(await api(replica, 'GET', '/quorum')).status, (await api(replica, 'GET', '/sync')).status]).toEqual([200, 503]);
+    const metrics = (await api(replica, 'GET', '/metrics')).text;
+    const line = (name: string) => metrics.split('\n').find((l) => l.startsWith(`${name}{`))?.split(' ')[1];
+    expect([line('patroni_quorum_standby'), line('patroni_sync_standby'), line('patroni_postgres_state'), line('patroni_failsafe_member')]).toEqual(['1', '0', '5', '0']);
+    expect((await api(replica, 'GET', '/readiness?mode=write')).status).toBe(200);
+    const list = await pghactl(replica, ['list', '-f', 'json']);
+    expect(list.code, list.stderr).toBe(0);
+    const rows = JSON.parse(list.stdout) as { Member: string; Role: string }[];
+    expect(replicas.map((n) => rows.find((r) => r.Member === n)?.Role)).toEqual(['Quorum Standby', 'Quorum Standby']);
   });
 });

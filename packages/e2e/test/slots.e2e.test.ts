@@ -1,7 +1,8 @@
 /**
  * End-to-end: replication slots (issue #8) on one three-member cluster (etcd, or ZooKeeper in `e2e-zookeeper`). Permanent
  * slots from the `slots` config (one physical, one logical with test_decoding) live on the
- * primary; the logical one is copied to the replicas, advanced there, and is found on the new
+ * primary and the replicas (the physical one created there with WAL reserved, as Patroni 3.2+);
+ * the logical one is copied to the replicas, advanced there, and is found on the new
  * primary after a switchover, and again after a crash of the primary node, at (or past) what a
  * consumer had confirmed, with the changes not yet consumed still to be read. pg2 has `replicatefrom: pg1`: it streams from pg1, which holds its
  * slot while the primary does not. When pg1 goes away, pg2 falls back to the primary, and pg1's
@@ -146,11 +147,18 @@ describe(`replication slots on ${DCS}`, () => {
     }
   });
 
+  it('every replica also holds the permanent physical slot, with WAL reserved (Patroni 3.2+)', async () => {
+    for (const m of cluster.members.filter((x) => x !== primary)) {
+      await waitForSlots(`${m.name}'s perm_phys`, m, (s) => s.get('perm_phys')?.slot_type === 'physical');
+      const [row] = await query<{ reserved: boolean }>(m, "SELECT restart_lsn IS NOT NULL AS reserved FROM pg_replication_slots WHERE slot_name = 'perm_phys'");
+      expect(row?.reserved).toBe(true);
+    }
+  });
+
   it('after a switchover the new primary has the logical slot at the consumed position, with the pending changes', async () => {
     const target = primary.name === 'pg0' ? member('pg1') : member('pg0');
     await switchover(target);
-    // The copy of cdc is there from the replica's time; perm_phys comes with the new primary's
-    // first slot upkeep after the promotion.
+    // The copy of cdc and perm_phys are there from the replica's time.
     await waitForSlots('cdc and perm_phys on the new primary', primary, (s) => copyAtLeast(consumed)(s) && s.has('perm_phys'));
     const read = await query<{ data: string }>(primary, "SELECT data FROM pg_logical_slot_get_changes('cdc', NULL, NULL)");
     const text = read.map((r) => r.data).join('\n');

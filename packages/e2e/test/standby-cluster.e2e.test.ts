@@ -4,8 +4,9 @@
  * standby cluster bootstraps by cloning the remote primary; its lock holder is the standby leader
  * (streams from the remote primary through `primary_slot_name`), the other member cascades from
  * it; failover inside the standby cluster moves that role, after a clean stop and after a node
- * crash of the standby leader (issue 20); `PATCH /config {"standby_cluster": null}` promotes it
- * into a normal cluster. Outcomes only; every wait is bounded generously.
+ * crash of the standby leader (issue 20); `pghactl promote-cluster` (a `PATCH /config
+ * {"standby_cluster": null}` on the leader) promotes it into a normal cluster. Outcomes only;
+ * every wait is bounded generously.
  *
  * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
@@ -14,7 +15,8 @@ import { startLocalCluster, type LocalCluster, type MemberHandle } from '@pgha/l
 import { waitFor } from '@pgha/test-servers';
 import { query, replicationStates, tryQuery } from '@pgha/workload';
 import { WAIT_MS, diagnostics, waitForRow, waitForStreaming } from './support/cluster-checks.js';
-import { api } from './support/rest.js';
+import { pghactl } from './support/pghactl.js';
+import { api, apiJson } from './support/rest.js';
 import { e2eStore } from './support/store.js';
 
 /** etcd in the `e2e` project, ZooKeeper in `e2e-zookeeper` (support/store.ts). */
@@ -137,10 +139,12 @@ describe(`standby cluster on ${DCS}`, () => {
     await waitForRow(old, TABLE, id);
   });
 
-  it('removing standby_cluster from the DCS config promotes the standby leader', async () => {
+  it('pghactl promote-cluster (patronictl 4.1) removes standby_cluster from the DCS config and promotes the standby leader', async () => {
     const leader = await standbyLeader();
-    const res = await api(leader, 'PATCH', '/config', { standby_cluster: null });
-    expect(res.status).toBe(200);
+    const res = await pghactl(leader, ['promote-cluster', 'standby', '--force']);
+    expect([res.code, res.stderr]).toEqual([0, '']);
+    expect(res.stdout).toMatch(/ cluster is successfully promoted\n/);
+    expect(await apiJson<Record<string, unknown>>(leader, '/config')).not.toHaveProperty('standby_cluster');
     const primary = await standby.waitForPrimary(WAIT_MS);
     expect(primary.name).toBe(leader.name);
     await query(primary, `INSERT INTO ${TABLE} (note) VALUES ('written in the promoted cluster')`);

@@ -103,6 +103,21 @@ describe(`synchronous replication switched at run time on ${e2eStore()}`, () => 
     expect((await automaticFailover(true)).candidates).toEqual([sync]);
   });
 
+  it("a synchronous standby that is stopping asks the primary to release it first (Patroni's nosync on shutdown)", async () => {
+    const s = await waitForSyncState('one synchronous standby, published', ({ key, names, states }) => {
+      const listed = standbysOf(key);
+      return key?.leader === primary.name && listed.length === 1 && names === listed[0] && states[listed[0]!] === 'sync';
+    });
+    const sync = cluster.members.find((m) => m.name === standbysOf(s.key)[0])!;
+    const other = replicas().find((m) => m !== sync)!;
+    await sync.stop();
+    // Read once, after the stop: the agent waited for the primary to move the sync key before stopping.
+    expect(standbysOf(await syncKey())).toEqual([other.name]);
+    expect(sync.output()).not.toContain('skipping synchronous standby disable');
+    sync.start();
+    await waitForStreaming(cluster, primary);
+  });
+
   it('strict (written straight into the config key): commits wait while no standby is synchronous', async () => {
     const config = (await readJsonKey<Record<string, unknown>>(cluster, 'config'))!;
     await writeJsonKey(cluster, 'config', { ...config, synchronous_mode_strict: true });

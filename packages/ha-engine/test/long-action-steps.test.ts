@@ -2,7 +2,7 @@
 // (core/long-action-steps.ts).
 import { describe, expect, it } from 'vitest';
 import type { DemoteMode, FollowTarget, LongAction } from '../src/index.js';
-import { demoteReleasesLock, longActionSteps, primaryStopTimeoutMs, resolveEngineConfig, shutdownPlan } from '../src/index.js';
+import { demoteReleasesLock, isSynchronousStandby, longActionSteps, primaryStopTimeoutMs, resolveEngineConfig, shutdownPlan } from '../src/index.js';
 import type { ClusterConfig } from '@pgha/dcs';
 
 const pg0: FollowTarget = { name: 'pg0', connUrl: 'postgres://pg0:5432/postgres' };
@@ -89,8 +89,39 @@ describe('a clean shutdown', () => {
   });
 
   it("otherwise stops, then releases; the leader's stop bounded by primary_stop_timeout in synchronous mode", () => {
-    expect(shutdownPlan(config({}), true)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: null });
-    expect(shutdownPlan(config({ primary_stop_timeout: 20, synchronous_mode: true }), true)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: 20_000 });
-    expect(shutdownPlan(config({ primary_stop_timeout: 20, synchronous_mode: true }), false)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: null });
+    expect(shutdownPlan(config({}), true)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: null, releaseSync: null });
+    expect(shutdownPlan(config({ primary_stop_timeout: 20, synchronous_mode: true }), true)).toEqual({ kind: 'stop-then-release', stopTimeoutMs: 20_000, releaseSync: null });
+    expect(shutdownPlan(config({ primary_stop_timeout: 20, synchronous_mode: true }), false)).toMatchObject({ kind: 'stop-then-release', stopTimeoutMs: null });
+  });
+
+  it("asks the primary to release a replica from synchronous replication first (Patroni's while_not_sync_standby), waiting up to 2 × loop_wait", () => {
+    const release = (dcs: Record<string, unknown>, holdsLock: boolean, tags: Record<string, unknown> = {}) => {
+      const plan = shutdownPlan(config(dcs), holdsLock, tags);
+      return plan.kind === 'stop-then-release' ? plan.releaseSync : 'leave-running';
+    };
+    expect(release({ synchronous_mode: true, loop_wait: 5 }, false)).toEqual({ waitMs: 10_000 });
+    expect(release({ synchronous_mode: 'quorum', loop_wait: 1 }, false)).toEqual({ waitMs: 2000 });
+    // Not the leader, not without synchronous mode, not in a standby cluster, not when nosync already.
+    expect(release({ synchronous_mode: true }, true)).toBeNull();
+    expect(release({}, false)).toBeNull();
+    expect(release({ synchronous_mode: true, standby_cluster: { host: '10.0.0.1', port: 5432 } }, false)).toBeNull();
+    expect(release({ synchronous_mode: true }, false, { nosync: true })).toBeNull();
+    expect(release({ synchronous_mode: true }, false, { nosync: false })).toEqual({ waitMs: 20_000 });
+  });
+});
+
+describe('isSynchronousStandby', () => {
+  const cluster = (leader: string | null, syncLeader: string | null, standbys: string[]) => ({
+    leader: leader ? { name: leader, version: '1' } : null,
+    sync: { version: '1', value: { leader: syncLeader, sync_standby: standbys, quorum: 0 } },
+  });
+  it("is Patroni's is_sync_standby: the current leader's /sync names the member (any case)", () => {
+    expect(isSynchronousStandby(cluster('pg0', 'pg0', ['pg1']), 'pg1')).toBe(true);
+    expect(isSynchronousStandby(cluster('pg0', 'pg0', ['PG1']), 'pg1')).toBe(true);
+    expect(isSynchronousStandby(cluster('pg0', 'pg0', ['pg2']), 'pg1')).toBe(false);
+    // A /sync key left by an old leader, or no leader: released.
+    expect(isSynchronousStandby(cluster('pg2', 'pg0', ['pg1']), 'pg1')).toBe(false);
+    expect(isSynchronousStandby(cluster(null, 'pg0', ['pg1']), 'pg1')).toBe(false);
+    expect(isSynchronousStandby({ leader: { name: 'pg0', version: '1' }, sync: null }, 'pg1')).toBe(false);
   });
 });

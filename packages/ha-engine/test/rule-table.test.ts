@@ -28,9 +28,9 @@ const SITUATIONS: Record<UpkeepPhase, Situation> = {
     marker: (a) => a.kind === 'sync_slots',
   },
   'cascade-slots': {
-    // A permanent physical slot: only a plan made as a primary keeps one (a replica's keeps
-    // permanent logical slots only).
-    s: snapshot({ config: config({ slots: { keep: { type: 'physical' } } }, { use_slots: true }) }),
+    // A permanent physical slot on a nofailover member: only a plan made as a primary keeps one
+    // (a replica keeps permanent slots only when it may become primary, as Patroni 3.2+).
+    s: snapshot({ config: config({ slots: { keep: { type: 'physical' } } }, { use_slots: true }), me: { ...snapshot().me, tags: { nofailover: true } } }),
     fires: ['cascade-slots'],
     marker: (a) => a.kind === 'sync_slots',
   },

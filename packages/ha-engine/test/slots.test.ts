@@ -12,7 +12,7 @@ const PERMANENT = {
 };
 const cfg = config(PERMANENT, { use_slots: true });
 
-function physical(name: string, restartLsn = 100): LocalSlot {
+function physical(name: string, restartLsn: number | null = 100): LocalSlot {
   return { name, type: 'physical', database: null, plugin: null, restartLsn, confirmedFlushLsn: null };
 }
 function logical(name: string, confirmedFlushLsn: number, database = 'app', plugin = 'pgoutput'): LocalSlot {
@@ -121,12 +121,47 @@ describe('on the primary', () => {
 });
 
 describe('on a replica', () => {
+  // The permanent physical slot is there, at the published position, unless a test says otherwise.
   const replica = (slots: LocalSlot[], over: Partial<Snapshot> = {}): Snapshot =>
+    snapshot({ config: cfg, local: runningReplica({ slots: [physical('keep_me', 4000), ...slots] }), cluster: withStatus(clusterWithLeader(), { cdc: 5000, keep_me: 4000 }), ...over });
+  const bare = (slots: LocalSlot[], over: Partial<Snapshot> = {}): Snapshot =>
     snapshot({ config: cfg, local: runningReplica({ slots }), cluster: withStatus(clusterWithLeader(), { cdc: 5000, keep_me: 4000 }), ...over });
 
-  it('keeps no member slots and no permanent physical slots; drops leftovers (an old primary)', () => {
-    const plan = actionOf(decide(replica([physical('pg2'), physical('keep_me'), logical('cdc', 5000)])), 'sync_slots').plan;
-    expect(plan).toEqual({ create: [], drop: ['keep_me', 'pg2'], advance: [] });
+  it('keeps no member slots; drops leftovers (an old primary)', () => {
+    const plan = actionOf(decide(replica([physical('pg2'), logical('cdc', 5000)])), 'sync_slots').plan;
+    expect(plan).toEqual({ create: [], drop: ['pg2'], advance: [] });
+  });
+
+  it('keeps permanent physical slots too (Patroni 3.2+): creates one, advances it to the published position, never backwards', () => {
+    expect(actionOf(decide(bare([logical('cdc', 5000)])), 'sync_slots').plan).toEqual({ create: [{ name: 'keep_me', type: 'physical' }], drop: [], advance: [] });
+    expect(actionOf(decide(bare([logical('cdc', 5000), physical('keep_me', 3000)])), 'sync_slots').plan).toEqual({
+      create: [],
+      drop: [],
+      advance: [{ name: 'keep_me', database: null, lsn: 4000 }],
+    });
+    expect(slotActions(bare([logical('cdc', 5000), physical('keep_me', 4500)]))).toEqual([]);
+    // One created by someone else without reserving WAL cannot advance: dropped, to be created again.
+    expect(actionOf(decide(bare([logical('cdc', 5000), physical('keep_me', null)])), 'sync_slots').plan.drop).toEqual(['keep_me']);
+  });
+
+  it('advances a permanent physical slot to a replicatefrom member of that name when it is further than the published position', () => {
+    const cluster = withStatus(
+      clusterWithLeader({ members: [member('pg0', { role: 'primary' }), member('pg1'), member('keep_me', { tags: { replicatefrom: 'pg0' }, xlog_location: 4800 })] }),
+      { cdc: 5000, keep_me: 4000 },
+    );
+    expect(actionOf(decide(bare([logical('cdc', 5000), physical('keep_me', 3000)], { cluster })), 'sync_slots').plan.advance).toEqual([{ name: 'keep_me', database: null, lsn: 4800 }]);
+  });
+
+  it('a nofailover replica keeps no permanent slots, physical or logical (it never becomes primary)', () => {
+    const me = { name: 'pg1', connUrl: 'c', apiUrl: 'a', tags: { nofailover: true }, version: 'v' };
+    expect(actionOf(decide(replica([logical('cdc', 5000)], { me })), 'sync_slots').plan.drop).toEqual(['cdc', 'keep_me']);
+    expect(slotActions(bare([], { me }))).toEqual([]);
+  });
+
+  it('never keeps the permanent slot named after itself', () => {
+    const me = { name: 'keep_me', connUrl: 'c', apiUrl: 'a', tags: {}, version: 'v' };
+    const cluster = withStatus(clusterWithLeader({ members: [member('pg0', { role: 'primary' }), member('keep_me')] }), { cdc: 5000, keep_me: 4000 });
+    expect(actionOf(decide(replica([logical('cdc', 5000)], { me, cluster })), 'sync_slots').plan.drop).toEqual(['keep_me']);
   });
 
   it('copies a permanent logical slot the primary publishes and restarts to load it', () => {

@@ -2,12 +2,12 @@
  * GET /cluster: every member as Patroni's `cluster_as_json` shows it, from the last cycle's read
  * (no DCS call per request).
  */
-import { configFlag, formatLsn, type Cluster, type Member } from '@pgha/dcs';
+import { configFlag, formatLsn, isStandbyClusterConfig, synchronousRoleOf, type Cluster, type Member } from '@pgha/dcs';
 import { failoverReadiness, resolveEngineConfig } from '@pgha/ha-engine';
 
 export interface ClusterMemberView {
   name: string;
-  role: 'leader' | 'standby_leader' | 'sync_standby' | 'replica';
+  role: 'leader' | 'standby_leader' | 'sync_standby' | 'quorum_standby' | 'replica';
   state: string;
   api_url?: string;
   host?: string;
@@ -55,13 +55,7 @@ function hostPort(connUrl: string | undefined): { host?: string; port?: number }
 
 function memberView(m: Member, cluster: Cluster, standbyCluster: boolean, leaderLsn: number | null): ClusterMemberView {
   const isLeader = cluster.leader?.name === m.name;
-  const role = isLeader
-    ? standbyCluster
-      ? 'standby_leader'
-      : 'leader'
-    : (cluster.sync?.value.sync_standby ?? []).includes(m.name)
-      ? 'sync_standby'
-      : 'replica';
+  const role = isLeader ? (standbyCluster ? 'standby_leader' : 'leader') : (synchronousRoleOf(cluster, m.name) ?? 'replica');
   const view: ClusterMemberView = { name: m.name, role, state: m.data.state ?? 'unknown' };
   if (m.data.api_url) view.api_url = m.data.api_url;
   Object.assign(view, hostPort(m.data.conn_url));
@@ -90,7 +84,7 @@ function memberView(m: Member, cluster: Cluster, standbyCluster: boolean, leader
 
 export function clusterView(cluster: Cluster, scope: string): ClusterView {
   const config = cluster.config?.value ?? {};
-  const standbyCluster = typeof config['standby_cluster'] === 'object' && config['standby_cluster'] !== null;
+  const standbyCluster = isStandbyClusterConfig(config);
   const leaderMember = cluster.members.find((m) => m.name === cluster.leader?.name);
   const leaderLsn = cluster.status?.value.optime ?? leaderMember?.data.xlog_location ?? null;
   const view: ClusterView = {

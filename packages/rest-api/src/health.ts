@@ -2,8 +2,8 @@
  * Health checks as Patroni answers them (GET returns 200 or 503 with the /patroni body; HEAD and
  * OPTIONS the same status without a body). Pure functions of the last cycle's snapshot: no I/O.
  */
-import { isNoLoadBalance } from '@pgha/dcs';
-import { exceedsLag, replicaLagPosition } from '@pgha/ha-engine';
+import { isNoLoadBalance, synchronousRoleOf } from '@pgha/dcs';
+import { exceedsLag, replicaLagPosition, type LagMeasure } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 
 export type Query = URLSearchParams;
@@ -19,23 +19,36 @@ export function parseSize(text: string): number | null {
 const isPrimaryRole = (s: ApiSnapshot) => s.status.role === 'primary' || s.status.role === 'master';
 const isRunning = (s: ApiSnapshot) => s.status.state === 'running';
 
-function syncStandbys(s: ApiSnapshot): string[] {
-  return s.cluster?.sync?.value.sync_standby ?? [];
-}
-
-function isQuorumMode(s: ApiSnapshot): boolean {
-  return s.cluster?.config?.value['synchronous_mode'] === 'quorum';
+/** Patroni 4.1's `sync_standby` / `quorum_standby` of this member (the shared cluster rule). */
+function syncRole(s: ApiSnapshot): 'sync_standby' | 'quorum_standby' | null {
+  return s.cluster ? synchronousRoleOf(s.cluster, s.status.patroni.name) : null;
 }
 
 /**
  * The engine's lag rule (core/wal-position.ts) measured as Patroni's API does: from the replayed
- * position, not the received one the engine's candidate checks count.
+ * position by default, not the received one the engine's candidate checks count.
  */
-function lagsBy(s: ApiSnapshot, maxLagBytes: number): boolean {
+function lagsBy(s: ApiSnapshot, maxLagBytes: number, measure: LagMeasure = 'replayed'): boolean {
   const xlog = s.status.xlog;
   const replica = xlog && 'replayed_location' in xlog ? { receivedLsn: xlog.received_location ?? null, replayedLsn: xlog.replayed_location ?? null } : { receivedLsn: null, replayedLsn: null };
-  const position = replicaLagPosition(replica, 'replayed');
+  const position = replicaLagPosition(replica, measure);
   return exceedsLag({ primaryLsn: s.cluster?.status?.value.optime ?? 0, position, maxLagBytes });
+}
+
+/**
+ * Patroni 4.1's `_readiness`: the lock holder is ready; otherwise PostgreSQL must run, stream, and
+ * be within `?lag=` (default `maximum_lag_on_failover`; an unreadable value falls back to it) of
+ * the leader's last published position — received WAL with `?mode=write`, replayed WAL otherwise
+ * (`apply`, the default). Without a DCS read only an active failsafe keeps a replica ready.
+ */
+function ready(s: ApiSnapshot, q: Query): boolean {
+  if (s.hasLock) return true;
+  // A replica past replica_not_streaming_timeout is not ready either (wal-receiver.ts).
+  if (!isRunning(s) || s.status.replication_state !== 'streaming' || notReplicating(s)) return false;
+  if (s.cluster === null) return s.status.failsafe_mode_is_active === true;
+  const lagText = q.get('lag');
+  const maxLag = (lagText === null ? null : parseSize(lagText)) ?? s.maximumLagOnFailover;
+  return !lagsBy(s, maxLag, q.get('mode') === 'write' ? 'held' : 'replayed');
 }
 
 /** The primary's last published position minus our replay position exceeds `?lag=`. */
@@ -73,7 +86,8 @@ function replicaOk(s: ApiSnapshot, query: Query): boolean {
 
 const leaderOk = (s: ApiSnapshot) => s.hasLock && isPrimaryRole(s) && isRunning(s);
 const standbyLeaderOk = (s: ApiSnapshot) => s.hasLock && s.status.role === 'standby_leader' && isRunning(s);
-const isSync = (s: ApiSnapshot) => syncStandbys(s).includes(s.status.patroni.name);
+const isSync = (s: ApiSnapshot) => syncRole(s) === 'sync_standby';
+const isQuorum = (s: ApiSnapshot) => syncRole(s) === 'quorum_standby';
 
 type Check = (s: ApiSnapshot, q: Query, nowMs: number) => boolean;
 
@@ -88,14 +102,14 @@ export const HEALTH_CHECKS: Record<string, Check> = {
   '/standby_leader': (s) => standbyLeaderOk(s),
   '/replica': (s, q) => replicaOk(s, q),
   '/read-only': (s, q) => leaderOk(s) || standbyLeaderOk(s) || replicaOk(s, q),
-  '/sync': (s, q) => replicaOk(s, q) && isSync(s) && !isQuorumMode(s),
-  '/synchronous': (s, q) => replicaOk(s, q) && isSync(s) && !isQuorumMode(s),
-  '/read-only-sync': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && !isQuorumMode(s)),
-  '/read-only-synchronous': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && !isQuorumMode(s)),
-  '/quorum': (s, q) => replicaOk(s, q) && isSync(s) && isQuorumMode(s),
-  '/read-only-quorum': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s) && isQuorumMode(s)),
-  '/async': (s, q) => replicaOk(s, q) && !isSync(s),
-  '/asynchronous': (s, q) => replicaOk(s, q) && !isSync(s),
+  '/sync': (s, q) => replicaOk(s, q) && isSync(s),
+  '/synchronous': (s, q) => replicaOk(s, q) && isSync(s),
+  '/read-only-sync': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s)),
+  '/read-only-synchronous': (s, q) => leaderOk(s) || (replicaOk(s, q) && isSync(s)),
+  '/quorum': (s, q) => replicaOk(s, q) && isQuorum(s),
+  '/read-only-quorum': (s, q) => leaderOk(s) || (replicaOk(s, q) && isQuorum(s)),
+  '/async': (s, q) => replicaOk(s, q) && syncRole(s) === null,
+  '/asynchronous': (s, q) => replicaOk(s, q) && syncRole(s) === null,
   // Patroni's /health is "PostgreSQL runs"; a `?lag=` (which Patroni ignores here) is taken at its word.
   '/health': (s, q) => isRunning(s) && !(q.has('lag') && notReplicating(s)),
   '/liveness': (s, _q, now) => {
@@ -103,14 +117,7 @@ export const HEALTH_CHECKS: Record<string, Check> = {
     const limit = (isPrimaryRole(s) && s.hasLock ? 1 : 2) * s.ttl * 1000;
     return now - s.lastCycleAt <= limit;
   },
-  '/readiness': (s, q) => {
-    if (s.hasLock && (isPrimaryRole(s) || s.status.role === 'standby_leader') && isRunning(s)) return true;
-    // Patroni 4's readiness also wants a streaming replica; here past the bound only.
-    if (!isRunning(s) || s.cluster === null || s.status.role !== 'replica' || notReplicating(s)) return false;
-    const lagText = q.get('lag');
-    const maxLag = lagText === null ? s.maximumLagOnFailover : parseSize(lagText);
-    return maxLag === null || !lagsBy(s, maxLag);
-  },
+  '/readiness': (s, q) => ready(s, q),
 };
 
 /** The status code of a health check, or null when `path` is not one. */

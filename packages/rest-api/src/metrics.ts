@@ -3,7 +3,7 @@
  * `{scope,name}` labels, plus pgha's own. Patroni's part is rendered once per published
  * snapshot; pgha's part is a handful of numbers, so a scrape costs no I/O.
  */
-import { configFlag, failoverPriority } from '@pgha/dcs';
+import { configFlag, failoverPriority, synchronousRoleOf } from '@pgha/dcs';
 import { createDecisionMetrics, type DecisionMetrics } from './decision-metrics.js';
 import type { ApiSnapshot } from './state.js';
 
@@ -108,6 +108,35 @@ export function renderReceiverMetrics(s: ApiSnapshot): string {
   ].join('\n');
 }
 
+/**
+ * Patroni 4.1's `PostgresqlState` with the index `patroni_postgres_state` reports (Patroni
+ * promises the numbers never change); any other state reads as -1.
+ */
+const POSTGRES_STATES: readonly (readonly [state: string, name: string])[] = [
+  ['initializing new cluster', 'initdb'],
+  ['initdb failed', 'initdb_failed'],
+  ['running custom bootstrap script', 'custom_bootstrap'],
+  ['custom bootstrap failed', 'custom_bootstrap_failed'],
+  ['creating replica', 'creating_replica'],
+  ['running', 'running'],
+  ['starting', 'starting'],
+  ['starting after custom bootstrap', 'bootstrap_starting'],
+  ['start failed', 'start_failed'],
+  ['restarting', 'restarting'],
+  ['restart failed', 'restart_failed'],
+  ['stopping', 'stopping'],
+  ['stopped', 'stopped'],
+  ['stop failed', 'stop_failed'],
+  ['crashed', 'crashed'],
+];
+
+/** `patroni_postgres_state` as Patroni 4.1 prints it, with its `# Values:` legend. */
+function postgresStateMetric(labels: string, state: string): string {
+  const legend = POSTGRES_STATES.map(([, name], i) => `${name}=${i}`).join(', ');
+  const index = POSTGRES_STATES.findIndex(([value]) => value === state);
+  return `# HELP patroni_postgres_state Numeric representation of Postgres state.\n# Values: ${legend}\n# TYPE patroni_postgres_state gauge\npatroni_postgres_state{${labels}} ${index}`;
+}
+
 /** Patroni's metrics from one snapshot. */
 export function renderPatroniMetrics(s: ApiSnapshot): string {
   const labels = metricLabels(s);
@@ -121,7 +150,9 @@ export function renderPatroniMetrics(s: ApiSnapshot): string {
   const replayedTs = 'replayed_timestamp' in xlog && xlog.replayed_timestamp ? Date.parse(xlog.replayed_timestamp.replace(' ', 'T')) / 1000 : 0;
   const config = s.cluster?.config?.value ?? {};
   const failsafeEnabled = configFlag(config, 'failsafe_mode');
-  const isSync = (s.cluster?.sync?.value.sync_standby ?? []).includes(st.patroni.name);
+  const syncRole = s.cluster ? synchronousRoleOf(s.cluster, st.patroni.name) : null;
+  // Patroni 4.1 (after 4.1.4): this member is in the `failsafe` key's topology.
+  const failsafeMember = Object.prototype.hasOwnProperty.call(s.cluster?.failsafe?.value ?? {}, st.patroni.name);
   const priority = failoverPriority(st.tags ?? {});
   const rows: [string, string, number | string][] = [
     ['patroni_version', 'Patroni semver without periods.', versionNumber(st.patroni.version)],
@@ -133,7 +164,8 @@ export function renderPatroniMetrics(s: ApiSnapshot): string {
     ['patroni_xlog_location', 'Current location of the Postgres transaction log, 0 if this node is not the leader.', primary && 'location' in xlog ? num(xlog.location) : 0],
     ['patroni_standby_leader', 'Value is 1 if this node is the standby_leader, 0 otherwise.', s.hasLock && st.role === 'standby_leader' ? 1 : 0],
     ['patroni_replica', 'Value is 1 if this node is a replica, 0 otherwise.', replica ? 1 : 0],
-    ['patroni_sync_standby', 'Value is 1 if this node is a sync standby replica, 0 otherwise.', replica && isSync ? 1 : 0],
+    ['patroni_sync_standby', 'Value is 1 if this node is a sync standby replica, 0 otherwise.', replica && syncRole === 'sync_standby' ? 1 : 0],
+    ['patroni_quorum_standby', 'Value is 1 if this node is a quorum standby, 0 otherwise.', replica && syncRole === 'quorum_standby' ? 1 : 0],
     ['patroni_xlog_received_location', 'Current location of the received Postgres transaction log, 0 if this node is not a replica.', 'received_location' in xlog ? num(xlog.received_location) : 0],
     ['patroni_xlog_replayed_location', 'Current location of the replayed Postgres transaction log, 0 if this node is not a replica.', 'replayed_location' in xlog ? num(xlog.replayed_location) : 0],
     ['patroni_xlog_replayed_timestamp', 'Current timestamp of the replayed Postgres transaction log, 0 if null.', Number.isFinite(replayedTs) ? replayedTs : 0],
@@ -148,7 +180,8 @@ export function renderPatroniMetrics(s: ApiSnapshot): string {
     ['patroni_pending_restart', 'Value is 1 if the node needs a restart, 0 otherwise.', st.pending_restart ? 1 : 0],
     ['patroni_is_paused', 'Value is 1 if auto failover is disabled, 0 otherwise.', st.pause ? 1 : 0],
     ['patroni_failsafe_mode_enabled', 'Value is 1 if failsafe mode is enabled, 0 otherwise.', failsafeEnabled ? 1 : 0],
+    ['patroni_failsafe_member', 'Value is 1 if this node is a member of failsafe, 0 otherwise.', failsafeMember ? 1 : 0],
     ['patroni_failover_priority', 'Value of the failover priority of this node, 0 if it can not be promoted.', priority],
   ];
-  return rows.map(([name, help, value]) => gauge(name, help, labels, value)).join('\n');
+  return [...rows.map(([name, help, value]) => gauge(name, help, labels, value)), postgresStateMetric(labels, st.state)].join('\n');
 }

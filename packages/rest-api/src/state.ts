@@ -42,6 +42,8 @@ export interface PatroniStatus {
   /** Failsafe mode is active (a primary kept by its members' acknowledgements, or a replica pinged within ttl). */
   failsafe_mode_is_active?: boolean;
   sync_standby?: boolean;
+  /** Patroni 4.1: a replica in the `/sync` set while `synchronous_mode` is `quorum`. */
+  quorum_standby?: boolean;
   watchdog_failed?: boolean;
   patroni: { version: string; scope: string; name: string };
   /** pgha's own: the reason the last cycle gave (Patroni's sentence). */

@@ -55,13 +55,31 @@ describe('health checks', () => {
   });
 
   it('tells synchronous from asynchronous replicas by the sync key', () => {
-    const sync = cluster({ sync: { version: '1', value: { leader: 'pg0', sync_standby: ['pg1'], quorum: 0 } } });
+    const sync = cluster({
+      config: { version: '1', value: { synchronous_mode: true } },
+      sync: { version: '1', value: { leader: 'pg0', sync_standby: ['pg1'], quorum: 0 } },
+    });
     const pg1 = snapshot({}, { cluster: sync });
     const pg2 = snapshot({ patroni: { version: '0', scope: 'demo', name: 'pg2' } }, { cluster: sync });
     expect([healthStatus('/sync', q(), pg1, 0), healthStatus('/async', q(), pg1, 0)]).toEqual([200, 503]);
     expect([healthStatus('/sync', q(), pg2, 0), healthStatus('/async', q(), pg2, 0)]).toEqual([503, 200]);
     expect(healthStatus('/read-only-sync', q(), primary, 0)).toBe(200);
     expect(healthStatus('/quorum', q(), pg1, 0)).toBe(503);
+    // As Patroni: a /sync key left over after synchronous_mode was switched off makes nobody synchronous.
+    const off = snapshot({}, { cluster: { ...sync, config: { version: '2', value: {} } } });
+    expect([healthStatus('/sync', q(), off, 0), healthStatus('/async', q(), off, 0)]).toEqual([503, 200]);
+  });
+
+  it('answers /quorum and /read-only-quorum for a quorum standby (Patroni 4.1), not /sync', () => {
+    const quorum = cluster({
+      config: { version: '1', value: { synchronous_mode: 'quorum' } },
+      sync: { version: '1', value: { leader: 'pg0', sync_standby: ['PG1', 'pg2'], quorum: 1 } },
+    });
+    const pg1 = snapshot({}, { cluster: quorum });
+    const pg3 = snapshot({ patroni: { version: '0', scope: 'demo', name: 'pg3' } }, { cluster: quorum });
+    const paths = ['/quorum', '/read-only-quorum', '/sync', '/async'];
+    expect(paths.map((p) => healthStatus(p, q(), pg1, 0))).toEqual([200, 200, 503, 503]);
+    expect(paths.map((p) => healthStatus(p, q(), pg3, 0))).toEqual([503, 503, 503, 200]);
   });
 
   it('answers health, liveness and readiness', () => {
@@ -71,8 +89,31 @@ describe('health checks', () => {
     expect(healthStatus('/liveness', q(), cycle, 1000 + 59_000)).toBe(200);
     expect(healthStatus('/liveness', q(), cycle, 1000 + 61_000)).toBe(503);
     expect(healthStatus('/readiness', q(), primary, 0)).toBe(200);
-    expect(healthStatus('/readiness', q(), replica, 0)).toBe(200);
-    expect(healthStatus('/readiness', q(), snapshot({}, { cluster: null }), 0)).toBe(503);
+    const streaming = snapshot({ replication_state: 'streaming', xlog: { received_location: 5000, replayed_location: 4000 } });
+    expect(healthStatus('/readiness', q(), streaming, 0)).toBe(200);
+    // Patroni 4.1: a replica that does not stream is not ready, nor one without a DCS read...
+    expect(healthStatus('/readiness', q(), replica, 0)).toBe(503);
+    expect(healthStatus('/readiness', q(), snapshot({ replication_state: 'streaming' }, { cluster: null }), 0)).toBe(503);
+    // ...unless failsafe mode keeps it.
+    expect(healthStatus('/readiness', q(), snapshot({ replication_state: 'streaming', failsafe_mode_is_active: true }, { cluster: null }), 0)).toBe(200);
+    // The lock holder is ready whatever PostgreSQL says (it only got the lock once up).
+    expect(healthStatus('/readiness', q(), snapshot({ role: 'master', state: 'starting' }, { hasLock: true }), 0)).toBe(200);
+  });
+
+  it('measures /readiness lag on replayed WAL, or on received WAL with ?mode=write (Patroni 4.1)', () => {
+    const behind = snapshot(
+      { replication_state: 'streaming', xlog: { received_location: 10_000, replayed_location: 1000 } },
+      { cluster: cluster({ status: { version: '1', value: { optime: 10_500, slots: {}, retain_slots: [] } } }), maximumLagOnFailover: 1000 },
+    );
+    // Replay is 9500 bytes behind, receive 500.
+    expect(healthStatus('/readiness', q(), behind, 0)).toBe(503);
+    expect(healthStatus('/readiness', q('mode=apply'), behind, 0)).toBe(503);
+    expect(healthStatus('/readiness', q('mode=write'), behind, 0)).toBe(200);
+    expect(healthStatus('/readiness', q('mode=write&lag=100'), behind, 0)).toBe(503);
+    expect(healthStatus('/readiness', q('lag=10kB'), behind, 0)).toBe(200);
+    // An unreadable lag falls back to maximum_lag_on_failover, as Patroni's parse_int does.
+    expect(healthStatus('/readiness', q('mode=write&lag=lots'), behind, 0)).toBe(200);
+    expect(healthStatus('/readiness', q('lag=lots'), behind, 0)).toBe(503);
   });
 
   it('a replica past replica_not_streaming_timeout without streaming is not replicating (issue 18)', () => {

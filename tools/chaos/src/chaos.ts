@@ -20,9 +20,10 @@ class UsageError extends Error {}
 
 const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--dcs-servers 1|3] [--mode async|on|quorum|strict] [--timing ttl/loop_wait/retry_timeout]
                 [--seed N] [--order random|cycle] [--faults ${DEFAULT_FAULTS.join(',')} (default), or any of the list below]
-                [--agent pgha|patroni] [--watchdog on|off] [--recovery-timeout S] [--echo] [--attach file.yml]
+                [--agent pgha|patroni] [--mixed] [--watchdog on|off] [--recovery-timeout S] [--echo] [--attach file.yml]
                 [--network loopback|namespaces]
   --sync on|off is --mode on|async
+  --mixed: pg1 runs the other agent (Patroni 3.0.2 beside pgha, or pgha beside Patroni)
 faults:
 ${FAULTS.map((f) => `  ${f.padEnd(19)}${fault(f).description}`).join('\n')}`;
 
@@ -56,6 +57,7 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
       'recovery-timeout': { type: 'string', default: '180' },
       echo: { type: 'boolean', default: false },
       network: { type: 'string', default: 'loopback' },
+      mixed: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -70,7 +72,8 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
   const mode: ReplicationMode =
     values.sync !== undefined ? (oneOf('sync', values.sync, ['on', 'off']) === 'on' ? 'on' : 'async') : oneOf('mode', values.mode ?? 'async', MODES);
   const agent = oneOf<AgentKind>('agent', values.agent, ['pgha', 'patroni']);
-  if (agent === 'patroni' && mode === 'quorum') throw new UsageError('--mode quorum: Patroni 3.0.2 has no quorum commit (it came in 4.0)');
+  if ((agent === 'patroni' || values.mixed) && mode === 'quorum') throw new UsageError('--mode quorum: Patroni 3.0.2 has no quorum commit (it came in 4.0)');
+  if (values.mixed && values.attach !== undefined) throw new UsageError('--mixed and --attach: an attached cluster runs whatever agents it has');
   return {
     rounds: positiveInt('rounds', values.rounds),
     dcs: oneOf<DcsKind>('dcs', values.dcs, ['etcd', 'zookeeper']),
@@ -81,6 +84,7 @@ export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
     order: oneOf('order', values.order, ['random', 'cycle']),
     faults: faults as FaultName[],
     agent,
+    mixed: values.mixed,
     watchdog: oneOf('watchdog', values.watchdog, ['on', 'off']) === 'on',
     echo: values.echo,
     recoveryTimeoutMs: positiveInt('recovery-timeout', values['recovery-timeout']) * 1000,
@@ -107,7 +111,7 @@ async function main(): Promise<number> {
   console.log(
     options.attach
       ? `chaos: ${options.rounds} rounds against ${options.attach.source} (timing and mode from the cluster's configuration), ${options.order} faults (seed ${options.seed})`
-      : `chaos: ${options.rounds} rounds, ${options.agent} on ${options.dcs}${options.dcsServers === 3 ? ' (3 servers)' : ''}, mode ${options.mode}, ` +
+      : `chaos: ${options.rounds} rounds, ${options.agent}${options.mixed ? ` (pg1 ${options.agent === 'pgha' ? 'patroni' : 'pgha'})` : ''} on ${options.dcs}${options.dcsServers === 3 ? ' (3 servers)' : ''}, mode ${options.mode}, ` +
           `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
   );
   const result = await runChaos({ ...options, log: (line) => console.log(line) });

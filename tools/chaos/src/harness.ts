@@ -28,6 +28,11 @@ export interface ChaosOptions {
   /** Servers of the local cluster's DCS (default 1; 3 for the DCS-cluster faults). */
   dcsServers?: 1 | 3;
   agent: AgentKind;
+  /**
+   * A mixed cluster (`--mixed`): pg1 runs the other agent (Patroni 3.0.2 beside pgha, or pgha
+   * beside Patroni), so faults hit both kinds as leader and as replica (docs/migration.md).
+   */
+  mixed?: boolean;
   /** Replication mode of the local cluster (an attached cluster's comes from its configuration). */
   mode: ReplicationMode;
   timing: ClusterTiming;
@@ -95,6 +100,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         dcs: options.dcs,
         dcsServers: options.dcsServers ?? 1,
         agent: options.agent,
+        mixed: options.mixed === true,
         mode: options.mode,
         timing: options.timing,
         watchdog: options.watchdog,

@@ -26,6 +26,8 @@ export interface LocalTargetOptions {
   /** Servers of the DCS (3: an etcd cluster or ZooKeeper ensemble, for the DCS-cluster faults). */
   dcsServers: 1 | 3;
   agent: AgentKind;
+  /** pg1 runs the other agent (a mixed cluster). */
+  mixed: boolean;
   mode: ReplicationMode;
   timing: ClusterTiming;
   watchdog: boolean;
@@ -57,6 +59,8 @@ interface MemberProxies {
 
 export async function startLocalTarget(options: LocalTargetOptions): Promise<ChaosTarget> {
   const count = 3;
+  const other: AgentKind = options.agent === 'pgha' ? 'patroni' : 'pgha';
+  const agentOf = (i: number): AgentKind => (options.mixed && i === 1 ? other : options.agent);
   // A missing library only makes ld.so warn: the clock faults would silently do nothing.
   if (options.fakeTime && !existsSync(LIBFAKETIME)) throw new Error(`the clock faults need libfaketime (${LIBFAKETIME}): apt-get install faketime`);
   // Filled once the cluster's directory is known; identification happens at connection time.
@@ -99,13 +103,14 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
           FAKETIME_DONT_FAKE_MONOTONIC: '1',
           // Only the agent: PostgreSQL keeps the true time, so the probers' server timestamps of
           // all members stay comparable (see docs/chaos.md).
-          FAKETIME_ONLY_CMDS: options.agent === 'pgha' ? 'node' : 'patroni,python3',
+          FAKETIME_ONLY_CMDS: agentOf(i) === 'pgha' ? 'node' : 'patroni,python3',
         };
       }
     }
     cluster = await startLocalCluster({
       members: count,
       agent: options.agent,
+      ...(options.mixed ? { agents: { 1: other } } : {}),
       dcs: options.dcs,
       dcsServers: options.dcsServers,
       scope: 'chaos',
@@ -248,7 +253,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
     }
     if (options.dcs !== 'zookeeper') delete partial.expireDcsSession;
     return {
-      description: `local cluster: ${options.agent} on ${options.dcs}${servers.count > 1 ? ` (${servers.count} servers)` : ''}`,
+      description: `local cluster: ${options.mixed ? `${options.agent} with ${other} as pg1` : options.agent} on ${options.dcs}${servers.count > 1 ? ` (${servers.count} servers)` : ''}`,
       members,
       mode: options.mode,
       timing: c.timing,

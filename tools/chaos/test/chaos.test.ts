@@ -49,3 +49,31 @@ describe('chaos run (pgha on etcd, async)', () => {
     expect(result.violations, report).toEqual([]);
   }, 300_000);
 });
+
+describe('chaos run, mixed (pgha with Patroni 3.0.2 as pg1, on etcd, async)', () => {
+  it('recovers from a node crash and an isolated primary with a Patroni member in the cluster, no split-brain window', async () => {
+    const lines: string[] = [];
+    const result = await runChaos({
+      rounds: 2,
+      faults: ['node-crash', 'isolate'],
+      order: 'cycle',
+      seed: 1,
+      dcs: 'etcd',
+      agent: 'pgha',
+      mixed: true,
+      mode: 'async',
+      timing: { ttl: 10, loopWait: 1, retryTimeout: 3 },
+      watchdog: true,
+      echo: process.env['PGHA_E2E_ECHO'] === '1',
+      recoveryTimeoutMs: 90_000,
+      log: (line) => lines.push(line),
+    });
+    const report = `${lines.join('\n')}\n${formatSummary(result)}`;
+    expect(result.rounds.map((r) => r.fault), report).toEqual(['node-crash', 'isolate']);
+    expect(result.rounds.flatMap((r) => r.splitBrain), report).toEqual([]);
+    expect(result.rounds.filter((r) => r.primaryAfter === null || r.rejoinedMs === null || r.notes.length > 0), report).toEqual([]);
+    for (const r of result.rounds) expect(r.primaryAfter, report).not.toBe(r.primaryBefore);
+    expect(Math.max(...result.rounds.map((r) => r.lostBytes)), report).toBeLessThanOrEqual(result.maximumLagOnFailover);
+    expect(result.violations, report).toEqual([]);
+  }, 300_000);
+});

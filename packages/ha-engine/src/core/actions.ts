@@ -187,12 +187,12 @@ export interface SlotPlan {
   /** Slots to drop (a walsender still using one is terminated first). */
   drop: string[];
   /**
-   * Logical slot copies to move forward to `lsn` (bytes) with `pg_replication_slot_advance`, in
-   * `database`. A copy that cannot move because the WAL from its restart position is gone here
+   * Slots on a replica to move forward to `lsn` (bytes) with `pg_replication_slot_advance`:
+   * logical copies in their `database`, permanent physical slots (`database` null). A copy that cannot move because the WAL from its restart position is gone here
    * (copied before this replica had that WAL, e.g. right after its clone) is dropped, so that a
    * later cycle copies it afresh from the primary, whose slot has moved on meanwhile.
    */
-  advance: { name: string; database: string; lsn: number }[];
+  advance: { name: string; database: string | null; lsn: number }[];
 }
 /**
  * What carrying out a slot plan found. A step that fails is data here, not a rejection: the

@@ -11,15 +11,19 @@
  *   outage must not force a re-clone), then the slot is dropped so WAL does not pile up. The
  *   primary publishes the slots it keeps in the `status` key's `retain_slots`, so an agent
  *   restarted on it does not drop them at once.
- * - Permanent slots (`slots:` in the dynamic config) live on the primary. Logical ones also get a
- *   copy on every streaming replica, moved forward to the primary's `confirmed_flush_lsn` (published
- *   in `status.slots`) with `pg_replication_slot_advance`, so consumers find them after a failover.
- *   PostgreSQL 15 cannot create a logical slot on a standby: the replica copies the slot's state
- *   file from the primary and restarts to load it (one restart per slot appearing).
+ * - Permanent slots (`slots:` in the dynamic config) live on the primary, and on every replica
+ *   that may become primary (not `nofailover`), so consumers find them after a failover (Patroni
+ *   3.2+). A physical one is created on the replica (reserving WAL) and moved forward with
+ *   `pg_replication_slot_advance` to the position the primary publishes in `status.slots` (or
+ *   that of the cascading member named after the slot, whichever is further); never the slot
+ *   named after this member. A logical one needs a streaming replica (not `nostream`), moves to
+ *   the primary's `confirmed_flush_lsn` the same way; PostgreSQL 15 cannot create a logical slot
+ *   on a standby: the replica copies the slot's state file from the primary and restarts to load
+ *   it (one restart per slot appearing).
  * - Slots matching `ignore_slots` are never created, dropped or advanced; every other slot is
  *   dropped, as Patroni does.
  */
-import { isNoStream, slotNameFromMemberName, type Cluster } from '@pgha/dcs';
+import { isNoFailover, isNoStream, slotNameFromMemberName, type Cluster } from '@pgha/dcs';
 import type { Action, SlotPlan, SlotSpec, SlotSyncReport } from './actions.js';
 import type { IgnoreSlotRule } from './config.js';
 import type { EngineMemory, LocalSlot, Snapshot } from './snapshot.js';
@@ -96,13 +100,19 @@ export function planSlots(s: Snapshot, cluster: Cluster, role: SlotRole): SlotUp
   const wanted = new Map<string, SlotSpec>();
   for (const name of memberSlots) wanted.set(name, { name, type: 'physical' });
   const mayStream = !isNoStream(s.me.tags);
+  const mayPromote = !isNoFailover(s.me.tags);
+  const ownSlot = slotNameFromMemberName(me);
   for (const p of cfg.permanentSlots) {
-    if (role === 'primary' || (p.type === 'logical' && mayStream)) wanted.set(p.name, p);
+    if (role === 'primary') wanted.set(p.name, p);
+    // A member slot of a member cascading from us wins over a permanent slot of that name (Patroni).
+    else if (mayPromote && p.type === 'physical' && p.name !== ownSlot && !wanted.has(p.name)) wanted.set(p.name, p);
+    else if (mayPromote && p.type === 'logical' && mayStream) wanted.set(p.name, p);
   }
+  const memberSlotNames = new Set(memberSlots);
 
   const create: SlotSpec[] = [];
   const drop: string[] = [];
-  const advance: { name: string; database: string; lsn: number }[] = [];
+  const advance: SlotPlan['advance'] = [];
   const copy: string[] = [];
   const published = cluster.status?.value.slots ?? {};
 
@@ -120,6 +130,13 @@ export function planSlots(s: Snapshot, cluster: Cluster, role: SlotRole): SlotUp
       } else if (typeof target === 'number' && spec.database && (have.confirmedFlushLsn === null || have.confirmedFlushLsn < target)) {
         advance.push({ name: spec.name, database: spec.database, lsn: target });
       }
+      continue;
+    }
+    if (role === 'replica' && spec.type === 'physical' && have && !memberSlotNames.has(spec.name)) {
+      const target = physicalSlotTarget(cluster, spec.name);
+      // Patroni: a slot without a restart position was not made by us and cannot advance; recreate it.
+      if (have.restartLsn === null) drop.push(spec.name);
+      else if (target !== null && target > have.restartLsn) advance.push({ name: spec.name, database: null, lsn: target });
       continue;
     }
     // Unknown local slots (a port that does not list them): ask for all; creating is idempotent.
@@ -146,6 +163,18 @@ export function planSlots(s: Snapshot, cluster: Cluster, role: SlotRole): SlotUp
     status = { slots, retain_slots: memberSlots };
   }
   return { actions, status, memory: { memberSlotsSeen: ttlMs > 0 ? seen : {} } };
+}
+
+/**
+ * Where a permanent physical slot should be on a replica (Patroni's `__permanent_slots` lsn): the
+ * further of the primary's published position and the position of a `replicatefrom` member whose
+ * slot name it is (the primary keeps that member's slot for it); null when neither is known.
+ */
+function physicalSlotTarget(cluster: Cluster, name: string): number | null {
+  const published = cluster.status?.value.slots?.[name];
+  const cascading = cluster.members.find((m) => typeof m.data.tags['replicatefrom'] === 'string' && slotNameFromMemberName(m.name) === name);
+  const positions = [published, cascading?.data.xlog_location].filter((v): v is number => typeof v === 'number' && v > 0);
+  return positions.length > 0 ? Math.max(...positions) : null;
 }
 
 function matches(have: LocalSlot, spec: SlotSpec): boolean {

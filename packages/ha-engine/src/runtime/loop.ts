@@ -20,7 +20,7 @@ import { silentLogger } from '@pgha/dcs';
 import type { Decision } from '../core/actions.js';
 import type { LocalEngineSettings } from '../core/config.js';
 import { resolveEngineConfig } from '../core/config.js';
-import { shutdownPlan } from '../core/shutdown.js';
+import { isSynchronousStandby, shutdownPlan } from '../core/shutdown.js';
 import { decide } from '../core/decide.js';
 import { DEFAULT_PATRONI_DIALECT } from '../core/patroni-dialect.js';
 import type { FailsafeAnswer, FailsafeRequest } from '../core/failsafe-ping.js';
@@ -41,6 +41,9 @@ import { nodeClock, nullWatchdog } from './ports.js';
 import { Scheduler } from './scheduler.js';
 import type { CycleRecord, EngineStatus } from './status.js';
 import { engineStatus, Listeners } from './status.js';
+
+/** Patroni polls for its release from `/sync` every 2 s. */
+const SYNC_RELEASE_POLL_MS = 2000;
 
 export type { EngineStatus } from './status.js';
 
@@ -191,12 +194,13 @@ class Loop implements HaLoop {
   async shutdown(): Promise<void> {
     await this.stop();
     const rt = this.#rt;
-    const plan = shutdownPlan(rt.config, this.#lease.held);
+    const plan = shutdownPlan(rt.config, this.#lease.held, this.#record.lastMember?.tags ?? rt.me.tags);
     if (plan.kind === 'leave-running') {
       rt.log.info(plan.reason);
       await this.#lease.watchdog('disable');
       return;
     }
+    if (plan.releaseSync) await this.#leaveSynchronousReplication(plan.releaseSync.waitMs);
     try {
       const stopMs = plan.stopTimeoutMs;
       await withDeadline(rt.clock, startTimeoutMs(rt), 'stopping PostgreSQL', (signal) => rt.postgres.stop({ mode: 'fast', ...(stopMs !== null ? { timeoutMs: stopMs } : {}) }, signal));
@@ -364,6 +368,38 @@ class Loop implements HaLoop {
     );
     this.#cycleListeners.emit(report);
     return report;
+  }
+
+  /**
+   * Patroni's `while_not_sync_standby` before a replica stops: publish `nosync`, then wait for the
+   * primary to take us out of `/sync` (a hint only: a DCS failure or the wait running out lets
+   * the stop go ahead).
+   */
+  async #leaveSynchronousReplication(waitMs: number): Promise<void> {
+    const rt = this.#rt;
+    const last = this.#record.lastMember;
+    if (!last) return;
+    try {
+      const compatibility = { legacyPrimaryRole: this.#record.patroniDialect === 3 };
+      const member = { ...last, tags: { ...last.tags, nosync: true } };
+      await dcsCall(rt, 'touch the member key', (o) => rt.store.touchMember(member, { ...o, compatibility }));
+    } catch (e) {
+      rt.log.warn({ err: errorMessage(e) }, 'Updating member state failed, skipping synchronous standby disable');
+      return;
+    }
+    const until = rt.clock.now() + waitMs;
+    for (;;) {
+      let cluster;
+      try {
+        cluster = await dcsCall(rt, 'read the cluster', (o) => rt.store.loadCluster(o));
+      } catch {
+        rt.log.warn('Could not get cluster state, skipping synchronous standby disable');
+        return;
+      }
+      if (!isSynchronousStandby(cluster, rt.me.name) || rt.clock.now() >= until) return;
+      rt.log.info('Waiting for primary to release us from synchronous standby');
+      await rt.clock.sleep(Math.min(SYNC_RELEASE_POLL_MS, Math.max(0, until - rt.clock.now())));
+    }
   }
 
   async #touchMember(member: MemberData): Promise<void> {
