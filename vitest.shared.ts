@@ -13,3 +13,17 @@ export const shared = defineConfig({
     hookTimeout: 120_000,
   },
 });
+
+/**
+ * Projects whose files start whole clusters (e2e, chaos): they run after the unit and integration
+ * projects, in a group of their own, with more workers than cores — such a file spends most of its
+ * time waiting for ttl, loop_wait and replication, not computing, so three at once keep two cores
+ * busy. Agents start from the build when it is current (tools/cluster/src/agent-build.ts).
+ */
+export const CLUSTER_TESTS = {
+  testTimeout: 240_000,
+  hookTimeout: 240_000,
+  maxWorkers: 3,
+  sequence: { groupOrder: 1 },
+  env: { PGHA_AGENT_FROM: 'auto' },
+} as const;

@@ -1,4 +1,5 @@
 import { defineProject, mergeConfig } from 'vitest/config';
-import { shared } from '../../vitest.shared.ts';
+import { CLUSTER_TESTS, shared } from '../../vitest.shared.ts';
 
-export default mergeConfig(shared, defineProject({ test: { name: 'chaos' } }));
+// Chaos rounds run whole clusters: with the e2e projects, after the unit tests (vitest.shared.ts).
+export default mergeConfig(shared, defineProject({ test: { name: 'chaos', ...CLUSTER_TESTS } }));

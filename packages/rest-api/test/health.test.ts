@@ -37,7 +37,7 @@ describe('health checks', () => {
     // WAL received but not replayed counts for the engine's candidate checks, not here: the API
     // measures the replayed position, as Patroni's does (core/wal-position.ts LagMeasure).
     const receivedAhead = snapshot(
-      { xlog: { received_location: 3 * 1024 * 1024, replayed_location: 1000 } },
+      { replication_state: 'streaming', xlog: { received_location: 3 * 1024 * 1024, replayed_location: 1000 } },
       { cluster: cluster({ status: { version: '1', value: { optime: 3 * 1024 * 1024, slots: {}, retain_slots: [] } } }) },
     );
     expect(healthStatus('/replica', q('lag=1MB'), receivedAhead, 0)).toBe(503);
@@ -117,8 +117,10 @@ describe('health checks', () => {
   });
 
   it('a replica past replica_not_streaming_timeout without streaming is not replicating (issue 18)', () => {
-    const stale = { ...replica, notStreaming: { upstream: 'pg0', seconds: 50, unhealthy: true } };
-    const within = { ...replica, notStreaming: { upstream: 'pg0', seconds: 5, unhealthy: false } };
+    // Streaming as far as the server's last state read knew (Patroni 4.1's readiness asks for it).
+    const streaming = snapshot({ replication_state: 'streaming', xlog: { received_location: 5000, replayed_location: 4000 } });
+    const stale = { ...streaming, notStreaming: { upstream: 'pg0', seconds: 50, unhealthy: true } };
+    const within = { ...streaming, notStreaming: { upstream: 'pg0', seconds: 5, unhealthy: false } };
     for (const path of ['/replica', '/read-only', '/async', '/asynchronous', '/readiness']) {
       expect([path, healthStatus(path, q(), stale, 0)]).toEqual([path, 503]);
       expect([path, healthStatus(path, q(), within, 0)]).toEqual([path, 200]);
