@@ -21,6 +21,7 @@ export * from './core/wake-events.js';
 export * from './core/wal-position.js';
 export * from './core/manual-failover.js';
 export * from './core/scheduled-restart.js';
+export * from './core/reinitialize.js';
 export * from './core/dynamic-postgresql.js';
 export * from './runtime/peer-status.js';
 export * from './runtime/ports.js';

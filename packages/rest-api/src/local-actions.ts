@@ -8,7 +8,7 @@
  * timer. When it is due, whether its filters hold then and what it does are the engine's rules
  * (@pgha/ha-engine core/scheduled-restart.ts), timed by the loop's scheduler.
  */
-import { postgresVersionToInt, restartMatches as filtersHold, scheduledRestartView, scheduleRestartProblem, type RestartFacts, type RestartFilters, type ScheduledRestartIntent } from '@pgha/ha-engine';
+import { postgresVersionToInt, reinitializeRefusal, restartMatches as filtersHold, scheduledRestartView, scheduleRestartProblem, type RestartFacts, type RestartFilters, type ScheduledRestartIntent } from '@pgha/ha-engine';
 import type { ApiSnapshot } from './state.js';
 import { parseSchedule, type ApiAnswer } from './switchover.js';
 
@@ -189,8 +189,8 @@ export function createLocalActions(ports: LocalActionPorts): LocalActions {
         const v = body[key];
         if (v !== undefined && typeof v !== 'boolean') return { status: 400, text: `${key}: expected true or false` };
       }
-      if (!snapshot.cluster?.leader) return { status: 503, text: 'Cluster has no leader, can not reinitialize' };
-      if (snapshot.hasLock) return { status: 503, text: 'I am the leader, can not reinitialize' };
+      const refusal = reinitializeRefusal({ leaderName: snapshot.cluster?.leader?.name ?? null, holdsLock: snapshot.hasLock });
+      if (refusal) return { status: 503, text: refusal.sentence };
       const running = ports.loop.running();
       if (running?.kind === 'reinitialize' || ports.loop.pending('reinitialize')) return { status: 503, text: 'reinitialize already in progress' };
       if (running && body['force'] !== true) return { status: 503, text: `${running.label} already in progress` };

@@ -5,12 +5,14 @@
 import type { Action } from '../actions.js';
 import type { Ctx, Outcome } from './context.js';
 import { cloneSource, followTarget, only, targetOf } from './context.js';
+import { reinitializeRefusal } from '../reinitialize.js';
 
 export function reinitializeRequested(ctx: Ctx, fromLeader: boolean): Outcome {
   const consume: Action = { kind: 'consume_intent', intent: 'reinitialize' };
-  if (!ctx.leaderName) return { ...only('reinitialize.no-leader', 'Cluster has no leader, can not reinitialize'), actions: [consume] };
-  if (ctx.holder) return { ...only('reinitialize.is-leader', 'I am the leader, can not reinitialize'), actions: [consume] };
-  const leader = targetOf(ctx, ctx.cluster.members.find((m) => m.name === ctx.leaderName), ctx.leaderName);
+  const refusal = reinitializeRefusal({ leaderName: ctx.leaderName, holdsLock: ctx.holder });
+  if (refusal) return { ...only(refusal.code, refusal.sentence), actions: [consume] };
+  const leaderName = ctx.leaderName!; // a reinitialize without a leader was refused just above
+  const leader = targetOf(ctx, ctx.cluster.members.find((m) => m.name === leaderName), leaderName);
   const source = fromLeader ? leader : (cloneSource(ctx)?.target ?? leader);
   return {
     code: 'reinitialize.started',
