@@ -6,7 +6,6 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPostgresController,
@@ -19,6 +18,7 @@ import {
   type RunAs,
 } from '../src/index.js';
 import { eventually, freePort, ownedTempDir, postgresBinDir, postgresUser, recordingLogger, recordingRunner, writeScript } from './fixtures/postgres.js';
+import { superuserQuery } from './fixtures/sql.js';
 
 const SUPERUSER_PASSWORD = 'su-Secret-7731';
 const REPLICATION_PASSWORD = 'repl-Secret-4419';
@@ -90,15 +90,8 @@ function controller(name: 'pg0' | 'pg1', postgresql: PostgresqlSection): Postgre
 }
 
 /** A SQL client on the server's unix socket, as superuser. */
-async function sql<T extends Record<string, unknown>>(name: 'pg0' | 'pg1', text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ host: socketDir, port: ports[name], user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <T extends Record<string, unknown>>(name: 'pg0' | 'pg1', text: string, values: unknown[] = []): Promise<T[]> =>
+  superuserQuery<T>(socketDir, ports[name], text, values);
 
 async function callbacksSeen(): Promise<string[]> {
   return (await readFile(callbackLog, 'utf8').catch(() => '')).split('\n').filter((l) => l.length > 0);

@@ -10,7 +10,6 @@
  */
 import { chmod, copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPostgresController,
@@ -24,6 +23,7 @@ import {
 import { withConnection, type ConnectionTarget } from '../src/sql.js';
 import { makeCertificates, type TestCertificates } from './fixtures/certificates.js';
 import { eventually, freePort, ownedTempDir, postgresBinDir, postgresUser, recordingLogger, recordingRunner } from './fixtures/postgres.js';
+import { superuserQuery } from './fixtures/sql.js';
 
 const SUPERUSER_PASSWORD = 'su-Tls-9034';
 const REPLICATION_PASSWORD = 'repl-Tls-1187';
@@ -119,15 +119,7 @@ function controller(name: Member, postgresql: PostgresqlSection): PostgresContro
   return c;
 }
 
-async function sql<T extends Record<string, unknown>>(name: Member, text: string): Promise<T[]> {
-  const client = new pg.Client({ host: dir.path, port: ports[name], user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <T extends Record<string, unknown>>(name: Member, text: string): Promise<T[]> => superuserQuery<T>(dir.path, ports[name], text);
 
 /** One query on a fresh agent connection to pg0 as `user`, with `security`. */
 function peerQuery(user: 'replicator' | 'postgres' | 'app', security: ConnectionTarget['security'], host = '127.0.0.1'): Promise<unknown> {

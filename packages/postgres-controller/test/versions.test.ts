@@ -9,7 +9,6 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bootstrapSectionSchema,
@@ -21,6 +20,7 @@ import {
   type RunAs,
 } from '../src/index.js';
 import { embeddedPostgresBinDir, eventually, freePort, ownedTempDir, postgresBinDir, postgresUser, recordingLogger } from './fixtures/postgres.js';
+import { superuserQuery } from './fixtures/sql.js';
 
 type Name = 'pg0' | 'pg1';
 
@@ -35,15 +35,7 @@ describe.each([10, 13] as const)('PostgreSQL %i', (major) => {
 
   const source = (name: Name): ReplicationSource => ({ name, host: '127.0.0.1', port: ports[name], slotName: name === 'pg0' ? 'pg1' : 'pg0' });
 
-  async function sql<T extends Record<string, unknown>>(name: Name, text: string): Promise<T[]> {
-    const client = new pg.Client({ host: dir.path, port: ports[name], user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });
-    await client.connect();
-    try {
-      return (await client.query<T>(text)).rows;
-    } finally {
-      await client.end();
-    }
-  }
+  const sql = <T extends Record<string, unknown>>(name: Name, text: string): Promise<T[]> => superuserQuery<T>(dir.path, ports[name], text);
 
   const rows = async (name: Name): Promise<string[]> => (await sql<{ v: string }>(name, 'SELECT v FROM t ORDER BY v')).map((r) => r.v);
 
