@@ -230,8 +230,12 @@ export class ClusterCache {
     const r = await this.call(session, gen, 'get_watch', key);
     if (r === null) return;
     if (r.rc === ZRC.noNode) {
-      // Gone: its parent's child watch reports it if it comes back.
+      // Gone, and no watch is left on a missing znode: forget it in its directory's listing too,
+      // so the parent's child watch reads it as new if it comes back — also when it is back by
+      // the time that listing is answered (a member znode replaced in a new session).
       this.nodes.delete(key);
+      const slash = key.lastIndexOf('/');
+      this.dirs.get(slash < 0 ? '' : key.slice(0, slash))?.delete(key.slice(slash + 1));
       return;
     }
     const children = r.stat?.numChildren ?? 0;
