@@ -132,9 +132,13 @@ describe(`members added and removed online, callbacks, on ${DCS}`, () => {
 
   it('POST /restart fires on_restart and POST /reload fires on_reload', async () => {
     const primary = await cluster.waitForPrimary(WAIT_MS);
+    // The switchover before demoted a member: it must have rejoined (a restart asked for while it
+    // still rejoins is refused, 503 "… already in progress", as Patroni does).
+    await waitForStreaming(cluster, primary);
     const replica = cluster.members.find((m) => m !== primary)!;
     const before = callbackLog(replica).length;
-    expect((await api(replica, 'POST', '/restart', {})).status).toBe(200);
+    const restart = await api(replica, 'POST', '/restart', {});
+    expect(restart.status, restart.text).toBe(200);
     await waitForCallback(replica, `on_restart replica ${SCOPE}`, before);
     const beforeReload = callbackLog(primary).length;
     expect((await api(primary, 'POST', '/reload')).status).toBe(202);
