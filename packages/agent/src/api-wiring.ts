@@ -81,20 +81,30 @@ export function apiSettings(restapi: RestapiSection, listen: { host: string; por
 
 /** The HA loop as the API's LoopPort sees it. */
 function loopPort(loop: HaLoop, clock: Clock): LoopPort {
+  let lastToken = -Infinity;
   const summary = (report: CycleReport): CycleSummary => {
     const running = loop.status().running;
     const last = report.snapshot.lastAction;
+    const intents = report.snapshot.intents;
     return {
       reason: report.reason,
       actions: report.actions,
       running: running ? { kind: running.kind, label: running.label } : null,
       lastAction: last ? { kind: last.kind, ok: last.ok, startedAt: last.startedAt, ...(last.error ? { error: last.error } : {}) } : null,
+      saw: {
+        ...(intents.restart ? { restart: intents.restart.requestedAt } : {}),
+        ...(intents.reinitialize ? { reinitialize: intents.reinitialize.requestedAt } : {}),
+      },
     };
   };
   return {
     request(kind: 'restart' | 'reinitialize', fromLeader?: boolean) {
-      if (kind === 'restart') loop.request('restart', { requestedAt: clock.now() });
-      else loop.request('reinitialize', { requestedAt: clock.now(), fromLeader: fromLeader === true });
+      // The token is the request's time, made unique: two requests in one millisecond stay apart.
+      const requestedAt = Math.max(clock.now(), lastToken + 1e-3);
+      lastToken = requestedAt;
+      if (kind === 'restart') loop.request('restart', { requestedAt });
+      else loop.request('reinitialize', { requestedAt, fromLeader: fromLeader === true });
+      return requestedAt;
     },
     pending: (kind) => loop.intents()[kind] !== undefined,
     // The engine decides when it is due and whether it runs; the member key shows it meanwhile.

@@ -24,13 +24,18 @@ export interface CycleSummary {
   running: { kind: string; label: string } | null;
   /** How the most recent background action ended (as of the cycle's start). */
   lastAction: { kind: string; ok: boolean; error?: string; startedAt: number } | null;
+  /**
+   * The tokens (`LoopPort.request`) of the requests the cycle's decision saw: the API answers a
+   * request from the cycle that decided it, not from whichever cycle ran next.
+   */
+  saw: { restart?: number; reinitialize?: number };
 }
 
 /** The local HA loop, as the API drives it. */
 export interface LoopPort {
-  /** Records a restart / reinitialize request for the next cycle and wakes the loop. */
-  request(kind: 'restart'): void;
-  request(kind: 'reinitialize', fromLeader: boolean): void;
+  /** Records a restart / reinitialize request for the next cycle and wakes the loop; returns its token. */
+  request(kind: 'restart'): number;
+  request(kind: 'reinitialize', fromLeader: boolean): number;
   /** True while a request of that kind is recorded and not consumed. */
   pending(kind: 'restart' | 'reinitialize'): boolean;
   /** Records a scheduled restart for the engine (replacing none: the API refuses a second). */
@@ -137,14 +142,22 @@ export function createLocalActions(ports: LocalActionPorts): LocalActions {
 
   const intentWaitMs = () => 2 * Math.max(10, ports.loopWait()) * 1000;
 
+  /**
+   * Records a request and resolves with the cycle whose decision consumed it (or null when none
+   * did in time). A cycle that saw the request without consuming it (a background action was
+   * still running) is passed over: the request stays for a later cycle.
+   */
+  const decided = (kind: 'restart' | 'reinitialize', record: () => number): Promise<CycleSummary | null> => {
+    // No cycle can report between the two lines: reports come from the loop, in later turns.
+    const token = record();
+    return nextCycle((c) => (c.saw[kind] === token && c.actions.includes(`consume_intent(${kind})`) ? c : undefined), intentWaitMs());
+  };
+
   /** Records the restart intent and waits for its outcome. */
   const runRestart = async (timeoutSeconds: number | undefined): Promise<ApiAnswer> => {
     restarting = true;
     try {
-      let consumed: CycleSummary | null = null;
-      const waitConsumed = nextCycle((c) => (ports.loop.pending('restart') ? undefined : c), intentWaitMs());
-      ports.loop.request('restart');
-      consumed = await waitConsumed;
+      const consumed = await decided('restart', () => ports.loop.request('restart'));
       if (!consumed) return { status: 503, text: 'restart status unknown: the HA loop did not pick the request up' };
       if (!consumed.actions.includes('restart')) return { status: 503, text: consumed.reason || 'restart failed' };
       const before = consumed.lastAction?.startedAt;
@@ -194,9 +207,7 @@ export function createLocalActions(ports: LocalActionPorts): LocalActions {
       const running = ports.loop.running();
       if (running?.kind === 'reinitialize' || ports.loop.pending('reinitialize')) return { status: 503, text: 'reinitialize already in progress' };
       if (running && body['force'] !== true) return { status: 503, text: `${running.label} already in progress` };
-      const consumed = nextCycle((c) => (ports.loop.pending('reinitialize') ? undefined : c), intentWaitMs());
-      ports.loop.request('reinitialize', body['from_leader'] === true);
-      const cycle = await consumed;
+      const cycle = await decided('reinitialize', () => ports.loop.request('reinitialize', body['from_leader'] === true));
       if (!cycle) return { status: 503, text: 'reinitialize status unknown: the HA loop did not pick the request up' };
       if (cycle.actions.some((a) => a.startsWith('reinitialize'))) return { status: 200, text: 'reinitialize started' };
       return { status: 503, text: cycle.reason || 'reinitialize failed' };

@@ -27,10 +27,17 @@ class FakeLoop implements LoopPort {
   /** What the next cycle decides for a reinitialize: started, or Patroni's refusal. */
   reinitReason = 'reinitialize started';
   restartOk = true;
-  request(kind: 'restart' | 'reinitialize', fromLeader?: boolean): void {
+  /** Cycles reported before the one that decides a request (see the test of answers). */
+  before: CycleSummary[] = [];
+  tokens = new Map<string, number>();
+  nextToken = 1;
+  request(kind: 'restart' | 'reinitialize', fromLeader?: boolean): number {
     this.requests.push(kind === 'reinitialize' ? `reinitialize(${fromLeader === true})` : kind);
     this.intents.add(kind);
+    const token = this.nextToken++;
+    this.tokens.set(kind, token);
     setTimeout(() => this.cycle(), 5);
+    return token;
   }
   pending(kind: 'restart' | 'reinitialize'): boolean {
     return this.intents.has(kind);
@@ -59,15 +66,17 @@ class FakeLoop implements LoopPort {
   cycle() {
     if (this.intents.delete('restart')) {
       this.runningNow = { kind: 'restart', label: 'restart' };
-      this.emit({ reason: 'restarting PostgreSQL as requested', actions: ['consume_intent(restart)', 'restart'], running: this.runningNow, lastAction: null });
+      this.emit({ reason: 'restarting PostgreSQL as requested', actions: ['consume_intent(restart)', 'restart'], running: this.runningNow, lastAction: null, saw: { restart: this.tokens.get('restart')! } });
       setTimeout(() => {
         this.runningNow = null;
-        this.emit({ reason: 'no action', actions: [], running: null, lastAction: { kind: 'restart', ok: this.restartOk, startedAt: 7, ...(this.restartOk ? {} : { error: 'pg_ctl failed' }) } });
+        this.emit({ reason: 'no action', actions: [], running: null, lastAction: { kind: 'restart', ok: this.restartOk, startedAt: 7, ...(this.restartOk ? {} : { error: 'pg_ctl failed' }) }, saw: {} });
       }, 20);
     }
     if (this.intents.delete('reinitialize')) {
+      // Reported once the request is no longer pending, where only its token tells them apart.
+      for (const c of this.before.splice(0)) this.emit(c);
       const started = this.reinitReason === 'reinitialize started';
-      this.emit({ reason: this.reinitReason, actions: started ? ['consume_intent(reinitialize)', 'reinitialize(pg0)'] : ['consume_intent(reinitialize)'], running: null, lastAction: null });
+      this.emit({ reason: this.reinitReason, actions: started ? ['consume_intent(reinitialize)', 'reinitialize(pg0)'] : ['consume_intent(reinitialize)'], running: null, lastAction: null, saw: { reinitialize: this.tokens.get('reinitialize')! } });
     }
   }
 }
@@ -408,6 +417,17 @@ describe('restart, reinitialize, reload', () => {
     expect([refused.status, await refused.text()]).toEqual([503, 'Cluster has no leader, can not reinitialize']);
     const bad = await post('/reinitialize', { force: 'yes' });
     expect([bad.status, await bad.text()]).toEqual([400, 'force: expected true or false']);
+  });
+
+  it('answers a reinitialize from the cycle that decided it, not from cycles around it', async () => {
+    // A cycle whose decision still ran an earlier reinitialize (it saw the request, consumed nothing),
+    // and one that consumed a request of an older token: neither is this request's answer.
+    loop.before.push(
+      { reason: 'reinitialize in progress', actions: [], running: { kind: 'reinitialize', label: 'reinitialize' }, lastAction: null, saw: { reinitialize: loop.nextToken } },
+      { reason: 'I am the leader, can not reinitialize', actions: ['consume_intent(reinitialize)'], running: null, lastAction: null, saw: { reinitialize: loop.nextToken - 1 } },
+    );
+    const res = await post('/reinitialize', {});
+    expect([res.status, await res.text()]).toEqual([200, 'reinitialize started']);
   });
 
   it('refuses to reinitialize the leader', async () => {

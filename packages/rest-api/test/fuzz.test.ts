@@ -94,13 +94,16 @@ const PATRONI_5XX = [
   /^the fuzz loop runs nothing$/,
 ];
 
-/** A loop that consumes every intent at once and reports nothing done. */
+/** A loop that consumes every intent at once and does nothing with it. */
 class InstantLoop implements LoopPort {
   listeners = new Set<(c: CycleSummary) => void>();
-  request(): void {
+  token = 0;
+  request(kind: 'restart' | 'reinitialize'): number {
+    const token = ++this.token;
     setTimeout(() => {
-      for (const l of [...this.listeners]) l({ reason: 'the fuzz loop runs nothing', actions: [], running: null, lastAction: null });
+      for (const l of [...this.listeners]) l({ reason: 'the fuzz loop runs nothing', actions: [`consume_intent(${kind})`], running: null, lastAction: null, saw: { [kind]: token } });
     }, 2);
+    return token;
   }
   pending() {
     return false;
