@@ -7,16 +7,10 @@
  * cluster kept by watches (`cluster-cache.ts`, which says why that is as fresh as a read) and
  * read in full after a lost connection or session. When a session ends the driver's member
  * znode is re-created in the next one (`member.ts`) and the copy rebuilt, arming every watch. The
- * leader znode is never re-created by the driver on a new session: only `acquireLeader` (a new
- * race) or `renewLeader` (a znode that still names us, left by our own dead session) create it.
- * An ephemeral znode that names us but belongs to a session this driver never had is another live
- * agent's with our name (ZooKeeper deletes a session's ephemerals when it ends): it is never
- * renewed, released or replaced here (pgha issue 15).
+ * leader lock's rules (whose znode is ours, what is never taken over) are in `leader-znode.ts`.
  */
 import {
   clusterPrefix,
-  DcsErrorCode,
-  isDcsError,
   KEY,
   memberKey,
   type CallOptions,
@@ -35,6 +29,7 @@ import { beforeDeadline, ZooKeeperCalls, type Answer } from './calls.js';
 import { ClusterCache, type CacheInfo } from './cluster-cache.js';
 import { parseZooKeeperSection, type ZooKeeperSettings } from './config.js';
 import { closedError, unavailable } from './errors.js';
+import { LeaderZnode } from './leader-znode.js';
 import { OwnMemberZnode } from './member.js';
 import { planHostChange } from './reconfigure.js';
 import { ZRC, type Request } from './protocol.js';
@@ -89,8 +84,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private readonly member: OwnMemberZnode;
   private readonly heartbeat: NodeJS.Timeout;
   private heartbeatInFlight = false;
-  /** The last acquire or renewal said we hold the lock (and no release or session loss since). */
-  private leading = false;
+  private readonly leader: LeaderZnode;
   private readonly syncs: SyncPoint;
   private readonly options: DriverOptions;
 
@@ -121,6 +115,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       exec: (request, deadline) => this.exec(request, deadline),
       failure: (r, op, path) => this.failure(r, op, path),
     });
+    this.leader = new LeaderZnode({ name: options.name, path: this.path(KEY.leader), calls: this.calls, sessions: this.sessions, cache: this.cache, syncs: this.syncs, logger });
     this.member = new OwnMemberZnode({ name: options.name, path: this.path(memberKey(options.name)), calls: this.calls, sessions: this.sessions, logger });
     this.sessions.start();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
@@ -154,71 +149,15 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   }
 
   async acquireLeader(options?: CallOptions): Promise<boolean> {
-    const deadline = this.deadline(options);
-    const path = this.path(KEY.leader);
-    let r: Answer;
-    try {
-      r = await this.create(path, this.options.name, true, deadline);
-    } catch (e) {
-      // The create may have been applied although its answer was lost. A read on the same
-      // session tells: ZooKeeper serves a session's requests in order. A refusal is final (an
-      // ACL'd create that was tampered with must not be read back as ours).
-      if (!isDcsError(e, DcsErrorCode.Unavailable)) throw e;
-      const owned = await this.readBackLeader(deadline).catch(() => null);
-      if (owned === null) throw e;
-      return owned;
-    }
-    if (r.rc === ZRC.ok) return (this.leading = true);
-    if (r.rc === ZRC.nodeExists) return false;
-    throw this.failure(r, 'create', path);
+    return this.leader.acquire(this.deadline(options));
   }
 
   async renewLeader(options?: CallOptions): Promise<boolean> {
-    const held = await this.renew(options);
-    this.leading = held;
-    return held;
-  }
-
-  private async renew(options?: CallOptions): Promise<boolean> {
-    const deadline = this.deadline(options);
-    const path = this.path(KEY.leader);
-    const r = await this.readLeaderAfterSync(deadline);
-    if (r.rc === ZRC.noNode) return false;
-    this.expect(r, 'read', path);
-    if (r.data !== this.options.name) return false;
-    if (r.stat?.owner === r.sessionId) return true;
-    if (r.stat?.owner !== undefined && !this.ownsSession(r.stat.owner)) {
-      this.options.logger.warn({ path, owner: r.stat.owner, session: r.sessionId }, 'leader znode names us but belongs to another agent with our name; not taking it');
-      return false;
-    }
-    // It names us but belongs to an earlier session of ours (a session change), or is a persistent
-    // znode someone wrote. Replace it by one of our current session, conditional on its version.
-    this.options.logger.warn(
-      { path, owner: r.stat?.owner ?? null, session: r.sessionId },
-      'leader znode names us but belongs to another session; re-creating it in ours',
-    );
-    const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
-    if (d.rc === ZRC.badVersion) return false;
-    if (d.rc !== ZRC.ok && d.rc !== ZRC.noNode) throw this.failure(d, 'delete', path);
-    const c = await this.create(path, this.options.name, true, deadline);
-    if (c.rc === ZRC.ok) return true;
-    if (c.rc === ZRC.nodeExists) return false;
-    throw this.failure(c, 'create', path);
+    return this.leader.renew(this.deadline(options));
   }
 
   async releaseLeader(options?: CallOptions): Promise<boolean> {
-    this.leading = false;
-    const deadline = this.deadline(options);
-    const path = this.path(KEY.leader);
-    const r = await this.exec({ op: 'get', path }, deadline);
-    if (r.rc === ZRC.noNode) return false;
-    this.expect(r, 'read', path);
-    if (r.data !== this.options.name) return false;
-    if (r.stat?.owner !== undefined && !this.ownsSession(r.stat.owner)) return false;
-    const d = await this.exec({ op: 'delete', path, version: r.stat?.version ?? -1 }, deadline);
-    if (d.rc === ZRC.ok) return true;
-    if (d.rc === ZRC.noNode || d.rc === ZRC.badVersion) return false;
-    throw this.failure(d, 'delete', path);
+    return this.leader.release(this.deadline(options));
   }
 
   async touchMember(value: string, options?: CallOptions): Promise<void> {
@@ -238,7 +177,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     const deadline = this.deadline(options);
     const path = this.path(key);
     if (expect.kind === 'absent') {
-      const c = await this.create(path, value, false, deadline);
+      const c = await this.calls.create(path, value, false, deadline);
       if (c.rc === ZRC.ok) return true;
       if (c.rc === ZRC.nodeExists) return false;
       throw this.failure(c, 'create', path);
@@ -256,7 +195,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
       const s = await this.exec({ op: 'set', path, data: value, version: -1 }, deadline);
       if (s.rc === ZRC.ok) return true;
       if (s.rc !== ZRC.noNode) throw this.failure(s, 'set', path);
-      const c = await this.create(path, value, false, deadline);
+      const c = await this.calls.create(path, value, false, deadline);
       if (c.rc === ZRC.ok) return true;
       if (c.rc !== ZRC.nodeExists) throw this.failure(c, 'create', path);
       // Created by someone else in between: overwrite it (the loop ends at the deadline).
@@ -350,7 +289,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   async close(options?: { revoke?: boolean }): Promise<void> {
     if (this.sessions.closed) return;
     clearInterval(this.heartbeat);
-    this.leading = false;
+    this.leader.leading = false;
     this.cache.clear();
     await this.sessions.close(options?.revoke === true);
   }
@@ -394,7 +333,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   }
 
   private lost(closing: boolean): void {
-    this.leading = false;
+    this.leader.leading = false;
     this.member.forgetSession();
     this.cache.invalidate();
     if (!closing) this.cache.notify(KEY.leader);
@@ -414,19 +353,14 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
   private async replaceSession(old: ZooKeeperSession, deadline: number): Promise<void> {
     const oldId = old.sessionId;
     await this.sessions.replace(deadline);
-    const path = this.path(KEY.leader);
     let moved = false;
     try {
-      const r = await this.exec({ op: 'get', path }, deadline);
-      if (r.rc === ZRC.ok && r.data === this.options.name && r.stat?.owner === oldId) {
-        const d = await this.exec({ op: 'delete', path, version: r.stat.version }, deadline);
-        if (d.rc === ZRC.ok) await this.create(path, this.options.name, true, deadline);
-      }
+      await this.leader.moveFrom(oldId, deadline);
       moved = true;
     } catch (e) {
       // The leader znode (if ours) stays with the old session, which is left to expire rather
       // than closed: the next renewLeader adopts it into the new session.
-      this.options.logger.warn({ err: e, path }, 'could not move the leader znode to the new session; renew will adopt it');
+      this.options.logger.warn({ err: e, path: this.path(KEY.leader) }, 'could not move the leader znode to the new session; renew will adopt it');
     } finally {
       await old.end(moved);
     }
@@ -444,7 +378,7 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     const session = this.sessions.current();
     if (this.heartbeatInFlight || this.sessions.closed || session?.state !== 'connected') return;
     this.calls.repairAcls(this.options.clock.now() + HEARTBEAT_MS * 2);
-    if (!this.leading) return;
+    if (!this.leader.leading) return;
     this.heartbeatInFlight = true;
     this.syncs.sync(this.options.clock.now() + HEARTBEAT_MS * 2)
       .catch(() => undefined) // a failed beat only means the hold is not moved
@@ -463,54 +397,12 @@ class ZooKeeperDcsDriver implements ZooKeeperDriver {
     return this.options.clock.now() + (options?.timeoutMs ?? this.timing.retryTimeout * 1000);
   }
 
-  /**
-   * The leader znode as of a fresh sync: from the copy when it is current, else a get queued
-   * behind the sync on the same session (which then reads current data).
-   */
-  private async readLeaderAfterSync(deadline: number): Promise<Answer> {
-    const path = this.path(KEY.leader);
-    const session = this.sessions.current();
-    if (session && this.cache.isCurrent(session)) {
-      await this.syncs.sync(deadline);
-      const c = await this.cache.serve(session, deadline, false);
-      if (c) {
-        const node = c.nodes.get(KEY.leader);
-        const sessionId = session.sessionId ?? '';
-        if (!node) return { rc: ZRC.noNode, sessionId };
-        const stat = { version: Number(node.version), numChildren: 0, aversion: 0, ...(node.owner !== undefined ? { owner: node.owner } : {}) };
-        return { rc: ZRC.ok, data: node.value, stat, sessionId };
-      }
-    }
-    // The sync goes through the ensemble leader, which proves the session alive there (it is
-    // what moves the hold); the get, queued behind it on the same session, reads current data.
-    this.syncs.sent++;
-    const [sync, r] = await Promise.all([this.exec({ op: 'sync', path }, deadline), this.exec({ op: 'get', path }, deadline)]);
-    if (sync.rc !== ZRC.ok && sync.rc !== ZRC.noNode) throw this.failure(sync, 'sync', path);
-    if (r.rc !== ZRC.noNode) this.expect(r, 'read', path);
-    return r;
-  }
-
   private exec(request: Request, deadline: number): Promise<Answer> {
     return this.calls.exec(request, deadline);
   }
 
-  private create(path: string, data: string, ephemeral: boolean, deadline: number): Promise<Answer> {
-    return this.calls.create(path, data, ephemeral, deadline);
-  }
-
-  private expect(r: Answer, op: string, path: string): void {
-    this.calls.expectOk(r, op, path);
-  }
-
   private failure(r: Answer, op: string, path: string): DcsError {
     return this.calls.failure(r, op, path);
-  }
-
-  /** After an ambiguous acquire: true if the leader znode is ours, false if someone else's, null if unknown. */
-  private async readBackLeader(deadline: number): Promise<boolean | null> {
-    const r = await this.exec({ op: 'get', path: this.path(KEY.leader) }, deadline);
-    if (r.rc !== ZRC.ok) return null;
-    return r.data === this.options.name && r.stat?.owner === r.sessionId;
   }
 }
 
