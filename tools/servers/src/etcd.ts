@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { openssl } from './certificates.js';
 import { freePorts } from './ports.js';
 import type { ServerHost } from './placement.js';
 import { startProcess, waitFor, type ServerProcess } from './process.js';
+import { serverSetLifecycle } from './server-set.js';
 
 /** Where Debian's etcd-server and etcd-client put the binaries. */
 export const ETCD_BIN = process.env.PGHA_ETCD_BIN ?? '/usr/bin/etcd';
@@ -124,7 +125,6 @@ function makeCluster(root: string, states: MemberState[], token: string, tls: Et
   const clientUrl = (s: MemberState) => `${tls ? 'https' : 'http'}://${s.host?.address ?? '127.0.0.1'}:${s.clientPort}`;
   const peerUrl = (s: MemberState) => `http://${s.host?.address ?? '127.0.0.1'}:${s.peerPort}`;
   const initialCluster = states.map((s) => `${s.name}=${peerUrl(s)}`).join(',');
-  let stopped = false;
 
   const launch = (i: number, state: 'new' | 'existing') => {
     const s = member(i);
@@ -170,6 +170,17 @@ function makeCluster(root: string, states: MemberState[], token: string, tls: Et
     });
   };
 
+  const lifecycle = serverSetLifecycle({
+    what: 'the etcd cluster',
+    root,
+    member,
+    all: states,
+    restart: async (i) => {
+      launch(i, 'existing');
+      await waitHealthy(i, 30_000);
+    },
+  });
+
   const api: EtcdCluster = {
     endpoints: states.map(clientUrl),
     get members() {
@@ -181,38 +192,7 @@ function makeCluster(root: string, states: MemberState[], token: string, tls: Et
         process: s.process,
       }));
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await Promise.all(states.map((s) => s.process?.stop(3000)));
-      for (const s of states) s.process = null;
-      await rm(root, { recursive: true, force: true });
-    },
-    async stopMember(i, opts = {}) {
-      const s = member(i);
-      const proc = s.process;
-      if (!proc) return;
-      if (opts.kill) {
-        proc.child.kill('SIGKILL');
-        await proc.exited;
-      } else {
-        await proc.stop(3000);
-      }
-      s.process = null;
-    },
-    async startMember(i) {
-      const s = member(i);
-      if (stopped) throw new Error('the etcd cluster was stopped');
-      if (s.process) return;
-      launch(i, 'existing');
-      await waitHealthy(i, 30_000);
-    },
-    freeze(i) {
-      member(i).process?.freeze();
-    },
-    thaw(i) {
-      member(i).process?.thaw();
-    },
+    ...lifecycle,
     etcdctl(args, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         execFile(

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from './ports.js';
 import type { ServerHost } from './placement.js';
 import { startProcess, waitFor, type ServerProcess } from './process.js';
+import { serverSetLifecycle } from './server-set.js';
 
 /** Debian's `zookeeper` package: the server jar (its manifest lists its dependencies) and Java. */
 export const ZOOKEEPER_JAR = process.env.PGHA_ZOOKEEPER_JAR ?? '/usr/share/java/zookeeper.jar';
@@ -168,7 +169,6 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
 }
 
 function makeEnsemble(root: string, states: MemberState[], tickTime: number, logLevel: string) {
-  let stopped = false;
   const ip = (s: MemberState) => s.host?.address ?? '127.0.0.1';
   const address = (s: MemberState) => `${ip(s)}:${s.clientPort}`;
 
@@ -242,6 +242,17 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
     });
   };
 
+  const lifecycle = serverSetLifecycle({
+    what: 'the ZooKeeper ensemble',
+    root,
+    member,
+    all: states,
+    restart: async (i) => {
+      launch(i);
+      await waitServing(i, 60_000);
+    },
+  });
+
   const api: ZooKeeperEnsemble = {
     connectString: states.map(address).join(','),
     tickTime,
@@ -256,39 +267,7 @@ function makeEnsemble(root: string, states: MemberState[], tickTime: number, log
         process: s.process,
       }));
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await Promise.all(states.map((s) => s.process?.stop(3000)));
-      for (const s of states) s.process = null;
-      await rm(root, { recursive: true, force: true });
-    },
-    async stopMember(i, opts = {}) {
-      const s = member(i);
-      const proc = s.process;
-      if (!proc) return;
-      if (opts.kill) {
-        proc.child.kill('SIGCONT');
-        proc.child.kill('SIGKILL');
-        await proc.exited;
-      } else {
-        await proc.stop(3000);
-      }
-      s.process = null;
-    },
-    async startMember(i) {
-      const s = member(i);
-      if (stopped) throw new Error('the ZooKeeper ensemble was stopped');
-      if (s.process) return;
-      launch(i);
-      await waitServing(i, 60_000);
-    },
-    freeze(i) {
-      member(i).process?.freeze();
-    },
-    thaw(i) {
-      member(i).process?.thaw();
-    },
+    ...lifecycle,
     async leaderIndex() {
       const modes = await Promise.all(
         states.map((s) =>
