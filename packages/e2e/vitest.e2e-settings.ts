@@ -15,4 +15,6 @@ export const ZOOKEEPER_PARITY = [
   'test/four-members.e2e.test.ts',
   'test/rewind-salvage.e2e.test.ts',
   'test/fencing.e2e.test.ts',
+  'test/explain.e2e.test.ts',
+  'test/dcs-fuzz.e2e.test.ts',
 ];

@@ -18,7 +18,9 @@
  *   agent stop by design (Patroni's "system ID mismatch"), so the fuzz writes only values that
  *   are not a system ID; the lock holder rewrites those with the real one.
  *
- * PGHA_E2E_DCS=etcd (or zookeeper) runs one store only; PGHA_E2E_ECHO=1 shows the agents' logs.
+ * The `e2e` project runs it on etcd and `e2e-zookeeper` on ZooKeeper, in parallel (each store's
+ * run is ~3 minutes of writes); PGHA_E2E_DCS=etcd,zookeeper runs both in one go by hand.
+ * PGHA_E2E_ECHO=1 shows the agents' logs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
@@ -27,6 +29,7 @@ import { WAIT_MS, diagnostics, waitForStreaming } from './support/cluster-checks
 import { openRawKeys, type RawKeys } from './support/raw-keys.js';
 import { PROBE_TABLE_DDL, query, splitBrainWindows, startProber, type Prober } from '@pgha/workload';
 import { api } from './support/rest.js';
+import { e2eStore, e2eStores } from './support/store.js';
 
 const SEED = 1515;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,14 +86,12 @@ function hostileValues(key: string): { label: string; value: string }[] {
   return key === 'initialize' ? values.map((v) => (/^\d{10,}$/.test(v.value) ? { ...v, value: `x${v.value}` } : v)) : values;
 }
 
-const stores = (process.env['PGHA_E2E_DCS']?.split(',') ?? ['etcd', 'zookeeper']) as DcsKind[];
+const stores: DcsKind[] = process.env['PGHA_E2E_DCS'] ? e2eStores() : [e2eStore()];
 
 describe.each(stores)(`DCS fuzz on %s (seed ${SEED})`, (dcs) => {
   let cluster: LocalCluster;
   let prober: Prober;
   let keys: RawKeys;
-
-
 
   beforeAll(async () => {
     rand = seededRandom(SEED);

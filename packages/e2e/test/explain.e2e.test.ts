@@ -57,13 +57,17 @@ describe(`explain: decisions as data (${DCS})`, () => {
   };
 
   /** Rows written on the primary every 200 ms, so positions (and a paused replica's lag) move. */
+  let inFlight: Promise<unknown> = Promise.resolve();
   const keepWriting = (): void => {
-    stopWriting();
-    writing = setInterval(() => void tryQuery(primary, 'INSERT INTO explain_rows VALUES ($1)', [nextId++]), 200);
+    writing = setInterval(() => {
+      inFlight = tryQuery(primary, 'INSERT INTO explain_rows VALUES ($1)', [nextId++]);
+    }, 200);
   };
-  const stopWriting = (): void => {
+  /** Stops the writes, including the one on its way. */
+  const stopWriting = async (): Promise<void> => {
     if (writing) clearInterval(writing);
     writing = undefined;
+    await inFlight;
   };
 
   /** Pauses pg2's replay and waits until its own decision records show it lagging over the limit. */
@@ -78,14 +82,35 @@ describe(`explain: decisions as data (${DCS})`, () => {
     ).catch(fail);
   };
 
-  /** Writes stop and every replica has received all the primary wrote (pg2 replays nothing). */
+  /**
+   * Writes stop, the WAL stops growing, and every replica has received all of it (pg2 replays
+   * nothing), as its `GET /patroni` shows it. The API answers from the agent's last cycle, and
+   * explain compares those answers: WAL written after the wait would reach one replica's answer
+   * before another's and make that one seem behind. Besides the test's writes, the primary writes
+   * WAL on its own when idle: a timed checkpoint (so one is forced now, which resets its timer)
+   * and a standby snapshot (RUNNING_XACTS) within 15 s after WAL that matters — after that
+   * snapshot, which itself does not count, nothing more (autovacuum is off for the table).
+   */
   const settle = async (replicas: string[]): Promise<void> => {
-    stopWriting();
+    await stopWriting();
+    await query(primary, 'CHECKPOINT');
+    const [after] = await query<{ lsn: string }>(primary, 'SELECT pg_current_wal_lsn()::text AS lsn');
     await waitFor(
-      `${replicas.join(', ')} to have received the primary's position`,
+      'the standby snapshot the checkpoint brings (the last WAL record until the next write)',
+      async () => (await tryQuery<{ moved: boolean }>(primary, 'SELECT pg_current_wal_lsn() > $1::pg_lsn AS moved', [after!.lsn]))?.[0]?.moved === true,
+      WAIT_MS,
+      250,
+    ).catch(fail);
+    await waitFor(
+      `${replicas.join(', ')} to report the primary's position in GET /patroni`,
       async () => {
-        const rows = await tryQuery<{ n: string; behind: boolean }>(primary, 'SELECT application_name AS n, flush_lsn < pg_current_wal_lsn() AS behind FROM pg_stat_replication');
-        return rows !== null && replicas.every((name) => rows.some((r) => r.n === name && r.behind === false));
+        const rows = await tryQuery<{ lsn: string }>(primary, "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::text AS lsn");
+        if (!rows?.[0]) return false;
+        const current = Number(rows[0].lsn);
+        const received = await Promise.all(
+          replicas.map(async (name) => (await apiJson<{ xlog?: { received_location?: number } }>(member(name), '/patroni').catch(() => null))?.xlog?.received_location),
+        );
+        return received.every((r) => r === current);
       },
       WAIT_MS,
       100,
@@ -117,11 +142,11 @@ describe(`explain: decisions as data (${DCS})`, () => {
     });
     primary = await cluster.waitForPrimary(WAIT_MS);
     await waitForStreaming(cluster, primary);
-    await query(primary, 'CREATE TABLE explain_rows (id int PRIMARY KEY)');
+    await query(primary, 'CREATE TABLE explain_rows (id int PRIMARY KEY) WITH (autovacuum_enabled = off)');
   });
 
   afterAll(async () => {
-    stopWriting();
+    await stopWriting();
     await cluster?.stop();
   });
 
