@@ -6,6 +6,7 @@
  * meanwhile, it fires (the machine resets, or the testing supervisor kills PostgreSQL). Every
  * method that fails rejects with a `WatchdogError` naming the device.
  */
+import { accessSync, constants } from 'node:fs';
 
 /** What `WDIOC_GETSUPPORT` reports. */
 export interface WatchdogSupport {
@@ -60,4 +61,14 @@ export interface WatchdogDevice {
   close(): Promise<void>;
   /** A human-readable name for log lines: the identity, firmware and non-default path. */
   describe(): string;
+}
+
+/** A device (or the testing FIFO) is healthy while we may write to it: it is there and ours to open. */
+export function deviceWritable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -3,9 +3,9 @@
  * keepalive, `V` then close disarms it (when the driver supports the magic close), and the
  * timeout is set and read with ioctls (ioctl.ts).
  */
-import { accessSync, constants, type Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import type { WatchdogDevice, WatchdogSupport } from './device.js';
+import { deviceWritable, type WatchdogDevice, type WatchdogSupport } from './device.js';
 import { WatchdogError, WatchdogErrorCode } from './errors.js';
 import { IoctlHelperError, pythonIoctlRunner, type IoctlResult, type IoctlRunner, type IoctlStep } from './ioctl.js';
 
@@ -64,12 +64,7 @@ class LinuxWatchdogDevice implements WatchdogDevice {
   }
 
   isHealthy(): boolean {
-    try {
-      accessSync(this.path, constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
+    return deviceWritable(this.path);
   }
 
   async preflight(): Promise<void> {

@@ -5,9 +5,9 @@
  * keepalive, `V` is the magic close. The supervisor (supervisor.ts) reads the FIFO and fences
  * PostgreSQL when keepalives stop, which a test can observe without a kernel watchdog.
  */
-import { accessSync, constants } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { WDIOF, type WatchdogDevice, type WatchdogSupport } from './device.js';
+import { deviceWritable, WDIOF, type WatchdogDevice, type WatchdogSupport } from './device.js';
 import { WatchdogError, WatchdogErrorCode } from './errors.js';
 import { openError } from './linux-device.js';
 
@@ -27,12 +27,7 @@ class TestingWatchdogDevice implements WatchdogDevice {
   }
 
   isHealthy(): boolean {
-    try {
-      accessSync(this.path, constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
+    return deviceWritable(this.path);
   }
 
   async open(): Promise<void> {
