@@ -56,14 +56,18 @@ export class EtcdDriver implements DcsDriver {
   private revision: bigint | null = null;
 
   private connection: EtcdConnection;
+  /** The clients this driver created and so closes; shared ones (see `SharedEtcdClients`) are their owner's. */
+  private readonly owned = new Set<Endpoint>();
 
-  constructor(options: DriverOptions, connection: EtcdConnection) {
+  /** `shared`: clients to use instead of creating its own (several drivers in one process, see `createSharedClients`). */
+  constructor(options: DriverOptions, connection: EtcdConnection, shared?: readonly Endpoint[]) {
     this.connection = connection;
     this.prefix = clusterPrefix(options.namespace, options.scope);
     this.name = options.name;
     this.logger = options.logger;
     this.timing = { ttl: options.ttl, loopWait: options.loopWait, retryTimeout: options.retryTimeout };
-    const endpoints: Endpoint[] = createEndpointClients(connection, options.retryTimeout * 1000);
+    const endpoints: readonly Endpoint[] = shared ?? createEndpointClients(connection, options.retryTimeout * 1000);
+    if (!shared) for (const e of endpoints) this.owned.add(e);
     this.session = new LeaseSession(options.ttl, options.clock, options.logger);
     this.runner = new CallRunner(endpoints, {
       isClosed: () => this.closed,
@@ -295,10 +299,11 @@ export class EtcdDriver implements DcsDriver {
     if (!change.endpoints) return { applied: [], restartRequired: change.restartRequired };
     const kept = new Map(this.runner.endpoints.map((e) => [e.url, e]));
     const fresh = createEndpointClients({ ...this.connection, endpoints: change.endpoints.filter((u) => !kept.has(u)) }, this.timing.retryTimeout * 1000);
+    for (const f of fresh) this.owned.add(f);
     const list = change.endpoints.map((u) => kept.get(u) ?? fresh.find((f) => f.url === u)!);
     const before = this.connection.endpoints.join(',');
     // Calls and the watch on a dropped client fail over to the new list (their retry path).
-    for (const gone of this.runner.replaceEndpoints(list)) gone.client.close();
+    for (const gone of this.runner.replaceEndpoints(list)) this.closeOwned(gone);
     this.connection = { ...this.connection, endpoints: change.endpoints };
     return { applied: [`etcd3 endpoints: ${before} → ${change.endpoints.join(',')}`], restartRequired: change.restartRequired };
   }
@@ -317,10 +322,15 @@ export class EtcdDriver implements DcsDriver {
     this.watcher?.stop();
     this.watcher = null;
     this.listeners.clear();
-    for (const e of this.runner.endpoints) e.client.close();
+    for (const e of this.runner.endpoints) this.closeOwned(e);
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  private closeOwned(endpoint: Endpoint): void {
+    if (!this.owned.delete(endpoint)) return;
+    endpoint.client.close();
+  }
 
   /**
    * The cluster store skips unchanged member writes, so a replica's only call each cycle may be

@@ -18,3 +18,5 @@ export const createDriver: DriverFactory = async (options: DriverOptions): Promi
   const connection = await loadConnection(settings);
   return new EtcdDriver(options, connection);
 };
+
+export { createSharedClients, type SharedEtcdClients } from './shared.js';
