@@ -1,21 +1,24 @@
 /**
- * Many clusters on one DCS: N simulated clusters of 3 members, each member a real HA loop
- * (`createHaLoop`) with a real DCS driver of its own (one etcd client set, or one ZooKeeper
- * session process, per member) and a fake PostgreSQL (`FakePostgresWorld` from
- * `@pgha/ha-engine/testing`), all in real time on `nodeClock`. Measures, over a window after
- * every cluster has a leader: how long each lock renewal takes (median, p99, max), renewals
- * missed (a renewal that failed, or a gap between two renewals by the same holder longer than
- * two loop_waits), leader changes, and the CPU the DCS server processes used (/proc/<pid>/stat).
+ * Many clusters on one DCS: N simulated clusters of 3 members spread over K worker processes
+ * (`scale-worker.ts`, forked here; a cluster's 3 members are in one worker), each member a real
+ * HA loop with a real DCS driver and a fake PostgreSQL (`scale-members.ts`). Once every cluster
+ * has a leader, all workers measure the same window; their samples are merged here
+ * (`scale-merge.ts`): lock-renewal latency (median, p99, max of all renewals), renewals missed
+ * (a renewal that failed, or a gap between two renewals by the same holder longer than two
+ * loop_waits), leader changes, and the CPU the DCS server processes used (/proc/<pid>/stat).
+ *
+ * Startup is staggered: clusters start in batches at `startRate` clusters a second over all
+ * workers (their batches interleaved), so 3,000 members do not connect in the same second.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createClusterStore, silentLogger, type DcsDriver, type DriverOptions, type Logger } from '@pgha/dcs';
-import { createDriver as createEtcdDriver } from '@pgha/dcs-etcd';
-import { createDriver as createZooKeeperDriver } from '@pgha/dcs-zookeeper';
-import { createHaLoop, type HaLoop, type MemberIdentity, type PeerProbe, type PeerStatus } from '@pgha/ha-engine';
-import { FakePostgresWorld } from '@pgha/ha-engine/testing';
+import { fileURLToPath } from 'node:url';
 import { nodeClock, sleep } from '@pgha/primitives';
+import { mergeSamples, shareOf, type WorkerSample } from './scale-merge.js';
+import type { ScaleStore } from './scale-members.js';
+import type { FromWorker, ShareSpec, ToWorker } from './scale-worker.js';
 
-export type ScaleStore = 'etcd' | 'zookeeper';
+export type { ScaleStore } from './scale-members.js';
 
 export interface ScaleOptions {
   clusters: number;
@@ -27,12 +30,20 @@ export interface ScaleOptions {
   /** Length of the measured window, seconds. */
   seconds: number;
   timing: { ttl: number; loopWait: number; retryTimeout: number };
-  /** How long to wait for every cluster to have a leader, ms (default 60 s + 100 ms per cluster). */
+  /** Worker processes (at most one per cluster). */
+  workers: number;
+  /** etcd only: the members of a worker share one client per endpoint (real agents each have their own). */
+  sharedConnections?: boolean;
+  /** Clusters started per second over all workers (default 25). */
+  startRate?: number;
+  /** How long to wait for every cluster to have a leader, ms (default 60 s + 100 ms per cluster + the stagger). */
   settleTimeoutMs?: number;
   log?: (message: string) => void;
-  /** A logger for the drivers and loops of cluster 0 (diagnostics); default silent. */
-  firstClusterLogger?: Logger;
+  /** Cluster 0's drivers and loops log to stderr. */
+  debug?: boolean;
 }
+
+export type Connections = 'per-member' | 'shared-per-worker';
 
 export interface ScaleReport {
   store: ScaleStore;
@@ -40,7 +51,11 @@ export interface ScaleReport {
   members: number;
   seconds: number;
   timing: ScaleOptions['timing'];
-  /** Seconds from the first driver created until every cluster had a leader. */
+  workers: number;
+  /** per-member: each member's driver its own etcd clients (as real agents); shared-per-worker: one client per endpoint per worker. */
+  connections: Connections;
+  startRate: number;
+  /** Seconds from the first worker forked until every cluster had a leader. */
   startupSeconds: number;
   clustersWithLeader: number;
   renewals: { count: number; medianMs: number | null; p99Ms: number | null; maxMs: number | null };
@@ -50,99 +65,8 @@ export interface ScaleReport {
   leaderChanges: number;
   /** CPU of the DCS server processes over the window: seconds, and % of one core. */
   dcsCpu: { seconds: number; percentOfOneCore: number };
-  /** This process (all members' loops and drivers): CPU % of one core over the window, RSS at the end. */
-  benchProcess: { cpuPercentOfOneCore: number; rssMb: number };
-}
-
-interface MemberRun {
-  cluster: number;
-  name: string;
-  loop: HaLoop;
-  driver: DcsDriver;
-}
-
-/** Per-member renewal bookkeeping, counted only inside the window. */
-class RenewalRecorder {
-  latencies: number[] = [];
-  failed = 0;
-  late = 0;
-  acquired = 0;
-  measuring = false;
-  readonly leaders = new Map<number, string>();
-  private readonly lastRenewal = new Map<string, number>();
-  private readonly maxGapMs: number;
-
-  constructor(loopWaitS: number) {
-    this.maxGapMs = 2 * loopWaitS * 1000;
-  }
-
-  renewed(member: string, cluster: number, startedAt: number, ms: number, held: boolean): void {
-    if (!this.measuring) {
-      if (held) this.lastRenewal.set(member, startedAt);
-      return;
-    }
-    this.latencies.push(ms);
-    if (!held) {
-      this.failed++;
-      this.lastRenewal.delete(member);
-      if (this.leaders.get(cluster) === member) this.leaders.delete(cluster);
-      return;
-    }
-    const previous = this.lastRenewal.get(member);
-    if (previous !== undefined && startedAt - previous > this.maxGapMs) this.late++;
-    this.lastRenewal.set(member, startedAt);
-  }
-
-  acquiredBy(member: string, cluster: number, at: number): void {
-    this.leaders.set(cluster, member);
-    this.lastRenewal.set(member, at);
-    if (this.measuring) this.acquired++;
-  }
-}
-
-/** The driver with its renewals and acquisitions timed; everything else passes through. */
-function timedDriver(driver: DcsDriver, member: string, cluster: number, rec: RenewalRecorder): DcsDriver {
-  return new Proxy(driver, {
-    get(target, prop, receiver) {
-      if (prop === 'renewLeader') {
-        return async (options?: Parameters<DcsDriver['renewLeader']>[0]) => {
-          const t0 = nodeClock.now();
-          let held = false;
-          try {
-            held = await target.renewLeader(options);
-            return held;
-          } finally {
-            rec.renewed(member, cluster, t0, nodeClock.now() - t0, held);
-          }
-        };
-      }
-      if (prop === 'acquireLeader') {
-        return async (options?: Parameters<DcsDriver['acquireLeader']>[0]) => {
-          const won = await target.acquireLeader(options);
-          if (won) rec.acquiredBy(member, cluster, nodeClock.now());
-          return won;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-/** Answers peer probes from the cluster's fake PostgreSQL servers (every machine is up). */
-function worldProbe(world: FakePostgresWorld, identities: MemberIdentity[]): PeerProbe {
-  return {
-    async probe(targets) {
-      return targets.map((t): PeerStatus => {
-        const id = identities.find((i) => i.apiUrl === t.apiUrl);
-        const s = id ? world.server(id.name) : null;
-        if (!id || !s || !s.running || s.state !== 'running') {
-          return { name: t.name, reachable: false, inRecovery: true, walPosition: null, timeline: null, tags: {}, watchdogFailed: false, error: 'not running' };
-        }
-        return { name: t.name, reachable: true, inRecovery: s.role !== 'primary', walPosition: s.lsn, timeline: s.timeline, tags: id.tags, watchdogFailed: false };
-      });
-    },
-  };
+  /** The worker processes (all members' loops and drivers): CPU % of one core over the window, RSS at its end; summed, and per worker. */
+  benchProcess: { cpuPercentOfOneCore: number; rssMb: number; perWorker: { members: number; cpuPercentOfOneCore: number; rssMb: number }[] };
 }
 
 /** CPU ticks (user + system) of a process, or 0 when it is gone. Linux counts 100 ticks a second. */
@@ -156,110 +80,136 @@ export function cpuTicks(pid: number): number {
   }
 }
 
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+/** Clusters per batch: small enough that a batch's channels open at a pace the client keeps up with. */
+const BATCH = 5;
+const percentOfCore = (cpuSeconds: number, seconds: number) => Math.round((cpuSeconds / seconds) * 1000) / 10;
 
-/** Runs the clusters, measures the window, stops everything; resolves with the report. */
-export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
-  const log = o.log ?? (() => undefined);
-  const rec = new RenewalRecorder(o.timing.loopWait);
-  const members: MemberRun[] = [];
-  const worlds: FakePostgresWorld[] = [];
-  const bootstrapDcs = { ttl: o.timing.ttl, loop_wait: o.timing.loopWait, retry_timeout: o.timing.retryTimeout };
-  const section = o.store === 'etcd' ? { hosts: o.endpoints.map((e) => e.replace(/^https?:\/\//, '')) } : { hosts: o.endpoints };
-  const replicate = setInterval(() => worlds.forEach((w) => w.replicate()), 200);
-  const began = nodeClock.now();
-  try {
-    // Clusters start 10 at a time, each member's driver answering one read before its loop
-    // starts (agents start at different times): 900 gRPC channels opened at the same instant
-    // from one process stall in grpc-js's name resolution and every first call misses its
-    // deadline, which measures the bench process, not the DCS.
-    const startCluster = async (c: number): Promise<void> => {
-      const world = new FakePostgresWorld(nodeClock);
-      worlds.push(world);
-      const identities: MemberIdentity[] = [0, 1, 2].map((m) => ({
-        name: `m${m}`,
-        connUrl: `postgres://c${c}m${m}:5432/postgres`,
-        apiUrl: `http://c${c}m${m}:8008/patroni`,
-        tags: {},
-        version: '3.0.2',
-      }));
-      const probe = worldProbe(world, identities);
-      const logger = c === 0 ? (o.firstClusterLogger ?? silentLogger) : silentLogger;
-      const created = await Promise.all(
-        identities.map(async (me) => {
-          world.server(me.name);
-          const options: DriverOptions = {
-            namespace: '/service',
-            scope: `scale-${c}`,
-            name: me.name,
-            ...o.timing,
-            section,
-            clock: nodeClock,
-            logger,
-          };
-          const raw = o.store === 'etcd' ? await createEtcdDriver(options) : await createZooKeeperDriver(options);
-          await raw.load().catch(() => undefined);
-          const driver = timedDriver(raw, `${c}/${me.name}`, c, rec);
-          const store = createClusterStore(driver, { name: me.name, logger });
-          const loop = createHaLoop({ me, store, postgres: world.port(me.name), peers: probe, clock: nodeClock, logger, settings: { bootstrapDcs } });
-          return { cluster: c, name: me.name, loop, driver: raw };
-        }),
-      );
-      members.push(...created);
-      for (const m of created) m.loop.start();
-    };
-    for (let c = 0; c < o.clusters; c += 10) {
-      await Promise.all(Array.from({ length: Math.min(10, o.clusters - c) }, (_, i) => startCluster(c + i)));
-      if ((c + 10) % 100 === 0) log(`${c + 10} clusters started`);
-    }
-    const settleBy = nodeClock.now() + (o.settleTimeoutMs ?? 60_000 + 100 * o.clusters);
-    while (rec.leaders.size < o.clusters && nodeClock.now() < settleBy) await sleep(250);
-    const startupSeconds = (nodeClock.now() - began) / 1000;
-    log(`${rec.leaders.size} of ${o.clusters} clusters have a leader after ${startupSeconds.toFixed(1)} s; measuring ${o.seconds} s`);
+/** One forked worker: its messages as a queue the parent waits on. */
+class Worker {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  leaders = 0;
+  private readonly waiting: { type: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }[] = [];
+  private failure: Error | null = null;
 
-    const ticks = () => o.serverPids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
-    const dcsBefore = ticks();
-    const selfBefore = process.cpuUsage();
-    rec.measuring = true;
-    await sleep(o.seconds * 1000);
-    rec.measuring = false;
-    const dcsSeconds = (ticks() - dcsBefore) / 100;
-    const self = process.cpuUsage(selfBefore);
-    const sorted = [...rec.latencies].sort((a, b) => a - b);
-    const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
-    return {
-      store: o.store,
-      clusters: o.clusters,
-      members: members.length,
-      seconds: o.seconds,
-      timing: o.timing,
-      startupSeconds: Math.round(startupSeconds * 10) / 10,
-      clustersWithLeader: rec.leaders.size,
-      renewals: { count: sorted.length, medianMs: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)), maxMs: round(sorted[sorted.length - 1] ?? null) },
-      missedRenewals: { failed: rec.failed, late: rec.late, total: rec.failed + rec.late },
-      leaderChanges: rec.acquired,
-      dcsCpu: { seconds: dcsSeconds, percentOfOneCore: Math.round((dcsSeconds / o.seconds) * 1000) / 10 },
-      benchProcess: {
-        cpuPercentOfOneCore: Math.round(((self.user + self.system) / 1e6 / o.seconds) * 1000) / 10,
-        rssMb: Math.round(process.memoryUsage().rss / 1e5) / 10,
-      },
-    };
-  } finally {
-    clearInterval(replicate);
-    // Stop the loops, then end every session at once so no key outlives the run.
-    for (let i = 0; i < members.length; i += 30) {
-      const batch = members.slice(i, i + 30);
-      await Promise.all(batch.map((m) => m.loop.stop().catch(() => undefined)));
-      await Promise.all(batch.map((m) => m.driver.close({ revoke: true }).catch(() => undefined)));
-    }
+  constructor(index: number) {
+    // The workers run the same TypeScript as this process: under tsx (the `scale` script) they
+    // inherit its loader; elsewhere (vitest) they get it.
+    const execArgv = process.execArgv.some((a) => a.includes('/tsx/dist/')) ? process.execArgv : ['--import', 'tsx', '--conditions=@pgha/source'];
+    this.child = fork(fileURLToPath(new URL('./scale-worker.ts', import.meta.url)), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromWorker) => {
+      if (m.type === 'leaders') this.leaders = m.count;
+      if (m.type === 'failed') return this.fail(new Error(`scale worker ${index}: ${m.message}`));
+      const i = this.waiting.findIndex((w) => w.type === m.type);
+      if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(m);
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
+    // Rejects only what is still awaited: after `stopped`, nothing is.
+    this.child.on('exit', (code, signal) => this.fail(new Error(`scale worker ${index} exited (${signal ?? code})`)));
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const w of this.waiting.splice(0)) w.reject(e);
+  }
+
+  send(m: ToWorker): void {
+    if (this.child.connected) this.child.send(m);
+  }
+
+  /** The next message of `type` (rejects if the worker fails first). */
+  next<T extends FromWorker['type']>(type: T): Promise<Extract<FromWorker, { type: T }>> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ type, resolve: resolve as (m: FromWorker) => void, reject }));
   }
 }
 
-/** The report as a Markdown table row: `| store | N | members | renewals | median | p99 | max | missed | leader changes | DCS CPU | bench CPU |`. */
+/** Runs the clusters on the workers, measures the window, stops everything; resolves with the report. */
+export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
+  const log = o.log ?? (() => undefined);
+  const k = Math.max(1, Math.min(o.workers, o.clusters));
+  const sharedConnections = o.sharedConnections ?? false;
+  if (sharedConnections && o.store !== 'etcd') throw new Error('shared connections: etcd only (each ZooKeeper member is its own session process)');
+  const startRate = o.startRate ?? 25;
+  // Worker w's batch j starts at (j·k + w) batches' worth of the rate: the workers take turns.
+  const batchEveryMs = (k * BATCH * 1000) / startRate;
+  const rampMs = (o.clusters / startRate) * 1000;
+  const began = nodeClock.now();
+  const workers = Array.from({ length: k }, (_, w) => new Worker(w));
+  try {
+    const started = workers.map((worker, w) => {
+      const { from, to } = shareOf(o.clusters, k, w);
+      const share: ShareSpec = { from, to, store: o.store, endpoints: o.endpoints, timing: o.timing, sharedConnections, batch: BATCH, firstBatchMs: (w * BATCH * 1000) / startRate, batchEveryMs, debug: (o.debug ?? false) && from === 0 };
+      const done = worker.next('started');
+      worker.send({ type: 'start', share });
+      return done;
+    });
+    const total = () => workers.reduce((sum, w) => sum + w.leaders, 0);
+    const settleBy = began + (o.settleTimeoutMs ?? 60_000 + 100 * o.clusters + rampMs);
+    let allStarted = false;
+    const startedAll = Promise.all(started).then((m) => {
+      allStarted = true;
+      return m;
+    });
+    startedAll.catch(() => undefined);
+    let logged = 0;
+    while ((!allStarted || total() < o.clusters) && nodeClock.now() < settleBy) {
+      await (allStarted ? sleep(250) : Promise.race([sleep(250), startedAll]));
+      if (total() - logged >= 100) log(`${(logged = total())} clusters have a leader`);
+    }
+    const members = (await startedAll).reduce((sum, m) => sum + m.members, 0);
+    const startupSeconds = (nodeClock.now() - began) / 1000;
+    log(`${total()} of ${o.clusters} clusters (${members} members, ${k} workers, connections ${sharedConnections ? 'shared per worker' : 'per member'}) have a leader after ${startupSeconds.toFixed(1)} s; measuring ${o.seconds} s`);
+
+    const ticks = () => o.serverPids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+    const dcsBefore = ticks();
+    for (const w of workers) w.send({ type: 'measure' });
+    await sleep(o.seconds * 1000);
+    const samples: WorkerSample[] = await Promise.all(
+      workers.map((w) => {
+        const s = w.next('sample');
+        w.send({ type: 'sample' });
+        return s.then((m) => m.sample);
+      }),
+    );
+    const dcsSeconds = (ticks() - dcsBefore) / 100;
+    const merged = mergeSamples(samples);
+    return {
+      store: o.store,
+      clusters: o.clusters,
+      members: merged.members,
+      seconds: o.seconds,
+      timing: o.timing,
+      workers: k,
+      connections: sharedConnections ? 'shared-per-worker' : 'per-member',
+      startRate,
+      startupSeconds: Math.round(startupSeconds * 10) / 10,
+      clustersWithLeader: merged.clustersWithLeader,
+      renewals: merged.renewals,
+      missedRenewals: merged.missedRenewals,
+      leaderChanges: merged.leaderChanges,
+      dcsCpu: { seconds: dcsSeconds, percentOfOneCore: percentOfCore(dcsSeconds, o.seconds) },
+      benchProcess: {
+        cpuPercentOfOneCore: percentOfCore(merged.workers.cpuSeconds, o.seconds),
+        rssMb: merged.workers.rssMb,
+        perWorker: samples.map((s) => ({ members: s.members, cpuPercentOfOneCore: percentOfCore(s.cpuSeconds, o.seconds), rssMb: s.rssMb })),
+      },
+    };
+  } finally {
+    await Promise.all(
+      workers.map(async (w) => {
+        const stopped = w.next('stopped').catch(() => undefined);
+        w.send({ type: 'stop' });
+        // A worker that cannot end its sessions in time is killed; its keys expire after ttl.
+        await Promise.race([stopped.then(() => Promise.race([w.exited, sleep(5000)])), sleep(30_000 + 50 * o.clusters)]);
+        if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+      }),
+    );
+  }
+}
+
+/** The report as a Markdown table row: `| store | N | members | workers / connections | renewals | median | p99 | max | missed | leader changes | DCS CPU | bench CPU |`. */
 export function reportRow(r: ScaleReport): string {
   const ms = (x: number | null) => (x === null ? 'n/a' : `${x} ms`);
-  return `| ${r.store} | ${r.clusters} | ${r.members} | ${r.renewals.count} | ${ms(r.renewals.medianMs)} | ${ms(r.renewals.p99Ms)} | ${ms(r.renewals.maxMs)} | ${r.missedRenewals.total} (${r.missedRenewals.failed} failed, ${r.missedRenewals.late} late) | ${r.leaderChanges} | ${r.dcsCpu.percentOfOneCore} % | ${r.benchProcess.cpuPercentOfOneCore} % |`;
+  return `| ${r.store} | ${r.clusters} | ${r.members} | ${r.workers} / ${r.connections} | ${r.renewals.count} | ${ms(r.renewals.medianMs)} | ${ms(r.renewals.p99Ms)} | ${ms(r.renewals.maxMs)} | ${r.missedRenewals.total} (${r.missedRenewals.failed} failed, ${r.missedRenewals.late} late) | ${r.leaderChanges} | ${r.dcsCpu.percentOfOneCore} % | ${r.benchProcess.cpuPercentOfOneCore} % |`;
 }

@@ -1,4 +1,5 @@
-// The scale bench on its smallest run: 2 clusters of 3 members on a real 3-server etcd, a few
+// The scale bench on its smallest run: 2 clusters of 3 members, one per worker process, sharing
+// each worker's etcd clients, on a real 3-server etcd, a few
 // seconds of window. Checks the report's shape and that leaders were elected and renewed; the
 // figures themselves are the bench's business (docs/benchmarks.md), not the test's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,8 +25,11 @@ describe('scale bench', () => {
       serverPids: etcd.members.map((m) => m.process!.child.pid!),
       seconds: 4,
       timing: { ttl: 10, loopWait: 1, retryTimeout: 3 },
+      workers: 2,
+      sharedConnections: true,
     });
-    expect(report).toMatchObject({ store: 'etcd', clusters: 2, members: 6, seconds: 4, clustersWithLeader: 2 });
+    expect(report).toMatchObject({ store: 'etcd', clusters: 2, members: 6, seconds: 4, clustersWithLeader: 2, workers: 2, connections: 'shared-per-worker' });
+    expect(report.benchProcess.perWorker.map((w) => w.members)).toEqual([3, 3]);
     expect(report.renewals.count).toBeGreaterThan(0);
     expect(report.renewals.medianMs).not.toBeNull();
     expect(report.renewals.p99Ms!).toBeGreaterThanOrEqual(report.renewals.medianMs!);
