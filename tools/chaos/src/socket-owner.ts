@@ -7,9 +7,10 @@
  *
  * A full search reads the working directory of every process and a link per file descriptor of
  * every member process; done one read after another it took 50 ms (median) on an idle machine
- * and grows with the load (docs/chaos.md, record entry 4). So the reads run in parallel, and the
- * processes that owned a connection before are searched first: most connections come from one
- * (an agent opens a fresh connection per peer probe).
+ * and grows with the load (docs/chaos.md, record entry 4). The reads run in parallel, and the
+ * processes that owned a connection before are searched first (an agent opens a fresh
+ * connection per peer probe); on an idle machine that measured no faster (47 ms median), so what
+ * keeps the search off the probes' path is proxy.ts not waiting for it outside a peer cut.
  */
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
