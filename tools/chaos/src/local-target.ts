@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { changeDcsLeader, openDcsDriver, startLocalCluster, SUPERUSER, type AgentKind, type ClusterTiming, type DcsDriver, type DcsKind, type LocalCluster, type MemberHandle } from '@pgha/local-cluster';
 import { startProxy, type TcpProxy } from './proxy.js';
-import { memberOfConnection } from './socket-owner.js';
+import { createSocketOwner } from './socket-owner.js';
 import type { ChaosMember, ChaosTarget, FaultActions, ReplicationMode } from './target.js';
 
 export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
@@ -66,9 +66,11 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Cha
   // Filled once the cluster's directory is known; identification happens at connection time.
   const dirs = new Map<string, string>();
   const proxies: MemberProxies[] = [];
+  // One for all proxies: the owners it remembers (each member's agent) open most connections.
+  const ownerOf = createSocketOwner(dirs);
   const startProxies = async (): Promise<MemberProxies> => {
-    const pgProxy: TcpProxy = await startProxy({ identify: (c) => memberOfConnection(c, pgProxy.port, dirs) });
-    const apiProxy: TcpProxy = await startProxy({ identify: (c) => memberOfConnection(c, apiProxy.port, dirs) });
+    const pgProxy: TcpProxy = await startProxy({ identify: (c) => ownerOf(c, pgProxy.port) });
+    const apiProxy: TcpProxy = await startProxy({ identify: (c) => ownerOf(c, apiProxy.port) });
     const dcs: TcpProxy[] = [];
     for (let s = 0; s < options.dcsServers; s++) dcs.push(await startProxy());
     return { dcs, pg: pgProxy, api: apiProxy };

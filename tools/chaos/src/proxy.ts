@@ -7,7 +7,11 @@
  * A proxy is either cut as a whole (`partition`) or only for the connections of one source
  * (`block`): every peer reaches a member through the same proxy, so cutting member A off from B
  * without cutting C off from B needs to know which member opened each connection. `identify`
- * answers that once per connection, before any byte flows.
+ * answers that once per connection. While some source is blocked, a new connection waits for
+ * the answer before any byte flows; otherwise it flows at once and is identified meanwhile, for
+ * a block that comes later. Waiting always put the /proc search (socket-owner.ts) in front of
+ * every peer probe: under load it outlasted the agents' 2 s probe deadline, and in quorum mode
+ * no replica got the vote it needed (docs/chaos.md, record entry 4).
  */
 import { createServer, Socket, type Server } from 'node:net';
 
@@ -47,7 +51,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TcpProxy> 
   let partitioned = false;
   const blocked = new Set<string>();
   const pairs = new Set<Pair>();
-  const held = (pair: Pair) => partitioned || pair.source === undefined || (pair.source !== null && blocked.has(pair.source));
+  // A connection not identified yet may belong to any blocked source.
+  const held = (pair: Pair) =>
+    partitioned || (pair.source === undefined ? blocked.size > 0 : pair.source !== null && blocked.has(pair.source));
 
   const link = (pair: Pair) => {
     if (target === null) {
@@ -103,12 +109,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TcpProxy> 
         (source) => (pair.source = source),
         () => (pair.source = null),
       ).then(() => {
-        if (pairs.has(pair) && !held(pair)) link(pair);
+        if (!pairs.has(pair)) return;
+        if (held(pair)) hold(pair);
+        else flow(pair);
       });
-    } else if (!held(pair)) {
-      // Held connections are only linked to the server on heal.
-      link(pair);
     }
+    // Held connections are only linked to the server on heal (or once identified).
+    if (!held(pair)) link(pair);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -87,4 +87,36 @@ describe('DCS proxy', () => {
     await sleep(300);
     expect([a.received(), b.received()]).toEqual(['a1a2', 'b1b2']);
   });
+
+  // Both wait for bytes to arrive, never for time to pass: a connection wrongly held never
+  // delivers, and the test fails on its timeout.
+  const arrival = (c: { s: Socket; received: () => string }, text: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (c.received().includes(text)) resolve();
+      };
+      check();
+      c.s.on('data', check);
+    });
+
+  it('lets a connection flow while it is being identified when no source is blocked', async () => {
+    // An identification that never ends: the /proc search of a loaded machine, at its worst.
+    await start({ identify: () => new Promise<string | null>(() => {}) });
+    const a = await open();
+    a.s.write('probe');
+    await arrival(a, 'probe');
+    expect(a.received()).toBe('probe');
+  });
+
+  it('holds a connection identified only after a block until it is known to be of another source', async () => {
+    let answer: (source: string | null) => void = () => {};
+    await start({ identify: () => new Promise<string | null>((resolve) => (answer = resolve)) });
+    proxy.block('pg0');
+    const b = await open();
+    b.s.write('b1');
+    // Held for now: it may be pg0's. Named pg1, it is let through.
+    answer('pg1');
+    await arrival(b, 'b1');
+    expect(b.received()).toBe('b1');
+  });
 });
