@@ -8,13 +8,13 @@ const read = (p: Partial<WalPositions>): WalPositions => ({
   currentLsn: null,
   receivedLsn: null,
   replayedLsn: null,
-  checkpointLsn: null,
+  stoppedLsn: null,
   ...p,
 });
 
 describe('ourWalPosition', () => {
   it('a running primary: its flushed position, whatever else was read', () => {
-    expect(ourWalPosition(read({ role: 'primary', currentLsn: 500, receivedLsn: 900, checkpointLsn: 100 }))).toBe(500);
+    expect(ourWalPosition(read({ role: 'primary', currentLsn: 500, receivedLsn: 900, stoppedLsn: 100 }))).toBe(500);
     expect(ourWalPosition(read({ role: 'primary' }))).toBeNull();
   });
 
@@ -34,8 +34,8 @@ describe('ourWalPosition', () => {
   });
 
   it('a stopped server: its latest checkpoint, for either role', () => {
-    expect(ourWalPosition(read({ running: false, role: 'primary', currentLsn: 500, checkpointLsn: 400 }))).toBe(400);
-    expect(ourWalPosition(read({ running: false, role: 'replica', receivedLsn: 500, checkpointLsn: null }))).toBeNull();
+    expect(ourWalPosition(read({ running: false, role: 'primary', currentLsn: 500, stoppedLsn: 400 }))).toBe(400);
+    expect(ourWalPosition(read({ running: false, role: 'replica', receivedLsn: 500, stoppedLsn: null }))).toBeNull();
   });
 });
 

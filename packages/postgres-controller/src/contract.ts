@@ -121,10 +121,18 @@ export interface PostgresState {
   systemIdentifier: string | null;
   /** Patroni's format: `2024-08-28 19:39:26.352526+00:00`. */
   postmasterStartTime: string | null;
-  /** Running: the current timeline. Stopped: the latest checkpoint's timeline. */
+  /**
+   * Running: the current timeline. Stopped: the timeline of `stoppedLsn` (a replica's minimum
+   * recovery point's, else the latest checkpoint's).
+   */
   timeline: number | null;
-  /** Stopped: the latest checkpoint location (the start of that record) from pg_control. */
-  checkpointLsn: number | null;
+  /**
+   * Stopped: where its WAL ends as pg_control tells, as Patroni reads it
+   * (`_get_local_timeline_lsn_from_controldata`, control-data.ts `stoppedPosition`): a replica's
+   * minimum recovery point — it may have replayed past its last restartpoint, and a rejoin must
+   * judge divergence from what it replayed — else the latest checkpoint (the start of that record).
+   */
+  stoppedLsn: number | null;
   /**
    * The timeline of the latest checkpoint (`pg_control_checkpoint()` running, pg_control stopped).
    * Behind a running primary's `timeline` until the first checkpoint after a promotion, which

@@ -7,7 +7,7 @@ import { ControllerPart } from './controller-part.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DataDirectoryInfo, PostgresState, TimelineHistoryEntry } from './contract.js';
-import type { ControlData } from './control-data.js';
+import { stoppedPosition, type ControlData } from './control-data.js';
 import { describeError } from './errors.js';
 import { inspectDataDirectoryPath } from './files.js';
 import { parseLsn } from './lsn.js';
@@ -39,7 +39,7 @@ export class StateReader extends ControllerPart {
       systemIdentifier: null,
       postmasterStartTime: null,
       timeline: null,
-      checkpointLsn: null,
+      stoppedLsn: null,
       checkpointTimeline: null,
       rewindPossible: null,
       currentLsn: null,
@@ -125,16 +125,7 @@ export class StateReader extends ControllerPart {
     } catch (e) {
       return { ...base, dataDirectoryError: describeError(e) };
     }
-    const replicaStates = ['shut down in recovery', 'in archive recovery'];
-    return {
-      ...base,
-      role: control.clusterState === null ? 'unknown' : replicaStates.includes(control.clusterState) ? 'replica' : 'primary',
-      systemIdentifier: control.systemIdentifier,
-      timeline: control.checkpointTimeline,
-      checkpointLsn: control.checkpointLsn,
-      checkpointTimeline: control.checkpointTimeline,
-      rewindPossible: control.dataChecksums || control.walLogHints,
-    };
+    return { ...base, ...stoppedFacts(control) };
   }
 
   async inspectDataDirectory(): Promise<DataDirectoryInfo> {
@@ -175,4 +166,21 @@ export class StateReader extends ControllerPart {
     }
     return entries;
   }
+}
+
+/**
+ * What pg_control tells of a stopped server. A server that did not stop cleanly has no stopped
+ * position (`stoppedPosition`): its latest checkpoint stands in.
+ */
+export function stoppedFacts(control: ControlData): Pick<PostgresState, 'role' | 'systemIdentifier' | 'timeline' | 'stoppedLsn' | 'checkpointTimeline' | 'rewindPossible'> {
+  const replicaStates = ['shut down in recovery', 'in archive recovery'];
+  const stopped = stoppedPosition(control);
+  return {
+    role: control.clusterState === null ? 'unknown' : replicaStates.includes(control.clusterState) ? 'replica' : 'primary',
+    systemIdentifier: control.systemIdentifier,
+    timeline: stopped?.timeline ?? control.checkpointTimeline,
+    stoppedLsn: stopped?.lsn ?? control.checkpointLsn,
+    checkpointTimeline: control.checkpointTimeline,
+    rewindPossible: control.dataChecksums || control.walLogHints,
+  };
 }

@@ -9,6 +9,7 @@ import { bootstrapSectionSchema, parseSection, postgresqlSectionSchema } from '.
 import { connectionPlan } from '../src/connection-security.js';
 import { connectionUrl, formatConninfo, parseConninfo, parseHostPort, pgpassContent } from '../src/conninfo.js';
 import { parseControlData, stoppedPosition } from '../src/control-data.js';
+import { stoppedFacts } from '../src/state-reader.js';
 import { isPostgresError } from '../src/errors.js';
 import { formatLsn, parseLsn } from '../src/lsn.js';
 import { commandLineArguments, effectiveParameters, megabytesOf } from '../src/parameters.js';
@@ -314,6 +315,27 @@ Data page checksum version:           0
       lsnIsRecordStart: false,
     });
     expect(stoppedPosition({ ...control, clusterState: 'in production' })).toBeNull();
+  });
+
+  it('reports a stopped replica at its minimum recovery point, past its last restartpoint', () => {
+    // pg_control of a replica left by a chaos soak (issue 20): it had replayed 32 KB of timeline 12
+    // past the point where the leader's history left that timeline (0/49E4568) after its last
+    // restartpoint (0/48F3C80). Judged from the checkpoint it looked not diverged and was started
+    // as a replica again and again ("requested timeline 13 does not contain minimum recovery point").
+    const control = parseControlData(`Database system identifier:           7268616322854375442
+Database cluster state:               shut down in recovery
+Latest checkpoint location:           0/48F3C80
+Latest checkpoint's TimeLineID:       12
+Minimum recovery ending location:     0/49EC438
+Min recovery ending loc's timeline:   12
+wal_log_hints setting:                on
+Data page checksum version:           0
+`);
+    expect(stoppedFacts(control)).toMatchObject({ role: 'replica', timeline: 12, stoppedLsn: 0x49ec438, checkpointTimeline: 12, rewindPossible: true });
+    // A cleanly stopped primary: its shutdown checkpoint; one that crashed: its latest checkpoint.
+    const primary = { ...control, clusterState: 'shut down', minRecoveryLsn: 0, minRecoveryTimeline: 0 };
+    expect(stoppedFacts(primary)).toMatchObject({ role: 'primary', timeline: 12, stoppedLsn: 0x48f3c80 });
+    expect(stoppedFacts({ ...primary, clusterState: 'in production' })).toMatchObject({ role: 'primary', stoppedLsn: 0x48f3c80 });
   });
 
   it('parses postmaster.pid', () => {

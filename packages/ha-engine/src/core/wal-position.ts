@@ -15,18 +15,21 @@ export interface WalPositions {
   receivedLsn: number | null;
   /** A replica's last replayed position. */
   replayedLsn: number | null;
-  /** A stopped server's latest checkpoint (the start of that record, from pg_control). */
-  checkpointLsn: number | null;
+  /**
+   * A stopped server's end of WAL from pg_control: a replica's minimum recovery point, else the
+   * latest checkpoint (the start of that record).
+   */
+  stoppedLsn: number | null;
 }
 
 /**
  * A running primary: its flushed position. A running replica (or one whose role is not known
  * yet): the further of received and replayed, as Patroni's `_wal_position` — WAL received but
  * not replayed yet is still WAL this member holds; null when neither is known (0 counts as
- * unknown). A stopped server: its latest checkpoint, the only position pg_control gives.
+ * unknown). A stopped server: where pg_control says its WAL ends (`stoppedLsn`).
  */
 export function ourWalPosition(p: WalPositions): number | null {
-  if (!p.running) return p.checkpointLsn;
+  if (!p.running) return p.stoppedLsn;
   if (p.role === 'primary') return p.currentLsn;
   return replicaLagPosition(p, 'held') || null;
 }
