@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createHostNetwork, hostRules, NetnsError, networkCuts, startLinkProxy, type Host } from '../src/index.js';
+import { createHostNetwork, hostRules, NetnsError, networkCuts, partitionCuts, startLinkProxy, type Host } from '../src/index.js';
 
 const host = (index: number): Host => ({
   index, ns: `ns${index}`, veth: `v${index}`, address: `10.213.9.${index + 2}`,
@@ -35,6 +35,26 @@ describe('hostRules', () => {
     const rules = hostRules(a, [], paths, '10.213.9.1', [{ host: a, ports: [4001], direction: 'out' }]);
     expect(rules.match(/drop/g)).toHaveLength(1);
     expect(rules).toContain('ip daddr 10.213.9.1 tcp dport 4001 drop');
+  });
+});
+
+describe('partitionCuts', () => {
+  const [a, b, c, d, e] = [host(0), host(1), host(2), host(3), host(4)];
+  it('cuts every pair across the sides both ways, none within a side, and leaves unnamed hosts alone', () => {
+    const cuts = partitionCuts([[a, b], [c, d]]);
+    const pairs = cuts.map((x) => `${x.from.index}>${x.to.index}`).sort();
+    expect(pairs).toEqual(['0>2', '0>3', '1>2', '1>3', '2>0', '2>1', '3>0', '3>1']);
+    expect(cuts.some((x) => x.from === e || x.to === e)).toBe(false);
+  });
+  it('refuses a host on two sides', () => {
+    expect(() => partitionCuts([[a, b], [b, c]])).toThrow(/on two sides/);
+  });
+  it('keeps a minority host\'s proxied link to its own side open and drops the ones across', () => {
+    // a (a member) reaches DCS servers b (its side) and c (the other side) through proxies.
+    const paths = [{ client: a, target: b, port: 4101 }, { client: a, target: c, port: 4102 }];
+    const onA = hostRules(a, partitionCuts([[a, b], [c]]), paths, '10.213.9.1');
+    expect(onA).toContain('ip daddr 10.213.9.1 tcp dport 4102 drop');
+    expect(onA).not.toContain('4101');
   });
 });
 

@@ -37,6 +37,11 @@ export interface PathCut {
 export interface NetworkCuts {
   /** `from`'s packets to `to` are dropped (both ways unless `oneWay`). */
   cut(a: Host, b: Host, options?: { oneWay?: boolean }): void;
+  /**
+   * Splits the hosts into `sides`: every host is cut both ways from every host of another side
+   * (what a broken switch between two racks does); hosts named on no side are left alone.
+   */
+  partition(...sides: readonly (readonly Host[])[]): void;
   /** Cuts the given proxied paths of `host` (both directions unless `direction`). */
   cutPaths(host: Host, ports: readonly number[], direction?: 'in' | 'out'): void;
   /** Removes the cuts between `a` and `b` (both directions). */
@@ -87,6 +92,22 @@ export function hostRules(host: Host, cuts: readonly Cut[], paths: readonly Prox
   ].join('\n');
 }
 
+/** The one-way cuts of a partition into `sides`: both directions between hosts of different sides. */
+export function partitionCuts(sides: readonly (readonly Host[])[]): Cut[] {
+  const seen = new Set<Host>();
+  for (const side of sides) {
+    for (const h of side) {
+      if (seen.has(h)) throw new Error(`partition: ${h.ns} is on two sides`);
+      seen.add(h);
+    }
+  }
+  const out: Cut[] = [];
+  sides.forEach((side, i) => sides.forEach((other, j) => {
+    if (i !== j) for (const from of side) for (const to of other) out.push({ from, to });
+  }));
+  return out;
+}
+
 export function networkCuts(network: HostNetwork, paths: () => readonly ProxiedPath[]): NetworkCuts {
   let cuts: Cut[] = [];
   let pathCuts: PathCut[] = [];
@@ -102,6 +123,10 @@ export function networkCuts(network: HostNetwork, paths: () => readonly ProxiedP
       add(a, b);
       if (!options.oneWay) add(b, a);
       apply(new Set([a, b]));
+    },
+    partition(...sides) {
+      for (const c of partitionCuts(sides)) if (!cuts.some((x) => x.from === c.from && x.to === c.to)) cuts.push(c);
+      apply(new Set(sides.flat()));
     },
     cutPaths(host, ports, direction) {
       for (const d of direction ? [direction] : (['in', 'out'] as const)) pathCuts.push({ host, ports, direction: d });

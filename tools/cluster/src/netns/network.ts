@@ -118,6 +118,17 @@ function removeRun(id: string): void {
   }
 }
 
+/**
+ * A run id no namespace or bridge on this machine carries yet: another run's names (a soak in a
+ * second process, a run being swept) are never reused, even if its random id came up again.
+ */
+function freshId(): string {
+  for (;;) {
+    const id = randomBytes(3).toString('hex');
+    if (namespacesOf(id).length === 0 && !existsSync(`/sys/class/net/pb${id}`)) return id;
+  }
+}
+
 /** Claims a free 10.213.X.0/24 (X in 1..254) with an atomic mkdir. */
 function claimSubnet(id: string): { third: number; lock: string } {
   mkdirSync(LOCK_ROOT, { recursive: true });
@@ -141,7 +152,7 @@ function claimSubnet(id: string): { third: number; lock: string } {
  * reason) when this process may not create namespaces, e.g. when it is not root.
  */
 export function createHostNetwork(options: HostNetworkOptions): HostNetwork {
-  const id = randomBytes(3).toString('hex');
+  const id = freshId();
   // The refusal comes first and alone: nothing else is created before it is known.
   const probe = `pgha-${id}-probe`;
   try {

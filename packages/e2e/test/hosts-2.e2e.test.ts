@@ -1,0 +1,130 @@
+/**
+ * Issue 20, members as hosts, part 2: three pgha members on hosts of their own and a 3-server
+ * DCS (etcd or ZooKeeper, e2eStore()) whose servers are on three more hosts, so the DCS can be
+ * split apart from the members. Synchronous mode; a prober writes to every member all along.
+ * Timings are logged (docs/chaos.md records them), never asserted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHostCluster, type HostCluster, type MemberHandle } from '@pgha/local-cluster';
+import { ACKED_TABLE, ACKED_TABLE_DDL, PROBE_TABLE_DDL, query, splitBrainWindows, startProber, startWriter, type Prober, type Writer } from '@pgha/workload';
+import { e2eStore } from './support/store.js';
+
+const DCS = e2eStore();
+const TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
+const PARAMETERS = {
+  wal_level: 'replica', hot_standby: 'on', wal_log_hints: 'on', max_wal_senders: 10, max_replication_slots: 10,
+  wal_keep_size: '64MB', max_connections: 50,
+  // A silently dropped connection is noticed in seconds, not PostgreSQL's default minute.
+  wal_receiver_timeout: '5s', wal_sender_timeout: '5s',
+};
+let cluster: HostCluster;
+let writer: Writer;
+let prober: Prober;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await probe().catch(() => false)) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+const isPrimary = (s: Record<string, unknown> | null) => (s?.['role'] === 'master' || s?.['role'] === 'primary') && s['state'] === 'running';
+
+async function allStreaming(primary: MemberHandle): Promise<boolean> {
+  const s = await primary.status();
+  const replication = (s?.['replication'] as { application_name: string; state: string }[] | undefined) ?? [];
+  return cluster.members.every((m) => m === primary || replication.some((r) => r.application_name === m.name && r.state === 'streaming'));
+}
+
+async function primariesDuring(ms: number): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const statuses = await Promise.all(cluster.members.map((m) => m.status()));
+    statuses.forEach((s, i) => isPrimary(s) && seen.add(cluster.members[i]!.name));
+    await sleep(500);
+  }
+  return seen;
+}
+
+async function lostOn(primary: MemberHandle): Promise<number[]> {
+  const since = Date.now();
+  await waitUntil('a commit acknowledged by the primary', async () => writer.acked().some((c) => c.sentAt >= since), 60_000);
+  const acked = [...writer.acked()];
+  const rows = await query<{ id: string }>(cluster.pgTarget(primary), `SELECT id::text AS id FROM ${ACKED_TABLE}`);
+  const have = new Set(rows.map((r) => Number(r.id)));
+  return acked.filter((c) => !have.has(c.id)).map((c) => c.id);
+}
+
+beforeAll(async () => {
+  cluster = await startHostCluster({
+    members: 3, dcs: DCS, dcsServers: 3, dcsPlacement: 'own', etcdElectionTimeoutMs: 1000, timing: TIMING,
+    dynamic: { synchronous_mode: true, postgresql: { use_pg_rewind: true, use_slots: true, parameters: PARAMETERS } },
+  });
+  const primary = await cluster.waitForPrimary(180_000);
+  await waitUntil('every replica streaming', () => allStreaming(primary), 120_000);
+  await query(cluster.pgTarget(primary), ACKED_TABLE_DDL);
+  await query(cluster.pgTarget(primary), PROBE_TABLE_DDL);
+  const targets = cluster.members.map((m) => cluster.pgTarget(m));
+  for (const t of targets) await waitUntil(`the tables on ${t.name}`, () => query(t, `SELECT 1 FROM ${ACKED_TABLE} LIMIT 1`).then(() => true), 60_000);
+  writer = startWriter(targets);
+  prober = startProber(targets);
+  await waitUntil('the first acknowledged commit', async () => writer.acked().length > 0, 60_000);
+});
+
+afterAll(async () => {
+  await prober?.stop();
+  await writer?.stop();
+  await cluster?.stop();
+});
+
+describe(`members as hosts, part 2 (network namespaces, 3-server ${DCS} on hosts of its own)`, () => {
+  it('a replica↔replica cut with the DCS reachable by all: no failover, both keep streaming, nothing lost', async () => {
+    const primary = await cluster.waitForPrimary();
+    await waitUntil('every replica streaming', () => allStreaming(primary), 60_000);
+    const [r1, r2] = cluster.members.filter((m) => m !== primary);
+    const from = Date.now();
+    cluster.cuts.cut(cluster.hostOf(r1!), cluster.hostOf(r2!));
+    let seen: Set<string>;
+    let streaming: boolean;
+    try {
+      seen = await primariesDuring((TIMING.ttl + 5) * 1000);
+      streaming = await allStreaming(primary);
+    } finally {
+      cluster.cuts.healAll();
+    }
+    expect([...seen]).toEqual([primary.name]);
+    expect(streaming).toBe(true);
+    expect(splitBrainWindows(prober.intervals(), from)).toEqual([]);
+    expect(await lostOn(primary)).toEqual([]);
+  });
+
+  it('the primary\'s host on the DCS minority side: it stops writing before a majority-side replica promotes, nothing lost, it rejoins', async () => {
+    const primary = await cluster.waitForPrimary();
+    await waitUntil('every replica streaming', () => allStreaming(primary), 60_000);
+    const others = cluster.members.filter((m) => m !== primary).map((m) => cluster.hostOf(m));
+    const [minorityDcs, ...majorityDcs] = cluster.dcsHosts;
+    const from = Date.now();
+    cluster.cuts.partition([cluster.hostOf(primary), minorityDcs!], [...others, ...majorityDcs]);
+    let next: MemberHandle | null = null;
+    try {
+      await waitUntil('a new primary', async () => {
+        next = await cluster.waitForPrimary(2000, primary.name);
+        return true;
+      }, 120_000);
+      const oldLast = Math.max(...prober.intervals().filter((i) => i.member === primary.name).map((i) => i.to));
+      console.log(`hosts-2 (${DCS}): minority split, new primary ${next!.name} after ${Date.now() - from} ms; old primary's last accepted write ${oldLast - from} ms after the cut (ttl ${TIMING.ttl * 1000} ms)`);
+    } finally {
+      cluster.cuts.healAll();
+    }
+    const lost = await lostOn(next!);
+    await waitUntil('every member, the old primary too, streaming from the new primary', () => allStreaming(next!), 180_000);
+    expect(next!.name).not.toBe(primary.name);
+    expect(splitBrainWindows(prober.intervals(), from)).toEqual([]);
+    expect(lost).toEqual([]);
+  });
+});
