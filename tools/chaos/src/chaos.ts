@@ -13,6 +13,13 @@ import { runChaos, type ChaosOptions } from './harness.js';
 import { parseOptions, span, UsageError, USAGE } from './options.js';
 import { formatSummary } from './summary.js';
 
+// Host clusters have no testing watchdog (tools/cluster netns UNSUPPORTED): say so rather than
+// print the flag's value, since a frozen agent then leaves its PostgreSQL writable.
+function watchdogState(o: Omit<ChaosOptions, 'log'>): string {
+  if (!o.watchdog || o.agent !== 'pgha') return 'off';
+  return o.network === 'namespaces' ? 'off (the namespace mode has none)' : 'on';
+}
+
 async function main(): Promise<number> {
   let options: Omit<ChaosOptions, 'log'>;
   try {
@@ -32,7 +39,7 @@ async function main(): Promise<number> {
     options.attach
       ? `chaos: ${span(options)} against ${options.attach.source} (timing and mode from the cluster's configuration), ${options.order} faults (seed ${options.seed})`
       : `chaos: ${span(options)}, ${options.agent}${options.mixed ? ` (pg1 ${options.agent === 'pgha' ? 'patroni' : 'pgha'})` : ''} on ${options.dcs}${options.dcsServers === 3 ? ' (3 servers)' : ''}, mode ${options.mode}, ` +
-          `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
+          `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${watchdogState(options)}`,
   );
   const result = await runChaos({ ...options, log: (line) => console.log(line) });
   console.log(`\n${formatSummary(result)}\n`);

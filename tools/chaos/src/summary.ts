@@ -41,6 +41,7 @@ function row(label: string, rounds: RoundResult[]): string[] {
     seconds(median(rejoined)),
     seconds(rejoined.length ? Math.max(...rejoined) : null),
     seconds(median(first)),
+    seconds(first.length ? Math.max(...first) : null),
     seconds(median(gaps)),
     seconds(gaps.length ? Math.max(...gaps) : null),
     String(rounds.reduce((n, r) => n + r.acked, 0)),
@@ -52,7 +53,7 @@ function row(label: string, rounds: RoundResult[]): string[] {
 
 /** A Markdown table (it reads as plain text too). Times in seconds; medians unless marked max. */
 export function formatSummary(result: ChaosResult): string {
-  const header = ['fault', 'rounds', 'recovered', 'failovers', 'false failovers', 'primary s (med)', 'primary s (max)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'write gap s (med)', 'write gap s (max)', 'acked', 'lost acked', 'max loss bytes', 'split-brain windows'];
+  const header = ['fault', 'rounds', 'recovered', 'failovers', 'false failovers', 'primary s (med)', 'primary s (max)', 'rejoined', 'rejoined s (med)', 'rejoined s (max)', 'first commit s (med)', 'first commit s (max)', 'write gap s (med)', 'write gap s (max)', 'acked', 'lost acked', 'max loss bytes', 'split-brain windows'];
   const byFault = new Map<string, RoundResult[]>();
   for (const r of result.rounds) byFault.set(r.fault, [...(byFault.get(r.fault) ?? []), r]);
   const rows = [...[...byFault.entries()].map(([fault, rounds]) => row(fault, rounds)), row('all', result.rounds)];

@@ -71,7 +71,7 @@ describe('soak summary', () => {
       rounds: [
         round({ fault: 'agent-freeze-short', acked: 20 }),
         round({ fault: 'agent-freeze-short', acked: 25, recoveredMs: 3000, primaryAfter: 'pg1' }),
-        round({ fault: 'node-crash', acked: 15, recoveredMs: 12_000, primaryAfter: 'pg2' }),
+        round({ fault: 'node-crash', acked: 15, recoveredMs: 12_000, firstCommitMs: 14_000, primaryAfter: 'pg2' }),
         round({ fault: 'node-crash', acked: 10, recoveredMs: null, rejoinedMs: null, primaryAfter: null, lost: 2, splitBrain: [{ from: 1, to: 251, members: ['pg0', 'pg1'] }] }),
       ],
     };
@@ -80,7 +80,7 @@ describe('soak summary', () => {
       rounds: '2', recovered: '2/2', 'false failovers': '1', acked: '45', 'lost acked': '0', 'primary s (med)': '2.0', 'primary s (max)': '3.0', 'split-brain windows': '0 (0 ms)',
     });
     expect(rowOf(summary, 'node-crash')).toMatchObject({
-      rounds: '2', recovered: '1/2', 'false failovers': '-', acked: '25', 'lost acked': '2', 'primary s (med)': '12.0', 'primary s (max)': '12.0', 'split-brain windows': '1 (250 ms)',
+      rounds: '2', recovered: '1/2', 'false failovers': '-', acked: '25', 'lost acked': '2', 'primary s (med)': '12.0', 'primary s (max)': '12.0', 'first commit s (med)': '7.3', 'first commit s (max)': '14.0', 'split-brain windows': '1 (250 ms)',
     });
     expect(rowOf(summary, 'all')).toMatchObject({ rounds: '4', acked: '70', 'false failovers': '1', 'lost acked': '2' });
   });
