@@ -8,89 +8,16 @@
  *
  * See docs/chaos.md.
  */
-import { parseArgs } from 'node:util';
-import type { AgentKind, DcsKind } from '@pgha/local-cluster';
-import { AttachConfigError, loadAttachConfig } from './attach.js';
-import { DEFAULT_FAULTS, FAULTS, fault, isFaultName, type FaultName } from './faults.js';
+import { AttachConfigError } from './attach.js';
 import { runChaos, type ChaosOptions } from './harness.js';
+import { parseOptions, span, UsageError, USAGE } from './options.js';
 import { formatSummary } from './summary.js';
-import { MODES, type ReplicationMode } from './target.js';
 
-class UsageError extends Error {}
-
-const USAGE = `usage: chaos.ts [--rounds N] [--dcs etcd|zookeeper] [--dcs-servers 1|3] [--mode async|on|quorum|strict] [--timing ttl/loop_wait/retry_timeout]
-                [--seed N] [--order random|cycle] [--faults ${DEFAULT_FAULTS.join(',')} (default), or any of the list below]
-                [--agent pgha|patroni] [--mixed] [--watchdog on|off] [--recovery-timeout S] [--echo] [--attach file.yml]
-                [--network loopback|namespaces]
-  --sync on|off is --mode on|async
-  --mixed: pg1 runs the other agent (Patroni 3.0.2 beside pgha, or pgha beside Patroni)
-faults:
-${FAULTS.map((f) => `  ${f.padEnd(19)}${fault(f).description}`).join('\n')}`;
-
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag}: expected one of ${allowed.join(', ')}, got "${value}"`);
-  return value as T;
-}
-
-function positiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag}: expected a whole number, got "${value}"`);
-  return n;
-}
-
-export function parseOptions(argv: string[]): Omit<ChaosOptions, 'log'> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '10' },
-      dcs: { type: 'string', default: 'etcd' },
-      'dcs-servers': { type: 'string', default: '1' },
-      mode: { type: 'string' },
-      sync: { type: 'string' },
-      attach: { type: 'string' },
-      timing: { type: 'string', default: '10/1/3' },
-      seed: { type: 'string', default: '1' },
-      order: { type: 'string', default: 'random' },
-      faults: { type: 'string', default: DEFAULT_FAULTS.join(',') },
-      agent: { type: 'string', default: 'pgha' },
-      watchdog: { type: 'string', default: 'on' },
-      'recovery-timeout': { type: 'string', default: '180' },
-      echo: { type: 'boolean', default: false },
-      network: { type: 'string', default: 'loopback' },
-      mixed: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  if (values.help) throw new UsageError('');
-  const timing = values.timing.split('/').map((v) => positiveInt('timing', v));
-  if (timing.length !== 3 || timing.some((t) => t === 0)) throw new UsageError(`--timing: expected ttl/loop_wait/retry_timeout in seconds, e.g. 10/1/3, got "${values.timing}"`);
-  const faults = values.faults.split(',').map((f) => f.trim()).filter(Boolean);
-  const bad = faults.filter((f) => !isFaultName(f));
-  if (bad.length > 0 || faults.length === 0) throw new UsageError(`--faults: unknown fault(s) ${bad.join(', ') || '(none given)'}; known: ${FAULTS.join(', ')}`);
-  if (values.mode !== undefined && values.sync !== undefined) throw new UsageError('--sync and --mode: give one (--sync on is --mode on)');
-  const mode: ReplicationMode =
-    values.sync !== undefined ? (oneOf('sync', values.sync, ['on', 'off']) === 'on' ? 'on' : 'async') : oneOf('mode', values.mode ?? 'async', MODES);
-  const agent = oneOf<AgentKind>('agent', values.agent, ['pgha', 'patroni']);
-  if ((agent === 'patroni' || values.mixed) && mode === 'quorum') throw new UsageError('--mode quorum: Patroni 3.0.2 has no quorum commit (it came in 4.0)');
-  if (values.mixed && values.attach !== undefined) throw new UsageError('--mixed and --attach: an attached cluster runs whatever agents it has');
-  return {
-    rounds: positiveInt('rounds', values.rounds),
-    dcs: oneOf<DcsKind>('dcs', values.dcs, ['etcd', 'zookeeper']),
-    dcsServers: Number(oneOf('dcs-servers', values['dcs-servers'], ['1', '3'])) as 1 | 3,
-    mode,
-    timing: { ttl: timing[0]!, loopWait: timing[1]!, retryTimeout: timing[2]! },
-    seed: positiveInt('seed', values.seed),
-    order: oneOf('order', values.order, ['random', 'cycle']),
-    faults: faults as FaultName[],
-    agent,
-    mixed: values.mixed,
-    watchdog: oneOf('watchdog', values.watchdog, ['on', 'off']) === 'on',
-    echo: values.echo,
-    recoveryTimeoutMs: positiveInt('recovery-timeout', values['recovery-timeout']) * 1000,
-    network: oneOf<'loopback' | 'namespaces'>('network', values.network, ['loopback', 'namespaces']),
-    ...(values.attach !== undefined ? { attach: loadAttachConfig(values.attach) } : {}),
-  };
+// Host clusters have no testing watchdog (tools/cluster netns UNSUPPORTED): say so rather than
+// print the flag's value, since a frozen agent then leaves its PostgreSQL writable.
+function watchdogState(o: Omit<ChaosOptions, 'log'>): string {
+  if (!o.watchdog || o.agent !== 'pgha') return 'off';
+  return o.network === 'namespaces' ? 'off (the namespace mode has none)' : 'on';
 }
 
 async function main(): Promise<number> {
@@ -110,9 +37,9 @@ async function main(): Promise<number> {
   const t = options.timing;
   console.log(
     options.attach
-      ? `chaos: ${options.rounds} rounds against ${options.attach.source} (timing and mode from the cluster's configuration), ${options.order} faults (seed ${options.seed})`
-      : `chaos: ${options.rounds} rounds, ${options.agent}${options.mixed ? ` (pg1 ${options.agent === 'pgha' ? 'patroni' : 'pgha'})` : ''} on ${options.dcs}${options.dcsServers === 3 ? ' (3 servers)' : ''}, mode ${options.mode}, ` +
-          `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${options.watchdog && options.agent === 'pgha' ? 'on' : 'off'}`,
+      ? `chaos: ${span(options)} against ${options.attach.source} (timing and mode from the cluster's configuration), ${options.order} faults (seed ${options.seed})`
+      : `chaos: ${span(options)}, ${options.agent}${options.mixed ? ` (pg1 ${options.agent === 'pgha' ? 'patroni' : 'pgha'})` : ''} on ${options.dcs}${options.dcsServers === 3 ? ' (3 servers)' : ''}, mode ${options.mode}, ` +
+          `${options.network === 'namespaces' ? 'members as hosts (network namespaces), ' : ''}ttl/loop_wait/retry_timeout ${t.ttl}/${t.loopWait}/${t.retryTimeout}, ${options.order} faults (seed ${options.seed}), watchdog ${watchdogState(options)}`,
   );
   const result = await runChaos({ ...options, log: (line) => console.log(line) });
   console.log(`\n${formatSummary(result)}\n`);

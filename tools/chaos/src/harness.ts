@@ -20,7 +20,10 @@ import { waitForRecovery } from './recovery.js';
 import { hasSyncStandby, syncStandbys, type ChaosMember, type ChaosTarget, type FaultActions, type ReplicationMode } from './target.js';
 
 export interface ChaosOptions {
+  /** Rounds to run; with `minutes`, the cap. */
   rounds: number;
+  /** A soak: no round starts after this many minutes from the first (the one under way finishes). */
+  minutes?: number;
   faults: readonly FaultName[];
   order: 'cycle' | 'random';
   seed: number;
@@ -72,6 +75,8 @@ export interface RoundResult {
    */
   lostBytes: number;
   splitBrain: SplitBrainWindow[];
+  /** Commits acknowledged from the end of the previous round (or the start) to the end of this one. */
+  acked: number;
   /** Problems that are not violations by themselves (a fault that could not be applied, members that did not rejoin). */
   notes: string[];
 }
@@ -153,8 +158,9 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
 
   try {
     await waitFor('the first acknowledged commit', async () => writer.acked().length > 0, bound);
-    const plan = schedule(runnable, options.rounds, options.order, options.seed);
-    for (const [i, name] of plan.entries()) {
+    const deadline = options.minutes === undefined ? Infinity : Date.now() + options.minutes * 60_000;
+    for (let i = 0; i < options.rounds && Date.now() < deadline; i++) {
+      const name = roundFault(runnable, i, options.order, options.seed);
       const primary = recovery.primary;
       // Let writes run on the healthy cluster first, so each round starts from a steady state.
       await sleep(2000);
@@ -235,6 +241,7 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
         lostBytes,
         // Windows are attributed to the round in which they begin.
         splitBrain: splitBrainWindows(prober.intervals()).filter((w) => w.from > checkedUpTo && w.from <= end),
+        acked: acked.filter((c) => c.at > checkedUpTo && c.at <= end).length,
         notes,
       };
       checkedUpTo = end;
@@ -263,6 +270,14 @@ async function runRounds(target: ChaosTarget, options: ChaosOptions): Promise<Ch
     await writer.stop();
   }
   return { mode, maximumLagOnFailover: target.maximumLagOnFailover, rounds: results, violations, ackedCommits: writer.acked().length };
+}
+
+/**
+ * The fault of round `i` (0-based): what `schedule` gives for that round, without building the
+ * plan up front, since a soak has no round count.
+ */
+export function roundFault(list: readonly FaultName[], i: number, order: 'cycle' | 'random', seed: number): FaultName {
+  return order === 'cycle' ? list[i % list.length]! : schedule(list, i + 1, order, seed)[i]!;
 }
 
 /**
