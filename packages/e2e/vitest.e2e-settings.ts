@@ -17,4 +17,5 @@ export const ZOOKEEPER_PARITY = [
   'test/fencing.e2e.test.ts',
   'test/explain.e2e.test.ts',
   'test/dcs-fuzz.e2e.test.ts',
+  'test/hosts-2.e2e.test.ts',
 ];
