@@ -81,6 +81,9 @@ describe(`scheduled restart, parameter classes and reinitialize on ${DCS}`, () =
 
   it('a scheduled restart of a replica happens at its time, not before', async () => {
     const { replica } = await replicaOf();
+    // GET /patroni answers from the agent's last cycle: a replica that streams already may not
+    // have had a cycle since its server started, and shows no start time until it has.
+    await waitFor(`${replica.name}'s GET /patroni to show its postmaster start time`, async () => (await startTime(replica)) !== null, WAIT_MS, 250);
     const before = await startTime(replica);
     expect(before).not.toBeNull();
     const at = new Date(Date.now() + 8000);
