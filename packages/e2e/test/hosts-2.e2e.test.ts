@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostCluster, type HostCluster, type MemberHandle } from '@pgha/local-cluster';
-import { ACKED_TABLE, ACKED_TABLE_DDL, PROBE_TABLE_DDL, query, splitBrainWindows, startProber, startWriter, type Prober, type Writer } from '@pgha/workload';
+import { splitBrainWindows, type Prober, type Writer } from '@pgha/workload';
 import { e2eStore } from './support/store.js';
-import { HOST_PARAMETERS, HOST_TIMING, hostChecks, waitUntil } from './support/hosts.js';
+import { HOST_PARAMETERS, HOST_TIMING, hostChecks, startHostWorkload, waitUntil } from './support/hosts.js';
 
 const DCS = e2eStore();
 const TIMING = HOST_TIMING;
@@ -24,14 +24,7 @@ beforeAll(async () => {
     dynamic: { synchronous_mode: true, postgresql: { use_pg_rewind: true, use_slots: true, parameters: PARAMETERS } },
   });
   const primary = await cluster.waitForPrimary(180_000);
-  await waitUntil('every replica streaming', () => allStreaming(primary), 120_000);
-  await query(cluster.pgTarget(primary), ACKED_TABLE_DDL);
-  await query(cluster.pgTarget(primary), PROBE_TABLE_DDL);
-  const targets = cluster.members.map((m) => cluster.pgTarget(m));
-  for (const t of targets) await waitUntil(`the tables on ${t.name}`, () => query(t, `SELECT 1 FROM ${ACKED_TABLE} LIMIT 1`).then(() => true), 60_000);
-  writer = startWriter(targets);
-  prober = startProber(targets);
-  await waitUntil('the first acknowledged commit', async () => writer.acked().length > 0, 60_000);
+  ({ writer, prober } = await startHostWorkload(cluster, primary, allStreaming));
 });
 
 afterAll(async () => {

@@ -8,18 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostCluster, type HostCluster, type MemberHandle } from '@pgha/local-cluster';
-import {
-  ACKED_TABLE,
-  ACKED_TABLE_DDL,
-  PROBE_TABLE_DDL,
-  query,
-  splitBrainWindows,
-  startProber,
-  startWriter,
-  type Prober,
-  type Writer,
-} from '@pgha/workload';
-import { HOST_PARAMETERS, HOST_TIMING, hostChecks, waitUntil } from './support/hosts.js';
+import { splitBrainWindows, type Prober, type Writer } from '@pgha/workload';
+import { HOST_PARAMETERS, HOST_TIMING, hostChecks, startHostWorkload, waitUntil } from './support/hosts.js';
 
 const ELECTION_TIMEOUT_MS = 1000;
 const TIMING = HOST_TIMING;
@@ -39,15 +29,7 @@ beforeAll(async () => {
     dynamic: { synchronous_mode: true, postgresql: { use_pg_rewind: true, use_slots: true, parameters: PARAMETERS } },
   });
   const primary = await cluster.waitForPrimary(180_000);
-  await waitUntil('every replica streaming', () => allStreaming(primary), 120_000);
-  const target = cluster.pgTarget(primary);
-  await query(target, ACKED_TABLE_DDL);
-  await query(target, PROBE_TABLE_DDL);
-  const targets = cluster.members.map((m) => cluster.pgTarget(m));
-  for (const t of targets) await waitUntil(`the tables on ${t.name}`, () => query(t, `SELECT 1 FROM ${ACKED_TABLE} LIMIT 1`).then(() => true), 60_000);
-  writer = startWriter(targets);
-  prober = startProber(targets);
-  await waitUntil('the first acknowledged commit', async () => writer.acked().length > 0, 60_000);
+  ({ writer, prober } = await startHostWorkload(cluster, primary, allStreaming));
 });
 
 afterAll(async () => {

@@ -3,7 +3,7 @@
  * namespaces (`startHostCluster`), a prober and an acknowledged-commit writer on it.
  */
 import type { HostCluster, MemberHandle } from '@pgha/local-cluster';
-import { ACKED_TABLE, query, type Writer } from '@pgha/workload';
+import { ACKED_TABLE, ACKED_TABLE_DDL, PROBE_TABLE_DDL, query, startProber, startWriter, type Prober, type Writer } from '@pgha/workload';
 
 export const HOST_TIMING = { ttl: 10, loopWait: 1, retryTimeout: 3 };
 export const HOST_PARAMETERS = {
@@ -64,4 +64,20 @@ export function hostChecks(cluster: () => HostCluster, writer: () => Writer) {
       return lost.map((c) => c.id);
     },
   };
+}
+
+/**
+ * Once every replica streams: the tables on the primary, seen on every member, then a writer of
+ * acknowledged commits and a prober on every member, running from the first acknowledged commit.
+ */
+export async function startHostWorkload(cluster: HostCluster, primary: MemberHandle, allStreaming: (p: MemberHandle) => Promise<boolean>): Promise<{ writer: Writer; prober: Prober }> {
+  await waitUntil('every replica streaming', () => allStreaming(primary), 120_000);
+  await query(cluster.pgTarget(primary), ACKED_TABLE_DDL);
+  await query(cluster.pgTarget(primary), PROBE_TABLE_DDL);
+  const targets = cluster.members.map((m) => cluster.pgTarget(m));
+  for (const t of targets) await waitUntil(`the tables on ${t.name}`, () => query(t, `SELECT 1 FROM ${ACKED_TABLE} LIMIT 1`).then(() => true), 60_000);
+  const writer = startWriter(targets);
+  const prober = startProber(targets);
+  await waitUntil('the first acknowledged commit', async () => writer.acked().length > 0, 60_000);
+  return { writer, prober };
 }
