@@ -24,7 +24,9 @@ export interface MergedFigures {
   members: number;
   clustersWithLeader: number;
   renewals: { count: number; medianMs: number | null; p99Ms: number | null; maxMs: number | null };
+  /** Renewals that failed (rejected or lost the lock) or came more than two loop_waits after the previous one. */
   missedRenewals: { failed: number; late: number; total: number };
+  /** Lock acquisitions during the window (0 when every leader kept its lock). */
   leaderChanges: number;
   /** All workers together: CPU seconds over the window, RSS summed at its end (MB). */
   workers: { cpuSeconds: number; rssMb: number };

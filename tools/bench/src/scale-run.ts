@@ -14,7 +14,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { nodeClock, sleep } from '@pgha/primitives';
-import { mergeSamples, shareOf, type WorkerSample } from './scale-merge.js';
+import { mergeSamples, shareOf, type MergedFigures, type WorkerSample } from './scale-merge.js';
 import type { ScaleStore } from './scale-members.js';
 import type { FromWorker, ShareSpec, ToWorker } from './scale-worker.js';
 
@@ -45,7 +45,10 @@ export interface ScaleOptions {
 
 export type Connections = 'per-member' | 'shared-per-worker';
 
-export interface ScaleReport {
+/** The figures merged from every worker's samples (scale-merge.ts), as the report gives them. */
+type MergedPart = Pick<MergedFigures, 'clustersWithLeader' | 'renewals' | 'missedRenewals' | 'leaderChanges'>;
+
+export interface ScaleReport extends MergedPart {
   store: ScaleStore;
   clusters: number;
   members: number;
@@ -57,12 +60,6 @@ export interface ScaleReport {
   startRate: number;
   /** Seconds from the first worker forked until every cluster had a leader. */
   startupSeconds: number;
-  clustersWithLeader: number;
-  renewals: { count: number; medianMs: number | null; p99Ms: number | null; maxMs: number | null };
-  /** Renewals that failed (rejected or lost the lock) or came more than two loop_waits after the previous one. */
-  missedRenewals: { failed: number; late: number; total: number };
-  /** Lock acquisitions during the window (0 when every leader kept its lock). */
-  leaderChanges: number;
   /** CPU of the DCS server processes over the window: seconds, and % of one core. */
   dcsCpu: { seconds: number; percentOfOneCore: number };
   /** The worker processes (all members' loops and drivers): CPU % of one core over the window, RSS at its end; summed, and per worker. */
